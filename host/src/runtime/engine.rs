@@ -1,0 +1,81 @@
+//! The one wasmtime [`Engine`] of a runtime, and why each knob is set.
+
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use super::RuntimeError;
+
+/// Sizing of the engine, fixed for its lifetime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineSettings {
+    /// Sandboxes that can be alive at once (running jobs plus `describe`
+    /// calls at deploy). The pooling allocator reserves slots for this many.
+    pub max_instances: u32,
+    /// The largest linear memory any single job may get, in bytes: the
+    /// server-wide cap on per-job memory limits.
+    pub max_memory_bytes: u64,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            // Each slot reserves virtual address space (see below), not RAM;
+            // 128 concurrent sandboxes is far above what 2–16 cores run.
+            max_instances: 128,
+            max_memory_bytes: 1024 * 1024 * 1024,
+        }
+    }
+}
+
+/// Core instances one component may contain. A componentize-py (Python)
+/// component has 38; leave room for bigger toolchains.
+const MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 64;
+/// Average core instances per sandbox the pool provisions for: Rust and C
+/// components have 1–3, Python 38, so 16 on average is generous.
+const CORE_INSTANCES_PER_SANDBOX: u32 = 16;
+/// Linear memories and tables provisioned per sandbox, on average.
+const MEMORIES_PER_SANDBOX: u32 = 4;
+/// The wasm stack: deep enough for real recursion, small enough that a
+/// runaway native recursion traps quickly (Rust guests keep most of their
+/// stack in linear memory anyway, where the memory budget bounds it).
+const MAX_WASM_STACK: usize = 1024 * 1024;
+/// The host stack each async call runs on; must exceed `MAX_WASM_STACK`
+/// plus room for host functions called from wasm.
+const ASYNC_STACK: usize = 2 * 1024 * 1024;
+/// Linear memory kept resident in a pool slot between jobs, so that small
+/// guests reuse warm pages instead of faulting them in again.
+const KEEP_RESIDENT_BYTES: usize = 1024 * 1024;
+
+/// Build the engine: Cranelift, fuel and epochs compiled into the code,
+/// async calls (so a wall-clock timeout can drop a guest blocked in a host
+/// call), and the pooling allocator for microsecond instantiation.
+pub(crate) fn build_engine(settings: &EngineSettings) -> Result<Engine, RuntimeError> {
+    let mut config = Config::new();
+    // Fuel: a deterministic instruction budget per job.
+    config.consume_fuel(true);
+    // Epochs: cheap wall-clock deadlines and cooperative yields; the ticker
+    // thread in `epoch.rs` advances them.
+    config.epoch_interruption(true);
+    config.max_wasm_stack(MAX_WASM_STACK);
+    config.async_stack_size(ASYNC_STACK);
+    // Our WIT is synchronous; without component-model concurrency each
+    // instantiation is ~1.4 µs cheaper.
+    config.concurrency_support(false);
+
+    let instances = settings.max_instances.max(1);
+    let max_memory = usize::try_from(settings.max_memory_bytes).unwrap_or(usize::MAX);
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(instances)
+        .total_core_instances(instances * CORE_INSTANCES_PER_SANDBOX)
+        .max_core_instances_per_component(MAX_CORE_INSTANCES_PER_COMPONENT)
+        .total_memories(instances * MEMORIES_PER_SANDBOX)
+        .total_tables(instances * MEMORIES_PER_SANDBOX)
+        // One async stack per sandbox alive at once.
+        .total_stacks(instances)
+        // The pool's slot must be at least the largest per-job memory cap,
+        // or the slot limit fires first with a vaguer error than our limiter.
+        .max_memory_size(max_memory)
+        .linear_memory_keep_resident(KEEP_RESIDENT_BYTES);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+
+    Engine::new(&config).map_err(|e| RuntimeError::Engine(format!("{e:#}")))
+}

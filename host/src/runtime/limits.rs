@@ -1,0 +1,198 @@
+//! Per-job resource limits and the memory limiter that enforces them.
+//!
+//! Fuel and the wall-clock deadline are enforced by wasmtime itself (see
+//! `engine.rs`); linear memory and tables are enforced here, through a
+//! [`wasmtime::ResourceLimiter`] attached to each job's store.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// The budget of one job. Every field is a hard cap: crossing it fails the
+/// job with an outcome naming the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Instructions the guest may execute (wasmtime fuel units).
+    pub fuel: u64,
+    /// Total linear memory across all of the component's memories, in bytes.
+    pub memory_bytes: u64,
+    /// Wall-clock time for the whole call, including time the guest spends
+    /// blocked in host calls such as `sleep`.
+    #[serde(with = "humantime_serde_compat")]
+    pub timeout: Duration,
+    /// Total size of all outputs, in bytes.
+    pub output_bytes: u64,
+    /// Size of the job log (guest `log` calls plus stdout/stderr), in bytes;
+    /// later writes are dropped and counted.
+    pub log_bytes: u64,
+}
+
+impl Default for Limits {
+    /// Budgets that fit real work on a small machine while stopping runaway
+    /// guests quickly: 1e11 fuel is ~7 s of a tight loop (JS and Python
+    /// runtimes burn 0.2–2M just starting), 256 MiB of memory, one minute of
+    /// wall clock, 64 MiB of outputs and 64 KiB of log.
+    fn default() -> Self {
+        Self {
+            fuel: 100_000_000_000,
+            memory_bytes: 256 * 1024 * 1024,
+            timeout: Duration::from_secs(60),
+            output_bytes: 64 * 1024 * 1024,
+            log_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl Limits {
+    /// These limits with every field lowered to at most `cap`'s.
+    pub fn capped_by(self, cap: &Limits) -> Limits {
+        Limits {
+            fuel: self.fuel.min(cap.fuel),
+            memory_bytes: self.memory_bytes.min(cap.memory_bytes),
+            timeout: self.timeout.min(cap.timeout),
+            output_bytes: self.output_bytes.min(cap.output_bytes),
+            log_bytes: self.log_bytes.min(cap.log_bytes),
+        }
+    }
+}
+
+/// (De)serialises a [`Duration`] as a human-readable string such as `"10s"`.
+mod humantime_serde_compat {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The error a job's store raises when the guest asks for more linear memory
+/// than its budget. Downcast from the trap to classify the outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("memory limit exceeded: asked for {requested} bytes of linear memory, limit is {limit}")]
+pub struct MemoryLimitExceeded {
+    /// Total linear memory the guest would have had after the grow.
+    pub requested: u64,
+    /// The job's memory limit.
+    pub limit: u64,
+}
+
+/// Largest table a guest may grow to. Tables hold function references; real
+/// programs stay far below this (a C# debug build was seen at 10k), and it
+/// stops a table-growing loop from eating host memory.
+const MAX_TABLE_ELEMENTS: usize = 1_000_000;
+
+/// Tracks and caps the linear memory of one job's store.
+///
+/// wasmtime asks before every memory grows (including the initial
+/// allocation at instantiation), passing the memory's current and desired
+/// size; summing the differences gives the total across all memories, which
+/// is what the budget caps and what `peak_bytes` reports.
+#[derive(Debug)]
+pub(crate) struct MemoryLimiter {
+    limit: u64,
+    total_bytes: u64,
+    peak_bytes: u64,
+    exceeded: Option<MemoryLimitExceeded>,
+}
+
+impl MemoryLimiter {
+    pub(crate) fn new(limit: u64) -> Self {
+        Self {
+            limit,
+            total_bytes: 0,
+            peak_bytes: 0,
+            exceeded: None,
+        }
+    }
+
+    /// Highest total linear memory seen so far.
+    pub(crate) fn peak_bytes(&self) -> u64 {
+        self.peak_bytes
+    }
+
+    /// The denial recorded when the guest crossed its memory budget.
+    pub(crate) fn exceeded(&self) -> Option<MemoryLimitExceeded> {
+        self.exceeded
+    }
+}
+
+impl wasmtime::ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let grown = (desired as u64).saturating_sub(current as u64);
+        let requested = self.total_bytes.saturating_add(grown);
+        if requested > self.limit {
+            let exceeded = MemoryLimitExceeded {
+                requested,
+                limit: self.limit,
+            };
+            self.exceeded = Some(exceeded);
+            // Returning an error (rather than `Ok(false)`) traps at once with
+            // a downcastable reason, instead of letting the guest's allocator
+            // abort in a way that looks like a panic.
+            return Err(exceeded.into());
+        }
+        self.total_bytes = requested;
+        self.peak_bytes = self.peak_bytes.max(requested);
+        Ok(true)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        // Reached when wasmtime itself refuses the grow (e.g. the pool's slot
+        // size), after `memory_growing` said yes. Surface it as a trap with
+        // the reason instead of silently returning -1 to the guest.
+        Err(error.context("linear memory could not grow"))
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use wasmtime::ResourceLimiter;
+
+    use super::*;
+
+    #[test]
+    fn limiter_sums_memories_and_records_the_peak() {
+        let mut limiter = MemoryLimiter::new(100);
+        assert!(limiter.memory_growing(0, 40, None).unwrap());
+        assert!(limiter.memory_growing(0, 30, None).unwrap());
+        assert!(limiter.memory_growing(40, 70, None).unwrap());
+        assert_eq!(limiter.peak_bytes(), 100);
+        let err = limiter.memory_growing(70, 71, None).unwrap_err();
+        let exceeded = err.downcast_ref::<MemoryLimitExceeded>().unwrap();
+        assert_eq!(exceeded.requested, 101);
+        assert_eq!(limiter.exceeded(), Some(*exceeded));
+    }
+
+    #[test]
+    fn capping_lowers_every_field() {
+        let cap = Limits {
+            fuel: 1,
+            memory_bytes: 2,
+            timeout: Duration::from_secs(3),
+            output_bytes: 4,
+            log_bytes: 5,
+        };
+        assert_eq!(Limits::default().capped_by(&cap), cap);
+    }
+}

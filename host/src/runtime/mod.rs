@@ -1,0 +1,404 @@
+//! The sandbox: a narrow wrapper around wasmtime that runs process
+//! components with fuel, memory and wall-clock limits.
+//!
+//! It narrows wasmtime to what wasmproc needs: one [`Engine`] with the
+//! pooling allocator, fuel and epoch interruption; components compiled once
+//! (with an on-disk artifact cache) and pre-instantiated against a fixed
+//! linker (WASI p2 without capabilities + our `host` interface); a fresh
+//! store and instance per job. It knows nothing of HTTP or storage.
+//!
+//! - `engine.rs`: engine configuration, each knob with its reason.
+//! - `epoch.rs`: the ticker thread behind deadlines and yields.
+//! - `limits.rs`: per-job [`Limits`] and the memory limiter.
+//! - `sandbox.rs`: per-job store state and the host imports.
+//! - `job_log.rs`: the bounded job log (log calls, stdout, stderr).
+//! - `artifact_cache.rs`: compiled artifacts on disk, HMAC-checked.
+//! - `outcome.rs`: [`RunOutcome`], the one classification of how a run ends.
+
+mod artifact_cache;
+mod bindings;
+mod engine;
+mod epoch;
+mod job_log;
+mod limits;
+mod outcome;
+mod sandbox;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Engine, Store, UpdateDeadline};
+
+pub use engine::EngineSettings;
+pub use epoch::EPOCH_TICK;
+pub use job_log::JobLog;
+pub use limits::{Limits, MemoryLimitExceeded};
+pub use outcome::{OutputValue, ProcessOutput, RunOutcome, RunReport, RunStats};
+pub use sandbox::{NoProgress, ProgressSink};
+
+use artifact_cache::ArtifactCache;
+use bindings::{Process, ProcessPre};
+use epoch::EpochTicker;
+use sandbox::SandboxState;
+
+/// Failures to set up the runtime itself.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// wasmtime rejected the engine configuration.
+    #[error("could not create the wasmtime engine: {0}")]
+    Engine(String),
+    /// The host could not be linked (a bug, not an input problem).
+    #[error("could not link host functions: {0}")]
+    Link(String),
+    /// The epoch thread or the artifact directory could not be set up.
+    #[error("runtime I/O failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Why a module cannot become a process. Each says what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The bytes are not WebAssembly at all.
+    #[error("not a WebAssembly binary (missing the \\0asm header)")]
+    NotWasm,
+    /// A core module, not a component.
+    #[error(
+        "this is a core WebAssembly module, not a component: build for wasm32-wasip2 or wrap it with `wasm-tools component new`"
+    )]
+    CoreModule,
+    /// wasmtime could not compile the component.
+    #[error("the component does not compile: {0}")]
+    Compile(String),
+    /// Compilation took longer than the bound.
+    #[error("compiling the component took longer than {0:?}")]
+    CompileTimeout(Duration),
+    /// The component imports something the sandbox does not provide.
+    #[error("the component needs imports the sandbox does not grant: {0}")]
+    Imports(String),
+    /// The component does not export the `wasmproc:process` world.
+    #[error("the component does not implement the wasmproc:process world: {0}")]
+    World(String),
+    /// `describe()` failed or did not return a JSON object.
+    #[error("describe() failed: {0}")]
+    Describe(String),
+}
+
+/// Settings of a [`Runtime`].
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Engine sizing (pool slots, largest memory).
+    pub engine: EngineSettings,
+    /// Where compiled artifacts are cached; `None` disables the cache.
+    pub artifact_dir: Option<PathBuf>,
+    /// Longest a compilation may take before the module is rejected.
+    pub compile_timeout: Duration,
+    /// Budget for the `describe()` call made when loading a module.
+    pub describe_limits: Limits,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            engine: EngineSettings::default(),
+            artifact_dir: None,
+            // Python and JS components take 2–20 s to compile on 2 cores.
+            compile_timeout: Duration::from_secs(120),
+            describe_limits: Limits {
+                fuel: 10_000_000_000,
+                timeout: Duration::from_secs(10),
+                ..Limits::default()
+            },
+        }
+    }
+}
+
+/// Runs process components. Cheap to clone; clones share the engine.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<RuntimeInner>,
+}
+
+struct RuntimeInner {
+    engine: Engine,
+    linker: Linker<SandboxState>,
+    cache: Option<ArtifactCache>,
+    config: RuntimeConfig,
+    // Declared last: dropped after the engine handle above is released.
+    _ticker: EpochTicker,
+}
+
+/// A compiled, pre-instantiated process component. Cheap to clone.
+#[derive(Clone)]
+pub struct ProcessModule {
+    inner: Arc<ModuleInner>,
+}
+
+struct ModuleInner {
+    sha256: String,
+    pre: ProcessPre<SandboxState>,
+    description: serde_json::Value,
+}
+
+impl std::fmt::Debug for ProcessModule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessModule")
+            .field("sha256", &self.inner.sha256)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ProcessModule {
+    /// Hex SHA-256 of the module bytes.
+    pub fn sha256(&self) -> &str {
+        &self.inner.sha256
+    }
+
+    /// The process description returned by the module's `describe()`.
+    pub fn description(&self) -> &serde_json::Value {
+        &self.inner.description
+    }
+}
+
+/// Hex SHA-256 of some bytes: the identity of a module.
+pub fn module_sha256(wasm: &[u8]) -> String {
+    hex::encode(Sha256::digest(wasm))
+}
+
+impl Runtime {
+    /// Create the engine, link the host functions and start the epoch ticker.
+    pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
+        let engine = engine::build_engine(&config.engine)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| RuntimeError::Link(format!("{e:#}")))?;
+        Process::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
+            .map_err(|e| RuntimeError::Link(format!("{e:#}")))?;
+        let cache = match &config.artifact_dir {
+            Some(dir) => Some(ArtifactCache::open(dir, &engine)?),
+            None => None,
+        };
+        let ticker = EpochTicker::start(&engine)?;
+        Ok(Self {
+            inner: Arc::new(RuntimeInner {
+                engine,
+                linker,
+                cache,
+                config,
+                _ticker: ticker,
+            }),
+        })
+    }
+
+    /// Compile (or load from the artifact cache), link and describe a
+    /// module. Compilation runs on a blocking thread, bounded by the
+    /// configured compile timeout (a timed-out compile finishes in the
+    /// background and is discarded).
+    pub async fn load(&self, wasm: Vec<u8>) -> Result<ProcessModule, LoadError> {
+        check_header(&wasm)?;
+        let sha256 = module_sha256(&wasm);
+        let runtime = self.clone();
+        let hash = sha256.clone();
+        let compile = tokio::task::spawn_blocking(move || runtime.compile(&wasm, &hash));
+        let timeout = self.inner.config.compile_timeout;
+        let component = match tokio::time::timeout(timeout, compile).await {
+            Err(_) => return Err(LoadError::CompileTimeout(timeout)),
+            Ok(Err(join)) => return Err(LoadError::Compile(format!("compiler task failed: {join}"))),
+            Ok(Ok(result)) => result?,
+        };
+        let instance_pre = self
+            .inner
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Imports(format!("{e:#}")))?;
+        let pre = ProcessPre::new(instance_pre).map_err(|e| LoadError::World(format!("{e:#}")))?;
+        let description = self.describe_with(&pre).await?;
+        Ok(ProcessModule {
+            inner: Arc::new(ModuleInner {
+                sha256,
+                pre,
+                description,
+            }),
+        })
+    }
+
+    /// Compile `wasm`, using and filling the artifact cache.
+    fn compile(&self, wasm: &[u8], sha256: &str) -> Result<Component, LoadError> {
+        let engine = &self.inner.engine;
+        if let Some(cache) = &self.inner.cache
+            && let Some(component) = cache.load(engine, sha256)
+        {
+            return Ok(component);
+        }
+        let component =
+            Component::new(engine, wasm).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
+        if let Some(cache) = &self.inner.cache {
+            cache.store(sha256, &component);
+        }
+        Ok(component)
+    }
+
+    async fn describe_with(
+        &self,
+        pre: &ProcessPre<SandboxState>,
+    ) -> Result<serde_json::Value, LoadError> {
+        let limits = self.inner.config.describe_limits;
+        let mut store = self.new_store(&limits, JobLog::new(limits.log_bytes), Arc::new(NoProgress));
+        let call = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            instance.call_describe(&mut store).await
+        };
+        let text = match tokio::time::timeout(limits.timeout, call).await {
+            Err(_) => return Err(LoadError::Describe(format!("took longer than {:?}", limits.timeout))),
+            Ok(Err(e)) => {
+                let exceeded = store.data().limiter.exceeded();
+                let outcome = RunOutcome::from_call_error(&e, &limits, exceeded);
+                return Err(LoadError::Describe(outcome.failure_reason().unwrap_or_default()));
+            }
+            Ok(Ok(text)) => text,
+        };
+        match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(value @ serde_json::Value::Object(_)) => Ok(value),
+            Ok(_) => Err(LoadError::Describe("did not return a JSON object".into())),
+            Err(e) => Err(LoadError::Describe(format!("did not return valid JSON: {e}"))),
+        }
+    }
+
+    /// A fresh store for one call: fuel, memory limiter, epoch deadline.
+    ///
+    /// Every epoch tick the guest yields to the async executor, so a timer
+    /// or a cancellation around the call takes effect within a tick even for
+    /// a guest in a tight loop; past the wall-clock deadline the callback
+    /// interrupts the guest as a second line of defence.
+    fn new_store(
+        &self,
+        limits: &Limits,
+        log: JobLog,
+        progress: Arc<dyn ProgressSink>,
+    ) -> Store<SandboxState> {
+        let mut store = Store::new(
+            &self.inner.engine,
+            SandboxState::new(limits.memory_bytes, log, progress),
+        );
+        store.limiter(|state| &mut state.limiter);
+        // Fuel is enabled on every engine we build, so this cannot fail.
+        let _ = store.set_fuel(limits.fuel);
+        let deadline = Instant::now() + limits.timeout;
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Ok(UpdateDeadline::Interrupt)
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        store.set_epoch_deadline(1);
+        store
+    }
+
+    /// Run one job: instantiate a fresh sandbox, call `execute(inputs)`,
+    /// and classify how it ended. Never panics on guest behaviour.
+    pub async fn run(
+        &self,
+        module: &ProcessModule,
+        inputs: &str,
+        limits: &Limits,
+        progress: Arc<dyn ProgressSink>,
+        cancel: &CancellationToken,
+    ) -> RunReport {
+        let started = Instant::now();
+        let log = JobLog::new(limits.log_bytes);
+        let mut store = self.new_store(limits, log.clone(), progress);
+        let result = {
+            let call = async {
+                let instance = module.inner.pre.instantiate_async(&mut store).await?;
+                instance.call_execute(&mut store, inputs).await
+            };
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => None,
+                timed = tokio::time::timeout(limits.timeout, call) => Some(timed),
+            }
+        };
+        let duration = started.elapsed();
+        let stats = RunStats {
+            fuel_consumed: limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0)),
+            peak_memory_bytes: store.data().limiter.peak_bytes(),
+            duration,
+        };
+        let outcome = match result {
+            None => RunOutcome::Cancelled,
+            Some(Err(_elapsed)) => RunOutcome::Timeout {
+                limit: limits.timeout,
+            },
+            Some(Ok(Err(error))) => {
+                RunOutcome::from_call_error(&error, limits, store.data().limiter.exceeded())
+            }
+            Some(Ok(Ok(Err(e)))) => RunOutcome::ProcessError {
+                code: e.code,
+                message: e.message,
+            },
+            Some(Ok(Ok(Ok(outputs)))) => convert_outputs(outputs, limits),
+        };
+        RunReport {
+            outcome,
+            stats,
+            log: log.contents(),
+        }
+    }
+}
+
+/// Check the size budget, then turn the guest's outputs into host values.
+fn convert_outputs(
+    outputs: Vec<bindings::wasmproc::process::types::Output>,
+    limits: &Limits,
+) -> RunOutcome {
+    use bindings::wasmproc::process::types::Value;
+    let size: u64 = outputs
+        .iter()
+        .map(|o| match &o.value {
+            Value::Json(text) => text.len() as u64,
+            Value::Bytes(bytes) => bytes.len() as u64,
+        })
+        .sum();
+    if size > limits.output_bytes {
+        return RunOutcome::OutputTooLarge {
+            size,
+            limit: limits.output_bytes,
+        };
+    }
+    let mut converted = Vec::with_capacity(outputs.len());
+    for output in outputs {
+        let (value, default_type) = match output.value {
+            Value::Json(text) => match serde_json::from_str(&text) {
+                Ok(value) => (OutputValue::Json(value), "application/json"),
+                Err(e) => {
+                    return RunOutcome::ProcessError {
+                        code: "invalid-output".into(),
+                        message: format!("output '{}' is not valid JSON: {e}", output.id),
+                    };
+                }
+            },
+            Value::Bytes(bytes) => (OutputValue::Bytes(bytes), "application/octet-stream"),
+        };
+        converted.push(ProcessOutput {
+            id: output.id,
+            media_type: output.media_type.unwrap_or_else(|| default_type.into()),
+            value,
+        });
+    }
+    RunOutcome::Success { outputs: converted }
+}
+
+/// Tell components, core modules and non-wasm apart by their header:
+/// `\0asm`, then a version (1 for core modules) and a layer (1 for components).
+fn check_header(wasm: &[u8]) -> Result<(), LoadError> {
+    match wasm {
+        [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ..] => Err(LoadError::CoreModule),
+        [0x00, 0x61, 0x73, 0x6d, _, _, 0x01, 0x00, ..] => Ok(()),
+        [0x00, 0x61, 0x73, 0x6d, ..] => Err(LoadError::Compile("unknown WebAssembly version".into())),
+        _ => Err(LoadError::NotWasm),
+    }
+}

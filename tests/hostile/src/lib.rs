@@ -1,0 +1,80 @@
+//! `hostile`: a process that misbehaves on purpose, for tests.
+//!
+//! Input `behaviour` picks the attack: `infinite-loop`, `memory-bomb`,
+//! `deep-recursion`, `panic`, `huge-output`, `endless-sleep`, `log-flood`,
+//! `process-error`, `exit`. A well-behaved host fails only this job, with a
+//! reason naming the limit that was hit, and carries on.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use wasmproc_guest::{Inputs, Level, Output, Process, ProcessError, Value, export_process, json, log};
+
+struct Hostile;
+
+impl Process for Hostile {
+    fn describe() -> Value {
+        json!({
+            "id": "hostile",
+            "version": "1.0.0",
+            "title": "Hostile",
+            "description": "Misbehaves on purpose to test the sandbox.",
+            "jobControlOptions": ["sync-execute", "async-execute", "dismiss"],
+            "inputs": {
+                "behaviour": { "minOccurs": 1, "schema": { "type": "string", "enum": [
+                    "infinite-loop", "memory-bomb", "deep-recursion", "panic", "huge-output",
+                    "endless-sleep", "log-flood", "process-error", "exit"
+                ] } },
+                "size": { "minOccurs": 0, "schema": { "type": "integer", "minimum": 0 } }
+            },
+            "outputs": { "result": { "schema": { "type": "string", "contentEncoding": "binary" } } }
+        })
+    }
+
+    fn execute(inputs: Inputs) -> Result<Vec<Output>, ProcessError> {
+        let size = inputs.optional_f64("size")?.unwrap_or(64.0 * 1024.0 * 1024.0) as usize;
+        match inputs.required_str("behaviour")? {
+            "infinite-loop" => {
+                let mut n: u64 = 0;
+                loop {
+                    n = black_box(n.wrapping_add(1));
+                }
+            }
+            "memory-bomb" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![0xAB; 1 << 20]);
+                    black_box(&hoard);
+                }
+            }
+            "deep-recursion" => Ok(vec![Output::json("result", &recurse(black_box(0)))]),
+            "panic" => panic!("hostile process panicked on purpose"),
+            "huge-output" => Ok(vec![Output::bytes("result", "application/octet-stream", vec![7; size])]),
+            "endless-sleep" => {
+                std::thread::sleep(Duration::from_secs(3600));
+                Ok(vec![])
+            }
+            "log-flood" => {
+                let line = "x".repeat(1024);
+                for _ in 0..20_000 {
+                    log(Level::Info, &line);
+                    println!("{line}");
+                    eprintln!("{line}");
+                }
+                Ok(vec![Output::json("result", &"flooded")])
+            }
+            "process-error" => Err(ProcessError::new("hostile-refusal", "refusing on purpose")),
+            "exit" => std::process::exit(3),
+            other => Err(ProcessError::invalid_input(format!("unknown behaviour {other}"))),
+        }
+    }
+}
+
+/// Recurse without end; the frame is kept alive so it cannot become a loop.
+#[allow(unconditional_recursion)]
+fn recurse(depth: u64) -> u64 {
+    let frame = black_box([depth; 16]);
+    recurse(frame[3] + 1) + frame[7]
+}
+
+export_process!(Hostile);
