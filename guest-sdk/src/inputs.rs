@@ -6,6 +6,15 @@ use serde_json::{Map, Value};
 
 use crate::ProcessError;
 
+/// A decoded binary input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BinaryInput {
+    /// The decoded bytes.
+    pub bytes: Vec<u8>,
+    /// The media type, when the input was a qualified value that gave one.
+    pub media_type: Option<String>,
+}
+
 /// The inputs of a job: a JSON object keyed by input id.
 ///
 /// The host has already validated them against the process description and
@@ -80,9 +89,8 @@ impl Inputs {
     }
 
     /// A binary input, decoded from base64. Accepts a plain base64 string or
-    /// a qualified value `{"value": "<base64>", "mediaType": …}`; returns the
-    /// bytes and the media type when one was given.
-    pub fn binary(&self, id: &str) -> Result<Option<(Vec<u8>, Option<String>)>, ProcessError> {
+    /// a qualified value `{"value": "<base64>", "mediaType": …}`.
+    pub fn binary(&self, id: &str) -> Result<Option<BinaryInput>, ProcessError> {
         let media_type = match self.values.get(id) {
             Some(Value::Object(fields)) => fields
                 .get("mediaType")
@@ -96,7 +104,7 @@ impl Inputs {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(encoded.trim())
             .map_err(|e| ProcessError::invalid_input(format!("input '{id}' is not base64: {e}")))?;
-        Ok(Some((bytes, media_type)))
+        Ok(Some(BinaryInput { bytes, media_type }))
     }
 
     /// Ids of the inputs that were given, in the order received.
@@ -111,8 +119,9 @@ mod tests {
 
     #[test]
     fn qualified_values_unwrap_to_their_value() {
-        let inputs = Inputs::from_json(r#"{"a": {"value": "x", "mediaType": "text/plain"}, "b": "y"}"#)
-            .unwrap();
+        let inputs =
+            Inputs::from_json(r#"{"a": {"value": "x", "mediaType": "text/plain"}, "b": "y"}"#)
+                .unwrap();
         assert_eq!(inputs.required_str("a").unwrap(), "x");
         assert_eq!(inputs.required_str("b").unwrap(), "y");
         assert_eq!(inputs.required_str("c").unwrap_err().code, "invalid-input");
@@ -120,14 +129,21 @@ mod tests {
 
     #[test]
     fn binary_inputs_decode_base64_with_media_type() {
-        let inputs =
-            Inputs::from_json(r#"{"img": {"value": "AAEC", "mediaType": "image/png"}, "raw": "AAEC"}"#)
-                .unwrap();
-        let (bytes, media) = inputs.binary("img").unwrap().unwrap();
-        assert_eq!(bytes, vec![0, 1, 2]);
-        assert_eq!(media.as_deref(), Some("image/png"));
-        assert_eq!(inputs.binary("raw").unwrap().unwrap(), (vec![0, 1, 2], None));
-        assert!(Inputs::from_json(r#"{"x": "%%%"}"#).unwrap().binary("x").is_err());
+        let inputs = Inputs::from_json(
+            r#"{"img": {"value": "AAEC", "mediaType": "image/png"}, "raw": "AAEC"}"#,
+        )
+        .unwrap();
+        let img = inputs.binary("img").unwrap().unwrap();
+        assert_eq!(img.bytes, vec![0, 1, 2]);
+        assert_eq!(img.media_type.as_deref(), Some("image/png"));
+        let raw = inputs.binary("raw").unwrap().unwrap();
+        assert_eq!((raw.bytes, raw.media_type), (vec![0, 1, 2], None));
+        assert!(
+            Inputs::from_json(r#"{"x": "%%%"}"#)
+                .unwrap()
+                .binary("x")
+                .is_err()
+        );
     }
 
     #[test]
@@ -143,7 +159,10 @@ mod tests {
             name: String,
             count: Option<u32>,
         }
-        let args: Args = Inputs::from_json(r#"{"name": "n"}"#).unwrap().parse().unwrap();
+        let args: Args = Inputs::from_json(r#"{"name": "n"}"#)
+            .unwrap()
+            .parse()
+            .unwrap();
         assert_eq!(args.name, "n");
         assert_eq!(args.count, None);
     }

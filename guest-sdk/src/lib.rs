@@ -35,7 +35,7 @@
 mod inputs;
 mod output;
 
-pub use inputs::Inputs;
+pub use inputs::{BinaryInput, Inputs};
 pub use output::{Output, OutputValue};
 pub use serde_json::{Value, json};
 
@@ -148,9 +148,7 @@ pub mod __private {
     }
 
     /// Parse inputs, run the process and lower its outputs.
-    pub fn execute<P: Process>(
-        inputs: String,
-    ) -> Result<Vec<types::Output>, types::ProcessError> {
+    pub fn execute<P: Process>(inputs: String) -> Result<Vec<types::Output>, types::ProcessError> {
         let lowered_error = |e: super::ProcessError| types::ProcessError {
             code: e.code,
             message: e.message,
@@ -185,7 +183,7 @@ macro_rules! export_process {
                 }
             }
 
-            $crate::bindings::export_bindings!(__WasmprocExport with_types_in $crate::bindings);
+    $crate::bindings::export_bindings!(__WasmprocExport with_types_in $crate::bindings);
         };
     };
 }

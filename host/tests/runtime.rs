@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use wasmproc::runtime::{
-    Limits, LoadError, NoProgress, OutputValue, ProcessModule, ProgressSink, RunOutcome,
-    RunReport, Runtime, RuntimeConfig,
+    Limits, LoadError, NoProgress, OutputValue, ProcessModule, ProgressSink, RunOutcome, RunReport,
+    Runtime, RuntimeConfig,
 };
 
 const HELLO: &str = env!("WASMPROC_GUEST_HELLO_WORLD");
@@ -29,7 +29,13 @@ async fn load(runtime: &Runtime, path: &str) -> ProcessModule {
 
 async fn run(runtime: &Runtime, module: &ProcessModule, inputs: &str, limits: Limits) -> RunReport {
     runtime
-        .run(module, inputs, &limits, Arc::new(NoProgress), &CancellationToken::new())
+        .run(
+            module,
+            inputs,
+            &limits,
+            Arc::new(NoProgress),
+            &CancellationToken::new(),
+        )
         .await
 }
 
@@ -44,7 +50,10 @@ fn outputs(report: &RunReport) -> &[wasmproc::runtime::ProcessOutput] {
 async fn assert_hello_still_works(runtime: &Runtime) {
     let hello = load(runtime, HELLO).await;
     let report = run(runtime, &hello, r#"{"name": "Joe"}"#, Limits::default()).await;
-    assert_eq!(outputs(&report)[0].value, OutputValue::Json("Hello Joe!".into()));
+    assert_eq!(
+        outputs(&report)[0].value,
+        OutputValue::Json("Hello Joe!".into())
+    );
 }
 
 #[tokio::test]
@@ -52,7 +61,13 @@ async fn hello_world_greets_like_pygeoapi() {
     let runtime = runtime();
     let hello = load(&runtime, HELLO).await;
     assert_eq!(hello.description()["id"], "hello-world");
-    let report = run(&runtime, &hello, r#"{"name": "Joe", "message": "Welcome"}"#, Limits::default()).await;
+    let report = run(
+        &runtime,
+        &hello,
+        r#"{"name": "Joe", "message": "Welcome"}"#,
+        Limits::default(),
+    )
+    .await;
     let out = outputs(&report);
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].id, "echo");
@@ -90,9 +105,23 @@ async fn echo_returns_every_input_under_its_id() {
     });
     let report = run(&runtime, &echo, &inputs.to_string(), Limits::default()).await;
     let out = outputs(&report);
-    let by_id = |id: &str| out.iter().find(|o| o.id == id).unwrap_or_else(|| panic!("no {id}"));
-    for id in ["stringInput", "doubleInput", "arrayInput", "objectInput", "boundingBoxInput"] {
-        assert_eq!(by_id(id).value, OutputValue::Json(inputs[id].clone()), "{id}");
+    let by_id = |id: &str| {
+        out.iter()
+            .find(|o| o.id == id)
+            .unwrap_or_else(|| panic!("no {id}"))
+    };
+    for id in [
+        "stringInput",
+        "doubleInput",
+        "arrayInput",
+        "objectInput",
+        "boundingBoxInput",
+    ] {
+        assert_eq!(
+            by_id(id).value,
+            OutputValue::Json(inputs[id].clone()),
+            "{id}"
+        );
     }
     let binary = by_id("binaryInput");
     assert_eq!(binary.value, OutputValue::Bytes(vec![0, 1, 2, 3]));
@@ -123,9 +152,19 @@ async fn echo_pause_really_sleeps_and_reports_progress() {
         )
         .await;
     outputs(&report);
-    assert!(report.stats.duration >= Duration::from_millis(300), "{:?}", report.stats.duration);
+    assert!(
+        report.stats.duration >= Duration::from_millis(300),
+        "{:?}",
+        report.stats.duration
+    );
     let seen = progress.0.lock().unwrap().clone();
-    assert_eq!(seen, vec![(10, Some("pausing".into())), (90, Some("pause over".into()))]);
+    assert_eq!(
+        seen,
+        vec![
+            (10, Some("pausing".into())),
+            (90, Some("pause over".into()))
+        ]
+    );
 }
 
 #[tokio::test]
@@ -133,7 +172,8 @@ async fn geometry_measures_a_polygon() {
     let runtime = runtime();
     let geometry = load(&runtime, GEOMETRY).await;
     // One degree square at the equator: ~12,308 km² and ~443.8 km around.
-    let inputs = r#"{"geometry": {"type": "Polygon", "coordinates": [[[0,0],[1,0],[1,1],[0,1],[0,0]]]}}"#;
+    let inputs =
+        r#"{"geometry": {"type": "Polygon", "coordinates": [[[0,0],[1,0],[1,1],[0,1],[0,0]]]}}"#;
     let report = run(&runtime, &geometry, inputs, Limits::default()).await;
     let out = outputs(&report);
     let value = |id: &str| match &out.iter().find(|o| o.id == id).unwrap().value {
@@ -153,9 +193,21 @@ async fn geometry_measures_a_polygon() {
 async fn infinite_loop_exhausts_fuel() {
     let runtime = runtime();
     let hostile = load(&runtime, HOSTILE).await;
-    let limits = Limits { fuel: 50_000_000, ..Limits::default() };
-    let report = run(&runtime, &hostile, r#"{"behaviour": "infinite-loop"}"#, limits).await;
-    assert_eq!(report.outcome, RunOutcome::FuelExhausted { limit: 50_000_000 });
+    let limits = Limits {
+        fuel: 50_000_000,
+        ..Limits::default()
+    };
+    let report = run(
+        &runtime,
+        &hostile,
+        r#"{"behaviour": "infinite-loop"}"#,
+        limits,
+    )
+    .await;
+    assert_eq!(
+        report.outcome,
+        RunOutcome::FuelExhausted { limit: 50_000_000 }
+    );
     assert!(report.outcome.failure_reason().unwrap().contains("fuel"));
     assert_eq!(report.stats.fuel_consumed, 50_000_000);
     assert_hello_still_works(&runtime).await;
@@ -165,10 +217,31 @@ async fn infinite_loop_exhausts_fuel() {
 async fn infinite_loop_with_ample_fuel_hits_the_wall_clock_limit() {
     let runtime = runtime();
     let hostile = load(&runtime, HOSTILE).await;
-    let limits = Limits { fuel: u64::MAX / 2, timeout: Duration::from_millis(300), ..Limits::default() };
-    let report = run(&runtime, &hostile, r#"{"behaviour": "infinite-loop"}"#, limits).await;
-    assert_eq!(report.outcome, RunOutcome::Timeout { limit: Duration::from_millis(300) });
-    assert!(report.outcome.failure_reason().unwrap().contains("wall-clock"));
+    let limits = Limits {
+        fuel: u64::MAX / 2,
+        timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let report = run(
+        &runtime,
+        &hostile,
+        r#"{"behaviour": "infinite-loop"}"#,
+        limits,
+    )
+    .await;
+    assert_eq!(
+        report.outcome,
+        RunOutcome::Timeout {
+            limit: Duration::from_millis(300)
+        }
+    );
+    assert!(
+        report
+            .outcome
+            .failure_reason()
+            .unwrap()
+            .contains("wall-clock")
+    );
     assert!(report.stats.duration < Duration::from_secs(5));
     assert_hello_still_works(&runtime).await;
 }
@@ -177,11 +250,29 @@ async fn infinite_loop_with_ample_fuel_hits_the_wall_clock_limit() {
 async fn endless_sleep_is_cut_off_by_the_wall_clock_limit() {
     let runtime = runtime();
     let hostile = load(&runtime, HOSTILE).await;
-    let limits = Limits { timeout: Duration::from_millis(300), ..Limits::default() };
-    let report = run(&runtime, &hostile, r#"{"behaviour": "endless-sleep"}"#, limits).await;
-    assert_eq!(report.outcome, RunOutcome::Timeout { limit: Duration::from_millis(300) });
+    let limits = Limits {
+        timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let report = run(
+        &runtime,
+        &hostile,
+        r#"{"behaviour": "endless-sleep"}"#,
+        limits,
+    )
+    .await;
+    assert_eq!(
+        report.outcome,
+        RunOutcome::Timeout {
+            limit: Duration::from_millis(300)
+        }
+    );
     // Cut off by the timer, not after the guest's hour of sleep.
-    assert!(report.stats.duration < Duration::from_secs(5), "{:?}", report.stats.duration);
+    assert!(
+        report.stats.duration < Duration::from_secs(5),
+        "{:?}",
+        report.stats.duration
+    );
     assert_hello_still_works(&runtime).await;
 }
 
@@ -189,8 +280,17 @@ async fn endless_sleep_is_cut_off_by_the_wall_clock_limit() {
 async fn memory_bomb_hits_the_memory_limit() {
     let runtime = runtime();
     let hostile = load(&runtime, HOSTILE).await;
-    let limits = Limits { memory_bytes: 32 * 1024 * 1024, ..Limits::default() };
-    let report = run(&runtime, &hostile, r#"{"behaviour": "memory-bomb"}"#, limits).await;
+    let limits = Limits {
+        memory_bytes: 32 * 1024 * 1024,
+        ..Limits::default()
+    };
+    let report = run(
+        &runtime,
+        &hostile,
+        r#"{"behaviour": "memory-bomb"}"#,
+        limits,
+    )
+    .await;
     match &report.outcome {
         RunOutcome::MemoryLimit { requested, limit } => {
             assert_eq!(*limit, 32 * 1024 * 1024);
@@ -198,7 +298,13 @@ async fn memory_bomb_hits_the_memory_limit() {
         }
         other => panic!("expected memory limit, got {other:?}"),
     }
-    assert!(report.outcome.failure_reason().unwrap().contains("memory limit"));
+    assert!(
+        report
+            .outcome
+            .failure_reason()
+            .unwrap()
+            .contains("memory limit")
+    );
     assert!(report.stats.peak_memory_bytes <= 32 * 1024 * 1024);
     assert_hello_still_works(&runtime).await;
 }
@@ -207,7 +313,13 @@ async fn memory_bomb_hits_the_memory_limit() {
 async fn unbounded_recursion_traps_as_stack_overflow() {
     let runtime = runtime();
     let hostile = load(&runtime, HOSTILE).await;
-    let report = run(&runtime, &hostile, r#"{"behaviour": "deep-recursion"}"#, Limits::default()).await;
+    let report = run(
+        &runtime,
+        &hostile,
+        r#"{"behaviour": "deep-recursion"}"#,
+        Limits::default(),
+    )
+    .await;
     match &report.outcome {
         RunOutcome::Trap { message } => assert!(
             message.contains("stack overflow") || message.contains("out of bounds"),
@@ -222,12 +334,24 @@ async fn unbounded_recursion_traps_as_stack_overflow() {
 async fn panic_traps_and_the_message_reaches_the_log() {
     let runtime = runtime();
     let hostile = load(&runtime, HOSTILE).await;
-    let report = run(&runtime, &hostile, r#"{"behaviour": "panic"}"#, Limits::default()).await;
+    let report = run(
+        &runtime,
+        &hostile,
+        r#"{"behaviour": "panic"}"#,
+        Limits::default(),
+    )
+    .await;
     match &report.outcome {
-        RunOutcome::Trap { message } => assert!(message.contains("panicked or aborted"), "{message}"),
+        RunOutcome::Trap { message } => {
+            assert!(message.contains("panicked or aborted"), "{message}")
+        }
         other => panic!("expected a trap, got {other:?}"),
     }
-    assert!(report.log.contains("hostile process panicked on purpose"), "{}", report.log);
+    assert!(
+        report.log.contains("hostile process panicked on purpose"),
+        "{}",
+        report.log
+    );
     assert_hello_still_works(&runtime).await;
 }
 
@@ -235,9 +359,24 @@ async fn panic_traps_and_the_message_reaches_the_log() {
 async fn huge_output_hits_the_output_limit() {
     let runtime = runtime();
     let hostile = load(&runtime, HOSTILE).await;
-    let limits = Limits { output_bytes: 1024 * 1024, ..Limits::default() };
-    let report = run(&runtime, &hostile, r#"{"behaviour": "huge-output", "size": 8388608}"#, limits).await;
-    assert_eq!(report.outcome, RunOutcome::OutputTooLarge { size: 8 * 1024 * 1024, limit: 1024 * 1024 });
+    let limits = Limits {
+        output_bytes: 1024 * 1024,
+        ..Limits::default()
+    };
+    let report = run(
+        &runtime,
+        &hostile,
+        r#"{"behaviour": "huge-output", "size": 8388608}"#,
+        limits,
+    )
+    .await;
+    assert_eq!(
+        report.outcome,
+        RunOutcome::OutputTooLarge {
+            size: 8 * 1024 * 1024,
+            limit: 1024 * 1024
+        }
+    );
     assert_hello_still_works(&runtime).await;
 }
 
@@ -245,10 +384,20 @@ async fn huge_output_hits_the_output_limit() {
 async fn log_flood_is_truncated_and_the_job_succeeds() {
     let runtime = runtime();
     let hostile = load(&runtime, HOSTILE).await;
-    let limits = Limits { log_bytes: 16 * 1024, ..Limits::default() };
+    let limits = Limits {
+        log_bytes: 16 * 1024,
+        ..Limits::default()
+    };
     let report = run(&runtime, &hostile, r#"{"behaviour": "log-flood"}"#, limits).await;
-    assert_eq!(outputs(&report)[0].value, OutputValue::Json("flooded".into()));
-    assert!(report.log.len() < 17 * 1024, "log is {} bytes", report.log.len());
+    assert_eq!(
+        outputs(&report)[0].value,
+        OutputValue::Json("flooded".into())
+    );
+    assert!(
+        report.log.len() < 17 * 1024,
+        "log is {} bytes",
+        report.log.len()
+    );
     assert!(report.log.contains("bytes dropped"));
     assert_hello_still_works(&runtime).await;
 }
@@ -257,10 +406,19 @@ async fn log_flood_is_truncated_and_the_job_succeeds() {
 async fn guest_process_error_is_reported_with_its_code() {
     let runtime = runtime();
     let hostile = load(&runtime, HOSTILE).await;
-    let report = run(&runtime, &hostile, r#"{"behaviour": "process-error"}"#, Limits::default()).await;
+    let report = run(
+        &runtime,
+        &hostile,
+        r#"{"behaviour": "process-error"}"#,
+        Limits::default(),
+    )
+    .await;
     assert_eq!(
         report.outcome,
-        RunOutcome::ProcessError { code: "hostile-refusal".into(), message: "refusing on purpose".into() }
+        RunOutcome::ProcessError {
+            code: "hostile-refusal".into(),
+            message: "refusing on purpose".into()
+        }
     );
 }
 
@@ -268,7 +426,13 @@ async fn guest_process_error_is_reported_with_its_code() {
 async fn exit_is_a_trap_naming_the_exit() {
     let runtime = runtime();
     let hostile = load(&runtime, HOSTILE).await;
-    let report = run(&runtime, &hostile, r#"{"behaviour": "exit"}"#, Limits::default()).await;
+    let report = run(
+        &runtime,
+        &hostile,
+        r#"{"behaviour": "exit"}"#,
+        Limits::default(),
+    )
+    .await;
     match &report.outcome {
         RunOutcome::Trap { message } => assert!(message.contains("exit"), "{message}"),
         other => panic!("expected a trap, got {other:?}"),
@@ -285,9 +449,18 @@ async fn cancelling_stops_a_running_job() {
         tokio::time::sleep(Duration::from_millis(200)).await;
         canceller.cancel();
     });
-    let limits = Limits { fuel: u64::MAX / 2, ..Limits::default() };
+    let limits = Limits {
+        fuel: u64::MAX / 2,
+        ..Limits::default()
+    };
     let report = runtime
-        .run(&hostile, r#"{"behaviour": "infinite-loop"}"#, &limits, Arc::new(NoProgress), &cancel)
+        .run(
+            &hostile,
+            r#"{"behaviour": "infinite-loop"}"#,
+            &limits,
+            Arc::new(NoProgress),
+            &cancel,
+        )
         .await;
     assert_eq!(report.outcome, RunOutcome::Cancelled);
     assert!(report.stats.duration < Duration::from_secs(5));
@@ -299,7 +472,12 @@ async fn hostile_jobs_fail_alone_while_good_jobs_run_beside_them() {
     let runtime = runtime();
     let hostile = load(&runtime, HOSTILE).await;
     let hello = load(&runtime, HELLO).await;
-    let limits = Limits { fuel: 200_000_000, memory_bytes: 32 << 20, timeout: Duration::from_secs(2), ..Limits::default() };
+    let limits = Limits {
+        fuel: 200_000_000,
+        memory_bytes: 32 << 20,
+        timeout: Duration::from_secs(2),
+        ..Limits::default()
+    };
     let mut tasks = Vec::new();
     for behaviour in ["infinite-loop", "memory-bomb", "panic", "endless-sleep"] {
         let (runtime, hostile) = (runtime.clone(), hostile.clone());
@@ -309,8 +487,17 @@ async fn hostile_jobs_fail_alone_while_good_jobs_run_beside_them() {
         }));
     }
     for i in 0..20 {
-        let report = run(&runtime, &hello, &format!(r#"{{"name": "n{i}"}}"#), Limits::default()).await;
-        assert_eq!(outputs(&report)[0].value, OutputValue::Json(format!("Hello n{i}!").into()));
+        let report = run(
+            &runtime,
+            &hello,
+            &format!(r#"{{"name": "n{i}"}}"#),
+            Limits::default(),
+        )
+        .await;
+        assert_eq!(
+            outputs(&report)[0].value,
+            OutputValue::Json(format!("Hello n{i}!").into())
+        );
     }
     for task in tasks {
         assert!(!task.await.unwrap().is_success());
@@ -320,9 +507,15 @@ async fn hostile_jobs_fail_alone_while_good_jobs_run_beside_them() {
 #[tokio::test]
 async fn garbage_and_core_modules_are_rejected_with_a_reason() {
     let runtime = runtime();
-    assert!(matches!(runtime.load(b"definitely not wasm".to_vec()).await, Err(LoadError::NotWasm)));
+    assert!(matches!(
+        runtime.load(b"definitely not wasm".to_vec()).await,
+        Err(LoadError::NotWasm)
+    ));
     let core_module = b"\0asm\x01\0\0\0".to_vec();
-    assert!(matches!(runtime.load(core_module).await, Err(LoadError::CoreModule)));
+    assert!(matches!(
+        runtime.load(core_module).await,
+        Err(LoadError::CoreModule)
+    ));
     let mut truncated = std::fs::read(HELLO).unwrap();
     truncated.truncate(truncated.len() / 2);
     let err = runtime.load(truncated).await.unwrap_err();
@@ -332,7 +525,10 @@ async fn garbage_and_core_modules_are_rejected_with_a_reason() {
 #[tokio::test]
 async fn artifacts_are_cached_and_tampered_ones_ignored() {
     let dir = tempfile::tempdir().unwrap();
-    let config = RuntimeConfig { artifact_dir: Some(dir.path().to_path_buf()), ..RuntimeConfig::default() };
+    let config = RuntimeConfig {
+        artifact_dir: Some(dir.path().to_path_buf()),
+        ..RuntimeConfig::default()
+    };
     let wasm = std::fs::read(HELLO).unwrap();
     {
         let runtime = Runtime::new(config.clone()).unwrap();
@@ -348,7 +544,10 @@ async fn artifacts_are_cached_and_tampered_ones_ignored() {
     let runtime = Runtime::new(config.clone()).unwrap();
     let hello = runtime.load(wasm.clone()).await.unwrap();
     let report = run(&runtime, &hello, r#"{"name": "cache"}"#, Limits::default()).await;
-    assert_eq!(outputs(&report)[0].value, OutputValue::Json("Hello cache!".into()));
+    assert_eq!(
+        outputs(&report)[0].value,
+        OutputValue::Json("Hello cache!".into())
+    );
     // ...and a tampered artifact is ignored: the module is recompiled.
     let mut bytes = std::fs::read(&artifacts[0]).unwrap();
     let last = bytes.len() - 1;
@@ -357,5 +556,8 @@ async fn artifacts_are_cached_and_tampered_ones_ignored() {
     let runtime = Runtime::new(config).unwrap();
     let hello = runtime.load(wasm).await.unwrap();
     let report = run(&runtime, &hello, r#"{"name": "again"}"#, Limits::default()).await;
-    assert_eq!(outputs(&report)[0].value, OutputValue::Json("Hello again!".into()));
+    assert_eq!(
+        outputs(&report)[0].value,
+        OutputValue::Json("Hello again!".into())
+    );
 }

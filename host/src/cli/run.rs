@@ -64,7 +64,9 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         fuel: args.fuel.unwrap_or(defaults.fuel),
         memory_bytes: args.memory.map_or(defaults.memory_bytes, |m| m.as_u64()),
         timeout: args.timeout.map_or(defaults.timeout, Into::into),
-        output_bytes: args.output_limit.map_or(defaults.output_bytes, |m| m.as_u64()),
+        output_bytes: args
+            .output_limit
+            .map_or(defaults.output_bytes, |m| m.as_u64()),
         log_bytes: defaults.log_bytes,
     };
     let mut config = RuntimeConfig::default();
@@ -76,7 +78,13 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let module = load(&args.file, &runtime).await?;
 
     let report = runtime
-        .run(&module, &args.inputs, &limits, Arc::new(NoProgress), &CancellationToken::new())
+        .run(
+            &module,
+            &args.inputs,
+            &limits,
+            Arc::new(NoProgress),
+            &CancellationToken::new(),
+        )
         .await;
     if args.show_log && !report.log.is_empty() {
         eprintln!("--- job log ---\n{}--- end of log ---", report.log);

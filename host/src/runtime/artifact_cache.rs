@@ -88,14 +88,17 @@ impl ArtifactCache {
     /// Store a compiled component. Failures are logged, not fatal: the
     /// cache only saves time.
     pub(crate) fn store(&self, module_sha256: &str, component: &Component) {
-        let result = component.serialize().map_err(std::io::Error::other).and_then(|artifact| {
-            let path = self.artifact_path(module_sha256);
-            let tag = self.tag(&artifact).finalize().into_bytes();
-            // Write the artifact, then its tag, each via a temporary file and
-            // a rename, so a crash never leaves a tagged partial artifact.
-            write_atomically(&path, &artifact)?;
-            write_atomically(&path.with_extension("tag"), &tag)
-        });
+        let result = component
+            .serialize()
+            .map_err(std::io::Error::other)
+            .and_then(|artifact| {
+                let path = self.artifact_path(module_sha256);
+                let tag = self.tag(&artifact).finalize().into_bytes();
+                // Write the artifact, then its tag, each via a temporary file and
+                // a rename, so a crash never leaves a tagged partial artifact.
+                write_atomically(&path, &artifact)?;
+                write_atomically(&path.with_extension("tag"), &tag)
+            });
         if let Err(e) = result {
             tracing::warn!(error = %e, "could not cache a compiled component");
         }

@@ -35,7 +35,9 @@ impl EpochTicker {
                 let mut ticks: u128 = 0;
                 while !thread_stop.load(Ordering::Relaxed) {
                     std::thread::sleep(EPOCH_TICK);
-                    let Some(engine) = engine.upgrade() else { break };
+                    let Some(engine) = engine.upgrade() else {
+                        break;
+                    };
                     let due = started.elapsed().as_nanos() / EPOCH_TICK.as_nanos();
                     while ticks < due {
                         engine.increment_epoch();

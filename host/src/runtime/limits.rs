@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 /// The budget of one job. Every field is a hard cap: crossing it fails the
 /// job with an outcome naming the limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Instructions the guest may execute (wasmtime fuel units).
     pub fuel: u64,

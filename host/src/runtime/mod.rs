@@ -206,7 +206,9 @@ impl Runtime {
         let timeout = self.inner.config.compile_timeout;
         let component = match tokio::time::timeout(timeout, compile).await {
             Err(_) => return Err(LoadError::CompileTimeout(timeout)),
-            Ok(Err(join)) => return Err(LoadError::Compile(format!("compiler task failed: {join}"))),
+            Ok(Err(join)) => {
+                return Err(LoadError::Compile(format!("compiler task failed: {join}")));
+            }
             Ok(Ok(result)) => result?,
         };
         let instance_pre = self
@@ -246,24 +248,34 @@ impl Runtime {
         pre: &ProcessPre<SandboxState>,
     ) -> Result<serde_json::Value, LoadError> {
         let limits = self.inner.config.describe_limits;
-        let mut store = self.new_store(&limits, JobLog::new(limits.log_bytes), Arc::new(NoProgress));
+        let mut store =
+            self.new_store(&limits, JobLog::new(limits.log_bytes), Arc::new(NoProgress));
         let call = async {
             let instance = pre.instantiate_async(&mut store).await?;
             instance.call_describe(&mut store).await
         };
         let text = match tokio::time::timeout(limits.timeout, call).await {
-            Err(_) => return Err(LoadError::Describe(format!("took longer than {:?}", limits.timeout))),
+            Err(_) => {
+                return Err(LoadError::Describe(format!(
+                    "took longer than {:?}",
+                    limits.timeout
+                )));
+            }
             Ok(Err(e)) => {
                 let exceeded = store.data().limiter.exceeded();
                 let outcome = RunOutcome::from_call_error(&e, &limits, exceeded);
-                return Err(LoadError::Describe(outcome.failure_reason().unwrap_or_default()));
+                return Err(LoadError::Describe(
+                    outcome.failure_reason().unwrap_or_default(),
+                ));
             }
             Ok(Ok(text)) => text,
         };
         match serde_json::from_str::<serde_json::Value>(&text) {
             Ok(value @ serde_json::Value::Object(_)) => Ok(value),
             Ok(_) => Err(LoadError::Describe("did not return a JSON object".into())),
-            Err(e) => Err(LoadError::Describe(format!("did not return valid JSON: {e}"))),
+            Err(e) => Err(LoadError::Describe(format!(
+                "did not return valid JSON: {e}"
+            ))),
         }
     }
 
@@ -398,7 +410,9 @@ fn check_header(wasm: &[u8]) -> Result<(), LoadError> {
     match wasm {
         [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, ..] => Err(LoadError::CoreModule),
         [0x00, 0x61, 0x73, 0x6d, _, _, 0x01, 0x00, ..] => Ok(()),
-        [0x00, 0x61, 0x73, 0x6d, ..] => Err(LoadError::Compile("unknown WebAssembly version".into())),
+        [0x00, 0x61, 0x73, 0x6d, ..] => {
+            Err(LoadError::Compile("unknown WebAssembly version".into()))
+        }
         _ => Err(LoadError::NotWasm),
     }
 }

@@ -127,9 +127,9 @@ impl RunOutcome {
             RunOutcome::MemoryLimit { requested, limit } => format!(
                 "memory limit exceeded: the process asked for {requested} bytes of linear memory, limit is {limit}"
             ),
-            RunOutcome::OutputTooLarge { size, limit } => format!(
-                "output limit exceeded: the outputs are {size} bytes, limit is {limit}"
-            ),
+            RunOutcome::OutputTooLarge { size, limit } => {
+                format!("output limit exceeded: the outputs are {size} bytes, limit is {limit}")
+            }
             RunOutcome::Trap { message } => format!("the process trapped: {message}"),
             RunOutcome::Cancelled => "the job was dismissed while running".to_owned(),
         })
@@ -195,11 +195,12 @@ fn describe_trap(error: &wasmtime::Error) -> String {
         };
     }
     if let Some(backtrace) = error.downcast_ref::<wasmtime::WasmBacktrace>() {
-        let frames: Vec<String> = backtrace
+        // Stripped release builds carry no names; only named frames help.
+        let frames: Vec<&str> = backtrace
             .frames()
             .iter()
+            .filter_map(|f| f.func_name())
             .take(8)
-            .map(|f| f.func_name().unwrap_or("<unknown>").to_owned())
             .collect();
         if !frames.is_empty() {
             message.push_str(&format!("; wasm backtrace: {}", frames.join(" <- ")));

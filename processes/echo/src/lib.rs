@@ -10,7 +10,9 @@
 
 use std::time::Duration;
 
-use wasmproc_guest::{Inputs, Output, Process, ProcessError, Value, export_process, json, progress};
+use wasmproc_guest::{
+    Inputs, Output, Process, ProcessError, Value, export_process, json, progress,
+};
 
 /// The longest `pause` accepted, in seconds.
 const MAX_PAUSE_SECONDS: f64 = 60.0;
@@ -75,9 +77,11 @@ impl Process for Echo {
         let mut outputs = Vec::new();
         for id in inputs.ids() {
             if id == "binaryInput" {
-                if let Some((bytes, media_type)) = inputs.binary(id)? {
-                    let media_type = media_type.unwrap_or_else(|| "application/octet-stream".into());
-                    outputs.push(Output::bytes(id, media_type, bytes));
+                if let Some(binary) = inputs.binary(id)? {
+                    let media_type = binary
+                        .media_type
+                        .unwrap_or_else(|| "application/octet-stream".into());
+                    outputs.push(Output::bytes(id, media_type, binary.bytes));
                 }
             } else if let Some(value) = inputs.value(id) {
                 outputs.push(Output::json(id, value));

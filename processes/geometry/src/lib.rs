@@ -10,11 +10,11 @@
 //!
 //! Build with `cargo build -p geometry --target wasm32-wasip2 --release`.
 
-use geo::{
-    BoundingRect, Centroid, Geodesic, GeodesicArea, Geometry, Length, LineString, Simplify,
-};
+use geo::{BoundingRect, Centroid, Geodesic, GeodesicArea, Geometry, Length, LineString, Simplify};
 use geojson::GeoJson;
-use wasmproc_guest::{Inputs, Output, Process, ProcessError, Value, export_process, json, progress};
+use wasmproc_guest::{
+    Inputs, Output, Process, ProcessError, Value, export_process, json, progress,
+};
 
 /// The GeoJSON media type of geometry outputs.
 const GEOJSON: &str = "application/geo+json";
@@ -112,9 +112,9 @@ fn simplify(geometry: &Geometry<f64>, tolerance: f64) -> Geometry<f64> {
         Geometry::MultiLineString(g) => Geometry::MultiLineString(g.simplify(tolerance)),
         Geometry::Polygon(g) => Geometry::Polygon(g.simplify(tolerance)),
         Geometry::MultiPolygon(g) => Geometry::MultiPolygon(g.simplify(tolerance)),
-        Geometry::GeometryCollection(c) => Geometry::GeometryCollection(
-            c.iter().map(|g| simplify(g, tolerance)).collect(),
-        ),
+        Geometry::GeometryCollection(c) => {
+            Geometry::GeometryCollection(c.iter().map(|g| simplify(g, tolerance)).collect())
+        }
         other => other.clone(),
     }
 }

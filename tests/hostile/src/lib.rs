@@ -8,7 +8,9 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use wasmproc_guest::{Inputs, Level, Output, Process, ProcessError, Value, export_process, json, log};
+use wasmproc_guest::{
+    Inputs, Level, Output, Process, ProcessError, Value, export_process, json, log,
+};
 
 struct Hostile;
 
@@ -32,7 +34,9 @@ impl Process for Hostile {
     }
 
     fn execute(inputs: Inputs) -> Result<Vec<Output>, ProcessError> {
-        let size = inputs.optional_f64("size")?.unwrap_or(64.0 * 1024.0 * 1024.0) as usize;
+        let size = inputs
+            .optional_f64("size")?
+            .unwrap_or(64.0 * 1024.0 * 1024.0) as usize;
         match inputs.required_str("behaviour")? {
             "infinite-loop" => {
                 let mut n: u64 = 0;
@@ -49,7 +53,11 @@ impl Process for Hostile {
             }
             "deep-recursion" => Ok(vec![Output::json("result", &recurse(black_box(0)))]),
             "panic" => panic!("hostile process panicked on purpose"),
-            "huge-output" => Ok(vec![Output::bytes("result", "application/octet-stream", vec![7; size])]),
+            "huge-output" => Ok(vec![Output::bytes(
+                "result",
+                "application/octet-stream",
+                vec![7; size],
+            )]),
             "endless-sleep" => {
                 std::thread::sleep(Duration::from_secs(3600));
                 Ok(vec![])
@@ -65,7 +73,9 @@ impl Process for Hostile {
             }
             "process-error" => Err(ProcessError::new("hostile-refusal", "refusing on purpose")),
             "exit" => std::process::exit(3),
-            other => Err(ProcessError::invalid_input(format!("unknown behaviour {other}"))),
+            other => Err(ProcessError::invalid_input(format!(
+                "unknown behaviour {other}"
+            ))),
         }
     }
 }

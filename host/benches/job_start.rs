@@ -1,0 +1,113 @@
+//! Per-job cost: instantiate a fresh sandbox and execute `hello-world`,
+//! through our runtime and through bare wasmtime, in the same run.
+//!
+//! Run with `cargo bench -p wasmproc --bench job_start`.
+//!
+//! "bare" is the fast-instantiation pattern from wasmtime's own examples:
+//! pooling allocator, a pre-instantiated component, synchronous bindings, no
+//! fuel, no epochs, no limiter. "wasmproc" is the real job path: fresh
+//! store with fuel, epoch deadline, memory limiter, bounded log, async
+//! instantiate + call under a timeout, output classification.
+
+use std::sync::Arc;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use tokio_util::sync::CancellationToken;
+use wasmproc::runtime::{Limits, NoProgress, RunOutcome, Runtime, RuntimeConfig};
+
+const HELLO: &str = env!("WASMPROC_GUEST_HELLO_WORLD");
+const INPUTS: &str = r#"{"name": "Joe", "message": "bench"}"#;
+
+mod bare {
+    #![allow(missing_docs, unreachable_pub)]
+
+    use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+    use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+    use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+    wasmtime::component::bindgen!({ path: "../wit", world: "process" });
+
+    pub struct State {
+        wasi: WasiCtx,
+        table: ResourceTable,
+    }
+
+    impl WasiView for State {
+        fn ctx(&mut self) -> WasiCtxView<'_> {
+            WasiCtxView {
+                ctx: &mut self.wasi,
+                table: &mut self.table,
+            }
+        }
+    }
+
+    impl wasmproc::process::host::Host for State {
+        fn log(&mut self, _: wasmproc::process::host::Level, _: String) {}
+        fn progress(&mut self, _: u8, _: Option<String>) {}
+    }
+
+    impl wasmproc::process::types::Host for State {}
+
+    pub struct Bare {
+        engine: Engine,
+        pre: ProcessPre<State>,
+    }
+
+    impl Bare {
+        pub fn new(wasm: &[u8]) -> Self {
+            let mut config = Config::new();
+            config.allocation_strategy(InstanceAllocationStrategy::Pooling(
+                PoolingAllocationConfig::default(),
+            ));
+            let engine = Engine::new(&config).unwrap();
+            let mut linker = Linker::new(&engine);
+            wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
+            Process::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).unwrap();
+            let component = Component::new(&engine, wasm).unwrap();
+            let pre = ProcessPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
+            Self { engine, pre }
+        }
+
+        pub fn run(&self, inputs: &str) -> usize {
+            let state = State {
+                wasi: WasiCtx::builder().build(),
+                table: ResourceTable::new(),
+            };
+            let mut store = Store::new(&self.engine, state);
+            let instance = self.pre.instantiate(&mut store).unwrap();
+            instance
+                .call_execute(&mut store, inputs)
+                .unwrap()
+                .unwrap()
+                .len()
+        }
+    }
+}
+
+fn job_start(c: &mut Criterion) {
+    let wasm = std::fs::read(HELLO).expect("hello-world built by build.rs");
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
+    let module = tokio.block_on(runtime.load(wasm.clone())).unwrap();
+    let limits = Limits::default();
+    let cancel = CancellationToken::new();
+    let progress = Arc::new(NoProgress);
+    let bare = bare::Bare::new(&wasm);
+
+    let mut group = c.benchmark_group("hello-world instantiate + execute");
+    group.bench_function("bare wasmtime", |b| b.iter(|| bare.run(INPUTS)));
+    group.bench_function("wasmproc runtime", |b| {
+        b.iter(|| {
+            let report =
+                tokio.block_on(runtime.run(&module, INPUTS, &limits, progress.clone(), &cancel));
+            assert!(matches!(report.outcome, RunOutcome::Success { .. }));
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, job_start);
+criterion_main!(benches);

@@ -1,0 +1,315 @@
+//! Server settings: a TOML file, then environment variables, then flags.
+//!
+//! Every field has a documented default, so an empty file (or none) gives a
+//! working server on 127.0.0.1:5000 with data in `./wasmproc-data`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::runtime::Limits;
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for these settings.
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        source: toml::de::Error,
+    },
+    /// The settings contradict each other.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// All settings of a `wasmproc serve`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on. Default `127.0.0.1:5000`.
+    pub bind: SocketAddr,
+    /// Base URL used in links and `Location` headers (e.g. behind a proxy).
+    /// Default: `http://<bind address>`.
+    pub public_url: Option<String>,
+    /// Directory of the sled database and the artifact cache.
+    /// Default `./wasmproc-data`.
+    pub data_dir: PathBuf,
+    /// Serve the example processes built into the binary (immutable).
+    /// Default `true`.
+    pub builtin_processes: bool,
+    /// A directory of `.wasm` files loaded as immutable processes at start-up.
+    pub processes_dir: Option<PathBuf>,
+    /// Execution modes, queue and worker pool.
+    pub execution: ExecutionConfig,
+    /// Per-job resource limits.
+    pub limits: LimitsConfig,
+    /// Per-process overrides, keyed by process id.
+    pub processes: HashMap<String, ProcessOverrides>,
+    /// Fetching of inputs given by reference (`href`).
+    pub href: HrefConfig,
+    /// Delivery of callbacks to `subscriber` URLs.
+    pub callbacks: CallbackConfig,
+    /// Largest accepted request body, in bytes. Default 64 MiB.
+    pub max_request_bytes: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 5000)),
+            public_url: None,
+            data_dir: PathBuf::from("wasmproc-data"),
+            builtin_processes: true,
+            processes_dir: None,
+            execution: ExecutionConfig::default(),
+            limits: LimitsConfig::default(),
+            processes: HashMap::new(),
+            href: HrefConfig::default(),
+            callbacks: CallbackConfig::default(),
+            max_request_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// How jobs are executed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExecutionConfig {
+    /// Allow synchronous execution at all. Default `true`.
+    pub enable_sync: bool,
+    /// Allow asynchronous execution at all. Default `true`.
+    pub enable_async: bool,
+    /// Longest a synchronous request waits for its job; past it the job
+    /// is failed with a timeout. Default 60 s.
+    #[serde(with = "humantime_serde")]
+    pub sync_timeout: Duration,
+    /// Jobs running at once (sync and async together). Default: number of
+    /// cores.
+    pub max_concurrent_jobs: usize,
+    /// Async jobs waiting for a worker; beyond it submissions get 503 with
+    /// `Retry-After`. Default 1000.
+    pub max_queued_jobs: usize,
+    /// How long finished jobs and their results are kept. Default 7 days.
+    #[serde(with = "humantime_serde")]
+    pub job_retention: Duration,
+}
+
+impl Default for ExecutionConfig {
+    fn default() -> Self {
+        Self {
+            enable_sync: true,
+            enable_async: true,
+            sync_timeout: Duration::from_secs(60),
+            max_concurrent_jobs: std::thread::available_parallelism()
+                .map(usize::from)
+                .unwrap_or(2),
+            max_queued_jobs: 1000,
+            job_retention: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+/// Resource limits: what a job gets by default, and the server-wide cap
+/// that no per-process setting can exceed.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Limits of a job whose process has no override.
+    pub default: Limits,
+    /// Server-wide caps.
+    pub max: Limits,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            default: Limits::default(),
+            max: Limits {
+                fuel: 1_000_000_000_000,
+                memory_bytes: 1024 * 1024 * 1024,
+                timeout: Duration::from_secs(3600),
+                output_bytes: 256 * 1024 * 1024,
+                log_bytes: 1024 * 1024,
+            },
+        }
+    }
+}
+
+/// Overrides for one process (the pygeoapi-prefect model).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProcessOverrides {
+    /// Replaces the `jobControlOptions` the module declares, e.g.
+    /// `["async-execute"]` to force a slow process to run asynchronously.
+    pub job_control_options: Option<Vec<String>>,
+    /// Limits for this process's jobs (capped by `limits.max`).
+    pub limits: Option<Limits>,
+}
+
+/// Fetching `href` inputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HrefConfig {
+    /// Hosts that may be fetched (exact host names or IP literals). Empty
+    /// means any public host; loopback and private addresses are refused
+    /// unless listed here.
+    pub allowed_hosts: Vec<String>,
+    /// Largest fetched input, in bytes. Default 16 MiB.
+    pub max_bytes: u64,
+    /// Timeout of one fetch. Default 10 s.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for HrefConfig {
+    fn default() -> Self {
+        Self {
+            allowed_hosts: Vec::new(),
+            max_bytes: 16 * 1024 * 1024,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Delivering callbacks to subscribers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CallbackConfig {
+    /// Timeout of one delivery attempt. Default 5 s.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Attempts per callback (with exponential backoff from 200 ms).
+    /// Default 3.
+    pub attempts: u32,
+}
+
+impl Default for CallbackConfig {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(5),
+            attempts: 3,
+        }
+    }
+}
+
+impl Config {
+    /// Read a TOML file (all fields optional).
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// Check that the settings make sense together.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+        if !self.execution.enable_sync && !self.execution.enable_async {
+            return invalid("execution.enable_sync and execution.enable_async are both false");
+        }
+        if self.execution.max_concurrent_jobs == 0 {
+            return invalid("execution.max_concurrent_jobs must be at least 1");
+        }
+        if self.limits.default.capped_by(&self.limits.max) != self.limits.default {
+            return invalid("limits.default exceeds limits.max");
+        }
+        Ok(())
+    }
+
+    /// The base URL for links, without a trailing slash.
+    pub fn base_url(&self, bound: SocketAddr) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{bound}"),
+        }
+    }
+
+    /// The limits for jobs of `process_id`: its override or the default,
+    /// capped by the server-wide maximum.
+    pub fn limits_for(&self, process_id: &str) -> Limits {
+        self.processes
+            .get(process_id)
+            .and_then(|p| p.limits)
+            .unwrap_or(self.limits.default)
+            .capped_by(&self.limits.max)
+    }
+}
+
+/// (De)serialises a [`Duration`] as a human-readable string such as `"10s"`.
+mod humantime_serde {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_toml_gives_the_defaults() {
+        let config: Config = toml::from_str("").unwrap();
+        assert_eq!(config, Config::default());
+        config.validate().unwrap();
+    }
+
+    #[test]
+    fn per_process_limits_are_capped_by_the_maximum() {
+        let config: Config = toml::from_str(
+            r#"
+            [limits.max]
+            fuel = 1000
+            memory_bytes = 1048576
+            timeout = "1s"
+            output_bytes = 10
+            log_bytes = 10
+            [processes.slow]
+            job_control_options = ["async-execute"]
+            [processes.slow.limits]
+            fuel = 5000
+            memory_bytes = 1024
+            timeout = "10m"
+            output_bytes = 5
+            log_bytes = 5
+            "#,
+        )
+        .unwrap();
+        let limits = config.limits_for("slow");
+        assert_eq!(limits.fuel, 1000);
+        assert_eq!(limits.memory_bytes, 1024);
+        assert_eq!(limits.timeout, Duration::from_secs(1));
+        assert!(config.validate().is_err(), "default limits exceed the max");
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        assert!(toml::from_str::<Config>("bnid = \"x\"").is_err());
+    }
+}
