@@ -7,10 +7,12 @@
 //!   the compiled-artifact cache, and the classification of how a run ends.
 //!   Knows nothing of HTTP or storage.
 //! - [`builtin`]: the example processes compiled into the binary.
+//! - [`config`]: server settings (TOML file, environment, flags) and defaults.
 //!
 //! The `wasmproc` binary (`src/main.rs`, `src/cli/`) is the command line.
 //! Data flows one way: the command line and (later) the HTTP API call the
 //! runtime; the runtime calls nothing of ours.
 
 pub mod builtin;
+pub mod config;
 pub mod runtime;
