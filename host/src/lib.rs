@@ -15,4 +15,6 @@
 
 pub mod builtin;
 pub mod config;
+pub mod ogc;
 pub mod runtime;
+pub mod store;

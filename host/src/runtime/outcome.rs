@@ -13,8 +13,24 @@ use super::limits::{Limits, MemoryLimitExceeded};
 pub enum OutputValue {
     /// A JSON document.
     Json(serde_json::Value),
-    /// Raw bytes.
-    Bytes(Vec<u8>),
+    /// Raw bytes (base64 when serialised).
+    Bytes(#[serde(with = "base64_bytes")] Vec<u8>),
+}
+
+mod base64_bytes {
+    use base64::Engine as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 /// One output produced by a successful run.

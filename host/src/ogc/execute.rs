@@ -1,0 +1,88 @@
+//! The execute request (`execute.yaml`, `output.yaml`, `subscriber.yaml`).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The body of `POST /processes/{id}/execution`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ExecuteRequest {
+    /// Inputs keyed by input id: a value, a qualified value
+    /// (`{"value", "mediaType"}`), a reference (`{"href"}`), or an array of
+    /// those for inputs with `maxOccurs > 1`.
+    pub inputs: Map<String, Value>,
+    /// The outputs wanted and how; absent means all outputs, by value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outputs: Option<Map<String, Value>>,
+    /// `raw` (default) or `document`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response: Option<ResponseType>,
+    /// Callback URIs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subscriber: Option<Subscriber>,
+}
+
+/// How results are returned.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ResponseType {
+    /// Output values themselves (one output) or a multipart body.
+    #[default]
+    Raw,
+    /// A JSON results document.
+    Document,
+}
+
+/// How one output is delivered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransmissionMode {
+    /// Inline.
+    #[default]
+    Value,
+    /// As a link to `/jobs/{id}/results/{outputId}`.
+    Reference,
+}
+
+/// One entry of the request's `outputs`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct OutputRequest {
+    /// Inline or by reference.
+    pub transmission_mode: TransmissionMode,
+}
+
+/// Callback URIs for a job.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Subscriber {
+    /// Receives the results document when the job succeeds.
+    /// (`successUrl` is accepted too: the 1.0 schema's typo.)
+    #[serde(alias = "successUrl", skip_serializing_if = "Option::is_none")]
+    pub success_uri: Option<String>,
+    /// Receives the status info when the job starts running.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_progress_uri: Option<String>,
+    /// Receives the status info when the job fails.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed_uri: Option<String>,
+}
+
+impl ExecuteRequest {
+    /// The parsed `outputs` selection: `None` means every output by value.
+    /// An entry that is not an object is an error naming the output.
+    pub fn output_requests(&self) -> Result<Option<Vec<(String, OutputRequest)>>, String> {
+        let Some(outputs) = &self.outputs else {
+            return Ok(None);
+        };
+        outputs
+            .iter()
+            .map(|(id, spec)| {
+                serde_json::from_value::<OutputRequest>(spec.clone())
+                    .map(|request| (id.clone(), request))
+                    .map_err(|e| format!("output '{id}': {e}"))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    }
+}

@@ -1,0 +1,445 @@
+//! Durable state in sled: the only module that touches the database.
+//!
+//! Trees (all values JSON, keys as noted):
+//! - `processes`: process id → [`ProcessRecord`].
+//! - `modules`: module sha256 (hex) → component bytes, content-addressed so
+//!   a replaced process's running jobs keep their version.
+//! - `jobs`: job id (16 bytes) → [`JobRecord`].
+//! - `jobs_by_created`: created time (µs, big-endian) ‖ job id → empty.
+//!   Iterated in reverse for "newest first" pages without a full scan, and
+//!   forwards for retention.
+//! - `active`: created time ‖ job id → empty, for jobs `accepted` or
+//!   `running`; start-up recovery reads only this tree.
+//! - `results`: job id → [`JobResults`].
+//!
+//! Writes that must survive a crash (an accepted async job before its 201)
+//! call [`Store::flush`], which waits for sled to fsync; concurrent callers
+//! share sled's flushes.
+
+mod records;
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use uuid::Uuid;
+
+use crate::ogc::JobStatus;
+pub use records::{JobFailure, JobRecord, JobResults, ProcessRecord};
+
+/// Storage failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// sled failed (I/O, corruption).
+    #[error("database error: {0}")]
+    Database(#[from] sled::Error),
+    /// A stored value could not be (de)serialised.
+    #[error("stored data is unreadable: {0}")]
+    Encoding(#[from] serde_json::Error),
+}
+
+impl From<TransactionError<serde_json::Error>> for StoreError {
+    fn from(e: TransactionError<serde_json::Error>) -> Self {
+        match e {
+            TransactionError::Abort(e) => StoreError::Encoding(e),
+            TransactionError::Storage(e) => StoreError::Database(e),
+        }
+    }
+}
+
+/// Filters of `GET /jobs`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JobFilter {
+    /// Only jobs of these processes (any, when empty).
+    pub process_ids: Vec<String>,
+    /// Only jobs in these states (any, when empty).
+    pub statuses: Vec<JobStatus>,
+    /// Only jobs created at or after this time.
+    pub created_from: Option<DateTime<Utc>>,
+    /// Only jobs created at or before this time.
+    pub created_to: Option<DateTime<Utc>>,
+    /// Only jobs that ran at least this many seconds.
+    pub min_duration: Option<f64>,
+    /// Only jobs that ran at most this many seconds.
+    pub max_duration: Option<f64>,
+}
+
+impl JobFilter {
+    fn matches(&self, job: &JobRecord) -> bool {
+        (self.process_ids.is_empty() || self.process_ids.contains(&job.process_id))
+            && (self.statuses.is_empty() || self.statuses.contains(&job.status))
+            && self
+                .min_duration
+                .is_none_or(|min| job.duration_seconds().is_some_and(|d| d >= min))
+            && self
+                .max_duration
+                .is_none_or(|max| job.duration_seconds().is_some_and(|d| d <= max))
+    }
+}
+
+/// A page of jobs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobPage {
+    /// The jobs, newest first.
+    pub jobs: Vec<JobRecord>,
+    /// Whether more jobs match after this page.
+    pub has_more: bool,
+}
+
+/// The database. Cheap to clone (sled handles are reference-counted).
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: sled::Db,
+    processes: sled::Tree,
+    modules: sled::Tree,
+    jobs: sled::Tree,
+    jobs_by_created: sled::Tree,
+    active: sled::Tree,
+    results: sled::Tree,
+}
+
+fn created_key(job: &JobRecord) -> [u8; 24] {
+    let micros = job.created.timestamp_micros().max(0) as u64;
+    let mut key = [0u8; 24];
+    key[..8].copy_from_slice(&micros.to_be_bytes());
+    key[8..].copy_from_slice(job.id.as_bytes());
+    key
+}
+
+fn time_prefix(time: DateTime<Utc>) -> [u8; 8] {
+    (time.timestamp_micros().max(0) as u64).to_be_bytes()
+}
+
+impl Store {
+    /// Open (or create) the database in `dir`.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            // sled flushes its log every 500 ms by default; durability of
+            // accepted jobs comes from explicit flushes, so keep the default.
+            .open()?;
+        Ok(Self {
+            processes: db.open_tree("processes")?,
+            modules: db.open_tree("modules")?,
+            jobs: db.open_tree("jobs")?,
+            jobs_by_created: db.open_tree("jobs_by_created")?,
+            active: db.open_tree("active")?,
+            results: db.open_tree("results")?,
+            db,
+        })
+    }
+
+    /// Wait until everything written so far is on disk.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    // ---- processes and modules -------------------------------------------
+
+    /// Insert or replace a process record.
+    pub fn put_process(&self, process: &ProcessRecord) -> Result<(), StoreError> {
+        self.processes
+            .insert(process.id.as_bytes(), serde_json::to_vec(process)?)?;
+        Ok(())
+    }
+
+    /// A process record by id.
+    pub fn get_process(&self, id: &str) -> Result<Option<ProcessRecord>, StoreError> {
+        match self.processes.get(id.as_bytes())? {
+            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every process record, ordered by id.
+    pub fn list_processes(&self) -> Result<Vec<ProcessRecord>, StoreError> {
+        self.processes
+            .iter()
+            .values()
+            .map(|v| Ok(serde_json::from_slice(&v?)?))
+            .collect()
+    }
+
+    /// Remove a process record (its module bytes stay for running jobs).
+    pub fn delete_process(&self, id: &str) -> Result<bool, StoreError> {
+        Ok(self.processes.remove(id.as_bytes())?.is_some())
+    }
+
+    /// Store module bytes under their sha256.
+    pub fn put_module(&self, sha256: &str, wasm: &[u8]) -> Result<(), StoreError> {
+        self.modules.insert(sha256.as_bytes(), wasm)?;
+        Ok(())
+    }
+
+    /// Module bytes by sha256.
+    pub fn get_module(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.modules.get(sha256.as_bytes())?.map(|v| v.to_vec()))
+    }
+
+    // ---- jobs -------------------------------------------------------------
+
+    /// Insert a new job with its indexes, atomically.
+    pub fn insert_job(&self, job: &JobRecord) -> Result<(), StoreError> {
+        let value = serde_json::to_vec(job)?;
+        let key = created_key(job);
+        let active = !job.status.is_finished();
+        (&self.jobs, &self.jobs_by_created, &self.active).transaction(
+            |(jobs, by_created, active_tree)| {
+                jobs.insert(job.id.as_bytes(), value.as_slice())?;
+                by_created.insert(&key, &[])?;
+                if active {
+                    active_tree.insert(&key, &[])?;
+                }
+                Ok::<_, ConflictableTransactionError<serde_json::Error>>(())
+            },
+        )?;
+        Ok(())
+    }
+
+    /// Write the new state of an existing job; a finished job leaves the
+    /// active index. Returns `false` (and writes nothing) when the job no
+    /// longer exists, e.g. because it was dismissed meanwhile.
+    pub fn update_job(&self, job: &JobRecord) -> Result<bool, StoreError> {
+        let value = serde_json::to_vec(job)?;
+        let key = created_key(job);
+        let finished = job.status.is_finished();
+        let written = (&self.jobs, &self.active).transaction(|(jobs, active)| {
+            if jobs.get(job.id.as_bytes())?.is_none() {
+                return Ok(false);
+            }
+            jobs.insert(job.id.as_bytes(), value.as_slice())?;
+            if finished {
+                active.remove(&key)?;
+            }
+            Ok::<_, ConflictableTransactionError<serde_json::Error>>(true)
+        })?;
+        Ok(written)
+    }
+
+    /// A job by id.
+    pub fn get_job(&self, id: Uuid) -> Result<Option<JobRecord>, StoreError> {
+        match self.jobs.get(id.as_bytes())? {
+            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Delete a job, its indexes and its results.
+    pub fn delete_job(&self, job: &JobRecord) -> Result<(), StoreError> {
+        let key = created_key(job);
+        (
+            &self.jobs,
+            &self.jobs_by_created,
+            &self.active,
+            &self.results,
+        )
+            .transaction(|(jobs, by_created, active, results)| {
+                jobs.remove(job.id.as_bytes())?;
+                by_created.remove(&key)?;
+                active.remove(&key)?;
+                results.remove(job.id.as_bytes())?;
+                Ok::<_, ConflictableTransactionError<serde_json::Error>>(())
+            })?;
+        Ok(())
+    }
+
+    /// A page of jobs matching `filter`, newest first.
+    ///
+    /// Walks the creation-time index backwards from `created_to`, so an
+    /// unfiltered page costs `offset + limit` reads whatever the job count.
+    pub fn list_jobs(
+        &self,
+        filter: &JobFilter,
+        offset: usize,
+        limit: usize,
+    ) -> Result<JobPage, StoreError> {
+        let upper = match filter.created_to {
+            Some(to) => {
+                let mut bound = time_prefix(to).to_vec();
+                bound.extend_from_slice(&[0xff; 16]);
+                std::ops::Bound::Included(bound)
+            }
+            None => std::ops::Bound::Unbounded,
+        };
+        let lower = match filter.created_from {
+            Some(from) => std::ops::Bound::Included(time_prefix(from).to_vec()),
+            None => std::ops::Bound::Unbounded,
+        };
+        let mut skipped = 0;
+        let mut jobs = Vec::with_capacity(limit.min(1000));
+        for entry in self
+            .jobs_by_created
+            .range::<Vec<u8>, _>((lower, upper))
+            .rev()
+        {
+            let (key, _) = entry?;
+            let Ok(id) = Uuid::from_slice(&key[8..]) else {
+                continue;
+            };
+            let Some(job) = self.get_job(id)? else {
+                continue;
+            };
+            if !filter.matches(&job) {
+                continue;
+            }
+            if skipped < offset {
+                skipped += 1;
+                continue;
+            }
+            if jobs.len() == limit {
+                return Ok(JobPage {
+                    jobs,
+                    has_more: true,
+                });
+            }
+            jobs.push(job);
+        }
+        Ok(JobPage {
+            jobs,
+            has_more: false,
+        })
+    }
+
+    /// Jobs `accepted` or `running`, oldest first.
+    pub fn active_jobs(&self) -> Result<Vec<JobRecord>, StoreError> {
+        let mut jobs = Vec::new();
+        for entry in self.active.iter() {
+            let (key, _) = entry?;
+            if let Ok(id) = Uuid::from_slice(&key[8..])
+                && let Some(job) = self.get_job(id)?
+            {
+                jobs.push(job);
+            }
+        }
+        Ok(jobs)
+    }
+
+    /// Finished jobs created before `cutoff`, oldest first, at most `max`.
+    pub fn finished_jobs_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        max: usize,
+    ) -> Result<Vec<JobRecord>, StoreError> {
+        let mut jobs = Vec::new();
+        for entry in self.jobs_by_created.range(..time_prefix(cutoff).to_vec()) {
+            let (key, _) = entry?;
+            if let Ok(id) = Uuid::from_slice(&key[8..])
+                && let Some(job) = self.get_job(id)?
+                && job.status.is_finished()
+            {
+                jobs.push(job);
+                if jobs.len() == max {
+                    break;
+                }
+            }
+        }
+        Ok(jobs)
+    }
+
+    /// Number of stored jobs.
+    pub fn job_count(&self) -> usize {
+        self.jobs.len()
+    }
+
+    /// Store the results of a job.
+    pub fn put_results(&self, id: Uuid, results: &JobResults) -> Result<(), StoreError> {
+        self.results
+            .insert(id.as_bytes(), serde_json::to_vec(results)?)?;
+        Ok(())
+    }
+
+    /// The results of a job.
+    pub fn get_results(&self, id: Uuid) -> Result<Option<JobResults>, StoreError> {
+        match self.results.get(id.as_bytes())? {
+            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ogc::ExecuteRequest;
+
+    fn job(process: &str, status: JobStatus) -> JobRecord {
+        let mut job = JobRecord::new(process, "sha", ExecuteRequest::default(), true);
+        job.status = status;
+        job
+    }
+
+    #[test]
+    fn jobs_list_newest_first_with_filters_and_paging() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut ids = Vec::new();
+        for i in 0..5 {
+            let status = if i % 2 == 0 {
+                JobStatus::Successful
+            } else {
+                JobStatus::Failed
+            };
+            let j = job(if i < 3 { "a" } else { "b" }, status);
+            store.insert_job(&j).unwrap();
+            ids.push(j.id);
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        let all = store.list_jobs(&JobFilter::default(), 0, 10).unwrap();
+        assert_eq!(
+            all.jobs.iter().map(|j| j.id).collect::<Vec<_>>(),
+            ids.iter().rev().copied().collect::<Vec<_>>()
+        );
+        let page = store.list_jobs(&JobFilter::default(), 1, 2).unwrap();
+        assert_eq!(
+            page.jobs.iter().map(|j| j.id).collect::<Vec<_>>(),
+            vec![ids[3], ids[2]]
+        );
+        assert!(page.has_more);
+        let only_a = JobFilter {
+            process_ids: vec!["a".into()],
+            statuses: vec![JobStatus::Successful],
+            ..JobFilter::default()
+        };
+        let page = store.list_jobs(&only_a, 0, 10).unwrap();
+        assert_eq!(
+            page.jobs.iter().map(|j| j.id).collect::<Vec<_>>(),
+            vec![ids[2], ids[0]]
+        );
+    }
+
+    #[test]
+    fn active_index_follows_job_state_and_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let (queued, done) = {
+            let store = Store::open(dir.path()).unwrap();
+            let queued = job("a", JobStatus::Accepted);
+            let mut done = job("a", JobStatus::Running);
+            store.insert_job(&queued).unwrap();
+            store.insert_job(&done).unwrap();
+            done.status = JobStatus::Successful;
+            assert!(store.update_job(&done).unwrap());
+            (queued, done)
+        };
+        let store = Store::open(dir.path()).unwrap();
+        let active: Vec<_> = store
+            .active_jobs()
+            .unwrap()
+            .into_iter()
+            .map(|j| j.id)
+            .collect();
+        assert_eq!(active, vec![queued.id]);
+        assert_eq!(
+            store.get_job(done.id).unwrap().unwrap().status,
+            JobStatus::Successful
+        );
+        store.delete_job(&queued).unwrap();
+        assert!(store.active_jobs().unwrap().is_empty());
+        assert!(
+            !store.update_job(&queued).unwrap(),
+            "a deleted job is not resurrected"
+        );
+        assert!(store.get_job(queued.id).unwrap().is_none());
+    }
+}

@@ -1,0 +1,113 @@
+//! What the store keeps: process and job records, and job results.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::ogc::{ExecuteRequest, JobStatus};
+use crate::runtime::{ProcessOutput, RunStats};
+
+/// A process the server offers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProcessRecord {
+    /// The process id (from its description).
+    pub id: String,
+    /// The OGC process description, as the module returned it (or as the
+    /// deployer overrode it).
+    pub description: serde_json::Value,
+    /// SHA-256 of the module bytes, the key into the module tree.
+    pub module_sha256: String,
+    /// Whether it can be replaced or undeployed (false for built-ins).
+    pub mutable: bool,
+    /// When it was (last) deployed.
+    pub deployed: DateTime<Utc>,
+}
+
+/// Why a job failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobFailure {
+    /// The outcome kind (`fuel-exhausted`, `process-error`, `trap`, ...).
+    pub kind: String,
+    /// The process error code, when the process reported one.
+    pub code: Option<String>,
+    /// A sentence for people.
+    pub reason: String,
+}
+
+/// One job, sync or async.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRecord {
+    /// Random, unguessable id.
+    pub id: Uuid,
+    /// The process it runs.
+    pub process_id: String,
+    /// The module version it runs (replacements do not affect it).
+    pub module_sha256: String,
+    /// Current state.
+    pub status: JobStatus,
+    /// Status message (the failure reason when failed).
+    pub message: Option<String>,
+    /// Creation time.
+    pub created: DateTime<Utc>,
+    /// Start of execution.
+    pub started: Option<DateTime<Utc>>,
+    /// End of execution.
+    pub finished: Option<DateTime<Utc>>,
+    /// Last change.
+    pub updated: DateTime<Utc>,
+    /// Percent done.
+    pub progress: Option<u8>,
+    /// The execute request, inputs included (to run it after a restart).
+    pub request: ExecuteRequest,
+    /// Whether the client waits for it (sync) or polls (async).
+    pub asynchronous: bool,
+    /// Why it failed.
+    pub failure: Option<JobFailure>,
+    /// What the run cost.
+    pub stats: Option<RunStats>,
+    /// The guest's log (bounded).
+    pub log: Option<String>,
+}
+
+impl JobRecord {
+    /// A new job in state `accepted`.
+    pub fn new(
+        process_id: &str,
+        module_sha256: &str,
+        request: ExecuteRequest,
+        asynchronous: bool,
+    ) -> Self {
+        let now = Utc::now();
+        Self {
+            id: Uuid::new_v4(),
+            process_id: process_id.to_owned(),
+            module_sha256: module_sha256.to_owned(),
+            status: JobStatus::Accepted,
+            message: None,
+            created: now,
+            started: None,
+            finished: None,
+            updated: now,
+            progress: None,
+            request,
+            asynchronous,
+            failure: None,
+            stats: None,
+            log: None,
+        }
+    }
+
+    /// Seconds between start and finish (or now, while running).
+    pub fn duration_seconds(&self) -> Option<f64> {
+        let started = self.started?;
+        let end = self.finished.unwrap_or_else(Utc::now);
+        Some((end - started).num_milliseconds() as f64 / 1000.0)
+    }
+}
+
+/// The outputs of a successful job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobResults {
+    /// Every output the process produced.
+    pub outputs: Vec<ProcessOutput>,
+}
