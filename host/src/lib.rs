@@ -15,6 +15,7 @@
 
 pub mod builtin;
 pub mod config;
+pub mod jobs;
 pub mod ogc;
 pub mod runtime;
 pub mod store;

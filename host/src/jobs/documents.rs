@@ -1,0 +1,114 @@
+//! The JSON documents built from stored jobs: statusInfo and the results
+//! document. Shared by the HTTP API and the callbacks.
+
+use base64::Engine as _;
+use serde_json::{Map, Value, json};
+
+use crate::ogc::{Link, StatusInfo, TransmissionMode, Usage, rel};
+use crate::runtime::{OutputValue, ProcessOutput};
+use crate::store::{JobRecord, JobResults};
+
+/// The URL of a job.
+pub fn job_url(base_url: &str, job: &JobRecord) -> String {
+    format!("{base_url}/jobs/{}", job.id)
+}
+
+/// The URL of one output of a job.
+pub fn output_url(base_url: &str, job: &JobRecord, output_id: &str) -> String {
+    format!("{base_url}/jobs/{}/results/{output_id}", job.id)
+}
+
+/// The statusInfo document of a job.
+pub fn status_info(job: &JobRecord, base_url: &str) -> StatusInfo {
+    let url = job_url(base_url, job);
+    let mut links = vec![Link::new(&url, "self", "application/json", "status of this job")];
+    if job.status == crate::ogc::JobStatus::Successful {
+        links.push(Link::new(
+            format!("{url}/results"),
+            rel::RESULTS,
+            "application/json",
+            "results of this job",
+        ));
+    }
+    links.push(Link::new(
+        format!("{base_url}/processes/{}", job.process_id),
+        rel::PROCESS_DESC,
+        "application/json",
+        "the process this job runs",
+    ));
+    StatusInfo {
+        process_id: job.process_id.clone(),
+        job_type: "process".into(),
+        job_id: job.id.to_string(),
+        status: job.status,
+        message: job.message.clone(),
+        created: job.created,
+        started: job.started,
+        finished: job.finished,
+        updated: job.updated,
+        progress: job.progress,
+        links,
+        usage: job.stats.map(|s| Usage {
+            fuel_consumed: s.fuel_consumed,
+            peak_memory_bytes: s.peak_memory_bytes,
+            duration_ms: s.duration.as_millis() as u64,
+        }),
+    }
+}
+
+/// The outputs the request asked for, each with its transmission mode, in
+/// the order the process produced them. No `outputs` in the request means
+/// all outputs by value.
+pub fn selected_outputs<'a>(
+    job: &JobRecord,
+    results: &'a JobResults,
+) -> Vec<(&'a ProcessOutput, TransmissionMode)> {
+    let requested = job.request.output_requests().ok().flatten();
+    results
+        .outputs
+        .iter()
+        .filter_map(|output| match &requested {
+            None => Some((output, TransmissionMode::Value)),
+            Some(list) => list
+                .iter()
+                .find(|(id, _)| id == &output.id)
+                .map(|(_, spec)| (output, spec.transmission_mode)),
+        })
+        .collect()
+}
+
+/// An output inline in a results document (`inlineOrRefData`): plain JSON
+/// for strings, numbers, booleans and arrays; a qualified value for objects
+/// and binary data.
+pub fn inline_value(output: &ProcessOutput) -> Value {
+    match &output.value {
+        OutputValue::Json(value @ (Value::Object(_) | Value::Null)) => json!({
+            "value": value,
+            "mediaType": output.media_type,
+        }),
+        OutputValue::Json(value) => value.clone(),
+        OutputValue::Bytes(bytes) => json!({
+            "value": base64::engine::general_purpose::STANDARD.encode(bytes),
+            "encoding": "base64",
+            "mediaType": output.media_type,
+        }),
+    }
+}
+
+/// The results document (`results.yaml`) of a successful job.
+pub fn results_document(job: &JobRecord, results: &JobResults, base_url: &str) -> Value {
+    let mut document = Map::new();
+    for (output, mode) in selected_outputs(job, results) {
+        let value = match mode {
+            TransmissionMode::Value => inline_value(output),
+            TransmissionMode::Reference => json!({
+                "href": output_url(base_url, job, &output.id),
+                "type": output.media_type,
+                "rel": rel::RESULTS,
+                "title": output.id,
+            }),
+        };
+        document.insert(output.id.clone(), value);
+    }
+    Value::Object(document)
+}

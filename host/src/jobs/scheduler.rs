@@ -1,0 +1,514 @@
+//! The scheduler: durable queue, worker pool, sync and async execution,
+//! dismissal, crash recovery and retention.
+//!
+//! Mechanism:
+//! - Wasm runs on a dedicated tokio runtime (the *executor*), never on the
+//!   HTTP runtime's threads, so status reads stay fast while every core
+//!   runs guests.
+//! - A [`Semaphore`] with `max_concurrent_jobs` permits bounds how many jobs
+//!   run at once, sync and async together. A job holds its permit until its
+//!   outcome is stored.
+//! - Async jobs wait in a bounded channel of `max_queued_jobs` ids. A slot
+//!   is reserved *before* the job is written, so a full queue answers 503
+//!   without writing anything; the job is flushed to disk before the 201.
+//!   One dispatcher task takes ids in order, waits for a permit, and spawns
+//!   the run on the executor.
+//! - Every accepted or running job has a [`CancellationToken`] in
+//!   `cancels`; dismissing fires it, which drops the guest's future at its
+//!   next yield point (at most one epoch tick).
+//! - On start-up, jobs found `running` are marked failed ("interrupted by
+//!   server restart"): their partial effects are unknown and a guest may
+//!   not be idempotent. Jobs found `accepted` are queued again.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::runtime::Handle;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::callbacks::Callbacks;
+use super::documents::{results_document, status_info};
+use super::href::resolve_references;
+use super::registry::{ProcessRegistry, RegisteredProcess};
+use super::validate::InputValidator;
+use crate::config::Config;
+use crate::ogc::{ExecuteRequest, JobStatus};
+use crate::runtime::{Limits, ProcessModule, ProgressSink, RunOutcome, Runtime};
+use crate::store::{JobFailure, JobRecord, JobResults, Store, StoreError};
+
+/// Why a job operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// The async queue is full; try again later.
+    #[error("the job queue is full ({0} jobs waiting); try again later")]
+    QueueFull(usize),
+    /// No job with that id.
+    #[error("no job with id {0}")]
+    NoSuchJob(Uuid),
+    /// The scheduler is shutting down.
+    #[error("the server is shutting down")]
+    ShuttingDown,
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What start-up recovery did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// Jobs that were `running` and are now `failed`.
+    pub interrupted: usize,
+    /// Jobs that were `accepted` and are queued again.
+    pub requeued: usize,
+}
+
+/// Everything a run needs, resolved before it starts.
+struct Runnable {
+    module: ProcessModule,
+    validator: Arc<InputValidator>,
+    limits: Limits,
+}
+
+/// Runs jobs. Cheap to clone.
+#[derive(Clone)]
+pub struct Scheduler {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    registry: Arc<ProcessRegistry>,
+    runtime: Runtime,
+    config: Arc<Config>,
+    base_url: String,
+    queue: mpsc::Sender<Uuid>,
+    cancels: Mutex<HashMap<Uuid, CancellationToken>>,
+    permits: Arc<Semaphore>,
+    executor: Handle,
+    callbacks: Callbacks,
+    http: reqwest::Client,
+}
+
+/// Writes a guest's progress reports into its job record.
+struct StoredProgress {
+    store: Store,
+    job_id: Uuid,
+}
+
+impl ProgressSink for StoredProgress {
+    fn progress(&self, percent: u8, message: Option<String>) {
+        if let Ok(Some(mut job)) = self.store.get_job(self.job_id)
+            && job.status == JobStatus::Running
+        {
+            job.progress = Some(percent);
+            if message.is_some() {
+                job.message = message;
+            }
+            job.updated = Utc::now();
+            let _ = self.store.update_job(&job);
+        }
+    }
+}
+
+impl Scheduler {
+    /// Start the scheduler: its dispatcher runs on `executor`, where all
+    /// guests run.
+    pub fn start(
+        store: Store,
+        registry: Arc<ProcessRegistry>,
+        runtime: Runtime,
+        config: Arc<Config>,
+        base_url: String,
+        executor: Handle,
+    ) -> Self {
+        let (queue, receiver) = mpsc::channel(config.execution.max_queued_jobs.max(1));
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        let scheduler = Self {
+            inner: Arc::new(Inner {
+                permits: Arc::new(Semaphore::new(config.execution.max_concurrent_jobs)),
+                callbacks: Callbacks::new(http.clone(), config.callbacks.clone()),
+                store,
+                registry,
+                runtime,
+                config,
+                base_url,
+                queue,
+                cancels: Mutex::new(HashMap::new()),
+                executor: executor.clone(),
+                http,
+            }),
+        };
+        executor.spawn(dispatch(Arc::downgrade(&scheduler.inner), receiver));
+        scheduler
+    }
+
+    fn register_cancel(&self, id: Uuid) -> CancellationToken {
+        let token = CancellationToken::new();
+        self.inner
+            .cancels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, token.clone());
+        token
+    }
+
+    /// Accept an async job: durable on disk when this returns.
+    pub async fn submit_async(
+        &self,
+        process: &RegisteredProcess,
+        request: ExecuteRequest,
+    ) -> Result<JobRecord, JobError> {
+        let slot = self.inner.queue.try_reserve().map_err(|e| match e {
+            mpsc::error::TrySendError::Full(()) => {
+                JobError::QueueFull(self.inner.config.execution.max_queued_jobs)
+            }
+            mpsc::error::TrySendError::Closed(()) => JobError::ShuttingDown,
+        })?;
+        let job = JobRecord::new(process.id(), &process.record.module_sha256, request, true);
+        self.inner.store.insert_job(&job)?;
+        self.inner.store.flush().await?;
+        self.register_cancel(job.id);
+        slot.send(job.id);
+        Ok(job)
+    }
+
+    /// Run a job now and wait for it, at most `sync_timeout` (the job's
+    /// wall-clock limit is lowered to fit). Returns the final job record and
+    /// its results when it succeeded.
+    pub async fn execute_sync(
+        &self,
+        process: &RegisteredProcess,
+        request: ExecuteRequest,
+    ) -> Result<(JobRecord, Option<JobResults>), JobError> {
+        let sync_timeout = self.inner.config.execution.sync_timeout;
+        let mut job = JobRecord::new(process.id(), &process.record.module_sha256, request, false);
+        self.inner.store.insert_job(&job)?;
+        let token = self.register_cancel(job.id);
+        let permit = match tokio::time::timeout(
+            sync_timeout,
+            self.inner.permits.clone().acquire_owned(),
+        )
+        .await
+        {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_closed)) => return Err(JobError::ShuttingDown),
+            Err(_elapsed) => {
+                let reason = format!(
+                    "no worker became free within the synchronous timeout of {}",
+                    humantime::format_duration(sync_timeout)
+                );
+                self.inner.fail(&mut job, "timeout", &reason)?;
+                return Ok((job, None));
+            }
+        };
+        let mut limits = process.limits;
+        limits.timeout = limits.timeout.min(sync_timeout);
+        let runnable = Runnable {
+            module: process.module.clone(),
+            validator: process.validator.clone(),
+            limits,
+        };
+        let inner = self.inner.clone();
+        let handle = self
+            .inner
+            .executor
+            .spawn(async move { inner.execute(job, runnable, token, permit).await });
+        handle.await.map_err(|_| JobError::ShuttingDown)?
+    }
+
+    /// Dismiss a job: stop it if it runs, then delete it and its results.
+    /// Returns the job as it was, marked `dismissed`.
+    pub fn dismiss(&self, id: Uuid) -> Result<JobRecord, JobError> {
+        let mut job = self
+            .inner
+            .store
+            .get_job(id)?
+            .ok_or(JobError::NoSuchJob(id))?;
+        if let Some(token) = self
+            .inner
+            .cancels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id)
+        {
+            token.cancel();
+        }
+        self.inner.store.delete_job(&job)?;
+        job.status = JobStatus::Dismissed;
+        job.message = Some("dismissed by the client".into());
+        job.updated = Utc::now();
+        Ok(job)
+    }
+
+    /// Start-up recovery: fail interrupted jobs, queue accepted ones again.
+    pub async fn recover(&self) -> Result<Recovery, JobError> {
+        let mut recovery = Recovery::default();
+        let mut requeue = Vec::new();
+        for mut job in self.inner.store.active_jobs()? {
+            match job.status {
+                JobStatus::Running => {
+                    self.inner.fail(
+                        &mut job,
+                        "interrupted",
+                        "interrupted by server restart while running",
+                    )?;
+                    recovery.interrupted += 1;
+                }
+                JobStatus::Accepted if job.asynchronous => {
+                    self.register_cancel(job.id);
+                    requeue.push(job.id);
+                    recovery.requeued += 1;
+                }
+                _ => {
+                    // A sync job whose client is gone: nobody waits for it.
+                    self.inner
+                        .fail(&mut job, "interrupted", "interrupted by server restart before it ran")?;
+                    recovery.interrupted += 1;
+                }
+            }
+        }
+        self.inner.store.flush().await?;
+        // Sending may wait for queue space; do not hold up start-up.
+        let queue = self.inner.queue.clone();
+        tokio::spawn(async move {
+            for id in requeue {
+                if queue.send(id).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(recovery)
+    }
+
+    /// Delete finished jobs older than `job_retention`, now and then.
+    pub fn spawn_retention(&self) -> tokio::task::JoinHandle<()> {
+        let weak = Arc::downgrade(&self.inner);
+        let retention = self.inner.config.execution.job_retention;
+        let period = retention.min(Duration::from_secs(60)).max(Duration::from_millis(100));
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(period);
+            loop {
+                ticker.tick().await;
+                let Some(inner) = weak.upgrade() else { break };
+                let Ok(retention) = chrono::Duration::from_std(retention) else {
+                    break;
+                };
+                let cutoff = Utc::now() - retention;
+                // Bounded batches, so one tick never blocks for long.
+                for _ in 0..100 {
+                    match inner.store.finished_jobs_before(cutoff, 500) {
+                        Ok(jobs) if !jobs.is_empty() => {
+                            for job in jobs {
+                                let _ = inner.store.delete_job(&job);
+                            }
+                        }
+                        _ => break,
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// Take queued job ids in order, wait for a permit, run each on the
+/// executor. Holds only a weak reference, so dropping the scheduler ends it.
+async fn dispatch(weak: std::sync::Weak<Inner>, mut receiver: mpsc::Receiver<Uuid>) {
+    while let Some(id) = receiver.recv().await {
+        let Some(inner) = weak.upgrade() else { break };
+        let Ok(permit) = inner.permits.clone().acquire_owned().await else {
+            break;
+        };
+        let executor = inner.executor.clone();
+        executor.spawn(async move { inner.run_queued(id, permit).await });
+    }
+}
+
+impl Inner {
+    /// Mark a job failed without running it.
+    fn fail(&self, job: &mut JobRecord, kind: &str, reason: &str) -> Result<(), StoreError> {
+        let now = Utc::now();
+        job.status = JobStatus::Failed;
+        job.failure = Some(JobFailure {
+            kind: kind.into(),
+            code: None,
+            reason: reason.into(),
+        });
+        job.message = Some(reason.into());
+        job.finished = Some(now);
+        job.updated = now;
+        self.store.update_job(job)?;
+        self.forget(job.id);
+        Ok(())
+    }
+
+    fn forget(&self, id: Uuid) {
+        self.cancels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id);
+    }
+
+    /// Run a job taken from the queue, unless it was dismissed meanwhile.
+    async fn run_queued(self: Arc<Self>, id: Uuid, permit: OwnedSemaphorePermit) {
+        let Ok(Some(mut job)) = self.store.get_job(id) else {
+            return;
+        };
+        if job.status != JobStatus::Accepted {
+            return;
+        }
+        let token = self
+            .cancels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&id)
+            .cloned();
+        let Some(token) = token else { return };
+        let module = match self.registry.module_for(&job.module_sha256).await {
+            Ok(Some(module)) => module,
+            Ok(None) => {
+                let _ = self.fail(&mut job, "trap", "the process module is no longer available");
+                return;
+            }
+            Err(e) => {
+                let _ = self.fail(&mut job, "trap", &format!("the process module failed to load: {e}"));
+                return;
+            }
+        };
+        let current = self.registry.get(&job.process_id);
+        let validator = match current.as_ref() {
+            Some(p) if p.record.module_sha256 == job.module_sha256 => p.validator.clone(),
+            _ => match InputValidator::new(module.description()) {
+                Ok(v) => Arc::new(v),
+                Err(e) => {
+                    let _ = self.fail(&mut job, "trap", &e.to_string());
+                    return;
+                }
+            },
+        };
+        let limits = current
+            .map(|p| p.limits)
+            .unwrap_or_else(|| self.config.limits_for(&job.process_id));
+        let runnable = Runnable {
+            module,
+            validator,
+            limits,
+        };
+        if let Err(e) = self.execute(job, runnable, token, permit).await {
+            tracing::error!(job = %id, error = %e, "could not record a job's outcome");
+        }
+    }
+
+    /// Run a job to its end and store the outcome. Holds `_permit` until
+    /// the outcome is stored.
+    async fn execute(
+        self: Arc<Self>,
+        mut job: JobRecord,
+        runnable: Runnable,
+        token: CancellationToken,
+        _permit: OwnedSemaphorePermit,
+    ) -> Result<(JobRecord, Option<JobResults>), JobError> {
+        let now = Utc::now();
+        job.status = JobStatus::Running;
+        job.started = Some(now);
+        job.updated = now;
+        job.progress = Some(0);
+        if !self.store.update_job(&job)? {
+            return Ok((job, None)); // dismissed before it started
+        }
+        let subscriber = job.request.subscriber.clone().unwrap_or_default();
+        if job.asynchronous {
+            self.callbacks.notify(
+                subscriber.in_progress_uri.as_deref(),
+                serde_json::to_value(status_info(&job, &self.base_url)).unwrap_or_default(),
+            );
+        }
+
+        let mut inputs = job.request.inputs.clone();
+        if let Err(e) =
+            resolve_references(&self.http, &mut inputs, &runnable.validator, &self.config.href).await
+        {
+            self.fail(&mut job, "invalid-input", &e.to_string())?;
+            self.notify_failure(&job);
+            return Ok((job, None));
+        }
+        let inputs = serde_json::Value::Object(inputs).to_string();
+        let progress = Arc::new(StoredProgress {
+            store: self.store.clone(),
+            job_id: job.id,
+        });
+        let report = self
+            .runtime
+            .run(&runnable.module, &inputs, &runnable.limits, progress, &token)
+            .await;
+        self.forget(job.id);
+
+        // Progress reports may have updated the stored record meanwhile.
+        if let Ok(Some(stored)) = self.store.get_job(job.id) {
+            job.progress = stored.progress;
+            job.message = stored.message;
+        }
+        let now = Utc::now();
+        job.finished = Some(now);
+        job.updated = now;
+        job.stats = Some(report.stats);
+        job.log = Some(report.log);
+        let results = match report.outcome {
+            RunOutcome::Cancelled => return Ok((job, None)),
+            RunOutcome::Success { outputs } => {
+                let results = JobResults { outputs };
+                self.store.put_results(job.id, &results)?;
+                job.status = JobStatus::Successful;
+                job.progress = Some(100);
+                job.message = Some("completed".into());
+                Some(results)
+            }
+            failed => {
+                let reason = failed.failure_reason().unwrap_or_default();
+                job.status = JobStatus::Failed;
+                job.message = Some(reason.clone());
+                job.failure = Some(JobFailure {
+                    kind: failed.kind().into(),
+                    code: match &failed {
+                        RunOutcome::ProcessError { code, .. } => Some(code.clone()),
+                        _ => None,
+                    },
+                    reason,
+                });
+                None
+            }
+        };
+        if !self.store.update_job(&job)? {
+            // Dismissed while finishing: leave nothing behind.
+            let _ = self.store.delete_job(&job);
+            return Ok((job, None));
+        }
+        if job.asynchronous {
+            match &results {
+                Some(results) => self.callbacks.notify(
+                    subscriber.success_uri.as_deref(),
+                    results_document(&job, results, &self.base_url),
+                ),
+                None => self.notify_failure(&job),
+            }
+        }
+        Ok((job, results))
+    }
+
+    fn notify_failure(&self, job: &JobRecord) {
+        if !job.asynchronous {
+            return;
+        }
+        let failed_uri = job.request.subscriber.as_ref().and_then(|s| s.failed_uri.clone());
+        self.callbacks.notify(
+            failed_uri.as_deref(),
+            serde_json::to_value(status_info(job, &self.base_url)).unwrap_or_default(),
+        );
+    }
+}

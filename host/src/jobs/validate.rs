@@ -1,0 +1,294 @@
+//! Input validation against a process description, before anything runs.
+//!
+//! Each input of the description becomes an [`InputRule`]: how often it may
+//! occur (`minOccurs`/`maxOccurs`), its compiled JSON Schema, and the media
+//! types it accepts. Values arrive as plain JSON, as qualified values
+//! (`{"value": …, "mediaType": …}`) or as references (`{"href": …}`, checked
+//! again after the host fetched them).
+
+use serde_json::{Map, Value};
+
+/// Keys that make an object a qualified value rather than a plain one.
+const QUALIFIED_KEYS: &[&str] = &["value", "mediaType", "encoding", "schema"];
+
+/// Why a description's inputs cannot be used for validation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid process description: {0}")]
+pub struct DescriptionError(pub String);
+
+/// Why an execute request's inputs are rejected; the text names the input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidInput(pub String);
+
+#[derive(Debug)]
+struct InputRule {
+    id: String,
+    min_occurs: u64,
+    /// `None` means unbounded.
+    max_occurs: Option<u64>,
+    schema_is_array: bool,
+    validator: jsonschema::Validator,
+    media_types: Vec<String>,
+}
+
+/// The compiled input rules of one process.
+#[derive(Debug)]
+pub struct InputValidator {
+    rules: Vec<InputRule>,
+    output_ids: Vec<String>,
+}
+
+/// One occurrence of an input, classified.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Occurrence<'a> {
+    /// A reference to fetch.
+    Reference(&'a str),
+    /// A qualified value: the value and its media type.
+    Qualified(&'a Value, Option<&'a str>),
+    /// A plain value.
+    Plain(&'a Value),
+}
+
+/// Classify an input value.
+pub(crate) fn classify(value: &Value) -> Occurrence<'_> {
+    if let Value::Object(fields) = value {
+        if let Some(Value::String(href)) = fields.get("href") {
+            return Occurrence::Reference(href);
+        }
+        if let Some(inner) = fields.get("value")
+            && fields.keys().all(|k| QUALIFIED_KEYS.contains(&k.as_str()))
+        {
+            return Occurrence::Qualified(inner, fields.get("mediaType").and_then(Value::as_str));
+        }
+    }
+    Occurrence::Plain(value)
+}
+
+impl InputValidator {
+    /// Compile the rules of a process description.
+    pub fn new(description: &Value) -> Result<Self, DescriptionError> {
+        let mut rules = Vec::new();
+        let empty = Map::new();
+        let inputs = match description.get("inputs") {
+            None => &empty,
+            Some(Value::Object(inputs)) => inputs,
+            Some(_) => return Err(DescriptionError("`inputs` must be an object".into())),
+        };
+        for (id, input) in inputs {
+            let min_occurs = input.get("minOccurs").and_then(Value::as_u64).unwrap_or(1);
+            let max_occurs = match input.get("maxOccurs") {
+                None => Some(1),
+                Some(Value::String(s)) if s == "unbounded" => None,
+                Some(v) => Some(v.as_u64().ok_or_else(|| {
+                    DescriptionError(format!("input '{id}': maxOccurs must be a number or \"unbounded\""))
+                })?),
+            };
+            let schema = input.get("schema").cloned().unwrap_or(Value::Bool(true));
+            let validator = jsonschema::options()
+                .should_validate_formats(false)
+                .build(&schema)
+                .map_err(|e| DescriptionError(format!("input '{id}': invalid schema: {e}")))?;
+            let mut media_types = Vec::new();
+            collect_media_types(&schema, &mut media_types);
+            rules.push(InputRule {
+                id: id.clone(),
+                min_occurs,
+                max_occurs,
+                schema_is_array: schema.get("type").and_then(Value::as_str) == Some("array"),
+                validator,
+                media_types,
+            });
+        }
+        let output_ids = match description.get("outputs") {
+            Some(Value::Object(outputs)) => outputs.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
+        Ok(Self { rules, output_ids })
+    }
+
+    /// Whether the process has an output with this id.
+    pub fn has_output(&self, id: &str) -> bool {
+        self.output_ids.iter().any(|o| o == id)
+    }
+
+    /// The occurrences of an input value: the elements of an array for
+    /// inputs that may occur several times (unless the schema itself is an
+    /// array), else the value itself.
+    pub fn occurrences<'a>(&self, id: &str, value: &'a Value) -> Vec<&'a Value> {
+        match value {
+            Value::Array(items) if self.is_repeated(id, value) => items.iter().collect(),
+            _ => vec![value],
+        }
+    }
+
+    /// Whether `value` is an array whose items are separate occurrences.
+    pub fn is_repeated(&self, id: &str, value: &Value) -> bool {
+        let rule = self.rules.iter().find(|r| r.id == id);
+        matches!(value, Value::Array(_))
+            && rule.is_some_and(|r| r.max_occurs != Some(1) && !r.schema_is_array)
+    }
+
+    /// Check every input: known ids, required ones present, occurrence
+    /// counts, schemas and media types. References are only checked for
+    /// their form here; their content is checked after fetching.
+    pub fn validate(&self, inputs: &Map<String, Value>) -> Result<(), InvalidInput> {
+        for id in inputs.keys() {
+            if !self.rules.iter().any(|r| &r.id == id) {
+                let known: Vec<&str> = self.rules.iter().map(|r| r.id.as_str()).collect();
+                return Err(InvalidInput(format!(
+                    "unknown input '{id}'; this process takes: {}",
+                    known.join(", ")
+                )));
+            }
+        }
+        for rule in &self.rules {
+            let Some(value) = inputs.get(&rule.id) else {
+                if rule.min_occurs > 0 {
+                    return Err(InvalidInput(format!("input '{}' is required", rule.id)));
+                }
+                continue;
+            };
+            let occurrences = self.occurrences(&rule.id, value);
+            let count = occurrences.len() as u64;
+            if count < rule.min_occurs {
+                return Err(InvalidInput(format!(
+                    "input '{}' occurs {count} times, at least {} required",
+                    rule.id, rule.min_occurs
+                )));
+            }
+            if let Some(max) = rule.max_occurs
+                && count > max
+            {
+                return Err(InvalidInput(format!(
+                    "input '{}' occurs {count} times, at most {max} allowed",
+                    rule.id
+                )));
+            }
+            for occurrence in occurrences {
+                rule.check(occurrence)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl InputRule {
+    fn check(&self, value: &Value) -> Result<(), InvalidInput> {
+        let inner = match classify(value) {
+            Occurrence::Reference(href) => {
+                return if href.starts_with("http://") || href.starts_with("https://") {
+                    Ok(())
+                } else {
+                    Err(InvalidInput(format!(
+                        "input '{}': only http and https references are supported, got '{href}'",
+                        self.id
+                    )))
+                };
+            }
+            Occurrence::Qualified(inner, media_type) => {
+                if let Some(media_type) = media_type
+                    && !self.media_types.is_empty()
+                    && !self.media_types.iter().any(|m| media_type_matches(m, media_type))
+                {
+                    return Err(InvalidInput(format!(
+                        "input '{}': media type '{media_type}' is not accepted; expected one of: {}",
+                        self.id,
+                        self.media_types.join(", ")
+                    )));
+                }
+                inner
+            }
+            Occurrence::Plain(value) => value,
+        };
+        self.validator.validate(inner).map_err(|e| {
+            let at = e.instance_path().to_string();
+            let location = if at.is_empty() { String::new() } else { format!(" at {at}") };
+            InvalidInput(format!("input '{}'{location}: {e}", self.id))
+        })
+    }
+}
+
+/// Media types named by `contentMediaType` anywhere in a schema's
+/// `oneOf`/`anyOf` branches (or at its top).
+fn collect_media_types(schema: &Value, out: &mut Vec<String>) {
+    if let Some(media) = schema.get("contentMediaType").and_then(Value::as_str) {
+        out.push(media.to_owned());
+    }
+    for key in ["oneOf", "anyOf"] {
+        if let Some(Value::Array(branches)) = schema.get(key) {
+            for branch in branches {
+                collect_media_types(branch, out);
+            }
+        }
+    }
+}
+
+/// `application/octet-stream` and `*/*` accept anything; `image/*` accepts
+/// any image; parameters (`; charset=…`) are ignored.
+fn media_type_matches(accepted: &str, given: &str) -> bool {
+    let essence = |m: &str| m.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let (accepted, given) = (essence(accepted), essence(given));
+    accepted == given
+        || accepted == "*/*"
+        || accepted == "application/octet-stream"
+        || accepted
+            .strip_suffix("/*")
+            .is_some_and(|top| given.split('/').next() == Some(top))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn validator() -> InputValidator {
+        InputValidator::new(&json!({
+            "inputs": {
+                "name": { "schema": { "type": "string" } },
+                "count": { "minOccurs": 0, "schema": { "type": "integer", "maximum": 5 } },
+                "tags": { "minOccurs": 0, "maxOccurs": 3, "schema": { "type": "string" } },
+                "image": { "minOccurs": 0, "schema": { "type": "string", "contentEncoding": "base64", "contentMediaType": "image/png" } }
+            },
+            "outputs": { "out": { "schema": {} } }
+        }))
+        .unwrap()
+    }
+
+    fn check(inputs: serde_json::Value) -> Result<(), InvalidInput> {
+        validator().validate(inputs.as_object().unwrap())
+    }
+
+    #[test]
+    fn accepts_valid_inputs_in_every_form() {
+        check(json!({"name": "a"})).unwrap();
+        check(json!({"name": {"value": "a", "mediaType": "text/plain"}, "count": 5})).unwrap();
+        check(json!({"name": "a", "tags": ["x", "y"]})).unwrap();
+        check(json!({"name": {"href": "https://example.org/name.txt"}})).unwrap();
+        check(json!({"name": "a", "image": {"value": "AAAA", "mediaType": "image/png"}})).unwrap();
+    }
+
+    #[test]
+    fn rejections_name_the_input() {
+        let cases = [
+            (json!({}), "input 'name' is required"),
+            (json!({"name": "a", "bogus": 1}), "unknown input 'bogus'"),
+            (json!({"name": 5}), "input 'name'"),
+            (json!({"name": "a", "count": 6}), "input 'count'"),
+            (json!({"name": "a", "tags": ["1", "2", "3", "4"]}), "at most 3"),
+            (json!({"name": {"href": "file:///etc/passwd"}}), "only http and https"),
+            (json!({"name": "a", "image": {"value": "AAAA", "mediaType": "image/tiff"}}), "media type 'image/tiff'"),
+        ];
+        for (inputs, expected) in cases {
+            let err = check(inputs.clone()).unwrap_err().0;
+            assert!(err.contains(expected), "{inputs}: {err}");
+        }
+    }
+
+    #[test]
+    fn knows_its_outputs() {
+        assert!(validator().has_output("out"));
+        assert!(!validator().has_output("nope"));
+    }
+}
