@@ -1,1 +1,43 @@
-//! e2e
+//! Helpers for the end-to-end tests of wasmproc over real HTTP.
+//!
+//! - [`TestServer`]: a server in this process on 127.0.0.1 with its data in
+//!   a temporary directory; configure it with a closure, restart it on the
+//!   same data directory.
+//! - [`Api`] and [`Reply`]: JSON requests, `Link` headers, bounded polling
+//!   of job status ([`Api::wait_for_status`]), OGC exception checks.
+//! - [`assert_valid`]: validation against the official OGC API - Processes
+//!   Part 1 Core 1.0 schemas in `shared/ogc-schemas/part1-core-1.0`.
+//! - [`CallbackReceiver`]: records the callbacks a server sends.
+//! - [`ChildServer`]: the `wasmproc-under-test` binary as a child process,
+//!   for kill -9 tests.
+
+mod callback;
+mod child;
+mod http;
+mod schema;
+mod server;
+
+pub use callback::{Callback, CallbackReceiver};
+pub use child::{ChildServer, LISTENING_PREFIX};
+pub use http::{
+    Api, EXCEPTION_PREFIX, JOB_TIMEOUT, POLL_INTERVAL, REL_MONITOR, Reply, assert_error_exception,
+    assert_exception, body_link, check_exception, detail, is_json_media_type, last_segment,
+    link_header_href, output_value,
+};
+pub use schema::{assert_invalid, assert_valid, schema_dir, schema_errors};
+pub use server::{
+    HOSTILE_WASM, TestServer, TestServerBuilder, hostile_limits, set_job_control, set_limits,
+    test_config,
+};
+
+/// The relation types of OGC API - Processes 1.0 links.
+pub mod rel {
+    /// Landing page → conformance declaration.
+    pub const CONFORMANCE: &str = "http://www.opengis.net/def/rel/ogc/1.0/conformance";
+    /// Landing page → process list.
+    pub const PROCESSES: &str = "http://www.opengis.net/def/rel/ogc/1.0/processes";
+    /// Landing page → job list.
+    pub const JOB_LIST: &str = "http://www.opengis.net/def/rel/ogc/1.0/job-list";
+    /// Job → results.
+    pub const RESULTS: &str = "http://www.opengis.net/def/rel/ogc/1.0/results";
+}

@@ -1,0 +1,100 @@
+//! wasmproc as a child process (the `wasmproc-under-test` binary), for
+//! tests that kill the server with SIGKILL.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::http::Api;
+
+/// The line the server prints first, before the base URL.
+pub const LISTENING_PREFIX: &str = "wasmproc listening on ";
+
+/// A running `wasmproc-under-test` child. Killed when dropped.
+pub struct ChildServer {
+    child: Child,
+    api: Api,
+    stderr_path: PathBuf,
+}
+
+impl std::ops::Deref for ChildServer {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+impl ChildServer {
+    /// Run `binary CONFIG` (stderr goes to `stderr_path`) and wait (at most
+    /// `startup`) for its `wasmproc listening on URL` line.
+    pub fn spawn(binary: &str, config: &Path, stderr_path: &Path, startup: Duration) -> Self {
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(stderr_path)
+            .expect("stderr log file");
+        let mut child = Command::new(binary)
+            .arg(config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(stderr))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {binary}: {e}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        // Read the first line, then keep draining so the child never blocks
+        // on a full pipe.
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let first = lines.next();
+            let _ = tx.send(first);
+            for _ in lines {}
+        });
+        let line = match rx.recv_timeout(startup) {
+            Ok(Some(Ok(line))) => line,
+            other => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "{binary} did not print its listening line within {startup:?} ({other:?}); stderr:\n{}",
+                    std::fs::read_to_string(stderr_path).unwrap_or_default()
+                );
+            }
+        };
+        let base = line
+            .trim()
+            .strip_prefix(LISTENING_PREFIX)
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        Self {
+            child,
+            api: Api::new(base),
+            stderr_path: stderr_path.to_path_buf(),
+        }
+    }
+
+    /// The HTTP client of this server.
+    pub fn api(&self) -> &Api {
+        &self.api
+    }
+
+    /// What the child wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// SIGKILL the child and reap it.
+    pub fn kill9(mut self) {
+        self.child.kill().expect("kill -9 the server");
+        self.child.wait().expect("reap the server");
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,455 @@
+//! A small HTTP client for the OGC API: requests, replies, links, polling.
+
+use std::time::{Duration, Instant};
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::Value;
+
+use crate::schema::{assert_valid, schema_errors};
+
+/// How often job status is polled.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(50);
+/// How long a short job may take from submission to a final status.
+pub const JOB_TIMEOUT: Duration = Duration::from_secs(10);
+/// The rel of a sync response's `Link` to its job.
+pub const REL_MONITOR: &str = "monitor";
+/// Exception type URIs of OGC API - Processes Part 1 1.0.
+pub const EXCEPTION_PREFIX: &str = "http://www.opengis.net/def/exceptions/ogcapi-processes-1/1.0/";
+
+/// A reply read to the end: status, headers and body.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// `METHOD url` of the request, for messages.
+    pub request: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// The response headers.
+    pub headers: HeaderMap,
+    /// The body bytes.
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// The body as (lossy) text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body as JSON; panics with the request and body if it is not.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "{} → {}: body is not JSON ({e}): {}",
+                self.request,
+                self.status,
+                self.text()
+            )
+        })
+    }
+
+    /// A header as text (the first, if repeated).
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+
+    /// Every value of a header, e.g. several `Link` headers.
+    pub fn header_all(&self, name: &str) -> Vec<String> {
+        self.headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The `Content-Type` (empty when absent).
+    pub fn content_type(&self) -> String {
+        self.header("content-type").unwrap_or_default()
+    }
+
+    /// Panic unless the status is `expected`, showing the body.
+    pub fn expect_status(&self, expected: u16) -> &Self {
+        assert_eq!(
+            self.status,
+            expected,
+            "{}: expected status {expected}, got {}; body: {}",
+            self.request,
+            self.status,
+            self.text()
+        );
+        self
+    }
+
+    /// Panic unless the body is JSON served as `application/json` (or a
+    /// `+json` type); returns it.
+    pub fn expect_json(&self) -> Value {
+        let content_type = self.content_type();
+        assert!(
+            is_json_media_type(&content_type),
+            "{}: expected a JSON content type, got {content_type:?}; body: {}",
+            self.request,
+            self.text()
+        );
+        self.json()
+    }
+
+    /// The href of the `Link` header entry whose rel is `rel`.
+    pub fn link_header(&self, rel: &str) -> Option<String> {
+        self.header_all("link")
+            .iter()
+            .find_map(|value| link_header_href(value, rel))
+    }
+}
+
+/// Whether a media type is JSON (`application/json`, `…+json`), ignoring
+/// parameters.
+pub fn is_json_media_type(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json" || essence.ends_with("+json")
+}
+
+/// The href of the entry with relation `rel` in an RFC 8288 `Link` header
+/// value (`<url>; rel=monitor, <url2>; rel="next"`).
+pub fn link_header_href(value: &str, rel: &str) -> Option<String> {
+    value.split(',').find_map(|entry| {
+        let entry = entry.trim();
+        let start = entry.find('<')?;
+        let end = entry.find('>')?;
+        let href = &entry[start + 1..end];
+        let matches = entry[end + 1..].split(';').any(|param| {
+            let Some((key, val)) = param.trim().split_once('=') else {
+                return false;
+            };
+            key.trim().eq_ignore_ascii_case("rel")
+                && val
+                    .trim()
+                    .trim_matches('"')
+                    .split_whitespace()
+                    .any(|r| r == rel)
+        });
+        matches.then(|| href.to_owned())
+    })
+}
+
+/// The href of the first link with relation `rel` in a JSON body's `links`.
+pub fn body_link(body: &Value, rel: &str) -> Option<String> {
+    body.get("links")?
+        .as_array()?
+        .iter()
+        .find(|l| l.get("rel").and_then(Value::as_str) == Some(rel))
+        .and_then(|l| l.get("href"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+/// The last path segment of a URL, e.g. the job id of `…/jobs/{id}`.
+pub fn last_segment(url: &str) -> String {
+    url.split(['?', '#'])
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// The value of output `id` in a results document: the plain value, or the
+/// `value` of a qualified value. A link (`href`) is returned as is.
+pub fn output_value(results: &Value, id: &str) -> Value {
+    let output = results
+        .get(id)
+        .unwrap_or_else(|| panic!("results have no output {id:?}: {results}"));
+    match output {
+        Value::Object(map) if map.contains_key("value") && !map.contains_key("href") => {
+            map["value"].clone()
+        }
+        other => other.clone(),
+    }
+}
+
+/// Panic unless `reply` is an OGC exception with HTTP status `status`:
+/// JSON (`application/problem+json` or `application/json`) valid against
+/// `exception.yaml`, with `title`, `detail` and `status` equal to the HTTP
+/// status, and (when given) a `type` of
+/// `http://www.opengis.net/def/exceptions/ogcapi-processes-1/1.0/<type_name>`.
+/// Returns the body.
+pub fn assert_exception(reply: &Reply, status: u16, type_name: Option<&str>) -> Value {
+    check_exception(reply, Some(status), type_name).unwrap_or_else(|problem| panic!("{problem}"))
+}
+
+/// Like [`assert_exception`] for any 4xx/5xx status. Returns the body.
+pub fn assert_error_exception(reply: &Reply, type_name: Option<&str>) -> Value {
+    check_exception(reply, None, type_name).unwrap_or_else(|problem| panic!("{problem}"))
+}
+
+/// What [`assert_exception`] checks, as a `Result`: the body, or what is
+/// wrong. `status: None` accepts any 4xx/5xx status.
+pub fn check_exception(
+    reply: &Reply,
+    status: Option<u16>,
+    type_name: Option<&str>,
+) -> Result<Value, String> {
+    let context = format!("{} → {} {}", reply.request, reply.status, reply.text());
+    match status {
+        Some(expected) if reply.status != expected => {
+            return Err(format!("expected status {expected}: {context}"));
+        }
+        None if !(400..600).contains(&reply.status) => {
+            return Err(format!("expected an error status: {context}"));
+        }
+        _ => {}
+    }
+    let content_type = reply.content_type().to_ascii_lowercase();
+    if !(content_type.starts_with("application/problem+json")
+        || content_type.starts_with("application/json"))
+    {
+        return Err(format!(
+            "exception content type {content_type:?}: {context}"
+        ));
+    }
+    let body: Value = serde_json::from_slice(&reply.body)
+        .map_err(|e| format!("exception body is not JSON ({e}): {context}"))?;
+    let errors = schema_errors("exception.yaml", &body);
+    if !errors.is_empty() {
+        return Err(format!(
+            "not an exception.yaml body ({errors:?}): {context}"
+        ));
+    }
+    if body.get("status").and_then(Value::as_u64) != Some(u64::from(reply.status)) {
+        return Err(format!(
+            "exception `status` must be the HTTP status: {context}"
+        ));
+    }
+    for field in ["title", "detail"] {
+        if !body
+            .get(field)
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty())
+        {
+            return Err(format!("exception without `{field}`: {context}"));
+        }
+    }
+    if let Some(name) = type_name {
+        let expected = format!("{EXCEPTION_PREFIX}{name}");
+        if body["type"].as_str() != Some(expected.as_str()) {
+            return Err(format!("exception type is not {expected}: {context}"));
+        }
+    }
+    Ok(body)
+}
+
+/// The `detail` of an exception body (empty if none).
+pub fn detail(body: &Value) -> String {
+    body.get("detail")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// An HTTP client bound to one server's base URL.
+#[derive(Debug, Clone)]
+pub struct Api {
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Api {
+    /// A client for the server at `base` (no trailing slash).
+    pub fn new(base: impl Into<String>) -> Self {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("reqwest client");
+        Self {
+            base: base.into().trim_end_matches('/').to_owned(),
+            client,
+        }
+    }
+
+    /// The base URL, like `http://127.0.0.1:41234`.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// `path` made absolute (URLs are kept as they are).
+    pub fn url(&self, path: &str) -> String {
+        if path.starts_with("http://") || path.starts_with("https://") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", self.base)
+        }
+    }
+
+    /// Send a request and read the whole reply.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Reply {
+        let url = self.url(path);
+        let mut request = self.client.request(method.clone(), &url);
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.append(
+                HeaderName::from_bytes(name.as_bytes()).expect("header name"),
+                HeaderValue::from_str(value).expect("header value"),
+            );
+        }
+        request = request.headers(map);
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {url} failed: {e}"));
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response
+            .bytes()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {url}: reading the body failed: {e}"))
+            .to_vec();
+        Reply {
+            request: format!("{method} {url}"),
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(reqwest::Method::GET, path, &[], None).await
+    }
+
+    /// `GET path`, expecting 200 and a JSON body; returns the body.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.get(path).await.expect_status(200).expect_json()
+    }
+
+    /// `DELETE path`.
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send(reqwest::Method::DELETE, path, &[], None).await
+    }
+
+    /// `POST path` with a JSON body and extra headers.
+    pub async fn post_json(&self, path: &str, body: &Value, headers: &[(&str, &str)]) -> Reply {
+        let mut all = vec![("content-type", "application/json")];
+        all.extend_from_slice(headers);
+        self.send(
+            reqwest::Method::POST,
+            path,
+            &all,
+            Some(serde_json::to_vec(body).expect("serialisable body")),
+        )
+        .await
+    }
+
+    /// `POST /processes/{process}/execution` with no `Prefer` header.
+    pub async fn execute(&self, process: &str, request: &Value) -> Reply {
+        self.post_json(&format!("/processes/{process}/execution"), request, &[])
+            .await
+    }
+
+    /// `POST /processes/{process}/execution` with `Prefer: respond-async`.
+    pub async fn execute_async_reply(&self, process: &str, request: &Value) -> Reply {
+        self.post_json(
+            &format!("/processes/{process}/execution"),
+            request,
+            &[("prefer", "respond-async")],
+        )
+        .await
+    }
+
+    /// Execute asynchronously, expect 201 and return the job id.
+    pub async fn execute_async(&self, process: &str, request: &Value) -> String {
+        let reply = self.execute_async_reply(process, request).await;
+        reply.expect_status(201);
+        let location = reply
+            .header("location")
+            .unwrap_or_else(|| panic!("201 without Location: {}", reply.text()));
+        last_segment(&location)
+    }
+
+    /// Execute synchronously, expect 200 and return the job id of the
+    /// `Link: <…/jobs/{id}>; rel=monitor` header with the reply.
+    pub async fn execute_sync(&self, process: &str, request: &Value) -> (String, Reply) {
+        let reply = self.execute(process, request).await;
+        reply.expect_status(200);
+        let monitor = reply.link_header(REL_MONITOR).unwrap_or_else(|| {
+            panic!(
+                "sync response without a rel=monitor Link header: {:?}",
+                reply.headers
+            )
+        });
+        (last_segment(&monitor), reply)
+    }
+
+    /// `GET /jobs/{id}`, expecting 200 and a statusInfo valid against
+    /// `statusInfo.yaml`.
+    pub async fn job(&self, job_id: &str) -> Value {
+        let body = self.get_json(&format!("/jobs/{job_id}")).await;
+        assert_valid("statusInfo.yaml", &body);
+        body
+    }
+
+    /// Poll `GET /jobs/{id}` (every 50 ms, at most `timeout`) until its
+    /// status is one of `wanted`; returns that statusInfo. Panics on
+    /// timeout, or when the job reaches a final status not in `wanted`.
+    pub async fn wait_for_status(&self, job_id: &str, wanted: &[&str], timeout: Duration) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let status_info = self.job(job_id).await;
+            let status = status_info["status"].as_str().unwrap_or_default();
+            if wanted.contains(&status) {
+                return status_info;
+            }
+            assert!(
+                !["successful", "failed", "dismissed"].contains(&status),
+                "job {job_id} ended {status}, expected one of {wanted:?}: {status_info}"
+            );
+            assert!(
+                Instant::now() < deadline,
+                "job {job_id} not {wanted:?} within {timeout:?}: {status_info}"
+            );
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+
+    /// Poll `GET /jobs/{id}` (every 50 ms, at most `timeout`) until
+    /// `done(statusInfo)`; returns that statusInfo. Panics on timeout.
+    pub async fn wait_until(
+        &self,
+        job_id: &str,
+        timeout: Duration,
+        what: &str,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let status_info = self.job(job_id).await;
+            if done(&status_info) {
+                return status_info;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "job {job_id}: not {what} within {timeout:?}: {status_info}"
+            );
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+}

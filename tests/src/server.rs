@@ -1,0 +1,180 @@
+//! Start an in-process wasmproc server on 127.0.0.1 with its data in a
+//! temporary directory.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tempfile::TempDir;
+use wasmproc::config::{Config, ProcessOverrides};
+use wasmproc::runtime::Limits;
+use wasmproc::server::Server;
+
+use crate::http::Api;
+
+/// The hostile test process component, built by `build.rs`.
+pub const HOSTILE_WASM: &str = env!("WASMPROC_GUEST_HOSTILE");
+
+/// Small limits that stop each hostile behaviour fast: 5e7 fuel, 32 MiB of
+/// memory, 1 s of wall clock, 1 MiB of outputs.
+pub fn hostile_limits() -> Limits {
+    Limits {
+        fuel: 50_000_000,
+        memory_bytes: 32 * 1024 * 1024,
+        timeout: Duration::from_secs(1),
+        output_bytes: 1024 * 1024,
+        log_bytes: 64 * 1024,
+    }
+}
+
+/// Set the limits of one process's jobs.
+pub fn set_limits(config: &mut Config, process: &str, limits: Limits) {
+    config
+        .processes
+        .entry(process.to_owned())
+        .or_default()
+        .limits = Some(limits);
+}
+
+/// Replace the `jobControlOptions` of one process.
+pub fn set_job_control(config: &mut Config, process: &str, options: &[&str]) {
+    config
+        .processes
+        .entry(process.to_owned())
+        .or_insert_with(ProcessOverrides::default)
+        .job_control_options = Some(options.iter().map(|s| (*s).to_owned()).collect());
+}
+
+/// The directories of a test server; removed when the last user drops.
+#[derive(Debug)]
+struct Dirs {
+    root: TempDir,
+}
+
+impl Dirs {
+    fn data(&self) -> PathBuf {
+        self.root.path().join("data")
+    }
+    fn processes(&self) -> PathBuf {
+        self.root.path().join("processes")
+    }
+}
+
+/// A configuration for tests: 127.0.0.1 on a free port, data in `data_dir`.
+pub fn test_config(data_dir: &Path) -> Config {
+    Config {
+        bind: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        data_dir: data_dir.to_path_buf(),
+        ..Config::default()
+    }
+}
+
+/// Builds a [`TestServer`].
+pub struct TestServerBuilder {
+    dirs: Arc<Dirs>,
+    config: Config,
+}
+
+impl TestServerBuilder {
+    /// Change the configuration (it starts as [`test_config`]).
+    pub fn configure(mut self, change: impl FnOnce(&mut Config)) -> Self {
+        change(&mut self.config);
+        self
+    }
+
+    /// Serve the `hostile` process from a processes directory, with
+    /// [`hostile_limits`].
+    pub fn with_hostile(mut self) -> Self {
+        let dir = self.dirs.processes();
+        std::fs::create_dir_all(&dir).expect("processes dir");
+        std::fs::copy(HOSTILE_WASM, dir.join("hostile.wasm"))
+            .unwrap_or_else(|e| panic!("copying {HOSTILE_WASM}: {e}"));
+        self.config.processes_dir = Some(dir);
+        set_limits(&mut self.config, "hostile", hostile_limits());
+        self
+    }
+
+    /// Start the server.
+    pub async fn start(self) -> TestServer {
+        TestServer::start_in(self.dirs, self.config).await
+    }
+}
+
+/// A wasmproc server running in this process, with an [`Api`] client
+/// (reached through `Deref`). Shut down with [`TestServer::shutdown`];
+/// dropping it without shutting down leaves the server to the runtime.
+pub struct TestServer {
+    server: Option<Server>,
+    api: Api,
+    dirs: Arc<Dirs>,
+    config: Config,
+}
+
+impl std::ops::Deref for TestServer {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+impl TestServer {
+    /// A builder with a fresh temporary data directory.
+    pub fn builder() -> TestServerBuilder {
+        let root = tempfile::Builder::new()
+            .prefix("wasmproc-e2e-")
+            .tempdir()
+            .expect("temporary directory");
+        let dirs = Arc::new(Dirs { root });
+        let config = test_config(&dirs.data());
+        TestServerBuilder { dirs, config }
+    }
+
+    /// A server with the default test configuration.
+    pub async fn start() -> TestServer {
+        Self::builder().start().await
+    }
+
+    async fn start_in(dirs: Arc<Dirs>, config: Config) -> TestServer {
+        let server = Server::start(config.clone())
+            .await
+            .unwrap_or_else(|e| panic!("server did not start: {e:?}"));
+        let api = Api::new(server.base_url());
+        TestServer {
+            server: Some(server),
+            api,
+            dirs,
+            config,
+        }
+    }
+
+    /// The HTTP client of this server.
+    pub fn api(&self) -> &Api {
+        &self.api
+    }
+
+    /// The configuration the server runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dirs.data()
+    }
+
+    /// Shut the server down gracefully.
+    pub async fn shutdown(mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await;
+        }
+    }
+
+    /// Shut down and start a new server on the same data directory and
+    /// configuration (on a new port).
+    pub async fn restart(mut self) -> TestServer {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await;
+        }
+        TestServer::start_in(self.dirs.clone(), self.config.clone()).await
+    }
+}

@@ -1,0 +1,175 @@
+//! Jobs and results survive a graceful restart and a kill -9.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use wasmproc_tests::{Api, ChildServer, JOB_TIMEOUT, POLL_INTERVAL, TestServer, assert_valid};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_wasmproc-under-test");
+
+#[tokio::test]
+async fn finished_jobs_and_results_survive_a_graceful_restart() {
+    let server = TestServer::start().await;
+    let hello = server
+        .execute_async(
+            "hello-world",
+            &json!({ "inputs": { "name": "Joe", "message": "hi" } }),
+        )
+        .await;
+    let echo = server
+        .execute_async(
+            "echo",
+            &json!({ "inputs": { "stringInput": "kept", "arrayInput": [4, 5] } }),
+        )
+        .await;
+    let mut before = BTreeMap::new();
+    for job_id in [&hello, &echo] {
+        let status_info = server
+            .wait_for_status(job_id, &["successful"], JOB_TIMEOUT)
+            .await;
+        let results = server.get_json(&format!("/jobs/{job_id}/results")).await;
+        before.insert(job_id.clone(), (status_info, results));
+    }
+    // A job still waiting or running when the server stops.
+    let pending = server
+        .execute_async(
+            "echo",
+            &json!({ "inputs": { "stringInput": "late", "pause": 1 } }),
+        )
+        .await;
+
+    let server = server.restart().await;
+    for (job_id, (status_info, results)) in &before {
+        let after = server.job(job_id).await;
+        for field in [
+            "status",
+            "processID",
+            "created",
+            "started",
+            "finished",
+            "progress",
+        ] {
+            assert_eq!(
+                after[field], status_info[field],
+                "{field} of {job_id} changed"
+            );
+        }
+        let after_results = server.get_json(&format!("/jobs/{job_id}/results")).await;
+        assert_valid("results.yaml", &after_results);
+        assert_eq!(&after_results, results, "results of {job_id} changed");
+    }
+    let listed = server.get_json("/jobs").await;
+    assert_eq!(listed["jobs"].as_array().map(Vec::len), Some(3), "{listed}");
+    // The pending job was not lost: it ends, one way or the other.
+    let ended = server
+        .wait_for_status(&pending, &["successful", "failed"], JOB_TIMEOUT)
+        .await;
+    assert_valid("statusInfo.yaml", &ended);
+    // And the restarted server runs new jobs.
+    let (_, reply) = server
+        .execute_sync("hello-world", &json!({ "inputs": { "name": "Ann" } }))
+        .await;
+    assert_eq!(reply.json(), json!("Hello Ann!"));
+    server.shutdown().await;
+}
+
+/// Poll every job until none is `accepted` or `running` (at most `timeout`);
+/// returns the final statusInfo of each.
+async fn wait_all_final(api: &Api, ids: &[String], timeout: Duration) -> Vec<Value> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let mut all = Vec::new();
+        for job_id in ids {
+            let reply = api.get(&format!("/jobs/{job_id}")).await;
+            assert_eq!(
+                reply.status,
+                200,
+                "job {job_id} lost after the crash: {}",
+                reply.text()
+            );
+            all.push(reply.json());
+        }
+        let pending: Vec<&Value> = all
+            .iter()
+            .filter(|s| s["status"] == "accepted" || s["status"] == "running")
+            .collect();
+        if pending.is_empty() {
+            return all;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "jobs still pending {timeout:?} after the restart: {pending:?}"
+        );
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+}
+
+#[tokio::test]
+async fn kill_9_mid_run_loses_no_accepted_job() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let config = dir.path().join("wasmproc.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "bind = \"127.0.0.1:0\"\ndata_dir = {:?}\n\n[execution]\nmax_concurrent_jobs = 1\n",
+            dir.path().join("data")
+        ),
+    )
+    .expect("write config");
+    let stderr = dir.path().join("stderr.log");
+    let startup = Duration::from_secs(60);
+
+    let child = ChildServer::spawn(BINARY, &config, &stderr, startup);
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        let pause = if i % 2 == 0 { 1.0 } else { 1.5 };
+        let request = json!({ "inputs": { "stringInput": format!("job {i}"), "pause": pause } });
+        ids.push(child.execute_async("echo", &request).await);
+    }
+    // Kill while the second job runs and eight wait.
+    let first = child
+        .wait_for_status(&ids[0], &["successful"], JOB_TIMEOUT)
+        .await;
+    assert_valid("statusInfo.yaml", &first);
+    child
+        .wait_for_status(&ids[1], &["running"], JOB_TIMEOUT)
+        .await;
+    child.kill9();
+
+    let child = ChildServer::spawn(BINARY, &config, &stderr, startup);
+    let finals = wait_all_final(&child, &ids, Duration::from_secs(30)).await;
+    let mut problems = Vec::new();
+    for status_info in &finals {
+        assert_valid("statusInfo.yaml", status_info);
+        let message = status_info["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_lowercase();
+        match status_info["status"].as_str() {
+            Some("successful") => {
+                let job_id = status_info["jobID"].as_str().unwrap_or_default();
+                let results = child.get(&format!("/jobs/{job_id}/results")).await;
+                if results.status != 200 {
+                    problems.push(format!(
+                        "results of successful {job_id}: {}",
+                        results.status
+                    ));
+                }
+            }
+            Some("failed") if message.contains("restart") || message.contains("interrupt") => {}
+            _ => problems.push(format!("unexpected final state: {status_info}")),
+        }
+    }
+    assert_eq!(
+        finals[0]["status"], "successful",
+        "the job finished before the crash"
+    );
+    assert!(
+        problems.is_empty(),
+        "{}\nserver stderr:\n{}",
+        problems.join("\n"),
+        child.stderr()
+    );
+    child.kill9();
+}

@@ -1,0 +1,521 @@
+//! Executing processes: sync and async, raw and document responses,
+//! transmission modes, input validation, queue limits.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use chrono::{DateTime, FixedOffset};
+use serde_json::{Value, json};
+use wasmproc_tests::{
+    JOB_TIMEOUT, REL_MONITOR, TestServer, assert_error_exception, assert_exception, assert_valid,
+    check_exception, detail, is_json_media_type, last_segment, output_value, set_job_control,
+};
+
+fn hello_joe() -> Value {
+    json!({ "inputs": { "name": "Joe", "message": "hi" } })
+}
+
+fn timestamp(status_info: &Value, field: &str) -> DateTime<FixedOffset> {
+    let text = status_info[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("statusInfo without {field}: {status_info}"));
+    DateTime::parse_from_rfc3339(text)
+        .unwrap_or_else(|e| panic!("{field} {text:?} is not RFC 3339: {e}"))
+}
+
+#[tokio::test]
+async fn sync_execute_returns_raw_value_with_monitor_link() {
+    let server = TestServer::start().await;
+    let reply = server.execute("hello-world", &hello_joe()).await;
+    reply.expect_status(200);
+    assert!(
+        is_json_media_type(&reply.content_type()),
+        "content type {:?}",
+        reply.content_type()
+    );
+    assert_eq!(reply.json(), json!("Hello Joe! hi"));
+    assert!(
+        reply.header("preference-applied").is_none(),
+        "no Prefer header, yet Preference-Applied: {:?}",
+        reply.header("preference-applied")
+    );
+
+    let monitor = reply
+        .link_header(REL_MONITOR)
+        .unwrap_or_else(|| panic!("no rel=monitor Link: {:?}", reply.header_all("link")));
+    assert!(
+        monitor.starts_with(&format!("{}/jobs/", server.base())),
+        "monitor link {monitor}"
+    );
+    let status_info = server.get_json(&monitor).await;
+    assert_valid("statusInfo.yaml", &status_info);
+    assert_eq!(status_info["status"], "successful");
+    assert_eq!(status_info["type"], "process");
+    assert_eq!(status_info["processID"], "hello-world");
+    assert_eq!(status_info["jobID"], last_segment(&monitor));
+    assert_eq!(status_info["progress"], 100);
+    let created = timestamp(&status_info, "created");
+    let started = timestamp(&status_info, "started");
+    let finished = timestamp(&status_info, "finished");
+    let updated = timestamp(&status_info, "updated");
+    assert!(
+        created <= started && started <= finished && finished <= updated,
+        "timestamps out of order: {status_info}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn sync_execute_document_response_returns_results_document() {
+    let server = TestServer::start().await;
+    let request = json!({ "inputs": { "name": "Joe", "message": "hi" }, "response": "document" });
+    let (job_id, reply) = server.execute_sync("hello-world", &request).await;
+    let results = reply.expect_json();
+    assert_valid("results.yaml", &results);
+    assert_eq!(output_value(&results, "echo"), json!("Hello Joe! hi"));
+    // The stored results are the same document.
+    let stored = server.get_json(&format!("/jobs/{job_id}/results")).await;
+    assert_valid("results.yaml", &stored);
+    assert_eq!(output_value(&stored, "echo"), json!("Hello Joe! hi"));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn async_execute_returns_201_with_location() {
+    let server = TestServer::start().await;
+    let reply = server
+        .execute_async_reply("hello-world", &hello_joe())
+        .await;
+    reply.expect_status(201);
+    let location = reply.header("location").expect("Location header");
+    let job_id = last_segment(&location);
+    assert_eq!(location, format!("{}/jobs/{job_id}", server.base()));
+    let applied = reply.header("preference-applied").unwrap_or_default();
+    assert!(
+        applied.contains("respond-async"),
+        "Preference-Applied {applied:?}"
+    );
+    let status_info = reply.expect_json();
+    assert_valid("statusInfo.yaml", &status_info);
+    assert_eq!(status_info["jobID"], job_id.as_str());
+    assert!(
+        ["accepted", "running", "successful"].contains(&status_info["status"].as_str().unwrap()),
+        "{status_info}"
+    );
+
+    let done = server
+        .wait_for_status(&job_id, &["successful"], JOB_TIMEOUT)
+        .await;
+    assert_eq!(done["progress"], 100);
+    assert_eq!(done["processID"], "hello-world");
+    let results = server.get_json(&format!("/jobs/{job_id}/results")).await;
+    assert_valid("results.yaml", &results);
+    assert_eq!(output_value(&results, "echo"), json!("Hello Joe! hi"));
+
+    let one = server.get(&format!("/jobs/{job_id}/results/echo")).await;
+    one.expect_status(200);
+    assert_eq!(one.json(), json!("Hello Joe! hi"));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn prefer_list_with_wait_still_executes_async() {
+    let server = TestServer::start().await;
+    let reply = server
+        .post_json(
+            "/processes/hello-world/execution",
+            &hello_joe(),
+            &[("prefer", "respond-async, wait=10")],
+        )
+        .await;
+    reply.expect_status(201);
+    assert!(reply.header("location").is_some());
+    assert!(
+        reply
+            .header("preference-applied")
+            .unwrap_or_default()
+            .contains("respond-async"),
+        "Preference-Applied {:?}",
+        reply.header("preference-applied")
+    );
+    let job_id = last_segment(&reply.header("location").unwrap());
+    server
+        .wait_for_status(&job_id, &["successful"], JOB_TIMEOUT)
+        .await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn async_only_process_executes_async_without_prefer() {
+    let server = TestServer::builder()
+        .configure(|c| set_job_control(c, "echo", &["async-execute"]))
+        .start()
+        .await;
+    let description = server.get_json("/processes/echo").await;
+    assert_eq!(description["jobControlOptions"], json!(["async-execute"]));
+
+    let reply = server
+        .execute("echo", &json!({ "inputs": { "stringInput": "x" } }))
+        .await;
+    reply.expect_status(201);
+    let job_id = last_segment(&reply.header("location").expect("Location"));
+    assert!(
+        reply.header("preference-applied").is_none(),
+        "no Prefer was sent, yet Preference-Applied {:?}",
+        reply.header("preference-applied")
+    );
+    server
+        .wait_for_status(&job_id, &["successful"], JOB_TIMEOUT)
+        .await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn respond_async_is_not_applied_to_a_sync_only_process() {
+    let server = TestServer::builder()
+        .configure(|c| set_job_control(c, "hello-world", &["sync-execute"]))
+        .start()
+        .await;
+    let reply = server
+        .execute_async_reply("hello-world", &hello_joe())
+        .await;
+    reply.expect_status(200);
+    assert_eq!(reply.json(), json!("Hello Joe! hi"));
+    assert!(
+        !reply
+            .header("preference-applied")
+            .unwrap_or_default()
+            .contains("respond-async"),
+        "Preference-Applied {:?} for a sync run",
+        reply.header("preference-applied")
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn server_with_sync_disabled_runs_async_without_prefer() {
+    let server = TestServer::builder()
+        .configure(|c| c.execution.enable_sync = false)
+        .start()
+        .await;
+    let reply = server.execute("hello-world", &hello_joe()).await;
+    reply.expect_status(201);
+    let job_id = last_segment(&reply.header("location").expect("Location"));
+    server
+        .wait_for_status(&job_id, &["successful"], JOB_TIMEOUT)
+        .await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn results_are_not_ready_while_the_job_runs() {
+    let server = TestServer::start().await;
+    let job_id = server
+        .execute_async(
+            "echo",
+            &json!({ "inputs": { "stringInput": "x", "pause": 2 } }),
+        )
+        .await;
+    let running = server
+        .wait_until(
+            &job_id,
+            Duration::from_secs(5),
+            "running with progress 10",
+            |s| s["status"] == "running" && s["progress"] == 10,
+        )
+        .await;
+    assert!(running.get("started").is_some(), "{running}");
+    let reply = server.get(&format!("/jobs/{job_id}/results")).await;
+    assert_exception(&reply, 404, Some("result-not-ready"));
+    server
+        .wait_for_status(&job_id, &["successful"], JOB_TIMEOUT)
+        .await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn echo_document_echoes_every_input_kind() {
+    let server = TestServer::start().await;
+    let png = [
+        0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 1, 2,
+    ];
+    let png_base64 = base64::engine::general_purpose::STANDARD.encode(png);
+    let bbox = json!({ "bbox": [5.5, 45.0, 10.5, 47.75], "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84" });
+    let object = json!({ "a": 1, "b": [true, null], "c": { "d": "e" } });
+    let request = json!({
+        "inputs": {
+            "stringInput": "a string",
+            "doubleInput": 3.25,
+            "arrayInput": [1, 2, 3],
+            "objectInput": object,
+            "boundingBoxInput": bbox,
+            "binaryInput": { "value": png_base64, "mediaType": "image/png" }
+        },
+        "response": "document"
+    });
+    let (_, reply) = server.execute_sync("echo", &request).await;
+    let results = reply.expect_json();
+    assert_valid("results.yaml", &results);
+    assert_eq!(output_value(&results, "stringInput"), json!("a string"));
+    assert_eq!(
+        output_value(&results, "doubleInput").as_f64(),
+        Some(3.25),
+        "{results}"
+    );
+    assert_eq!(output_value(&results, "arrayInput"), json!([1, 2, 3]));
+    assert_eq!(output_value(&results, "objectInput"), object);
+    let echoed_bbox = output_value(&results, "boundingBoxInput");
+    assert_eq!(echoed_bbox["bbox"], bbox["bbox"], "{results}");
+    let binary = &results["binaryInput"];
+    assert_eq!(binary["value"], json!(png_base64), "{results}");
+    assert_eq!(binary["mediaType"], "image/png", "{results}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn document_response_contains_only_requested_outputs() {
+    let server = TestServer::start().await;
+    let request = json!({
+        "inputs": { "stringInput": "keep", "doubleInput": 1.5 },
+        "outputs": { "stringInput": {} },
+        "response": "document"
+    });
+    let (_, reply) = server.execute_sync("echo", &request).await;
+    let results = reply.expect_json();
+    assert_valid("results.yaml", &results);
+    assert_eq!(output_value(&results, "stringInput"), json!("keep"));
+    assert!(results.get("doubleInput").is_none(), "{results}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn raw_response_with_two_outputs_is_multipart_related() {
+    let server = TestServer::start().await;
+    let request = json!({
+        "inputs": { "stringInput": "first-part-xyz", "doubleInput": 2.5 },
+        "outputs": { "stringInput": {}, "doubleInput": {} },
+        "response": "raw"
+    });
+    let reply = server.execute("echo", &request).await;
+    reply.expect_status(200);
+    let content_type = reply.content_type();
+    assert!(
+        content_type
+            .to_ascii_lowercase()
+            .starts_with("multipart/related"),
+        "content type {content_type:?}"
+    );
+    let boundary = content_type
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("boundary="))
+        .map(|b| b.trim_matches('"').to_owned())
+        .unwrap_or_else(|| panic!("no boundary in {content_type:?}"));
+    let body = reply.text();
+    let parts: Vec<&str> = body
+        .split(&format!("--{boundary}"))
+        .map(str::trim)
+        .filter(|p| !p.is_empty() && *p != "--")
+        .collect();
+    assert_eq!(parts.len(), 2, "expected two parts: {body}");
+    assert!(parts.iter().any(|p| p.contains("first-part-xyz")), "{body}");
+    assert!(parts.iter().any(|p| p.contains("2.5")), "{body}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn reference_transmission_returns_a_link_to_the_output() {
+    let server = TestServer::start().await;
+    let request = json!({
+        "inputs": { "stringInput": "by-ref" },
+        "outputs": { "stringInput": { "transmissionMode": "reference" } },
+        "response": "document"
+    });
+    let (job_id, reply) = server.execute_sync("echo", &request).await;
+    let results = reply.expect_json();
+    assert_valid("results.yaml", &results);
+    let href = results["stringInput"]["href"]
+        .as_str()
+        .unwrap_or_else(|| panic!("output is not a link: {results}"));
+    assert_eq!(
+        href,
+        format!("{}/jobs/{job_id}/results/stringInput", server.base())
+    );
+    let value = server.get(href).await;
+    value.expect_status(200);
+    assert_eq!(value.json(), json!("by-ref"));
+    server.shutdown().await;
+}
+
+/// One invalid execute request and the input its error must name.
+struct Invalid {
+    process: &'static str,
+    body: Vec<u8>,
+    prefer_async: bool,
+    names: &'static str,
+}
+
+fn invalid(process: &'static str, body: Value, names: &'static str) -> Invalid {
+    Invalid {
+        process,
+        body: serde_json::to_vec(&body).unwrap(),
+        prefer_async: false,
+        names,
+    }
+}
+
+#[tokio::test]
+async fn invalid_inputs_are_rejected_with_400_naming_the_input() {
+    let server = TestServer::start().await;
+    let eleven: Vec<i64> = (0..11).collect();
+    let mut cases = vec![
+        invalid(
+            "hello-world",
+            json!({ "inputs": { "message": "hi" } }),
+            "name",
+        ),
+        invalid(
+            "hello-world",
+            json!({ "inputs": { "name": "Joe", "colour": "red" } }),
+            "colour",
+        ),
+        invalid("hello-world", json!({ "inputs": { "name": 5 } }), "name"),
+        invalid(
+            "echo",
+            json!({ "inputs": { "stringInput": "x", "doubleInput": "abc" } }),
+            "doubleInput",
+        ),
+        invalid(
+            "echo",
+            json!({ "inputs": { "stringInput": "x", "arrayInput": eleven } }),
+            "arrayInput",
+        ),
+        invalid(
+            "echo",
+            json!({ "inputs": { "stringInput": "x", "pause": 61 } }),
+            "pause",
+        ),
+        invalid(
+            "echo",
+            json!({ "inputs": { "stringInput": "x" }, "response": "bogus" }),
+            "response",
+        ),
+        invalid(
+            "echo",
+            json!({ "inputs": { "stringInput": "x" }, "outputs": { "nope": {} } }),
+            "nope",
+        ),
+        invalid("hello-world", json!([{ "name": "Joe" }]), ""),
+        Invalid {
+            process: "hello-world",
+            body: b"{\"inputs\": {\"name\": ".to_vec(),
+            prefer_async: false,
+            names: "",
+        },
+    ];
+    cases.push(Invalid {
+        prefer_async: true,
+        ..invalid("hello-world", json!({ "inputs": { "name": 5 } }), "name")
+    });
+
+    let mut failures = Vec::new();
+    for case in &cases {
+        let mut headers = vec![("content-type", "application/json")];
+        if case.prefer_async {
+            headers.push(("prefer", "respond-async"));
+        }
+        let reply = server
+            .send(
+                reqwest::Method::POST,
+                &format!("/processes/{}/execution", case.process),
+                &headers,
+                Some(case.body.clone()),
+            )
+            .await;
+        match check_exception(&reply, Some(400), None) {
+            Ok(body) if detail(&body).contains(case.names) => {}
+            Ok(body) => failures.push(format!(
+                "{}: detail does not name {:?}: {body}",
+                String::from_utf8_lossy(&case.body),
+                case.names
+            )),
+            Err(problem) => failures.push(format!(
+                "{}: {problem}",
+                String::from_utf8_lossy(&case.body)
+            )),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+
+    // None of them became a successful (or any running) job.
+    let jobs = server.get_json("/jobs?status=successful").await;
+    assert_eq!(jobs["jobs"], json!([]), "{jobs}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn oversized_request_body_returns_413() {
+    let server = TestServer::builder()
+        .configure(|c| c.max_request_bytes = 1024)
+        .start()
+        .await;
+    let big = "x".repeat(4096);
+    let reply = server
+        .execute("echo", &json!({ "inputs": { "stringInput": big } }))
+        .await;
+    assert_exception(&reply, 413, None);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn full_queue_rejects_async_jobs_with_503_and_retry_after() {
+    let server = TestServer::builder()
+        .configure(|c| {
+            c.execution.max_concurrent_jobs = 1;
+            c.execution.max_queued_jobs = 2;
+        })
+        .start()
+        .await;
+    let request = json!({ "inputs": { "stringInput": "x", "pause": 1 } });
+    let mut accepted = Vec::new();
+    let mut rejected = 0;
+    for _ in 0..6 {
+        let reply = server.execute_async_reply("echo", &request).await;
+        match reply.status {
+            201 => accepted.push(last_segment(&reply.header("location").expect("Location"))),
+            503 => {
+                assert_error_exception(&reply, None);
+                let retry_after = reply
+                    .header("retry-after")
+                    .unwrap_or_else(|| panic!("503 without Retry-After: {:?}", reply.headers));
+                assert!(
+                    retry_after.trim().parse::<u64>().is_ok(),
+                    "Retry-After {retry_after:?} is not a number of seconds"
+                );
+                rejected += 1;
+            }
+            other => panic!("expected 201 or 503, got {other}: {}", reply.text()),
+        }
+    }
+    assert!(rejected >= 1, "no submission was rejected");
+    assert!(
+        (2..=3).contains(&accepted.len()),
+        "1 running + 2 queued, yet {} accepted",
+        accepted.len()
+    );
+    for job_id in &accepted {
+        server
+            .wait_for_status(job_id, &["successful"], Duration::from_secs(15))
+            .await;
+    }
+    // Once drained, the queue takes jobs again.
+    server
+        .execute_async("echo", &json!({ "inputs": { "stringInput": "again" } }))
+        .await;
+    server.shutdown().await;
+}

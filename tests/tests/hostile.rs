@@ -1,0 +1,156 @@
+//! The `hostile` process (from a processes directory, with small limits):
+//! each attack fails only its own job, with a message naming the limit.
+
+use serde_json::{Value, json};
+use wasmproc_tests::{JOB_TIMEOUT, TestServer, assert_error_exception, assert_valid, detail};
+
+async fn hostile_server() -> TestServer {
+    TestServer::builder()
+        .configure(|c| c.builtin_processes = false)
+        .with_hostile()
+        .start()
+        .await
+}
+
+fn behaviour(name: &str) -> Value {
+    json!({ "inputs": { "behaviour": name } })
+}
+
+/// Run `attack` asynchronously; the job must fail with a message containing
+/// `reason`, and its results must be an exception carrying it too.
+async fn assert_fails_with(server: &TestServer, attack: Value, reason: &str) {
+    let job_id = server.execute_async("hostile", &attack).await;
+    let status_info = server
+        .wait_for_status(&job_id, &["failed"], JOB_TIMEOUT)
+        .await;
+    let message = status_info["message"].as_str().unwrap_or_default();
+    assert!(
+        message.to_lowercase().contains(reason),
+        "{attack}: message {message:?} does not name {reason:?}: {status_info}"
+    );
+    assert!(status_info.get("finished").is_some(), "{status_info}");
+    let reply = server.get(&format!("/jobs/{job_id}/results")).await;
+    let body = assert_error_exception(&reply, None);
+    assert!(
+        detail(&body).to_lowercase().contains(reason),
+        "{attack}: results exception does not carry {reason:?}: {body}"
+    );
+}
+
+#[tokio::test]
+async fn hostile_process_is_loaded_from_the_processes_dir() {
+    let server = hostile_server().await;
+    let description = server.get_json("/processes/hostile").await;
+    assert_valid("process.yaml", &description);
+    let list = server.get_json("/processes").await;
+    let ids: Vec<&str> = list["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["id"].as_str())
+        .collect();
+    assert_eq!(ids, vec!["hostile"], "builtins are off: {list}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn infinite_loop_fails_with_fuel_exhausted() {
+    let server = hostile_server().await;
+    assert_fails_with(&server, behaviour("infinite-loop"), "fuel").await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn memory_bomb_fails_with_memory_limit() {
+    let server = hostile_server().await;
+    assert_fails_with(&server, behaviour("memory-bomb"), "memory").await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn endless_sleep_fails_with_wall_clock_limit() {
+    let server = hostile_server().await;
+    assert_fails_with(&server, behaviour("endless-sleep"), "wall-clock").await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn panic_fails_as_trapped() {
+    let server = hostile_server().await;
+    assert_fails_with(&server, behaviour("panic"), "trapped").await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn deep_recursion_fails_as_trapped() {
+    let server = hostile_server().await;
+    assert_fails_with(&server, behaviour("deep-recursion"), "trapped").await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn huge_output_fails_with_output_limit() {
+    let server = hostile_server().await;
+    let attack = json!({ "inputs": { "behaviour": "huge-output", "size": 2 * 1024 * 1024 } });
+    assert_fails_with(&server, attack, "output").await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn exit_fails_naming_the_exit() {
+    let server = hostile_server().await;
+    assert_fails_with(&server, behaviour("exit"), "exit").await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn process_error_fails_with_the_process_message() {
+    let server = hostile_server().await;
+    assert_fails_with(&server, behaviour("process-error"), "refusing on purpose").await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn sync_execution_of_a_failing_job_returns_an_exception_with_the_reason() {
+    let server = hostile_server().await;
+    let reply = server.execute("hostile", &behaviour("panic")).await;
+    let body = assert_error_exception(&reply, None);
+    assert!(
+        detail(&body).to_lowercase().contains("trapped"),
+        "detail does not say why: {body}"
+    );
+    let failed = server.get_json("/jobs?status=failed").await;
+    assert_eq!(
+        failed["jobs"].as_array().map(Vec::len),
+        Some(1),
+        "the sync job is stored as failed: {failed}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn hello_world_succeeds_while_hostile_jobs_fail() {
+    let server = TestServer::builder().with_hostile().start().await;
+    let mut attacks = Vec::new();
+    for name in ["infinite-loop", "memory-bomb", "endless-sleep", "panic"] {
+        attacks.push(server.execute_async("hostile", &behaviour(name)).await);
+    }
+    for _ in 0..3 {
+        let (_, reply) = server
+            .execute_sync("hello-world", &json!({ "inputs": { "name": "Joe" } }))
+            .await;
+        assert_eq!(reply.json(), json!("Hello Joe!"));
+    }
+    for job_id in &attacks {
+        server
+            .wait_for_status(job_id, &["failed"], JOB_TIMEOUT)
+            .await;
+    }
+    // And after all of them, too.
+    let reply = server
+        .execute("hello-world", &json!({ "inputs": { "name": "Ann" } }))
+        .await;
+    reply.expect_status(200);
+    assert_eq!(reply.json(), json!("Hello Ann!"));
+    server.shutdown().await;
+}

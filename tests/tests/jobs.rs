@@ -1,0 +1,377 @@
+//! The job list and its filters, job status, dismissal.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use wasmproc_tests::{
+    Api, JOB_TIMEOUT, TestServer, assert_exception, assert_valid, body_link, check_exception,
+};
+
+fn job_ids(list: &Value) -> Vec<String> {
+    list["jobs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no jobs array: {list}"))
+        .iter()
+        .map(|j| j["jobID"].as_str().expect("jobID").to_owned())
+        .collect()
+}
+
+/// `GET /jobs?query`, validated against `jobList.yaml`; returns the ids.
+async fn list(api: &Api, query: &str) -> Vec<String> {
+    let body = api.get_json(&format!("/jobs?{query}")).await;
+    assert_valid("jobList.yaml", &body);
+    job_ids(&body)
+}
+
+fn sorted(mut ids: Vec<String>) -> Vec<String> {
+    ids.sort();
+    ids
+}
+
+/// Jobs of a server used by the list tests, in submission order.
+struct Fixture {
+    hello: Vec<String>,
+    echo: String,
+    slow_echo: String,
+    failed: String,
+}
+
+impl Fixture {
+    fn all(&self) -> Vec<String> {
+        let mut all = self.hello.clone();
+        all.extend([
+            self.echo.clone(),
+            self.slow_echo.clone(),
+            self.failed.clone(),
+        ]);
+        all
+    }
+}
+
+/// Two hello-world jobs, a quick echo, an echo that runs 1.5 s (all
+/// successful) and a failed hostile job, run one after the other.
+async fn fixture(server: &TestServer) -> Fixture {
+    let hello_request = json!({ "inputs": { "name": "Joe" } });
+    let (first, _) = server.execute_sync("hello-world", &hello_request).await;
+    let (second, _) = server.execute_sync("hello-world", &hello_request).await;
+    let (echo, _) = server
+        .execute_sync("echo", &json!({ "inputs": { "stringInput": "x" } }))
+        .await;
+    let (slow_echo, _) = server
+        .execute_sync(
+            "echo",
+            &json!({ "inputs": { "stringInput": "slow", "pause": 1.5 } }),
+        )
+        .await;
+    let failed = server
+        .execute_async(
+            "hostile",
+            &json!({ "inputs": { "behaviour": "process-error" } }),
+        )
+        .await;
+    server
+        .wait_for_status(&failed, &["failed"], JOB_TIMEOUT)
+        .await;
+    Fixture {
+        hello: vec![first, second],
+        echo,
+        slow_echo,
+        failed,
+    }
+}
+
+#[tokio::test]
+async fn job_list_is_newest_first_and_filters_work() {
+    let server = TestServer::builder().with_hostile().start().await;
+    let jobs = fixture(&server).await;
+    let all = jobs.all();
+    let newest_first: Vec<String> = all.iter().rev().cloned().collect();
+    let mut problems = Vec::new();
+    let mut check = |what: &str, got: Vec<String>, want: Vec<String>| {
+        if got != want {
+            problems.push(format!("{what}: got {got:?}, want {want:?}"));
+        }
+    };
+
+    let body = server.get_json("/jobs").await;
+    assert_valid("jobList.yaml", &body);
+    for job in body["jobs"].as_array().unwrap() {
+        assert_eq!(job["type"], "process", "{job}");
+    }
+    check("all, newest first", job_ids(&body), newest_first.clone());
+
+    check(
+        "processID=echo",
+        sorted(list(&server, "processID=echo").await),
+        sorted(vec![jobs.echo.clone(), jobs.slow_echo.clone()]),
+    );
+    check(
+        "processID=hello-world&processID=hostile",
+        sorted(list(&server, "processID=hello-world&processID=hostile").await),
+        sorted(vec![
+            jobs.hello[0].clone(),
+            jobs.hello[1].clone(),
+            jobs.failed.clone(),
+        ]),
+    );
+    check(
+        "processID=nope",
+        list(&server, "processID=nope").await,
+        vec![],
+    );
+    check(
+        "status=failed",
+        list(&server, "status=failed").await,
+        vec![jobs.failed.clone()],
+    );
+    let successful: Vec<String> = newest_first
+        .iter()
+        .filter(|id| **id != jobs.failed)
+        .cloned()
+        .collect();
+    check(
+        "status=successful",
+        list(&server, "status=successful").await,
+        successful,
+    );
+    check(
+        "status=failed&status=successful",
+        list(&server, "status=failed&status=successful").await,
+        newest_first.clone(),
+    );
+    check(
+        "status=running",
+        list(&server, "status=running").await,
+        vec![],
+    );
+    check(
+        "type=process",
+        list(&server, "type=process").await,
+        newest_first.clone(),
+    );
+    check(
+        "datetime open end",
+        list(&server, "datetime=2020-01-01T00:00:00Z/..").await,
+        newest_first.clone(),
+    );
+    check(
+        "datetime open start in the past",
+        list(&server, "datetime=../2020-01-01T00:00:00Z").await,
+        vec![],
+    );
+    check(
+        "datetime closed interval around now",
+        list(
+            &server,
+            "datetime=2020-01-01T00:00:00Z/2999-12-31T23:59:59Z",
+        )
+        .await,
+        newest_first.clone(),
+    );
+    check(
+        "datetime in the future",
+        list(&server, "datetime=2999-01-01T00:00:00Z/..").await,
+        vec![],
+    );
+    check(
+        "minDuration=1",
+        list(&server, "minDuration=1").await,
+        vec![jobs.slow_echo.clone()],
+    );
+    let quick: Vec<String> = newest_first
+        .iter()
+        .filter(|id| **id != jobs.slow_echo)
+        .cloned()
+        .collect();
+    check("maxDuration=1", list(&server, "maxDuration=1").await, quick);
+    check(
+        "combined processID=echo&minDuration=1",
+        list(&server, "processID=echo&minDuration=1").await,
+        vec![jobs.slow_echo.clone()],
+    );
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn job_list_pages_with_limit_offset_and_next_links() {
+    let server = TestServer::start().await;
+    let request = json!({ "inputs": { "name": "Joe" } });
+    let mut submitted = Vec::new();
+    for _ in 0..5 {
+        submitted.push(server.execute_sync("hello-world", &request).await.0);
+    }
+    submitted.reverse(); // newest first
+
+    let mut seen = Vec::new();
+    let mut url = "/jobs?limit=2".to_owned();
+    for _page in 0..5 {
+        let body = server.get_json(&url).await;
+        assert_valid("jobList.yaml", &body);
+        let page = job_ids(&body);
+        assert!(page.len() <= 2, "limit=2 gave {page:?}");
+        seen.extend(page);
+        match body_link(&body, "next") {
+            Some(next) => url = next,
+            None => break,
+        }
+    }
+    assert_eq!(seen, submitted, "paging with next links");
+
+    assert_eq!(
+        list(&server, "limit=2&offset=2").await,
+        submitted[2..4].to_vec(),
+        "limit=2&offset=2"
+    );
+    assert_eq!(list(&server, "offset=5").await, Vec::<String>::new());
+    for bad in [
+        "limit=0",
+        "limit=abc",
+        "status=finished",
+        "datetime=yesterday",
+    ] {
+        let reply = server.get(&format!("/jobs?{bad}")).await;
+        assert_exception(&reply, 400, None);
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn unknown_job_returns_404_no_such_job() {
+    let server = TestServer::start().await;
+    let random = uuid::Uuid::new_v4().to_string();
+    for path in [
+        format!("/jobs/{random}"),
+        format!("/jobs/{random}/results"),
+        format!("/jobs/{random}/results/echo"),
+        "/jobs/not-a-uuid".to_owned(),
+        "/jobs/not-a-uuid/results".to_owned(),
+    ] {
+        let reply = server.get(&path).await;
+        assert_exception(&reply, 404, Some("no-such-job"));
+    }
+    let reply = server.delete(&format!("/jobs/{random}")).await;
+    assert_exception(&reply, 404, Some("no-such-job"));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn unknown_output_of_a_successful_job_returns_404() {
+    let server = TestServer::start().await;
+    let (job_id, _) = server
+        .execute_sync("hello-world", &json!({ "inputs": { "name": "Joe" } }))
+        .await;
+    let reply = server
+        .get(&format!("/jobs/{job_id}/results/no-such-output"))
+        .await;
+    assert_exception(&reply, 404, None);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn status_info_links_to_itself_and_to_results_when_done() {
+    let server = TestServer::start().await;
+    let (job_id, _) = server
+        .execute_sync("hello-world", &json!({ "inputs": { "name": "Joe" } }))
+        .await;
+    let status_info = server.job(&job_id).await;
+    let self_link =
+        body_link(&status_info, "self").unwrap_or_else(|| panic!("no self link: {status_info}"));
+    assert_eq!(self_link, format!("{}/jobs/{job_id}", server.base()));
+    let results = body_link(&status_info, wasmproc_tests::rel::RESULTS)
+        .unwrap_or_else(|| panic!("no results link: {status_info}"));
+    server.get(&results).await.expect_status(200);
+    server.shutdown().await;
+}
+
+/// Gone after dismissal: 404 or 410, as an OGC exception.
+fn assert_gone(reply: &wasmproc_tests::Reply) {
+    let gone = check_exception(reply, Some(404), None)
+        .or_else(|_| check_exception(reply, Some(410), None));
+    assert!(
+        gone.is_ok(),
+        "{}: expected 404 or 410, got {} {}",
+        reply.request,
+        reply.status,
+        reply.text()
+    );
+}
+
+#[tokio::test]
+async fn dismissing_a_running_job_stops_it() {
+    let server = TestServer::builder()
+        .configure(|c| c.execution.max_concurrent_jobs = 1)
+        .start()
+        .await;
+    let job_id = server
+        .execute_async(
+            "echo",
+            &json!({ "inputs": { "stringInput": "x", "pause": 30 } }),
+        )
+        .await;
+    server
+        .wait_for_status(&job_id, &["running"], JOB_TIMEOUT)
+        .await;
+
+    let reply = server.delete(&format!("/jobs/{job_id}")).await;
+    reply.expect_status(200);
+    let status_info = reply.expect_json();
+    assert_valid("statusInfo.yaml", &status_info);
+    assert_eq!(status_info["status"], "dismissed");
+    assert_eq!(status_info["jobID"], job_id.as_str());
+
+    assert_gone(&server.get(&format!("/jobs/{job_id}")).await);
+    assert_gone(&server.get(&format!("/jobs/{job_id}/results")).await);
+
+    // The only worker is free again at once: the 30 s job really stopped.
+    let started = Instant::now();
+    server
+        .execute_sync("hello-world", &json!({ "inputs": { "name": "Joe" } }))
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the next job waited {:?}: the dismissed job kept its worker",
+        started.elapsed()
+    );
+    let successful = list(&server, "status=successful").await;
+    assert!(
+        !successful.contains(&job_id),
+        "dismissed job became successful"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn dismissing_a_queued_job_removes_it_before_it_runs() {
+    let server = TestServer::builder()
+        .configure(|c| c.execution.max_concurrent_jobs = 1)
+        .start()
+        .await;
+    let slow = json!({ "inputs": { "stringInput": "x", "pause": 30 } });
+    let running = server.execute_async("echo", &slow).await;
+    server
+        .wait_for_status(&running, &["running"], JOB_TIMEOUT)
+        .await;
+    let queued = server.execute_async("echo", &slow).await;
+    assert_eq!(server.job(&queued).await["status"], "accepted");
+
+    let reply = server.delete(&format!("/jobs/{queued}")).await;
+    reply.expect_status(200);
+    assert_eq!(reply.expect_json()["status"], "dismissed");
+    assert_gone(&server.get(&format!("/jobs/{queued}")).await);
+
+    let reply = server.delete(&format!("/jobs/{running}")).await;
+    reply.expect_status(200);
+    assert_eq!(reply.expect_json()["status"], "dismissed");
+
+    let started = Instant::now();
+    server
+        .execute_sync("hello-world", &json!({ "inputs": { "name": "Joe" } }))
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the next job waited {:?}",
+        started.elapsed()
+    );
+    server.shutdown().await;
+}
