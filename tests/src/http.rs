@@ -230,10 +230,10 @@ pub fn check_exception(
         ));
     }
     for field in ["title", "detail"] {
-        if !body
+        if body
             .get(field)
             .and_then(Value::as_str)
-            .is_some_and(|s| !s.is_empty())
+            .is_none_or(str::is_empty)
         {
             return Err(format!("exception without `{field}`: {context}"));
         }

@@ -118,10 +118,8 @@ fn convert_schema(schema: &mut Value) {
     ] {
         if let Some(Value::Bool(flag)) = object.get(exclusive).cloned() {
             object.remove(exclusive);
-            if flag {
-                if let Some(limit) = object.remove(bound) {
-                    object.insert(exclusive.into(), limit);
-                }
+            if flag && let Some(limit) = object.remove(bound) {
+                object.insert(exclusive.into(), limit);
             }
         }
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tempfile::TempDir;
-use wasmproc::config::{Config, ProcessOverrides};
+use wasmproc::config::Config;
 use wasmproc::runtime::Limits;
 use wasmproc::server::Server;
 
@@ -41,7 +41,7 @@ pub fn set_job_control(config: &mut Config, process: &str, options: &[&str]) {
     config
         .processes
         .entry(process.to_owned())
-        .or_insert_with(ProcessOverrides::default)
+        .or_default()
         .job_control_options = Some(options.iter().map(|s| (*s).to_owned()).collect());
 }
 
