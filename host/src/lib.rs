@@ -13,9 +13,11 @@
 //! Data flows one way: the command line and (later) the HTTP API call the
 //! runtime; the runtime calls nothing of ours.
 
+pub mod api;
 pub mod builtin;
 pub mod config;
 pub mod jobs;
 pub mod ogc;
 pub mod runtime;
+pub mod server;
 pub mod store;

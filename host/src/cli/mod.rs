@@ -3,6 +3,7 @@
 
 mod run;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -18,6 +19,8 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serve the OGC API - Processes HTTP API.
+    Serve(ServeArgs),
     /// Run a process module once, locally, in the same sandbox as the server.
     Run(run::RunArgs),
     /// Print a module's OGC process description.
@@ -27,13 +30,65 @@ enum Command {
     },
 }
 
-/// Run the parsed command; the exit code says whether it succeeded.
-pub(crate) fn main(cli: Cli) -> anyhow::Result<ExitCode> {
+/// Arguments of `wasmproc serve`; flags override the config file.
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// A TOML config file (see README); every setting has a default.
+    #[arg(long, env = "WASMPROC_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on (default 127.0.0.1:5000).
+    #[arg(long, env = "WASMPROC_BIND")]
+    bind: Option<SocketAddr>,
+    /// Directory of the database and artifact cache (default ./wasmproc-data).
+    #[arg(long, env = "WASMPROC_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// A directory of .wasm process modules to serve (immutable).
+    #[arg(long, env = "WASMPROC_PROCESSES")]
+    processes: Option<PathBuf>,
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let mut config = match &args.config {
+        Some(path) => wasmproc::config::Config::from_file(path)?,
+        None => wasmproc::config::Config::default(),
+    };
+    if let Some(bind) = args.bind {
+        config.bind = bind;
+    }
+    if let Some(dir) = args.data_dir {
+        config.data_dir = dir;
+    }
+    if let Some(dir) = args.processes {
+        config.processes_dir = Some(dir);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    runtime.block_on(wasmproc::server::serve(config))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Run the parsed command; the exit code says whether it succeeded.
+pub(crate) fn main(cli: Cli) -> anyhow::Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     match cli.command {
-        Command::Run(args) => runtime.block_on(run::run(args)),
-        Command::Describe { file } => runtime.block_on(run::describe(file)),
+        Command::Serve(args) => serve(args),
+        Command::Run(args) => block_on(run::run(args)),
+        Command::Describe { file } => block_on(run::describe(file)),
     }
+}
+
+fn block_on<F: std::future::Future<Output = anyhow::Result<ExitCode>>>(
+    future: F,
+) -> anyhow::Result<ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(future)
 }

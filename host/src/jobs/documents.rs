@@ -21,7 +21,12 @@ pub fn output_url(base_url: &str, job: &JobRecord, output_id: &str) -> String {
 /// The statusInfo document of a job.
 pub fn status_info(job: &JobRecord, base_url: &str) -> StatusInfo {
     let url = job_url(base_url, job);
-    let mut links = vec![Link::new(&url, "self", "application/json", "status of this job")];
+    let mut links = vec![Link::new(
+        &url,
+        "self",
+        "application/json",
+        "status of this job",
+    )];
     if job.status == crate::ogc::JobStatus::Successful {
         links.push(Link::new(
             format!("{url}/results"),

@@ -35,7 +35,9 @@ fn is_public(ip: IpAddr) -> bool {
                 || v6.is_unspecified()
                 || (v6.segments()[0] & 0xfe00) == 0xfc00
                 || (v6.segments()[0] & 0xffc0) == 0xfe80
-                || v6.to_ipv4_mapped().is_some_and(|v4| !is_public(IpAddr::V4(v4))))
+                || v6
+                    .to_ipv4_mapped()
+                    .is_some_and(|v4| !is_public(IpAddr::V4(v4))))
         }
     }
 }
@@ -44,15 +46,26 @@ fn is_public(ip: IpAddr) -> bool {
 pub async fn check_reference(href: &str, config: &HrefConfig) -> Result<reqwest::Url, String> {
     let url = reqwest::Url::parse(href).map_err(|e| format!("'{href}' is not a URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("only http and https references are fetched, not '{}'", url.scheme()));
+        return Err(format!(
+            "only http and https references are fetched, not '{}'",
+            url.scheme()
+        ));
     }
-    let host = url.host_str().ok_or_else(|| format!("'{href}' has no host"))?;
+    let host = url
+        .host_str()
+        .ok_or_else(|| format!("'{href}' has no host"))?;
     let bare_host = host.trim_start_matches('[').trim_end_matches(']');
-    if config.allowed_hosts.iter().any(|allowed| allowed.eq_ignore_ascii_case(bare_host)) {
+    if config
+        .allowed_hosts
+        .iter()
+        .any(|allowed| allowed.eq_ignore_ascii_case(bare_host))
+    {
         return Ok(url);
     }
     if !config.allowed_hosts.is_empty() {
-        return Err(format!("host '{host}' is not in the allow-list of href hosts"));
+        return Err(format!(
+            "host '{host}' is not in the allow-list of href hosts"
+        ));
     }
     let port = url.port_or_known_default().unwrap_or(80);
     let addresses = tokio::net::lookup_host((bare_host, port))
@@ -81,7 +94,10 @@ async fn fetch(client: &reqwest::Client, href: &str, config: &HrefConfig) -> Res
         .await
         .map_err(|e| format!("fetching '{href}' failed: {e}"))?;
     if !response.status().is_success() {
-        return Err(format!("fetching '{href}' answered HTTP {}", response.status()));
+        return Err(format!(
+            "fetching '{href}' answered HTTP {}",
+            response.status()
+        ));
     }
     let media_type = response
         .headers()
@@ -96,13 +112,22 @@ async fn fetch(client: &reqwest::Client, href: &str, config: &HrefConfig) -> Res
         .map_err(|e| format!("reading '{href}' failed: {e}"))?
     {
         if (body.len() + chunk.len()) as u64 > config.max_bytes {
-            return Err(format!("'{href}' is larger than the limit of {} bytes", config.max_bytes));
+            return Err(format!(
+                "'{href}' is larger than the limit of {} bytes",
+                config.max_bytes
+            ));
         }
         body.extend_from_slice(&chunk);
     }
-    let essence = media_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = media_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     if essence == "application/json" || essence.ends_with("+json") {
-        return serde_json::from_slice(&body).map_err(|e| format!("'{href}' is not valid JSON: {e}"));
+        return serde_json::from_slice(&body)
+            .map_err(|e| format!("'{href}' is not valid JSON: {e}"));
     }
     if essence.starts_with("text/") {
         if let Ok(text) = String::from_utf8(body.clone()) {
@@ -150,14 +175,35 @@ mod tests {
     #[tokio::test]
     async fn loopback_and_odd_schemes_are_refused_unless_allowed() {
         let config = HrefConfig::default();
-        assert!(check_reference("file:///etc/passwd", &config).await.is_err());
-        assert!(check_reference("ftp://example.org/x", &config).await.is_err());
-        let err = check_reference("http://127.0.0.1:9/x", &config).await.unwrap_err();
+        assert!(
+            check_reference("file:///etc/passwd", &config)
+                .await
+                .is_err()
+        );
+        assert!(
+            check_reference("ftp://example.org/x", &config)
+                .await
+                .is_err()
+        );
+        let err = check_reference("http://127.0.0.1:9/x", &config)
+            .await
+            .unwrap_err();
         assert!(err.contains("non-public"), "{err}");
         assert!(check_reference("http://[::1]:9/x", &config).await.is_err());
         assert!(check_reference("http://10.1.2.3/x", &config).await.is_err());
-        let allowed = HrefConfig { allowed_hosts: vec!["127.0.0.1".into()], ..HrefConfig::default() };
-        assert!(check_reference("http://127.0.0.1:9/x", &allowed).await.is_ok());
-        assert!(check_reference("http://10.1.2.3/x", &allowed).await.is_err());
+        let allowed = HrefConfig {
+            allowed_hosts: vec!["127.0.0.1".into()],
+            ..HrefConfig::default()
+        };
+        assert!(
+            check_reference("http://127.0.0.1:9/x", &allowed)
+                .await
+                .is_ok()
+        );
+        assert!(
+            check_reference("http://10.1.2.3/x", &allowed)
+                .await
+                .is_err()
+        );
     }
 }

@@ -191,23 +191,21 @@ impl Scheduler {
         let mut job = JobRecord::new(process.id(), &process.record.module_sha256, request, false);
         self.inner.store.insert_job(&job)?;
         let token = self.register_cancel(job.id);
-        let permit = match tokio::time::timeout(
-            sync_timeout,
-            self.inner.permits.clone().acquire_owned(),
-        )
-        .await
-        {
-            Ok(Ok(permit)) => permit,
-            Ok(Err(_closed)) => return Err(JobError::ShuttingDown),
-            Err(_elapsed) => {
-                let reason = format!(
-                    "no worker became free within the synchronous timeout of {}",
-                    humantime::format_duration(sync_timeout)
-                );
-                self.inner.fail(&mut job, "timeout", &reason)?;
-                return Ok((job, None));
-            }
-        };
+        let permit =
+            match tokio::time::timeout(sync_timeout, self.inner.permits.clone().acquire_owned())
+                .await
+            {
+                Ok(Ok(permit)) => permit,
+                Ok(Err(_closed)) => return Err(JobError::ShuttingDown),
+                Err(_elapsed) => {
+                    let reason = format!(
+                        "no worker became free within the synchronous timeout of {}",
+                        humantime::format_duration(sync_timeout)
+                    );
+                    self.inner.fail(&mut job, "timeout", &reason)?;
+                    return Ok((job, None));
+                }
+            };
         let mut limits = process.limits;
         limits.timeout = limits.timeout.min(sync_timeout);
         let runnable = Runnable {
@@ -268,8 +266,11 @@ impl Scheduler {
                 }
                 _ => {
                     // A sync job whose client is gone: nobody waits for it.
-                    self.inner
-                        .fail(&mut job, "interrupted", "interrupted by server restart before it ran")?;
+                    self.inner.fail(
+                        &mut job,
+                        "interrupted",
+                        "interrupted by server restart before it ran",
+                    )?;
                     recovery.interrupted += 1;
                 }
             }
@@ -291,7 +292,9 @@ impl Scheduler {
     pub fn spawn_retention(&self) -> tokio::task::JoinHandle<()> {
         let weak = Arc::downgrade(&self.inner);
         let retention = self.inner.config.execution.job_retention;
-        let period = retention.min(Duration::from_secs(60)).max(Duration::from_millis(100));
+        let period = retention
+            .min(Duration::from_secs(60))
+            .max(Duration::from_millis(100));
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(period);
             loop {
@@ -373,11 +376,19 @@ impl Inner {
         let module = match self.registry.module_for(&job.module_sha256).await {
             Ok(Some(module)) => module,
             Ok(None) => {
-                let _ = self.fail(&mut job, "trap", "the process module is no longer available");
+                let _ = self.fail(
+                    &mut job,
+                    "trap",
+                    "the process module is no longer available",
+                );
                 return;
             }
             Err(e) => {
-                let _ = self.fail(&mut job, "trap", &format!("the process module failed to load: {e}"));
+                let _ = self.fail(
+                    &mut job,
+                    "trap",
+                    &format!("the process module failed to load: {e}"),
+                );
                 return;
             }
         };
@@ -431,8 +442,13 @@ impl Inner {
         }
 
         let mut inputs = job.request.inputs.clone();
-        if let Err(e) =
-            resolve_references(&self.http, &mut inputs, &runnable.validator, &self.config.href).await
+        if let Err(e) = resolve_references(
+            &self.http,
+            &mut inputs,
+            &runnable.validator,
+            &self.config.href,
+        )
+        .await
         {
             self.fail(&mut job, "invalid-input", &e.to_string())?;
             self.notify_failure(&job);
@@ -445,7 +461,13 @@ impl Inner {
         });
         let report = self
             .runtime
-            .run(&runnable.module, &inputs, &runnable.limits, progress, &token)
+            .run(
+                &runnable.module,
+                &inputs,
+                &runnable.limits,
+                progress,
+                &token,
+            )
             .await;
         self.forget(job.id);
 
@@ -505,7 +527,11 @@ impl Inner {
         if !job.asynchronous {
             return;
         }
-        let failed_uri = job.request.subscriber.as_ref().and_then(|s| s.failed_uri.clone());
+        let failed_uri = job
+            .request
+            .subscriber
+            .as_ref()
+            .and_then(|s| s.failed_uri.clone());
         self.callbacks.notify(
             failed_uri.as_deref(),
             serde_json::to_value(status_info(job, &self.base_url)).unwrap_or_default(),

@@ -81,7 +81,9 @@ impl InputValidator {
                 None => Some(1),
                 Some(Value::String(s)) if s == "unbounded" => None,
                 Some(v) => Some(v.as_u64().ok_or_else(|| {
-                    DescriptionError(format!("input '{id}': maxOccurs must be a number or \"unbounded\""))
+                    DescriptionError(format!(
+                        "input '{id}': maxOccurs must be a number or \"unbounded\""
+                    ))
                 })?),
             };
             let schema = input.get("schema").cloned().unwrap_or(Value::Bool(true));
@@ -189,7 +191,10 @@ impl InputRule {
             Occurrence::Qualified(inner, media_type) => {
                 if let Some(media_type) = media_type
                     && !self.media_types.is_empty()
-                    && !self.media_types.iter().any(|m| media_type_matches(m, media_type))
+                    && !self
+                        .media_types
+                        .iter()
+                        .any(|m| media_type_matches(m, media_type))
                 {
                     return Err(InvalidInput(format!(
                         "input '{}': media type '{media_type}' is not accepted; expected one of: {}",
@@ -203,7 +208,11 @@ impl InputRule {
         };
         self.validator.validate(inner).map_err(|e| {
             let at = e.instance_path().to_string();
-            let location = if at.is_empty() { String::new() } else { format!(" at {at}") };
+            let location = if at.is_empty() {
+                String::new()
+            } else {
+                format!(" at {at}")
+            };
             InvalidInput(format!("input '{}'{location}: {e}", self.id))
         })
     }
@@ -227,7 +236,13 @@ fn collect_media_types(schema: &Value, out: &mut Vec<String>) {
 /// `application/octet-stream` and `*/*` accept anything; `image/*` accepts
 /// any image; parameters (`; charset=…`) are ignored.
 fn media_type_matches(accepted: &str, given: &str) -> bool {
-    let essence = |m: &str| m.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = |m: &str| {
+        m.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase()
+    };
     let (accepted, given) = (essence(accepted), essence(given));
     accepted == given
         || accepted == "*/*"
@@ -276,9 +291,18 @@ mod tests {
             (json!({"name": "a", "bogus": 1}), "unknown input 'bogus'"),
             (json!({"name": 5}), "input 'name'"),
             (json!({"name": "a", "count": 6}), "input 'count'"),
-            (json!({"name": "a", "tags": ["1", "2", "3", "4"]}), "at most 3"),
-            (json!({"name": {"href": "file:///etc/passwd"}}), "only http and https"),
-            (json!({"name": "a", "image": {"value": "AAAA", "mediaType": "image/tiff"}}), "media type 'image/tiff'"),
+            (
+                json!({"name": "a", "tags": ["1", "2", "3", "4"]}),
+                "at most 3",
+            ),
+            (
+                json!({"name": {"href": "file:///etc/passwd"}}),
+                "only http and https",
+            ),
+            (
+                json!({"name": "a", "image": {"value": "AAAA", "mediaType": "image/tiff"}}),
+                "media type 'image/tiff'",
+            ),
         ];
         for (inputs, expected) in cases {
             let err = check(inputs.clone()).unwrap_err().0;

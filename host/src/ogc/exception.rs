@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// An OGC exception: what went wrong, as JSON.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Exception {
     /// A URI naming the kind of error.
     #[serde(rename = "type")]

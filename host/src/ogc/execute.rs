@@ -4,15 +4,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// The body of `POST /processes/{id}/execution`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct ExecuteRequest {
     /// Inputs keyed by input id: a value, a qualified value
     /// (`{"value", "mediaType"}`), a reference (`{"href"}`), or an array of
     /// those for inputs with `maxOccurs > 1`.
+    #[schema(value_type = Object)]
     pub inputs: Map<String, Value>,
     /// The outputs wanted and how; absent means all outputs, by value.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub outputs: Option<Map<String, Value>>,
     /// `raw` (default) or `document`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -23,7 +25,7 @@ pub struct ExecuteRequest {
 }
 
 /// How results are returned.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ResponseType {
     /// Output values themselves (one output) or a multipart body.
@@ -34,7 +36,7 @@ pub enum ResponseType {
 }
 
 /// How one output is delivered.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TransmissionMode {
     /// Inline.
@@ -53,7 +55,7 @@ pub struct OutputRequest {
 }
 
 /// Callback URIs for a job.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Subscriber {
     /// Receives the results document when the job succeeds.

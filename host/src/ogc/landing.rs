@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::Link;
 
 /// `GET /`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LandingPage {
     /// Title of the service.
     pub title: String,
@@ -16,7 +16,7 @@ pub struct LandingPage {
 }
 
 /// `GET /conformance`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConformanceClasses {
     /// The conformance class URIs.
     #[serde(rename = "conformsTo")]

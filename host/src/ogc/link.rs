@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// A web link.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Link {
     /// Target URL.
     pub href: String,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::Link;
 
 /// The state of a job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum JobStatus {
     /// Queued, not started.
@@ -55,7 +55,7 @@ impl JobStatus {
 }
 
 /// What a finished job cost (a wasmproc extension of statusInfo).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Usage {
     /// Fuel (instructions) consumed.
@@ -67,7 +67,7 @@ pub struct Usage {
 }
 
 /// `GET /jobs/{id}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StatusInfo {
     /// The process the job runs.
     #[serde(rename = "processID")]
@@ -104,7 +104,7 @@ pub struct StatusInfo {
 }
 
 /// `GET /jobs`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobList {
     /// The page of jobs.
     pub jobs: Vec<StatusInfo>,

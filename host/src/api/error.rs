@@ -1,0 +1,200 @@
+//! The one API error type: every failure becomes an OGC exception document
+//! with the right HTTP status.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::jobs::{JobError, RegisterError};
+use crate::ogc::{Exception, exception_type as ty};
+use crate::store::StoreError;
+
+/// An error answered as an OGC exception.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    status: StatusCode,
+    type_uri: &'static str,
+    title: &'static str,
+    detail: String,
+    retry_after_seconds: Option<u64>,
+}
+
+impl ApiError {
+    /// An error with every field chosen.
+    pub fn new(
+        status: StatusCode,
+        type_uri: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            type_uri,
+            title,
+            detail: detail.into(),
+            retry_after_seconds: None,
+        }
+    }
+
+    /// 404 `no-such-process`.
+    pub fn no_such_process(id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            ty::NO_SUCH_PROCESS,
+            "No such process",
+            format!("there is no process '{id}'"),
+        )
+    }
+
+    /// 404 `no-such-job`.
+    pub fn no_such_job(id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            ty::NO_SUCH_JOB,
+            "No such job",
+            format!("there is no job '{id}'"),
+        )
+    }
+
+    /// 404 `result-not-ready`.
+    pub fn result_not_ready(id: &str, status: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            ty::RESULT_NOT_READY,
+            "Result not ready",
+            format!("job '{id}' is {status}; its results are not ready yet"),
+        )
+    }
+
+    /// 404 `no-such-output`.
+    pub fn no_such_output(job: &str, output: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            ty::NO_SUCH_OUTPUT,
+            "No such output",
+            format!("job '{job}' has no output '{output}'"),
+        )
+    }
+
+    /// 400 for a malformed request body or invalid inputs.
+    pub fn invalid_request(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            ty::INVALID_REQUEST,
+            "Invalid request",
+            detail,
+        )
+    }
+
+    /// 400 for a query parameter out of range.
+    pub fn invalid_parameter(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            ty::INVALID_PARAMETER,
+            "Invalid parameter",
+            detail,
+        )
+    }
+
+    /// 415 for a body of the wrong media type.
+    pub fn unsupported_media_type(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ty::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported media type",
+            detail,
+        )
+    }
+
+    /// 413 for a body over the limit.
+    pub fn payload_too_large(limit: u64) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ty::PAYLOAD_TOO_LARGE,
+            "Payload too large",
+            format!("the request body is larger than the limit of {limit} bytes"),
+        )
+    }
+
+    /// 500 without internals: the detail is logged, not sent.
+    pub fn internal(error: &dyn std::fmt::Display) -> Self {
+        tracing::error!(%error, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ty::SERVER_ERROR,
+            "Internal server error",
+            "the server failed to handle the request; the error is in its log",
+        )
+    }
+
+    /// Ask the client to come back after this many seconds.
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after_seconds = Some(seconds);
+        self
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Exception {
+            type_uri: self.type_uri.to_owned(),
+            title: self.title.to_owned(),
+            status: self.status.as_u16(),
+            detail: self.detail,
+            instance: None,
+        };
+        let mut response = (self.status, axum::Json(body)).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if let Some(seconds) = self.retry_after_seconds {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        ApiError::internal(&error)
+    }
+}
+
+impl From<JobError> for ApiError {
+    fn from(error: JobError) -> Self {
+        match error {
+            JobError::QueueFull(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ty::QUEUE_FULL,
+                "Queue full",
+                error.to_string(),
+            )
+            .retry_after(5),
+            JobError::NoSuchJob(id) => ApiError::no_such_job(&id.to_string()),
+            JobError::ShuttingDown => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ty::SERVER_ERROR,
+                "Shutting down",
+                error.to_string(),
+            )
+            .retry_after(5),
+            JobError::Store(e) => ApiError::internal(&e),
+        }
+    }
+}
+
+impl From<RegisterError> for ApiError {
+    fn from(error: RegisterError) -> Self {
+        match error {
+            RegisterError::Store(e) => ApiError::internal(&e),
+            other => ApiError::invalid_request(other.to_string()),
+        }
+    }
+}

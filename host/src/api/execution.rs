@@ -1,0 +1,269 @@
+//! `POST /processes/{id}/execution`: parse and validate the request,
+//! negotiate sync or async, and answer.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::results::render;
+use super::{ApiError, AppState};
+use crate::jobs::documents::{job_url, status_info};
+use crate::jobs::{RegisteredProcess, Scheduler};
+use crate::ogc::{ASYNC_EXECUTE, ExecuteRequest, SYNC_EXECUTE, exception_type, rel};
+use crate::store::JobRecord;
+
+/// How a request will run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// The client waits for the results.
+    Sync,
+    /// The client gets a job to poll.
+    Async,
+}
+
+/// The outcome of negotiation: the mode, and whether the client's
+/// `respond-async` preference was honoured (for `Preference-Applied`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Negotiated {
+    pub(crate) mode: Mode,
+    pub(crate) preference_applied: bool,
+}
+
+/// Whether any `Prefer` header (RFC 7240: comma-separated preferences,
+/// each `token[=value][; params]`) asks for `respond-async`.
+pub(crate) fn prefers_async(headers: &HeaderMap) -> bool {
+    headers
+        .get_all("prefer")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|p| p.split([';', '=']).next().unwrap_or("").trim())
+        .any(|token| token.eq_ignore_ascii_case("respond-async"))
+}
+
+/// OGC API - Processes Part 1 1.0 execution-mode negotiation:
+/// - `respond-async` and async possible → async (preference applied);
+/// - otherwise sync if possible (a sync-only process ignores the preference);
+/// - otherwise async if possible (an async-only process);
+/// - otherwise the request cannot be served.
+pub(crate) fn negotiate(wants_async: bool, can_sync: bool, can_async: bool) -> Option<Negotiated> {
+    let (mode, applied) = match (wants_async, can_sync, can_async) {
+        (true, _, true) => (Mode::Async, true),
+        (_, true, _) => (Mode::Sync, false),
+        (_, false, true) => (Mode::Async, false),
+        (_, false, false) => return None,
+    };
+    Some(Negotiated {
+        mode,
+        preference_applied: applied,
+    })
+}
+
+/// Parse the body: JSON object in the shape of `execute.yaml`.
+fn parse_request(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    limit: u64,
+) -> Result<ExecuteRequest, ApiError> {
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::payload_too_large(limit)
+        } else {
+            ApiError::invalid_request(format!("could not read the request body: {rejection}"))
+        }
+    })?;
+    if let Some(content_type) = headers.get(header::CONTENT_TYPE) {
+        let essence = content_type
+            .to_str()
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        // curl's `-d` sends `application/x-www-form-urlencoded`: accept it
+        // (and text/plain) when the body is JSON, for hand-typed requests.
+        let accepted = essence == "application/json"
+            || essence.ends_with("+json")
+            || essence == "application/x-www-form-urlencoded"
+            || essence == "text/plain";
+        if !accepted {
+            return Err(ApiError::unsupported_media_type(format!(
+                "execute requests are JSON (application/json), not '{essence}'"
+            )));
+        }
+    }
+    let value: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::invalid_request(format!("the body is not valid JSON: {e}")))?;
+    if !value.is_object() {
+        return Err(ApiError::invalid_request(
+            "the execute request must be a JSON object",
+        ));
+    }
+    serde_json::from_value(value)
+        .map_err(|e| ApiError::invalid_request(format!("invalid execute request: {e}")))
+}
+
+/// Check the request against the process: inputs and requested outputs.
+fn check_request(process: &RegisteredProcess, request: &ExecuteRequest) -> Result<(), ApiError> {
+    process
+        .validator
+        .validate(&request.inputs)
+        .map_err(|e| ApiError::invalid_request(e.to_string()))?;
+    let outputs = request
+        .output_requests()
+        .map_err(ApiError::invalid_request)?;
+    for (id, _) in outputs.iter().flatten() {
+        if !process.validator.has_output(id) {
+            return Err(ApiError::invalid_request(format!("unknown output '{id}'")));
+        }
+    }
+    Ok(())
+}
+
+/// The exception for a failed job: 400 when its inputs were to blame,
+/// 500 otherwise; the detail is the failure reason.
+pub(crate) fn job_failed(job: &JobRecord) -> ApiError {
+    let failure = job.failure.as_ref();
+    let invalid_input = failure
+        .is_some_and(|f| f.kind == "invalid-input" || f.code.as_deref() == Some("invalid-input"));
+    let status = if invalid_input {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::INTERNAL_SERVER_ERROR
+    };
+    let reason = failure
+        .map(|f| f.reason.clone())
+        .or_else(|| job.message.clone())
+        .unwrap_or_else(|| "the job failed".into());
+    ApiError::new(
+        status,
+        exception_type::JOB_FAILED,
+        "Job failed",
+        format!("job {} failed: {reason}", job.id),
+    )
+}
+
+fn monitor_link(state: &AppState, job: &JobRecord) -> HeaderValue {
+    HeaderValue::from_str(&format!(
+        "<{}>; rel=\"{}\"",
+        job_url(&state.base_url, job),
+        rel::MONITOR
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// Execute a process.
+#[utoipa::path(post, path = "/processes/{processID}/execution", tag = "Execution",
+    params(("processID" = String, Path, description = "Process id"), ("Prefer" = Option<String>, Header, description = "`respond-async` asks for asynchronous execution (RFC 7240)")),
+    request_body(content = ExecuteRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Synchronous execution: the results, raw (one output in its media type, or multipart/related) or as a results document; `Link: <job>; rel=monitor`"),
+        (status = 201, description = "Asynchronous execution accepted: statusInfo, `Location` of the job, `Preference-Applied: respond-async` when asked for", body = StatusInfo),
+        (status = 204, description = "Raw response with every output by reference: `Link` headers only"),
+        (status = 400, description = "Invalid request or inputs, or the job failed on its inputs", body = Exception, content_type = "application/problem+json"),
+        (status = 404, description = "no-such-process", body = Exception, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Exception, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Exception, content_type = "application/problem+json"),
+        (status = 500, description = "The synchronous job failed (reason in detail) or a server error", body = Exception, content_type = "application/problem+json"),
+        (status = 503, description = "Queue full; see Retry-After", body = Exception, content_type = "application/problem+json")))]
+pub(crate) async fn execute(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let process = state
+        .registry
+        .get(&id)
+        .ok_or_else(|| ApiError::no_such_process(&id))?;
+    let request = parse_request(&headers, body, state.config.max_request_bytes)?;
+    check_request(&process, &request)?;
+    let execution = &state.config.execution;
+    let negotiated = negotiate(
+        prefers_async(&headers),
+        execution.enable_sync && process.supports(SYNC_EXECUTE),
+        execution.enable_async && process.supports(ASYNC_EXECUTE),
+    )
+    .ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            exception_type::EXECUTION_MODE,
+            "Execution mode not supported",
+            format!("process '{id}' cannot be executed on this server: neither mode it supports is enabled"),
+        )
+    })?;
+    let scheduler: &Scheduler = &state.scheduler;
+    match negotiated.mode {
+        Mode::Async => {
+            let job = scheduler.submit_async(&process, request).await?;
+            let mut response = (
+                StatusCode::CREATED,
+                axum::Json(status_info(&job, &state.base_url)),
+            )
+                .into_response();
+            let headers = response.headers_mut();
+            if let Ok(location) = HeaderValue::from_str(&job_url(&state.base_url, &job)) {
+                headers.insert(header::LOCATION, location);
+            }
+            if negotiated.preference_applied {
+                headers.insert(
+                    "preference-applied",
+                    HeaderValue::from_static("respond-async"),
+                );
+            }
+            Ok(response)
+        }
+        Mode::Sync => {
+            let response_type = request.response.unwrap_or_default();
+            let (job, results) = scheduler.execute_sync(&process, request).await?;
+            let mut response = match results {
+                Some(results) => render(&job, &results, response_type, &state.base_url),
+                None => job_failed(&job).into_response(),
+            };
+            response
+                .headers_mut()
+                .append(header::LINK, monitor_link(&state, &job));
+            Ok(response)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prefer(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for v in values {
+            headers.append("prefer", HeaderValue::from_str(v).unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn prefer_headers_are_parsed_as_rfc7240_lists() {
+        assert!(prefers_async(&prefer(&["respond-async"])));
+        assert!(prefers_async(&prefer(&["respond-async, wait=10"])));
+        assert!(prefers_async(&prefer(&["wait=10", "Respond-Async"])));
+        assert!(prefers_async(&prefer(&[
+            "handling=lenient, respond-async; foo=bar"
+        ])));
+        assert!(!prefers_async(&prefer(&["wait=10"])));
+        assert!(!prefers_async(&prefer(&[])));
+    }
+
+    #[test]
+    fn negotiation_follows_part1() {
+        use Mode::*;
+        let n = |w, s, a| negotiate(w, s, a).map(|n| (n.mode, n.preference_applied));
+        assert_eq!(n(false, true, true), Some((Sync, false)));
+        assert_eq!(n(true, true, true), Some((Async, true)));
+        assert_eq!(n(true, true, false), Some((Sync, false)));
+        assert_eq!(n(false, false, true), Some((Async, false)));
+        assert_eq!(n(true, false, true), Some((Async, true)));
+        assert_eq!(n(false, false, false), None);
+    }
+}

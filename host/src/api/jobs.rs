@@ -1,0 +1,217 @@
+//! `/jobs`: the job list, status, dismissal and results.
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::execution::job_failed;
+use super::results::{raw_output, render};
+use super::{ApiError, AppState, Paging, query_pairs};
+use crate::jobs::documents::status_info;
+use crate::ogc::{JobList, JobStatus, ResponseType, StatusInfo};
+use crate::store::{JobFilter, JobRecord};
+
+/// Query parameters `GET /jobs` understands; others are ignored.
+const KNOWN_PARAMETERS: &[&str] = &[
+    "limit",
+    "offset",
+    "type",
+    "processID",
+    "processId",
+    "status",
+    "datetime",
+    "minDuration",
+    "maxDuration",
+    "f",
+];
+
+fn parse_time(text: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
+    if text.is_empty() || text == ".." {
+        return Ok(None);
+    }
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| Some(t.with_timezone(&Utc)))
+        .map_err(|e| ApiError::invalid_parameter(format!("datetime '{text}' is not RFC 3339: {e}")))
+}
+
+fn parse_seconds(name: &str, text: &str) -> Result<f64, ApiError> {
+    text.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .ok_or_else(|| {
+            ApiError::invalid_parameter(format!(
+                "{name} must be a non-negative number of seconds, got '{text}'"
+            ))
+        })
+}
+
+/// Build the job filter from the query; `None` when the query can match no
+/// job at all (a `type` other than `process`).
+fn job_filter(query: &[(String, String)]) -> Result<Option<JobFilter>, ApiError> {
+    let mut filter = JobFilter::default();
+    for (key, value) in query {
+        match key.as_str() {
+            "type" => {
+                if value.split(',').all(|t| t.trim() != "process") {
+                    return Ok(None);
+                }
+            }
+            "processID" | "processId" => filter
+                .process_ids
+                .extend(value.split(',').map(|s| s.trim().to_owned())),
+            "status" => {
+                for name in value.split(',') {
+                    let status = JobStatus::parse(name.trim()).ok_or_else(|| {
+                        ApiError::invalid_parameter(format!(
+                            "status '{name}' is not one of accepted, running, successful, failed, dismissed"
+                        ))
+                    })?;
+                    filter.statuses.push(status);
+                }
+            }
+            "datetime" => match value.split_once('/') {
+                Some((from, to)) => {
+                    filter.created_from = parse_time(from)?;
+                    filter.created_to = parse_time(to)?;
+                }
+                None => {
+                    let instant = parse_time(value)?;
+                    filter.created_from = instant;
+                    filter.created_to = instant;
+                }
+            },
+            "minDuration" => filter.min_duration = Some(parse_seconds(key, value)?),
+            "maxDuration" => filter.max_duration = Some(parse_seconds(key, value)?),
+            _ => {}
+        }
+    }
+    Ok(Some(filter))
+}
+
+/// The job list, newest first.
+#[utoipa::path(get, path = "/jobs", tag = "Jobs",
+    params(("limit" = Option<usize>, Query, description = "Page size, 1 to 10000 (default 10)"), ("offset" = Option<usize>, Query, description = "Jobs to skip"),
+        ("type" = Option<String>, Query, description = "Only `process`"), ("processID" = Option<String>, Query, description = "Only jobs of this process (repeatable)"),
+        ("status" = Option<String>, Query, description = "Only jobs in this state (repeatable)"), ("datetime" = Option<String>, Query, description = "Creation time: an RFC 3339 instant or interval `a/b` with `..` for open ends"),
+        ("minDuration" = Option<f64>, Query, description = "Minimum run time in seconds"), ("maxDuration" = Option<f64>, Query, description = "Maximum run time in seconds")),
+    responses((status = 200, description = "A page of jobs", body = JobList), (status = 400, description = "Invalid parameter", body = Exception, content_type = "application/problem+json"), (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<JobList>, ApiError> {
+    let query = query_pairs(query.as_deref());
+    let paging = Paging::from_query(&query)?;
+    let query: Vec<(String, String)> = query
+        .into_iter()
+        .filter(|(k, _)| KNOWN_PARAMETERS.contains(&k.as_str()))
+        .collect();
+    let (jobs, has_more) = match job_filter(&query)? {
+        None => (Vec::new(), false),
+        Some(filter) => {
+            let store = state.store.clone();
+            let page = tokio::task::spawn_blocking(move || {
+                store.list_jobs(&filter, paging.offset, paging.limit)
+            })
+            .await
+            .map_err(|e| ApiError::internal(&e))??;
+            (page.jobs, page.has_more)
+        }
+    };
+    Ok(Json(JobList {
+        jobs: jobs
+            .iter()
+            .map(|j| status_info(j, &state.base_url))
+            .collect(),
+        links: paging.links(&state.base_url, "/jobs", &query, has_more),
+    }))
+}
+
+fn load_job(state: &AppState, id: &str) -> Result<JobRecord, ApiError> {
+    let uuid = Uuid::parse_str(id).map_err(|_| ApiError::no_such_job(id))?;
+    state
+        .store
+        .get_job(uuid)?
+        .ok_or_else(|| ApiError::no_such_job(id))
+}
+
+/// The status of one job.
+#[utoipa::path(get, path = "/jobs/{jobID}", tag = "Jobs", params(("jobID" = String, Path, description = "Job id")),
+    responses((status = 200, description = "statusInfo", body = StatusInfo), (status = 404, description = "no-such-job", body = Exception, content_type = "application/problem+json"), (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
+pub(crate) async fn status(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<StatusInfo>, ApiError> {
+    let job = load_job(&state, &id)?;
+    Ok(Json(status_info(&job, &state.base_url)))
+}
+
+/// Dismiss a job: stop it if running, delete it and its results.
+#[utoipa::path(delete, path = "/jobs/{jobID}", tag = "Jobs", params(("jobID" = String, Path, description = "Job id")),
+    responses((status = 200, description = "The job, now `dismissed`", body = StatusInfo), (status = 404, description = "no-such-job", body = Exception, content_type = "application/problem+json"), (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
+pub(crate) async fn dismiss(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<StatusInfo>, ApiError> {
+    let uuid = Uuid::parse_str(&id).map_err(|_| ApiError::no_such_job(&id))?;
+    let job = state.scheduler.dismiss(uuid)?;
+    Ok(Json(status_info(&job, &state.base_url)))
+}
+
+/// A finished job's results, or why there are none.
+fn finished_results(
+    state: &AppState,
+    id: &str,
+) -> Result<(JobRecord, crate::store::JobResults), ApiError> {
+    let job = load_job(state, id)?;
+    match job.status {
+        JobStatus::Accepted | JobStatus::Running => {
+            Err(ApiError::result_not_ready(id, job.status.as_str()))
+        }
+        JobStatus::Failed | JobStatus::Dismissed => Err(job_failed(&job)),
+        JobStatus::Successful => {
+            let results = state
+                .store
+                .get_results(job.id)?
+                .ok_or_else(|| ApiError::no_such_job(id))?;
+            Ok((job, results))
+        }
+    }
+}
+
+/// The results of a job: as the request's `response` asked, or a results
+/// document when it did not say.
+#[utoipa::path(get, path = "/jobs/{jobID}/results", tag = "Jobs", params(("jobID" = String, Path, description = "Job id")),
+    responses((status = 200, description = "The results (results.yaml, or raw)"), (status = 204, description = "Every output by reference: Link headers"),
+        (status = 400, description = "The job failed on its inputs", body = Exception, content_type = "application/problem+json"),
+        (status = 404, description = "no-such-job, or result-not-ready while accepted or running", body = Exception, content_type = "application/problem+json"),
+        (status = 500, description = "The job failed (reason in detail)", body = Exception, content_type = "application/problem+json")))]
+pub(crate) async fn results(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let (job, results) = finished_results(&state, &id)?;
+    let response = job.request.response.unwrap_or(ResponseType::Document);
+    Ok(render(&job, &results, response, &state.base_url))
+}
+
+/// One output of a job, raw.
+#[utoipa::path(get, path = "/jobs/{jobID}/results/{outputID}", tag = "Jobs",
+    params(("jobID" = String, Path, description = "Job id"), ("outputID" = String, Path, description = "Output id")),
+    responses((status = 200, description = "The output value in its media type"),
+        (status = 400, description = "The job failed on its inputs", body = Exception, content_type = "application/problem+json"),
+        (status = 404, description = "no-such-job, no-such-output, or result-not-ready", body = Exception, content_type = "application/problem+json"),
+        (status = 500, description = "The job failed (reason in detail)", body = Exception, content_type = "application/problem+json")))]
+pub(crate) async fn output(
+    State(state): State<AppState>,
+    Path((id, output_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let (_, results) = finished_results(&state, &id)?;
+    let output = results
+        .outputs
+        .iter()
+        .find(|o| o.id == output_id)
+        .ok_or_else(|| ApiError::no_such_output(&id, &output_id))?;
+    Ok(raw_output(output).into_response())
+}

@@ -1,0 +1,37 @@
+//! `GET /` and `GET /conformance`.
+
+use axum::Json;
+use axum::extract::State;
+
+use super::AppState;
+use crate::ogc::{CONFORMANCE_CLASSES, ConformanceClasses, LandingPage, Link, rel};
+
+/// The landing page: links to everything else.
+#[utoipa::path(get, path = "/", tag = "Capabilities",
+    responses((status = 200, description = "Links to the API definition, conformance, processes and jobs", body = LandingPage), (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
+pub(crate) async fn landing_page(State(state): State<AppState>) -> Json<LandingPage> {
+    let base = &state.base_url;
+    Json(LandingPage {
+        title: "wasmproc".into(),
+        description: "OGC API - Processes with WebAssembly components: every process runs in its own sandbox with fuel, memory and wall-clock limits.".into(),
+        links: vec![
+            Link::new(format!("{base}/"), "self", "application/json", "this document"),
+            Link::new(format!("{base}/api"), rel::SERVICE_DESC, "application/vnd.oai.openapi+json;version=3.0", "the API definition"),
+            Link::new(format!("{base}/conformance"), rel::CONFORMANCE, "application/json", "conformance classes implemented"),
+            Link::new(format!("{base}/processes"), rel::PROCESSES, "application/json", "the processes offered"),
+            Link::new(format!("{base}/jobs"), rel::JOB_LIST, "application/json", "the jobs"),
+        ],
+    })
+}
+
+/// The conformance classes implemented and tested.
+#[utoipa::path(get, path = "/conformance", tag = "Capabilities",
+    responses((status = 200, description = "Conformance classes", body = ConformanceClasses), (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
+pub(crate) async fn conformance() -> Json<ConformanceClasses> {
+    Json(ConformanceClasses {
+        conforms_to: CONFORMANCE_CLASSES
+            .iter()
+            .map(|c| (*c).to_owned())
+            .collect(),
+    })
+}

@@ -1,0 +1,188 @@
+//! The HTTP API: axum routers, one file per OGC resource.
+//!
+//! - `landing.rs`: `/`, `/conformance`.
+//! - `openapi.rs`: `/api`, the OpenAPI 3.0 document.
+//! - `processes.rs`: `/processes`, `/processes/{id}`.
+//! - `execution.rs`: `/processes/{id}/execution`, the one place that
+//!   negotiates the execution mode.
+//! - `jobs.rs`: `/jobs`, `/jobs/{id}`, `/jobs/{id}/results[/{output}]`.
+//! - `results.rs`: rendering results (raw, document, multipart, references).
+//! - `error.rs`: [`ApiError`], the OGC exception every failure becomes.
+
+mod error;
+mod execution;
+mod jobs;
+mod landing;
+mod openapi;
+mod processes;
+mod results;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+pub use error::ApiError;
+
+use crate::config::Config;
+use crate::jobs::{ProcessRegistry, Scheduler};
+use crate::ogc::{Link, exception_type};
+use crate::store::Store;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The processes on offer.
+    pub registry: Arc<ProcessRegistry>,
+    /// Runs jobs.
+    pub scheduler: Scheduler,
+    /// The database.
+    pub store: Store,
+    /// Settings.
+    pub config: Arc<Config>,
+    /// Base URL for links, without a trailing slash.
+    pub base_url: String,
+}
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    let body_limit = usize::try_from(state.config.max_request_bytes).unwrap_or(usize::MAX);
+    Router::new()
+        .route("/", get(landing::landing_page))
+        .route("/conformance", get(landing::conformance))
+        .route("/api", get(openapi::api_document))
+        .route("/processes", get(processes::list))
+        .route("/processes/{process_id}", get(processes::describe))
+        .route(
+            "/processes/{process_id}/execution",
+            axum::routing::post(execution::execute),
+        )
+        .route("/jobs", get(jobs::list))
+        .route("/jobs/{job_id}", get(jobs::status).delete(jobs::dismiss))
+        .route("/jobs/{job_id}/results", get(jobs::results))
+        .route("/jobs/{job_id}/results/{output_id}", get(jobs::output))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_response,
+        ))
+        .with_state(state)
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        exception_type::NOT_FOUND,
+        "Not found",
+        format!("no resource at {}", uri.path()),
+    )
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        exception_type::METHOD_NOT_ALLOWED,
+        "Method not allowed",
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    ApiError::internal(&"a request handler panicked").into_response()
+}
+
+/// The `limit` and `offset` query parameters of a list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Paging {
+    pub(crate) limit: usize,
+    pub(crate) offset: usize,
+}
+
+/// Largest `limit` a list accepts.
+const MAX_LIMIT: usize = 10_000;
+/// `limit` when none is given.
+const DEFAULT_LIMIT: usize = 10;
+
+impl Paging {
+    /// Parse `limit` (1..=10000, default 10) and `offset` (≥ 0, default 0).
+    pub(crate) fn from_query(query: &[(String, String)]) -> Result<Self, ApiError> {
+        let number = |name: &str, default: usize| -> Result<usize, ApiError> {
+            match query.iter().find(|(k, _)| k == name) {
+                None => Ok(default),
+                Some((_, v)) => v.parse().map_err(|_| {
+                    ApiError::invalid_parameter(format!(
+                        "{name} must be a non-negative integer, got '{v}'"
+                    ))
+                }),
+            }
+        };
+        let limit = number("limit", DEFAULT_LIMIT)?;
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(ApiError::invalid_parameter(format!(
+                "limit must be between 1 and {MAX_LIMIT}, got {limit}"
+            )));
+        }
+        Ok(Self {
+            limit,
+            offset: number("offset", 0)?,
+        })
+    }
+
+    /// `self`, `next` and `prev` links for a page at `path` (other query
+    /// parameters kept).
+    pub(crate) fn links(
+        &self,
+        base_url: &str,
+        path: &str,
+        query: &[(String, String)],
+        has_more: bool,
+    ) -> Vec<Link> {
+        let url = |offset: usize| {
+            let mut params: Vec<(String, String)> = query
+                .iter()
+                .filter(|(k, _)| k != "limit" && k != "offset")
+                .cloned()
+                .collect();
+            params.push(("limit".into(), self.limit.to_string()));
+            params.push(("offset".into(), offset.to_string()));
+            let encoded = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(params)
+                .finish();
+            format!("{base_url}{path}?{encoded}")
+        };
+        let mut links = vec![Link::new(
+            url(self.offset),
+            "self",
+            "application/json",
+            "this page",
+        )];
+        if has_more {
+            links.push(Link::new(
+                url(self.offset + self.limit),
+                "next",
+                "application/json",
+                "next page",
+            ));
+        }
+        if self.offset > 0 {
+            links.push(Link::new(
+                url(self.offset.saturating_sub(self.limit)),
+                "prev",
+                "application/json",
+                "previous page",
+            ));
+        }
+        links
+    }
+}
+
+/// Parse a raw query string into pairs (repeated keys kept).
+pub(crate) fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
+    form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
+}

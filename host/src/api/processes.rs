@@ -1,0 +1,106 @@
+//! `GET /processes` and `GET /processes/{id}`.
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use serde_json::{Map, Value, json};
+
+use super::{ApiError, AppState, Paging, query_pairs};
+use crate::jobs::RegisteredProcess;
+use crate::ogc::{Link, rel};
+
+/// Fields of a description that also appear in its summary.
+const SUMMARY_FIELDS: &[&str] = &[
+    "id",
+    "version",
+    "title",
+    "description",
+    "keywords",
+    "metadata",
+    "jobControlOptions",
+    "outputTransmission",
+];
+
+fn process_links(base: &str, id: &str) -> Vec<Link> {
+    vec![
+        Link::new(
+            format!("{base}/processes/{id}"),
+            rel::PROCESS_DESC,
+            "application/json",
+            "process description",
+        ),
+        Link::new(
+            format!("{base}/processes/{id}/execution"),
+            rel::EXECUTE,
+            "application/json",
+            "execute this process",
+        ),
+        Link::new(
+            format!("{base}/jobs?processID={id}"),
+            rel::JOB_LIST,
+            "application/json",
+            "jobs of this process",
+        ),
+    ]
+}
+
+fn summary(process: &RegisteredProcess, base: &str) -> Value {
+    let description = process.description();
+    let mut summary = Map::new();
+    for field in SUMMARY_FIELDS {
+        if let Some(value) = description.get(*field) {
+            summary.insert((*field).to_owned(), value.clone());
+        }
+    }
+    summary.insert("mutable".into(), Value::Bool(process.record.mutable));
+    summary.insert("links".into(), json!(process_links(base, process.id())));
+    Value::Object(summary)
+}
+
+/// The process list, paged.
+#[utoipa::path(get, path = "/processes", tag = "Processes",
+    params(("limit" = Option<usize>, Query, description = "Page size, 1 to 10000 (default 10)"), ("offset" = Option<usize>, Query, description = "Processes to skip")),
+    responses((status = 200, description = "A page of process summaries (processList.yaml)", body = Object), (status = 400, description = "limit or offset out of range", body = Exception, content_type = "application/problem+json"), (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<Value>, ApiError> {
+    let query = query_pairs(query.as_deref());
+    let paging = Paging::from_query(&query)?;
+    let all = state.registry.list();
+    let page: Vec<Value> = all
+        .iter()
+        .skip(paging.offset)
+        .take(paging.limit)
+        .map(|p| summary(p, &state.base_url))
+        .collect();
+    let has_more = paging.offset.saturating_add(paging.limit) < all.len();
+    let links = paging.links(&state.base_url, "/processes", &query, has_more);
+    Ok(Json(json!({ "processes": page, "links": links })))
+}
+
+/// One process's full description.
+#[utoipa::path(get, path = "/processes/{processID}", tag = "Processes",
+    params(("processID" = String, Path, description = "Process id")),
+    responses((status = 200, description = "The process description (process.yaml)", body = Object), (status = 404, description = "no-such-process", body = Exception, content_type = "application/problem+json"), (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
+pub(crate) async fn describe(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let process = state
+        .registry
+        .get(&id)
+        .ok_or_else(|| ApiError::no_such_process(&id))?;
+    let mut description = process.description();
+    if let Value::Object(fields) = &mut description {
+        let mut links = vec![Link::new(
+            format!("{}/processes/{id}", state.base_url),
+            "self",
+            "application/json",
+            "this document",
+        )];
+        links.extend(process_links(&state.base_url, &id));
+        fields.insert("links".into(), json!(links));
+        fields.insert("mutable".into(), Value::Bool(process.record.mutable));
+    }
+    Ok(Json(description))
+}

@@ -1,0 +1,122 @@
+//! Rendering a job's results as the request asked: a results document,
+//! one raw value, a `multipart/related` body, or links only.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::jobs::documents::{output_url, results_document, selected_outputs};
+use crate::ogc::{ResponseType, TransmissionMode, rel};
+use crate::runtime::{OutputValue, ProcessOutput};
+use crate::store::{JobRecord, JobResults};
+
+/// The bytes of one output as served raw: JSON as JSON text, except a
+/// string for a `text/*` media type, which is served as plain text.
+pub(crate) fn raw_bytes(output: &ProcessOutput) -> Vec<u8> {
+    match &output.value {
+        OutputValue::Json(serde_json::Value::String(text))
+            if output.media_type.starts_with("text/") =>
+        {
+            text.clone().into_bytes()
+        }
+        OutputValue::Json(value) => value.to_string().into_bytes(),
+        OutputValue::Bytes(bytes) => bytes.clone(),
+    }
+}
+
+/// A response with one output's raw value.
+pub(crate) fn raw_output(output: &ProcessOutput) -> Response {
+    let mut response = Body::from(raw_bytes(output)).into_response();
+    set_content_type(response.headers_mut(), &output.media_type);
+    response
+}
+
+fn set_content_type(headers: &mut HeaderMap, media_type: &str) {
+    let value = HeaderValue::from_str(media_type)
+        .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
+    headers.insert(header::CONTENT_TYPE, value);
+}
+
+fn link_header(href: &str, output: &ProcessOutput) -> Option<HeaderValue> {
+    HeaderValue::from_str(&format!(
+        "<{href}>; rel=\"{}\"; type=\"{}\"; title=\"{}\"",
+        rel::RESULTS,
+        output.media_type,
+        output.id
+    ))
+    .ok()
+}
+
+/// Render results per `response` and the job's output selection.
+pub(crate) fn render(
+    job: &JobRecord,
+    results: &JobResults,
+    response: ResponseType,
+    base_url: &str,
+) -> Response {
+    if response == ResponseType::Document {
+        return axum::Json(results_document(job, results, base_url)).into_response();
+    }
+    let selected = selected_outputs(job, results);
+    let mut headers = HeaderMap::new();
+    for (output, mode) in &selected {
+        if *mode == TransmissionMode::Reference
+            && let Some(link) = link_header(&output_url(base_url, job, &output.id), output)
+        {
+            headers.append(header::LINK, link);
+        }
+    }
+    let by_value: Vec<&ProcessOutput> = selected
+        .iter()
+        .filter(|(_, mode)| *mode == TransmissionMode::Value)
+        .map(|(output, _)| *output)
+        .collect();
+    let mut response = match (by_value.as_slice(), selected.len()) {
+        ([], _) => StatusCode::NO_CONTENT.into_response(),
+        ([only], 1) => raw_output(only),
+        _ => multipart(job, &selected, base_url),
+    };
+    response.headers_mut().extend(headers);
+    response
+}
+
+/// A `multipart/related` body: one part per output, values inline and
+/// references as empty parts with a `Content-Location`.
+fn multipart(
+    job: &JobRecord,
+    selected: &[(&ProcessOutput, TransmissionMode)],
+    base_url: &str,
+) -> Response {
+    let boundary = format!("wasmproc-{}", uuid::Uuid::new_v4().simple());
+    let mut body = Vec::new();
+    for (output, mode) in selected {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        body.extend_from_slice(format!("Content-ID: <{}>\r\n", output.id).as_bytes());
+        match mode {
+            TransmissionMode::Value => {
+                body.extend_from_slice(
+                    format!("Content-Type: {}\r\n\r\n", output.media_type).as_bytes(),
+                );
+                body.extend_from_slice(&raw_bytes(output));
+            }
+            TransmissionMode::Reference => {
+                body.extend_from_slice(
+                    format!(
+                        "Content-Type: {}\r\nContent-Location: {}\r\n\r\n",
+                        output.media_type,
+                        output_url(base_url, job, &output.id)
+                    )
+                    .as_bytes(),
+                );
+            }
+        }
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let mut response = Body::from(body).into_response();
+    set_content_type(
+        response.headers_mut(),
+        &format!("multipart/related; boundary={boundary}"),
+    );
+    response
+}

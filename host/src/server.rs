@@ -1,0 +1,260 @@
+//! Assembling and running the server: store, runtime, processes,
+//! scheduler, HTTP.
+//!
+//! Two tokio runtimes: the caller's, which serves HTTP, and the *executor*
+//! built here with `max_concurrent_jobs` threads, where every guest runs.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::api::{AppState, router};
+use crate::builtin::BUILTIN_PROCESSES;
+use crate::config::{Config, ConfigError};
+use crate::jobs::{ProcessRegistry, RegisterError, Scheduler};
+use crate::runtime::{EngineSettings, Runtime, RuntimeConfig, RuntimeError};
+use crate::store::{Store, StoreError};
+
+/// Why the server could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The database could not be opened.
+    #[error("opening the store: {0}")]
+    Store(#[from] StoreError),
+    /// The wasm runtime could not be created.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// A built-in or processes-directory module could not be loaded.
+    #[error("loading process {name}: {source}")]
+    Process {
+        /// The file or built-in name.
+        name: String,
+        /// Why.
+        source: RegisterError,
+    },
+    /// Binding, reading the processes directory, or serving failed.
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The runtime guests run on; shut down without blocking when dropped (a
+/// tokio runtime may not be dropped from async code otherwise).
+struct Executor(Option<tokio::runtime::Runtime>);
+
+impl Drop for Executor {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// A running server.
+pub struct Server {
+    local_addr: SocketAddr,
+    base_url: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    http: JoinHandle<std::io::Result<()>>,
+    retention: JoinHandle<()>,
+    scheduler: Scheduler,
+    // Dropped last: stops the guests after HTTP has stopped.
+    _executor: Executor,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+async fn register_all(registry: &ProcessRegistry, config: &Config) -> Result<(), ServerError> {
+    if config.builtin_processes {
+        for builtin in BUILTIN_PROCESSES {
+            registry
+                .register(builtin.wasm.to_vec(), false)
+                .await
+                .map_err(|source| ServerError::Process {
+                    name: builtin.name.into(),
+                    source,
+                })?;
+        }
+    }
+    if let Some(dir) = &config.processes_dir {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
+            .collect();
+        files.sort();
+        for file in files {
+            let wasm = tokio::fs::read(&file).await?;
+            registry
+                .register(wasm, false)
+                .await
+                .map_err(|source| ServerError::Process {
+                    name: file.display().to_string(),
+                    source,
+                })?;
+        }
+    }
+    Ok(())
+}
+
+impl Server {
+    /// Open the store, load the processes, recover interrupted jobs and
+    /// start serving. Returns once the listener is bound.
+    pub async fn start(config: Config) -> Result<Self, ServerError> {
+        config.validate()?;
+        let config = Arc::new(config);
+        std::fs::create_dir_all(&config.data_dir)?;
+        let store = Store::open(&config.data_dir.join("db"))?;
+        let runtime = Runtime::new(RuntimeConfig {
+            engine: EngineSettings {
+                max_instances: EngineSettings::default()
+                    .max_instances
+                    .max(config.execution.max_concurrent_jobs as u32 * 2),
+                max_memory_bytes: config.limits.max.memory_bytes,
+            },
+            artifact_dir: Some(config.data_dir.join("artifacts")),
+            ..RuntimeConfig::default()
+        })?;
+        let listener = TcpListener::bind(config.bind).await?;
+        let local_addr = listener.local_addr()?;
+        let base_url = config.base_url(local_addr);
+
+        let registry = Arc::new(ProcessRegistry::new(
+            runtime.clone(),
+            store.clone(),
+            config.clone(),
+        ));
+        register_all(&registry, &config).await?;
+
+        let executor = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(config.execution.max_concurrent_jobs)
+            .thread_name("wasmproc-job")
+            .enable_all()
+            .build()?;
+        let scheduler = Scheduler::start(
+            store.clone(),
+            registry.clone(),
+            runtime,
+            config.clone(),
+            base_url.clone(),
+            executor.handle().clone(),
+        );
+        let recovery = scheduler.recover().await.map_err(|e| match e {
+            crate::jobs::JobError::Store(e) => ServerError::Store(e),
+            other => ServerError::Io(std::io::Error::other(other.to_string())),
+        })?;
+        if recovery.interrupted + recovery.requeued > 0 {
+            tracing::info!(
+                interrupted = recovery.interrupted,
+                requeued = recovery.requeued,
+                "recovered jobs"
+            );
+        }
+        let retention = scheduler.spawn_retention();
+
+        let app = router(AppState {
+            registry,
+            scheduler: scheduler.clone(),
+            store,
+            config: config.clone(),
+            base_url: base_url.clone(),
+        });
+        let (shutdown, signal) = oneshot::channel::<()>();
+        let http = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = signal.await;
+                })
+                .await
+        });
+        tracing::info!(%base_url, "wasmproc listening");
+        Ok(Self {
+            local_addr,
+            base_url,
+            shutdown: Some(shutdown),
+            http,
+            retention,
+            scheduler,
+            _executor: Executor(Some(executor)),
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The base URL of links, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        self.base_url.clone()
+    }
+
+    /// The job scheduler (for embedding and tests).
+    pub fn scheduler(&self) -> &Scheduler {
+        &self.scheduler
+    }
+
+    /// Stop accepting connections, finish in-flight requests, stop the
+    /// guests, and release the data directory.
+    pub async fn shutdown(mut self) -> Result<(), ServerError> {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        self.retention.abort();
+        let result = (&mut self.http).await;
+        match result {
+            Ok(served) => served.map_err(ServerError::Io),
+            Err(join) => Err(ServerError::Io(std::io::Error::other(join.to_string()))),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.retention.abort();
+        self.http.abort();
+    }
+}
+
+/// Run a server until SIGINT or SIGTERM. Prints
+/// `wasmproc listening on <base url>` on stdout once bound.
+pub async fn serve(config: Config) -> Result<(), ServerError> {
+    let server = Server::start(config).await?;
+    println!("wasmproc listening on {}", server.base_url());
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    server.shutdown().await
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
