@@ -165,7 +165,10 @@ impl TestServer {
     /// Shut the server down gracefully.
     pub async fn shutdown(mut self) {
         if let Some(server) = self.server.take() {
-            server.shutdown().await;
+            server
+                .shutdown()
+                .await
+                .unwrap_or_else(|e| panic!("graceful shutdown failed: {e}"));
         }
     }
 
@@ -173,7 +176,10 @@ impl TestServer {
     /// configuration (on a new port).
     pub async fn restart(mut self) -> TestServer {
         if let Some(server) = self.server.take() {
-            server.shutdown().await;
+            server
+                .shutdown()
+                .await
+                .unwrap_or_else(|e| panic!("graceful shutdown failed: {e}"));
         }
         TestServer::start_in(self.dirs.clone(), self.config.clone()).await
     }
