@@ -482,9 +482,15 @@ async fn full_queue_rejects_async_jobs_with_503_and_retry_after() {
         .start()
         .await;
     let request = json!({ "inputs": { "stringInput": "x", "pause": 1 } });
-    let mut accepted = Vec::new();
+    // One job takes the only worker...
+    let running = server.execute_async("echo", &request).await;
+    server
+        .wait_for_status(&running, &["running"], JOB_TIMEOUT)
+        .await;
+    // ...so of the next five, two wait in the queue and three are turned away.
+    let mut accepted = vec![running];
     let mut rejected = 0;
-    for _ in 0..6 {
+    for _ in 0..5 {
         let reply = server.execute_async_reply("echo", &request).await;
         match reply.status {
             201 => accepted.push(last_segment(&reply.header("location").expect("Location"))),
@@ -502,11 +508,10 @@ async fn full_queue_rejects_async_jobs_with_503_and_retry_after() {
             other => panic!("expected 201 or 503, got {other}: {}", reply.text()),
         }
     }
-    assert!(rejected >= 1, "no submission was rejected");
-    assert!(
-        (2..=3).contains(&accepted.len()),
-        "1 running + 2 queued, yet {} accepted",
-        accepted.len()
+    assert_eq!(
+        (accepted.len(), rejected),
+        (3, 3),
+        "with 1 job running and max_queued_jobs = 2: (accepted incl. the running one, rejected)"
     );
     for job_id in &accepted {
         server
@@ -517,5 +522,66 @@ async fn full_queue_rejects_async_jobs_with_503_and_retry_after() {
     server
         .execute_async("echo", &json!({ "inputs": { "stringInput": "again" } }))
         .await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn raw_binary_output_is_served_as_bytes_with_its_media_type() {
+    let server = TestServer::start().await;
+    let bytes: Vec<u8> = (0u8..=255).collect();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&bytes);
+    let request = json!({
+        "inputs": {
+            "stringInput": "x",
+            "binaryInput": { "value": encoded, "mediaType": "image/png" }
+        },
+        "outputs": { "binaryInput": {} },
+        "response": "raw"
+    });
+    let (job_id, reply) = server.execute_sync("echo", &request).await;
+    assert!(
+        reply.content_type().starts_with("image/png"),
+        "content type {:?}",
+        reply.content_type()
+    );
+    assert_eq!(reply.body, bytes, "raw body is the decoded bytes");
+    let stored = server
+        .get(&format!("/jobs/{job_id}/results/binaryInput"))
+        .await;
+    stored.expect_status(200);
+    assert!(
+        stored.content_type().starts_with("image/png"),
+        "{:?}",
+        stored.content_type()
+    );
+    assert_eq!(stored.body, bytes);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn sync_execution_past_the_sync_timeout_fails_with_wall_clock() {
+    let server = TestServer::builder()
+        .configure(|c| c.execution.sync_timeout = Duration::from_secs(1))
+        .start()
+        .await;
+    let started = std::time::Instant::now();
+    let reply = server
+        .execute(
+            "echo",
+            &json!({ "inputs": { "stringInput": "x", "pause": 5 } }),
+        )
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the sync request took {:?} despite a 1 s sync timeout",
+        started.elapsed()
+    );
+    let body = assert_error_exception(&reply, None);
+    assert!(
+        detail(&body).to_lowercase().contains("wall-clock"),
+        "detail does not say why: {body}"
+    );
+    let failed = server.get_json("/jobs?status=failed").await;
+    assert_eq!(failed["jobs"].as_array().map(Vec::len), Some(1), "{failed}");
     server.shutdown().await;
 }

@@ -2,7 +2,10 @@
 //! each attack fails only its own job, with a message naming the limit.
 
 use serde_json::{Value, json};
-use wasmproc_tests::{JOB_TIMEOUT, TestServer, assert_error_exception, assert_valid, detail};
+use wasmproc_tests::{
+    JOB_TIMEOUT, TestServer, assert_error_exception, assert_valid, detail, hostile_limits,
+    set_limits,
+};
 
 async fn hostile_server() -> TestServer {
     TestServer::builder()
@@ -152,5 +155,61 @@ async fn hello_world_succeeds_while_hostile_jobs_fail() {
         .await;
     reply.expect_status(200);
     assert_eq!(reply.json(), json!("Hello Ann!"));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn status_reads_stay_fast_while_every_worker_burns_cpu() {
+    let server = TestServer::builder()
+        .configure(|c| {
+            c.builtin_processes = false;
+            c.execution.max_concurrent_jobs = 2;
+        })
+        .with_hostile()
+        .configure(|c| {
+            let limits = wasmproc::runtime::Limits {
+                fuel: 1_000_000_000_000,
+                timeout: std::time::Duration::from_secs(2),
+                ..hostile_limits()
+            };
+            set_limits(c, "hostile", limits);
+        })
+        .start()
+        .await;
+    let loops = [
+        server
+            .execute_async("hostile", &behaviour("infinite-loop"))
+            .await,
+        server
+            .execute_async("hostile", &behaviour("infinite-loop"))
+            .await,
+    ];
+    for job_id in &loops {
+        server
+            .wait_for_status(job_id, &["running"], JOB_TIMEOUT)
+            .await;
+    }
+    let mut slowest = std::time::Duration::ZERO;
+    for _ in 0..10 {
+        let started = std::time::Instant::now();
+        server.job(&loops[0]).await;
+        server.get_json("/processes").await;
+        slowest = slowest.max(started.elapsed());
+    }
+    assert!(
+        slowest < std::time::Duration::from_millis(500),
+        "a status read took {slowest:?} while the guests ran"
+    );
+    for job_id in &loops {
+        let failed = server
+            .wait_for_status(job_id, &["failed"], JOB_TIMEOUT)
+            .await;
+        assert!(
+            failed["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("wall-clock")),
+            "{failed}"
+        );
+    }
     server.shutdown().await;
 }
