@@ -1,3 +1,5 @@
+#![allow(missing_docs)] // criterion's macros generate undocumented items
+
 //! Per-job cost: instantiate a fresh sandbox and execute `hello-world`,
 //! through our runtime and through bare wasmtime, in the same run.
 //!
@@ -51,14 +53,18 @@ mod bare {
     pub struct Bare {
         engine: Engine,
         pre: ProcessPre<State>,
+        interruptible: bool,
     }
 
     impl Bare {
-        pub fn new(wasm: &[u8]) -> Self {
+        /// `interruptible`: compile fuel and epoch checks in, as wasmproc does.
+        pub fn new(wasm: &[u8], interruptible: bool) -> Self {
             let mut config = Config::new();
             config.allocation_strategy(InstanceAllocationStrategy::Pooling(
                 PoolingAllocationConfig::default(),
             ));
+            config.consume_fuel(interruptible);
+            config.epoch_interruption(interruptible);
             let engine = Engine::new(&config).unwrap();
             let mut linker = Linker::new(&engine);
             wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
@@ -95,10 +101,14 @@ fn job_start(c: &mut Criterion) {
     let limits = Limits::default();
     let cancel = CancellationToken::new();
     let progress = Arc::new(NoProgress);
-    let bare = bare::Bare::new(&wasm);
+    let bare = bare::Bare::new(&wasm, false);
+    let bare_interruptible = bare::Bare::new(&wasm, true);
 
     let mut group = c.benchmark_group("hello-world instantiate + execute");
     group.bench_function("bare wasmtime", |b| b.iter(|| bare.run(INPUTS)));
+    group.bench_function("bare wasmtime + fuel + epochs", |b| {
+        b.iter(|| bare_interruptible.run(INPUTS))
+    });
     group.bench_function("wasmproc runtime", |b| {
         b.iter(|| {
             let report =

@@ -65,6 +65,53 @@ pub struct Config {
     pub callbacks: CallbackConfig,
     /// Largest accepted request body, in bytes. Default 64 MiB.
     pub max_request_bytes: u64,
+    /// Who may deploy, replace and undeploy (and optionally run) processes.
+    pub auth: AuthConfig,
+}
+
+/// A secret that never appears in `Debug` output or logs.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wrap a secret.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself; compare it with [`Secret::matches`] instead where
+    /// possible.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Compare with a candidate in time independent of where they differ
+    /// (both sides are hashed first, so not even the length leaks).
+    pub fn matches(&self, candidate: &str) -> bool {
+        use sha2::{Digest, Sha256};
+        let (a, b) = (Sha256::digest(self.0.as_bytes()), Sha256::digest(candidate.as_bytes()));
+        a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// Bearer-token authentication.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// The token that deploy, replace and undeploy require
+    /// (`Authorization: Bearer <token>`); also read from the environment
+    /// variable `WASMPROC_ADMIN_TOKEN`. Without one, deployment is disabled.
+    pub admin_token: Option<Secret>,
+    /// Also require the token for execution and job endpoints. Default
+    /// `false`.
+    pub protect_jobs: bool,
 }
 
 impl Default for Config {
@@ -81,6 +128,7 @@ impl Default for Config {
             href: HrefConfig::default(),
             callbacks: CallbackConfig::default(),
             max_request_bytes: 64 * 1024 * 1024,
+            auth: AuthConfig::default(),
         }
     }
 }
@@ -228,6 +276,9 @@ impl Config {
         if self.execution.max_concurrent_jobs == 0 {
             return invalid("execution.max_concurrent_jobs must be at least 1");
         }
+        if self.auth.protect_jobs && self.auth.admin_token.is_none() {
+            return invalid("auth.protect_jobs needs auth.admin_token (or WASMPROC_ADMIN_TOKEN)");
+        }
         if self.limits.default.capped_by(&self.limits.max) != self.limits.default {
             return invalid("limits.default exceeds limits.max");
         }
@@ -306,6 +357,16 @@ mod tests {
         assert_eq!(limits.memory_bytes, 1024);
         assert_eq!(limits.timeout, Duration::from_secs(1));
         assert!(config.validate().is_err(), "default limits exceed the max");
+    }
+
+    #[test]
+    fn secrets_compare_and_stay_out_of_debug_output() {
+        let secret = Secret::new("s3cret-token");
+        assert!(secret.matches("s3cret-token"));
+        assert!(!secret.matches("s3cret-tokem"));
+        assert!(!secret.matches(""));
+        let config = Config { auth: AuthConfig { admin_token: Some(secret), protect_jobs: false }, ..Config::default() };
+        assert!(!format!("{config:?}").contains("s3cret"));
     }
 
     #[test]

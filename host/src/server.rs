@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use crate::api::{AppState, router};
 use crate::builtin::BUILTIN_PROCESSES;
 use crate::config::{Config, ConfigError};
-use crate::jobs::{ProcessRegistry, RegisterError, Scheduler};
+use crate::jobs::{ProcessRegistry, RegisterError, Registration, Scheduler};
 use crate::runtime::{EngineSettings, Runtime, RuntimeConfig, RuntimeError};
 use crate::store::{Store, StoreError};
 
@@ -80,7 +80,7 @@ async fn register_all(registry: &ProcessRegistry, config: &Config) -> Result<(),
     if config.builtin_processes {
         for builtin in BUILTIN_PROCESSES {
             registry
-                .register(builtin.wasm.to_vec(), false)
+                .register(builtin.wasm.to_vec(), Registration::builtin())
                 .await
                 .map_err(|source| ServerError::Process {
                     name: builtin.name.into(),
@@ -97,13 +97,20 @@ async fn register_all(registry: &ProcessRegistry, config: &Config) -> Result<(),
         for file in files {
             let wasm = tokio::fs::read(&file).await?;
             registry
-                .register(wasm, false)
+                .register(wasm, Registration::builtin())
                 .await
                 .map_err(|source| ServerError::Process {
                     name: file.display().to_string(),
                     source,
                 })?;
         }
+    }
+    let restored = registry
+        .restore_deployed()
+        .await
+        .map_err(|source| ServerError::Process { name: "deployed processes".into(), source })?;
+    if restored > 0 {
+        tracing::info!(restored, "restored deployed processes");
     }
     Ok(())
 }

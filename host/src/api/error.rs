@@ -16,6 +16,7 @@ pub struct ApiError {
     title: &'static str,
     detail: String,
     retry_after_seconds: Option<u64>,
+    ask_for_bearer_token: bool,
 }
 
 impl ApiError {
@@ -32,7 +33,21 @@ impl ApiError {
             title,
             detail: detail.into(),
             retry_after_seconds: None,
+            ask_for_bearer_token: false,
         }
+    }
+
+    /// 401: credentials are missing; answered with `WWW-Authenticate: Bearer`.
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self {
+            ask_for_bearer_token: true,
+            ..Self::new(StatusCode::UNAUTHORIZED, ty::UNAUTHORIZED, "Unauthorized", detail)
+        }
+    }
+
+    /// 403: the credentials are wrong or the operation is disabled.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, ty::FORBIDDEN, "Forbidden", detail)
     }
 
     /// 404 `no-such-process`.
@@ -152,6 +167,11 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if self.ask_for_bearer_token {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         if let Some(seconds) = self.retry_after_seconds {
             response
                 .headers_mut()
@@ -194,6 +214,19 @@ impl From<RegisterError> for ApiError {
     fn from(error: RegisterError) -> Self {
         match error {
             RegisterError::Store(e) => ApiError::internal(&e),
+            RegisterError::Duplicate(_) => ApiError::new(
+                StatusCode::CONFLICT,
+                ty::DUPLICATED_PROCESS,
+                "Duplicated process",
+                error.to_string(),
+            ),
+            RegisterError::Immutable(_) => ApiError::new(
+                StatusCode::FORBIDDEN,
+                ty::IMMUTABLE_PROCESS,
+                "Immutable process",
+                error.to_string(),
+            ),
+            RegisterError::NotFound(id) => ApiError::no_such_process(&id),
             other => ApiError::invalid_request(other.to_string()),
         }
     }

@@ -7,8 +7,12 @@
 //!   negotiates the execution mode.
 //! - `jobs.rs`: `/jobs`, `/jobs/{id}`, `/jobs/{id}/results[/{output}]`.
 //! - `results.rs`: rendering results (raw, document, multipart, references).
+//! - `deploy.rs`: Part 2 deploy, replace, undeploy, package.
+//! - `auth.rs`: bearer-token checks.
 //! - `error.rs`: [`ApiError`], the OGC exception every failure becomes.
 
+mod auth;
+mod deploy;
 mod error;
 mod execution;
 mod jobs;
@@ -50,12 +54,8 @@ pub struct AppState {
 /// The whole API.
 pub fn router(state: AppState) -> Router {
     let body_limit = usize::try_from(state.config.max_request_bytes).unwrap_or(usize::MAX);
-    Router::new()
-        .route("/", get(landing::landing_page))
-        .route("/conformance", get(landing::conformance))
-        .route("/api", get(openapi::api_document))
-        .route("/processes", get(processes::list))
-        .route("/processes/{process_id}", get(processes::describe))
+    // Execution and job routes; behind the token when `auth.protect_jobs`.
+    let jobs = Router::new()
         .route(
             "/processes/{process_id}/execution",
             axum::routing::post(execution::execute),
@@ -64,6 +64,18 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs/{job_id}", get(jobs::status).delete(jobs::dismiss))
         .route("/jobs/{job_id}/results", get(jobs::results))
         .route("/jobs/{job_id}/results/{output_id}", get(jobs::output))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::protect_jobs));
+    Router::new()
+        .route("/", get(landing::landing_page))
+        .route("/conformance", get(landing::conformance))
+        .route("/api", get(openapi::api_document))
+        .route("/processes", get(processes::list).post(deploy::deploy))
+        .route(
+            "/processes/{process_id}",
+            get(processes::describe).put(deploy::replace).delete(deploy::undeploy),
+        )
+        .route("/processes/{process_id}/package", get(deploy::package))
+        .merge(jobs)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

@@ -13,6 +13,7 @@ use crate::ogc::{
 /// The API definition.
 #[derive(OpenApi)]
 #[openapi(
+    modifiers(&BearerAuth),
     info(
         title = "wasmproc",
         description = "OGC API - Processes (Part 1 Core 1.0) where every process is a WebAssembly component."
@@ -23,6 +24,10 @@ use crate::ogc::{
         api_document,
         super::processes::list,
         super::processes::describe,
+        super::deploy::deploy,
+        super::deploy::replace,
+        super::deploy::undeploy,
+        super::deploy::package,
         super::execution::execute,
         super::jobs::list,
         super::jobs::status,
@@ -46,6 +51,20 @@ use crate::ogc::{
     ))
 )]
 pub(crate) struct ApiDoc;
+
+/// Declares the bearer-token scheme of the deploy routes.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
 
 /// Media type of the OpenAPI document.
 pub(crate) const OPENAPI_MEDIA_TYPE: &str = "application/vnd.oai.openapi+json;version=3.0";

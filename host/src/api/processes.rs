@@ -43,7 +43,8 @@ fn process_links(base: &str, id: &str) -> Vec<Link> {
     ]
 }
 
-fn summary(process: &RegisteredProcess, base: &str) -> Value {
+/// The processSummary of a process, with `mutable` (Part 2).
+pub(crate) fn summary(process: &RegisteredProcess, base: &str) -> Value {
     let description = process.description();
     let mut summary = Map::new();
     for field in SUMMARY_FIELDS {

@@ -1,6 +1,7 @@
 //! Command-line parsing and the subcommands. `anyhow` lives here, at the
 //! binary's edge; the library returns typed errors.
 
+mod client;
 mod run;
 
 use std::net::SocketAddr;
@@ -23,6 +24,14 @@ enum Command {
     Serve(ServeArgs),
     /// Run a process module once, locally, in the same sandbox as the server.
     Run(run::RunArgs),
+    /// Deploy a component to a running server (OGC API - Processes Part 2).
+    Deploy(client::DeployArgs),
+    /// Replace a deployed process with a new component.
+    Replace(client::DeployArgs),
+    /// Undeploy processes from a running server.
+    Undeploy(client::UndeployArgs),
+    /// List the processes of a running server.
+    Processes(client::ServerArgs),
     /// Print a module's OGC process description.
     Describe {
         /// The component (.wasm).
@@ -61,6 +70,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(dir) = args.processes {
         config.processes_dir = Some(dir);
     }
+    if let Ok(token) = std::env::var("WASMPROC_ADMIN_TOKEN")
+        && !token.is_empty()
+    {
+        config.auth.admin_token = Some(wasmproc::config::Secret::new(token));
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -81,6 +95,10 @@ pub(crate) fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve(args),
         Command::Run(args) => block_on(run::run(args)),
         Command::Describe { file } => block_on(run::describe(file)),
+        Command::Deploy(args) => block_on(client::deploy(args, false)),
+        Command::Replace(args) => block_on(client::deploy(args, true)),
+        Command::Undeploy(args) => block_on(client::undeploy(args)),
+        Command::Processes(args) => block_on(client::processes(args)),
     }
 }
 

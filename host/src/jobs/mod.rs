@@ -17,6 +17,6 @@ mod scheduler;
 mod validate;
 
 pub use href::check_reference;
-pub use registry::{ProcessRegistry, RegisterError, RegisteredProcess};
+pub use registry::{Policy, ProcessRegistry, RegisterError, RegisteredProcess, Registration};
 pub use scheduler::{JobError, Recovery, Scheduler};
 pub use validate::{DescriptionError, InputValidator, InvalidInput};

@@ -14,13 +14,30 @@ use serde_json::Value;
 
 use super::validate::{DescriptionError, InputValidator};
 use crate::config::Config;
-use crate::ogc::{ASYNC_EXECUTE, SYNC_EXECUTE};
+use crate::ogc::{ASYNC_EXECUTE, SYNC_EXECUTE, check_process_description};
 use crate::runtime::{Limits, LoadError, ProcessModule, Runtime, module_sha256};
 use crate::store::{ProcessRecord, Store, StoreError};
 
 /// Why a module could not be registered as a process.
 #[derive(Debug, thiserror::Error)]
 pub enum RegisterError {
+    /// Deploy: a process with this id exists.
+    #[error("a process with id '{0}' already exists")]
+    Duplicate(String),
+    /// Replace or undeploy of a built-in process.
+    #[error("process '{0}' is built in and cannot be replaced or undeployed")]
+    Immutable(String),
+    /// Replace or undeploy of an unknown process.
+    #[error("there is no process '{0}'")]
+    NotFound(String),
+    /// Replace with a module that describes another id.
+    #[error("the new module describes process '{found}', not '{expected}'")]
+    IdMismatch {
+        /// The id in the path.
+        expected: String,
+        /// The id in the description.
+        found: String,
+    },
     /// The module is not a usable component.
     #[error(transparent)]
     Load(#[from] LoadError),
@@ -30,6 +47,45 @@ pub enum RegisterError {
     /// Storing it failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// What to do when the id is taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Policy {
+    /// Deploy: fail with [`RegisterError::Duplicate`] when taken.
+    Deploy,
+    /// Replace this mutable process; the new module must describe the same id.
+    Replace(String),
+    /// Built-ins and the processes directory: take the id.
+    Install,
+}
+
+/// How to register a module.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    /// Whether it can later be replaced or undeployed.
+    pub mutable: bool,
+    /// A description that overrides the module's `describe()`.
+    pub description: Option<Value>,
+    /// Job limits for this process (capped by the server).
+    pub limits: Option<Limits>,
+    /// `jobControlOptions` overriding the description's.
+    pub job_control_options: Option<Vec<String>>,
+    /// What to do when the id is taken.
+    pub policy: Policy,
+}
+
+impl Registration {
+    /// A built-in or processes-directory module: immutable, as described.
+    pub fn builtin() -> Self {
+        Self {
+            mutable: false,
+            description: None,
+            limits: None,
+            job_control_options: None,
+            policy: Policy::Install,
+        }
+    }
 }
 
 /// A process ready to run.
@@ -136,37 +192,119 @@ impl ProcessRegistry {
             .collect()
     }
 
+    /// Fail early (before compiling) when `id` cannot be replaced or
+    /// undeployed.
+    pub fn check_mutable(&self, id: &str) -> Result<Arc<RegisteredProcess>, RegisterError> {
+        let process = self.get(id).ok_or_else(|| RegisterError::NotFound(id.to_owned()))?;
+        if !process.record.mutable {
+            return Err(RegisterError::Immutable(id.to_owned()));
+        }
+        Ok(process)
+    }
+
     /// Compile, describe, check and store a module, then offer it.
-    /// Replaces a process with the same id.
     pub async fn register(
         &self,
         wasm: Vec<u8>,
-        mutable: bool,
+        registration: Registration,
     ) -> Result<Arc<RegisteredProcess>, RegisterError> {
         let sha256 = module_sha256(&wasm);
         let module = self.runtime.load(wasm.clone()).await?;
-        let description = module.description().clone();
+        let overridden = registration.description.is_some();
+        let description = registration
+            .description
+            .unwrap_or_else(|| module.description().clone());
+        check_process_description(&description).map_err(DescriptionError)?;
         let id = check_description(&description)?;
         let validator = Arc::new(InputValidator::new(&description)?);
-        self.store.put_module(&sha256, &wasm)?;
         let record = ProcessRecord {
             id: id.clone(),
             description,
             module_sha256: sha256.clone(),
-            mutable,
+            mutable: registration.mutable,
             deployed: Utc::now(),
+            description_overridden: overridden,
+            limits: registration.limits,
+            job_control_options: registration.job_control_options,
         };
+        let process = Arc::new(self.build(record.clone(), module.clone(), validator));
+
+        // Check the id and write, under the lock, so two deploys of one id
+        // cannot both succeed.
+        let mut processes = self.processes.write().unwrap_or_else(PoisonError::into_inner);
+        match &registration.policy {
+            Policy::Deploy if processes.contains_key(&id) => {
+                return Err(RegisterError::Duplicate(id));
+            }
+            Policy::Replace(expected) => {
+                if expected != &id {
+                    return Err(RegisterError::IdMismatch { expected: expected.clone(), found: id });
+                }
+                match processes.get(&id) {
+                    None => return Err(RegisterError::NotFound(id)),
+                    Some(existing) if !existing.record.mutable => {
+                        return Err(RegisterError::Immutable(id));
+                    }
+                    Some(_) => {}
+                }
+            }
+            _ => {}
+        }
+        self.store.put_module(&sha256, &wasm)?;
         self.store.put_process(&record)?;
-        let process = Arc::new(self.build(record, module.clone(), validator));
+        processes.insert(id, process.clone());
+        drop(processes);
         self.modules
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(sha256, module);
-        self.processes
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(id, process.clone());
         Ok(process)
+    }
+
+    /// Remove a mutable process. Its module stays stored, so jobs already
+    /// accepted still run; its finished jobs stay readable.
+    pub fn undeploy(&self, id: &str) -> Result<(), RegisterError> {
+        let mut processes = self.processes.write().unwrap_or_else(PoisonError::into_inner);
+        match processes.get(id) {
+            None => return Err(RegisterError::NotFound(id.to_owned())),
+            Some(p) if !p.record.mutable => return Err(RegisterError::Immutable(id.to_owned())),
+            Some(_) => {}
+        }
+        self.store.delete_process(id)?;
+        processes.remove(id);
+        Ok(())
+    }
+
+    /// Offer again the deployed (mutable) processes stored by an earlier
+    /// run. Their modules load from the artifact cache, without compiling.
+    /// A process that no longer loads is logged and skipped; an id taken by
+    /// a built-in stays the built-in's.
+    pub async fn restore_deployed(&self) -> Result<usize, RegisterError> {
+        let mut restored = 0;
+        for record in self.store.list_processes()? {
+            if !record.mutable || self.get(&record.id).is_some() {
+                continue;
+            }
+            let loaded = match self.module_for(&record.module_sha256).await {
+                Ok(Some(module)) => InputValidator::new(&record.description)
+                    .map(|v| (module, Arc::new(v)))
+                    .map_err(RegisterError::from),
+                Ok(None) => Err(RegisterError::NotFound(record.module_sha256.clone())),
+                Err(e) => Err(e),
+            };
+            match loaded {
+                Ok((module, validator)) => {
+                    let process = Arc::new(self.build(record.clone(), module, validator));
+                    self.processes
+                        .write()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert(record.id.clone(), process);
+                    restored += 1;
+                }
+                Err(e) => tracing::error!(process = %record.id, error = %e, "cannot restore deployed process"),
+            }
+        }
+        Ok(restored)
     }
 
     fn build(
@@ -178,6 +316,7 @@ impl ProcessRegistry {
         let overrides = self.config.processes.get(&record.id);
         let job_control_options = overrides
             .and_then(|o| o.job_control_options.clone())
+            .or_else(|| record.job_control_options.clone())
             .or_else(|| {
                 record
                     .description
@@ -185,7 +324,10 @@ impl ProcessRegistry {
                     .and_then(|v| serde_json::from_value::<Vec<String>>(v.clone()).ok())
             })
             .unwrap_or_else(|| vec![SYNC_EXECUTE.into(), ASYNC_EXECUTE.into()]);
-        let limits = self.config.limits_for(&record.id);
+        let limits = match (overrides.and_then(|o| o.limits), record.limits) {
+            (None, Some(deployed)) => deployed.capped_by(&self.config.limits.max),
+            _ => self.config.limits_for(&record.id),
+        };
         RegisteredProcess {
             record,
             module,

@@ -53,6 +53,16 @@ pub mod exception_type {
     pub const METHOD_NOT_ALLOWED: &str = "urn:wasmproc:error:method-not-allowed";
     /// A server-side failure.
     pub const SERVER_ERROR: &str = "urn:wasmproc:error:server-error";
+    /// A process with this id exists already.
+    pub const DUPLICATED_PROCESS: &str =
+        "http://www.opengis.net/def/exceptions/ogcapi-processes-2/1.0/duplicated-process";
+    /// The process is built in and cannot be changed.
+    pub const IMMUTABLE_PROCESS: &str =
+        "http://www.opengis.net/def/exceptions/ogcapi-processes-2/1.0/immutable-process";
+    /// Missing credentials.
+    pub const UNAUTHORIZED: &str = "urn:wasmproc:error:unauthorized";
+    /// Wrong credentials, or the operation is disabled.
+    pub const FORBIDDEN: &str = "urn:wasmproc:error:forbidden";
     /// The job was dismissed.
     pub const DISMISSED: &str = "urn:wasmproc:error:job-dismissed";
 }

@@ -8,12 +8,14 @@ mod exception;
 mod execute;
 mod landing;
 mod link;
+mod process_description;
 mod status;
 
 pub use exception::{Exception, exception_type};
 pub use execute::{ExecuteRequest, OutputRequest, ResponseType, Subscriber, TransmissionMode};
 pub use landing::{ConformanceClasses, LandingPage};
 pub use link::{Link, rel};
+pub use process_description::check_process_description;
 pub use status::{JobList, JobStatus, StatusInfo, Usage};
 
 /// Conformance classes this server implements and tests.
@@ -25,6 +27,8 @@ pub const CONFORMANCE_CLASSES: &[&str] = &[
     "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/job-list",
     "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/dismiss",
     "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/callback",
+    "http://www.opengis.net/spec/ogcapi-processes-2/1.0/conf/deploy-replace-undeploy",
+    "http://www.opengis.net/spec/ogcapi-processes-2/1.0/conf/ogcapppkg",
 ];
 
 /// `sync-execute` in `jobControlOptions`.

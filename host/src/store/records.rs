@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::ogc::{ExecuteRequest, JobStatus};
-use crate::runtime::{ProcessOutput, RunStats};
+use crate::runtime::{Limits, ProcessOutput, RunStats};
 
 /// A process the server offers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -21,6 +21,16 @@ pub struct ProcessRecord {
     pub mutable: bool,
     /// When it was (last) deployed.
     pub deployed: DateTime<Utc>,
+    /// Whether `description` came from the deployer's application package
+    /// rather than the module's `describe()`.
+    #[serde(default)]
+    pub description_overridden: bool,
+    /// Job limits given at deploy time (still capped by the server).
+    #[serde(default)]
+    pub limits: Option<Limits>,
+    /// `jobControlOptions` given at deploy time.
+    #[serde(default)]
+    pub job_control_options: Option<Vec<String>>,
 }
 
 /// Why a job failed.

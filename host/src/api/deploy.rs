@@ -1,0 +1,283 @@
+//! OGC API - Processes Part 2: deploy (`POST /processes`), replace
+//! (`PUT /processes/{id}`), undeploy (`DELETE /processes/{id}`) and the
+//! deployed package (`GET /processes/{id}/package`).
+//!
+//! A module arrives as `application/wasm` (the component itself) or as an
+//! `application/ogcapppkg+json` application package whose `executionUnit`
+//! carries it by value (base64 qualified value) or by `href`. The package
+//! may also carry a `processDescription` (overriding the module's
+//! `describe()`), and — wasmproc extensions — `jobControlOptions` and
+//! `limits`.
+
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::auth::require_admin;
+use super::processes::summary;
+use super::{ApiError, AppState};
+use crate::jobs::{Policy, Registration, check_reference};
+use crate::runtime::Limits;
+
+/// Media type of a component.
+const WASM: &str = "application/wasm";
+/// Media type of an OGC application package.
+const APP_PACKAGE: &str = "application/ogcapppkg+json";
+
+/// The parts of an application package we use.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AppPackage {
+    process_description: Option<Value>,
+    execution_unit: Value,
+    job_control_options: Option<Vec<String>>,
+    limits: Option<Limits>,
+}
+
+fn media_type(headers: &HeaderMap) -> String {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// Fetch a module given by reference, with the `href` limits.
+async fn fetch_module(state: &AppState, href: &str) -> Result<Vec<u8>, ApiError> {
+    let url = check_reference(href, &state.config.href)
+        .await
+        .map_err(|e| ApiError::invalid_request(format!("executionUnit: {e}")))?;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(state.config.href.timeout)
+        .build()
+        .map_err(|e| ApiError::internal(&e))?;
+    let mut response = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| ApiError::invalid_request(format!("executionUnit: fetching '{href}' failed: {e}")))?;
+    if !response.status().is_success() {
+        return Err(ApiError::invalid_request(format!(
+            "executionUnit: fetching '{href}' answered HTTP {}",
+            response.status()
+        )));
+    }
+    let limit = state.config.max_request_bytes;
+    let mut wasm = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| ApiError::invalid_request(format!("executionUnit: reading '{href}' failed: {e}")))?
+    {
+        if (wasm.len() + chunk.len()) as u64 > limit {
+            return Err(ApiError::payload_too_large(limit));
+        }
+        wasm.extend_from_slice(&chunk);
+    }
+    Ok(wasm)
+}
+
+/// The module bytes of an `executionUnit`: a qualified value, a link, or
+/// an array holding one of those.
+async fn execution_unit_module(state: &AppState, unit: &Value) -> Result<Vec<u8>, ApiError> {
+    let unit = match unit {
+        Value::Array(units) => units
+            .iter()
+            .find(|u| u.get("value").is_some() || u.get("href").is_some())
+            .ok_or_else(|| ApiError::invalid_request("executionUnit: no element carries a module"))?,
+        other => other,
+    };
+    let declared = unit
+        .get("mediaType")
+        .or_else(|| unit.get("type"))
+        .and_then(Value::as_str);
+    if let Some(declared) = declared
+        && declared != WASM
+        && declared != "wasm"
+    {
+        return Err(ApiError::invalid_request(format!(
+            "executionUnit: only WebAssembly components ({WASM}) run here, not '{declared}'"
+        )));
+    }
+    if let Some(encoded) = unit.get("value").and_then(Value::as_str) {
+        return base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .map_err(|e| ApiError::invalid_request(format!("executionUnit.value is not base64: {e}")));
+    }
+    if let Some(href) = unit.get("href").and_then(Value::as_str) {
+        return fetch_module(state, href).await;
+    }
+    Err(ApiError::invalid_request(
+        "executionUnit must carry the component by value ({\"value\": <base64>, \"mediaType\": \"application/wasm\"}) or by {\"href\": …}",
+    ))
+}
+
+/// Read a deploy or replace body into module bytes and a registration.
+async fn read_module(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    policy: Policy,
+) -> Result<(Vec<u8>, Registration), ApiError> {
+    let body = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::payload_too_large(state.config.max_request_bytes)
+        } else {
+            ApiError::invalid_request(format!("could not read the request body: {rejection}"))
+        }
+    })?;
+    let mut registration = Registration {
+        mutable: true,
+        description: None,
+        limits: None,
+        job_control_options: None,
+        policy,
+    };
+    match media_type(headers).as_str() {
+        WASM => Ok((body.to_vec(), registration)),
+        APP_PACKAGE | "application/json" => {
+            let package: AppPackage = serde_json::from_slice(&body)
+                .map_err(|e| ApiError::invalid_request(format!("invalid application package: {e}")))?;
+            let wasm = execution_unit_module(state, &package.execution_unit).await?;
+            registration.description = package
+                .process_description
+                .map(|d| match d.get("process") {
+                    Some(process) if d.get("id").is_none() => process.clone(),
+                    _ => d,
+                });
+            registration.limits = package.limits;
+            registration.job_control_options = package.job_control_options;
+            Ok((wasm, registration))
+        }
+        other => Err(ApiError::unsupported_media_type(format!(
+            "deploy a component as {WASM} or an application package as {APP_PACKAGE}, not '{other}'"
+        ))),
+    }
+}
+
+/// Deploy a process.
+#[utoipa::path(post, path = "/processes", tag = "Deploy, Replace, Undeploy",
+    request_body(content = String, content_type = "application/wasm", description = "The component (application/wasm), or an application package (application/ogcapppkg+json) whose executionUnit carries it by value or href"),
+    responses(
+        (status = 201, description = "Deployed: processSummary with `mutable: true`; `Location` of the process"),
+        (status = 400, description = "Not a component, not the wasmproc:process world, invalid description, compile failure", body = Exception, content_type = "application/problem+json"),
+        (status = 401, description = "No bearer token", body = Exception, content_type = "application/problem+json"),
+        (status = 403, description = "Wrong token, or deployment disabled", body = Exception, content_type = "application/problem+json"),
+        (status = 409, description = "duplicated-process", body = Exception, content_type = "application/problem+json"),
+        (status = 413, description = "Too large", body = Exception, content_type = "application/problem+json"),
+        (status = 415, description = "Neither application/wasm nor application/ogcapppkg+json", body = Exception, content_type = "application/problem+json")))]
+pub(crate) async fn deploy(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    let (wasm, registration) = read_module(&state, &headers, body, Policy::Deploy).await?;
+    let process = state.registry.register(wasm, registration).await?;
+    tracing::info!(process = process.id(), "deployed");
+    let location = format!("{}/processes/{}", state.base_url, process.id());
+    let mut response = (StatusCode::CREATED, axum::Json(summary(&process, &state.base_url))).into_response();
+    if let Ok(location) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// Replace a deployed process.
+#[utoipa::path(put, path = "/processes/{processID}", tag = "Deploy, Replace, Undeploy",
+    params(("processID" = String, Path, description = "Process id")),
+    request_body(content = String, content_type = "application/wasm", description = "The new component (application/wasm), or an application package (application/ogcapppkg+json)"),
+    responses(
+        (status = 204, description = "Replaced; running jobs finish on the old version, new jobs use the new one"),
+        (status = 400, description = "Invalid module or description (or it describes another id)", body = Exception, content_type = "application/problem+json"),
+        (status = 401, description = "No bearer token", body = Exception, content_type = "application/problem+json"),
+        (status = 403, description = "Wrong token, or immutable-process", body = Exception, content_type = "application/problem+json"),
+        (status = 404, description = "no-such-process", body = Exception, content_type = "application/problem+json"),
+        (status = 413, description = "Too large", body = Exception, content_type = "application/problem+json"),
+        (status = 415, description = "Unsupported media type", body = Exception, content_type = "application/problem+json")))]
+pub(crate) async fn replace(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    state.registry.check_mutable(&id)?;
+    let (wasm, registration) = read_module(&state, &headers, body, Policy::Replace(id.clone())).await?;
+    state.registry.register(wasm, registration).await?;
+    tracing::info!(process = %id, "replaced");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Undeploy a process.
+#[utoipa::path(delete, path = "/processes/{processID}", tag = "Deploy, Replace, Undeploy",
+    params(("processID" = String, Path, description = "Process id")),
+    responses(
+        (status = 204, description = "Undeployed; accepted jobs still run, finished jobs stay readable"),
+        (status = 401, description = "No bearer token", body = Exception, content_type = "application/problem+json"),
+        (status = 403, description = "Wrong token, or immutable-process", body = Exception, content_type = "application/problem+json"),
+        (status = 404, description = "no-such-process", body = Exception, content_type = "application/problem+json")))]
+pub(crate) async fn undeploy(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers)?;
+    state.registry.undeploy(&id)?;
+    tracing::info!(process = %id, "undeployed");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// What was deployed: an application package (JSON) or, with
+/// `Accept: application/wasm`, the component itself.
+#[utoipa::path(get, path = "/processes/{processID}/package", tag = "Deploy, Replace, Undeploy",
+    params(("processID" = String, Path, description = "Process id")),
+    responses(
+        (status = 200, description = "The application package (application/ogcapppkg+json), or the component (application/wasm)"),
+        (status = 404, description = "no-such-process", body = Exception, content_type = "application/problem+json")))]
+pub(crate) async fn package(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let process = state.registry.get(&id).ok_or_else(|| ApiError::no_such_process(&id))?;
+    let wasm = state
+        .store
+        .get_module(&process.record.module_sha256)?
+        .ok_or_else(|| ApiError::internal(&format!("module of '{id}' is missing from the store")))?;
+    let wants_wasm = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains(WASM));
+    if wants_wasm {
+        let mut response = Body::from(wasm).into_response();
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(WASM));
+        return Ok(response);
+    }
+    let mut package = json!({
+        "processDescription": { "process": process.record.description },
+        "executionUnit": {
+            "value": base64::engine::general_purpose::STANDARD.encode(&wasm),
+            "mediaType": WASM,
+        },
+    });
+    if let Some(options) = &process.record.job_control_options {
+        package["jobControlOptions"] = json!(options);
+    }
+    if let Some(limits) = &process.record.limits {
+        package["limits"] = json!(limits);
+    }
+    let mut response = axum::Json(package).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(APP_PACKAGE));
+    Ok(response)
+}

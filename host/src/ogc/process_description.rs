@@ -1,0 +1,86 @@
+//! Checking a process description against the shape of the official
+//! `process.yaml` (OGC API - Processes Part 1 1.0).
+//!
+//! The official schema is spread over YAML files with relative `$ref`s
+//! (`process.yaml` → `processSummary.yaml` → `descriptionType.yaml`,
+//! `inputDescription.yaml`, `outputDescription.yaml`, `schema.yaml`, …);
+//! this is the same set of constraints as one JSON Schema, so the binary
+//! needs no files at run time. The end-to-end tests check that every
+//! description we serve also passes the official YAML schemas.
+
+use std::sync::OnceLock;
+
+use serde_json::{Value, json};
+
+fn schema() -> Value {
+    let link = json!({
+        "type": "object",
+        "required": ["href"],
+        "properties": {
+            "href": { "type": "string" }, "rel": { "type": "string" }, "type": { "type": "string" },
+            "hreflang": { "type": "string" }, "title": { "type": "string" }
+        }
+    });
+    let metadata = json!({
+        "type": "object",
+        "properties": { "title": { "type": "string" }, "role": { "type": "string" }, "href": { "type": "string" } }
+    });
+    let description_type = json!({
+        "title": { "type": "string" },
+        "description": { "type": "string" },
+        "keywords": { "type": "array", "items": { "type": "string" } },
+        "metadata": { "type": "array", "items": metadata },
+    });
+    let mut input = description_type.as_object().cloned().unwrap_or_default();
+    input.insert("minOccurs".into(), json!({ "type": "integer", "minimum": 0 }));
+    input.insert("maxOccurs".into(), json!({ "oneOf": [ { "type": "integer", "minimum": 0 }, { "type": "string", "enum": ["unbounded"] } ] }));
+    input.insert("schema".into(), json!({ "type": "object" }));
+    let mut output = description_type.as_object().cloned().unwrap_or_default();
+    output.insert("schema".into(), json!({ "type": "object" }));
+    let mut process = description_type.as_object().cloned().unwrap_or_default();
+    process.insert("id".into(), json!({ "type": "string" }));
+    process.insert("version".into(), json!({ "type": "string" }));
+    process.insert("jobControlOptions".into(), json!({ "type": "array", "items": { "enum": ["sync-execute", "async-execute", "dismiss"] } }));
+    process.insert("outputTransmission".into(), json!({ "type": "array", "items": { "enum": ["value", "reference"] } }));
+    process.insert("links".into(), json!({ "type": "array", "items": link }));
+    process.insert("inputs".into(), json!({ "type": "object", "additionalProperties": { "type": "object", "required": ["schema"], "properties": input } }));
+    process.insert("outputs".into(), json!({ "type": "object", "additionalProperties": { "type": "object", "required": ["schema"], "properties": output } }));
+    json!({ "type": "object", "required": ["id", "version"], "properties": process })
+}
+
+/// Check a description; the error names what is wrong and where.
+pub fn check_process_description(description: &Value) -> Result<(), String> {
+    static VALIDATOR: OnceLock<Result<jsonschema::Validator, String>> = OnceLock::new();
+    let validator = VALIDATOR
+        .get_or_init(|| jsonschema::validator_for(&schema()).map_err(|e| e.to_string()))
+        .as_ref()?;
+    let errors: Vec<String> = validator
+        .iter_errors(description)
+        .take(3)
+        .map(|e| {
+            let at = e.instance_path().to_string();
+            if at.is_empty() { e.to_string() } else { format!("{at}: {e}") }
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("not a valid OGC process description: {}", errors.join("; ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_a_minimal_description_and_names_what_is_wrong() {
+        check_process_description(&json!({"id": "a", "version": "1", "inputs": {"x": {"schema": {"type": "string"}}}})).unwrap();
+        let err = check_process_description(&json!({"id": "a"})).unwrap_err();
+        assert!(err.contains("version"), "{err}");
+        let err = check_process_description(&json!({"id": "a", "version": "1", "inputs": {"x": {"title": "no schema"}}})).unwrap_err();
+        assert!(err.contains("/inputs/x"), "{err}");
+        let err = check_process_description(&json!({"id": "a", "version": "1", "jobControlOptions": ["sometimes"]})).unwrap_err();
+        assert!(err.contains("jobControlOptions"), "{err}");
+    }
+}
