@@ -1,0 +1,1 @@
+// Empty: this crate only exists to fetch its dependency (see Cargo.toml).

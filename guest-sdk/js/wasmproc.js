@@ -1,0 +1,268 @@
+// wasmproc.js - write wasmproc processes in JavaScript.
+//
+// A process is a description and an execute function, turned into the two
+// exports of the `wasmproc:process` world by `defineProcess`:
+//
+//     import { defineProcess, Output } from './wasmproc.js';
+//
+//     export const { describe, execute } = defineProcess({
+//       description: {
+//         id: 'hello', version: '1.0.0', title: 'Hello',
+//         inputs: { name: { schema: { type: 'string' } } },
+//         outputs: { greeting: { schema: { type: 'string' } } },
+//       },
+//       execute(inputs) {
+//         return [Output.json('greeting', `Hello ${inputs.requiredString('name')}!`)];
+//       },
+//     });
+//
+// Build with componentize-qjs (QuickJS) or componentize-js (SpiderMonkey);
+// see README.md next to this file.
+//
+// The module hides the WIT plumbing: the inputs JSON text becomes an
+// `Inputs`, outputs are built with `Output` (or returned as a plain object
+// of JSON values), a thrown `ProcessError` becomes the WIT
+// `process-error`, and `progress` / `log` talk to the host.
+
+import { log as hostLog, progress as hostProgress } from 'wasmproc:process/host@0.1.0';
+
+const LEVELS = ['trace', 'debug', 'info', 'warn', 'error'];
+
+/** A failure the process reports itself: a short machine-readable `code`
+ * (e.g. `invalid-input`, `no-result`) and a message for people. Throw it
+ * anywhere in `execute`: the job fails with this code and message. */
+export class ProcessError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.name = 'ProcessError';
+    this.code = code;
+  }
+
+  /** The inputs are well-formed but unusable (code `invalid-input`). */
+  static invalidInput(message) {
+    return new ProcessError('invalid-input', message);
+  }
+
+  /** The process could not produce a result (code `no-result`). */
+  static noResult(message) {
+    return new ProcessError('no-result', message);
+  }
+}
+
+const BASE64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+const BASE64_DIGITS = (() => {
+  const digits = new Int16Array(128).fill(-1);
+  for (let i = 0; i < BASE64.length; i++) digits[BASE64.charCodeAt(i)] = i;
+  return digits;
+})();
+
+/** Decode standard base64 (padding optional, whitespace ignored) to a
+ * Uint8Array; throws a ProcessError on any other character. */
+export function decodeBase64(text) {
+  const out = new Uint8Array(Math.floor((text.length * 3) / 4) + 3);
+  let n = 0;
+  let acc = 0;
+  let bits = 0;
+  let padding = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 32 || c === 10 || c === 13 || c === 9) continue;
+    if (c === 61) {
+      padding = true;
+      continue;
+    }
+    const d = c < 128 ? BASE64_DIGITS[c] : -1;
+    if (d < 0 || padding) throw ProcessError.invalidInput('not valid base64');
+    acc = ((acc << 6) | d) & 0xffffff;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[n++] = (acc >> bits) & 0xff;
+    }
+  }
+  if (bits >= 6) throw ProcessError.invalidInput('not valid base64');
+  return out.slice(0, n);
+}
+
+/** The inputs of a job: a JSON object keyed by input id. The host has
+ * already validated them against the description and fetched inputs given
+ * by reference; `value` and the typed getters unwrap OGC qualified values
+ * (`{"value": …, "mediaType": …}`). */
+export class Inputs {
+  constructor(values) {
+    if (values === null || typeof values !== 'object' || Array.isArray(values)) {
+      throw ProcessError.invalidInput('inputs must be a JSON object');
+    }
+    /** The inputs as the host sent them. */
+    this.raw = values;
+  }
+
+  /** Parse the JSON text the host passes to `execute`. */
+  static fromJson(text) {
+    let values;
+    try {
+      values = JSON.parse(text);
+    } catch (e) {
+      throw ProcessError.invalidInput(`inputs are not valid JSON: ${e.message}`);
+    }
+    return new Inputs(values);
+  }
+
+  /** Whether input `id` was given. */
+  has(id) {
+    return Object.prototype.hasOwnProperty.call(this.raw, id) && this.raw[id] !== null;
+  }
+
+  /** Ids of the inputs that were given. */
+  ids() {
+    return Object.keys(this.raw);
+  }
+
+  /** The raw value of an input (qualified values not unwrapped). */
+  get(id) {
+    return this.has(id) ? this.raw[id] : undefined;
+  }
+
+  /** The value of an input, a qualified value unwrapped to its `value`;
+   * `fallback` when absent. */
+  value(id, fallback = undefined) {
+    if (!this.has(id)) return fallback;
+    const raw = this.raw[id];
+    if (raw !== null && typeof raw === 'object' && !Array.isArray(raw) && 'value' in raw) {
+      return raw.value;
+    }
+    return raw;
+  }
+
+  /** The (unwrapped) value of an input that must be present. */
+  required(id) {
+    const value = this.value(id);
+    if (value === undefined || value === null) {
+      throw ProcessError.invalidInput(`input '${id}' is required`);
+    }
+    return value;
+  }
+
+  /** A string input, or `fallback`; a ProcessError if it is not a string. */
+  optionalString(id, fallback = undefined) {
+    const value = this.value(id);
+    if (value === undefined || value === null) return fallback;
+    if (typeof value !== 'string') {
+      throw ProcessError.invalidInput(`input '${id}' must be a string, got ${JSON.stringify(value)}`);
+    }
+    return value;
+  }
+
+  /** A string input that must be present. */
+  requiredString(id) {
+    const value = this.optionalString(id);
+    if (value === undefined) throw ProcessError.invalidInput(`input '${id}' is required`);
+    return value;
+  }
+
+  /** A numeric input, or `fallback`; a ProcessError if it is not a number. */
+  optionalNumber(id, fallback = undefined) {
+    const value = this.value(id);
+    if (value === undefined || value === null) return fallback;
+    if (typeof value !== 'number') {
+      throw ProcessError.invalidInput(`input '${id}' must be a number, got ${JSON.stringify(value)}`);
+    }
+    return value;
+  }
+
+  /** A numeric input that must be present. */
+  requiredNumber(id) {
+    const value = this.optionalNumber(id);
+    if (value === undefined) throw ProcessError.invalidInput(`input '${id}' is required`);
+    return value;
+  }
+
+  /** A binary input decoded from base64 (a plain base64 string or a
+   * qualified value): `{ data: Uint8Array, mediaType }`, or undefined. */
+  binary(id) {
+    const raw = this.get(id);
+    const mediaType =
+      raw !== null && typeof raw === 'object' && typeof raw.mediaType === 'string' ? raw.mediaType : undefined;
+    const encoded = this.optionalString(id);
+    if (encoded === undefined) return undefined;
+    try {
+      return { data: decodeBase64(encoded), mediaType };
+    } catch (e) {
+      throw ProcessError.invalidInput(`input '${id}' is not base64`);
+    }
+  }
+}
+
+/** One output of a job, named by its id in the process description. */
+export class Output {
+  constructor(id, value, mediaType) {
+    this.id = id;
+    /** `{ tag: 'json', val: text }` or `{ tag: 'bytes', val: Uint8Array }`. */
+    this.value = value;
+    this.mediaType = mediaType;
+  }
+
+  /** A JSON output from any JSON-serialisable value (a string becomes a
+   * JSON string). `mediaType` defaults to application/json on the host. */
+  static json(id, value, mediaType = undefined) {
+    const text = JSON.stringify(value);
+    if (text === undefined) throw new TypeError(`output '${id}' is not JSON-serialisable`);
+    return new Output(id, { tag: 'json', val: text }, mediaType);
+  }
+
+  /** A raw-bytes output (Uint8Array or array of numbers). `mediaType`
+   * defaults to application/octet-stream on the host. */
+  static bytes(id, data, mediaType = undefined) {
+    return new Output(id, { tag: 'bytes', val: data instanceof Uint8Array ? data : Uint8Array.from(data) }, mediaType);
+  }
+}
+
+/** Append a line to the job's log; `level` is one of trace, debug, info,
+ * warn, error (the host bounds the log). */
+export function log(level, message) {
+  if (!LEVELS.includes(level)) throw new TypeError(`log level must be one of ${LEVELS.join(', ')}`);
+  hostLog(level, String(message));
+}
+
+/** Report progress of the running job; `percent` is clamped to 0..100. */
+export function progress(percent, message = undefined) {
+  const clamped = Math.max(0, Math.min(100, Math.floor(Number(percent) || 0)));
+  hostProgress(clamped, message === undefined || message === null ? undefined : String(message));
+}
+
+function lower(result) {
+  const outputs = Array.isArray(result)
+    ? result
+    : Object.entries(result ?? {}).map(([id, value]) => Output.json(id, value));
+  return outputs.map((output) => {
+    if (!(output instanceof Output)) {
+      throw new TypeError('execute must return Output objects or a plain object of JSON values');
+    }
+    return { id: output.id, mediaType: output.mediaType, value: output.value };
+  });
+}
+
+/** The two exports of the world for a process: `{ describe, execute }`.
+ *
+ * `execute(inputs)` gets an `Inputs` and returns an array of `Output`, or
+ * an object mapping output ids to JSON values. A thrown `ProcessError`
+ * fails the job with its code and message; any other exception fails it
+ * with code `internal-error` (the stack goes to the job log). */
+export function defineProcess({ description, execute }) {
+  const described = JSON.stringify(description);
+  return {
+    describe() {
+      return described;
+    },
+    execute(text) {
+      try {
+        return lower(execute(Inputs.fromJson(text)));
+      } catch (e) {
+        // The component's `result` error side: a plain record.
+        if (e instanceof ProcessError) throw { code: e.code, message: e.message };
+        hostLog('error', e && e.stack ? `${e}\n${e.stack}` : String(e));
+        throw { code: 'internal-error', message: String(e) };
+      }
+    },
+  };
+}
