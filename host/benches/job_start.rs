@@ -71,7 +71,11 @@ mod bare {
             Process::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).unwrap();
             let component = Component::new(&engine, wasm).unwrap();
             let pre = ProcessPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
-            Self { engine, pre }
+            Self {
+                engine,
+                pre,
+                interruptible,
+            }
         }
 
         pub fn run(&self, inputs: &str) -> usize {
@@ -80,6 +84,10 @@ mod bare {
                 table: ResourceTable::new(),
             };
             let mut store = Store::new(&self.engine, state);
+            if self.interruptible {
+                store.set_fuel(u64::MAX / 2).unwrap();
+                store.set_epoch_deadline(1_000_000);
+            }
             let instance = self.pre.instantiate(&mut store).unwrap();
             instance
                 .call_execute(&mut store, inputs)

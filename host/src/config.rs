@@ -90,8 +90,14 @@ impl Secret {
     /// (both sides are hashed first, so not even the length leaks).
     pub fn matches(&self, candidate: &str) -> bool {
         use sha2::{Digest, Sha256};
-        let (a, b) = (Sha256::digest(self.0.as_bytes()), Sha256::digest(candidate.as_bytes()));
-        a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+        let (a, b) = (
+            Sha256::digest(self.0.as_bytes()),
+            Sha256::digest(candidate.as_bytes()),
+        );
+        a.iter()
+            .zip(b.iter())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
     }
 }
 
@@ -154,6 +160,10 @@ pub struct ExecutionConfig {
     /// How long finished jobs and their results are kept. Default 7 days.
     #[serde(with = "humantime_serde")]
     pub job_retention: Duration,
+    /// On shutdown, how long running jobs may take to finish before they
+    /// are stopped and re-queued. Default 30 s.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
 }
 
 impl Default for ExecutionConfig {
@@ -167,6 +177,7 @@ impl Default for ExecutionConfig {
                 .unwrap_or(2),
             max_queued_jobs: 1000,
             job_retention: Duration::from_secs(7 * 24 * 3600),
+            shutdown_grace: Duration::from_secs(30),
         }
     }
 }
@@ -365,7 +376,13 @@ mod tests {
         assert!(secret.matches("s3cret-token"));
         assert!(!secret.matches("s3cret-tokem"));
         assert!(!secret.matches(""));
-        let config = Config { auth: AuthConfig { admin_token: Some(secret), protect_jobs: false }, ..Config::default() };
+        let config = Config {
+            auth: AuthConfig {
+                admin_token: Some(secret),
+                protect_jobs: false,
+            },
+            ..Config::default()
+        };
         assert!(!format!("{config:?}").contains("s3cret"));
     }
 

@@ -63,9 +63,10 @@ pub struct Server {
     shutdown: Option<oneshot::Sender<()>>,
     http: JoinHandle<std::io::Result<()>>,
     retention: JoinHandle<()>,
-    scheduler: Scheduler,
+    scheduler: Option<Scheduler>,
+    shutdown_grace: std::time::Duration,
     // Dropped last: stops the guests after HTTP has stopped.
-    _executor: Executor,
+    executor: Executor,
 }
 
 impl std::fmt::Debug for Server {
@@ -108,7 +109,10 @@ async fn register_all(registry: &ProcessRegistry, config: &Config) -> Result<(),
     let restored = registry
         .restore_deployed()
         .await
-        .map_err(|source| ServerError::Process { name: "deployed processes".into(), source })?;
+        .map_err(|source| ServerError::Process {
+            name: "deployed processes".into(),
+            source,
+        })?;
     if restored > 0 {
         tracing::info!(restored, "restored deployed processes");
     }
@@ -192,8 +196,9 @@ impl Server {
             shutdown: Some(shutdown),
             http,
             retention,
-            scheduler,
-            _executor: Executor(Some(executor)),
+            scheduler: Some(scheduler),
+            shutdown_grace: config.execution.shutdown_grace,
+            executor: Executor(Some(executor)),
         })
     }
 
@@ -207,23 +212,32 @@ impl Server {
         self.base_url.clone()
     }
 
-    /// The job scheduler (for embedding and tests).
-    pub fn scheduler(&self) -> &Scheduler {
-        &self.scheduler
-    }
-
-    /// Stop accepting connections, finish in-flight requests, stop the
-    /// guests, and release the data directory.
+    /// Stop accepting connections and finish in-flight requests; give
+    /// running jobs `execution.shutdown_grace` to finish, stop and re-queue
+    /// the rest; stop the executor; release the data directory (a new
+    /// server can open it as soon as this returns).
     pub async fn shutdown(mut self) -> Result<(), ServerError> {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
         self.retention.abort();
-        let result = (&mut self.http).await;
-        match result {
+        let _ = (&mut self.retention).await;
+        let served = match (&mut self.http).await {
             Ok(served) => served.map_err(ServerError::Io),
             Err(join) => Err(ServerError::Io(std::io::Error::other(join.to_string()))),
+        };
+        if let Some(scheduler) = self.scheduler.take() {
+            scheduler.shutdown(self.shutdown_grace).await;
         }
+        if let Some(executor) = self.executor.0.take() {
+            // Waits for the executor's tasks to be dropped, and with them
+            // their handles on the store.
+            let _ = tokio::task::spawn_blocking(move || {
+                executor.shutdown_timeout(std::time::Duration::from_secs(10));
+            })
+            .await;
+        }
+        served
     }
 }
 

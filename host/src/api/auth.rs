@@ -18,7 +18,10 @@ pub(crate) fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(),
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim);
     match presented {
         None => Err(ApiError::unauthorized(
@@ -30,7 +33,11 @@ pub(crate) fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(),
 }
 
 /// Middleware for execution and job routes when `auth.protect_jobs` is on.
-pub(crate) async fn protect_jobs(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub(crate) async fn protect_jobs(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     if state.config.auth.protect_jobs
         && let Err(error) = require_admin(&state, request.headers())
     {

@@ -61,11 +61,9 @@ async fn fetch_module(state: &AppState, href: &str) -> Result<Vec<u8>, ApiError>
         .timeout(state.config.href.timeout)
         .build()
         .map_err(|e| ApiError::internal(&e))?;
-    let mut response = client
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| ApiError::invalid_request(format!("executionUnit: fetching '{href}' failed: {e}")))?;
+    let mut response = client.get(url).send().await.map_err(|e| {
+        ApiError::invalid_request(format!("executionUnit: fetching '{href}' failed: {e}"))
+    })?;
     if !response.status().is_success() {
         return Err(ApiError::invalid_request(format!(
             "executionUnit: fetching '{href}' answered HTTP {}",
@@ -74,11 +72,9 @@ async fn fetch_module(state: &AppState, href: &str) -> Result<Vec<u8>, ApiError>
     }
     let limit = state.config.max_request_bytes;
     let mut wasm = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| ApiError::invalid_request(format!("executionUnit: reading '{href}' failed: {e}")))?
-    {
+    while let Some(chunk) = response.chunk().await.map_err(|e| {
+        ApiError::invalid_request(format!("executionUnit: reading '{href}' failed: {e}"))
+    })? {
         if (wasm.len() + chunk.len()) as u64 > limit {
             return Err(ApiError::payload_too_large(limit));
         }
@@ -94,7 +90,9 @@ async fn execution_unit_module(state: &AppState, unit: &Value) -> Result<Vec<u8>
         Value::Array(units) => units
             .iter()
             .find(|u| u.get("value").is_some() || u.get("href").is_some())
-            .ok_or_else(|| ApiError::invalid_request("executionUnit: no element carries a module"))?,
+            .ok_or_else(|| {
+                ApiError::invalid_request("executionUnit: no element carries a module")
+            })?,
         other => other,
     };
     let declared = unit
@@ -112,7 +110,9 @@ async fn execution_unit_module(state: &AppState, unit: &Value) -> Result<Vec<u8>
     if let Some(encoded) = unit.get("value").and_then(Value::as_str) {
         return base64::engine::general_purpose::STANDARD
             .decode(encoded.trim())
-            .map_err(|e| ApiError::invalid_request(format!("executionUnit.value is not base64: {e}")));
+            .map_err(|e| {
+                ApiError::invalid_request(format!("executionUnit.value is not base64: {e}"))
+            });
     }
     if let Some(href) = unit.get("href").and_then(Value::as_str) {
         return fetch_module(state, href).await;
@@ -146,12 +146,12 @@ async fn read_module(
     match media_type(headers).as_str() {
         WASM => Ok((body.to_vec(), registration)),
         APP_PACKAGE | "application/json" => {
-            let package: AppPackage = serde_json::from_slice(&body)
-                .map_err(|e| ApiError::invalid_request(format!("invalid application package: {e}")))?;
+            let package: AppPackage = serde_json::from_slice(&body).map_err(|e| {
+                ApiError::invalid_request(format!("invalid application package: {e}"))
+            })?;
             let wasm = execution_unit_module(state, &package.execution_unit).await?;
-            registration.description = package
-                .process_description
-                .map(|d| match d.get("process") {
+            registration.description =
+                package.process_description.map(|d| match d.get("process") {
                     Some(process) if d.get("id").is_none() => process.clone(),
                     _ => d,
                 });
@@ -186,7 +186,11 @@ pub(crate) async fn deploy(
     let process = state.registry.register(wasm, registration).await?;
     tracing::info!(process = process.id(), "deployed");
     let location = format!("{}/processes/{}", state.base_url, process.id());
-    let mut response = (StatusCode::CREATED, axum::Json(summary(&process, &state.base_url))).into_response();
+    let mut response = (
+        StatusCode::CREATED,
+        axum::Json(summary(&process, &state.base_url)),
+    )
+        .into_response();
     if let Ok(location) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, location);
     }
@@ -213,7 +217,8 @@ pub(crate) async fn replace(
 ) -> Result<Response, ApiError> {
     require_admin(&state, &headers)?;
     state.registry.check_mutable(&id)?;
-    let (wasm, registration) = read_module(&state, &headers, body, Policy::Replace(id.clone())).await?;
+    let (wasm, registration) =
+        read_module(&state, &headers, body, Policy::Replace(id.clone())).await?;
     state.registry.register(wasm, registration).await?;
     tracing::info!(process = %id, "replaced");
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -250,18 +255,25 @@ pub(crate) async fn package(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let process = state.registry.get(&id).ok_or_else(|| ApiError::no_such_process(&id))?;
+    let process = state
+        .registry
+        .get(&id)
+        .ok_or_else(|| ApiError::no_such_process(&id))?;
     let wasm = state
         .store
         .get_module(&process.record.module_sha256)?
-        .ok_or_else(|| ApiError::internal(&format!("module of '{id}' is missing from the store")))?;
+        .ok_or_else(|| {
+            ApiError::internal(&format!("module of '{id}' is missing from the store"))
+        })?;
     let wants_wasm = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains(WASM));
     if wants_wasm {
         let mut response = Body::from(wasm).into_response();
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(WASM));
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(WASM));
         return Ok(response);
     }
     let mut package = json!({
@@ -278,6 +290,8 @@ pub(crate) async fn package(
         package["limits"] = json!(limits);
     }
     let mut response = axum::Json(package).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(APP_PACKAGE));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(APP_PACKAGE));
     Ok(response)
 }

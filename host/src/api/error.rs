@@ -41,7 +41,12 @@ impl ApiError {
     pub fn unauthorized(detail: impl Into<String>) -> Self {
         Self {
             ask_for_bearer_token: true,
-            ..Self::new(StatusCode::UNAUTHORIZED, ty::UNAUTHORIZED, "Unauthorized", detail)
+            ..Self::new(
+                StatusCode::UNAUTHORIZED,
+                ty::UNAUTHORIZED,
+                "Unauthorized",
+                detail,
+            )
         }
     }
 

@@ -102,8 +102,10 @@ fn parse_request(
             "the execute request must be a JSON object",
         ));
     }
-    serde_json::from_value(value)
-        .map_err(|e| ApiError::invalid_request(format!("invalid execute request: {e}")))
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        ApiError::invalid_request(format!("invalid execute request: '{path}': {}", e.inner()))
+    })
 }
 
 /// Check the request against the process: inputs and requested outputs.

@@ -64,7 +64,10 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs/{job_id}", get(jobs::status).delete(jobs::dismiss))
         .route("/jobs/{job_id}/results", get(jobs::results))
         .route("/jobs/{job_id}/results/{output_id}", get(jobs::output))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), auth::protect_jobs));
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::protect_jobs,
+        ));
     Router::new()
         .route("/", get(landing::landing_page))
         .route("/conformance", get(landing::conformance))
@@ -72,7 +75,9 @@ pub fn router(state: AppState) -> Router {
         .route("/processes", get(processes::list).post(deploy::deploy))
         .route(
             "/processes/{process_id}",
-            get(processes::describe).put(deploy::replace).delete(deploy::undeploy),
+            get(processes::describe)
+                .put(deploy::replace)
+                .delete(deploy::undeploy),
         )
         .route("/processes/{process_id}/package", get(deploy::package))
         .merge(jobs)

@@ -76,7 +76,11 @@ pub(crate) async fn deploy(args: DeployArgs, replace: bool) -> anyhow::Result<Ex
         .await
         .with_context(|| format!("reading {}", args.file.display()))?;
     let builder = match (&args.id, replace) {
-        (Some(id), true) => request(&args.server, reqwest::Method::PUT, &format!("/processes/{id}")),
+        (Some(id), true) => request(
+            &args.server,
+            reqwest::Method::PUT,
+            &format!("/processes/{id}"),
+        ),
         (None, true) => anyhow::bail!("replace needs --id"),
         (_, false) => request(&args.server, reqwest::Method::POST, "/processes"),
     };
@@ -96,7 +100,9 @@ pub(crate) async fn deploy(args: DeployArgs, replace: bool) -> anyhow::Result<Ex
                     }
                 }))
         }
-        _ => builder.header("content-type", "application/wasm").body(wasm),
+        _ => builder
+            .header("content-type", "application/wasm")
+            .body(wasm),
     };
     let response = builder.send().await.context("contacting the server")?;
     report(response).await
@@ -112,10 +118,14 @@ async fn describe_locally(wasm: &[u8]) -> anyhow::Result<Value> {
 pub(crate) async fn undeploy(args: UndeployArgs) -> anyhow::Result<ExitCode> {
     let mut code = ExitCode::SUCCESS;
     for id in &args.ids {
-        let response = request(&args.server, reqwest::Method::DELETE, &format!("/processes/{id}"))
-            .send()
-            .await
-            .context("contacting the server")?;
+        let response = request(
+            &args.server,
+            reqwest::Method::DELETE,
+            &format!("/processes/{id}"),
+        )
+        .send()
+        .await
+        .context("contacting the server")?;
         if report(response).await? != ExitCode::SUCCESS {
             code = ExitCode::FAILURE;
         } else {
@@ -140,7 +150,11 @@ pub(crate) async fn processes(args: ServerArgs) -> anyhow::Result<ExitCode> {
             "{}\t{}\t{}\t{}",
             process["id"].as_str().unwrap_or(""),
             process["version"].as_str().unwrap_or(""),
-            if process["mutable"].as_bool().unwrap_or(false) { "mutable" } else { "built-in" },
+            if process["mutable"].as_bool().unwrap_or(false) {
+                "mutable"
+            } else {
+                "built-in"
+            },
             process["title"].as_str().unwrap_or("")
         );
     }

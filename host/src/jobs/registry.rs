@@ -195,7 +195,9 @@ impl ProcessRegistry {
     /// Fail early (before compiling) when `id` cannot be replaced or
     /// undeployed.
     pub fn check_mutable(&self, id: &str) -> Result<Arc<RegisteredProcess>, RegisterError> {
-        let process = self.get(id).ok_or_else(|| RegisterError::NotFound(id.to_owned()))?;
+        let process = self
+            .get(id)
+            .ok_or_else(|| RegisterError::NotFound(id.to_owned()))?;
         if !process.record.mutable {
             return Err(RegisterError::Immutable(id.to_owned()));
         }
@@ -231,14 +233,20 @@ impl ProcessRegistry {
 
         // Check the id and write, under the lock, so two deploys of one id
         // cannot both succeed.
-        let mut processes = self.processes.write().unwrap_or_else(PoisonError::into_inner);
+        let mut processes = self
+            .processes
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         match &registration.policy {
             Policy::Deploy if processes.contains_key(&id) => {
                 return Err(RegisterError::Duplicate(id));
             }
             Policy::Replace(expected) => {
                 if expected != &id {
-                    return Err(RegisterError::IdMismatch { expected: expected.clone(), found: id });
+                    return Err(RegisterError::IdMismatch {
+                        expected: expected.clone(),
+                        found: id,
+                    });
                 }
                 match processes.get(&id) {
                     None => return Err(RegisterError::NotFound(id)),
@@ -264,7 +272,10 @@ impl ProcessRegistry {
     /// Remove a mutable process. Its module stays stored, so jobs already
     /// accepted still run; its finished jobs stay readable.
     pub fn undeploy(&self, id: &str) -> Result<(), RegisterError> {
-        let mut processes = self.processes.write().unwrap_or_else(PoisonError::into_inner);
+        let mut processes = self
+            .processes
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         match processes.get(id) {
             None => return Err(RegisterError::NotFound(id.to_owned())),
             Some(p) if !p.record.mutable => return Err(RegisterError::Immutable(id.to_owned())),
@@ -301,7 +312,9 @@ impl ProcessRegistry {
                         .insert(record.id.clone(), process);
                     restored += 1;
                 }
-                Err(e) => tracing::error!(process = %record.id, error = %e, "cannot restore deployed process"),
+                Err(e) => {
+                    tracing::error!(process = %record.id, error = %e, "cannot restore deployed process")
+                }
             }
         }
         Ok(restored)

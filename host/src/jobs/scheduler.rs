@@ -8,11 +8,12 @@
 //! - A [`Semaphore`] with `max_concurrent_jobs` permits bounds how many jobs
 //!   run at once, sync and async together. A job holds its permit until its
 //!   outcome is stored.
-//! - Async jobs wait in a bounded channel of `max_queued_jobs` ids. A slot
-//!   is reserved *before* the job is written, so a full queue answers 503
-//!   without writing anything; the job is flushed to disk before the 201.
-//!   One dispatcher task takes ids in order, waits for a permit, and spawns
-//!   the run on the executor.
+//! - Async jobs wait in a channel of ids; `queued` counts the jobs accepted
+//!   but not yet holding a permit, capped at `max_queued_jobs`. A place is
+//!   taken *before* the job is written, so a full queue answers 503 without
+//!   writing anything; the job is flushed to disk before the 201. One
+//!   dispatcher task takes ids in order, waits for a permit, and spawns the
+//!   run on the executor.
 //! - Every accepted or running job has a [`CancellationToken`] in
 //!   `cancels`; dismissing fires it, which drops the guest's future at its
 //!   next yield point (at most one epoch tick).
@@ -21,6 +22,7 @@
 //!   not be idempotent. Jobs found `accepted` are queued again.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -85,9 +87,13 @@ struct Inner {
     runtime: Runtime,
     config: Arc<Config>,
     base_url: String,
-    queue: mpsc::Sender<Uuid>,
+    queue: mpsc::UnboundedSender<Uuid>,
+    queued: AtomicUsize,
     cancels: Mutex<HashMap<Uuid, CancellationToken>>,
     permits: Arc<Semaphore>,
+    /// Fired by [`Scheduler::shutdown`]: no new job starts; jobs cancelled
+    /// because of it go back to `accepted`.
+    stopping: CancellationToken,
     executor: Handle,
     callbacks: Callbacks,
     http: reqwest::Client,
@@ -125,7 +131,7 @@ impl Scheduler {
         base_url: String,
         executor: Handle,
     ) -> Self {
-        let (queue, receiver) = mpsc::channel(config.execution.max_queued_jobs.max(1));
+        let (queue, receiver) = mpsc::unbounded_channel();
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -140,7 +146,9 @@ impl Scheduler {
                 config,
                 base_url,
                 queue,
+                queued: AtomicUsize::new(0),
                 cancels: Mutex::new(HashMap::new()),
+                stopping: CancellationToken::new(),
                 executor: executor.clone(),
                 http,
             }),
@@ -165,17 +173,29 @@ impl Scheduler {
         process: &RegisteredProcess,
         request: ExecuteRequest,
     ) -> Result<JobRecord, JobError> {
-        let slot = self.inner.queue.try_reserve().map_err(|e| match e {
-            mpsc::error::TrySendError::Full(()) => {
-                JobError::QueueFull(self.inner.config.execution.max_queued_jobs)
-            }
-            mpsc::error::TrySendError::Closed(()) => JobError::ShuttingDown,
-        })?;
+        let max = self.inner.config.execution.max_queued_jobs;
+        if self.inner.stopping.is_cancelled() {
+            return Err(JobError::ShuttingDown);
+        }
+        self.inner
+            .queued
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .map_err(|_| JobError::QueueFull(max))?;
         let job = JobRecord::new(process.id(), &process.record.module_sha256, request, true);
-        self.inner.store.insert_job(&job)?;
-        self.inner.store.flush().await?;
+        let written = match self.inner.store.insert_job(&job) {
+            Ok(()) => self.inner.store.flush().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = written {
+            self.inner.queued.fetch_sub(1, Ordering::SeqCst);
+            return Err(e.into());
+        }
         self.register_cancel(job.id);
-        slot.send(job.id);
+        if self.inner.queue.send(job.id).is_err() {
+            return Err(JobError::ShuttingDown);
+        }
         Ok(job)
     }
 
@@ -245,6 +265,36 @@ impl Scheduler {
         Ok(job)
     }
 
+    /// Graceful stop: start no new job, give running ones `grace` to
+    /// finish, then stop the rest and put them back to `accepted` (they run
+    /// again after a restart). Queued jobs stay `accepted` on disk.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.inner.stopping.cancel();
+        let all =
+            u32::try_from(self.inner.config.execution.max_concurrent_jobs).unwrap_or(u32::MAX);
+        let permits = self.inner.permits.clone();
+        if tokio::time::timeout(grace, permits.acquire_many(all))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        let tokens: Vec<CancellationToken> = self
+            .inner
+            .cancels
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        for token in tokens {
+            token.cancel();
+        }
+        // Cancelled guests stop within an epoch tick; their jobs are then
+        // written back as `accepted`.
+        let _ = tokio::time::timeout(Duration::from_secs(5), permits.acquire_many(all)).await;
+    }
+
     /// Start-up recovery: fail interrupted jobs, queue accepted ones again.
     pub async fn recover(&self) -> Result<Recovery, JobError> {
         let mut recovery = Recovery::default();
@@ -276,15 +326,10 @@ impl Scheduler {
             }
         }
         self.inner.store.flush().await?;
-        // Sending may wait for queue space; do not hold up start-up.
-        let queue = self.inner.queue.clone();
-        tokio::spawn(async move {
-            for id in requeue {
-                if queue.send(id).await.is_err() {
-                    break;
-                }
-            }
-        });
+        for id in requeue {
+            self.inner.queued.fetch_add(1, Ordering::SeqCst);
+            let _ = self.inner.queue.send(id);
+        }
         Ok(recovery)
     }
 
@@ -321,13 +366,30 @@ impl Scheduler {
 }
 
 /// Take queued job ids in order, wait for a permit, run each on the
-/// executor. Holds only a weak reference, so dropping the scheduler ends it.
-async fn dispatch(weak: std::sync::Weak<Inner>, mut receiver: mpsc::Receiver<Uuid>) {
-    while let Some(id) = receiver.recv().await {
-        let Some(inner) = weak.upgrade() else { break };
-        let Ok(permit) = inner.permits.clone().acquire_owned().await else {
+/// executor; a job leaves the queue count once it has its permit. Holds
+/// only a weak reference, so dropping the scheduler ends it; stops taking
+/// jobs when the scheduler shuts down (they stay `accepted` on disk).
+async fn dispatch(weak: std::sync::Weak<Inner>, mut receiver: mpsc::UnboundedReceiver<Uuid>) {
+    loop {
+        let Some(stopping) = weak.upgrade().map(|i| i.stopping.clone()) else {
             break;
         };
+        let id = tokio::select! {
+            () = stopping.cancelled() => break,
+            id = receiver.recv() => match id {
+                Some(id) => id,
+                None => break,
+            },
+        };
+        let Some(inner) = weak.upgrade() else { break };
+        let permit = tokio::select! {
+            () = stopping.cancelled() => break,
+            permit = inner.permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+        };
+        inner.queued.fetch_sub(1, Ordering::SeqCst);
         let executor = inner.executor.clone();
         executor.spawn(async move { inner.run_queued(id, permit).await });
     }
@@ -482,6 +544,17 @@ impl Inner {
         job.stats = Some(report.stats);
         job.log = Some(report.log);
         let results = match report.outcome {
+            RunOutcome::Cancelled if self.stopping.is_cancelled() && job.asynchronous => {
+                // Stopped by a shutdown, not a dismissal: run it again later.
+                job.status = JobStatus::Accepted;
+                job.started = None;
+                job.finished = None;
+                job.progress = None;
+                job.message = Some("re-queued: the server shut down while it ran".into());
+                job.stats = None;
+                self.store.update_job(&job)?;
+                return Ok((job, None));
+            }
             RunOutcome::Cancelled => return Ok((job, None)),
             RunOutcome::Success { outputs } => {
                 let results = JobResults { outputs };

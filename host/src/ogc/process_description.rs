@@ -32,7 +32,10 @@ fn schema() -> Value {
         "metadata": { "type": "array", "items": metadata },
     });
     let mut input = description_type.as_object().cloned().unwrap_or_default();
-    input.insert("minOccurs".into(), json!({ "type": "integer", "minimum": 0 }));
+    input.insert(
+        "minOccurs".into(),
+        json!({ "type": "integer", "minimum": 0 }),
+    );
     input.insert("maxOccurs".into(), json!({ "oneOf": [ { "type": "integer", "minimum": 0 }, { "type": "string", "enum": ["unbounded"] } ] }));
     input.insert("schema".into(), json!({ "type": "object" }));
     let mut output = description_type.as_object().cloned().unwrap_or_default();
@@ -41,7 +44,10 @@ fn schema() -> Value {
     process.insert("id".into(), json!({ "type": "string" }));
     process.insert("version".into(), json!({ "type": "string" }));
     process.insert("jobControlOptions".into(), json!({ "type": "array", "items": { "enum": ["sync-execute", "async-execute", "dismiss"] } }));
-    process.insert("outputTransmission".into(), json!({ "type": "array", "items": { "enum": ["value", "reference"] } }));
+    process.insert(
+        "outputTransmission".into(),
+        json!({ "type": "array", "items": { "enum": ["value", "reference"] } }),
+    );
     process.insert("links".into(), json!({ "type": "array", "items": link }));
     process.insert("inputs".into(), json!({ "type": "object", "additionalProperties": { "type": "object", "required": ["schema"], "properties": input } }));
     process.insert("outputs".into(), json!({ "type": "object", "additionalProperties": { "type": "object", "required": ["schema"], "properties": output } }));
@@ -59,13 +65,20 @@ pub fn check_process_description(description: &Value) -> Result<(), String> {
         .take(3)
         .map(|e| {
             let at = e.instance_path().to_string();
-            if at.is_empty() { e.to_string() } else { format!("{at}: {e}") }
+            if at.is_empty() {
+                e.to_string()
+            } else {
+                format!("{at}: {e}")
+            }
         })
         .collect();
     if errors.is_empty() {
         Ok(())
     } else {
-        Err(format!("not a valid OGC process description: {}", errors.join("; ")))
+        Err(format!(
+            "not a valid OGC process description: {}",
+            errors.join("; ")
+        ))
     }
 }
 
@@ -75,12 +88,21 @@ mod tests {
 
     #[test]
     fn accepts_a_minimal_description_and_names_what_is_wrong() {
-        check_process_description(&json!({"id": "a", "version": "1", "inputs": {"x": {"schema": {"type": "string"}}}})).unwrap();
+        check_process_description(
+            &json!({"id": "a", "version": "1", "inputs": {"x": {"schema": {"type": "string"}}}}),
+        )
+        .unwrap();
         let err = check_process_description(&json!({"id": "a"})).unwrap_err();
         assert!(err.contains("version"), "{err}");
-        let err = check_process_description(&json!({"id": "a", "version": "1", "inputs": {"x": {"title": "no schema"}}})).unwrap_err();
+        let err = check_process_description(
+            &json!({"id": "a", "version": "1", "inputs": {"x": {"title": "no schema"}}}),
+        )
+        .unwrap_err();
         assert!(err.contains("/inputs/x"), "{err}");
-        let err = check_process_description(&json!({"id": "a", "version": "1", "jobControlOptions": ["sometimes"]})).unwrap_err();
+        let err = check_process_description(
+            &json!({"id": "a", "version": "1", "jobControlOptions": ["sometimes"]}),
+        )
+        .unwrap_err();
         assert!(err.contains("jobControlOptions"), "{err}");
     }
 }
