@@ -53,11 +53,7 @@ fn job_filter(query: &[(String, String)]) -> Result<Option<JobFilter>, ApiError>
     let mut filter = JobFilter::default();
     for (key, value) in query {
         match key.as_str() {
-            "type" => {
-                if value.split(',').all(|t| t.trim() != "process") {
-                    return Ok(None);
-                }
-            }
+            "type" if value.split(',').all(|t| t.trim() != "process") => return Ok(None),
             "processID" | "processId" => filter
                 .process_ids
                 .extend(value.split(',').map(|s| s.trim().to_owned())),

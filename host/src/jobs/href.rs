@@ -129,10 +129,10 @@ async fn fetch(client: &reqwest::Client, href: &str, config: &HrefConfig) -> Res
         return serde_json::from_slice(&body)
             .map_err(|e| format!("'{href}' is not valid JSON: {e}"));
     }
-    if essence.starts_with("text/") {
-        if let Ok(text) = String::from_utf8(body.clone()) {
-            return Ok(Value::String(text));
-        }
+    if essence.starts_with("text/")
+        && let Ok(text) = std::str::from_utf8(&body)
+    {
+        return Ok(Value::String(text.to_owned()));
     }
     Ok(json!({
         "value": base64::engine::general_purpose::STANDARD.encode(&body),
