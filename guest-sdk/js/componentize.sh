@@ -4,7 +4,7 @@
 #     guest-sdk/js/componentize.sh APP.js OUT.wasm
 #
 # APP.js exports `describe` and `execute` (see wasmproc.js). Uses
-# componentize-qjs (QuickJS) from guest-sdk/js/node_modules (`npm ci` there,
+# componentize-qjs (QuickJS) from guest-sdk/js/node_modules (`npm install` there,
 # or polyglot/install-toolchains.sh) or from PATH.
 # Environment: WASMPROC_WIT (default: the repository's wit/),
 # WASMPROC_JS_MODULE_ROOT (default: the deepest folder holding both APP.js
@@ -23,7 +23,7 @@ out="$2"
 qjs="$sdk/node_modules/.bin/componentize-qjs"
 if [[ ! -x "$qjs" ]]; then
     qjs="$(command -v componentize-qjs)" || {
-        echo "$0: componentize-qjs not found; run 'npm ci' in $sdk or polyglot/install-toolchains.sh" >&2
+        echo "$0: componentize-qjs not found; run 'npm install' in $sdk or polyglot/install-toolchains.sh" >&2
         exit 1
     }
 fi

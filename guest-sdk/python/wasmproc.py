@@ -309,6 +309,8 @@ def export(process: type) -> type:
         def execute(self, inputs: str) -> list:
             try:
                 outputs = _outputs(instance.execute(Inputs.from_json(inputs)))
+                if _types is None:  # outside a component: the Output objects
+                    return outputs
                 return [output._lower() for output in outputs]
             except ProcessError as e:
                 error = e

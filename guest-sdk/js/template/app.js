@@ -1,0 +1,43 @@
+// A wasmproc process in JavaScript: copy this folder and edit.
+//
+// Build: ./build.sh   (writes my-process.wasm here)
+//
+// Copied out of the repository, put wasmproc.js next to this file, import
+// it as './wasmproc.js', and set WASMPROC_SDK / WASMPROC_WIT for build.sh.
+import { defineProcess, log, Output, progress, ProcessError } from '../wasmproc.js';
+
+export const { describe, execute } = defineProcess({
+  // The OGC process description: the host validates every request's
+  // inputs against these JSON Schemas before `execute` runs.
+  description: {
+    id: 'my-process',
+    version: '0.1.0',
+    title: 'My process',
+    description: 'Counts the words of a text.',
+    jobControlOptions: ['sync-execute', 'async-execute'],
+    inputs: {
+      text: { title: 'Text', schema: { type: 'string' } },
+      minLength: {
+        title: 'Shortest word counted',
+        minOccurs: 0,
+        schema: { type: 'integer', minimum: 1, default: 1 },
+      },
+    },
+    outputs: {
+      words: { title: 'Number of words', schema: { type: 'integer' } },
+    },
+  },
+
+  execute(inputs) {
+    const text = inputs.requiredString('text');
+    const minLength = inputs.optionalNumber('minLength', 1);
+    progress(10, 'splitting');
+    const words = text.split(/\s+/).filter((w) => w.length >= minLength);
+    if (words.length === 0) {
+      // A process error: the job fails with this code and message.
+      throw ProcessError.noResult('no word is that long');
+    }
+    log('info', `${words.length} words`);
+    return [Output.json('words', words.length)];
+  },
+});
