@@ -1,0 +1,492 @@
+//! Processes in any WASM language, end to end: the Python, JavaScript and C
+//! example processes, built from source by `polyglot/build-all.sh`, are
+//! deployed over HTTP (OGC API - Processes Part 2) and executed
+//! synchronously and asynchronously; their own failures come back as failed
+//! jobs carrying the guest's code and message.
+//!
+//! The components are read from `$WASMPROC_POLYGLOT_DIR`, else
+//! `polyglot/out/`. Build them first:
+//!
+//! ```sh
+//! polyglot/install-toolchains.sh && polyglot/build-all.sh
+//! ```
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, LOCATION};
+use serde_json::{Value, json};
+use wasmproc::config::Secret;
+use wasmproc::server::Server;
+
+const TOKEN: &str = "polyglot-e2e-token";
+/// A job of these examples takes milliseconds; compiling a Python component
+/// at deploy takes seconds, more on a loaded machine.
+const JOB_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn polyglot_dir() -> PathBuf {
+    match std::env::var_os("WASMPROC_POLYGLOT_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../polyglot/out"),
+    }
+}
+
+/// The bytes of a built example component; fails (no silent skip) with the
+/// command that builds it when it is missing.
+fn component(name: &str) -> Vec<u8> {
+    let path = polyglot_dir().join(format!("{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "cannot read the {name} component at {} ({e}).\n\
+             Build the Python, JavaScript and C examples first:\n\
+             \n    polyglot/install-toolchains.sh && polyglot/build-all.sh\n\n\
+             or point WASMPROC_POLYGLOT_DIR at a folder holding {name}.wasm.",
+            path.display()
+        )
+    })
+}
+
+/// An in-process server with an admin token, its data in a temporary
+/// directory, and an HTTP client.
+struct Harness {
+    server: Server,
+    base: String,
+    http: reqwest::Client,
+    _data: tempfile::TempDir,
+}
+
+impl Harness {
+    async fn start() -> Self {
+        let data = tempfile::Builder::new()
+            .prefix("wasmproc-polyglot-")
+            .tempdir()
+            .expect("temporary directory");
+        let mut config = wasmproc::config::Config {
+            bind: "127.0.0.1:0".parse().expect("address"),
+            data_dir: data.path().to_path_buf(),
+            // Only the deployed guests: nothing else to compile at start-up.
+            builtin_processes: false,
+            ..Default::default()
+        };
+        config.auth.admin_token = Some(Secret::new(TOKEN));
+        let server = Server::start(config)
+            .await
+            .unwrap_or_else(|e| panic!("server did not start: {e:?}"));
+        let base = server.base_url().trim_end_matches('/').to_owned();
+        Self {
+            server,
+            base,
+            http: reqwest::Client::new(),
+            _data: data,
+        }
+    }
+
+    fn url(&self, path_or_url: &str) -> String {
+        if path_or_url.starts_with("http") {
+            path_or_url.to_owned()
+        } else {
+            format!("{}{path_or_url}", self.base)
+        }
+    }
+
+    /// Deploy a component over HTTP; returns how long the deploy (which
+    /// compiles the component) took.
+    async fn deploy(&self, id: &str, wasm: Vec<u8>) -> Duration {
+        let size = wasm.len();
+        let started = Instant::now();
+        let response = self
+            .http
+            .post(self.url("/processes"))
+            .header(CONTENT_TYPE, "application/wasm")
+            .header(AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .body(wasm)
+            .send()
+            .await
+            .expect("POST /processes");
+        let took = started.elapsed();
+        let status = response.status();
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = response.text().await.unwrap_or_default();
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "deploying {id} ({size} bytes) answered {status}: {body}"
+        );
+        let location = location.unwrap_or_else(|| panic!("deploy of {id}: no Location"));
+        assert!(
+            location.ends_with(&format!("/processes/{id}")),
+            "deploy of {id}: Location {location}"
+        );
+        eprintln!("deployed {id}: {size} bytes, {took:?}");
+        took
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        let value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("GET {path} → {status}: not JSON ({e}): {text}"));
+        (status, value)
+    }
+
+    /// Synchronous execution: the status and the body as JSON.
+    async fn execute_sync(&self, id: &str, request: Value) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(self.url(&format!("/processes/{id}/execution")))
+            .json(&request)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("executing {id}: {e}"));
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        let value = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("sync {id} → {status}: not JSON ({e}): {text}"));
+        (status, value)
+    }
+
+    /// Asynchronous execution polled to a final state: the last statusInfo.
+    async fn execute_async(&self, id: &str, request: Value) -> Value {
+        let response = self
+            .http
+            .post(self.url(&format!("/processes/{id}/execution")))
+            .header("Prefer", "respond-async")
+            .json(&request)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("executing {id} async: {e}"));
+        let status = response.status();
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = response.text().await.unwrap_or_default();
+        assert_eq!(status, StatusCode::CREATED, "async {id}: {body}");
+        let location = location.unwrap_or_else(|| panic!("async {id}: no Location: {body}"));
+        let deadline = Instant::now() + JOB_TIMEOUT;
+        loop {
+            let (status, info) = self.get(&location).await;
+            assert_eq!(status, StatusCode::OK, "GET {location}: {info}");
+            match info["status"].as_str() {
+                Some("successful" | "failed" | "dismissed") => return info,
+                Some("accepted" | "running") => {}
+                other => panic!("job of {id}: unexpected status {other:?}: {info}"),
+            }
+            assert!(
+                Instant::now() < deadline,
+                "job of {id} not finished after {JOB_TIMEOUT:?}: {info}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The results document of a successful async job.
+    async fn results(&self, info: &Value) -> Value {
+        assert_eq!(info["status"], "successful", "job did not succeed: {info}");
+        let job = info["jobID"].as_str().expect("jobID");
+        let (status, results) = self.get(&format!("/jobs/{job}/results")).await;
+        assert_eq!(status, StatusCode::OK, "results of {job}: {results}");
+        results
+    }
+
+    async fn shutdown(self) {
+        self.server
+            .shutdown()
+            .await
+            .unwrap_or_else(|e| panic!("graceful shutdown failed: {e}"));
+    }
+}
+
+/// Print what a job used, for the README's languages table.
+fn report_usage(what: &str, info: &Value) {
+    eprintln!(
+        "{what}: fuel {} duration {} ms",
+        info["usage"]["fuelConsumed"], info["usage"]["durationMs"]
+    );
+}
+
+/// The value of an output in a results document: objects come as
+/// qualified values (`{"value": …, "mediaType": …}`).
+fn output<'a>(results: &'a Value, id: &str) -> &'a Value {
+    let value = &results[id];
+    assert!(!value.is_null(), "no output '{id}' in {results}");
+    match value.get("value") {
+        Some(inner) if value.get("mediaType").is_some() => inner,
+        _ => value,
+    }
+}
+
+/// The hello-world contract, the same as the Rust `hello-world`.
+async fn check_hello_world(h: &Harness, id: &str) {
+    h.deploy(id, component(id)).await;
+
+    let (status, description) = h.get(&format!("/processes/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "{description}");
+    assert_eq!(description["id"], id);
+    assert_eq!(description["inputs"]["name"]["minOccurs"], 1);
+    assert_eq!(description["inputs"]["message"]["minOccurs"], 0);
+    assert_eq!(description["outputs"]["echo"]["schema"]["type"], "string");
+
+    let (status, echo) = h
+        .execute_sync(id, json!({"inputs": {"name": "Joe", "message": "Welcome"}}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{echo}");
+    assert_eq!(echo, "Hello Joe! Welcome");
+
+    let (status, document) = h
+        .execute_sync(
+            id,
+            json!({"inputs": {"name": "Joe"}, "response": "document"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{document}");
+    assert_eq!(document, json!({"echo": "Hello Joe!"}));
+
+    let info = h
+        .execute_async(
+            id,
+            json!({"inputs": {"name": "Ada", "message": "Wasm everywhere "}}),
+        )
+        .await;
+    report_usage(id, &info);
+    assert!(
+        info["usage"]["fuelConsumed"]
+            .as_u64()
+            .is_some_and(|f| f > 0),
+        "{info}"
+    );
+    assert_eq!(
+        h.results(&info).await,
+        json!({"echo": "Hello Ada! Wasm everywhere"})
+    );
+
+    // The host validates inputs against the guest's description.
+    let (status, exception) = h
+        .execute_sync(id, json!({"inputs": {"message": "no name"}}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{exception}");
+}
+
+/// A guest-reported failure: sync gives the exception with the guest's
+/// message; async gives a failed job with it, and results are an exception.
+async fn check_failure(h: &Harness, id: &str, inputs: Value, code: &str, message: &str) {
+    let expected_status = if code == "invalid-input" {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::INTERNAL_SERVER_ERROR
+    };
+    let (status, exception) = h
+        .execute_sync(id, json!({ "inputs": inputs.clone() }))
+        .await;
+    assert_eq!(status, expected_status, "{exception}");
+    let detail = exception["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains(code) && detail.contains(message),
+        "sync failure of {id} should name '{code}' and '{message}': {exception}"
+    );
+
+    let info = h.execute_async(id, json!({ "inputs": inputs })).await;
+    assert_eq!(info["status"], "failed", "{info}");
+    let reason = info["message"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains(code) && reason.contains(message),
+        "failed job of {id} should name '{code}' and '{message}': {info}"
+    );
+    let job = info["jobID"].as_str().expect("jobID");
+    let (status, exception) = h.get(&format!("/jobs/{job}/results")).await;
+    assert!(
+        status.is_client_error() || status.is_server_error(),
+        "results of a failed job answered {status}: {exception}"
+    );
+    assert!(
+        exception["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(message),
+        "results exception of {id} should carry '{message}': {exception}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_processes_deploy_and_run_sync_and_async() {
+    let h = Harness::start().await;
+    check_hello_world(&h, "hello-world-py").await;
+
+    let id = "statistics-py";
+    h.deploy(id, component(id)).await;
+    let (status, document) = h
+        .execute_sync(
+            id,
+            json!({"inputs": {"values": [2, 4, 4, 4, 5, 5, 7, 9], "quantiles": 4},
+                   "response": "document"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{document}");
+    let summary = output(&document, "summary");
+    assert_eq!(summary["count"], 8);
+    assert_eq!(summary["sum"], 40.0);
+    assert_eq!(summary["mean"], 5.0);
+    assert_eq!(summary["median"], 4.5);
+    assert_eq!(summary["min"], 2);
+    assert_eq!(summary["max"], 9);
+    let stdev = summary["stdev"].as_f64().expect("stdev");
+    assert!((stdev - 2.138_089_935_299_395).abs() < 1e-12, "{summary}");
+    assert_eq!(summary["quantiles"], json!([4.0, 4.5, 5.5]));
+
+    let info = h
+        .execute_async(
+            id,
+            json!({"inputs": {"values": [1, 2, 3, 10], "weights": [1, 1, 1, 0]}}),
+        )
+        .await;
+    report_usage(id, &info);
+    let results = h.results(&info).await;
+    assert_eq!(output(&results, "summary")["weightedMean"], 2.0);
+
+    check_failure(
+        &h,
+        id,
+        json!({"values": [1, 2], "weights": [1]}),
+        "invalid-input",
+        "'weights' has 1 entries but 'values' has 2",
+    )
+    .await;
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn javascript_processes_deploy_and_run_sync_and_async() {
+    let h = Harness::start().await;
+    check_hello_world(&h, "hello-world-js").await;
+
+    let id = "geojson-summary-js";
+    h.deploy(id, component(id)).await;
+    // A 2x2 square with a 1x1 hole in its lower-left corner, and a point.
+    let collection = json!({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [
+            [[0, 0], [2, 0], [2, 2], [0, 2], [0, 0]],
+            [[0, 0], [0, 1], [1, 1], [1, 0], [0, 0]]]}},
+        {"type": "Feature", "properties": {}, "geometry": {"type": "Point", "coordinates": [10, -1]}}
+    ]});
+    let (status, document) = h
+        .execute_sync(
+            id,
+            json!({"inputs": {"geojson": collection}, "response": "document"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{document}");
+    assert_eq!(output(&document, "bbox"), &json!([0, -1, 10, 2]));
+    // Area-weighted: (4·(1,1) − 1·(0.5,0.5)) / 3.
+    let centroid = output(&document, "centroid");
+    assert_eq!(
+        centroid["geometry"]["coordinates"],
+        json!([1.166667, 1.166667]),
+        "{centroid}"
+    );
+    assert_eq!(document["centroid"]["mediaType"], "application/geo+json");
+    let summary = output(&document, "summary");
+    assert_eq!(summary["features"], 2);
+    assert_eq!(summary["geometryTypes"], json!({"Polygon": 1, "Point": 1}));
+    assert_eq!(summary["vertices"], 11);
+    assert_eq!(summary["area"], 3);
+
+    let info = h
+        .execute_async(
+            id,
+            json!({"inputs": {"geojson": {"type": "LineString", "coordinates": [[0, 0], [4, 0], [4, 2]]},
+                              "precision": 3}}),
+        )
+        .await;
+    report_usage(id, &info);
+    let results = h.results(&info).await;
+    // Length-weighted midpoints: (4·(2,0) + 2·(4,1)) / 6.
+    assert_eq!(
+        output(&results, "centroid")["geometry"]["coordinates"],
+        json!([2.667, 0.333])
+    );
+
+    check_failure(
+        &h,
+        id,
+        json!({"geojson": {"type": "FeatureCollection", "features": []}}),
+        "no-result",
+        "the GeoJSON has no coordinates",
+    )
+    .await;
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn c_processes_deploy_and_run_sync_and_async() {
+    let h = Harness::start().await;
+    check_hello_world(&h, "hello-world-c").await;
+
+    let id = "raster-stats-c";
+    h.deploy(id, component(id)).await;
+    // 4 x 2 uint8 samples 0..=7, base64; 0 is nodata.
+    let raster = "AAECAwQFBgc=";
+    let (status, document) = h
+        .execute_sync(
+            id,
+            json!({"inputs": {"raster": {"value": raster, "mediaType": "application/octet-stream"},
+                              "width": 4, "height": 2, "nodata": 0, "bins": 4},
+                   "response": "document"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{document}");
+    let statistics = output(&document, "statistics");
+    assert_eq!(statistics["count"], 7);
+    assert_eq!(statistics["nodataCount"], 1);
+    assert_eq!(statistics["min"], 1);
+    assert_eq!(statistics["max"], 7);
+    assert_eq!(statistics["mean"], 4);
+    assert_eq!(statistics["stddev"], 2);
+    assert_eq!(statistics["histogram"], json!([2, 1, 2, 2]));
+    // zlib.crc32(bytes(range(8)))
+    assert_eq!(statistics["crc32"], "88aa689f");
+    // The stretched band is a binary output: base64 in a document.
+    let stretched = &document["stretched"];
+    assert_eq!(
+        stretched["mediaType"], "application/octet-stream",
+        "{stretched}"
+    );
+    assert_eq!(stretched["value"], "AAArVYCq1f8=", "{stretched}");
+
+    // float32 samples 1.5, -2.5 (little endian) asynchronously.
+    let info = h
+        .execute_async(
+            id,
+            json!({"inputs": {"raster": "AADAPwAAIMA=", "width": 2, "height": 1, "sampleType": "float32"}}),
+        )
+        .await;
+    report_usage(id, &info);
+    let results = h.results(&info).await;
+    let statistics = output(&results, "statistics");
+    assert_eq!(
+        (statistics["min"].as_f64(), statistics["max"].as_f64()),
+        (Some(-2.5), Some(1.5))
+    );
+    assert_eq!(statistics["mean"], -0.5);
+
+    check_failure(
+        &h,
+        id,
+        json!({"raster": raster, "width": 4, "height": 3}),
+        "invalid-input",
+        "raster has 8 bytes, expected 4 x 3 uint8 samples = 12 bytes",
+    )
+    .await;
+    h.shutdown().await;
+}
