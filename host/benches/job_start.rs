@@ -98,6 +98,79 @@ mod bare {
     }
 }
 
+/// Bare wasmtime with async bindings (instantiate_async + call_async), the
+/// mechanism wasmproc needs to cut off a guest blocked in a host call.
+mod bare_async {
+    #![allow(missing_docs, unreachable_pub)]
+
+    use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+    use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+    use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+    wasmtime::component::bindgen!({ path: "../wit", world: "process", exports: { default: async } });
+
+    pub struct State {
+        wasi: WasiCtx,
+        table: ResourceTable,
+    }
+
+    impl WasiView for State {
+        fn ctx(&mut self) -> WasiCtxView<'_> {
+            WasiCtxView {
+                ctx: &mut self.wasi,
+                table: &mut self.table,
+            }
+        }
+    }
+
+    impl wasmproc::process::host::Host for State {
+        fn log(&mut self, _: wasmproc::process::host::Level, _: String) {}
+        fn progress(&mut self, _: u8, _: Option<String>) {}
+    }
+
+    impl wasmproc::process::types::Host for State {}
+
+    pub struct BareAsync {
+        engine: Engine,
+        pre: ProcessPre<State>,
+    }
+
+    impl BareAsync {
+        pub fn new(wasm: &[u8]) -> Self {
+            let mut config = Config::new();
+            config.allocation_strategy(InstanceAllocationStrategy::Pooling(
+                PoolingAllocationConfig::default(),
+            ));
+            config.consume_fuel(true);
+            config.epoch_interruption(true);
+            let engine = Engine::new(&config).unwrap();
+            let mut linker = Linker::new(&engine);
+            wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();
+            Process::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).unwrap();
+            let component = Component::new(&engine, wasm).unwrap();
+            let pre = ProcessPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
+            Self { engine, pre }
+        }
+
+        pub async fn run(&self, inputs: &str) -> usize {
+            let state = State {
+                wasi: WasiCtx::builder().build(),
+                table: ResourceTable::new(),
+            };
+            let mut store = Store::new(&self.engine, state);
+            store.set_fuel(u64::MAX / 2).unwrap();
+            store.set_epoch_deadline(1_000_000);
+            let instance = self.pre.instantiate_async(&mut store).await.unwrap();
+            instance
+                .call_execute(&mut store, inputs)
+                .await
+                .unwrap()
+                .unwrap()
+                .len()
+        }
+    }
+}
+
 fn job_start(c: &mut Criterion) {
     let wasm = std::fs::read(HELLO).expect("hello-world built by build.rs");
     let tokio = tokio::runtime::Builder::new_current_thread()
@@ -116,6 +189,10 @@ fn job_start(c: &mut Criterion) {
     group.bench_function("bare wasmtime", |b| b.iter(|| bare.run(INPUTS)));
     group.bench_function("bare wasmtime + fuel + epochs", |b| {
         b.iter(|| bare_interruptible.run(INPUTS))
+    });
+    let bare_async = bare_async::BareAsync::new(&wasm);
+    group.bench_function("bare wasmtime async + fuel + epochs", |b| {
+        b.iter(|| tokio.block_on(bare_async.run(INPUTS)))
     });
     group.bench_function("wasmproc runtime", |b| {
         b.iter(|| {

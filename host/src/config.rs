@@ -227,7 +227,8 @@ pub struct HrefConfig {
     /// means any public host; loopback and private addresses are refused
     /// unless listed here.
     pub allowed_hosts: Vec<String>,
-    /// Largest fetched input, in bytes. Default 16 MiB.
+    /// Largest fetched input (or module deployed by reference), in bytes.
+    /// Default 64 MiB (a Python component is ~18 MiB).
     pub max_bytes: u64,
     /// Timeout of one fetch. Default 10 s.
     #[serde(with = "humantime_serde")]
@@ -238,7 +239,7 @@ impl Default for HrefConfig {
     fn default() -> Self {
         Self {
             allowed_hosts: Vec::new(),
-            max_bytes: 16 * 1024 * 1024,
+            max_bytes: 64 * 1024 * 1024,
             timeout: Duration::from_secs(10),
         }
     }

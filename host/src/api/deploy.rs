@@ -70,7 +70,12 @@ async fn fetch_module(state: &AppState, href: &str) -> Result<Vec<u8>, ApiError>
             response.status()
         )));
     }
-    let limit = state.config.max_request_bytes;
+    // The href limit, and never more than an upload may be.
+    let limit = state
+        .config
+        .href
+        .max_bytes
+        .min(state.config.max_request_bytes);
     let mut wasm = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(|e| {
         ApiError::invalid_request(format!("executionUnit: reading '{href}' failed: {e}"))

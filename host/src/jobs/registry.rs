@@ -133,6 +133,9 @@ impl RegisteredProcess {
 pub struct ProcessRegistry {
     processes: RwLock<BTreeMap<String, Arc<RegisteredProcess>>>,
     modules: RwLock<HashMap<String, ProcessModule>>,
+    /// Input rules of every (process id, module sha256) registered since
+    /// start-up, for jobs accepted before a replace or undeploy.
+    validators: RwLock<HashMap<(String, String), Arc<InputValidator>>>,
     runtime: Runtime,
     store: Store,
     config: Arc<Config>,
@@ -167,6 +170,7 @@ impl ProcessRegistry {
         Self {
             processes: RwLock::new(BTreeMap::new()),
             modules: RwLock::new(HashMap::new()),
+            validators: RwLock::new(HashMap::new()),
             runtime,
             store,
             config,
@@ -320,6 +324,16 @@ impl ProcessRegistry {
         Ok(restored)
     }
 
+    /// The input rules a job of `id` running module `sha256` was accepted
+    /// under, if that version was registered since start-up.
+    pub fn validator_for(&self, id: &str, sha256: &str) -> Option<Arc<InputValidator>> {
+        self.validators
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(id.to_owned(), sha256.to_owned()))
+            .cloned()
+    }
+
     fn build(
         &self,
         record: ProcessRecord,
@@ -337,6 +351,13 @@ impl ProcessRegistry {
                     .and_then(|v| serde_json::from_value::<Vec<String>>(v.clone()).ok())
             })
             .unwrap_or_else(|| vec![SYNC_EXECUTE.into(), ASYNC_EXECUTE.into()]);
+        self.validators
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(
+                (record.id.clone(), record.module_sha256.clone()),
+                validator.clone(),
+            );
         let limits = match (overrides.and_then(|o| o.limits), record.limits) {
             (None, Some(deployed)) => deployed.capped_by(&self.config.limits.max),
             _ => self.config.limits_for(&record.id),

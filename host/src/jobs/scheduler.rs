@@ -183,7 +183,8 @@ impl Scheduler {
                 (n < max).then_some(n + 1)
             })
             .map_err(|_| JobError::QueueFull(max))?;
-        let job = JobRecord::new(process.id(), &process.record.module_sha256, request, true);
+        let mut job = JobRecord::new(process.id(), &process.record.module_sha256, request, true);
+        job.limits = Some(process.limits);
         let written = match self.inner.store.insert_job(&job) {
             Ok(()) => self.inner.store.flush().await,
             Err(e) => Err(e),
@@ -209,6 +210,7 @@ impl Scheduler {
     ) -> Result<(JobRecord, Option<JobResults>), JobError> {
         let sync_timeout = self.inner.config.execution.sync_timeout;
         let mut job = JobRecord::new(process.id(), &process.record.module_sha256, request, false);
+        job.limits = Some(process.limits);
         self.inner.store.insert_job(&job)?;
         let token = self.register_cancel(job.id);
         let permit =
@@ -454,10 +456,14 @@ impl Inner {
                 return;
             }
         };
-        let current = self.registry.get(&job.process_id);
-        let validator = match current.as_ref() {
-            Some(p) if p.record.module_sha256 == job.module_sha256 => p.validator.clone(),
-            _ => match InputValidator::new(module.description()) {
+        // The rules the job was accepted under, even if its process was
+        // replaced or undeployed since; after a restart, the module's own.
+        let validator = match self
+            .registry
+            .validator_for(&job.process_id, &job.module_sha256)
+        {
+            Some(validator) => validator,
+            None => match InputValidator::new(module.description()) {
                 Ok(v) => Arc::new(v),
                 Err(e) => {
                     let _ = self.fail(&mut job, "trap", &e.to_string());
@@ -465,8 +471,8 @@ impl Inner {
                 }
             },
         };
-        let limits = current
-            .map(|p| p.limits)
+        let limits = job
+            .limits
             .unwrap_or_else(|| self.config.limits_for(&job.process_id));
         let runnable = Runnable {
             module,

@@ -41,9 +41,6 @@ const MAX_WASM_STACK: usize = 1024 * 1024;
 /// The host stack each async call runs on; must exceed `MAX_WASM_STACK`
 /// plus room for host functions called from wasm.
 const ASYNC_STACK: usize = 2 * 1024 * 1024;
-/// Linear memory kept resident in a pool slot between jobs, so that small
-/// guests reuse warm pages instead of faulting them in again.
-const KEEP_RESIDENT_BYTES: usize = 1024 * 1024;
 
 /// Build the engine: Cranelift, fuel and epochs compiled into the code,
 /// async calls (so a wall-clock timeout can drop a guest blocked in a host
@@ -73,8 +70,7 @@ pub(crate) fn build_engine(settings: &EngineSettings) -> Result<Engine, RuntimeE
         .total_stacks(instances)
         // The pool's slot must be at least the largest per-job memory cap,
         // or the slot limit fires first with a vaguer error than our limiter.
-        .max_memory_size(max_memory)
-        .linear_memory_keep_resident(KEEP_RESIDENT_BYTES);
+        .max_memory_size(max_memory);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
 
     Engine::new(&config).map_err(|e| RuntimeError::Engine(format!("{e:#}")))

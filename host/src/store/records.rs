@@ -71,6 +71,10 @@ pub struct JobRecord {
     pub request: ExecuteRequest,
     /// Whether the client waits for it (sync) or polls (async).
     pub asynchronous: bool,
+    /// The limits in force when it was accepted (a later replace or
+    /// undeploy of its process does not change them).
+    #[serde(default)]
+    pub limits: Option<Limits>,
     /// Why it failed.
     pub failure: Option<JobFailure>,
     /// What the run cost.
@@ -101,6 +105,7 @@ impl JobRecord {
             progress: None,
             request,
             asynchronous,
+            limits: None,
             failure: None,
             stats: None,
             log: None,
