@@ -28,6 +28,41 @@ import { log as hostLog, progress as hostProgress } from 'wasmproc:process/host@
 
 const LEVELS = ['trace', 'debug', 'info', 'warn', 'error'];
 
+function utf8(text) {
+  const bytes = [];
+  for (const char of text) {
+    let c = char.codePointAt(0);
+    if (c < 0x80) bytes.push(c);
+    else if (c < 0x800) bytes.push(0xc0 | (c >> 6), 0x80 | (c & 0x3f));
+    else if (c < 0x10000) bytes.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 0x3f), 0x80 | (c & 0x3f));
+    else bytes.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 0x3f), 0x80 | ((c >> 6) & 0x3f), 0x80 | (c & 0x3f));
+  }
+  return Uint8Array.from(bytes);
+}
+
+function show(value) {
+  if (typeof value === 'string') return value;
+  if (value instanceof Error) return value.stack ? `${value}\n${value.stack}` : String(value);
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+// QuickJS has no `console`: send console.* to the job log.
+if (typeof globalThis.console === 'undefined') {
+  const line = (level) => (...args) => hostLog(level, args.map(show).join(' '));
+  globalThis.console = {
+    log: line('info'),
+    info: line('info'),
+    debug: line('debug'),
+    trace: line('trace'),
+    warn: line('warn'),
+    error: line('error'),
+  };
+}
+
 /** A failure the process reports itself: a short machine-readable `code`
  * (e.g. `invalid-input`, `no-result`) and a message for people. Throw it
  * anywhere in `execute`: the job fails with this code and message. */
@@ -210,10 +245,12 @@ export class Output {
     return new Output(id, { tag: 'json', val: text }, mediaType);
   }
 
-  /** A raw-bytes output (Uint8Array or array of numbers). `mediaType`
-   * defaults to application/octet-stream on the host. */
+  /** A raw-bytes output: a Uint8Array, an array of byte values, or a
+   * string (encoded as UTF-8, e.g. CSV with mediaType 'text/csv').
+   * `mediaType` defaults to application/octet-stream on the host. */
   static bytes(id, data, mediaType = undefined) {
-    return new Output(id, { tag: 'bytes', val: data instanceof Uint8Array ? data : Uint8Array.from(data) }, mediaType);
+    const bytes = typeof data === 'string' ? utf8(data) : data instanceof Uint8Array ? data : Uint8Array.from(data);
+    return new Output(id, { tag: 'bytes', val: bytes }, mediaType);
   }
 }
 
@@ -260,7 +297,7 @@ export function defineProcess({ description, execute }) {
       } catch (e) {
         // The component's `result` error side: a plain record.
         if (e instanceof ProcessError) throw { code: e.code, message: e.message };
-        hostLog('error', e && e.stack ? `${e}\n${e.stack}` : String(e));
+        hostLog('error', show(e));
         throw { code: 'internal-error', message: String(e) };
       }
     },
