@@ -13,12 +13,14 @@
 
 mod callback;
 mod child;
+mod files;
 mod http;
 mod schema;
 mod server;
 
 pub use callback::{Callback, CallbackReceiver};
 pub use child::{ChildServer, LISTENING_PREFIX};
+pub use files::FileServer;
 pub use http::{
     Api, EXCEPTION_PREFIX, JOB_TIMEOUT, POLL_INTERVAL, REL_MONITOR, Reply, assert_error_exception,
     assert_exception, body_link, check_exception, detail, is_json_media_type, last_segment,

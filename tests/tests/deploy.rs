@@ -10,18 +10,15 @@
 //! undeployed process stay readable.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use axum::Router;
-use axum::http::header;
 use base64::Engine as _;
 use reqwest::Method;
 use serde_json::{Value, json};
 use wasmproc_tests::{
-    Api, JOB_TIMEOUT, Reply, TestServer, assert_exception, assert_valid, check_exception, detail,
-    last_segment, output_value,
+    Api, FileServer, JOB_TIMEOUT, Reply, TestServer, assert_exception, assert_valid,
+    check_exception, detail, last_segment, output_value,
 };
 
 /// The admin token of the test servers.
@@ -236,43 +233,6 @@ async fn results(api: &Api, job_id: &str) -> Value {
     let results = api.get_json(&format!("/jobs/{job_id}/results")).await;
     assert_valid("results.yaml", &results);
     results
-}
-
-/// Serves fixed bytes at one path on 127.0.0.1 (404 elsewhere). Stops when
-/// dropped.
-struct FileServer {
-    addr: SocketAddr,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl FileServer {
-    async fn start(path: &str, bytes: Vec<u8>) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the file server");
-        let addr = listener.local_addr().expect("local address");
-        let app = Router::new().route(
-            path,
-            axum::routing::get(move || {
-                let bytes = bytes.clone();
-                async move { ([(header::CONTENT_TYPE, WASM)], bytes) }
-            }),
-        );
-        let task = tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("file server");
-        });
-        Self { addr, task }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-}
-
-impl Drop for FileServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 // ---------------------------------------------------------------- auth
@@ -581,7 +541,7 @@ async fn href_package(api: &Api, id: &str, href: &str) -> Value {
 
 #[tokio::test]
 async fn deploy_an_application_package_by_href() {
-    let files = FileServer::start("/hello.wasm", hello_wasm()).await;
+    let files = FileServer::single("/hello.wasm", WASM, hello_wasm()).await;
     // Loopback is refused unless allowed.
     let server = admin_server(|_| {}).await;
     let reply = deploy_package(
@@ -643,7 +603,7 @@ async fn deploy_an_application_package_by_href() {
 /// inputs". `href.max_bytes` is the size limit of `href` inputs.
 #[tokio::test]
 async fn a_module_by_href_is_held_to_the_href_size_limit() {
-    let files = FileServer::start("/hello.wasm", hello_wasm()).await;
+    let files = FileServer::single("/hello.wasm", WASM, hello_wasm()).await;
     let server = admin_server(|c| {
         c.href.allowed_hosts = vec!["127.0.0.1".into()];
         c.href.max_bytes = 16 * 1024;
@@ -911,7 +871,7 @@ async fn invalid_uploads_get_400_or_415_and_leave_the_server_healthy() {
 #[tokio::test]
 async fn oversized_uploads_get_413_and_leave_the_server_healthy() {
     const LIMIT: u64 = 64 * 1024;
-    let files = FileServer::start("/echo.wasm", echo_wasm()).await;
+    let files = FileServer::single("/echo.wasm", WASM, echo_wasm()).await;
     let server = admin_server(|c| {
         c.max_request_bytes = LIMIT;
         c.href.allowed_hosts = vec!["127.0.0.1".into()];

@@ -1,0 +1,151 @@
+//! Inputs given by reference (`{"href": …}`): fetched by the host before the
+//! guest runs, within the allow-list, size limit and timeout.
+
+use std::time::Duration;
+
+use serde_json::json;
+use wasmproc_tests::{FileServer, TestServer, assert_valid, detail, output_value};
+
+const JOB_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[tokio::test]
+async fn href_inputs_are_fetched_and_passed_to_the_guest() {
+    let files = FileServer::start(vec![
+        ("/name.txt", "text/plain", b"Ada".to_vec()),
+        (
+            "/geometry.json",
+            "application/geo+json",
+            br#"{"type": "LineString", "coordinates": [[0, 0], [0, 1]]}"#.to_vec(),
+        ),
+        ("/blob.bin", "application/octet-stream", vec![1, 2, 3, 250]),
+    ])
+    .await;
+    let server = TestServer::builder()
+        .configure(|c| c.href.allowed_hosts = vec!["127.0.0.1".into()])
+        .start()
+        .await;
+
+    // Text becomes a string input.
+    let reply = server
+        .execute(
+            "hello-world",
+            &json!({ "inputs": { "name": { "href": files.url("/name.txt") } } }),
+        )
+        .await;
+    reply.expect_status(200);
+    assert_eq!(reply.json(), json!("Hello Ada!"));
+
+    // JSON becomes a JSON input.
+    let request = json!({
+        "inputs": { "geometry": { "href": files.url("/geometry.json") } },
+        "outputs": { "bbox": {} },
+        "response": "document",
+    });
+    let reply = server.execute("geometry", &request).await;
+    reply.expect_status(200);
+    let results = reply.json();
+    assert_valid("results.yaml", &results);
+    assert_eq!(output_value(&results, "bbox"), json!([0.0, 0.0, 0.0, 1.0]));
+
+    // Anything else becomes base64 bytes with the served media type; async
+    // jobs fetch in the worker.
+    let request = json!({
+        "inputs": { "stringInput": "x", "binaryInput": { "href": files.url("/blob.bin") } },
+        "outputs": { "binaryInput": {} },
+        "response": "document",
+    });
+    let job = server.execute_async("echo", &request).await;
+    server
+        .wait_for_status(&job, &["successful"], JOB_TIMEOUT)
+        .await;
+    let raw = server
+        .get(&format!("/jobs/{job}/results/binaryInput"))
+        .await;
+    raw.expect_status(200);
+    assert_eq!(raw.content_type(), "application/octet-stream");
+    assert_eq!(raw.body.clone(), vec![1, 2, 3, 250]);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn loopback_references_are_refused_unless_allow_listed() {
+    let files = FileServer::single("/name.txt", "text/plain", b"Ada".to_vec()).await;
+    let server = TestServer::start().await;
+    let reply = server
+        .execute(
+            "hello-world",
+            &json!({ "inputs": { "name": { "href": files.url("/name.txt") } } }),
+        )
+        .await;
+    // The fetch fails before the guest runs: the job fails on its inputs.
+    reply.expect_status(400);
+    let body = reply.json();
+    assert!(detail(&body).contains("non-public"), "{body}");
+
+    // Non-http schemes are rejected before any job exists.
+    let reply = server
+        .execute(
+            "hello-world",
+            &json!({ "inputs": { "name": { "href": "file:///etc/passwd" } } }),
+        )
+        .await;
+    reply.expect_status(400);
+    assert!(detail(&reply.json()).contains("only http and https"));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn oversized_and_invalid_references_fail_the_job_with_a_reason() {
+    let files = FileServer::start(vec![
+        ("/big.txt", "text/plain", vec![b'a'; 4096]),
+        ("/number.json", "application/json", b"42".to_vec()),
+    ])
+    .await;
+    let server = TestServer::builder()
+        .configure(|c| {
+            c.href.allowed_hosts = vec!["127.0.0.1".into()];
+            c.href.max_bytes = 1024;
+        })
+        .start()
+        .await;
+    let too_big = server
+        .execute(
+            "hello-world",
+            &json!({ "inputs": { "name": { "href": files.url("/big.txt") } } }),
+        )
+        .await;
+    too_big.expect_status(400);
+    assert!(
+        detail(&too_big.json()).contains("larger than the limit"),
+        "{}",
+        too_big.text()
+    );
+
+    // The fetched value is validated like an inline one: a number is no name.
+    let wrong_type = server
+        .execute(
+            "hello-world",
+            &json!({ "inputs": { "name": { "href": files.url("/number.json") } } }),
+        )
+        .await;
+    wrong_type.expect_status(400);
+    assert!(
+        detail(&wrong_type.json()).contains("input 'name'"),
+        "{}",
+        wrong_type.text()
+    );
+
+    let missing = server
+        .execute(
+            "hello-world",
+            &json!({ "inputs": { "name": { "href": files.url("/nothing") } } }),
+        )
+        .await;
+    missing.expect_status(400);
+    assert!(
+        detail(&missing.json()).contains("404"),
+        "{}",
+        missing.text()
+    );
+    server.shutdown().await;
+}

@@ -1,0 +1,44 @@
+//! Retention: finished jobs and their results are deleted after
+//! `job_retention`; running jobs are kept.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use wasmproc_tests::TestServer;
+
+#[tokio::test]
+async fn finished_jobs_are_removed_after_the_retention_period() {
+    let server = TestServer::builder()
+        .configure(|c| c.execution.job_retention = Duration::from_millis(300))
+        .start()
+        .await;
+    let (finished, _) = server
+        .execute_sync("hello-world", &json!({ "inputs": { "name": "old" } }))
+        .await;
+    let running = server
+        .execute_async(
+            "echo",
+            &json!({ "inputs": { "stringInput": "x", "pause": 3 } }),
+        )
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let reply = server.get(&format!("/jobs/{finished}")).await;
+        if reply.status == 404 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the finished job was never removed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server
+        .get(&format!("/jobs/{finished}/results"))
+        .await
+        .expect_status(404);
+    // Still running, so still there.
+    let status = server.job(&running).await;
+    assert_eq!(status["status"], "running", "{status}");
+    server.shutdown().await;
+}
