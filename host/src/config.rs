@@ -67,6 +67,17 @@ pub struct Config {
     pub max_request_bytes: u64,
     /// Who may deploy, replace and undeploy (and optionally run) processes.
     pub auth: AuthConfig,
+    /// Cross-origin requests from browsers.
+    pub cors: CorsConfig,
+}
+
+/// CORS: which browser origins may call the API.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CorsConfig {
+    /// Allowed origins (`https://app.example.org`), or `["*"]` for any.
+    /// Empty (the default) sends no CORS headers.
+    pub allowed_origins: Vec<String>,
 }
 
 /// A secret that never appears in `Debug` output or logs.
@@ -135,6 +146,7 @@ impl Default for Config {
             callbacks: CallbackConfig::default(),
             max_request_bytes: 64 * 1024 * 1024,
             auth: AuthConfig::default(),
+            cors: CorsConfig::default(),
         }
     }
 }
