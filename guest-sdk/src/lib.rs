@@ -7,13 +7,13 @@
 //! [`Output`], failures are a [`ProcessError`] with an OGC-style code, and
 //! [`progress`] / [`log`] talk to the host while the job runs.
 //!
-//! ```ignore
-//! use wasmproc_guest::{export_process, json, Inputs, Output, Process, ProcessError};
+//! ```no_run
+//! use wasmproc_guest::{export_process, json, Inputs, Output, Process, ProcessError, Value};
 //!
 //! struct Hello;
 //!
 //! impl Process for Hello {
-//!     fn describe() -> serde_json::Value {
+//!     fn describe() -> Value {
 //!         json!({ "id": "hello", "version": "1.0.0", "title": "Hello",
 //!                 "inputs": { "name": { "schema": { "type": "string" } } },
 //!                 "outputs": { "greeting": { "schema": { "type": "string" } } } })
