@@ -5,9 +5,10 @@
     polyglot/build-all.sh
     polyglot/measure.py [--wasmproc target/release/wasmproc] [--runs 5]
 
-For each component: its size, the wall time of a cold
+For each component: its size, the wall and CPU time of a cold
 `wasmproc describe FILE` (compiling the component dominates it; the server
-does this once per module and caches the artifact), and the median
+does this once per module and caches the artifact; compilation runs on all
+cores, so CPU time can exceed wall time), and the median
 `duration` and the `fuel` of `wasmproc run FILE --inputs ...` (a fresh
 sandbox: instantiate + execute, as for every job). Prints a Markdown table.
 """
@@ -15,6 +16,7 @@ sandbox: instantiate + execute, as for every job). Prints a Markdown table.
 import argparse
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -74,11 +76,14 @@ def main():
         if not os.path.exists(path):
             print(f"missing {path}: run polyglot/build-all.sh", file=sys.stderr)
             continue
-        compiles = []
+        compiles, cpu = [], []
         for _ in range(3):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
             subprocess.run([args.wasmproc, "describe", path], check=True, capture_output=True)
             compiles.append(time.perf_counter() - start)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
         durations, fuel = [], None
         for _ in range(args.runs):
             run = subprocess.run([args.wasmproc, "run", path, "--inputs", inputs],
@@ -90,7 +95,8 @@ def main():
             fuel = int(stats["fuel"])
         example = os.path.basename(path).removesuffix(".wasm")
         print(f"| {language} | {example} | {toolchain} | {human_bytes(os.path.getsize(path))} "
-              f"| {statistics.median(compiles):.1f} s | {human_time(statistics.median(durations))} "
+              f"| {statistics.median(compiles):.1f} s ({statistics.median(cpu):.1f} s CPU) "
+              f"| {human_time(statistics.median(durations))} "
               f"| {fuel:,} |")
 
 
