@@ -134,13 +134,7 @@ async fn read_module(
     body: Result<Bytes, BytesRejection>,
     policy: Policy,
 ) -> Result<(Vec<u8>, Registration), ApiError> {
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::payload_too_large(state.config.max_request_bytes)
-        } else {
-            ApiError::invalid_request(format!("could not read the request body: {rejection}"))
-        }
-    })?;
+    let body = body.map_err(|r| ApiError::unreadable_body(&r, state.config.max_request_bytes))?;
     let mut registration = Registration {
         mutable: true,
         description: None,

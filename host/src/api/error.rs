@@ -135,6 +135,18 @@ impl ApiError {
         )
     }
 
+    /// A body that could not be read: 413 when over `limit`, else 400.
+    pub fn unreadable_body(
+        rejection: &axum::extract::rejection::BytesRejection,
+        limit: u64,
+    ) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::payload_too_large(limit)
+        } else {
+            Self::invalid_request(format!("could not read the request body: {rejection}"))
+        }
+    }
+
     /// 500 without internals: the detail is logged, not sent.
     pub fn internal(error: &dyn std::fmt::Display) -> Self {
         tracing::error!(%error, "internal error");

@@ -67,13 +67,7 @@ fn parse_request(
     body: Result<Bytes, BytesRejection>,
     limit: u64,
 ) -> Result<ExecuteRequest, ApiError> {
-    let body = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::payload_too_large(limit)
-        } else {
-            ApiError::invalid_request(format!("could not read the request body: {rejection}"))
-        }
-    })?;
+    let body = body.map_err(|r| ApiError::unreadable_body(&r, limit))?;
     if let Some(content_type) = headers.get(header::CONTENT_TYPE) {
         let essence = content_type
             .to_str()
