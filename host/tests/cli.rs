@@ -1,0 +1,136 @@
+//! `wasmproc run` and `wasmproc describe` on the examples and the hostile
+//! process: outputs on stdout, a stats line on stderr, and the exit status.
+
+use std::process::{Command, Output};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_wasmproc");
+const HELLO: &str = env!("WASMPROC_GUEST_HELLO_WORLD");
+const ECHO: &str = env!("WASMPROC_GUEST_ECHO");
+const HOSTILE: &str = env!("WASMPROC_GUEST_HOSTILE");
+
+fn wasmproc(args: &[&str]) -> Output {
+    Command::new(BINARY)
+        .args(args)
+        .env("RUST_LIB_BACKTRACE", "0")
+        .output()
+        .expect("wasmproc runs")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn run_prints_outputs_as_json_and_a_stats_line() {
+    let output = wasmproc(&[
+        "run",
+        HELLO,
+        "--inputs",
+        r#"{"name": "Joe", "message": "hi"}"#,
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let outputs: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("JSON on stdout");
+    assert_eq!(outputs, serde_json::json!({ "echo": "Hello Joe! hi" }));
+    let stats = stderr(&output);
+    assert!(stats.contains("outcome=success"), "{stats}");
+    assert!(
+        stats.contains("fuel=") && stats.contains("peak_memory=") && stats.contains("duration="),
+        "{stats}"
+    );
+}
+
+#[test]
+fn binary_outputs_are_printed_as_base64_qualified_values() {
+    let output = wasmproc(&[
+        "run",
+        ECHO,
+        "--inputs",
+        r#"{"stringInput": "s", "binaryInput": {"value": "AAEC", "mediaType": "image/png"}}"#,
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let outputs: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("JSON on stdout");
+    assert_eq!(outputs["binaryInput"]["value"], "AAEC");
+    assert_eq!(outputs["binaryInput"]["mediaType"], "image/png");
+}
+
+#[test]
+fn each_hostile_behaviour_fails_with_its_outcome_and_exit_status_1() {
+    let cases: &[(&str, &[&str], &str, &str)] = &[
+        (
+            "infinite-loop",
+            &["--fuel", "1000000"],
+            "outcome=fuel-exhausted",
+            "fuel limit exhausted",
+        ),
+        (
+            "endless-sleep",
+            &["--timeout", "300ms"],
+            "outcome=timeout",
+            "wall-clock limit exceeded",
+        ),
+        (
+            "memory-bomb",
+            &["--memory", "16MiB"],
+            "outcome=memory-limit",
+            "memory limit exceeded",
+        ),
+        ("deep-recursion", &[], "outcome=trap", "the process trapped"),
+        ("panic", &[], "outcome=trap", "panicked or aborted"),
+        (
+            "huge-output",
+            &["--output-limit", "1MiB"],
+            "outcome=output-too-large",
+            "output limit exceeded",
+        ),
+        (
+            "process-error",
+            &[],
+            "outcome=process-error",
+            "hostile-refusal",
+        ),
+        ("exit", &[], "outcome=trap", "exit"),
+    ];
+    for (behaviour, flags, outcome, reason) in cases {
+        let inputs = format!(r#"{{"behaviour": "{behaviour}"}}"#);
+        let mut args = vec!["run", HOSTILE, "--inputs", inputs.as_str()];
+        args.extend_from_slice(flags);
+        let output = wasmproc(&args);
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(1), "{behaviour}: {err}");
+        assert!(err.contains(outcome), "{behaviour}: {err}");
+        assert!(err.contains(reason), "{behaviour}: {err}");
+        assert!(output.stdout.is_empty(), "{behaviour} printed outputs");
+    }
+}
+
+#[test]
+fn describe_prints_the_process_description() {
+    let output = wasmproc(&["describe", ECHO]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let description: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(description["id"], "echo");
+    assert!(description["inputs"]["pause"].is_object());
+}
+
+#[test]
+fn unusable_modules_and_inputs_exit_with_status_2_and_a_reason() {
+    let not_wasm = wasmproc(&["run", env!("CARGO_MANIFEST_DIR"), "--inputs", "{}"]);
+    assert_eq!(not_wasm.status.code(), Some(2));
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+    let garbage = wasmproc(&["run", manifest]);
+    assert_eq!(garbage.status.code(), Some(2));
+    assert!(
+        stderr(&garbage).contains("not a WebAssembly binary"),
+        "{}",
+        stderr(&garbage)
+    );
+    let bad_inputs = wasmproc(&["run", HELLO, "--inputs", "[1, 2]"]);
+    assert_eq!(bad_inputs.status.code(), Some(2));
+    assert!(
+        stderr(&bad_inputs).contains("JSON object"),
+        "{}",
+        stderr(&bad_inputs)
+    );
+}
