@@ -69,6 +69,14 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Cross-origin requests from browsers.
     pub cors: CorsConfig,
+    /// A client must send its request headers within this time, or the
+    /// connection is closed (slow-client protection). Default 30 s.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// A client must send its request body within this time, or the
+    /// request fails with 408. Default 120 s.
+    #[serde(with = "humantime_serde")]
+    pub body_read_timeout: Duration,
 }
 
 /// CORS: which browser origins may call the API.
@@ -147,6 +155,8 @@ impl Default for Config {
             max_request_bytes: 64 * 1024 * 1024,
             auth: AuthConfig::default(),
             cors: CorsConfig::default(),
+            header_read_timeout: Duration::from_secs(30),
+            body_read_timeout: Duration::from_secs(120),
         }
     }
 }

@@ -182,13 +182,12 @@ impl Server {
             base_url: base_url.clone(),
         });
         let (shutdown, signal) = oneshot::channel::<()>();
-        let http = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = signal.await;
-                })
-                .await
-        });
+        let http = tokio::spawn(serve_http(
+            listener,
+            app,
+            signal,
+            config.header_read_timeout,
+        ));
         tracing::info!(%base_url, "wasmproc listening");
         Ok(Self {
             local_addr,
@@ -246,6 +245,58 @@ impl Drop for Server {
         self.retention.abort();
         self.http.abort();
     }
+}
+
+/// Longest the HTTP side waits for open connections to finish at shutdown.
+const CONNECTION_DRAIN: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Accept connections until `stop` fires, each served by hyper with a
+/// header read timeout (a client that trickles its headers is cut off);
+/// then stop accepting and let open connections finish their requests.
+async fn serve_http(
+    listener: TcpListener,
+    app: axum::Router,
+    mut stop: oneshot::Receiver<()>,
+    header_read_timeout: std::time::Duration,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::server::graceful::GracefulShutdown;
+    use hyper_util::service::TowerToHyperService;
+
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    let graceful = GracefulShutdown::new();
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(error) => {
+                        // E.g. out of file descriptors: back off, keep serving.
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let service = TowerToHyperService::new(app.clone());
+                let connection = builder
+                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                    .into_owned();
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    let _ = connection.await;
+                });
+            }
+        }
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(CONNECTION_DRAIN, graceful.shutdown()).await;
+    Ok(())
 }
 
 /// Run a server until SIGINT or SIGTERM. Prints

@@ -142,6 +142,13 @@ impl ApiError {
     ) -> Self {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             Self::payload_too_large(limit)
+        } else if is_timeout(rejection) {
+            Self::new(
+                StatusCode::REQUEST_TIMEOUT,
+                ty::REQUEST_TIMEOUT,
+                "Request timeout",
+                "the request body did not arrive in time",
+            )
         } else {
             Self::invalid_request(format!("could not read the request body: {rejection}"))
         }
@@ -168,6 +175,18 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+}
+
+/// Whether reading the body failed because the body deadline passed.
+fn is_timeout(rejection: &axum::extract::rejection::BytesRejection) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(error) = source {
+        if error.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        source = error.source();
+    }
+    false
 }
 
 impl IntoResponse for ApiError {

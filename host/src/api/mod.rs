@@ -84,6 +84,9 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            state.config.body_read_timeout,
+        ))
         .layer(cors_layer(&state.config.cors))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,

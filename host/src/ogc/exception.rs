@@ -41,6 +41,8 @@ pub mod exception_type {
     pub const INVALID_PARAMETER: &str = "urn:wasmproc:error:invalid-parameter";
     /// The body's media type is not accepted.
     pub const UNSUPPORTED_MEDIA_TYPE: &str = "urn:wasmproc:error:unsupported-media-type";
+    /// The body did not arrive in time.
+    pub const REQUEST_TIMEOUT: &str = "urn:wasmproc:error:request-timeout";
     /// The body is too large.
     pub const PAYLOAD_TOO_LARGE: &str = "urn:wasmproc:error:payload-too-large";
     /// The execution mode asked for is not available.
