@@ -11,18 +11,30 @@
 //! - `active`: created time ‖ job id → empty, for jobs `accepted` or
 //!   `running`; start-up recovery reads only this tree.
 //! - `results`: job id → [`JobResults`].
+//! - `finals`: job id → the final [`JobRecord`] of an async job, written
+//!   and flushed *before* the job shows as finished, so that a finish
+//!   anybody saw survives a crash (recovery applies it; see
+//!   [`Store::stage_final`]).
+//!
+//! No sled transactions: sled 0.34 switches the whole database to a global
+//! lock after the first transaction, and a background flush holding it
+//! deadlocked concurrent submissions. Multi-tree writes are instead ordered
+//! so that a crash between them leaves only index entries without a job,
+//! which every reader skips: a job is written before its index entries and
+//! removed before them.
 //!
 //! Writes that must survive a crash (an accepted async job before its 201)
-//! call [`Store::flush`], which waits for sled to fsync; concurrent callers
-//! share sled's flushes.
+//! call [`Store::flush`]: group commit, one fsync at a time for everybody
+//! waiting (see there).
 
 mod records;
 
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use uuid::Uuid;
 
 use crate::ogc::JobStatus;
@@ -37,15 +49,6 @@ pub enum StoreError {
     /// A stored value could not be (de)serialised.
     #[error("stored data is unreadable: {0}")]
     Encoding(#[from] serde_json::Error),
-}
-
-impl From<TransactionError<serde_json::Error>> for StoreError {
-    fn from(e: TransactionError<serde_json::Error>) -> Self {
-        match e {
-            TransactionError::Abort(e) => StoreError::Encoding(e),
-            TransactionError::Storage(e) => StoreError::Database(e),
-        }
-    }
 }
 
 /// Filters of `GET /jobs`.
@@ -97,6 +100,21 @@ pub struct Store {
     jobs_by_created: sled::Tree,
     active: sled::Tree,
     results: sled::Tree,
+    finals: sled::Tree,
+    durability: Arc<Durability>,
+}
+
+/// Group commit. `written` counts flush requests (each made after its
+/// writes); `durable` is the highest request known to be on disk. A flush
+/// takes the mutex, returns at once if a flush that started after its
+/// request has finished meanwhile, and otherwise fsyncs once for every
+/// request made so far — so concurrent submissions share one fsync, and
+/// only one sled flush runs at a time.
+#[derive(Debug, Default)]
+struct Durability {
+    written: AtomicU64,
+    durable: AtomicU64,
+    flushing: tokio::sync::Mutex<()>,
 }
 
 fn created_key(job: &JobRecord) -> [u8; 24] {
@@ -126,13 +144,28 @@ impl Store {
             jobs_by_created: db.open_tree("jobs_by_created")?,
             active: db.open_tree("active")?,
             results: db.open_tree("results")?,
+            finals: db.open_tree("finals")?,
+            durability: Arc::new(Durability::default()),
             db,
         })
     }
 
-    /// Wait until everything written so far is on disk.
+    /// Wait until everything this caller wrote is on disk.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await?;
+        let durability = &self.durability;
+        let request = durability.written.fetch_add(1, Ordering::SeqCst) + 1;
+        let _turn = durability.flushing.lock().await;
+        if durability.durable.load(Ordering::SeqCst) >= request {
+            return Ok(());
+        }
+        // Every request up to `covered` was made after its writes, so the
+        // flush that starts now makes all of them durable.
+        let covered = durability.written.load(Ordering::SeqCst);
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.flush())
+            .await
+            .map_err(|e| StoreError::Database(sled::Error::ReportableBug(e.to_string())))??;
+        durability.durable.fetch_max(covered, Ordering::SeqCst);
         Ok(())
     }
 
@@ -180,42 +213,57 @@ impl Store {
 
     // ---- jobs -------------------------------------------------------------
 
-    /// Insert a new job with its indexes, atomically.
+    /// Insert a new job, then its index entries.
     pub fn insert_job(&self, job: &JobRecord) -> Result<(), StoreError> {
-        let value = serde_json::to_vec(job)?;
         let key = created_key(job);
-        let active = !job.status.is_finished();
-        (&self.jobs, &self.jobs_by_created, &self.active).transaction(
-            |(jobs, by_created, active_tree)| {
-                jobs.insert(job.id.as_bytes(), value.as_slice())?;
-                by_created.insert(&key, &[])?;
-                if active {
-                    active_tree.insert(&key, &[])?;
-                }
-                Ok::<_, ConflictableTransactionError<serde_json::Error>>(())
-            },
-        )?;
+        self.jobs
+            .insert(job.id.as_bytes(), serde_json::to_vec(job)?)?;
+        self.jobs_by_created.insert(key, &[])?;
+        if !job.status.is_finished() {
+            self.active.insert(key, &[])?;
+        }
         Ok(())
     }
 
     /// Write the new state of an existing job; a finished job leaves the
     /// active index. Returns `false` (and writes nothing) when the job no
-    /// longer exists, e.g. because it was dismissed meanwhile.
+    /// longer exists, e.g. because it was dismissed meanwhile: the check
+    /// and the write are one atomic compare-and-swap on the job's key.
     pub fn update_job(&self, job: &JobRecord) -> Result<bool, StoreError> {
         let value = serde_json::to_vec(job)?;
-        let key = created_key(job);
-        let finished = job.status.is_finished();
-        let written = (&self.jobs, &self.active).transaction(|(jobs, active)| {
-            if jobs.get(job.id.as_bytes())?.is_none() {
-                return Ok(false);
-            }
-            jobs.insert(job.id.as_bytes(), value.as_slice())?;
-            if finished {
-                active.remove(&key)?;
-            }
-            Ok::<_, ConflictableTransactionError<serde_json::Error>>(true)
-        })?;
-        Ok(written)
+        let previous = self
+            .jobs
+            .fetch_and_update(job.id.as_bytes(), |old| old.map(|_| value.clone()))?;
+        if previous.is_none() {
+            return Ok(false);
+        }
+        if job.status.is_finished() {
+            self.active.remove(created_key(job))?;
+        }
+        Ok(true)
+    }
+
+    /// Record the final state of a job ahead of [`Store::update_job`];
+    /// flush after it, then update. Recovery prefers a staged final state
+    /// over marking a `running` job interrupted.
+    pub fn stage_final(&self, job: &JobRecord) -> Result<(), StoreError> {
+        self.finals
+            .insert(job.id.as_bytes(), serde_json::to_vec(job)?)?;
+        Ok(())
+    }
+
+    /// The staged final state of a job, if any.
+    pub fn staged_final(&self, id: Uuid) -> Result<Option<JobRecord>, StoreError> {
+        match self.finals.get(id.as_bytes())? {
+            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Forget a staged final state once the job record has it.
+    pub fn clear_final(&self, id: Uuid) -> Result<(), StoreError> {
+        self.finals.remove(id.as_bytes())?;
+        Ok(())
     }
 
     /// A job by id.
@@ -226,22 +274,14 @@ impl Store {
         }
     }
 
-    /// Delete a job, its indexes and its results.
+    /// Delete a job, then its results and index entries.
     pub fn delete_job(&self, job: &JobRecord) -> Result<(), StoreError> {
         let key = created_key(job);
-        (
-            &self.jobs,
-            &self.jobs_by_created,
-            &self.active,
-            &self.results,
-        )
-            .transaction(|(jobs, by_created, active, results)| {
-                jobs.remove(job.id.as_bytes())?;
-                by_created.remove(&key)?;
-                active.remove(&key)?;
-                results.remove(job.id.as_bytes())?;
-                Ok::<_, ConflictableTransactionError<serde_json::Error>>(())
-            })?;
+        self.jobs.remove(job.id.as_bytes())?;
+        self.results.remove(job.id.as_bytes())?;
+        self.finals.remove(job.id.as_bytes())?;
+        self.active.remove(key)?;
+        self.jobs_by_created.remove(key)?;
         Ok(())
     }
 
