@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use super::auth::require_admin;
 use super::processes::summary;
 use super::{ApiError, AppState};
-use crate::jobs::{Policy, Registration, check_reference};
+use crate::jobs::{FetchFailure, Policy, Registration, fetch_bytes};
 use crate::runtime::Limits;
 
 /// Media type of a component.
@@ -51,41 +51,25 @@ fn media_type(headers: &HeaderMap) -> String {
         .to_ascii_lowercase()
 }
 
-/// Fetch a module given by reference, with the `href` limits.
+/// Fetch a module given by reference, with the `href` guards and limits
+/// (and never more bytes than an upload may have).
 async fn fetch_module(state: &AppState, href: &str) -> Result<Vec<u8>, ApiError> {
-    let url = check_reference(href, &state.config.href)
-        .await
-        .map_err(|e| ApiError::invalid_request(format!("executionUnit: {e}")))?;
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .timeout(state.config.href.timeout)
         .build()
         .map_err(|e| ApiError::internal(&e))?;
-    let mut response = client.get(url).send().await.map_err(|e| {
-        ApiError::invalid_request(format!("executionUnit: fetching '{href}' failed: {e}"))
-    })?;
-    if !response.status().is_success() {
-        return Err(ApiError::invalid_request(format!(
-            "executionUnit: fetching '{href}' answered HTTP {}",
-            response.status()
-        )));
-    }
-    // The href limit, and never more than an upload may be.
     let limit = state
         .config
         .href
         .max_bytes
         .min(state.config.max_request_bytes);
-    let mut wasm = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| {
-        ApiError::invalid_request(format!("executionUnit: reading '{href}' failed: {e}"))
-    })? {
-        if (wasm.len() + chunk.len()) as u64 > limit {
-            return Err(ApiError::payload_too_large(limit));
-        }
-        wasm.extend_from_slice(&chunk);
+    match fetch_bytes(&client, href, &state.config.href, limit).await {
+        Ok((wasm, _)) => Ok(wasm),
+        Err(FetchFailure::TooLarge(limit)) => Err(ApiError::payload_too_large(limit)),
+        Err(FetchFailure::Failed(reason)) => Err(ApiError::invalid_request(format!(
+            "executionUnit: {reason}"
+        ))),
     }
-    Ok(wasm)
 }
 
 /// The module bytes of an `executionUnit`: a qualified value, a link, or

@@ -82,22 +82,39 @@ pub async fn check_reference(href: &str, config: &HrefConfig) -> Result<reqwest:
     Ok(url)
 }
 
-/// Fetch one reference and turn it into an input value: JSON documents
-/// become JSON, text becomes a string, anything else a base64 qualified
-/// value with the response's media type.
-async fn fetch(client: &reqwest::Client, href: &str, config: &HrefConfig) -> Result<Value, String> {
-    let url = check_reference(href, config).await?;
+/// Why a fetch failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchFailure {
+    /// The body is larger than the limit (in bytes).
+    TooLarge(u64),
+    /// Refused, unreachable, or an HTTP error; the text says which.
+    Failed(String),
+}
+
+/// Fetch `href` under the guards of `config` (scheme, allow-list,
+/// non-public addresses, timeout), reading at most `limit` bytes. Returns
+/// the body and its media type.
+pub async fn fetch_bytes(
+    client: &reqwest::Client,
+    href: &str,
+    config: &HrefConfig,
+    limit: u64,
+) -> Result<(Vec<u8>, String), FetchFailure> {
+    let url = check_reference(href, config)
+        .await
+        .map_err(FetchFailure::Failed)?;
+    let failed = FetchFailure::Failed;
     let mut response = client
         .get(url)
         .timeout(config.timeout)
         .send()
         .await
-        .map_err(|e| format!("fetching '{href}' failed: {e}"))?;
+        .map_err(|e| failed(format!("fetching '{href}' failed: {e}")))?;
     if !response.status().is_success() {
-        return Err(format!(
+        return Err(failed(format!(
             "fetching '{href}' answered HTTP {}",
             response.status()
-        ));
+        )));
     }
     let media_type = response
         .headers()
@@ -109,16 +126,28 @@ async fn fetch(client: &reqwest::Client, href: &str, config: &HrefConfig) -> Res
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|e| format!("reading '{href}' failed: {e}"))?
+        .map_err(|e| failed(format!("reading '{href}' failed: {e}")))?
     {
-        if (body.len() + chunk.len()) as u64 > config.max_bytes {
-            return Err(format!(
-                "'{href}' is larger than the limit of {} bytes",
-                config.max_bytes
-            ));
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(FetchFailure::TooLarge(limit));
         }
         body.extend_from_slice(&chunk);
     }
+    Ok((body, media_type))
+}
+
+/// Fetch one reference and turn it into an input value: JSON documents
+/// become JSON, text becomes a string, anything else a base64 qualified
+/// value with the response's media type.
+async fn fetch(client: &reqwest::Client, href: &str, config: &HrefConfig) -> Result<Value, String> {
+    let (body, media_type) = fetch_bytes(client, href, config, config.max_bytes)
+        .await
+        .map_err(|failure| match failure {
+            FetchFailure::TooLarge(limit) => {
+                format!("'{href}' is larger than the limit of {limit} bytes")
+            }
+            FetchFailure::Failed(reason) => reason,
+        })?;
     let essence = media_type
         .split(';')
         .next()

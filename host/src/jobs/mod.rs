@@ -16,7 +16,7 @@ mod registry;
 mod scheduler;
 mod validate;
 
-pub use href::check_reference;
+pub use href::{FetchFailure, check_reference, fetch_bytes};
 pub use registry::{Policy, ProcessRegistry, RegisterError, RegisteredProcess, Registration};
 pub use scheduler::{JobError, Recovery, Scheduler};
 pub use validate::{DescriptionError, InputValidator, InvalidInput};
