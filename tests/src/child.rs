@@ -75,9 +75,47 @@ impl ChildServer {
         }
     }
 
+    /// Write `dir/wasmproc.toml` for a child: 127.0.0.1 on a free port,
+    /// data in `dir/data`, then `extra` (more TOML: top-level keys first,
+    /// then tables). Returns the config's path.
+    pub fn write_config(dir: &Path, extra: &str) -> PathBuf {
+        let path = dir.join("wasmproc.toml");
+        let text = format!(
+            "bind = \"127.0.0.1:0\"\ndata_dir = {:?}\n{extra}\n",
+            dir.join("data")
+        );
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("writing {path:?}: {e}"));
+        path
+    }
+
     /// The HTTP client of this server.
     pub fn api(&self) -> &Api {
         &self.api
+    }
+
+    /// The child's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// A `kB` field of `/proc/PID/status` (e.g. `VmRSS`, `VmHWM`), in KiB.
+    /// Panics if the child is gone or the field is missing (Linux only).
+    pub fn status_kib(&self, field: &str) -> u64 {
+        let path = format!("/proc/{}/status", self.child.id());
+        let status =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
+        status_field_kib(&status, field)
+            .unwrap_or_else(|| panic!("{path} has no {field} line:\n{status}"))
+    }
+
+    /// The child's resident set size now (`VmRSS`), in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        self.status_kib("VmRSS")
+    }
+
+    /// The child's peak resident set size so far (`VmHWM`), in KiB.
+    pub fn peak_rss_kib(&self) -> u64 {
+        self.status_kib("VmHWM")
     }
 
     /// What the child wrote to stderr so far.
@@ -96,5 +134,30 @@ impl Drop for ChildServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The value in KiB of a line like `VmHWM:\t  123456 kB` of a
+/// `/proc/PID/status` text.
+fn status_field_kib(status: &str, field: &str) -> Option<u64> {
+    status.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        if name != field {
+            return None;
+        }
+        value.trim().strip_suffix("kB")?.trim().parse().ok()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::status_field_kib;
+
+    #[test]
+    fn reads_kib_fields_of_proc_status() {
+        let status = "Name:\twasmproc\nVmHWM:\t  123456 kB\nVmRSS:\t   65432 kB\n";
+        assert_eq!(status_field_kib(status, "VmHWM"), Some(123_456));
+        assert_eq!(status_field_kib(status, "VmRSS"), Some(65_432));
+        assert_eq!(status_field_kib(status, "VmSwap"), None);
     }
 }
