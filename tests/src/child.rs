@@ -123,6 +123,39 @@ impl ChildServer {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
     }
 
+    /// Send SIGTERM (with `kill -TERM PID`); the child shuts down
+    /// gracefully. Reap it with [`ChildServer::wait_exit`].
+    pub fn sigterm(&self) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill -TERM");
+        assert!(status.success(), "kill -TERM {pid}: {status}");
+    }
+
+    /// The exit status, if the child has exited (does not block).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().expect("try_wait on the server")
+    }
+
+    /// Wait (at most `timeout`, polling every 20 ms) for the child to exit;
+    /// returns its status. Panics, killing it, on timeout.
+    pub fn wait_exit(mut self, timeout: Duration) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.exited() {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server did not exit within {timeout:?}; stderr:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// SIGKILL the child and reap it.
     pub fn kill9(mut self) {
         self.child.kill().expect("kill -9 the server");

@@ -34,6 +34,11 @@
 //! Sync jobs answered 200 are counted (found after the crash or not) but not
 //! asserted on: a sync job's record is not flushed before its response.
 //!
+//! A second test sends SIGTERM instead: the server stops accepting
+//! connections, lets a job that ends within `shutdown_grace` finish, stops
+//! a longer one and re-queues it, exits 0, and after a restart runs the
+//! re-queued and the queued jobs to success.
+//!
 //! The random choices come from a seed printed first (`WASMPROC_SEED=N`
 //! replays the same choices; thread timing still varies). Short by default
 //! (3 rounds of at most 2.5 s of load); `WASMPROC_LONG=1` runs 20 rounds of
@@ -1022,4 +1027,112 @@ async fn kill_9_rounds_under_mixed_load_lose_nothing_answered() {
         submitted,
         "every job answered 201 and not dismissed is successful or interrupted"
     );
+}
+
+/// SIGTERM: the server stops accepting connections at once, lets a job
+/// that ends within `shutdown_grace` finish, stops a longer one and puts it
+/// back in the queue, leaves queued jobs queued, and exits 0; after a
+/// restart the re-queued and queued jobs run to success.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_short_jobs_requeues_long_ones_and_stops_accepting() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let config = ChildServer::write_config(
+        dir.path(),
+        "\n[execution]\nmax_concurrent_jobs = 2\nshutdown_grace = \"3s\"\n",
+    );
+    let stderr = dir.path().join("stderr.log");
+    let startup = Duration::from_secs(60);
+    let mut child = ChildServer::spawn(BINARY, &config, &stderr, startup);
+    let echo =
+        |text: &str, pause: f64| json!({ "inputs": { "stringInput": text, "pause": pause } });
+    // Two workers: `short` ends within the grace, `long` does not; two wait.
+    let short = child.execute_async("echo", &echo("short", 1.0)).await;
+    let long = child.execute_async("echo", &echo("long", 6.0)).await;
+    let queued = [
+        child.execute_async("echo", &echo("queued 1", 0.1)).await,
+        child.execute_async("echo", &echo("queued 2", 0.1)).await,
+    ];
+    for id in [&short, &long] {
+        child
+            .wait_for_status(id, &["running"], Duration::from_secs(30))
+            .await;
+    }
+    child.sigterm();
+
+    // While it waits for `long` (up to the 3 s grace), it takes no new
+    // connection: poll (at most 2.5 s) until a fresh client is refused,
+    // then check the server had not exited yet.
+    let deadline = Instant::now() + Duration::from_millis(2500);
+    let mut late = Vec::new();
+    let refused = loop {
+        let fresh = Http::new(child.base());
+        let answer = fresh
+            .post_json(
+                "/processes/echo/execution",
+                &echo("after SIGTERM", 0.0),
+                &[("prefer", "respond-async")],
+            )
+            .await;
+        match answer {
+            Err(_) => break true,
+            Ok(a) if a.status == 201 => {
+                // Accepted in the instant before the signal was handled: it
+                // must then be kept like any other.
+                late.extend(a.header("location").map(|l| last_segment(&l)));
+            }
+            Ok(_) => {}
+        }
+        if Instant::now() >= deadline {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        refused,
+        "the server still accepted connections 2.5 s after SIGTERM"
+    );
+    assert!(
+        child.exited().is_none(),
+        "the server exited before the grace period, without waiting for the short job"
+    );
+    let status = tokio::task::spawn_blocking(move || child.wait_exit(Duration::from_secs(60)))
+        .await
+        .expect("waiting for the server");
+    assert!(status.success(), "graceful exit status {status}");
+
+    let child = ChildServer::spawn(BINARY, &config, &stderr, startup);
+    let cut = child.job(&long).await;
+    assert!(
+        cut["status"] == "accepted" || cut["status"] == "running",
+        "the long job was stopped at the grace and queued again: {cut}"
+    );
+    let after = child.job(&short).await;
+    assert_eq!(
+        after["status"], "successful",
+        "the short job finished within the grace: {after}"
+    );
+    // Re-queued and queued jobs run again after the restart.
+    let mut expected = vec![(long, "long"), (queued[0].clone(), "queued 1")];
+    expected.push((queued[1].clone(), "queued 2"));
+    expected.extend(late.into_iter().map(|id| (id, "after SIGTERM")));
+    for (id, text) in &expected {
+        let status = child
+            .wait_for_status(id, &["successful"], Duration::from_secs(60))
+            .await;
+        let results = child.get_json(&format!("/jobs/{id}/results")).await;
+        assert_eq!(
+            output_value(&results, "stringInput"),
+            json!(text),
+            "{status}"
+        );
+    }
+    // Nothing is left pending.
+    let jobs = wait_until_settled(&child, Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|stuck| panic!("{stuck}"));
+    assert!(
+        jobs.values().all(|j| j["status"] == "successful"),
+        "{jobs:?}"
+    );
+    child.kill9();
 }
