@@ -10,8 +10,8 @@
 //! `limits`.
 
 use axum::body::{Body, Bytes};
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use super::auth::require_admin;
 use super::processes::summary;
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, Path};
 use crate::jobs::{FetchFailure, Policy, Registration, fetch_bytes};
 use crate::runtime::Limits;
 
@@ -149,16 +149,19 @@ async fn read_module(
 }
 
 /// Deploy a process.
-#[utoipa::path(post, path = "/processes", tag = "Deploy, Replace, Undeploy",
+#[utoipa::path(post, path = "/processes", tag = "Deploy, Replace, Undeploy", operation_id = "deploy",
+    security(("bearer" = [])),
     request_body(content = String, content_type = "application/wasm", description = "The component (application/wasm), or an application package (application/ogcapppkg+json) whose executionUnit carries it by value or href"),
     responses(
         (status = 201, description = "Deployed: processSummary with `mutable: true`; `Location` of the process"),
         (status = 400, description = "Not a component, not the wasmproc:process world, invalid description, compile failure", body = Exception, content_type = "application/problem+json"),
         (status = 401, description = "No bearer token", body = Exception, content_type = "application/problem+json"),
         (status = 403, description = "Wrong token, or deployment disabled", body = Exception, content_type = "application/problem+json"),
+        (status = 408, description = "The body did not arrive in time", body = Exception, content_type = "application/problem+json"),
         (status = 409, description = "duplicated-process", body = Exception, content_type = "application/problem+json"),
         (status = 413, description = "Too large", body = Exception, content_type = "application/problem+json"),
-        (status = 415, description = "Neither application/wasm nor application/ogcapppkg+json", body = Exception, content_type = "application/problem+json")))]
+        (status = 415, description = "Neither application/wasm nor application/ogcapppkg+json", body = Exception, content_type = "application/problem+json"),
+        (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
 pub(crate) async fn deploy(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -181,8 +184,9 @@ pub(crate) async fn deploy(
 }
 
 /// Replace a deployed process.
-#[utoipa::path(put, path = "/processes/{processID}", tag = "Deploy, Replace, Undeploy",
-    params(("processID" = String, Path, description = "Process id")),
+#[utoipa::path(put, path = "/processes/{processID}", tag = "Deploy, Replace, Undeploy", operation_id = "replace",
+    security(("bearer" = [])),
+    params(("processID" = String, Path, description = "Process id", example = "hello-world")),
     request_body(content = String, content_type = "application/wasm", description = "The new component (application/wasm), or an application package (application/ogcapppkg+json)"),
     responses(
         (status = 204, description = "Replaced; running jobs finish on the old version, new jobs use the new one"),
@@ -190,8 +194,10 @@ pub(crate) async fn deploy(
         (status = 401, description = "No bearer token", body = Exception, content_type = "application/problem+json"),
         (status = 403, description = "Wrong token, or immutable-process", body = Exception, content_type = "application/problem+json"),
         (status = 404, description = "no-such-process", body = Exception, content_type = "application/problem+json"),
+        (status = 408, description = "The body did not arrive in time", body = Exception, content_type = "application/problem+json"),
         (status = 413, description = "Too large", body = Exception, content_type = "application/problem+json"),
-        (status = 415, description = "Unsupported media type", body = Exception, content_type = "application/problem+json")))]
+        (status = 415, description = "Unsupported media type", body = Exception, content_type = "application/problem+json"),
+        (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
 pub(crate) async fn replace(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -208,13 +214,16 @@ pub(crate) async fn replace(
 }
 
 /// Undeploy a process.
-#[utoipa::path(delete, path = "/processes/{processID}", tag = "Deploy, Replace, Undeploy",
-    params(("processID" = String, Path, description = "Process id")),
+#[utoipa::path(delete, path = "/processes/{processID}", tag = "Deploy, Replace, Undeploy", operation_id = "undeploy",
+    security(("bearer" = [])),
+    params(("processID" = String, Path, description = "Process id", example = "hello-world")),
     responses(
         (status = 204, description = "Undeployed; accepted jobs still run, finished jobs stay readable"),
+        (status = 400, description = "The id is not valid UTF-8", body = Exception, content_type = "application/problem+json"),
         (status = 401, description = "No bearer token", body = Exception, content_type = "application/problem+json"),
         (status = 403, description = "Wrong token, or immutable-process", body = Exception, content_type = "application/problem+json"),
-        (status = 404, description = "no-such-process", body = Exception, content_type = "application/problem+json")))]
+        (status = 404, description = "no-such-process", body = Exception, content_type = "application/problem+json"),
+        (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
 pub(crate) async fn undeploy(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -228,11 +237,13 @@ pub(crate) async fn undeploy(
 
 /// What was deployed: an application package (JSON) or, with
 /// `Accept: application/wasm`, the component itself.
-#[utoipa::path(get, path = "/processes/{processID}/package", tag = "Deploy, Replace, Undeploy",
-    params(("processID" = String, Path, description = "Process id")),
+#[utoipa::path(get, path = "/processes/{processID}/package", tag = "Deploy, Replace, Undeploy", operation_id = "getPackage",
+    params(("processID" = String, Path, description = "Process id", example = "hello-world")),
     responses(
         (status = 200, description = "The application package (application/ogcapppkg+json), or the component (application/wasm)"),
-        (status = 404, description = "no-such-process", body = Exception, content_type = "application/problem+json")))]
+        (status = 400, description = "The id is not valid UTF-8", body = Exception, content_type = "application/problem+json"),
+        (status = 404, description = "no-such-process", body = Exception, content_type = "application/problem+json"),
+        (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
 pub(crate) async fn package(
     State(state): State<AppState>,
     Path(id): Path<String>,

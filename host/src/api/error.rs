@@ -8,6 +8,27 @@ use crate::jobs::{JobError, RegisterError};
 use crate::ogc::{Exception, exception_type as ty};
 use crate::store::StoreError;
 
+/// Longest `detail` sent, in bytes. Details quote what the client sent
+/// (an input value, an id); a megabyte-long invalid input must not come
+/// back as a megabyte-long error.
+pub(crate) const MAX_DETAIL_BYTES: usize = 4096;
+
+/// `detail` cut to [`MAX_DETAIL_BYTES`] on a character boundary, saying
+/// how much was left out.
+fn bounded_detail(mut detail: String) -> String {
+    if detail.len() <= MAX_DETAIL_BYTES {
+        return detail;
+    }
+    let mut end = MAX_DETAIL_BYTES - 64;
+    while !detail.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cut = detail.len() - end;
+    detail.truncate(end);
+    detail.push_str(&format!("… ({cut} more bytes not shown)"));
+    detail
+}
+
 /// An error answered as an OGC exception.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -31,7 +52,7 @@ impl ApiError {
             status,
             type_uri,
             title,
-            detail: detail.into(),
+            detail: bounded_detail(detail.into()),
             retry_after_seconds: None,
             ask_for_bearer_token: false,
         }
@@ -217,6 +238,22 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<axum::extract::rejection::PathRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::PathRejection) -> Self {
+        use axum::extract::path::ErrorKind;
+        use axum::extract::rejection::PathRejection;
+        match rejection {
+            PathRejection::FailedToDeserializePathParams(e) => match e.kind() {
+                ErrorKind::InvalidUtf8InPathParam { .. } => ApiError::invalid_parameter(
+                    "a path segment is not valid UTF-8 once percent-decoded",
+                ),
+                _ => ApiError::invalid_parameter(format!("invalid path: {}", e.body_text())),
+            },
+            other => ApiError::internal(&other),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         ApiError::internal(&error)
@@ -265,5 +302,28 @@ impl From<RegisterError> for ApiError {
             RegisterError::NotFound(id) => ApiError::no_such_process(&id),
             other => ApiError::invalid_request(other.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_details_are_cut_on_a_character_boundary() {
+        let short = ApiError::invalid_request("short");
+        assert_eq!(short.detail, "short");
+        let long = ApiError::invalid_request("é".repeat(100_000));
+        assert!(
+            long.detail.len() <= MAX_DETAIL_BYTES,
+            "{}",
+            long.detail.len()
+        );
+        assert!(
+            long.detail.ends_with("more bytes not shown)"),
+            "{}",
+            long.detail
+        );
+        assert!(long.detail.starts_with("ééé"));
     }
 }

@@ -2,13 +2,13 @@
 //! negotiate sync or async, and answer.
 
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::results::render;
-use super::{ApiError, AppState};
+use super::{ApiError, AppState, Path};
 use crate::jobs::documents::{job_url, status_info};
 use crate::jobs::{RegisteredProcess, Scheduler};
 use crate::ogc::{ASYNC_EXECUTE, ExecuteRequest, SYNC_EXECUTE, exception_type, rel};
@@ -152,15 +152,19 @@ fn monitor_link(state: &AppState, job: &JobRecord) -> HeaderValue {
 }
 
 /// Execute a process.
-#[utoipa::path(post, path = "/processes/{processID}/execution", tag = "Execution",
-    params(("processID" = String, Path, description = "Process id"), ("Prefer" = Option<String>, Header, description = "`respond-async` asks for asynchronous execution (RFC 7240)")),
-    request_body(content = ExecuteRequest, content_type = "application/json"),
+#[utoipa::path(post, path = "/processes/{processID}/execution", tag = "Execution", operation_id = "execute",
+    security((), ("bearer" = [])),
+    params(("processID" = String, Path, description = "Process id", example = "hello-world"), ("Prefer" = Option<String>, Header, description = "`respond-async` asks for asynchronous execution (RFC 7240)")),
+    request_body(content = ExecuteRequest, content_type = "application/json", example = json!({"inputs": {"name": "Joe", "message": "Welcome"}})),
     responses(
         (status = 200, description = "Synchronous execution: the results, raw (one output in its media type, or multipart/related) or as a results document; `Link: <job>; rel=monitor`"),
         (status = 201, description = "Asynchronous execution accepted: statusInfo, `Location` of the job, `Preference-Applied: respond-async` when asked for", body = StatusInfo),
         (status = 204, description = "Raw response with every output by reference: `Link` headers only"),
         (status = 400, description = "Invalid request or inputs, or the job failed on its inputs", body = Exception, content_type = "application/problem+json"),
+        (status = 401, description = "No bearer token (only with auth.protect_jobs)", body = Exception, content_type = "application/problem+json"),
+        (status = 403, description = "Wrong bearer token (only with auth.protect_jobs)", body = Exception, content_type = "application/problem+json"),
         (status = 404, description = "no-such-process", body = Exception, content_type = "application/problem+json"),
+        (status = 408, description = "The body did not arrive in time", body = Exception, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Exception, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Exception, content_type = "application/problem+json"),
         (status = 500, description = "The synchronous job failed (reason in detail) or a server error", body = Exception, content_type = "application/problem+json"),

@@ -1,14 +1,14 @@
 //! `/jobs`: the job list, status, dismissal and results.
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::execution::job_failed;
 use super::results::{raw_output, render};
-use super::{ApiError, AppState, Paging, query_pairs};
+use super::{ApiError, AppState, Paging, Path, known_parameters, query_pairs};
 use crate::jobs::documents::status_info;
 use crate::ogc::{JobList, JobStatus, ResponseType, StatusInfo};
 use crate::store::{JobFilter, JobRecord};
@@ -48,12 +48,14 @@ fn parse_seconds(name: &str, text: &str) -> Result<f64, ApiError> {
 }
 
 /// Build the job filter from the query; `None` when the query can match no
-/// job at all (a `type` other than `process`).
+/// job at all (a `type` other than `process`). Every parameter is checked
+/// even then: an invalid one is a 400 whatever `type` says.
 fn job_filter(query: &[(String, String)]) -> Result<Option<JobFilter>, ApiError> {
     let mut filter = JobFilter::default();
+    let mut matches_nothing = false;
     for (key, value) in query {
         match key.as_str() {
-            "type" if value.split(',').all(|t| t.trim() != "process") => return Ok(None),
+            "type" => matches_nothing |= value.split(',').all(|t| t.trim() != "process"),
             "processID" | "processId" => filter
                 .process_ids
                 .extend(value.split(',').map(|s| s.trim().to_owned())),
@@ -83,26 +85,25 @@ fn job_filter(query: &[(String, String)]) -> Result<Option<JobFilter>, ApiError>
             _ => {}
         }
     }
-    Ok(Some(filter))
+    Ok((!matches_nothing).then_some(filter))
 }
 
 /// The job list, newest first.
-#[utoipa::path(get, path = "/jobs", tag = "Jobs",
-    params(("limit" = Option<usize>, Query, description = "Page size, 1 to 10000 (default 10)"), ("offset" = Option<usize>, Query, description = "Jobs to skip"),
+#[utoipa::path(get, path = "/jobs", tag = "Jobs", operation_id = "getJobs",
+    security((), ("bearer" = [])),
+    params(("limit" = Option<usize>, Query, minimum = 1, maximum = 10000, description = "Page size, 1 to 10000 (default 10)"), ("offset" = Option<usize>, Query, description = "Jobs to skip"),
         ("type" = Option<String>, Query, description = "Only `process`"), ("processID" = Option<String>, Query, description = "Only jobs of this process (repeatable)"),
         ("status" = Option<String>, Query, description = "Only jobs in this state (repeatable)"), ("datetime" = Option<String>, Query, description = "Creation time: an RFC 3339 instant or interval `a/b` with `..` for open ends"),
         ("minDuration" = Option<f64>, Query, description = "Minimum run time in seconds"), ("maxDuration" = Option<f64>, Query, description = "Maximum run time in seconds")),
-    responses((status = 200, description = "A page of jobs", body = JobList), (status = 400, description = "Invalid parameter", body = Exception, content_type = "application/problem+json"), (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
+    responses((status = 200, description = "A page of jobs", body = JobList), (status = 400, description = "Invalid parameter", body = Exception, content_type = "application/problem+json"),
+        (status = 401, description = "No bearer token (only with auth.protect_jobs)", body = Exception, content_type = "application/problem+json"), (status = 403, description = "Wrong bearer token (only with auth.protect_jobs)", body = Exception, content_type = "application/problem+json"), (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<JobList>, ApiError> {
     let query = query_pairs(query.as_deref());
     let paging = Paging::from_query(&query)?;
-    let query: Vec<(String, String)> = query
-        .into_iter()
-        .filter(|(k, _)| KNOWN_PARAMETERS.contains(&k.as_str()))
-        .collect();
+    let query = known_parameters(query, KNOWN_PARAMETERS);
     let (jobs, has_more) = match job_filter(&query)? {
         None => (Vec::new(), false),
         Some(filter) => {
@@ -133,8 +134,10 @@ fn load_job(state: &AppState, id: &str) -> Result<JobRecord, ApiError> {
 }
 
 /// The status of one job.
-#[utoipa::path(get, path = "/jobs/{jobID}", tag = "Jobs", params(("jobID" = String, Path, description = "Job id")),
-    responses((status = 200, description = "statusInfo", body = StatusInfo), (status = 404, description = "no-such-job", body = Exception, content_type = "application/problem+json"), (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/jobs/{jobID}", tag = "Jobs", operation_id = "getStatus", security((), ("bearer" = [])),
+    params(("jobID" = String, Path, description = "Job id")),
+    responses((status = 200, description = "statusInfo", body = StatusInfo), (status = 400, description = "The id is not valid UTF-8", body = Exception, content_type = "application/problem+json"),
+        (status = 401, description = "No bearer token (only with auth.protect_jobs)", body = Exception, content_type = "application/problem+json"), (status = 403, description = "Wrong bearer token (only with auth.protect_jobs)", body = Exception, content_type = "application/problem+json"), (status = 404, description = "no-such-job", body = Exception, content_type = "application/problem+json"), (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
 pub(crate) async fn status(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -144,8 +147,10 @@ pub(crate) async fn status(
 }
 
 /// Dismiss a job: stop it if running, delete it and its results.
-#[utoipa::path(delete, path = "/jobs/{jobID}", tag = "Jobs", params(("jobID" = String, Path, description = "Job id")),
-    responses((status = 200, description = "The job, now `dismissed`", body = StatusInfo), (status = 404, description = "no-such-job", body = Exception, content_type = "application/problem+json"), (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
+#[utoipa::path(delete, path = "/jobs/{jobID}", tag = "Jobs", operation_id = "dismiss", security((), ("bearer" = [])),
+    params(("jobID" = String, Path, description = "Job id")),
+    responses((status = 200, description = "The job, now `dismissed`", body = StatusInfo), (status = 400, description = "The id is not valid UTF-8", body = Exception, content_type = "application/problem+json"),
+        (status = 401, description = "No bearer token (only with auth.protect_jobs)", body = Exception, content_type = "application/problem+json"), (status = 403, description = "Wrong bearer token (only with auth.protect_jobs)", body = Exception, content_type = "application/problem+json"), (status = 404, description = "no-such-job", body = Exception, content_type = "application/problem+json"), (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
 pub(crate) async fn dismiss(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -178,9 +183,11 @@ fn finished_results(
 
 /// The results of a job: as the request's `response` asked, or a results
 /// document when it did not say.
-#[utoipa::path(get, path = "/jobs/{jobID}/results", tag = "Jobs", params(("jobID" = String, Path, description = "Job id")),
+#[utoipa::path(get, path = "/jobs/{jobID}/results", tag = "Jobs", operation_id = "getResult", security((), ("bearer" = [])),
+    params(("jobID" = String, Path, description = "Job id")),
     responses((status = 200, description = "The results (results.yaml, or raw)"), (status = 204, description = "Every output by reference: Link headers"),
-        (status = 400, description = "The job failed on its inputs", body = Exception, content_type = "application/problem+json"),
+        (status = 400, description = "The job failed on its inputs, or the id is not valid UTF-8", body = Exception, content_type = "application/problem+json"),
+        (status = 401, description = "No bearer token (only with auth.protect_jobs)", body = Exception, content_type = "application/problem+json"), (status = 403, description = "Wrong bearer token (only with auth.protect_jobs)", body = Exception, content_type = "application/problem+json"),
         (status = 404, description = "no-such-job, or result-not-ready while accepted or running", body = Exception, content_type = "application/problem+json"),
         (status = 500, description = "The job failed (reason in detail)", body = Exception, content_type = "application/problem+json")))]
 pub(crate) async fn results(
@@ -193,10 +200,11 @@ pub(crate) async fn results(
 }
 
 /// One output of a job, raw.
-#[utoipa::path(get, path = "/jobs/{jobID}/results/{outputID}", tag = "Jobs",
+#[utoipa::path(get, path = "/jobs/{jobID}/results/{outputID}", tag = "Jobs", operation_id = "getResultOutput", security((), ("bearer" = [])),
     params(("jobID" = String, Path, description = "Job id"), ("outputID" = String, Path, description = "Output id")),
     responses((status = 200, description = "The output value in its media type"),
-        (status = 400, description = "The job failed on its inputs", body = Exception, content_type = "application/problem+json"),
+        (status = 400, description = "The job failed on its inputs, or an id is not valid UTF-8", body = Exception, content_type = "application/problem+json"),
+        (status = 401, description = "No bearer token (only with auth.protect_jobs)", body = Exception, content_type = "application/problem+json"), (status = 403, description = "Wrong bearer token (only with auth.protect_jobs)", body = Exception, content_type = "application/problem+json"),
         (status = 404, description = "no-such-job, no-such-output, or result-not-ready", body = Exception, content_type = "application/problem+json"),
         (status = 500, description = "The job failed (reason in detail)", body = Exception, content_type = "application/problem+json")))]
 pub(crate) async fn output(

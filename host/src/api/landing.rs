@@ -7,7 +7,7 @@ use super::AppState;
 use crate::ogc::{CONFORMANCE_CLASSES, ConformanceClasses, LandingPage, Link, rel};
 
 /// The landing page: links to everything else.
-#[utoipa::path(get, path = "/", tag = "Capabilities",
+#[utoipa::path(get, path = "/", tag = "Capabilities", operation_id = "getLandingPage",
     responses((status = 200, description = "Links to the API definition, conformance, processes and jobs", body = LandingPage), (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
 pub(crate) async fn landing_page(State(state): State<AppState>) -> Json<LandingPage> {
     let base = &state.base_url;
@@ -25,7 +25,7 @@ pub(crate) async fn landing_page(State(state): State<AppState>) -> Json<LandingP
 }
 
 /// The conformance classes implemented and tested.
-#[utoipa::path(get, path = "/conformance", tag = "Capabilities",
+#[utoipa::path(get, path = "/conformance", tag = "Capabilities", operation_id = "getConformanceClasses",
     responses((status = 200, description = "Conformance classes", body = ConformanceClasses), (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
 pub(crate) async fn conformance() -> Json<ConformanceClasses> {
     Json(ConformanceClasses {

@@ -83,6 +83,10 @@ pub fn router(state: AppState) -> Router {
         .merge(jobs)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.config.max_request_bytes,
+            reject_declared_oversize,
+        ))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             state.config.body_read_timeout,
@@ -136,6 +140,26 @@ fn cors_layer(config: &crate::config::CorsConfig) -> tower_http::cors::CorsLayer
         ])
 }
 
+/// 413 at once when `Content-Length` already says the body is over the
+/// limit, instead of reading (or waiting for) the first `limit` bytes of a
+/// body that will be refused anyway. Bodies without a length are held to
+/// the limit as they are read (`DefaultBodyLimit`).
+async fn reject_declared_oversize(
+    axum::extract::State(limit): axum::extract::State<u64>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return ApiError::payload_too_large(limit).into_response();
+    }
+    next.run(request).await
+}
+
 async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
@@ -156,6 +180,26 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     ApiError::internal(&"a request handler panicked").into_response()
+}
+
+/// `axum::extract::Path` whose rejection is an OGC exception: a segment
+/// that is not UTF-8 once percent-decoded (`/processes/%FF`) is a 400
+/// `invalid-parameter` document, not axum's plain-text reply.
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub(crate) struct Path<T>(pub(crate) T);
+
+/// Keep only the query parameters a route understands. Unknown parameters
+/// are ignored everywhere (OGC API - Processes lets a server ignore them),
+/// and so are not carried into `self`/`next`/`prev` links either.
+pub(crate) fn known_parameters(
+    query: Vec<(String, String)>,
+    known: &[&str],
+) -> Vec<(String, String)> {
+    query
+        .into_iter()
+        .filter(|(k, _)| known.contains(&k.as_str()))
+        .collect()
 }
 
 /// The `limit` and `offset` query parameters of a list.
@@ -225,7 +269,7 @@ impl Paging {
         )];
         if has_more {
             links.push(Link::new(
-                url(self.offset + self.limit),
+                url(self.offset.saturating_add(self.limit)),
                 "next",
                 "application/json",
                 "next page",

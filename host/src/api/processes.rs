@@ -1,10 +1,10 @@
 //! `GET /processes` and `GET /processes/{id}`.
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use serde_json::{Map, Value, json};
 
-use super::{ApiError, AppState, Paging, query_pairs};
+use super::{ApiError, AppState, Paging, Path, known_parameters, query_pairs};
 use crate::jobs::RegisteredProcess;
 use crate::ogc::{Link, rel};
 
@@ -58,14 +58,14 @@ pub(crate) fn summary(process: &RegisteredProcess, base: &str) -> Value {
 }
 
 /// The process list, paged.
-#[utoipa::path(get, path = "/processes", tag = "Processes",
-    params(("limit" = Option<usize>, Query, description = "Page size, 1 to 10000 (default 10)"), ("offset" = Option<usize>, Query, description = "Processes to skip")),
+#[utoipa::path(get, path = "/processes", tag = "Processes", operation_id = "getProcesses",
+    params(("limit" = Option<usize>, Query, minimum = 1, maximum = 10000, description = "Page size, 1 to 10000 (default 10)"), ("offset" = Option<usize>, Query, description = "Processes to skip")),
     responses((status = 200, description = "A page of process summaries (processList.yaml)", body = Object), (status = 400, description = "limit or offset out of range", body = Exception, content_type = "application/problem+json"), (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
-    let query = query_pairs(query.as_deref());
+    let query = known_parameters(query_pairs(query.as_deref()), &["limit", "offset"]);
     let paging = Paging::from_query(&query)?;
     let all = state.registry.list();
     let page: Vec<Value> = all
@@ -80,9 +80,9 @@ pub(crate) async fn list(
 }
 
 /// One process's full description.
-#[utoipa::path(get, path = "/processes/{processID}", tag = "Processes",
-    params(("processID" = String, Path, description = "Process id")),
-    responses((status = 200, description = "The process description (process.yaml)", body = Object), (status = 404, description = "no-such-process", body = Exception, content_type = "application/problem+json"), (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
+#[utoipa::path(get, path = "/processes/{processID}", tag = "Processes", operation_id = "getProcessDescription",
+    params(("processID" = String, Path, description = "Process id", example = "hello-world")),
+    responses((status = 200, description = "The process description (process.yaml)", body = Object), (status = 400, description = "The id is not valid UTF-8", body = Exception, content_type = "application/problem+json"), (status = 404, description = "no-such-process", body = Exception, content_type = "application/problem+json"), (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
 pub(crate) async fn describe(
     State(state): State<AppState>,
     Path(id): Path<String>,
