@@ -136,6 +136,9 @@ impl Store {
             .path(dir)
             // sled flushes its log every 500 ms by default; durability of
             // accepted jobs comes from explicit flushes, so keep the default.
+            // Writes outnumber reads several to one on the job path: favour
+            // write throughput over on-disk compactness.
+            .mode(sled::Mode::HighThroughput)
             .open()?;
         Ok(Self {
             processes: db.open_tree("processes")?,
