@@ -14,6 +14,7 @@
 # with reliability/install-tools.sh first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT=$PWD
 
 EXAMPLES=${1:-200}
 MAX_SECONDS=${FUZZ_MAX_SECONDS:-1200}
@@ -30,7 +31,7 @@ echo "fuzz: building target/release/wasmproc" >&2
 cargo build --release -q -p wasmproc
 
 WORK=$(mktemp -d /tmp/wasmproc-fuzz-XXXXXX)
-REPORTS=${FUZZ_REPORT_DIR:-$WORK/reports}
+REPORTS=$(realpath -m "${FUZZ_REPORT_DIR:-$WORK/reports}")
 mkdir -p "$REPORTS"
 cat > "$WORK/config.toml" <<TOML
 [auth]
@@ -77,13 +78,14 @@ run() {
     [[ -n "${FUZZ_SEED:-}" ]] && seed=(--seed "$FUZZ_SEED")
     echo "fuzz: schemathesis $name, $examples examples per operation (at most ${MAX_SECONDS}s)" >&2
     local status=0
-    SCHEMATHESIS_HOOKS="$PWD/reliability/schemathesis_hooks.py" NO_PROXY=127.0.0.1 no_proxy=127.0.0.1 \
-        PYTHONDONTWRITEBYTECODE=1 \
+    # From $WORK: schemathesis keeps state in ./.schemathesis, not in the checkout.
+    (cd "$WORK" && SCHEMATHESIS_HOOKS="$ROOT/reliability/schemathesis_hooks.py" \
+        NO_PROXY=127.0.0.1 no_proxy=127.0.0.1 PYTHONDONTWRITEBYTECODE=1 \
         timeout --kill-after=10 "$MAX_SECONDS" \
-        reliability/.venv/bin/schemathesis run "$BASE/api" \
+        "$ROOT/reliability/.venv/bin/schemathesis" run "$BASE/api" \
             --checks "$CHECKS" --max-examples "$examples" --request-timeout 30 \
             --generation-database none --workers 2 --no-color "${seed[@]}" \
-            --report junit --report-junit-path "$REPORTS/$name.xml" "$@" \
+            --report junit --report-junit-path "$REPORTS/$name.xml" "$@") \
         > "$REPORTS/$name.txt" 2>&1 || status=$?
     cat "$REPORTS/$name.txt"
     [[ $status -eq 124 || $status -eq 137 ]] && echo "fuzz: $name killed after ${MAX_SECONDS}s" >&2
