@@ -230,7 +230,7 @@ pub(crate) async fn undeploy(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     require_admin(&state, &headers)?;
-    state.registry.undeploy(&id)?;
+    state.registry.undeploy(&id).await?;
     tracing::info!(process = %id, "undeployed");
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -156,7 +156,7 @@ pub(crate) async fn dismiss(
     Path(id): Path<String>,
 ) -> Result<Json<StatusInfo>, ApiError> {
     let uuid = Uuid::parse_str(&id).map_err(|_| ApiError::no_such_job(&id))?;
-    let job = state.scheduler.dismiss(uuid)?;
+    let job = state.scheduler.dismiss(uuid).await?;
     Ok(Json(status_info(&job, &state.base_url)))
 }
 

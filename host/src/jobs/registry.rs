@@ -235,58 +235,67 @@ impl ProcessRegistry {
         };
         let process = Arc::new(self.build(record.clone(), module.clone(), validator));
 
-        // Check the id and write, under the lock, so two deploys of one id
-        // cannot both succeed.
-        let mut processes = self
-            .processes
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        match &registration.policy {
-            Policy::Deploy if processes.contains_key(&id) => {
-                return Err(RegisterError::Duplicate(id));
-            }
-            Policy::Replace(expected) => {
-                if expected != &id {
-                    return Err(RegisterError::IdMismatch {
-                        expected: expected.clone(),
-                        found: id,
-                    });
+        {
+            // Check the id and write, under the lock, so two deploys of one id
+            // cannot both succeed.
+            let mut processes = self
+                .processes
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            match &registration.policy {
+                Policy::Deploy if processes.contains_key(&id) => {
+                    return Err(RegisterError::Duplicate(id));
                 }
-                match processes.get(&id) {
-                    None => return Err(RegisterError::NotFound(id)),
-                    Some(existing) if !existing.record.mutable => {
-                        return Err(RegisterError::Immutable(id));
+                Policy::Replace(expected) => {
+                    if expected != &id {
+                        return Err(RegisterError::IdMismatch {
+                            expected: expected.clone(),
+                            found: id,
+                        });
                     }
-                    Some(_) => {}
+                    match processes.get(&id) {
+                        None => return Err(RegisterError::NotFound(id)),
+                        Some(existing) if !existing.record.mutable => {
+                            return Err(RegisterError::Immutable(id));
+                        }
+                        Some(_) => {}
+                    }
                 }
+                _ => {}
             }
-            _ => {}
+            self.store.put_module(&sha256, &wasm)?;
+            self.store.put_process(&record)?;
+            processes.insert(id, process.clone());
+            self.modules
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(sha256, module);
         }
-        self.store.put_module(&sha256, &wasm)?;
-        self.store.put_process(&record)?;
-        processes.insert(id, process.clone());
-        drop(processes);
-        self.modules
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(sha256, module);
+        // Durable before the client hears 201/204: a kill -9 right after
+        // must not bring back the old version (or nothing).
+        self.store.flush().await?;
         Ok(process)
     }
 
-    /// Remove a mutable process. Its module stays stored, so jobs already
-    /// accepted still run; its finished jobs stay readable.
-    pub fn undeploy(&self, id: &str) -> Result<(), RegisterError> {
-        let mut processes = self
-            .processes
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        match processes.get(id) {
-            None => return Err(RegisterError::NotFound(id.to_owned())),
-            Some(p) if !p.record.mutable => return Err(RegisterError::Immutable(id.to_owned())),
-            Some(_) => {}
+    /// Remove a mutable process, durably. Its module stays stored, so jobs
+    /// already accepted still run; its finished jobs stay readable.
+    pub async fn undeploy(&self, id: &str) -> Result<(), RegisterError> {
+        {
+            let mut processes = self
+                .processes
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
+            match processes.get(id) {
+                None => return Err(RegisterError::NotFound(id.to_owned())),
+                Some(p) if !p.record.mutable => {
+                    return Err(RegisterError::Immutable(id.to_owned()));
+                }
+                Some(_) => {}
+            }
+            self.store.delete_process(id)?;
+            processes.remove(id);
         }
-        self.store.delete_process(id)?;
-        processes.remove(id);
+        self.store.flush().await?;
         Ok(())
     }
 

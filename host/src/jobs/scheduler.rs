@@ -245,9 +245,9 @@ impl Scheduler {
         let sync_timeout = self.inner.config.execution.sync_timeout;
         let mut job = JobRecord::new(process.id(), &process.record.module_sha256, request, false);
         job.limits = Some(process.limits);
-        // The job is written once it holds a worker, already `running`: a
-        // sync job never waits in the queue, and one write fewer per
-        // request is measurable at thousands of requests per second.
+        // A sync job exists once it holds a worker, already `running`, and
+        // in memory only until it finishes (see `Store::insert_transient_job`):
+        // at thousands of requests per second, each sled write saved shows.
         let permit =
             match tokio::time::timeout(sync_timeout, self.inner.permits.clone().acquire_owned())
                 .await
@@ -265,7 +265,7 @@ impl Scheduler {
                 }
             };
         mark_running(&mut job);
-        self.inner.store.insert_job(&job)?;
+        self.inner.store.insert_transient_job(&job);
         let token = self.register_cancel(job.id);
         let mut limits = process.limits;
         limits.timeout = limits.timeout.min(sync_timeout);
@@ -282,9 +282,10 @@ impl Scheduler {
         handle.await.map_err(|_| JobError::ShuttingDown)?
     }
 
-    /// Dismiss a job: stop it if it runs, then delete it and its results.
+    /// Dismiss a job: stop it if it runs, then delete it and its results,
+    /// durably (a dismissed job must not come back, or run, after a crash).
     /// Returns the job as it was, marked `dismissed`.
-    pub fn dismiss(&self, id: Uuid) -> Result<JobRecord, JobError> {
+    pub async fn dismiss(&self, id: Uuid) -> Result<JobRecord, JobError> {
         let mut job = self
             .inner
             .store
@@ -300,6 +301,7 @@ impl Scheduler {
             token.cancel();
         }
         self.inner.store.delete_job(&job)?;
+        self.inner.store.flush().await?;
         job.status = JobStatus::Dismissed;
         job.message = Some("dismissed by the client".into());
         job.updated = Utc::now();

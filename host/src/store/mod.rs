@@ -26,14 +26,21 @@
 //! Writes that must survive a crash (an accepted async job before its 201)
 //! call [`Store::flush`]: group commit, one fsync at a time for everybody
 //! waiting (see there).
+//!
+//! A running *sync* job lives only in memory ([`Store::insert_transient_job`])
+//! and is written once, when it finishes: its id reaches its client only
+//! with the response, after that write, so a crash mid-run loses nothing
+//! anybody was given. Every reader here (get, list, count, update, delete)
+//! sees transient jobs exactly like stored ones.
 
 mod records;
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Utc};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use uuid::Uuid;
 
@@ -102,6 +109,7 @@ pub struct Store {
     results: sled::Tree,
     finals: sled::Tree,
     durability: Arc<Durability>,
+    transient: Arc<Mutex<HashMap<Uuid, JobRecord>>>,
 }
 
 /// Group commit. `written` counts flush requests (each made after its
@@ -149,6 +157,7 @@ impl Store {
             results: db.open_tree("results")?,
             finals: db.open_tree("finals")?,
             durability: Arc::new(Durability::default()),
+            transient: Arc::default(),
             db,
         })
     }
@@ -228,11 +237,39 @@ impl Store {
         Ok(())
     }
 
+    /// Keep a running sync job in memory only; [`Store::update_job`] with
+    /// its final state writes it (see the module documentation).
+    pub fn insert_transient_job(&self, job: &JobRecord) {
+        self.transient_jobs().insert(job.id, job.clone());
+    }
+
+    fn transient_jobs(&self) -> MutexGuard<'_, HashMap<Uuid, JobRecord>> {
+        self.transient
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Write the new state of an existing job; a finished job leaves the
-    /// active index. Returns `false` (and writes nothing) when the job no
-    /// longer exists, e.g. because it was dismissed meanwhile: the check
-    /// and the write are one atomic compare-and-swap on the job's key.
+    /// active index (a transient job is written now). Returns `false` (and
+    /// writes nothing) when the job no longer exists, e.g. because it was
+    /// dismissed meanwhile: the check and the write are one atomic step
+    /// (a compare-and-swap on the job's key, or under the transient lock).
     pub fn update_job(&self, job: &JobRecord) -> Result<bool, StoreError> {
+        {
+            let mut transient = self.transient_jobs();
+            if let Some(entry) = transient.get_mut(&job.id) {
+                if !job.status.is_finished() {
+                    *entry = job.clone();
+                    return Ok(true);
+                }
+                // Written before it leaves the map, so that readers see it
+                // in one place or the other, and under the lock, so that a
+                // concurrent delete cannot slip in between.
+                self.insert_job(job)?;
+                transient.remove(&job.id);
+                return Ok(true);
+            }
+        }
         let value = serde_json::to_vec(job)?;
         let previous = self
             .jobs
@@ -271,6 +308,13 @@ impl Store {
 
     /// A job by id.
     pub fn get_job(&self, id: Uuid) -> Result<Option<JobRecord>, StoreError> {
+        if let Some(job) = self.transient_jobs().get(&id) {
+            return Ok(Some(job.clone()));
+        }
+        self.get_stored_job(id)
+    }
+
+    fn get_stored_job(&self, id: Uuid) -> Result<Option<JobRecord>, StoreError> {
         match self.jobs.get(id.as_bytes())? {
             Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
             None => Ok(None),
@@ -280,6 +324,7 @@ impl Store {
     /// Delete a job, then its results and index entries.
     pub fn delete_job(&self, job: &JobRecord) -> Result<(), StoreError> {
         let key = created_key(job);
+        self.transient_jobs().remove(&job.id);
         self.jobs.remove(job.id.as_bytes())?;
         self.results.remove(job.id.as_bytes())?;
         self.finals.remove(job.id.as_bytes())?;
@@ -310,19 +355,59 @@ impl Store {
             Some(from) => std::ops::Bound::Included(time_prefix(from).to_vec()),
             None => std::ops::Bound::Unbounded,
         };
-        let mut skipped = 0;
-        let mut jobs = Vec::with_capacity(limit.min(1000));
-        for entry in self
+        // Transient jobs in the same range, newest first, merged into the
+        // walk over the index by creation key.
+        let mut transient: Vec<([u8; 24], JobRecord)> = self
+            .transient_jobs()
+            .values()
+            .map(|job| (created_key(job), job))
+            // The same bounds as the index range above, at its precision.
+            .filter(|(key, _)| {
+                filter
+                    .created_from
+                    .is_none_or(|from| key[..8] >= time_prefix(from)[..])
+                    && filter
+                        .created_to
+                        .is_none_or(|to| key[..8] <= time_prefix(to)[..])
+            })
+            .map(|(key, job)| (key, job.clone()))
+            .collect();
+        transient.sort_by_key(|(key, _)| std::cmp::Reverse(*key));
+        let mut transient = transient.into_iter().peekable();
+        let mut stored = self
             .jobs_by_created
             .range::<Vec<u8>, _>((lower, upper))
-            .rev()
-        {
-            let (key, _) = entry?;
-            let Ok(id) = Uuid::from_slice(&key[8..]) else {
-                continue;
+            .rev();
+        let mut next_stored: Option<sled::IVec> = None;
+
+        let mut skipped = 0;
+        let mut jobs = Vec::with_capacity(limit.min(1000));
+        loop {
+            if next_stored.is_none()
+                && let Some(entry) = stored.next()
+            {
+                next_stored = Some(entry?.0);
+            }
+            let take_transient = match (transient.peek(), &next_stored) {
+                (Some((key, _)), Some(stored_key)) => key.as_slice() > stored_key.as_ref(),
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => break,
             };
-            let Some(job) = self.get_job(id)? else {
-                continue;
+            let job = if take_transient {
+                match transient.next() {
+                    Some((_, job)) => job,
+                    None => break,
+                }
+            } else {
+                let Some(key) = next_stored.take() else { break };
+                let Ok(id) = Uuid::from_slice(&key[8..]) else {
+                    continue;
+                };
+                let Some(job) = self.get_stored_job(id)? else {
+                    continue;
+                };
+                job
             };
             if !filter.matches(&job) {
                 continue;
@@ -381,9 +466,9 @@ impl Store {
         Ok(jobs)
     }
 
-    /// Number of stored jobs.
+    /// Number of jobs, stored and transient.
     pub fn job_count(&self) -> usize {
-        self.jobs.len()
+        self.jobs.len() + self.transient_jobs().len()
     }
 
     /// Store the results of a job.
@@ -484,5 +569,75 @@ mod tests {
             "a deleted job is not resurrected"
         );
         assert!(store.get_job(queued.id).unwrap().is_none());
+    }
+
+    #[test]
+    fn transient_sync_job_is_seen_everywhere_and_written_only_when_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let older = job("a", JobStatus::Successful);
+        store.insert_job(&older).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let mut running = job("a", JobStatus::Running);
+        store.insert_transient_job(&running);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let newer = job("a", JobStatus::Failed);
+        store.insert_job(&newer).unwrap();
+
+        assert_eq!(store.job_count(), 3);
+        assert_eq!(
+            store.get_job(running.id).unwrap().unwrap().status,
+            JobStatus::Running
+        );
+        let ids = |page: JobPage| page.jobs.iter().map(|j| j.id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(store.list_jobs(&JobFilter::default(), 0, 10).unwrap()),
+            vec![newer.id, running.id, older.id],
+            "merged into the newest-first order"
+        );
+        let page = store.list_jobs(&JobFilter::default(), 1, 1).unwrap();
+        assert_eq!(ids(page.clone()), vec![running.id]);
+        assert!(page.has_more);
+        let only_running = JobFilter {
+            statuses: vec![JobStatus::Running],
+            ..JobFilter::default()
+        };
+        assert_eq!(
+            ids(store.list_jobs(&only_running, 0, 10).unwrap()),
+            vec![running.id]
+        );
+        assert!(
+            store.active_jobs().unwrap().is_empty(),
+            "never on disk while it runs"
+        );
+
+        running.progress = Some(50);
+        assert!(store.update_job(&running).unwrap());
+        assert_eq!(
+            store.get_job(running.id).unwrap().unwrap().progress,
+            Some(50)
+        );
+        running.status = JobStatus::Successful;
+        assert!(store.update_job(&running).unwrap());
+        drop(store);
+
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            store.get_job(running.id).unwrap().unwrap().status,
+            JobStatus::Successful,
+            "the final state is written"
+        );
+        assert_eq!(store.job_count(), 3);
+        assert!(store.active_jobs().unwrap().is_empty());
+
+        let mut dismissed = job("a", JobStatus::Running);
+        store.insert_transient_job(&dismissed);
+        store.delete_job(&dismissed).unwrap();
+        dismissed.status = JobStatus::Successful;
+        assert!(
+            !store.update_job(&dismissed).unwrap(),
+            "a deleted job is not written"
+        );
+        assert!(store.get_job(dismissed.id).unwrap().is_none());
     }
 }
