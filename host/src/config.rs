@@ -77,6 +77,13 @@ pub struct Config {
     /// request fails with 408. Default 120 s.
     #[serde(with = "humantime_serde")]
     pub body_read_timeout: Duration,
+    /// Interface name prefixes (e.g. `"wasi:sockets"`, `"wasi:filesystem"`)
+    /// a deployed component may not even import. Those two are linked
+    /// without any capability behind them (no directories, no network), so
+    /// the default, empty, accepts the C, JavaScript and Python toolchains
+    /// that import them unconditionally. Anything else we do not grant
+    /// (`wasi:http`, non-WASI imports) is always refused at deploy.
+    pub deny_imports: Vec<String>,
 }
 
 /// CORS: which browser origins may call the API.
@@ -157,6 +164,7 @@ impl Default for Config {
             cors: CorsConfig::default(),
             header_read_timeout: Duration::from_secs(30),
             body_read_timeout: Duration::from_secs(120),
+            deny_imports: Vec::new(),
         }
     }
 }

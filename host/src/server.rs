@@ -16,7 +16,7 @@ use crate::api::{AppState, router};
 use crate::builtin::BUILTIN_PROCESSES;
 use crate::config::{Config, ConfigError};
 use crate::jobs::{ProcessRegistry, RegisterError, Registration, Scheduler};
-use crate::runtime::{EngineSettings, Runtime, RuntimeConfig, RuntimeError};
+use crate::runtime::{EngineSettings, ImportPolicy, Runtime, RuntimeConfig, RuntimeError};
 use crate::store::{Store, StoreError};
 
 /// Why the server could not start or stopped.
@@ -135,6 +135,9 @@ impl Server {
                 max_memory_bytes: config.limits.max.memory_bytes,
             },
             artifact_dir: Some(config.data_dir.join("artifacts")),
+            imports: ImportPolicy {
+                denied: config.deny_imports.clone(),
+            },
             ..RuntimeConfig::default()
         })?;
         let listener = TcpListener::bind(config.bind).await?;

@@ -69,6 +69,19 @@ const FOREIGN_IMPORT_COMPONENT: &[u8] = &[
     0x65, 0x74, 0x73, 0x40, 0x31, 0x2e, 0x30, 0x2e, 0x30, 0x05, 0x00,
 ];
 
+/// A component importing outgoing HTTP, which processes never get. From
+/// ```wat
+/// (component
+///   (import "wasi:http/outgoing-handler@0.2.0" (instance (export "handle" (func)))))
+/// ```
+const HTTP_IMPORT_COMPONENT: &[u8] = &[
+    0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00, 0x07, 0x13, 0x01, 0x42, 0x02, 0x01, 0x40, 0x00,
+    0x01, 0x00, 0x04, 0x00, 0x06, 0x68, 0x61, 0x6e, 0x64, 0x6c, 0x65, 0x01, 0x00, 0x0a, 0x25, 0x01,
+    0x00, 0x20, 0x77, 0x61, 0x73, 0x69, 0x3a, 0x68, 0x74, 0x74, 0x70, 0x2f, 0x6f, 0x75, 0x74, 0x67,
+    0x6f, 0x69, 0x6e, 0x67, 0x2d, 0x68, 0x61, 0x6e, 0x64, 0x6c, 0x65, 0x72, 0x40, 0x30, 0x2e, 0x32,
+    0x2e, 0x30, 0x05, 0x00,
+];
+
 fn read(path: &str) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
 }
@@ -720,7 +733,12 @@ async fn invalid_uploads_get_400_or_415_and_leave_the_server_healthy() {
         (
             "component importing evil:net/sockets",
             FOREIGN_IMPORT_COMPONENT.to_vec(),
-            "imports the sandbox does not grant",
+            "imports the sandbox does not grant: `evil:net/sockets@1.0.0` (not an interface this server provides)",
+        ),
+        (
+            "component importing wasi:http",
+            HTTP_IMPORT_COMPONENT.to_vec(),
+            "`wasi:http/outgoing-handler@0.2.0` (outgoing HTTP is not granted to processes",
         ),
     ];
     for (what, body, fragment) in &wasm_bodies {
@@ -1450,5 +1468,28 @@ async fn deployed_processes_survive_a_restart_without_recompiling() {
         "undeployed came back: {ids:?}"
     );
     assert_eq!(ids.get("greeter"), Some(&json!(true)));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn deny_imports_refuses_even_inert_capabilities_at_deploy() {
+    // The hostile component imports wasi:sockets and wasi:filesystem (inert
+    // by default); a server that denies sockets refuses it at deploy, with
+    // the import named, and keeps accepting components without them.
+    let server = admin_server(|c| c.deny_imports = vec!["wasi:sockets".into()]).await;
+    let reply = deploy_wasm(&server, hostile_wasm()).await;
+    let body = assert_detail(&reply, 400, "deny_imports entry `wasi:sockets`");
+    assert!(
+        detail(&body).contains("`wasi:sockets/tcp@"),
+        "the refused import is named: {body}"
+    );
+    assert!(
+        !process_ids(&server).await.contains_key("hostile"),
+        "nothing of a refused component is offered"
+    );
+    let renamed = description_as(&server, "hello-world", "hello-again", "1.0.0").await;
+    deploy_package(&server, &package(Some(renamed), &hello_wasm()))
+        .await
+        .expect_status(201);
     server.shutdown().await;
 }

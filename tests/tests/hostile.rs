@@ -114,6 +114,27 @@ async fn process_error_fails_with_the_process_message() {
 }
 
 #[tokio::test]
+async fn filesystem_and_sockets_are_linked_but_grant_nothing() {
+    // The hostile component imports wasi:filesystem and wasi:sockets (Rust's
+    // std pulls them in for std::fs and std::net), so it deploys; at run
+    // time there is no directory to open and no network to reach.
+    let server = hostile_server().await;
+    assert_fails_with(
+        &server,
+        behaviour("read-file"),
+        "reading /etc/passwd failed",
+    )
+    .await;
+    assert_fails_with(
+        &server,
+        behaviour("open-socket"),
+        "connecting to 127.0.0.1:9 failed",
+    )
+    .await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn sync_execution_of_a_failing_job_returns_an_exception_with_the_reason() {
     let server = hostile_server().await;
     let reply = server.execute("hostile", &behaviour("panic")).await;

@@ -15,7 +15,7 @@
 //! roomy log flood succeeds; the child's peak RSS (`VmHWM`) stays under a
 //! bound derived from the limits (see [`peak_bound_kib`]).
 //!
-//! Short by default (2 runs of each of the 10 cases); `WASMPROC_LONG=1`
+//! Short by default (2 runs of each of the 12 cases); `WASMPROC_LONG=1`
 //! runs 50 of each. Prints one `RELIABILITY-SUMMARY scenario=hostile_load …`
 //! line.
 
@@ -107,6 +107,9 @@ fn cases() -> Vec<Case> {
         hostile("endless-sleep", "wall-clock"),
         hostile("process-error", "refusing on purpose"),
         hostile("exit", "exit"),
+        // Linked but inert capabilities: no directory, no network.
+        hostile("read-file", "reading /etc/passwd failed"),
+        hostile("open-socket", "connecting to 127.0.0.1:9 failed"),
         // 20,000 log lines need ~1.5e8 fuel: the small budget stops it...
         hostile("log-flood", "fuel"),
         // ...and with room it succeeds, its log cut at log_bytes.

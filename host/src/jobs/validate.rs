@@ -213,10 +213,20 @@ impl InputRule {
             } else {
                 format!(" at {at}")
             };
-            InvalidInput(format!("input '{}'{location}: {e}", self.id))
+            // The message quotes the offending value: keep it short when
+            // the value is big (a 1 MB input must not make a 1 MB error).
+            let mut reason = e.to_string();
+            if reason.len() > MAX_QUOTED_REASON {
+                reason = e.masked_with("the value").to_string();
+            }
+            InvalidInput(format!("input '{}'{location}: {reason}", self.id))
         })
     }
 }
+
+/// Longest schema-violation reason quoted with its value; longer ones name
+/// the rule without the value.
+const MAX_QUOTED_REASON: usize = 512;
 
 /// Media types named by `contentMediaType` anywhere in a schema's
 /// `oneOf`/`anyOf` branches (or at its top).
@@ -282,6 +292,27 @@ mod tests {
         check(json!({"name": "a", "tags": ["x", "y"]})).unwrap();
         check(json!({"name": {"href": "https://example.org/name.txt"}})).unwrap();
         check(json!({"name": "a", "image": {"value": "AAAA", "mediaType": "image/png"}})).unwrap();
+    }
+
+    #[test]
+    fn a_huge_invalid_value_is_not_quoted_back() {
+        let huge = "x".repeat(100_000);
+        let error = check(json!({"name": "a", "count": huge}))
+            .unwrap_err()
+            .to_string();
+        assert!(error.len() < 1024, "{} bytes", error.len());
+        assert!(error.contains("input 'count'"), "{error}");
+        assert!(
+            error.contains("integer"),
+            "the rule is still named: {error}"
+        );
+        let small = check(json!({"name": "a", "count": "seven"}))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            small.contains("\"seven\""),
+            "small values are quoted: {small}"
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@
 
 mod artifact_cache;
 mod bindings;
+mod capabilities;
 mod engine;
 mod epoch;
 mod job_log;
@@ -33,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Engine, Store, UpdateDeadline};
 
+pub use capabilities::ImportPolicy;
 pub use engine::EngineSettings;
 pub use epoch::EPOCH_TICK;
 pub use job_log::JobLog;
@@ -98,6 +100,8 @@ pub struct RuntimeConfig {
     pub compile_timeout: Duration,
     /// Budget for the `describe()` call made when loading a module.
     pub describe_limits: Limits,
+    /// Imports refused at load on top of those never granted.
+    pub imports: ImportPolicy,
 }
 
 impl Default for RuntimeConfig {
@@ -112,6 +116,7 @@ impl Default for RuntimeConfig {
                 timeout: Duration::from_secs(10),
                 ..Limits::default()
             },
+            imports: ImportPolicy::default(),
         }
     }
 }
@@ -211,6 +216,14 @@ impl Runtime {
             }
             Ok(Ok(result)) => result?,
         };
+        let refused = self
+            .inner
+            .config
+            .imports
+            .refused_imports(&self.inner.engine, &component);
+        if !refused.is_empty() {
+            return Err(LoadError::Imports(capabilities::refusal_message(&refused)));
+        }
         let instance_pre = self
             .inner
             .linker

@@ -25,7 +25,8 @@ impl Process for Hostile {
             "inputs": {
                 "behaviour": { "minOccurs": 1, "schema": { "type": "string", "enum": [
                     "infinite-loop", "memory-bomb", "deep-recursion", "panic", "huge-output",
-                    "endless-sleep", "log-flood", "process-error", "exit"
+                    "endless-sleep", "log-flood", "process-error", "exit",
+                    "read-file", "open-socket"
                 ] } },
                 "size": { "minOccurs": 0, "schema": { "type": "integer", "minimum": 0 } }
             },
@@ -73,6 +74,25 @@ impl Process for Hostile {
             }
             "process-error" => Err(ProcessError::new("hostile-refusal", "refusing on purpose")),
             "exit" => std::process::exit(3),
+            // Capabilities the sandbox links but does not grant: both must
+            // fail inside the guest, and the guest reports the error.
+            "read-file" => match std::fs::read("/etc/passwd") {
+                Ok(bytes) => Ok(vec![Output::json(
+                    "result",
+                    &format!("read {} bytes", bytes.len()),
+                )]),
+                Err(e) => Err(ProcessError::new(
+                    "no-filesystem",
+                    format!("reading /etc/passwd failed: {e}"),
+                )),
+            },
+            "open-socket" => match std::net::TcpStream::connect(("127.0.0.1", 9)) {
+                Ok(_) => Ok(vec![Output::json("result", &"connected")]),
+                Err(e) => Err(ProcessError::new(
+                    "no-network",
+                    format!("connecting to 127.0.0.1:9 failed: {e}"),
+                )),
+            },
             other => Err(ProcessError::invalid_input(format!(
                 "unknown behaviour {other}"
             ))),
