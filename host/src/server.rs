@@ -182,7 +182,7 @@ impl Server {
             scheduler: scheduler.clone(),
             store,
             config: config.clone(),
-            base_url: base_url.clone(),
+            base_url: Arc::from(base_url.as_str()),
         });
         let (shutdown, signal) = oneshot::channel::<()>();
         let http = tokio::spawn(serve_http(

@@ -48,7 +48,7 @@ pub struct AppState {
     /// Settings.
     pub config: Arc<Config>,
     /// Base URL for links, without a trailing slash.
-    pub base_url: String,
+    pub base_url: Arc<str>,
 }
 
 /// The whole API.
