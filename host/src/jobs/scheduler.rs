@@ -344,14 +344,6 @@ impl Scheduler {
         let mut requeue = Vec::new();
         for mut job in self.inner.store.active_jobs()? {
             match job.status {
-                JobStatus::Running if self.inner.store.staged_final(job.id)?.is_some() => {
-                    // It finished and was made durable just before the
-                    // crash: apply the staged final state.
-                    if let Some(finished) = self.inner.store.staged_final(job.id)? {
-                        self.inner.store.update_job(&finished)?;
-                        self.inner.store.clear_final(job.id)?;
-                    }
-                }
                 JobStatus::Running => {
                     self.inner.fail(
                         &mut job,
@@ -578,6 +570,8 @@ impl Inner {
         self.forget(job.id);
 
         progress.apply_latest(&mut job);
+        // What readers of an async job see until its final state is durable.
+        let shown = job.asynchronous.then(|| job.clone());
         let now = Utc::now();
         job.finished = Some(now);
         job.updated = now;
@@ -619,19 +613,15 @@ impl Inner {
                 None
             }
         };
-        if job.asynchronous {
-            // The client will come back for these results: make the final
-            // state (and the results written above) durable before anybody
-            // can see the job finished (group commit, shared with concurrent
-            // jobs). Sync results went to the client already; sled writes
-            // them out within its flush interval.
-            self.store.stage_final(&job)?;
-            self.store.flush().await?;
-        }
-        let visible = self.store.update_job(&job)?;
-        if job.asynchronous {
-            self.store.clear_final(job.id)?;
-        }
+        let visible = match &shown {
+            // The client will come back for these results: the final state
+            // (and the results written above) is durable before anybody can
+            // see the job finished (group commit, shared with concurrent
+            // jobs). Sync results go to the client in the response; sled
+            // writes them out within its flush interval.
+            Some(shown) => self.store.finish_durably(shown, &job).await?,
+            None => self.store.update_job(&job)?,
+        };
         if !visible {
             // Dismissed while finishing: leave nothing behind.
             let _ = self.store.delete_job(&job);

@@ -11,10 +11,6 @@
 //! - `active`: created time ‖ job id → empty, for jobs `accepted` or
 //!   `running`; start-up recovery reads only this tree.
 //! - `results`: job id → [`JobResults`].
-//! - `finals`: job id → the final [`JobRecord`] of an async job, written
-//!   and flushed *before* the job shows as finished, so that a finish
-//!   anybody saw survives a crash (recovery applies it; see
-//!   [`Store::stage_final`]).
 //!
 //! No sled transactions: sled 0.34 switches the whole database to a global
 //! lock after the first transaction, and a background flush holding it
@@ -32,6 +28,10 @@
 //! with the response, after that write, so a crash mid-run loses nothing
 //! anybody was given. Every reader here (get, list, count, update, delete)
 //! sees transient jobs exactly like stored ones.
+//!
+//! An async job's final state is shown only once it is on disk
+//! ([`Store::finish_durably`]): until its flush completes, readers are
+//! shown the state before it, so a finish anybody saw survives a crash.
 
 mod records;
 
@@ -112,9 +112,11 @@ struct StoreInner {
     jobs_by_created: sled::Tree,
     active: sled::Tree,
     results: sled::Tree,
-    finals: sled::Tree,
     durability: Durability,
     transient: Mutex<HashMap<Uuid, JobRecord>>,
+    /// Jobs whose newest state is written but not yet durable, with the
+    /// state readers see meanwhile.
+    pending: Mutex<HashMap<Uuid, JobRecord>>,
 }
 
 /// Group commit. `written` counts flush requests (each made after its
@@ -170,9 +172,9 @@ impl Store {
                 jobs_by_created: db.open_tree("jobs_by_created")?,
                 active: db.open_tree("active")?,
                 results: db.open_tree("results")?,
-                finals: db.open_tree("finals")?,
                 durability: Durability::default(),
                 transient: Mutex::default(),
+                pending: Mutex::default(),
                 db,
             }),
         })
@@ -308,33 +310,41 @@ impl Store {
         Ok(true)
     }
 
-    /// Record the final state of a job ahead of [`Store::update_job`];
-    /// flush after it, then update. Recovery prefers a staged final state
-    /// over marking a `running` job interrupted.
-    pub fn stage_final(&self, job: &JobRecord) -> Result<(), StoreError> {
+    /// Write the final state of an existing job and make it durable; until
+    /// it is, readers see `shown` (the state before). Returns `false` when
+    /// the job no longer exists (see [`Store::update_job`]).
+    pub async fn finish_durably(
+        &self,
+        shown: &JobRecord,
+        job: &JobRecord,
+    ) -> Result<bool, StoreError> {
+        self.pending_jobs().insert(job.id, shown.clone());
+        let finished = match self.update_job(job) {
+            Ok(true) => self.flush().await.map(|()| true),
+            other => other,
+        };
+        self.pending_jobs().remove(&job.id);
+        finished
+    }
+
+    fn pending_jobs(&self) -> MutexGuard<'_, HashMap<Uuid, JobRecord>> {
         self.inner
-            .finals
-            .insert(job.id.as_bytes(), serde_json::to_vec(job)?)?;
-        Ok(())
-    }
-
-    /// The staged final state of a job, if any.
-    pub fn staged_final(&self, id: Uuid) -> Result<Option<JobRecord>, StoreError> {
-        match self.inner.finals.get(id.as_bytes())? {
-            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
-            None => Ok(None),
-        }
-    }
-
-    /// Forget a staged final state once the job record has it.
-    pub fn clear_final(&self, id: Uuid) -> Result<(), StoreError> {
-        self.inner.finals.remove(id.as_bytes())?;
-        Ok(())
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// A job by id.
     pub fn get_job(&self, id: Uuid) -> Result<Option<JobRecord>, StoreError> {
         if let Some(job) = self.transient_jobs().get(&id) {
+            return Ok(Some(job.clone()));
+        }
+        self.get_shown_job(id)
+    }
+
+    /// A stored job as readers may see it (its durable state).
+    fn get_shown_job(&self, id: Uuid) -> Result<Option<JobRecord>, StoreError> {
+        if let Some(job) = self.pending_jobs().get(&id) {
             return Ok(Some(job.clone()));
         }
         self.get_stored_job(id)
@@ -351,9 +361,9 @@ impl Store {
     pub fn delete_job(&self, job: &JobRecord) -> Result<(), StoreError> {
         let key = created_key(job);
         self.transient_jobs().remove(&job.id);
+        self.pending_jobs().remove(&job.id);
         self.inner.jobs.remove(job.id.as_bytes())?;
         self.inner.results.remove(job.id.as_bytes())?;
-        self.inner.finals.remove(job.id.as_bytes())?;
         self.inner.active.remove(key)?;
         self.inner.jobs_by_created.remove(key)?;
         Ok(())
@@ -431,7 +441,7 @@ impl Store {
                 let Ok(id) = Uuid::from_slice(&key[8..]) else {
                     continue;
                 };
-                let Some(job) = self.get_stored_job(id)? else {
+                let Some(job) = self.get_shown_job(id)? else {
                     continue;
                 };
                 job
@@ -671,5 +681,39 @@ mod tests {
             "a deleted job is not written"
         );
         assert!(store.get_job(dismissed.id).unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_durable_finish_shows_when_it_returns_and_never_resurrects_a_deleted_job() {
+        let dir = tempfile::tempdir().unwrap();
+        let (finished_id, dismissed_id) = {
+            let store = Store::open(dir.path()).unwrap();
+            let running = job("a", JobStatus::Running);
+            store.insert_job(&running).unwrap();
+            let mut finished = running.clone();
+            finished.status = JobStatus::Successful;
+            assert!(store.finish_durably(&running, &finished).await.unwrap());
+            assert_eq!(
+                store.get_job(finished.id).unwrap().unwrap().status,
+                JobStatus::Successful,
+                "shown once durable"
+            );
+
+            let other = job("a", JobStatus::Running);
+            store.insert_job(&other).unwrap();
+            store.delete_job(&other).unwrap();
+            let mut late = other.clone();
+            late.status = JobStatus::Successful;
+            assert!(!store.finish_durably(&other, &late).await.unwrap());
+            assert!(store.get_job(other.id).unwrap().is_none());
+            (finished.id, other.id)
+        };
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            store.get_job(finished_id).unwrap().unwrap().status,
+            JobStatus::Successful
+        );
+        assert!(store.get_job(dismissed_id).unwrap().is_none());
+        assert!(store.active_jobs().unwrap().is_empty());
     }
 }
