@@ -20,6 +20,34 @@ use wasmproc::runtime::{Limits, NoProgress, RunOutcome, Runtime, RuntimeConfig};
 const HELLO: &str = env!("WASMPROC_GUEST_HELLO_WORLD");
 const INPUTS: &str = r#"{"name": "Joe", "message": "bench"}"#;
 
+/// The store state of the bare benchmarks and its host traits, for the
+/// `bindgen!` output of the module it is expanded in (sync and async
+/// bindings generate distinct traits).
+macro_rules! bench_state {
+    () => {
+        pub struct State {
+            wasi: WasiCtx,
+            table: ResourceTable,
+        }
+
+        impl WasiView for State {
+            fn ctx(&mut self) -> WasiCtxView<'_> {
+                WasiCtxView {
+                    ctx: &mut self.wasi,
+                    table: &mut self.table,
+                }
+            }
+        }
+
+        impl wasmproc::process::host::Host for State {
+            fn log(&mut self, _: wasmproc::process::host::Level, _: String) {}
+            fn progress(&mut self, _: u8, _: Option<String>) {}
+        }
+
+        impl wasmproc::process::types::Host for State {}
+    };
+}
+
 mod bare {
     #![allow(missing_docs, unreachable_pub)]
 
@@ -29,26 +57,7 @@ mod bare {
 
     wasmtime::component::bindgen!({ path: "../wit", world: "process" });
 
-    pub struct State {
-        wasi: WasiCtx,
-        table: ResourceTable,
-    }
-
-    impl WasiView for State {
-        fn ctx(&mut self) -> WasiCtxView<'_> {
-            WasiCtxView {
-                ctx: &mut self.wasi,
-                table: &mut self.table,
-            }
-        }
-    }
-
-    impl wasmproc::process::host::Host for State {
-        fn log(&mut self, _: wasmproc::process::host::Level, _: String) {}
-        fn progress(&mut self, _: u8, _: Option<String>) {}
-    }
-
-    impl wasmproc::process::types::Host for State {}
+    bench_state!();
 
     pub struct Bare {
         engine: Engine,
@@ -109,26 +118,7 @@ mod bare_async {
 
     wasmtime::component::bindgen!({ path: "../wit", world: "process", exports: { default: async } });
 
-    pub struct State {
-        wasi: WasiCtx,
-        table: ResourceTable,
-    }
-
-    impl WasiView for State {
-        fn ctx(&mut self) -> WasiCtxView<'_> {
-            WasiCtxView {
-                ctx: &mut self.wasi,
-                table: &mut self.table,
-            }
-        }
-    }
-
-    impl wasmproc::process::host::Host for State {
-        fn log(&mut self, _: wasmproc::process::host::Level, _: String) {}
-        fn progress(&mut self, _: u8, _: Option<String>) {}
-    }
-
-    impl wasmproc::process::types::Host for State {}
+    bench_state!();
 
     pub struct BareAsync {
         engine: Engine,
