@@ -32,6 +32,12 @@ pub use server::{
     test_config,
 };
 
+/// Whether the long versions of the reliability scenarios were asked for
+/// (`WASMPROC_LONG=1`, as `reliability/run-long.sh` does).
+pub fn long_mode() -> bool {
+    std::env::var("WASMPROC_LONG").is_ok_and(|v| v == "1")
+}
+
 /// The relation types of OGC API - Processes 1.0 links.
 pub mod rel {
     /// Landing page → conformance declaration.

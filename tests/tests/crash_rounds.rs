@@ -80,7 +80,7 @@ struct Scale {
 }
 
 fn scale() -> Scale {
-    if std::env::var("WASMPROC_LONG").is_ok_and(|v| v == "1") {
+    if wasmproc_tests::long_mode() {
         Scale {
             rounds: 20,
             min_load: Duration::from_millis(300),

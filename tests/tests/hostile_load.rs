@@ -48,7 +48,7 @@ struct Scale {
 }
 
 fn scale() -> Scale {
-    if std::env::var("WASMPROC_LONG").is_ok_and(|v| v == "1") {
+    if wasmproc_tests::long_mode() {
         Scale {
             repeats: 50,
             hostile_clients: 8,

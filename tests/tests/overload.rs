@@ -41,7 +41,7 @@ struct Scale {
 }
 
 fn scale() -> Scale {
-    if std::env::var("WASMPROC_LONG").is_ok_and(|v| v == "1") {
+    if wasmproc_tests::long_mode() {
         Scale {
             queue: 100,
             submissions: 1000,
