@@ -1493,3 +1493,103 @@ async fn deny_imports_refuses_even_inert_capabilities_at_deploy() {
         .expect_status(201);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn every_operation_of_the_openapi_document_is_checked_against_its_security() {
+    // The table is the server's own OpenAPI document: a route added without
+    // its security declaration, or declared but not enforced, fails here.
+    // With `protect_jobs`, optional bearer security becomes required.
+    let server = admin_server(|c| c.auth.protect_jobs = true).await;
+    let greeter = description_as(&server, "hello-world", "greeter", "1.0.0").await;
+    deploy_package(&server, &package(Some(greeter), &hello_wasm()))
+        .await
+        .expect_status(201);
+    let request = json!({ "inputs": { "name": "Joe" } });
+    let done = server
+        .post_json("/processes/greeter/execution", &request, &[AUTH])
+        .await;
+    done.expect_status(200);
+    let job_id = last_segment(&done.link_header("monitor").expect("monitor link"));
+
+    let document = server.get_json("/api").await;
+    let paths = document["paths"].as_object().expect("paths");
+    let mut checked = Vec::new();
+    for (template, operations) in paths {
+        let path = template
+            .replace("{processID}", "greeter")
+            .replace("{jobID}", &job_id)
+            .replace("{outputID}", "echo");
+        for (method, operation) in operations.as_object().expect("path item") {
+            let method = match method.as_str() {
+                "get" => Method::GET,
+                "post" => Method::POST,
+                "put" => Method::PUT,
+                "delete" => Method::DELETE,
+                _ => continue,
+            };
+            let id = operation["operationId"].as_str().unwrap_or("?").to_owned();
+            let schemes: Vec<&Value> = operation["security"]
+                .as_array()
+                .map(|s| s.iter().collect())
+                .unwrap_or_default();
+            let bearer = schemes.iter().any(|s| s.get("bearer").is_some());
+            let mutating = method != Method::GET;
+            assert!(
+                !mutating || bearer,
+                "{method} {template} ({id}) changes state but declares no bearer security"
+            );
+            let (content_type, body) = match id.as_str() {
+                "execute" => (
+                    "application/json",
+                    Some(serde_json::to_vec(&request).unwrap()),
+                ),
+                _ if method == Method::POST || method == Method::PUT => (WASM, Some(echo_wasm())),
+                _ => ("application/json", None),
+            };
+            for (authorization, refused) in [(None, 401), (Some("Bearer wrong"), 403)] {
+                let mut headers = vec![("content-type", content_type)];
+                if let Some(value) = authorization {
+                    headers.push(("authorization", value));
+                }
+                let reply = server
+                    .send(method.clone(), &path, &headers, body.clone())
+                    .await;
+                if bearer {
+                    assert_exception(&reply, refused, None);
+                    if refused == 401 {
+                        assert_eq!(
+                            reply.header("www-authenticate").as_deref(),
+                            Some("Bearer"),
+                            "{id}: {:?}",
+                            reply.headers
+                        );
+                    }
+                } else {
+                    assert!(
+                        reply.status != 401 && reply.status != 403,
+                        "{id} declares no security but answered {}: {}",
+                        reply.status,
+                        reply.text()
+                    );
+                }
+            }
+            checked.push(id);
+        }
+    }
+    for expected in [
+        "deploy", "replace", "undeploy", "execute", "dismiss", "getJobs",
+    ] {
+        assert!(
+            checked.iter().any(|id| id == expected),
+            "{expected} missing from {checked:?}"
+        );
+    }
+    // Nothing refused changed anything: the job and the process are intact.
+    let status = server
+        .send(Method::GET, &format!("/jobs/{job_id}"), &[AUTH], None)
+        .await;
+    status.expect_status(200);
+    assert_eq!(status.json()["status"], "successful");
+    assert!(process_ids(&server).await.contains_key("greeter"));
+    server.shutdown().await;
+}
