@@ -237,6 +237,35 @@ async fn job_list_pages_with_limit_offset_and_next_links() {
 }
 
 #[tokio::test]
+async fn job_ids_are_unguessable_random_uuids() {
+    // A job id is the only key to a job's inputs and results (without
+    // `protect_jobs`): it must be random (UUID v4: 122 random bits), not a
+    // counter or a timestamp.
+    let server = TestServer::start().await;
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        let (id, reply) = server
+            .execute_sync("hello-world", &json!({ "inputs": { "name": "Joe" } }))
+            .await;
+        reply.expect_status(200);
+        ids.push(uuid::Uuid::parse_str(&id).expect("job id is a UUID"));
+    }
+    for id in &ids {
+        assert_eq!(id.get_version(), Some(uuid::Version::Random), "{id}");
+    }
+    let distinct: std::collections::HashSet<_> = ids.iter().collect();
+    assert_eq!(distinct.len(), ids.len(), "{ids:?}");
+    // Consecutive ids share no long prefix (they would if time- or
+    // counter-based): 20 random pairs sharing 4+ leading bytes is ~1e-8.
+    let sharing = ids
+        .windows(2)
+        .filter(|pair| pair[0].as_bytes()[..4] == pair[1].as_bytes()[..4])
+        .count();
+    assert_eq!(sharing, 0, "{ids:?}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn unknown_job_returns_404_no_such_job() {
     let server = TestServer::start().await;
     let random = uuid::Uuid::new_v4().to_string();
