@@ -11,7 +11,7 @@
 //!
 //! After every restart it asserts:
 //! - the store opens (the server starts) and the log has no panic and no
-//!   "cannot restore deployed process";
+//!   "cannot restore deployed process", and never contains the admin token;
 //! - every process whose deploy/replace/undeploy was answered before the
 //!   kill is in exactly that state; one whose request was unanswered is in
 //!   the state before or after it; a listed process describes itself (valid
@@ -871,14 +871,15 @@ async fn check_after_restart(
     ledger.problems.append(&mut problems);
 }
 
-/// New lines of the server's stderr since byte `from` that show a panic or
-/// a process that could not be restored.
+/// New lines of the server's stderr since byte `from` that show a panic,
+/// a process that could not be restored, or the admin token (which every
+/// deploy of the run sends and which must never be logged).
 fn log_problems(stderr: &Path, from: usize) -> Vec<String> {
     let text = std::fs::read_to_string(stderr).unwrap_or_default();
     text.get(from..)
         .unwrap_or_default()
         .lines()
-        .filter(|l| l.contains("panicked") || l.contains("cannot restore"))
+        .filter(|l| l.contains("panicked") || l.contains("cannot restore") || l.contains(TOKEN))
         .map(|l| format!("server log: {l}"))
         .collect()
 }
