@@ -530,8 +530,15 @@ async fn a_huge_invalid_input_is_not_echoed_back_in_full() {
             "a {} byte error body",
             reply.body.len()
         );
+        // Either the validator names the rule without quoting the value,
+        // or the API cuts the detail short and says so.
+        let detail = detail(&exception);
         assert!(
-            detail(&exception).ends_with("more bytes not shown)"),
+            detail.len() <= 4 * 1024 + 64 && detail.contains("input"),
+            "{exception}"
+        );
+        assert!(
+            !detail.contains(&"x".repeat(4096)) || detail.ends_with("more bytes not shown)"),
             "{exception}"
         );
     }
