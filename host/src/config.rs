@@ -77,6 +77,11 @@ pub struct Config {
     /// request fails with 408. Default 120 s.
     #[serde(with = "humantime_serde")]
     pub body_read_timeout: Duration,
+    /// Where processes, jobs and results are kept: embedded sled (default)
+    /// or a PostgreSQL database shared by several nodes.
+    pub store: StoreConfig,
+    /// How this node takes part in a cluster (PostgreSQL backend).
+    pub cluster: ClusterConfig,
     /// Interface name prefixes (e.g. `"wasi:sockets"`, `"wasi:filesystem"`)
     /// a deployed component may not even import. Those two are linked
     /// without any capability behind them (no directories, no network), so
@@ -165,7 +170,118 @@ impl Default for Config {
             header_read_timeout: Duration::from_secs(30),
             body_read_timeout: Duration::from_secs(120),
             deny_imports: Vec::new(),
+            store: StoreConfig::default(),
+            cluster: ClusterConfig::default(),
         }
+    }
+}
+
+/// Which database backs the server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    /// Embedded sled in `data_dir/db`: one node, nothing to set up.
+    #[default]
+    Sled,
+    /// A PostgreSQL database (`store.url`), which several nodes may share.
+    Postgres,
+}
+
+/// `[store]`: the database.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `sled` (default) or `postgres`.
+    pub backend: StoreBackend,
+    /// The PostgreSQL URL (`postgres://user:password@host:port/db`); also
+    /// read from `WASMPROC_DATABASE_URL`. Required with `postgres`.
+    pub url: Option<Secret>,
+    /// Connections this node keeps open to PostgreSQL (plus one for
+    /// LISTEN). Default 16: every worker, the HTTP reads and the heartbeat
+    /// each need one at a time; PostgreSQL's default `max_connections` of
+    /// 100 then fits five nodes.
+    pub pool_size: usize,
+    /// Longest wait for a connection (new, or free in the pool) and for
+    /// one statement, before the request is answered 503 + `Retry-After`.
+    /// Default 5 s: long enough for a loaded database, short enough that a
+    /// client is not left hanging when it is down.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            backend: StoreBackend::Sled,
+            url: None,
+            pool_size: 16,
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What a node does in a cluster.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeRole {
+    /// Serve the API and run jobs (default).
+    #[default]
+    All,
+    /// Serve the API only: take no async jobs and run no sync ones (a
+    /// request that could run either way runs async). `--workers 0`.
+    Api,
+    /// Run async jobs only; no HTTP listener.
+    Worker,
+}
+
+/// `[cluster]`: several nodes on one PostgreSQL database.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// This node's name in job records, leases and failure reasons.
+    /// Default: the host name and the bind port (`host:5000`).
+    pub node_name: Option<String>,
+    /// API, worker, or both.
+    pub role: NodeRole,
+    /// How long a claim on a job lasts without renewal. A node that dies
+    /// leaves its jobs for this long before others run them again; a node
+    /// cut off for longer loses them. Default 10 s (five missed
+    /// heartbeats).
+    #[serde(with = "humantime_serde")]
+    pub lease: Duration,
+    /// How often a node renews its leases and looks for expired ones.
+    /// Default 2 s.
+    #[serde(with = "humantime_serde")]
+    pub heartbeat: Duration,
+    /// How many times a job may be started before a lost node fails it
+    /// instead of re-queuing it. Default 3.
+    pub max_attempts: u32,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            node_name: None,
+            role: NodeRole::All,
+            lease: Duration::from_secs(10),
+            heartbeat: Duration::from_secs(2),
+            max_attempts: 3,
+        }
+    }
+}
+
+impl ClusterConfig {
+    /// The node name: the configured one, or `<host name>:<port>`.
+    pub fn node_name(&self, bind: SocketAddr) -> String {
+        if let Some(name) = &self.node_name {
+            return name.clone();
+        }
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_owned())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "wasmproc".into());
+        format!("{host}:{}", bind.port())
     }
 }
 
@@ -315,8 +431,34 @@ impl Config {
         if !self.execution.enable_sync && !self.execution.enable_async {
             return invalid("execution.enable_sync and execution.enable_async are both false");
         }
-        if self.execution.max_concurrent_jobs == 0 {
-            return invalid("execution.max_concurrent_jobs must be at least 1");
+        let shared = self.store.backend == StoreBackend::Postgres;
+        if self.execution.max_concurrent_jobs == 0 && self.cluster.role != NodeRole::Api {
+            return invalid(
+                "execution.max_concurrent_jobs (--workers) is 0: that is an API-only node (cluster.role = \"api\")",
+            );
+        }
+        if !shared && self.cluster.role != NodeRole::All {
+            return invalid(
+                "cluster.role \"api\" or \"worker\" (and --workers 0) need store.backend = \"postgres\": \
+                 with the embedded store no other node would run the jobs or serve the API",
+            );
+        }
+        if shared && self.store.url.is_none() {
+            return invalid(
+                "store.backend = \"postgres\" needs store.url (or WASMPROC_DATABASE_URL)",
+            );
+        }
+        if self.store.pool_size == 0 {
+            return invalid("store.pool_size must be at least 1");
+        }
+        if self.cluster.max_attempts == 0 {
+            return invalid("cluster.max_attempts must be at least 1");
+        }
+        if self.cluster.heartbeat.is_zero() || self.cluster.heartbeat * 2 > self.cluster.lease {
+            return invalid(
+                "cluster.heartbeat must be positive and at most half of cluster.lease, \
+                 or a live node's leases would expire between two renewals",
+            );
         }
         if self.auth.protect_jobs && self.auth.admin_token.is_none() {
             return invalid("auth.protect_jobs needs auth.admin_token (or WASMPROC_ADMIN_TOKEN)");

@@ -16,6 +16,7 @@
 pub mod api;
 pub mod builtin;
 pub mod config;
+pub mod failure;
 pub mod jobs;
 pub mod ogc;
 pub mod runtime;

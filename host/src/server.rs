@@ -14,10 +14,10 @@ use tokio::task::JoinHandle;
 
 use crate::api::{AppState, router};
 use crate::builtin::BUILTIN_PROCESSES;
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, NodeRole};
 use crate::jobs::{ProcessRegistry, RegisterError, Registration, Scheduler};
 use crate::runtime::{EngineSettings, ImportPolicy, Runtime, RuntimeConfig, RuntimeError};
-use crate::store::{Store, StoreError};
+use crate::store::{NodeIdentity, Store, StoreError};
 
 /// Why the server could not start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -126,7 +126,12 @@ impl Server {
         config.validate()?;
         let config = Arc::new(config);
         std::fs::create_dir_all(&config.data_dir)?;
-        let store = Store::open(&config.data_dir.join("db"))?;
+        let node = NodeIdentity::new(
+            &config.cluster.node_name(config.bind),
+            config.cluster.lease,
+            config.cluster.max_attempts,
+        );
+        let store = Store::open(&config.store, &config.data_dir, node.clone()).await?;
         let runtime = Runtime::new(RuntimeConfig {
             engine: EngineSettings {
                 max_instances: EngineSettings::default()
@@ -140,8 +145,15 @@ impl Server {
             },
             ..RuntimeConfig::default()
         })?;
-        let listener = TcpListener::bind(config.bind).await?;
-        let local_addr = listener.local_addr()?;
+        // A worker-only node serves no HTTP at all.
+        let listener = match config.cluster.role {
+            NodeRole::Worker => None,
+            NodeRole::All | NodeRole::Api => Some(TcpListener::bind(config.bind).await?),
+        };
+        let local_addr = match &listener {
+            Some(listener) => listener.local_addr()?,
+            None => config.bind,
+        };
         let base_url = config.base_url(local_addr);
 
         let registry = Arc::new(ProcessRegistry::new(
@@ -151,8 +163,19 @@ impl Server {
         ));
         register_all(&registry, &config).await?;
 
+        // Jobs found running or queued by an earlier run of this node
+        // (sled), before any new job can be claimed.
+        let recovery = store.recover().await?;
+        if recovery.interrupted + recovery.requeued > 0 {
+            tracing::info!(
+                interrupted = recovery.interrupted,
+                requeued = recovery.requeued,
+                "recovered jobs"
+            );
+        }
         let executor = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(config.execution.max_concurrent_jobs)
+            // An API-only node still runs its cluster tasks here.
+            .worker_threads(config.execution.max_concurrent_jobs.max(1))
             .thread_name("wasmproc-job")
             .enable_all()
             .build()?;
@@ -164,18 +187,8 @@ impl Server {
             base_url.clone(),
             executor.handle().clone(),
         );
-        let recovery = scheduler.recover().await.map_err(|e| match e {
-            crate::jobs::JobError::Store(e) => ServerError::Store(e),
-            other => ServerError::Io(std::io::Error::other(other.to_string())),
-        })?;
-        if recovery.interrupted + recovery.requeued > 0 {
-            tracing::info!(
-                interrupted = recovery.interrupted,
-                requeued = recovery.requeued,
-                "recovered jobs"
-            );
-        }
         let retention = scheduler.spawn_retention();
+        tracing::info!(%base_url, node = %node.id, store = store.backend_name(), role = ?config.cluster.role, "wasmproc started");
 
         let app = router(AppState {
             registry,
@@ -185,13 +198,18 @@ impl Server {
             base_url: Arc::from(base_url.as_str()),
         });
         let (shutdown, signal) = oneshot::channel::<()>();
-        let http = tokio::spawn(serve_http(
-            listener,
-            app,
-            signal,
-            config.header_read_timeout,
-        ));
-        tracing::info!(%base_url, "wasmproc listening");
+        let http = match listener {
+            Some(listener) => tokio::spawn(serve_http(
+                listener,
+                app,
+                signal,
+                config.header_read_timeout,
+            )),
+            None => tokio::spawn(async move {
+                let _ = signal.await;
+                Ok(())
+            }),
+        };
         Ok(Self {
             local_addr,
             base_url,
@@ -305,8 +323,13 @@ async fn serve_http(
 /// Run a server until SIGINT or SIGTERM. Prints
 /// `wasmproc listening on <base url>` on stdout once bound.
 pub async fn serve(config: Config) -> Result<(), ServerError> {
+    let worker = config.cluster.role == NodeRole::Worker;
     let server = Server::start(config).await?;
-    println!("wasmproc listening on {}", server.base_url());
+    if worker {
+        println!("wasmproc worker ready (no HTTP listener)");
+    } else {
+        println!("wasmproc listening on {}", server.base_url());
+    }
     wait_for_signal().await;
     tracing::info!("shutting down");
     server.shutdown().await

@@ -10,11 +10,13 @@
 //! - [`CallbackReceiver`]: records the callbacks a server sends.
 //! - [`ChildServer`]: the `wasmproc-under-test` binary as a child process,
 //!   for kill -9 tests.
+//! - [`TestDatabase`]: a PostgreSQL database of its own for a test.
 
 mod callback;
 mod child;
 mod files;
 mod http;
+mod postgres;
 mod schema;
 mod server;
 
@@ -26,6 +28,7 @@ pub use http::{
     assert_exception, body_link, check_exception, detail, is_json_media_type, last_segment,
     link_header_href, output_value,
 };
+pub use postgres::{TestDatabase, admin_url};
 pub use schema::{assert_invalid, assert_valid, schema_dir, schema_errors};
 pub use server::{
     HOSTILE_WASM, TestServer, TestServerBuilder, hostile_limits, set_job_control, set_limits,

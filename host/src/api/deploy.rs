@@ -255,7 +255,8 @@ pub(crate) async fn package(
         .ok_or_else(|| ApiError::no_such_process(&id))?;
     let wasm = state
         .store
-        .get_module(&process.record.module_sha256)?
+        .get_module(&process.record.module_sha256)
+        .await?
         .ok_or_else(|| {
             ApiError::internal(&format!("module of '{id}' is missing from the store"))
         })?;

@@ -256,20 +256,42 @@ impl From<axum::extract::rejection::PathRejection> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
-        ApiError::internal(&error)
+        match &error {
+            // The database is down or restarting: the client may retry.
+            StoreError::Unavailable { retry_after, .. } => {
+                tracing::warn!(%error, "store unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ty::STORE_UNAVAILABLE,
+                    "Database unavailable",
+                    "the database cannot be reached right now; try again shortly",
+                )
+                .retry_after(retry_after.as_secs().max(1))
+            }
+            StoreError::QueueFull(_) => queue_full(&error),
+            StoreError::Sled(_)
+            | StoreError::Postgres(_)
+            | StoreError::Encoding(_)
+            | StoreError::SchemaTooNew { .. } => ApiError::internal(&error),
+        }
     }
+}
+
+/// 503 `queue-full` with `Retry-After`.
+fn queue_full(error: &dyn std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        ty::QUEUE_FULL,
+        "Queue full",
+        error.to_string(),
+    )
+    .retry_after(5)
 }
 
 impl From<JobError> for ApiError {
     fn from(error: JobError) -> Self {
         match error {
-            JobError::QueueFull(_) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ty::QUEUE_FULL,
-                "Queue full",
-                error.to_string(),
-            )
-            .retry_after(5),
+            JobError::QueueFull(_) => queue_full(&error),
             JobError::NoSuchJob(id) => ApiError::no_such_job(&id.to_string()),
             JobError::ShuttingDown => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -278,7 +300,7 @@ impl From<JobError> for ApiError {
                 error.to_string(),
             )
             .retry_after(5),
-            JobError::Store(e) => ApiError::internal(&e),
+            JobError::Store(e) => e.into(),
         }
     }
 }
@@ -286,7 +308,7 @@ impl From<JobError> for ApiError {
 impl From<RegisterError> for ApiError {
     fn from(error: RegisterError) -> Self {
         match error {
-            RegisterError::Store(e) => ApiError::internal(&e),
+            RegisterError::Store(e) => e.into(),
             RegisterError::Duplicate(_) => ApiError::new(
                 StatusCode::CONFLICT,
                 ty::DUPLICATED_PROCESS,
@@ -300,7 +322,10 @@ impl From<RegisterError> for ApiError {
                 error.to_string(),
             ),
             RegisterError::NotFound(id) => ApiError::no_such_process(&id),
-            other => ApiError::invalid_request(other.to_string()),
+            // The module or its description: the deployer's to fix.
+            RegisterError::IdMismatch { .. }
+            | RegisterError::Load(_)
+            | RegisterError::Description(_) => ApiError::invalid_request(error.to_string()),
         }
     }
 }

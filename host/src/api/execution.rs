@@ -123,8 +123,7 @@ fn check_request(process: &RegisteredProcess, request: &ExecuteRequest) -> Resul
 /// 500 otherwise; the detail is the failure reason.
 pub(crate) fn job_failed(job: &JobRecord) -> ApiError {
     let failure = job.failure.as_ref();
-    let invalid_input = failure
-        .is_some_and(|f| f.kind == "invalid-input" || f.code.as_deref() == Some("invalid-input"));
+    let invalid_input = failure.is_some_and(|f| f.kind.blames_the_client(f.code.as_deref()));
     let status = if invalid_input {
         StatusCode::BAD_REQUEST
     } else {
@@ -182,9 +181,11 @@ pub(crate) async fn execute(
     let request = parse_request(&headers, body, state.config.max_request_bytes)?;
     check_request(&process, &request)?;
     let execution = &state.config.execution;
+    // An API-only node of a cluster runs no jobs itself: only async, which
+    // any worker node may take.
     let negotiated = negotiate(
         prefers_async(&headers),
-        execution.enable_sync && process.supports(SYNC_EXECUTE),
+        execution.enable_sync && state.scheduler.runs_sync_jobs() && process.supports(SYNC_EXECUTE),
         execution.enable_async && process.supports(ASYNC_EXECUTE),
     )
     .ok_or_else(|| {

@@ -10,8 +10,8 @@ use super::execution::job_failed;
 use super::results::{raw_output, render};
 use super::{ApiError, AppState, Paging, Path, known_parameters, query_pairs};
 use crate::jobs::documents::status_info;
-use crate::ogc::{JobList, JobStatus, ResponseType, StatusInfo};
-use crate::store::{JobFilter, JobRecord};
+use crate::ogc::{JobList, JobStatus, Link, ResponseType, StatusInfo};
+use crate::store::{JobCursor, JobFilter, JobQuery, JobRecord};
 
 /// Query parameters `GET /jobs` understands; others are ignored.
 const KNOWN_PARAMETERS: &[&str] = &[
@@ -24,6 +24,7 @@ const KNOWN_PARAMETERS: &[&str] = &[
     "datetime",
     "minDuration",
     "maxDuration",
+    "cursor",
     "f",
 ];
 
@@ -92,6 +93,7 @@ fn job_filter(query: &[(String, String)]) -> Result<Option<JobFilter>, ApiError>
 #[utoipa::path(get, path = "/jobs", tag = "Jobs", operation_id = "getJobs",
     security((), ("bearer" = [])),
     params(("limit" = Option<usize>, Query, minimum = 1, maximum = 10000, description = "Page size, 1 to 10000 (default 10)"), ("offset" = Option<usize>, Query, description = "Jobs to skip"),
+        ("cursor" = Option<String>, Query, description = "Continue after this job: the value a `next` link carries (keyset paging, stable while jobs are added)"),
         ("type" = Option<String>, Query, description = "Only `process`"), ("processID" = Option<String>, Query, description = "Only jobs of this process (repeatable)"),
         ("status" = Option<String>, Query, description = "Only jobs in this state (repeatable)"), ("datetime" = Option<String>, Query, description = "Creation time: an RFC 3339 instant or interval `a/b` with `..` for open ends"),
         ("minDuration" = Option<f64>, Query, description = "Minimum run time in seconds"), ("maxDuration" = Option<f64>, Query, description = "Maximum run time in seconds")),
@@ -104,16 +106,27 @@ pub(crate) async fn list(
     let query = query_pairs(query.as_deref());
     let paging = Paging::from_query(&query)?;
     let query = known_parameters(query, KNOWN_PARAMETERS);
-    let (jobs, has_more) = match job_filter(&query)? {
-        None => (Vec::new(), false),
+    let after = match query.iter().find(|(k, _)| k == "cursor") {
+        None => None,
+        Some((_, text)) => Some(JobCursor::decode(text).ok_or_else(|| {
+            ApiError::invalid_parameter(format!(
+                "cursor '{text}' is not a cursor from a `next` link of this server"
+            ))
+        })?),
+    };
+    let (jobs, next) = match job_filter(&query)? {
+        None => (Vec::new(), None),
         Some(filter) => {
-            let store = state.store.clone();
-            let page = tokio::task::spawn_blocking(move || {
-                store.list_jobs(&filter, paging.offset, paging.limit)
-            })
-            .await
-            .map_err(|e| ApiError::internal(&e))??;
-            (page.jobs, page.has_more)
+            let page = state
+                .store
+                .list_jobs(&JobQuery {
+                    filter,
+                    after,
+                    offset: paging.offset,
+                    limit: paging.limit,
+                })
+                .await?;
+            (page.jobs, page.next)
         }
     };
     Ok(Json(JobList {
@@ -121,15 +134,72 @@ pub(crate) async fn list(
             .iter()
             .map(|j| status_info(j, &state.base_url))
             .collect(),
-        links: paging.links(&state.base_url, "/jobs", &query, has_more),
+        links: job_list_links(&state.base_url, &query, paging, next),
     }))
 }
 
-fn load_job(state: &AppState, id: &str) -> Result<JobRecord, ApiError> {
+/// `self` (the query as asked) and, when more jobs match, `next`: the same
+/// filters continued from a keyset cursor, so the link stays valid while
+/// jobs are added (an offset would shift). `prev` only for offset paging.
+fn job_list_links(
+    base_url: &str,
+    query: &[(String, String)],
+    paging: Paging,
+    next: Option<JobCursor>,
+) -> Vec<Link> {
+    let url = |cursor: Option<String>, offset: usize| {
+        let mut params: Vec<(String, String)> = query
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "limit" | "offset" | "cursor"))
+            .cloned()
+            .collect();
+        params.push(("limit".into(), paging.limit.to_string()));
+        if let Some(cursor) = cursor {
+            params.push(("cursor".into(), cursor));
+        }
+        if offset > 0 {
+            params.push(("offset".into(), offset.to_string()));
+        }
+        let encoded = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params)
+            .finish();
+        format!("{base_url}/jobs?{encoded}")
+    };
+    let current = query
+        .iter()
+        .find(|(k, _)| k == "cursor")
+        .map(|(_, v)| v.clone());
+    let mut links = vec![Link::new(
+        url(current.clone(), paging.offset),
+        "self",
+        "application/json",
+        "this page",
+    )];
+    if let Some(next) = next {
+        links.push(Link::new(
+            url(Some(next.encode()), 0),
+            "next",
+            "application/json",
+            "next page",
+        ));
+    }
+    if current.is_none() && paging.offset > 0 {
+        links.push(Link::new(
+            url(None, paging.offset.saturating_sub(paging.limit)),
+            "prev",
+            "application/json",
+            "previous page",
+        ));
+    }
+    links
+}
+
+async fn load_job(state: &AppState, id: &str) -> Result<JobRecord, ApiError> {
     let uuid = Uuid::parse_str(id).map_err(|_| ApiError::no_such_job(id))?;
     state
         .store
-        .get_job(uuid)?
+        .get_job(uuid)
+        .await?
         .ok_or_else(|| ApiError::no_such_job(id))
 }
 
@@ -142,7 +212,7 @@ pub(crate) async fn status(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<StatusInfo>, ApiError> {
-    let job = load_job(&state, &id)?;
+    let job = load_job(&state, &id).await?;
     Ok(Json(status_info(&job, &state.base_url)))
 }
 
@@ -161,11 +231,11 @@ pub(crate) async fn dismiss(
 }
 
 /// A finished job's results, or why there are none.
-fn finished_results(
+async fn finished_results(
     state: &AppState,
     id: &str,
 ) -> Result<(JobRecord, crate::store::JobResults), ApiError> {
-    let job = load_job(state, id)?;
+    let job = load_job(state, id).await?;
     match job.status {
         JobStatus::Accepted | JobStatus::Running => {
             Err(ApiError::result_not_ready(id, job.status.as_str()))
@@ -174,7 +244,8 @@ fn finished_results(
         JobStatus::Successful => {
             let results = state
                 .store
-                .get_results(job.id)?
+                .get_results(job.id)
+                .await?
                 .ok_or_else(|| ApiError::no_such_job(id))?;
             Ok((job, results))
         }
@@ -194,7 +265,7 @@ pub(crate) async fn results(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let (job, results) = finished_results(&state, &id)?;
+    let (job, results) = finished_results(&state, &id).await?;
     let response = job.request.response.unwrap_or(ResponseType::Document);
     Ok(render(&job, &results, response, &state.base_url))
 }
@@ -211,7 +282,7 @@ pub(crate) async fn output(
     State(state): State<AppState>,
     Path((id, output_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let (_, results) = finished_results(&state, &id)?;
+    let (_, results) = finished_results(&state, &id).await?;
     let output = results
         .outputs
         .iter()

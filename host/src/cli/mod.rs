@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use wasmproc::config::{NodeRole, StoreBackend};
 
 /// wasmproc: OGC API - Processes with WebAssembly components.
 #[derive(Debug, Parser)]
@@ -54,6 +55,18 @@ struct ServeArgs {
     /// A directory of .wasm process modules to serve (immutable).
     #[arg(long, env = "WASMPROC_PROCESSES")]
     processes: Option<PathBuf>,
+    /// Jobs this node runs at once (default: its cores). 0 makes an
+    /// API-only node of a cluster: it runs no jobs itself.
+    #[arg(long, env = "WASMPROC_WORKERS")]
+    workers: Option<usize>,
+    /// `all` (default), `api` (serve the API, run no jobs) or `worker` (run
+    /// async jobs, no HTTP listener). `api` and `worker` need the
+    /// PostgreSQL store.
+    #[arg(long, env = "WASMPROC_ROLE", value_parser = ["all", "api", "worker"])]
+    role: Option<String>,
+    /// This node's name in a cluster (default: host name and port).
+    #[arg(long, env = "WASMPROC_NODE_NAME")]
+    node_name: Option<String>,
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -69,6 +82,30 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(dir) = args.processes {
         config.processes_dir = Some(dir);
+    }
+    if let Some(workers) = args.workers {
+        config.execution.max_concurrent_jobs = workers;
+        if workers == 0 {
+            config.cluster.role = NodeRole::Api;
+        }
+    }
+    if let Some(role) = args.role.as_deref() {
+        config.cluster.role = match role {
+            "api" => NodeRole::Api,
+            "worker" => NodeRole::Worker,
+            _ => NodeRole::All,
+        };
+    }
+    if let Some(name) = args.node_name {
+        config.cluster.node_name = Some(name);
+    }
+    // The URL carries a password: the environment, not a flag that shows
+    // in `ps`.
+    if let Ok(url) = std::env::var("WASMPROC_DATABASE_URL")
+        && !url.is_empty()
+    {
+        config.store.backend = StoreBackend::Postgres;
+        config.store.url = Some(wasmproc::config::Secret::new(url));
     }
     if let Ok(token) = std::env::var("WASMPROC_ADMIN_TOKEN")
         && !token.is_empty()

@@ -235,102 +235,159 @@ impl ProcessRegistry {
         };
         let process = Arc::new(self.build(record.clone(), module.clone(), validator));
 
-        {
-            // Check the id and write, under the lock, so two deploys of one id
-            // cannot both succeed.
-            let mut processes = self
-                .processes
-                .write()
-                .unwrap_or_else(PoisonError::into_inner);
-            match &registration.policy {
-                Policy::Deploy if processes.contains_key(&id) => {
+        // The store decides atomically whether the id is free (deploy) or a
+        // mutable process (replace), for every node sharing it; the write
+        // is durable before the client hears 201/204, so a kill -9 right
+        // after cannot bring back the old version (or nothing).
+        match &registration.policy {
+            Policy::Deploy => {
+                if !self.store.insert_process(&record, &wasm).await? {
                     return Err(RegisterError::Duplicate(id));
                 }
-                Policy::Replace(expected) => {
-                    if expected != &id {
-                        return Err(RegisterError::IdMismatch {
-                            expected: expected.clone(),
-                            found: id,
-                        });
-                    }
-                    match processes.get(&id) {
-                        None => return Err(RegisterError::NotFound(id)),
-                        Some(existing) if !existing.record.mutable => {
-                            return Err(RegisterError::Immutable(id));
-                        }
-                        Some(_) => {}
-                    }
-                }
-                _ => {}
             }
-            self.store.put_module(&sha256, &wasm)?;
-            self.store.put_process(&record)?;
-            processes.insert(id, process.clone());
-            self.modules
-                .write()
-                .unwrap_or_else(PoisonError::into_inner)
-                .insert(sha256, module);
+            Policy::Replace(expected) => {
+                if expected != &id {
+                    return Err(RegisterError::IdMismatch {
+                        expected: expected.clone(),
+                        found: id,
+                    });
+                }
+                if !self.store.replace_process(&record, &wasm).await? {
+                    return Err(match self.store.get_process(&id).await? {
+                        Some(_) => RegisterError::Immutable(id),
+                        None => RegisterError::NotFound(id),
+                    });
+                }
+            }
+            Policy::Install => self.store.install_process(&record, &wasm).await?,
         }
-        // Durable before the client hears 201/204: a kill -9 right after
-        // must not bring back the old version (or nothing).
-        self.store.flush().await?;
+        self.offer(process.clone(), module);
         Ok(process)
+    }
+
+    /// Make a process available here (its module kept by sha256).
+    fn offer(&self, process: Arc<RegisteredProcess>, module: ProcessModule) {
+        self.modules
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(process.record.module_sha256.clone(), module);
+        self.processes
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(process.record.id.clone(), process);
     }
 
     /// Remove a mutable process, durably. Its module stays stored, so jobs
     /// already accepted still run; its finished jobs stay readable.
     pub async fn undeploy(&self, id: &str) -> Result<(), RegisterError> {
+        if let Some(p) = self.get(id)
+            && !p.record.mutable
         {
-            let mut processes = self
-                .processes
-                .write()
-                .unwrap_or_else(PoisonError::into_inner);
-            match processes.get(id) {
-                None => return Err(RegisterError::NotFound(id.to_owned())),
-                Some(p) if !p.record.mutable => {
-                    return Err(RegisterError::Immutable(id.to_owned()));
-                }
-                Some(_) => {}
-            }
-            self.store.delete_process(id)?;
-            processes.remove(id);
+            return Err(RegisterError::Immutable(id.to_owned()));
         }
-        self.store.flush().await?;
+        if !self.store.delete_process(id).await? {
+            return Err(match self.store.get_process(id).await? {
+                Some(_) => RegisterError::Immutable(id.to_owned()),
+                None => RegisterError::NotFound(id.to_owned()),
+            });
+        }
+        self.processes
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(id);
         Ok(())
     }
 
-    /// Offer again the deployed (mutable) processes stored by an earlier
-    /// run. Their modules load from the artifact cache, without compiling.
-    /// A process that no longer loads is logged and skipped; an id taken by
-    /// a built-in stays the built-in's.
+    /// Offer again the deployed (mutable) processes in the store: those of
+    /// an earlier run, or deployed on another node. Their modules load from
+    /// the artifact cache when this node compiled them before. A process
+    /// that no longer loads is logged and skipped; an id taken by a
+    /// built-in stays the built-in's.
     pub async fn restore_deployed(&self) -> Result<usize, RegisterError> {
         let mut restored = 0;
-        for record in self.store.list_processes()? {
+        for record in self.store.list_processes().await? {
             if !record.mutable || self.get(&record.id).is_some() {
                 continue;
             }
-            let loaded = match self.module_for(&record.module_sha256).await {
-                Ok(Some(module)) => InputValidator::new(&record.description)
-                    .map(|v| (module, Arc::new(v)))
-                    .map_err(RegisterError::from),
-                Ok(None) => Err(RegisterError::NotFound(record.module_sha256.clone())),
-                Err(e) => Err(e),
-            };
-            match loaded {
-                Ok((module, validator)) => {
-                    let process = Arc::new(self.build(record.clone(), module, validator));
-                    self.processes
-                        .write()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .insert(record.id.clone(), process);
-                    restored += 1;
-                }
-                Err(e) => {
-                    tracing::error!(process = %record.id, error = %e, "cannot restore deployed process")
-                }
+            if self.load_record(record).await {
+                restored += 1;
             }
         }
         Ok(restored)
+    }
+
+    /// Bring one process in step with the store (another node deployed,
+    /// replaced or undeployed it). Errors are logged: the next event or
+    /// resynchronisation tries again.
+    pub async fn reload(&self, id: &str) {
+        match self.store.get_process(id).await {
+            Ok(Some(record)) => {
+                let current = self.get(id);
+                let unchanged = current.as_ref().is_some_and(|p| {
+                    p.record.module_sha256 == record.module_sha256
+                        && p.record.deployed == record.deployed
+                });
+                if !unchanged && record.mutable {
+                    self.load_record(record).await;
+                }
+            }
+            Ok(None) => {
+                let mut processes = self
+                    .processes
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner);
+                if processes.get(id).is_some_and(|p| p.record.mutable) {
+                    processes.remove(id);
+                }
+            }
+            Err(error) => tracing::warn!(process = id, %error, "cannot reload process"),
+        }
+    }
+
+    /// Bring every process in step with the store (after notifications may
+    /// have been missed).
+    pub async fn reload_all(&self) {
+        let records = match self.store.list_processes().await {
+            Ok(records) => records,
+            Err(error) => {
+                tracing::warn!(%error, "cannot reload processes");
+                return;
+            }
+        };
+        let stored: std::collections::HashSet<String> =
+            records.iter().map(|r| r.id.clone()).collect();
+        for record in records {
+            self.reload(&record.id).await;
+        }
+        self.processes
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|id, p| !p.record.mutable || stored.contains(id));
+    }
+
+    /// Load a stored record's module and rules and offer it; `false` (and
+    /// logged) when it does not load.
+    async fn load_record(&self, record: ProcessRecord) -> bool {
+        let loaded = match self.module_for(&record.module_sha256).await {
+            Ok(Some(module)) => InputValidator::new(&record.description)
+                .map(|v| (module, Arc::new(v)))
+                .map_err(RegisterError::from),
+            Ok(None) => Err(RegisterError::NotFound(record.module_sha256.clone())),
+            Err(e) => Err(e),
+        };
+        match loaded {
+            Ok((module, validator)) => {
+                let id = record.id.clone();
+                let process = Arc::new(self.build(record, module.clone(), validator));
+                self.offer(process, module);
+                tracing::debug!(process = %id, "process loaded from the store");
+                true
+            }
+            Err(e) => {
+                tracing::error!(process = %record.id, error = %e, "cannot load deployed process");
+                false
+            }
+        }
     }
 
     /// The input rules a job of `id` running module `sha256` was accepted
@@ -391,7 +448,7 @@ impl ProcessRegistry {
         {
             return Ok(Some(module.clone()));
         }
-        let Some(wasm) = self.store.get_module(sha256)? else {
+        let Some(wasm) = self.store.get_module(sha256).await? else {
             return Ok(None);
         };
         let module = self.runtime.load(wasm).await?;

@@ -55,6 +55,8 @@ pub mod exception_type {
     pub const METHOD_NOT_ALLOWED: &str = "urn:wasmproc:error:method-not-allowed";
     /// A server-side failure.
     pub const SERVER_ERROR: &str = "urn:wasmproc:error:server-error";
+    /// The database cannot be reached now (503, `Retry-After`).
+    pub const STORE_UNAVAILABLE: &str = "urn:wasmproc:error:store-unavailable";
     /// A process with this id exists already.
     pub const DUPLICATED_PROCESS: &str =
         "http://www.opengis.net/def/exceptions/ogcapi-processes-2/1.0/duplicated-process";

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use wasmtime::Trap;
 
 use super::limits::{Limits, MemoryLimitExceeded};
+use crate::failure::FailureKind;
 
 /// The value of one output as the host keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,18 +107,28 @@ pub enum RunOutcome {
 }
 
 impl RunOutcome {
-    /// A short stable name of the outcome (`success`, `fuel-exhausted`, ...).
+    /// A short stable name of the outcome: `success`, `cancelled`, or the
+    /// wire name of its [`FailureKind`].
     pub fn kind(&self) -> &'static str {
-        match self {
-            RunOutcome::Success { .. } => "success",
-            RunOutcome::ProcessError { .. } => "process-error",
-            RunOutcome::FuelExhausted { .. } => "fuel-exhausted",
-            RunOutcome::Timeout { .. } => "timeout",
-            RunOutcome::MemoryLimit { .. } => "memory-limit",
-            RunOutcome::OutputTooLarge { .. } => "output-too-large",
-            RunOutcome::Trap { .. } => "trap",
-            RunOutcome::Cancelled => "cancelled",
+        match (self, self.failure_kind()) {
+            (_, Some(kind)) => kind.as_str(),
+            (RunOutcome::Cancelled, None) => "cancelled",
+            (_, None) => "success",
         }
+    }
+
+    /// The failure kind of this outcome; `None` for a success and for a
+    /// cancellation (a dismissed job is deleted, not failed).
+    pub fn failure_kind(&self) -> Option<FailureKind> {
+        Some(match self {
+            RunOutcome::Success { .. } | RunOutcome::Cancelled => return None,
+            RunOutcome::ProcessError { .. } => FailureKind::ProcessError,
+            RunOutcome::FuelExhausted { .. } => FailureKind::FuelExhausted,
+            RunOutcome::Timeout { .. } => FailureKind::Timeout,
+            RunOutcome::MemoryLimit { .. } => FailureKind::MemoryLimit,
+            RunOutcome::OutputTooLarge { .. } => FailureKind::OutputTooLarge,
+            RunOutcome::Trap { .. } => FailureKind::Trap,
+        })
     }
 
     /// Whether the run succeeded.

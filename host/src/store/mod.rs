@@ -1,61 +1,93 @@
-//! Durable state in sled: the only module that touches the database.
+//! Durable state behind one backend-neutral API: processes, module bytes,
+//! jobs (with indexes for every `/jobs` filter), results, and the queue of
+//! async jobs waiting for a worker.
 //!
-//! Trees (all values JSON, keys as noted):
-//! - `processes`: process id → [`ProcessRecord`].
-//! - `modules`: module sha256 (hex) → component bytes, content-addressed so
-//!   a replaced process's running jobs keep their version.
-//! - `jobs`: job id (16 bytes) → [`JobRecord`].
-//! - `jobs_by_created`: created time (µs, big-endian) ‖ job id → empty.
-//!   Iterated in reverse for "newest first" pages without a full scan, and
-//!   forwards for retention.
-//! - `active`: created time ‖ job id → empty, for jobs `accepted` or
-//!   `running`; start-up recovery reads only this tree.
-//! - `results`: job id → [`JobResults`].
+//! # Backends
+//! [`Store`] is an enum over two backends; callers never see which one runs
+//! (except through [`Store::is_shared`], which says whether other nodes may
+//! write too).
+//! - [`sled`](self::sled) (the default): an embedded database in the data
+//!   directory, one node. The in-memory overlays that exist for its speed
+//!   (running sync jobs held in memory, async finals shown only once
+//!   flushed, the async queue as an in-memory list of ids) live inside it.
+//!   It is the only code that touches sled.
+//! - [`postgres`](self::postgres): a PostgreSQL database shared by several
+//!   nodes. Jobs are claimed with `FOR UPDATE SKIP LOCKED` under a lease
+//!   that a heartbeat renews; LISTEN/NOTIFY carries wake-ups, dismissals and
+//!   deploys between nodes. It is the only code that touches PostgreSQL.
 //!
-//! No sled transactions: sled 0.34 switches the whole database to a global
-//! lock after the first transaction, and a background flush holding it
-//! deadlocked concurrent submissions. Multi-tree writes are instead ordered
-//! so that a crash between them leaves only index entries without a job,
-//! which every reader skips: a job is written before its index entries and
-//! removed before them.
+//! # Contract
+//! Both backends pass the same contract tests (`tests/tests/store_contract.rs`).
+//! What every caller may rely on:
+//! - A method that changes something the client will be told about
+//!   ([`Store::enqueue_job`], [`Store::insert_process`],
+//!   [`Store::replace_process`], [`Store::delete_process`],
+//!   [`Store::delete_job`], and [`Store::finish_job`] of an async job) is
+//!   durable when it returns: a crash right after cannot undo it.
+//! - A job's final state and its results become visible together.
+//! - A deleted (dismissed) job is never resurrected by a late write: every
+//!   update of a job says whether the job still exists, and writes nothing
+//!   when it does not.
+//! - [`Store::list_jobs`] pages with a keyset cursor: a page's `next` stays
+//!   valid while jobs are added, and never repeats or skips a job that
+//!   existed when the first page was read.
 //!
-//! Writes that must survive a crash (an accepted async job before its 201)
-//! call [`Store::flush`]: group commit, one fsync at a time for everybody
-//! waiting (see there).
-//!
-//! A running *sync* job lives only in memory ([`Store::insert_transient_job`])
-//! and is written once, when it finishes: its id reaches its client only
-//! with the response, after that write, so a crash mid-run loses nothing
-//! anybody was given. Every reader here (get, list, count, update, delete)
-//! sees transient jobs exactly like stored ones.
-//!
-//! An async job's final state is shown only once it is on disk
-//! ([`Store::finish_durably`]): until its flush completes, readers are
-//! shown the state before it, so a finish anybody saw survives a crash.
+//! # Errors
+//! [`StoreError::Unavailable`] means the database cannot be reached right
+//! now (PostgreSQL down or restarting); the HTTP API answers it with 503 and
+//! `Retry-After`, never 500. Other errors are bugs or corruption.
 
+pub mod postgres;
 mod records;
+pub mod sled;
 
-use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-
+use tokio::sync::{Notify, broadcast};
 use uuid::Uuid;
 
+use crate::config::{StoreBackend, StoreConfig};
 use crate::ogc::JobStatus;
 pub use records::{JobFailure, JobRecord, JobResults, ProcessRecord};
 
 /// Storage failures.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// sled failed (I/O, corruption).
-    #[error("database error: {0}")]
-    Database(#[from] sled::Error),
+    /// The embedded sled database failed (I/O, corruption).
+    #[error(transparent)]
+    Sled(#[from] self::sled::SledError),
+    /// PostgreSQL refused a statement (a bug, or a database changed by
+    /// hand); not a connection problem, which is [`StoreError::Unavailable`].
+    #[error(transparent)]
+    Postgres(#[from] self::postgres::PgError),
+    /// The database cannot be reached now; try again after `retry_after`.
+    #[error("the database is unavailable: {reason}")]
+    Unavailable {
+        /// What failed (no credentials in it).
+        reason: String,
+        /// When a retry is worth it.
+        retry_after: Duration,
+    },
     /// A stored value could not be (de)serialised.
     #[error("stored data is unreadable: {0}")]
     Encoding(#[from] serde_json::Error),
+    /// The database was written by a newer wasmproc.
+    #[error(
+        "the database schema is version {found}, newer than the {supported} this wasmproc knows; \
+         upgrade wasmproc (or point it at another database)"
+    )]
+    SchemaTooNew {
+        /// The version found in the database.
+        found: i64,
+        /// The newest version this build knows.
+        supported: i64,
+    },
+    /// The async queue is full (cluster-wide with PostgreSQL).
+    #[error("the job queue is full ({0} jobs waiting); try again later")]
+    QueueFull(usize),
 }
 
 /// Filters of `GET /jobs`.
@@ -76,9 +108,13 @@ pub struct JobFilter {
 }
 
 impl JobFilter {
-    fn matches(&self, job: &JobRecord) -> bool {
+    /// Whether `job` passes every filter. Backends use their indexes to
+    /// find candidates and this to decide, so both answer the same.
+    pub fn matches(&self, job: &JobRecord) -> bool {
         (self.process_ids.is_empty() || self.process_ids.contains(&job.process_id))
             && (self.statuses.is_empty() || self.statuses.contains(&job.status))
+            && self.created_from.is_none_or(|from| job.created >= from)
+            && self.created_to.is_none_or(|to| job.created <= to)
             && self
                 .min_duration
                 .is_none_or(|min| job.duration_seconds().is_some_and(|d| d >= min))
@@ -86,6 +122,61 @@ impl JobFilter {
                 .max_duration
                 .is_none_or(|max| job.duration_seconds().is_some_and(|d| d <= max))
     }
+
+    /// Whether jobs in `status` can match.
+    pub(crate) fn wants_status(&self, status: JobStatus) -> bool {
+        self.statuses.is_empty() || self.statuses.contains(&status)
+    }
+}
+
+/// Where a page of jobs starts: just after the job with this creation time
+/// and id, in newest-first order. Jobs are ordered by (created, id), so a
+/// cursor stays meaningful while jobs are added or removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobCursor {
+    /// Creation time of the last job of the previous page, in µs since the
+    /// epoch (the precision both backends keep).
+    pub created_micros: i64,
+    /// Its id.
+    pub id: Uuid,
+}
+
+impl JobCursor {
+    /// The cursor just after `job`.
+    pub fn after(job: &JobRecord) -> Self {
+        Self {
+            created_micros: job.created.timestamp_micros(),
+            id: job.id,
+        }
+    }
+
+    /// Its form in a URL: `<µs>_<id>`.
+    pub fn encode(&self) -> String {
+        format!("{}_{}", self.created_micros, self.id.simple())
+    }
+
+    /// Parse [`JobCursor::encode`]'s form.
+    pub fn decode(text: &str) -> Option<Self> {
+        let (micros, id) = text.split_once('_')?;
+        Some(Self {
+            created_micros: micros.parse().ok()?,
+            id: Uuid::parse_str(id).ok()?,
+        })
+    }
+}
+
+/// Which page of [`Store::list_jobs`] to read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobQuery {
+    /// The filters.
+    pub filter: JobFilter,
+    /// Start after this job (keyset paging).
+    pub after: Option<JobCursor>,
+    /// Then skip this many matching jobs (the `offset` parameter; costs
+    /// reading them).
+    pub offset: usize,
+    /// At most this many jobs.
+    pub limit: usize,
 }
 
 /// A page of jobs.
@@ -93,627 +184,305 @@ impl JobFilter {
 pub struct JobPage {
     /// The jobs, newest first.
     pub jobs: Vec<JobRecord>,
-    /// Whether more jobs match after this page.
-    pub has_more: bool,
+    /// Where the next page starts, when more jobs match.
+    pub next: Option<JobCursor>,
+}
+
+/// Something another node (or this one) changed that a node must react to.
+/// Delivered by [`Store::subscribe`]; PostgreSQL carries them between
+/// nodes with LISTEN/NOTIFY.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreEvent {
+    /// This job was dismissed (deleted): stop it if it runs here.
+    JobDismissed(Uuid),
+    /// This process was deployed, replaced or undeployed: reload it.
+    ProcessChanged(String),
+    /// Notifications may have been missed (a reconnect, a lagging
+    /// receiver): reload everything that events keep up to date.
+    Resync,
+}
+
+/// What start-up recovery did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// Jobs that were `running` and are now `failed`.
+    pub interrupted: usize,
+    /// Jobs that were `accepted` and are queued again.
+    pub requeued: usize,
+}
+
+/// What one sweep of expired leases did (PostgreSQL).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LeaseSweep {
+    /// Jobs of lost nodes put back in the queue.
+    pub requeued: usize,
+    /// Jobs failed because their node was lost too often (or they were
+    /// sync jobs, whose client is gone with the node).
+    pub failed: usize,
+}
+
+/// Identity and lease settings of this node, as the store needs them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeIdentity {
+    /// Unique per process start: `<name>#<8 hex digits>`. Leases are held
+    /// in this name, so a restarted node never mistakes its previous life's
+    /// leases for its own.
+    pub id: String,
+    /// How long a claim lasts without renewal.
+    pub lease: Duration,
+    /// How many times a job may be started before a lost lease fails it.
+    pub max_attempts: u32,
+}
+
+impl NodeIdentity {
+    /// A fresh identity for a node called `name`.
+    pub fn new(name: &str, lease: Duration, max_attempts: u32) -> Self {
+        let incarnation = Uuid::new_v4().simple().to_string();
+        Self {
+            id: format!("{name}#{}", &incarnation[..8]),
+            lease,
+            max_attempts,
+        }
+    }
 }
 
 /// The database. Cheap to clone: one reference count.
 #[derive(Debug, Clone)]
-pub struct Store {
-    inner: Arc<StoreInner>,
+pub enum Store {
+    /// Embedded sled (one node).
+    Sled(Arc<self::sled::SledStore>),
+    /// Shared PostgreSQL (a cluster).
+    Postgres(Arc<self::postgres::PgStore>),
 }
 
-#[derive(Debug)]
-struct StoreInner {
-    db: sled::Db,
-    processes: sled::Tree,
-    modules: sled::Tree,
-    jobs: sled::Tree,
-    jobs_by_created: sled::Tree,
-    active: sled::Tree,
-    results: sled::Tree,
-    durability: Durability,
-    transient: Mutex<HashMap<Uuid, JobRecord>>,
-    /// Jobs whose newest state is written but not yet durable, with the
-    /// state readers see meanwhile.
-    pending: Mutex<HashMap<Uuid, JobRecord>>,
-}
-
-/// Group commit. `written` counts flush requests (each made after its
-/// writes); `durable` is the highest request known to be on disk. A flush
-/// takes the mutex, returns at once if a flush that started after its
-/// request has finished meanwhile, and otherwise fsyncs once for every
-/// request made so far — so concurrent submissions share one fsync, and
-/// only one sled flush runs at a time.
-#[derive(Debug, Default)]
-struct Durability {
-    written: AtomicU64,
-    durable: AtomicU64,
-    flushing: tokio::sync::Mutex<()>,
-}
-
-/// sled's page cache (a soft bound on its share of the server's RSS).
-const CACHE_BYTES: u64 = 256 * 1024 * 1024;
-
-fn created_key(job: &JobRecord) -> [u8; 24] {
-    let micros = job.created.timestamp_micros().max(0) as u64;
-    let mut key = [0u8; 24];
-    key[..8].copy_from_slice(&micros.to_be_bytes());
-    key[8..].copy_from_slice(job.id.as_bytes());
-    key
-}
-
-fn time_prefix(time: DateTime<Utc>) -> [u8; 8] {
-    (time.timestamp_micros().max(0) as u64).to_be_bytes()
+/// Call the same method on whichever backend runs.
+macro_rules! dispatch {
+    ($self:ident . $method:ident ( $($arg:expr),* )) => {
+        match $self {
+            Store::Sled(s) => s.$method($($arg),*).await,
+            Store::Postgres(p) => p.$method($($arg),*).await,
+        }
+    };
 }
 
 impl Store {
-    /// Open (or create) the database in `dir`.
-    pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            // sled flushes its log every 500 ms by default; durability of
-            // accepted jobs comes from explicit flushes, so keep the default.
-            // Writes outnumber reads several to one on the job path: favour
-            // write throughput over on-disk compactness.
-            .mode(sled::Mode::HighThroughput)
-            // sled caches up to 1 GiB of pages by default, so the server's
-            // RSS grew with every job written; past this bound older records
-            // are read back from the OS page cache. (64 MiB cost ~9% more
-            // CPU per sync request in eviction work; 256 MiB costs nothing
-            // measurable in a 10 s benchmark.)
-            .cache_capacity(CACHE_BYTES)
-            .open()?;
-        Ok(Self {
-            inner: Arc::new(StoreInner {
-                processes: db.open_tree("processes")?,
-                modules: db.open_tree("modules")?,
-                jobs: db.open_tree("jobs")?,
-                jobs_by_created: db.open_tree("jobs_by_created")?,
-                active: db.open_tree("active")?,
-                results: db.open_tree("results")?,
-                durability: Durability::default(),
-                transient: Mutex::default(),
-                pending: Mutex::default(),
-                db,
-            }),
-        })
+    /// Open the configured backend: sled in `data_dir/db`, or PostgreSQL at
+    /// the configured URL (migrating its schema).
+    pub async fn open(
+        config: &StoreConfig,
+        data_dir: &Path,
+        node: NodeIdentity,
+    ) -> Result<Self, StoreError> {
+        match config.backend {
+            StoreBackend::Sled => Ok(Store::Sled(Arc::new(self::sled::SledStore::open(
+                &data_dir.join("db"),
+            )?))),
+            StoreBackend::Postgres => Ok(Store::Postgres(Arc::new(
+                self::postgres::PgStore::connect(config, node).await?,
+            ))),
+        }
     }
 
-    /// Wait until everything this caller wrote is on disk.
-    pub async fn flush(&self) -> Result<(), StoreError> {
-        let durability = &self.inner.durability;
-        let request = durability.written.fetch_add(1, Ordering::SeqCst) + 1;
-        let _turn = durability.flushing.lock().await;
-        if durability.durable.load(Ordering::SeqCst) >= request {
-            return Ok(());
+    /// `sled` or `postgres`.
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Store::Sled(_) => "sled",
+            Store::Postgres(_) => "postgres",
         }
-        // Every request up to `covered` was made after its writes, so the
-        // flush that starts now makes all of them durable.
-        let covered = durability.written.load(Ordering::SeqCst);
-        let db = self.inner.db.clone();
-        tokio::task::spawn_blocking(move || db.flush())
-            .await
-            .map_err(|e| StoreError::Database(sled::Error::ReportableBug(e.to_string())))??;
-        durability.durable.fetch_max(covered, Ordering::SeqCst);
-        Ok(())
+    }
+
+    /// Whether other nodes share this store (PostgreSQL).
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Store::Postgres(_))
+    }
+
+    /// Events to react to (see [`StoreEvent`]).
+    pub fn subscribe(&self) -> broadcast::Receiver<StoreEvent> {
+        match self {
+            Store::Sled(s) => s.subscribe(),
+            Store::Postgres(p) => p.subscribe(),
+        }
+    }
+
+    /// Woken whenever a job may have become claimable (a local submission,
+    /// a notification from another node, a re-queued job).
+    pub fn queue_wake(&self) -> &Notify {
+        match self {
+            Store::Sled(s) => s.queue_wake(),
+            Store::Postgres(p) => p.queue_wake(),
+        }
     }
 
     // ---- processes and modules -------------------------------------------
 
-    /// Insert or replace a process record.
-    pub fn put_process(&self, process: &ProcessRecord) -> Result<(), StoreError> {
-        self.inner
-            .processes
-            .insert(process.id.as_bytes(), serde_json::to_vec(process)?)?;
-        Ok(())
+    /// Store a new process and its module bytes, durably; `false` (and
+    /// nothing written) when a process with its id exists.
+    pub async fn insert_process(
+        &self,
+        record: &ProcessRecord,
+        wasm: &[u8],
+    ) -> Result<bool, StoreError> {
+        dispatch!(self.insert_process(record, wasm))
+    }
+
+    /// Replace a mutable process (and store the new module), durably;
+    /// `false` (and nothing written) when no mutable process has its id.
+    pub async fn replace_process(
+        &self,
+        record: &ProcessRecord,
+        wasm: &[u8],
+    ) -> Result<bool, StoreError> {
+        dispatch!(self.replace_process(record, wasm))
+    }
+
+    /// Insert or overwrite a process whatever exists (built-ins and the
+    /// processes directory at start-up), durably.
+    pub async fn install_process(
+        &self,
+        record: &ProcessRecord,
+        wasm: &[u8],
+    ) -> Result<(), StoreError> {
+        dispatch!(self.install_process(record, wasm))
     }
 
     /// A process record by id.
-    pub fn get_process(&self, id: &str) -> Result<Option<ProcessRecord>, StoreError> {
-        match self.inner.processes.get(id.as_bytes())? {
-            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
-            None => Ok(None),
-        }
+    pub async fn get_process(&self, id: &str) -> Result<Option<ProcessRecord>, StoreError> {
+        dispatch!(self.get_process(id))
     }
 
     /// Every process record, ordered by id.
-    pub fn list_processes(&self) -> Result<Vec<ProcessRecord>, StoreError> {
-        self.inner
-            .processes
-            .iter()
-            .values()
-            .map(|v| Ok(serde_json::from_slice(&v?)?))
-            .collect()
+    pub async fn list_processes(&self) -> Result<Vec<ProcessRecord>, StoreError> {
+        dispatch!(self.list_processes())
     }
 
-    /// Remove a process record (its module bytes stay for running jobs).
-    pub fn delete_process(&self, id: &str) -> Result<bool, StoreError> {
-        Ok(self.inner.processes.remove(id.as_bytes())?.is_some())
-    }
-
-    /// Store module bytes under their sha256.
-    pub fn put_module(&self, sha256: &str, wasm: &[u8]) -> Result<(), StoreError> {
-        self.inner.modules.insert(sha256.as_bytes(), wasm)?;
-        Ok(())
+    /// Remove a mutable process, durably; `false` when there was none. Its
+    /// module bytes stay for the jobs that still run it.
+    pub async fn delete_process(&self, id: &str) -> Result<bool, StoreError> {
+        dispatch!(self.delete_process(id))
     }
 
     /// Module bytes by sha256.
-    pub fn get_module(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self
-            .inner
-            .modules
-            .get(sha256.as_bytes())?
-            .map(|v| v.to_vec()))
+    pub async fn get_module(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        dispatch!(self.get_module(sha256))
     }
 
-    // ---- jobs -------------------------------------------------------------
+    // ---- job lifecycle ----------------------------------------------------
 
-    /// Insert a new job, then its index entries.
-    pub fn insert_job(&self, job: &JobRecord) -> Result<(), StoreError> {
-        let key = created_key(job);
-        self.inner
-            .jobs
-            .insert(job.id.as_bytes(), serde_json::to_vec(job)?)?;
-        self.inner.jobs_by_created.insert(key, &[])?;
-        if !job.status.is_finished() {
-            self.inner.active.insert(key, &[])?;
-        }
-        Ok(())
+    /// Accept an async job: durable and claimable when this returns. Fails
+    /// with [`StoreError::QueueFull`] (writing nothing) when `max_queued`
+    /// jobs already wait.
+    pub async fn enqueue_job(&self, job: &JobRecord, max_queued: usize) -> Result<(), StoreError> {
+        dispatch!(self.enqueue_job(job, max_queued))
     }
 
-    /// Keep a running sync job in memory only; [`Store::update_job`] with
-    /// its final state writes it (see the module documentation).
-    pub fn insert_transient_job(&self, job: &JobRecord) {
-        self.transient_jobs().insert(job.id, job.clone());
+    /// Jobs accepted and not yet claimed (cluster-wide with PostgreSQL).
+    pub async fn queued_jobs(&self) -> Result<usize, StoreError> {
+        dispatch!(self.queued_jobs())
     }
 
-    fn transient_jobs(&self) -> MutexGuard<'_, HashMap<Uuid, JobRecord>> {
-        self.inner
-            .transient
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    /// Take up to `max` queued async jobs for this node, oldest first, and
+    /// mark them `running` (under a lease, with PostgreSQL).
+    pub async fn claim_jobs(&self, max: usize) -> Result<Vec<JobRecord>, StoreError> {
+        dispatch!(self.claim_jobs(max))
     }
 
-    /// Write the new state of an existing job; a finished job leaves the
-    /// active index (a transient job is written now). Returns `false` (and
-    /// writes nothing) when the job no longer exists, e.g. because it was
-    /// dismissed meanwhile: the check and the write are one atomic step
-    /// (a compare-and-swap on the job's key, or under the transient lock).
-    pub fn update_job(&self, job: &JobRecord) -> Result<bool, StoreError> {
-        {
-            let mut transient = self.transient_jobs();
-            if let Some(entry) = transient.get_mut(&job.id) {
-                if !job.status.is_finished() {
-                    *entry = job.clone();
-                    return Ok(true);
-                }
-                // Written before it leaves the map, so that readers see it
-                // in one place or the other, and under the lock, so that a
-                // concurrent delete cannot slip in between.
-                self.insert_job(job)?;
-                transient.remove(&job.id);
-                return Ok(true);
-            }
-        }
-        let value = serde_json::to_vec(job)?;
-        let previous = self
-            .inner
-            .jobs
-            .fetch_and_update(job.id.as_bytes(), |old| old.map(|_| value.clone()))?;
-        if previous.is_none() {
-            return Ok(false);
-        }
-        if job.status.is_finished() {
-            self.inner.active.remove(created_key(job))?;
-        }
-        Ok(true)
+    /// Record a sync job that starts running now on this node.
+    pub async fn start_sync_job(&self, job: &JobRecord) -> Result<(), StoreError> {
+        dispatch!(self.start_sync_job(job))
     }
 
-    /// Write the final state of an existing job and make it durable; until
-    /// it is, readers see `shown` (the state before). Returns `false` when
-    /// the job no longer exists (see [`Store::update_job`]).
-    pub async fn finish_durably(
+    /// Record a job that failed before it ever ran (a sync job that found
+    /// no worker in time).
+    pub async fn insert_failed_job(&self, job: &JobRecord) -> Result<(), StoreError> {
+        dispatch!(self.insert_failed_job(job))
+    }
+
+    /// Write a running job's progress (not forced to disk); `false` when
+    /// the job no longer exists or no longer runs here.
+    pub async fn update_progress(&self, job: &JobRecord) -> Result<bool, StoreError> {
+        dispatch!(self.update_progress(job))
+    }
+
+    /// Write a job's final state and its results together. For an async
+    /// job this is durable before anybody can see the job finished; until
+    /// then readers see `shown` (its state before). `false` (nothing
+    /// written) when the job was deleted or, in a cluster, taken over by
+    /// another node meanwhile.
+    pub async fn finish_job(
         &self,
         shown: &JobRecord,
         job: &JobRecord,
+        results: Option<&JobResults>,
     ) -> Result<bool, StoreError> {
-        self.pending_jobs().insert(job.id, shown.clone());
-        let finished = match self.update_job(job) {
-            Ok(true) => self.flush().await.map(|()| true),
-            other => other,
-        };
-        self.pending_jobs().remove(&job.id);
-        finished
+        dispatch!(self.finish_job(shown, job, results))
     }
 
-    fn pending_jobs(&self) -> MutexGuard<'_, HashMap<Uuid, JobRecord>> {
-        self.inner
-            .pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    /// Put a running async job back in the queue (a graceful shutdown
+    /// stopped it), durably; `false` when it no longer exists.
+    pub async fn requeue_job(&self, job: &JobRecord) -> Result<bool, StoreError> {
+        dispatch!(self.requeue_job(job))
+    }
+
+    /// Delete a job and its results, durably, and tell every node
+    /// ([`StoreEvent::JobDismissed`]). Returns the job as it was.
+    pub async fn delete_job(&self, id: Uuid) -> Result<Option<JobRecord>, StoreError> {
+        dispatch!(self.delete_job(id))
     }
 
     /// A job by id.
-    pub fn get_job(&self, id: Uuid) -> Result<Option<JobRecord>, StoreError> {
-        if let Some(job) = self.transient_jobs().get(&id) {
-            return Ok(Some(job.clone()));
-        }
-        self.get_shown_job(id)
+    pub async fn get_job(&self, id: Uuid) -> Result<Option<JobRecord>, StoreError> {
+        dispatch!(self.get_job(id))
     }
 
-    /// A stored job as readers may see it (its durable state).
-    fn get_shown_job(&self, id: Uuid) -> Result<Option<JobRecord>, StoreError> {
-        if let Some(job) = self.pending_jobs().get(&id) {
-            return Ok(Some(job.clone()));
-        }
-        self.get_stored_job(id)
-    }
-
-    fn get_stored_job(&self, id: Uuid) -> Result<Option<JobRecord>, StoreError> {
-        match self.inner.jobs.get(id.as_bytes())? {
-            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
-            None => Ok(None),
-        }
-    }
-
-    /// Delete a job, then its results and index entries.
-    pub fn delete_job(&self, job: &JobRecord) -> Result<(), StoreError> {
-        let key = created_key(job);
-        self.transient_jobs().remove(&job.id);
-        self.pending_jobs().remove(&job.id);
-        self.inner.jobs.remove(job.id.as_bytes())?;
-        self.inner.results.remove(job.id.as_bytes())?;
-        self.inner.active.remove(key)?;
-        self.inner.jobs_by_created.remove(key)?;
-        Ok(())
-    }
-
-    /// A page of jobs matching `filter`, newest first.
-    ///
-    /// Walks the creation-time index backwards from `created_to`, so an
-    /// unfiltered page costs `offset + limit` reads whatever the job count.
-    pub fn list_jobs(
-        &self,
-        filter: &JobFilter,
-        offset: usize,
-        limit: usize,
-    ) -> Result<JobPage, StoreError> {
-        let upper = match filter.created_to {
-            Some(to) => {
-                let mut bound = time_prefix(to).to_vec();
-                bound.extend_from_slice(&[0xff; 16]);
-                std::ops::Bound::Included(bound)
-            }
-            None => std::ops::Bound::Unbounded,
-        };
-        let lower = match filter.created_from {
-            Some(from) => std::ops::Bound::Included(time_prefix(from).to_vec()),
-            None => std::ops::Bound::Unbounded,
-        };
-        // Transient jobs in the same range, newest first, merged into the
-        // walk over the index by creation key.
-        let mut transient: Vec<([u8; 24], JobRecord)> = self
-            .transient_jobs()
-            .values()
-            .map(|job| (created_key(job), job))
-            // The same bounds as the index range above, at its precision.
-            .filter(|(key, _)| {
-                filter
-                    .created_from
-                    .is_none_or(|from| key[..8] >= time_prefix(from)[..])
-                    && filter
-                        .created_to
-                        .is_none_or(|to| key[..8] <= time_prefix(to)[..])
-            })
-            .map(|(key, job)| (key, job.clone()))
-            .collect();
-        transient.sort_by_key(|(key, _)| std::cmp::Reverse(*key));
-        let mut transient = transient.into_iter().peekable();
-        let mut stored = self
-            .inner
-            .jobs_by_created
-            .range::<Vec<u8>, _>((lower, upper))
-            .rev();
-        let mut next_stored: Option<sled::IVec> = None;
-
-        let mut skipped = 0;
-        let mut jobs = Vec::with_capacity(limit.min(1000));
-        loop {
-            if next_stored.is_none()
-                && let Some(entry) = stored.next()
-            {
-                next_stored = Some(entry?.0);
-            }
-            let take_transient = match (transient.peek(), &next_stored) {
-                (Some((key, _)), Some(stored_key)) => key.as_slice() > stored_key.as_ref(),
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-                (None, None) => break,
-            };
-            let job = if take_transient {
-                match transient.next() {
-                    Some((_, job)) => job,
-                    None => break,
-                }
-            } else {
-                let Some(key) = next_stored.take() else { break };
-                let Ok(id) = Uuid::from_slice(&key[8..]) else {
-                    continue;
-                };
-                let Some(job) = self.get_shown_job(id)? else {
-                    continue;
-                };
-                job
-            };
-            if !filter.matches(&job) {
-                continue;
-            }
-            if skipped < offset {
-                skipped += 1;
-                continue;
-            }
-            if jobs.len() == limit {
-                return Ok(JobPage {
-                    jobs,
-                    has_more: true,
-                });
-            }
-            jobs.push(job);
-        }
-        Ok(JobPage {
-            jobs,
-            has_more: false,
-        })
-    }
-
-    /// Jobs `accepted` or `running`, oldest first.
-    pub fn active_jobs(&self) -> Result<Vec<JobRecord>, StoreError> {
-        let mut jobs = Vec::new();
-        for entry in self.inner.active.iter() {
-            let (key, _) = entry?;
-            if let Ok(id) = Uuid::from_slice(&key[8..])
-                && let Some(job) = self.get_job(id)?
-            {
-                jobs.push(job);
-            }
-        }
-        Ok(jobs)
-    }
-
-    /// Finished jobs created before `cutoff`, oldest first, at most `max`.
-    pub fn finished_jobs_before(
-        &self,
-        cutoff: DateTime<Utc>,
-        max: usize,
-    ) -> Result<Vec<JobRecord>, StoreError> {
-        let mut jobs = Vec::new();
-        for entry in self
-            .inner
-            .jobs_by_created
-            .range(..time_prefix(cutoff).to_vec())
-        {
-            let (key, _) = entry?;
-            if let Ok(id) = Uuid::from_slice(&key[8..])
-                && let Some(job) = self.get_job(id)?
-                && job.status.is_finished()
-            {
-                jobs.push(job);
-                if jobs.len() == max {
-                    break;
-                }
-            }
-        }
-        Ok(jobs)
-    }
-
-    /// Number of jobs, stored and transient.
-    pub fn job_count(&self) -> usize {
-        self.inner.jobs.len() + self.transient_jobs().len()
-    }
-
-    /// Store the results of a job.
-    pub fn put_results(&self, id: Uuid, results: &JobResults) -> Result<(), StoreError> {
-        self.inner
-            .results
-            .insert(id.as_bytes(), serde_json::to_vec(results)?)?;
-        Ok(())
+    /// A page of jobs matching the query, newest first, found through
+    /// indexes (see each backend for how each filter is served).
+    pub async fn list_jobs(&self, query: &JobQuery) -> Result<JobPage, StoreError> {
+        dispatch!(self.list_jobs(query))
     }
 
     /// The results of a job.
-    pub fn get_results(&self, id: Uuid) -> Result<Option<JobResults>, StoreError> {
-        match self.inner.results.get(id.as_bytes())? {
-            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
-            None => Ok(None),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ogc::ExecuteRequest;
-
-    fn job(process: &str, status: JobStatus) -> JobRecord {
-        let mut job = JobRecord::new(process, "sha", ExecuteRequest::default(), true);
-        job.status = status;
-        job
+    pub async fn get_results(&self, id: Uuid) -> Result<Option<JobResults>, StoreError> {
+        dispatch!(self.get_results(id))
     }
 
-    #[test]
-    fn jobs_list_newest_first_with_filters_and_paging() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let mut ids = Vec::new();
-        for i in 0..5 {
-            let status = if i % 2 == 0 {
-                JobStatus::Successful
-            } else {
-                JobStatus::Failed
-            };
-            let j = job(if i < 3 { "a" } else { "b" }, status);
-            store.insert_job(&j).unwrap();
-            ids.push(j.id);
-            std::thread::sleep(std::time::Duration::from_millis(2));
-        }
-        let all = store.list_jobs(&JobFilter::default(), 0, 10).unwrap();
-        assert_eq!(
-            all.jobs.iter().map(|j| j.id).collect::<Vec<_>>(),
-            ids.iter().rev().copied().collect::<Vec<_>>()
-        );
-        let page = store.list_jobs(&JobFilter::default(), 1, 2).unwrap();
-        assert_eq!(
-            page.jobs.iter().map(|j| j.id).collect::<Vec<_>>(),
-            vec![ids[3], ids[2]]
-        );
-        assert!(page.has_more);
-        let only_a = JobFilter {
-            process_ids: vec!["a".into()],
-            statuses: vec![JobStatus::Successful],
-            ..JobFilter::default()
-        };
-        let page = store.list_jobs(&only_a, 0, 10).unwrap();
-        assert_eq!(
-            page.jobs.iter().map(|j| j.id).collect::<Vec<_>>(),
-            vec![ids[2], ids[0]]
-        );
+    // ---- lifecycle --------------------------------------------------------
+
+    /// Start-up recovery. sled (one node): jobs found `running` were cut
+    /// off by a crash and are failed, `accepted` ones are queued again.
+    /// PostgreSQL: nothing here; a dead node's jobs come back when their
+    /// leases expire ([`Store::sweep_expired_leases`]).
+    pub async fn recover(&self) -> Result<Recovery, StoreError> {
+        dispatch!(self.recover())
     }
 
-    #[test]
-    fn active_index_follows_job_state_and_survives_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let (queued, done) = {
-            let store = Store::open(dir.path()).unwrap();
-            let queued = job("a", JobStatus::Accepted);
-            let mut done = job("a", JobStatus::Running);
-            store.insert_job(&queued).unwrap();
-            store.insert_job(&done).unwrap();
-            done.status = JobStatus::Successful;
-            assert!(store.update_job(&done).unwrap());
-            (queued, done)
-        };
-        let store = Store::open(dir.path()).unwrap();
-        let active: Vec<_> = store
-            .active_jobs()
-            .unwrap()
-            .into_iter()
-            .map(|j| j.id)
-            .collect();
-        assert_eq!(active, vec![queued.id]);
-        assert_eq!(
-            store.get_job(done.id).unwrap().unwrap().status,
-            JobStatus::Successful
-        );
-        store.delete_job(&queued).unwrap();
-        assert!(store.active_jobs().unwrap().is_empty());
-        assert!(
-            !store.update_job(&queued).unwrap(),
-            "a deleted job is not resurrected"
-        );
-        assert!(store.get_job(queued.id).unwrap().is_none());
+    /// Renew this node's leases and say which of `running` (the jobs this
+    /// node believes it runs) it no longer holds: dismissed, or taken over
+    /// after this node was cut off for longer than a lease. The caller
+    /// stops those. Also records the node as alive. sled: nothing is lost.
+    pub async fn heartbeat(&self, running: &[Uuid]) -> Result<Vec<Uuid>, StoreError> {
+        dispatch!(self.heartbeat(running))
     }
 
-    #[test]
-    fn transient_sync_job_is_seen_everywhere_and_written_only_when_finished() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let older = job("a", JobStatus::Successful);
-        store.insert_job(&older).unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(2));
-        let mut running = job("a", JobStatus::Running);
-        store.insert_transient_job(&running);
-        std::thread::sleep(std::time::Duration::from_millis(2));
-        let newer = job("a", JobStatus::Failed);
-        store.insert_job(&newer).unwrap();
-
-        assert_eq!(store.job_count(), 3);
-        assert_eq!(
-            store.get_job(running.id).unwrap().unwrap().status,
-            JobStatus::Running
-        );
-        let ids = |page: JobPage| page.jobs.iter().map(|j| j.id).collect::<Vec<_>>();
-        assert_eq!(
-            ids(store.list_jobs(&JobFilter::default(), 0, 10).unwrap()),
-            vec![newer.id, running.id, older.id],
-            "merged into the newest-first order"
-        );
-        let page = store.list_jobs(&JobFilter::default(), 1, 1).unwrap();
-        assert_eq!(ids(page.clone()), vec![running.id]);
-        assert!(page.has_more);
-        let only_running = JobFilter {
-            statuses: vec![JobStatus::Running],
-            ..JobFilter::default()
-        };
-        assert_eq!(
-            ids(store.list_jobs(&only_running, 0, 10).unwrap()),
-            vec![running.id]
-        );
-        assert!(
-            store.active_jobs().unwrap().is_empty(),
-            "never on disk while it runs"
-        );
-
-        running.progress = Some(50);
-        assert!(store.update_job(&running).unwrap());
-        assert_eq!(
-            store.get_job(running.id).unwrap().unwrap().progress,
-            Some(50)
-        );
-        running.status = JobStatus::Successful;
-        assert!(store.update_job(&running).unwrap());
-        drop(store);
-
-        let store = Store::open(dir.path()).unwrap();
-        assert_eq!(
-            store.get_job(running.id).unwrap().unwrap().status,
-            JobStatus::Successful,
-            "the final state is written"
-        );
-        assert_eq!(store.job_count(), 3);
-        assert!(store.active_jobs().unwrap().is_empty());
-
-        let mut dismissed = job("a", JobStatus::Running);
-        store.insert_transient_job(&dismissed);
-        store.delete_job(&dismissed).unwrap();
-        dismissed.status = JobStatus::Successful;
-        assert!(
-            !store.update_job(&dismissed).unwrap(),
-            "a deleted job is not written"
-        );
-        assert!(store.get_job(dismissed.id).unwrap().is_none());
+    /// Re-queue (or fail, past the attempt limit) the jobs whose node
+    /// stopped renewing their lease. Any node may run it; each expired job
+    /// is handled once. sled: nothing to do.
+    pub async fn sweep_expired_leases(&self) -> Result<LeaseSweep, StoreError> {
+        dispatch!(self.sweep_expired_leases())
     }
 
-    #[tokio::test]
-    async fn a_durable_finish_shows_when_it_returns_and_never_resurrects_a_deleted_job() {
-        let dir = tempfile::tempdir().unwrap();
-        let (finished_id, dismissed_id) = {
-            let store = Store::open(dir.path()).unwrap();
-            let running = job("a", JobStatus::Running);
-            store.insert_job(&running).unwrap();
-            let mut finished = running.clone();
-            finished.status = JobStatus::Successful;
-            assert!(store.finish_durably(&running, &finished).await.unwrap());
-            assert_eq!(
-                store.get_job(finished.id).unwrap().unwrap().status,
-                JobStatus::Successful,
-                "shown once durable"
-            );
+    /// Delete up to `max` jobs that finished before `cutoff`, with their
+    /// results; returns how many. PostgreSQL: one node at a time (an
+    /// advisory lock), the others return 0.
+    pub async fn delete_finished_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        max: usize,
+    ) -> Result<usize, StoreError> {
+        dispatch!(self.delete_finished_before(cutoff, max))
+    }
 
-            let other = job("a", JobStatus::Running);
-            store.insert_job(&other).unwrap();
-            store.delete_job(&other).unwrap();
-            let mut late = other.clone();
-            late.status = JobStatus::Successful;
-            assert!(!store.finish_durably(&other, &late).await.unwrap());
-            assert!(store.get_job(other.id).unwrap().is_none());
-            (finished.id, other.id)
-        };
-        let store = Store::open(dir.path()).unwrap();
-        assert_eq!(
-            store.get_job(finished_id).unwrap().unwrap().status,
-            JobStatus::Successful
-        );
-        assert!(store.get_job(dismissed_id).unwrap().is_none());
-        assert!(store.active_jobs().unwrap().is_empty());
+    /// Number of jobs stored (running sync jobs included).
+    pub async fn job_count(&self) -> Result<u64, StoreError> {
+        dispatch!(self.job_count())
     }
 }

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::failure::FailureKind;
 use crate::ogc::{ExecuteRequest, JobStatus};
 use crate::runtime::{Limits, ProcessOutput, RunStats};
 
@@ -36,8 +37,8 @@ pub struct ProcessRecord {
 /// Why a job failed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobFailure {
-    /// The outcome kind (`fuel-exhausted`, `process-error`, `trap`, ...).
-    pub kind: String,
+    /// The kind of failure (which limit, which error).
+    pub kind: FailureKind,
     /// The process error code, when the process reported one.
     pub code: Option<String>,
     /// A sentence for people.
@@ -81,6 +82,18 @@ pub struct JobRecord {
     pub stats: Option<RunStats>,
     /// The guest's log (bounded).
     pub log: Option<String>,
+    /// The node that ran (or runs) it: its name and incarnation. Only set
+    /// by a cluster (PostgreSQL backend).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// How many times a node started it. More than one means a node that
+    /// ran it was lost and another ran it again.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempts: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl JobRecord {
@@ -109,14 +122,46 @@ impl JobRecord {
             failure: None,
             stats: None,
             log: None,
+            node: None,
+            attempts: 0,
         }
+    }
+
+    /// Set the job running from now, at 0 %.
+    pub fn mark_running(&mut self) {
+        let now = Utc::now();
+        self.status = JobStatus::Running;
+        self.started = Some(now);
+        self.updated = now;
+        self.progress = Some(0);
+    }
+
+    /// Set the job failed from now, with a reason of the given kind.
+    pub fn mark_failed(&mut self, kind: FailureKind, reason: impl Into<String>) {
+        let reason = reason.into();
+        let now = Utc::now();
+        self.status = JobStatus::Failed;
+        self.failure = Some(JobFailure {
+            kind,
+            code: None,
+            reason: reason.clone(),
+        });
+        self.message = Some(reason);
+        self.finished = Some(now);
+        self.updated = now;
     }
 
     /// Seconds between start and finish (or now, while running).
     pub fn duration_seconds(&self) -> Option<f64> {
+        self.duration_millis().map(|ms| ms as f64 / 1000.0)
+    }
+
+    /// Whole milliseconds between start and finish (or now, while
+    /// running): what the duration indexes store.
+    pub fn duration_millis(&self) -> Option<i64> {
         let started = self.started?;
         let end = self.finished.unwrap_or_else(Utc::now);
-        Some((end - started).num_milliseconds() as f64 / 1000.0)
+        Some((end - started).num_milliseconds().max(0))
     }
 }
 

@@ -1,0 +1,157 @@
+//! The scheduler's life around the jobs: graceful shutdown, retention, and
+//! the cluster tasks (store events, lease heartbeat and sweep).
+//!
+//! - **Shutdown**: start no new job, give running ones `grace` to finish,
+//!   then stop the rest; stopped async jobs go back to the queue (they run
+//!   again after a restart, or on another node). Queued jobs stay queued.
+//! - **Retention**: finished jobs older than `job_retention` (counted from
+//!   when they finished) are deleted in bounded batches; with PostgreSQL
+//!   one node at a time does it.
+//! - **Store events**: a dismissal made on another node stops the job here;
+//!   a deploy, replace or undeploy made elsewhere reloads that process; a
+//!   missed notification reloads every process.
+//! - **Heartbeat** (shared store only): every `cluster.heartbeat`, renew
+//!   the leases of the jobs running here (and stop those this node no
+//!   longer holds), then re-queue or fail the jobs of lost nodes.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::scheduler::Inner;
+use crate::store::StoreEvent;
+
+/// Retention deletes at most this many jobs per batch and this many
+/// batches per tick, so one tick never holds the store for long.
+const RETENTION_BATCH: usize = 500;
+const RETENTION_BATCHES: usize = 100;
+
+impl Inner {
+    pub(super) async fn shutdown(&self, grace: Duration) {
+        self.stopping.cancel();
+        let all = u32::try_from(self.config.execution.max_concurrent_jobs).unwrap_or(u32::MAX);
+        if all == 0 {
+            return;
+        }
+        let permits = self.permits.clone();
+        if tokio::time::timeout(grace, permits.acquire_many(all))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        self.stopped_by_shutdown.store(true, Ordering::SeqCst);
+        self.running.stop_all();
+        // Stopped guests end within an epoch tick; their jobs are then
+        // written back as `accepted`.
+        let _ = tokio::time::timeout(Duration::from_secs(5), permits.acquire_many(all)).await;
+    }
+}
+
+/// Delete finished jobs older than `job_retention`, now and then.
+pub(super) fn spawn_retention(inner: &Arc<Inner>) -> tokio::task::JoinHandle<()> {
+    let weak = Arc::downgrade(inner);
+    let retention = inner.config.execution.job_retention;
+    let period = retention
+        .min(Duration::from_secs(60))
+        .max(Duration::from_millis(100));
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(period);
+        loop {
+            ticker.tick().await;
+            let Some(inner) = weak.upgrade() else { break };
+            let Ok(retention) = chrono::Duration::from_std(retention) else {
+                break;
+            };
+            let cutoff = Utc::now() - retention;
+            for _ in 0..RETENTION_BATCHES {
+                match inner
+                    .store
+                    .delete_finished_before(cutoff, RETENTION_BATCH)
+                    .await
+                {
+                    Ok(n) if n == RETENTION_BATCH => continue,
+                    Ok(_) => break,
+                    Err(error) => {
+                        tracing::warn!(%error, "retention sweep failed; retrying next tick");
+                        break;
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// Start the tasks that keep this node in step with the store: events
+/// always, the heartbeat when other nodes share the store. Both hold weak
+/// references and end with the scheduler.
+pub(super) fn spawn_cluster_tasks(inner: &Arc<Inner>) {
+    inner.executor.spawn(follow_events(
+        Arc::downgrade(inner),
+        inner.store.subscribe(),
+    ));
+    if inner.store.is_shared() {
+        inner.executor.spawn(heartbeat(Arc::downgrade(inner)));
+    }
+}
+
+async fn follow_events(
+    weak: Weak<Inner>,
+    mut events: tokio::sync::broadcast::Receiver<StoreEvent>,
+) {
+    loop {
+        let event = match events.recv().await {
+            Ok(event) => event,
+            // Missed some: reload everything events keep up to date.
+            Err(RecvError::Lagged(_)) => StoreEvent::Resync,
+            Err(RecvError::Closed) => break,
+        };
+        let Some(inner) = weak.upgrade() else { break };
+        match event {
+            StoreEvent::JobDismissed(id) => {
+                if inner.running.stop(id) {
+                    tracing::info!(job = %id, "stopped: dismissed on another node");
+                }
+            }
+            StoreEvent::ProcessChanged(id) => inner.registry.reload(&id).await,
+            StoreEvent::Resync => inner.registry.reload_all().await,
+        }
+    }
+}
+
+async fn heartbeat(weak: Weak<Inner>) {
+    let Some(period) = weak.upgrade().map(|i| i.config.cluster.heartbeat) else {
+        return;
+    };
+    let mut ticker = tokio::time::interval(period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let Some(inner) = weak.upgrade() else { break };
+        if inner.stopping.is_cancelled() && inner.running.count() == 0 {
+            break;
+        }
+        match inner.store.heartbeat(&inner.running.ids()).await {
+            Ok(lost) => {
+                for id in lost {
+                    if inner.running.stop(id) {
+                        tracing::warn!(job = %id, "stopped: this node no longer holds its lease");
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "could not renew leases"),
+        }
+        match inner.store.sweep_expired_leases().await {
+            Ok(sweep) if sweep.requeued + sweep.failed > 0 => tracing::info!(
+                requeued = sweep.requeued,
+                failed = sweep.failed,
+                "took over the jobs of lost nodes"
+            ),
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "could not sweep expired leases"),
+        }
+    }
+}

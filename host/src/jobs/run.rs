@@ -1,0 +1,236 @@
+//! Running one job to its end: resolve what it runs, fetch its `href`
+//! inputs, run the guest, and store the outcome.
+//!
+//! How a run that was stopped ends depends on why it was stopped:
+//! - dismissed: the job is already deleted; nothing is written;
+//! - lease lost (cluster): another node owns the job now; nothing is
+//!   written (every write is conditional on holding the lease anyway);
+//! - graceful shutdown: an async job goes back to the queue, to run again
+//!   (here after a restart, or on another node).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use chrono::Utc;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio_util::sync::CancellationToken;
+
+use super::documents::{results_document, status_info};
+use super::href::resolve_references;
+use super::progress::ProgressReports;
+use super::scheduler::{Inner, JobError};
+use super::validate::InputValidator;
+use crate::failure::FailureKind;
+use crate::ogc::JobStatus;
+use crate::runtime::{Limits, ProcessModule, RunOutcome};
+use crate::store::{JobFailure, JobRecord, JobResults};
+
+/// Everything a run needs, resolved before it starts.
+pub(super) struct Runnable {
+    pub(super) module: ProcessModule,
+    pub(super) validator: Arc<InputValidator>,
+    pub(super) limits: Limits,
+}
+
+impl Inner {
+    /// Run a job this node claimed from the queue (already `running`).
+    pub(super) async fn run_claimed(
+        self: Arc<Self>,
+        mut job: JobRecord,
+        permit: OwnedSemaphorePermit,
+    ) {
+        let id = job.id;
+        let token = self.running.start(id);
+        let runnable = match self.resolve(&job).await {
+            Ok(runnable) => runnable,
+            Err((kind, reason)) => {
+                self.running.end(id);
+                let shown = job.clone();
+                job.mark_failed(kind, reason);
+                if let Err(error) = self.store.finish_job(&shown, &job, None).await {
+                    self.write_failures.record(id, "outcome", &error);
+                }
+                self.notify_failure(&job);
+                return;
+            }
+        };
+        if let Err(error) = self.execute(job, runnable, token, permit).await {
+            tracing::error!(job = %id, %error, "could not record a job's outcome");
+        }
+    }
+
+    /// The module, input rules and limits a queued job runs with: the ones
+    /// it was accepted under, even if its process was replaced or
+    /// undeployed since.
+    async fn resolve(&self, job: &JobRecord) -> Result<Runnable, (FailureKind, String)> {
+        let module = match self.registry.module_for(&job.module_sha256).await {
+            Ok(Some(module)) => module,
+            Ok(None) => {
+                return Err((
+                    FailureKind::ModuleUnavailable,
+                    "the process module is no longer available".into(),
+                ));
+            }
+            Err(e) => {
+                return Err((
+                    FailureKind::ModuleUnavailable,
+                    format!("the process module failed to load: {e}"),
+                ));
+            }
+        };
+        // After a restart, or on a node that never saw that version, the
+        // module's own description gives the rules.
+        let validator = match self
+            .registry
+            .validator_for(&job.process_id, &job.module_sha256)
+        {
+            Some(validator) => validator,
+            None => match InputValidator::new(module.description()) {
+                Ok(v) => Arc::new(v),
+                Err(e) => return Err((FailureKind::ModuleUnavailable, e.to_string())),
+            },
+        };
+        let limits = job
+            .limits
+            .unwrap_or_else(|| self.config.limits_for(&job.process_id));
+        Ok(Runnable {
+            module,
+            validator,
+            limits,
+        })
+    }
+
+    /// Run a job, already stored as `running`, to its end and store the
+    /// outcome. Holds `_permit` until the outcome is stored.
+    pub(super) async fn execute(
+        self: Arc<Self>,
+        mut job: JobRecord,
+        runnable: Runnable,
+        token: CancellationToken,
+        _permit: OwnedSemaphorePermit,
+    ) -> Result<(JobRecord, Option<JobResults>), JobError> {
+        let subscriber = job.request.subscriber.clone().unwrap_or_default();
+        if job.asynchronous {
+            self.callbacks.notify(
+                subscriber.in_progress_uri.as_deref(),
+                serde_json::to_value(status_info(&job, &self.base_url)).unwrap_or_default(),
+            );
+        }
+        // What readers see until the final state is durable.
+        let shown = job.clone();
+
+        let mut inputs = job.request.inputs.clone();
+        if let Err(e) = resolve_references(
+            &self.http,
+            &mut inputs,
+            &runnable.validator,
+            &self.config.href,
+        )
+        .await
+        {
+            self.running.end(job.id);
+            job.mark_failed(FailureKind::InvalidInput, e.to_string());
+            let visible = self.store.finish_job(&shown, &job, None).await?;
+            if visible {
+                self.notify_failure(&job);
+            }
+            return Ok((job, None));
+        }
+        let inputs = serde_json::Value::Object(inputs).to_string();
+        let progress = ProgressReports::new(self.store.clone(), &job, self.write_failures.clone());
+        let report = self
+            .runtime
+            .run(
+                &runnable.module,
+                &inputs,
+                &runnable.limits,
+                Arc::new(progress.clone()),
+                &token,
+            )
+            .await;
+        self.running.end(job.id);
+        progress.finish(&mut job);
+
+        let now = Utc::now();
+        job.finished = Some(now);
+        job.updated = now;
+        job.stats = Some(report.stats);
+        job.log = Some(report.log);
+        let results = match report.outcome {
+            RunOutcome::Cancelled
+                if job.asynchronous && self.stopped_by_shutdown.load(Ordering::SeqCst) =>
+            {
+                // Stopped by a shutdown, not a dismissal: run it again.
+                job.status = JobStatus::Accepted;
+                job.started = None;
+                job.finished = None;
+                job.progress = None;
+                job.node = None;
+                job.attempts = job.attempts.saturating_sub(1);
+                job.message = Some("re-queued: the server shut down while it ran".into());
+                job.stats = None;
+                job.log = None;
+                self.store.requeue_job(&job).await?;
+                return Ok((job, None));
+            }
+            // Dismissed (deleted already) or taken over by another node.
+            RunOutcome::Cancelled => return Ok((job, None)),
+            RunOutcome::Success { outputs } => {
+                job.status = JobStatus::Successful;
+                job.progress = Some(100);
+                job.message = Some("completed".into());
+                Some(JobResults { outputs })
+            }
+            ref failed => {
+                let reason = failed.failure_reason().unwrap_or_default();
+                job.status = JobStatus::Failed;
+                job.message = Some(reason.clone());
+                job.failure = Some(JobFailure {
+                    kind: failed.failure_kind().unwrap_or(FailureKind::Trap),
+                    code: match failed {
+                        RunOutcome::ProcessError { code, .. } => Some(code.clone()),
+                        _ => None,
+                    },
+                    reason,
+                });
+                None
+            }
+        };
+        // The client will come back for an async job's results: its final
+        // state and results are durable before anybody can see it finished
+        // (see `Store::finish_job`).
+        let visible = self
+            .store
+            .finish_job(&shown, &job, results.as_ref())
+            .await?;
+        if !visible {
+            // Dismissed (or, in a cluster, taken over) while finishing.
+            return Ok((job, None));
+        }
+        if job.asynchronous {
+            match &results {
+                Some(results) => self.callbacks.notify(
+                    subscriber.success_uri.as_deref(),
+                    results_document(&job, results, &self.base_url),
+                ),
+                None => self.notify_failure(&job),
+            }
+        }
+        Ok((job, results))
+    }
+
+    pub(super) fn notify_failure(&self, job: &JobRecord) {
+        if !job.asynchronous {
+            return;
+        }
+        let failed_uri = job
+            .request
+            .subscriber
+            .as_ref()
+            .and_then(|s| s.failed_uri.clone());
+        self.callbacks.notify(
+            failed_uri.as_deref(),
+            serde_json::to_value(status_info(job, &self.base_url)).unwrap_or_default(),
+        );
+    }
+}

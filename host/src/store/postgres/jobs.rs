@@ -1,0 +1,481 @@
+//! Job writes and reads of the PostgreSQL backend: the queue, claims and
+//! leases, the lifecycle of a job, and retention.
+//!
+//! Timestamps written by SQL (`now()`) go into the record as
+//! `to_jsonb(now())`, which chrono reads back, so the columns and the
+//! record agree.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use super::{CHANNEL, PgStore, map_error};
+use crate::store::{JobRecord, JobResults, LeaseSweep, Recovery, StoreError};
+
+/// Advisory lock key of the retention sweep: one node at a time deletes.
+const RETENTION_LOCK: i64 = 0x7761_736d_7265_7465; // "wasmrete"
+
+/// The record as stored: everything but the request, which has its own
+/// column (written once, never rewritten by progress or state updates).
+pub(super) fn record_value(job: &JobRecord) -> Result<Value, StoreError> {
+    let mut value = serde_json::to_value(job)?;
+    if let Value::Object(fields) = &mut value {
+        fields.remove("request");
+    }
+    Ok(value)
+}
+
+/// A job from its `record` and `request` columns.
+pub(super) fn decode(row: &Row) -> Result<JobRecord, StoreError> {
+    let mut record: Value = row.get("record");
+    let request: &[u8] = row.get("request");
+    if let Value::Object(fields) = &mut record {
+        fields.insert("request".into(), serde_json::from_slice(request)?);
+    }
+    Ok(serde_json::from_value(record)?)
+}
+
+fn millis(duration: std::time::Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+impl PgStore {
+    /// Ask the queue loops (here and, coalesced, on every node) to claim.
+    fn announce_queued(&self) {
+        self.queue_wake.notify_one();
+        self.announce_queued.notify_one();
+    }
+
+    pub(crate) async fn enqueue_job(
+        &self,
+        job: &JobRecord,
+        max_queued: usize,
+    ) -> Result<(), StoreError> {
+        let inserted = self
+            .bounded(async {
+                let client = self.client().await?;
+                // The bound is cluster-wide: the count and the insert are one
+                // statement. Concurrent submissions may each see the last
+                // free place, so the queue can exceed the bound by the number
+                // of submissions racing for it, never more.
+                let statement = client
+                    .prepare_cached(
+                        "INSERT INTO jobs (id, process_id, status, asynchronous, created, record, request) \
+                         SELECT $1, $2, 'accepted', true, $3, $4, $5 \
+                         WHERE (SELECT count(*) FROM jobs WHERE status = 'accepted' AND asynchronous) < $6",
+                    )
+                    .await
+                    .map_err(map_error)?;
+                client
+                    .execute(
+                        &statement,
+                        &[
+                            &job.id,
+                            &job.process_id,
+                            &job.created,
+                            &record_value(job)?,
+                            &serde_json::to_vec(&job.request)?,
+                            &(max_queued as i64),
+                        ],
+                    )
+                    .await
+                    .map_err(map_error)
+            })
+            .await?;
+        if inserted == 0 {
+            return Err(StoreError::QueueFull(max_queued));
+        }
+        self.announce_queued();
+        Ok(())
+    }
+
+    pub(crate) async fn queued_jobs(&self) -> Result<usize, StoreError> {
+        self.bounded(async {
+            let client = self.client().await?;
+            let row = client
+                .query_one(
+                    "SELECT count(*) FROM jobs WHERE status = 'accepted' AND asynchronous",
+                    &[],
+                )
+                .await
+                .map_err(map_error)?;
+            Ok(row.get::<_, i64>(0) as usize)
+        })
+        .await
+    }
+
+    pub(crate) async fn claim_jobs(&self, max: usize) -> Result<Vec<JobRecord>, StoreError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        self.bounded(async {
+            let client = self.client().await?;
+            let statement = client
+                .prepare_cached(
+                    "UPDATE jobs SET status = 'running', started = now(), lease_owner = $1, \
+                       lease_expires = now() + $2::float8 * interval '1 millisecond', \
+                       attempts = attempts + 1, \
+                       record = record || jsonb_build_object('status', 'running', \
+                         'started', to_jsonb(now()), 'updated', to_jsonb(now()), 'progress', 0, \
+                         'node', $1::text, 'attempts', attempts + 1) \
+                     WHERE id IN (SELECT id FROM jobs WHERE status = 'accepted' AND asynchronous \
+                                  ORDER BY created, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
+                     RETURNING record, request",
+                )
+                .await
+                .map_err(map_error)?;
+            let rows = client
+                .query(
+                    &statement,
+                    &[&self.node.id, &millis(self.node.lease), &(max as i64)],
+                )
+                .await
+                .map_err(map_error)?;
+            let mut jobs = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
+            jobs.sort_by_key(|job| (job.created, job.id));
+            Ok(jobs)
+        })
+        .await
+    }
+
+    pub(crate) async fn start_sync_job(&self, job: &JobRecord) -> Result<(), StoreError> {
+        self.bounded(async {
+            let client = self.client().await?;
+            let statement = client
+                .prepare_cached(
+                    "INSERT INTO jobs (id, process_id, status, asynchronous, created, started, \
+                       lease_owner, lease_expires, attempts, record, request) \
+                     VALUES ($1, $2, 'running', false, $3, $4, $5, \
+                       now() + $6::float8 * interval '1 millisecond', 1, $7, $8)",
+                )
+                .await
+                .map_err(map_error)?;
+            client
+                .execute(
+                    &statement,
+                    &[
+                        &job.id,
+                        &job.process_id,
+                        &job.created,
+                        &job.started,
+                        &self.node.id,
+                        &millis(self.node.lease),
+                        &record_value(job)?,
+                        &serde_json::to_vec(&job.request)?,
+                    ],
+                )
+                .await
+                .map_err(map_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(crate) async fn insert_failed_job(&self, job: &JobRecord) -> Result<(), StoreError> {
+        self.bounded(async {
+            let client = self.client().await?;
+            client
+                .execute(
+                    "INSERT INTO jobs (id, process_id, status, asynchronous, created, started, \
+                       finished, duration_ms, record, request) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    &[
+                        &job.id,
+                        &job.process_id,
+                        &job.status.as_str(),
+                        &job.asynchronous,
+                        &job.created,
+                        &job.started,
+                        &job.finished,
+                        &job.duration_millis(),
+                        &record_value(job)?,
+                        &serde_json::to_vec(&job.request)?,
+                    ],
+                )
+                .await
+                .map_err(map_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(crate) async fn update_progress(&self, job: &JobRecord) -> Result<bool, StoreError> {
+        self.bounded(async {
+            let client = self.client().await?;
+            let statement = client
+                .prepare_cached(
+                    "UPDATE jobs SET record = $2 \
+                     WHERE id = $1 AND status = 'running' AND lease_owner = $3",
+                )
+                .await
+                .map_err(map_error)?;
+            let updated = client
+                .execute(&statement, &[&job.id, &record_value(job)?, &self.node.id])
+                .await
+                .map_err(map_error)?;
+            Ok(updated == 1)
+        })
+        .await
+    }
+
+    pub(crate) async fn finish_job(
+        &self,
+        _shown: &JobRecord,
+        job: &JobRecord,
+        results: Option<&JobResults>,
+    ) -> Result<bool, StoreError> {
+        let outputs = results.map(serde_json::to_vec).transpose()?;
+        self.bounded(async {
+            let client = self.client().await?;
+            // One statement: the final state and the results commit
+            // together, and only if this node still holds the job.
+            let statement = client
+                .prepare_cached(
+                    "WITH f AS ( \
+                       UPDATE jobs SET status = $2, finished = $3, duration_ms = $4, \
+                         lease_expires = NULL, record = $5 \
+                       WHERE id = $1 AND status = 'running' AND lease_owner = $6 RETURNING id), \
+                     r AS (INSERT INTO results (job_id, outputs) \
+                       SELECT id, $7 FROM f WHERE $7::bytea IS NOT NULL RETURNING 1) \
+                     SELECT count(*) FROM f",
+                )
+                .await
+                .map_err(map_error)?;
+            let row = client
+                .query_one(
+                    &statement,
+                    &[
+                        &job.id,
+                        &job.status.as_str(),
+                        &job.finished,
+                        &job.duration_millis(),
+                        &record_value(job)?,
+                        &self.node.id,
+                        &outputs,
+                    ],
+                )
+                .await
+                .map_err(map_error)?;
+            Ok(row.get::<_, i64>(0) == 1)
+        })
+        .await
+    }
+
+    pub(crate) async fn requeue_job(&self, job: &JobRecord) -> Result<bool, StoreError> {
+        let requeued = self
+            .bounded(async {
+                let client = self.client().await?;
+                let updated = client
+                    .execute(
+                        "UPDATE jobs SET status = 'accepted', started = NULL, lease_owner = NULL, \
+                           lease_expires = NULL, attempts = $3, record = $2 \
+                         WHERE id = $1 AND status = 'running' AND lease_owner = $4",
+                        &[
+                            &job.id,
+                            &record_value(job)?,
+                            &(job.attempts as i32),
+                            &self.node.id,
+                        ],
+                    )
+                    .await
+                    .map_err(map_error)?;
+                Ok(updated == 1)
+            })
+            .await?;
+        if requeued {
+            self.announce_queued();
+        }
+        Ok(requeued)
+    }
+
+    pub(crate) async fn delete_job(&self, id: Uuid) -> Result<Option<JobRecord>, StoreError> {
+        self.bounded(async {
+            let client = self.client().await?;
+            // The notification goes out when the delete commits; the node
+            // running the job stops it when it hears it.
+            let row = client
+                .query_opt(
+                    "WITH d AS (DELETE FROM jobs WHERE id = $1 RETURNING record, request) \
+                     SELECT record, request, pg_notify($2, 'dismiss:' || $3) FROM d",
+                    &[&id, &CHANNEL, &id.to_string()],
+                )
+                .await
+                .map_err(map_error)?;
+            row.as_ref().map(decode).transpose()
+        })
+        .await
+    }
+
+    pub(crate) async fn get_job(&self, id: Uuid) -> Result<Option<JobRecord>, StoreError> {
+        self.bounded(async {
+            let client = self.client().await?;
+            let statement = client
+                .prepare_cached("SELECT record, request FROM jobs WHERE id = $1")
+                .await
+                .map_err(map_error)?;
+            let row = client
+                .query_opt(&statement, &[&id])
+                .await
+                .map_err(map_error)?;
+            row.as_ref().map(decode).transpose()
+        })
+        .await
+    }
+
+    pub(crate) async fn get_results(&self, id: Uuid) -> Result<Option<JobResults>, StoreError> {
+        self.bounded(async {
+            let client = self.client().await?;
+            let row = client
+                .query_opt("SELECT outputs FROM results WHERE job_id = $1", &[&id])
+                .await
+                .map_err(map_error)?;
+            match row {
+                Some(row) => Ok(Some(serde_json::from_slice(row.get(0))?)),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    /// Nothing to recover at start-up: this node's previous life (if any)
+    /// had another incarnation id, and its leases expire like any lost
+    /// node's.
+    pub(crate) async fn recover(&self) -> Result<Recovery, StoreError> {
+        Ok(Recovery::default())
+    }
+
+    pub(crate) async fn heartbeat(&self, running: &[Uuid]) -> Result<Vec<Uuid>, StoreError> {
+        self.bounded(async {
+            let client = self.client().await?;
+            client
+                .execute(
+                    "INSERT INTO nodes (id, started, last_seen) VALUES ($1, now(), now()) \
+                     ON CONFLICT (id) DO UPDATE SET last_seen = now()",
+                    &[&self.node.id],
+                )
+                .await
+                .map_err(map_error)?;
+            let rows = client
+                .query(
+                    "UPDATE jobs SET lease_expires = now() + $2::float8 * interval '1 millisecond' \
+                     WHERE lease_owner = $1 AND status = 'running' RETURNING id",
+                    &[&self.node.id, &millis(self.node.lease)],
+                )
+                .await
+                .map_err(map_error)?;
+            let held: std::collections::HashSet<Uuid> = rows.iter().map(|r| r.get(0)).collect();
+            Ok(running
+                .iter()
+                .filter(|id| !held.contains(id))
+                .copied()
+                .collect())
+        })
+        .await
+    }
+
+    pub(crate) async fn sweep_expired_leases(&self) -> Result<LeaseSweep, StoreError> {
+        let sweep = self
+            .bounded(async {
+                let client = self.client().await?;
+                let statement = client
+                    .prepare_cached(
+                        "WITH expired AS ( \
+                           SELECT id FROM jobs WHERE status = 'running' AND lease_expires < now() \
+                           FOR UPDATE SKIP LOCKED), \
+                         requeued AS ( \
+                           UPDATE jobs j SET status = 'accepted', started = NULL, lease_owner = NULL, \
+                             lease_expires = NULL, \
+                             record = j.record || jsonb_build_object('status', 'accepted', \
+                               'started', NULL, 'progress', NULL, 'node', NULL, \
+                               'updated', to_jsonb(now()), \
+                               'message', format('re-queued: node %s was lost while running it \
+                                 (lease expired; attempt %s of %s)', j.lease_owner, j.attempts, $1::int)) \
+                           FROM expired e WHERE j.id = e.id AND j.asynchronous AND j.attempts < $1 \
+                           RETURNING j.id), \
+                         failed AS ( \
+                           UPDATE jobs j SET status = 'failed', finished = now(), lease_expires = NULL, \
+                             duration_ms = (extract(epoch FROM now() - j.started) * 1000)::bigint, \
+                             record = j.record || jsonb_build_object('status', 'failed', \
+                               'finished', to_jsonb(now()), 'updated', to_jsonb(now()), \
+                               'message', r.reason, \
+                               'failure', jsonb_build_object('kind', 'node-lost', 'code', NULL, \
+                                 'reason', r.reason)) \
+                           FROM (SELECT x.id, CASE WHEN x.asynchronous \
+                               THEN format('node %s was lost while running it (lease expired); \
+                                 it was started %s times, the limit is %s', x.lease_owner, x.attempts, $1::int) \
+                               ELSE format('node %s was lost while running this synchronous job \
+                                 (lease expired)', x.lease_owner) END AS reason \
+                             FROM expired e JOIN jobs x ON x.id = e.id) r \
+                           WHERE j.id = r.id AND (NOT j.asynchronous OR j.attempts >= $1) \
+                           RETURNING j.id) \
+                         SELECT (SELECT count(*) FROM requeued), (SELECT count(*) FROM failed)",
+                    )
+                    .await
+                    .map_err(map_error)?;
+                let row = client
+                    .query_one(&statement, &[&(self.node.max_attempts as i32)])
+                    .await
+                    .map_err(map_error)?;
+                Ok(LeaseSweep {
+                    requeued: row.get::<_, i64>(0) as usize,
+                    failed: row.get::<_, i64>(1) as usize,
+                })
+            })
+            .await?;
+        if sweep.requeued > 0 {
+            self.announce_queued();
+        }
+        Ok(sweep)
+    }
+
+    pub(crate) async fn delete_finished_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        max: usize,
+    ) -> Result<usize, StoreError> {
+        self.bounded(async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(map_error)?;
+            let locked: bool = tx
+                .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&RETENTION_LOCK])
+                .await
+                .map_err(map_error)?
+                .get(0);
+            if !locked {
+                return Ok(0); // another node is sweeping
+            }
+            // Oldest first by creation: a job created after the cutoff
+            // cannot have finished before it.
+            let deleted = tx
+                .execute(
+                    "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs \
+                     WHERE created < $1 AND finished < $1 ORDER BY created LIMIT $2)",
+                    &[&cutoff, &(max as i64)],
+                )
+                .await
+                .map_err(map_error)?;
+            tx.execute(
+                "DELETE FROM nodes WHERE last_seen < now() - interval '1 day'",
+                &[],
+            )
+            .await
+            .map_err(map_error)?;
+            tx.commit().await.map_err(map_error)?;
+            Ok(deleted as usize)
+        })
+        .await
+    }
+
+    pub(crate) async fn job_count(&self) -> Result<u64, StoreError> {
+        self.bounded(async {
+            let client = self.client().await?;
+            let row = client
+                .query_one("SELECT count(*) FROM jobs", &[])
+                .await
+                .map_err(map_error)?;
+            Ok(row.get::<_, i64>(0) as u64)
+        })
+        .await
+    }
+}

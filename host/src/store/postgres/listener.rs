@@ -1,0 +1,176 @@
+//! The two background tasks of a PostgreSQL node: the listener, which
+//! turns notifications from other nodes into events, and the notifier,
+//! which tells other nodes that jobs were queued.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::Pool;
+use tokio::sync::{Notify, broadcast};
+use tokio_postgres::{AsyncMessage, NoTls};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::CHANNEL;
+use crate::store::StoreEvent;
+
+/// Longest pause between two reconnection attempts of the listener.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Least time between two `queued` notifications from one node. Each
+/// NOTIFY takes a database-wide lock while its transaction commits, so one
+/// per submitted job would serialise every submission in the cluster; one
+/// per 10 ms wakes idle nodes just as well (a woken node claims until the
+/// queue is empty).
+const ANNOUNCE_INTERVAL: Duration = Duration::from_millis(10);
+
+/// What a notification payload means.
+fn parse_payload(payload: &str) -> Option<Notification> {
+    if payload == "queued" {
+        return Some(Notification::Queued);
+    }
+    if let Some(id) = payload.strip_prefix("dismiss:") {
+        return Uuid::parse_str(id)
+            .ok()
+            .map(|id| Notification::Event(StoreEvent::JobDismissed(id)));
+    }
+    payload
+        .strip_prefix("process:")
+        .map(|id| Notification::Event(StoreEvent::ProcessChanged(id.to_owned())))
+}
+
+#[derive(Debug, PartialEq)]
+enum Notification {
+    Queued,
+    Event(StoreEvent),
+}
+
+/// Keep a connection LISTENing on [`CHANNEL`], reconnecting with backoff.
+/// Every (re)connection emits [`StoreEvent::Resync`] and wakes the queue:
+/// whatever was announced while it was down is picked up by a reload.
+pub(super) fn spawn_listener(
+    config: tokio_postgres::Config,
+    events: broadcast::Sender<StoreEvent>,
+    queue_wake: Arc<Notify>,
+    stop: CancellationToken,
+) {
+    tokio::spawn(async move {
+        let mut backoff = Duration::from_millis(200);
+        let mut first = true;
+        while !stop.is_cancelled() {
+            let connected = tokio::select! {
+                () = stop.cancelled() => return,
+                connected = config.connect(NoTls) => connected,
+            };
+            let (client, mut connection) = match connected {
+                Ok(pair) => pair,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot connect the PostgreSQL listener; retrying");
+                    tokio::select! {
+                        () = stop.cancelled() => return,
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    continue;
+                }
+            };
+            // The connection must be polled for the LISTEN to be sent and
+            // for notifications to arrive: drive it here and forward what
+            // it yields.
+            let (sender, mut notifications) = tokio::sync::mpsc::unbounded_channel();
+            let driver = tokio::spawn(async move {
+                loop {
+                    match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                        Some(Ok(AsyncMessage::Notification(n))) => {
+                            if sender.send(n.payload().to_owned()).is_err() {
+                                break;
+                            }
+                        }
+                        Some(Ok(_)) => {}
+                        Some(Err(_)) | None => break,
+                    }
+                }
+            });
+            if let Err(error) = client.batch_execute(&format!("LISTEN {CHANNEL}")).await {
+                tracing::warn!(%error, "LISTEN failed; reconnecting");
+                driver.abort();
+                continue;
+            }
+            backoff = Duration::from_millis(200);
+            if !first {
+                tracing::info!("PostgreSQL listener reconnected; resynchronising");
+            }
+            first = false;
+            let _ = events.send(StoreEvent::Resync);
+            queue_wake.notify_one();
+            loop {
+                let payload = tokio::select! {
+                    () = stop.cancelled() => { driver.abort(); return; }
+                    payload = notifications.recv() => payload,
+                };
+                let Some(payload) = payload else { break };
+                match parse_payload(&payload) {
+                    Some(Notification::Queued) => queue_wake.notify_one(),
+                    Some(Notification::Event(event)) => {
+                        let _ = events.send(event);
+                    }
+                    None => tracing::debug!(payload, "unknown notification"),
+                }
+            }
+            tracing::warn!("PostgreSQL listener connection lost; reconnecting");
+            drop(client);
+        }
+    });
+}
+
+/// Send `NOTIFY wasmproc, 'queued'` after jobs were queued, at most once
+/// per [`ANNOUNCE_INTERVAL`] (requests in between are coalesced into one).
+pub(super) fn spawn_notifier(pool: Pool, requests: Arc<Notify>, stop: CancellationToken) {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = requests.notified() => {}
+            }
+            match pool.get().await {
+                Ok(client) => {
+                    if let Err(error) = client
+                        .execute("SELECT pg_notify($1, 'queued')", &[&CHANNEL])
+                        .await
+                    {
+                        // Other nodes still poll once a second.
+                        tracing::debug!(%error, "could not announce queued jobs");
+                    }
+                }
+                Err(error) => tracing::debug!(%error, "could not announce queued jobs"),
+            }
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(ANNOUNCE_INTERVAL) => {}
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_become_events() {
+        let id = Uuid::new_v4();
+        assert_eq!(parse_payload("queued"), Some(Notification::Queued));
+        assert_eq!(
+            parse_payload(&format!("dismiss:{id}")),
+            Some(Notification::Event(StoreEvent::JobDismissed(id)))
+        );
+        assert_eq!(
+            parse_payload("process:echo"),
+            Some(Notification::Event(StoreEvent::ProcessChanged(
+                "echo".into()
+            )))
+        );
+        assert_eq!(parse_payload("dismiss:not-a-uuid"), None);
+        assert_eq!(parse_payload("other"), None);
+    }
+}

@@ -1,0 +1,470 @@
+//! The shared backend: one PostgreSQL database, any number of nodes. The
+//! only module that touches PostgreSQL.
+//!
+//! # Tables
+//! `processes`, `modules` (bytes once per sha256), `jobs` (indexed columns
+//! plus the record as jsonb; see [`schema`]), `results`, `nodes`, and
+//! `wasmproc_schema` (the migration version).
+//!
+//! # What is committed before which answer
+//! Every statement that changes state commits before the method returns,
+//! and PostgreSQL's commit is durable (`synchronous_commit` is left on):
+//! - an async job is inserted (`accepted`) before its 201;
+//! - a sync job is inserted (`running`, leased) when it starts and updated
+//!   with its results, in one statement, before its 200;
+//! - a job's final state and its results are one statement, so they become
+//!   visible together;
+//! - a deploy, replace, undeploy or dismissal commits before its answer,
+//!   and sends its notification in the same statement (PostgreSQL delivers
+//!   it at commit).
+//!
+//! # Claims and leases
+//! A node claims queued jobs with one `UPDATE … WHERE id IN (SELECT …
+//! FOR UPDATE SKIP LOCKED)`: concurrent claimers skip each other's rows, so
+//! every job goes to exactly one node. The claim writes `lease_owner` (the
+//! node's incarnation id) and `lease_expires`; the node's heartbeat pushes
+//! `lease_expires` forward for the jobs it still runs. Every write of a
+//! running job's state is conditional on `lease_owner` being this node, so
+//! a node that lost its lease (cut off, then back) cannot overwrite the
+//! job's next run.
+//!
+//! # What a lost node leaves behind, and who cleans it up
+//! A node killed mid-run leaves its jobs `running` under a lease nobody
+//! renews. Every node's heartbeat also sweeps expired leases
+//! ([`PgStore::sweep_expired_leases`], row locks with `SKIP LOCKED`, so each
+//! expired job is handled by one node): async jobs go back to `accepted`
+//! (a guest has no network and no files, so running it again is safe) until
+//! they were started `max_attempts` times, then fail with a reason naming
+//! the lost node; sync jobs fail at once (their client was connected to the
+//! dead node). A restarting node has a new incarnation id, so it never
+//! mistakes its previous life's leases for live ones, and it leaves alone
+//! every lease that has not expired.
+//!
+//! # Notifications
+//! One channel, `wasmproc`, with payloads `queued`, `dismiss:<job id>` and
+//! `process:<id>`, heard by a dedicated connection per node ([`listener`])
+//! and turned into [`StoreEvent`]s and queue wake-ups. A node that
+//! reconnects after missing notifications emits [`StoreEvent::Resync`]. A
+//! claim loop also polls once a second, so a lost `queued` notification
+//! delays a job by at most that.
+//!
+//! # Unavailability
+//! Waiting for a connection and every statement are bounded by
+//! `store.timeout`; a connection failure or a timeout is
+//! [`StoreError::Unavailable`] (503 + `Retry-After` over HTTP), and the pool
+//! replaces broken connections by itself once the database is back.
+
+mod jobs;
+mod list;
+mod listener;
+mod schema;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio::sync::{Notify, broadcast};
+use tokio_postgres::NoTls;
+use tokio_util::sync::CancellationToken;
+
+use super::{NodeIdentity, ProcessRecord, StoreError, StoreEvent};
+use crate::config::StoreConfig;
+
+/// The notification channel every node listens on.
+const CHANNEL: &str = "wasmproc";
+
+/// How long to tell a client to wait when the database is unavailable.
+const RETRY_AFTER: Duration = Duration::from_secs(2);
+
+/// PostgreSQL errors that are not about reaching the database.
+#[derive(Debug, thiserror::Error)]
+pub enum PgError {
+    /// A statement failed.
+    #[error("PostgreSQL: {0}")]
+    Statement(#[source] tokio_postgres::Error),
+    /// A migration failed.
+    #[error("PostgreSQL migration to schema version {version} failed: {source}")]
+    Migration {
+        /// The version it would have reached.
+        version: i64,
+        /// Why.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// The URL is not a PostgreSQL connection string.
+    #[error("invalid store.url ({url}): {source}")]
+    InvalidUrl {
+        /// The URL without its password.
+        url: String,
+        /// Why.
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    /// The connection pool could not be built.
+    #[error("PostgreSQL connection pool: {0}")]
+    Pool(String),
+}
+
+/// Whether an error means "the database cannot be reached" rather than "a
+/// statement is wrong": closed connections, I/O errors, and the SQLSTATE
+/// classes of connection failures and server shutdowns.
+fn is_connection_error(error: &tokio_postgres::Error) -> bool {
+    if error.is_closed() {
+        return true;
+    }
+    match error.code() {
+        Some(code) => {
+            let code = code.code();
+            code.starts_with("08") // connection exception
+                || code.starts_with("57P") // admin/crash shutdown, cannot connect now
+                || code == "53300" // too many connections
+        }
+        // No SQLSTATE: the error came from the socket, not the server.
+        None => true,
+    }
+}
+
+/// Classify a driver error.
+pub(super) fn map_error(error: tokio_postgres::Error) -> StoreError {
+    if is_connection_error(&error) {
+        StoreError::Unavailable {
+            reason: error.to_string(),
+            retry_after: RETRY_AFTER,
+        }
+    } else {
+        StoreError::Postgres(PgError::Statement(error))
+    }
+}
+
+/// `postgres://user@host:port/db`: the URL without its password, for
+/// messages and logs.
+pub(crate) fn redacted_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("***"));
+            }
+            parsed.to_string()
+        }
+        Err(_) => "(unparsable URL)".into(),
+    }
+}
+
+/// The shared store.
+pub struct PgStore {
+    pool: Pool,
+    node: NodeIdentity,
+    timeout: Duration,
+    events: broadcast::Sender<StoreEvent>,
+    queue_wake: Arc<Notify>,
+    /// Asks the notifier task to tell the other nodes that jobs are
+    /// queued (coalesced, see [`listener::spawn_notifier`]).
+    announce_queued: Arc<Notify>,
+    /// Stops the listener and notifier tasks when the store is dropped.
+    stop: CancellationToken,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("node", &self.node.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl PgStore {
+    /// Connect, migrate, register the node and start listening. Fails with
+    /// a message naming the URL (without its password) when the database
+    /// cannot be reached or refuses the credentials.
+    pub async fn connect(config: &StoreConfig, node: NodeIdentity) -> Result<Self, StoreError> {
+        let url = config
+            .url
+            .as_ref()
+            .map(|u| u.expose().to_owned())
+            .unwrap_or_default();
+        let shown = redacted_url(&url);
+        let mut pg_config: tokio_postgres::Config =
+            url.parse().map_err(|source| PgError::InvalidUrl {
+                url: shown.clone(),
+                source,
+            })?;
+        pg_config
+            .connect_timeout(config.timeout)
+            .application_name(&format!("wasmproc {}", node.id))
+            // A database that vanishes without closing the socket is
+            // noticed by the kernel within about a minute.
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(30));
+        let manager = Manager::from_config(
+            pg_config.clone(),
+            NoTls,
+            ManagerConfig {
+                // Statements time out on our side; a connection that broke
+                // fails its next statement and the pool drops it.
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(config.pool_size)
+            .wait_timeout(Some(config.timeout))
+            .create_timeout(Some(config.timeout))
+            .recycle_timeout(Some(config.timeout))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|e| PgError::Pool(e.to_string()))?;
+
+        let unreachable = |reason: String| StoreError::Unavailable {
+            reason: format!("cannot connect to PostgreSQL at {shown}: {reason}"),
+            retry_after: RETRY_AFTER,
+        };
+        let mut client = tokio::time::timeout(config.timeout, pool.get())
+            .await
+            .map_err(|_| unreachable("timed out".into()))?
+            .map_err(|e| unreachable(e.to_string()))?;
+        schema::migrate(&mut client).await?;
+        client
+            .execute(
+                "INSERT INTO nodes (id, started, last_seen) VALUES ($1, now(), now()) \
+                 ON CONFLICT (id) DO UPDATE SET last_seen = now()",
+                &[&node.id],
+            )
+            .await
+            .map_err(map_error)?;
+        drop(client);
+
+        let store = Self {
+            pool,
+            node,
+            timeout: config.timeout,
+            events: broadcast::channel(1024).0,
+            queue_wake: Arc::new(Notify::new()),
+            announce_queued: Arc::new(Notify::new()),
+            stop: CancellationToken::new(),
+        };
+        listener::spawn_listener(
+            pg_config,
+            store.events.clone(),
+            store.queue_wake.clone(),
+            store.stop.clone(),
+        );
+        listener::spawn_notifier(
+            store.pool.clone(),
+            store.announce_queued.clone(),
+            store.stop.clone(),
+        );
+        Ok(store)
+    }
+
+    /// This node's identity.
+    pub fn node(&self) -> &NodeIdentity {
+        &self.node
+    }
+
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<StoreEvent> {
+        self.events.subscribe()
+    }
+
+    pub(crate) fn queue_wake(&self) -> &Notify {
+        &self.queue_wake
+    }
+
+    /// A pooled connection, or [`StoreError::Unavailable`] within
+    /// `store.timeout`.
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        match tokio::time::timeout(self.timeout, self.pool.get()).await {
+            Ok(Ok(client)) => Ok(client),
+            Ok(Err(deadpool_postgres::PoolError::Backend(e))) => Err(map_error(e)),
+            Ok(Err(e)) => Err(StoreError::Unavailable {
+                reason: e.to_string(),
+                retry_after: RETRY_AFTER,
+            }),
+            Err(_) => Err(self.timed_out()),
+        }
+    }
+
+    fn timed_out(&self) -> StoreError {
+        StoreError::Unavailable {
+            reason: format!(
+                "no answer from PostgreSQL within {}",
+                humantime::format_duration(self.timeout)
+            ),
+            retry_after: RETRY_AFTER,
+        }
+    }
+
+    /// Run `work` bounded by `store.timeout`.
+    async fn bounded<T>(
+        &self,
+        work: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .unwrap_or_else(|_| Err(self.timed_out()))
+    }
+
+    // ---- processes and modules -------------------------------------------
+
+    /// Store module bytes unless they are there already (a 19 MB Python
+    /// component is sent once, not on every replace).
+    async fn put_module(
+        &self,
+        client: &deadpool_postgres::Object,
+        sha256: &str,
+        wasm: &[u8],
+    ) -> Result<(), StoreError> {
+        let present = client
+            .query_opt("SELECT 1 FROM modules WHERE sha256 = $1", &[&sha256])
+            .await
+            .map_err(map_error)?
+            .is_some();
+        if !present {
+            client
+                .execute(
+                    "INSERT INTO modules (sha256, wasm) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    &[&sha256, &wasm],
+                )
+                .await
+                .map_err(map_error)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn insert_process(
+        &self,
+        record: &ProcessRecord,
+        wasm: &[u8],
+    ) -> Result<bool, StoreError> {
+        self.bounded(async {
+            let client = self.client().await?;
+            self.put_module(&client, &record.module_sha256, wasm)
+                .await?;
+            let row = client
+                .query_opt(
+                    "WITH p AS (INSERT INTO processes (id, mutable, record) VALUES ($1, $2, $3) \
+                     ON CONFLICT DO NOTHING RETURNING id) \
+                     SELECT pg_notify($4, 'process:' || id) FROM p",
+                    &[
+                        &record.id,
+                        &record.mutable,
+                        &serde_json::to_value(record)?,
+                        &CHANNEL,
+                    ],
+                )
+                .await
+                .map_err(map_error)?;
+            Ok(row.is_some())
+        })
+        .await
+    }
+
+    pub(crate) async fn replace_process(
+        &self,
+        record: &ProcessRecord,
+        wasm: &[u8],
+    ) -> Result<bool, StoreError> {
+        self.bounded(async {
+            let client = self.client().await?;
+            self.put_module(&client, &record.module_sha256, wasm)
+                .await?;
+            let row = client
+                .query_opt(
+                    "UPDATE processes SET record = $2, changed = now() WHERE id = $1 AND mutable \
+                     RETURNING pg_notify($3, 'process:' || id)",
+                    &[&record.id, &serde_json::to_value(record)?, &CHANNEL],
+                )
+                .await
+                .map_err(map_error)?;
+            Ok(row.is_some())
+        })
+        .await
+    }
+
+    pub(crate) async fn install_process(
+        &self,
+        record: &ProcessRecord,
+        wasm: &[u8],
+    ) -> Result<(), StoreError> {
+        self.bounded(async {
+            let client = self.client().await?;
+            self.put_module(&client, &record.module_sha256, wasm).await?;
+            // Every node installs the same built-ins at start-up: only a
+            // real change is written (and announced).
+            client
+                .execute(
+                    "INSERT INTO processes AS p (id, mutable, record) VALUES ($1, $2, $3) \
+                     ON CONFLICT (id) DO UPDATE SET mutable = excluded.mutable, \
+                     record = excluded.record, changed = now() \
+                     WHERE p.record->>'module_sha256' IS DISTINCT FROM excluded.record->>'module_sha256' \
+                        OR p.mutable IS DISTINCT FROM excluded.mutable",
+                    &[&record.id, &record.mutable, &serde_json::to_value(record)?],
+                )
+                .await
+                .map_err(map_error)?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub(crate) async fn get_process(&self, id: &str) -> Result<Option<ProcessRecord>, StoreError> {
+        self.bounded(async {
+            let client = self.client().await?;
+            let row = client
+                .query_opt("SELECT record FROM processes WHERE id = $1", &[&id])
+                .await
+                .map_err(map_error)?;
+            match row {
+                Some(row) => Ok(Some(serde_json::from_value(row.get(0))?)),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    pub(crate) async fn list_processes(&self) -> Result<Vec<ProcessRecord>, StoreError> {
+        self.bounded(async {
+            let client = self.client().await?;
+            let rows = client
+                .query("SELECT record FROM processes ORDER BY id", &[])
+                .await
+                .map_err(map_error)?;
+            rows.into_iter()
+                .map(|row| Ok(serde_json::from_value(row.get(0))?))
+                .collect()
+        })
+        .await
+    }
+
+    pub(crate) async fn delete_process(&self, id: &str) -> Result<bool, StoreError> {
+        self.bounded(async {
+            let client = self.client().await?;
+            let row = client
+                .query_opt(
+                    "DELETE FROM processes WHERE id = $1 AND mutable \
+                     RETURNING pg_notify($2, 'process:' || id)",
+                    &[&id, &CHANNEL],
+                )
+                .await
+                .map_err(map_error)?;
+            Ok(row.is_some())
+        })
+        .await
+    }
+
+    pub(crate) async fn get_module(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.bounded(async {
+            let client = self.client().await?;
+            let row = client
+                .query_opt("SELECT wasm FROM modules WHERE sha256 = $1", &[&sha256])
+                .await
+                .map_err(map_error)?;
+            Ok(row.map(|row| row.get(0)))
+        })
+        .await
+    }
+}

@@ -1,0 +1,360 @@
+//! Job writes and reads of the sled backend: the queue, the lifecycle of a
+//! job (enqueue, claim, progress, finish, delete), recovery and retention.
+
+use std::sync::atomic::Ordering;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::index::{self, FINISHED, active_key, finished_keys, job_key_of, status_prefix};
+use super::{SledStore, lock};
+use crate::failure::FailureKind;
+use crate::ogc::JobStatus;
+use crate::store::{JobRecord, JobResults, LeaseSweep, Recovery, StoreError, StoreEvent};
+
+impl SledStore {
+    /// Write the index entries of `job` for its current state: `A` while
+    /// it is active, `S`/`Q`/`D` once finished.
+    pub(super) fn write_index(&self, job: &JobRecord) -> Result<(), StoreError> {
+        if job.status.is_finished() {
+            for key in finished_keys(job) {
+                self.index.insert(key, &[])?;
+            }
+        } else {
+            self.index.insert(active_key(job), &[])?;
+        }
+        Ok(())
+    }
+
+    /// Overwrite a stored job only if it still exists (a compare-and-swap
+    /// on its key, so a concurrent delete wins cleanly).
+    fn update_stored(&self, job: &JobRecord) -> Result<bool, StoreError> {
+        let value = serde_json::to_vec(job)?;
+        let previous = self
+            .jobs
+            .fetch_and_update(job.id.as_bytes(), |old| old.map(|_| value.clone()))?;
+        Ok(previous.is_some())
+    }
+
+    /// Write a finished job that is not stored yet (a sync job), record
+    /// first, then its index entries.
+    fn insert_finished(&self, job: &JobRecord) -> Result<(), StoreError> {
+        self.jobs
+            .insert(job.id.as_bytes(), serde_json::to_vec(job)?)?;
+        self.write_index(job)
+    }
+
+    fn get_stored(&self, id: Uuid) -> Result<Option<JobRecord>, StoreError> {
+        match self.jobs.get(id.as_bytes())? {
+            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// A job as readers may see it: a running sync job from memory, an
+    /// async job finishing from its shown state, else the stored record.
+    pub(super) fn get_shown(&self, id: Uuid) -> Result<Option<JobRecord>, StoreError> {
+        if let Some(job) = lock(&self.running_sync).get(&id) {
+            return Ok(Some(job.clone()));
+        }
+        if let Some(job) = lock(&self.pending).get(&id) {
+            return Ok(Some(job.clone()));
+        }
+        self.get_stored(id)
+    }
+
+    /// Remove a job's record, results and every index entry.
+    fn remove_job(&self, job: &JobRecord) -> Result<(), StoreError> {
+        self.jobs.remove(job.id.as_bytes())?;
+        self.results.remove(job.id.as_bytes())?;
+        self.index.remove(active_key(job))?;
+        for key in finished_keys(job) {
+            self.index.remove(key)?;
+        }
+        Ok(())
+    }
+
+    fn push_queue(&self, id: Uuid) {
+        lock(&self.queue).push_back(id);
+        self.queue_wake.notify_one();
+    }
+
+    pub(crate) async fn enqueue_job(
+        &self,
+        job: &JobRecord,
+        max_queued: usize,
+    ) -> Result<(), StoreError> {
+        // A place first, so a full queue answers without writing anything.
+        self.queued
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < max_queued).then_some(n + 1)
+            })
+            .map_err(|_| StoreError::QueueFull(max_queued))?;
+        let written = async {
+            self.jobs
+                .insert(job.id.as_bytes(), serde_json::to_vec(job)?)?;
+            self.write_index(job)?;
+            self.flush().await
+        }
+        .await;
+        if let Err(e) = written {
+            self.queued.fetch_sub(1, Ordering::SeqCst);
+            return Err(e);
+        }
+        self.push_queue(job.id);
+        Ok(())
+    }
+
+    pub(crate) async fn queued_jobs(&self) -> Result<usize, StoreError> {
+        Ok(self.queued.load(Ordering::SeqCst))
+    }
+
+    pub(crate) async fn claim_jobs(&self, max: usize) -> Result<Vec<JobRecord>, StoreError> {
+        let mut claimed = Vec::new();
+        while claimed.len() < max {
+            let Some(id) = lock(&self.queue).pop_front() else {
+                break;
+            };
+            self.queued.fetch_sub(1, Ordering::SeqCst);
+            // Dismissed while queued: its id stays in the list, its record
+            // is gone.
+            let Some(mut job) = self.get_stored(id)? else {
+                continue;
+            };
+            if job.status != JobStatus::Accepted {
+                continue;
+            }
+            job.mark_running();
+            job.attempts += 1;
+            if self.update_stored(&job)? {
+                claimed.push(job);
+            }
+        }
+        Ok(claimed)
+    }
+
+    pub(crate) async fn start_sync_job(&self, job: &JobRecord) -> Result<(), StoreError> {
+        lock(&self.running_sync).insert(job.id, job.clone());
+        Ok(())
+    }
+
+    pub(crate) async fn insert_failed_job(&self, job: &JobRecord) -> Result<(), StoreError> {
+        self.insert_finished(job)
+    }
+
+    pub(crate) async fn update_progress(&self, job: &JobRecord) -> Result<bool, StoreError> {
+        if let Some(entry) = lock(&self.running_sync).get_mut(&job.id) {
+            *entry = job.clone();
+            return Ok(true);
+        }
+        // Only over a record that still says `running`: a late progress
+        // write must not undo a final state.
+        #[derive(serde::Deserialize)]
+        struct Status {
+            status: JobStatus,
+        }
+        let value = serde_json::to_vec(job)?;
+        let mut updated = false;
+        self.jobs.fetch_and_update(job.id.as_bytes(), |old| {
+            let old = old?;
+            updated =
+                serde_json::from_slice::<Status>(old).is_ok_and(|s| s.status == JobStatus::Running);
+            Some(if updated { value.clone() } else { old.to_vec() })
+        })?;
+        Ok(updated)
+    }
+
+    pub(crate) async fn finish_job(
+        &self,
+        shown: &JobRecord,
+        job: &JobRecord,
+        results: Option<&JobResults>,
+    ) -> Result<bool, StoreError> {
+        {
+            let mut running_sync = lock(&self.running_sync);
+            if running_sync.contains_key(&job.id) {
+                // A sync job: written once, now, under the lock so that a
+                // concurrent delete cannot slip in between; readers see it
+                // in memory until it is on disk. Not flushed: its client
+                // gets the results in the response, and sled writes them
+                // out within its flush interval.
+                if let Some(results) = results {
+                    self.results
+                        .insert(job.id.as_bytes(), serde_json::to_vec(results)?)?;
+                }
+                self.insert_finished(job)?;
+                running_sync.remove(&job.id);
+                return Ok(true);
+            }
+        }
+        if !job.asynchronous {
+            // A sync job deleted while it ran.
+            return Ok(false);
+        }
+        // An async job: shown as before until durable.
+        lock(&self.pending).insert(job.id, shown.clone());
+        let finished = async {
+            if let Some(results) = results {
+                self.results
+                    .insert(job.id.as_bytes(), serde_json::to_vec(results)?)?;
+            }
+            if !self.update_stored(job)? {
+                self.results.remove(job.id.as_bytes())?;
+                return Ok(false);
+            }
+            self.write_index(job)?;
+            self.flush().await?;
+            Ok(true)
+        }
+        .await;
+        lock(&self.pending).remove(&job.id);
+        if matches!(finished, Ok(true)) {
+            // Out of the active set only once the final state is durable:
+            // a crash before this leaves an `A` entry that recovery drops.
+            self.index.remove(active_key(job))?;
+        }
+        finished
+    }
+
+    pub(crate) async fn requeue_job(&self, job: &JobRecord) -> Result<bool, StoreError> {
+        if !self.update_stored(job)? {
+            return Ok(false);
+        }
+        self.flush().await?;
+        self.queued.fetch_add(1, Ordering::SeqCst);
+        self.push_queue(job.id);
+        Ok(true)
+    }
+
+    pub(crate) async fn delete_job(&self, id: Uuid) -> Result<Option<JobRecord>, StoreError> {
+        // A running sync job was never written.
+        if let Some(job) = lock(&self.running_sync).remove(&id) {
+            let _ = self.events.send(StoreEvent::JobDismissed(id));
+            return Ok(Some(job));
+        }
+        let shown = lock(&self.pending).remove(&id);
+        let Some(bytes) = self.jobs.remove(id.as_bytes())? else {
+            return Ok(None);
+        };
+        let stored: JobRecord = serde_json::from_slice(&bytes)?;
+        self.remove_job(&stored)?;
+        self.flush().await?;
+        let _ = self.events.send(StoreEvent::JobDismissed(id));
+        Ok(Some(shown.unwrap_or(stored)))
+    }
+
+    pub(crate) async fn get_job(&self, id: Uuid) -> Result<Option<JobRecord>, StoreError> {
+        self.get_shown(id)
+    }
+
+    pub(crate) async fn get_results(&self, id: Uuid) -> Result<Option<JobResults>, StoreError> {
+        match self.results.get(id.as_bytes())? {
+            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub(crate) async fn recover(&self) -> Result<Recovery, StoreError> {
+        let mut recovery = Recovery::default();
+        let active: Vec<_> = self
+            .index
+            .scan_prefix([index::ACTIVE])
+            .keys()
+            .collect::<Result<_, _>>()?;
+        for key in active {
+            let job = match index::id_of(&key) {
+                Some(id) => self.get_stored(id)?,
+                None => None,
+            };
+            let Some(mut job) = job else {
+                self.index.remove(&key)?; // a crash between writes
+                continue;
+            };
+            match job.status {
+                JobStatus::Accepted if job.asynchronous => {
+                    self.queued.fetch_add(1, Ordering::SeqCst);
+                    self.push_queue(job.id);
+                    recovery.requeued += 1;
+                    continue;
+                }
+                JobStatus::Running => {
+                    // Its partial effects are unknown and a guest need not
+                    // be idempotent: on one node, fail it.
+                    job.mark_failed(
+                        FailureKind::Interrupted,
+                        "interrupted by server restart while running",
+                    );
+                    recovery.interrupted += 1;
+                }
+                JobStatus::Accepted => {
+                    // A sync job whose client is gone: nobody waits for it.
+                    job.mark_failed(
+                        FailureKind::Interrupted,
+                        "interrupted by server restart before it ran",
+                    );
+                    recovery.interrupted += 1;
+                }
+                // Its final state was durable, its `A` entry not yet gone.
+                JobStatus::Successful | JobStatus::Failed | JobStatus::Dismissed => {}
+            }
+            self.update_stored(&job)?;
+            self.write_index(&job)?;
+            self.index.remove(&key)?;
+        }
+        self.flush().await?;
+        Ok(recovery)
+    }
+
+    pub(crate) async fn heartbeat(&self, _running: &[Uuid]) -> Result<Vec<Uuid>, StoreError> {
+        Ok(Vec::new())
+    }
+
+    pub(crate) async fn sweep_expired_leases(&self) -> Result<LeaseSweep, StoreError> {
+        Ok(LeaseSweep::default())
+    }
+
+    /// Walk each finished-status range oldest first while jobs were
+    /// created before `cutoff` (a job created after it cannot have finished
+    /// before it), deleting those that finished before it.
+    pub(crate) async fn delete_finished_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        max: usize,
+    ) -> Result<usize, StoreError> {
+        let cutoff_key = index::micros_key(cutoff.timestamp_micros());
+        let mut deleted = 0;
+        for (_, status) in FINISHED {
+            for entry in self.index.scan_prefix(status_prefix(status)) {
+                if deleted == max {
+                    return Ok(deleted);
+                }
+                let key = entry?.0;
+                let Some(job_key) = job_key_of(&key) else {
+                    continue;
+                };
+                if job_key[..8] >= cutoff_key[..] {
+                    break;
+                }
+                let job = match index::id_of(&key) {
+                    Some(id) => self.get_stored(id)?,
+                    None => None,
+                };
+                match job {
+                    None => {
+                        self.index.remove(&key)?; // left by a crash or a race
+                    }
+                    Some(job) if job.finished.is_some_and(|f| f < cutoff) => {
+                        self.remove_job(&job)?;
+                        deleted += 1;
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        Ok(deleted)
+    }
+
+    pub(crate) async fn job_count(&self) -> Result<u64, StoreError> {
+        Ok((self.jobs.len() + lock(&self.running_sync).len()) as u64)
+    }
+}

@@ -1,0 +1,275 @@
+//! The embedded backend: sled in the data directory, one node. The only
+//! module that touches sled.
+//!
+//! # Trees (values JSON unless noted)
+//! - `processes`: process id → [`ProcessRecord`].
+//! - `modules`: module sha256 (hex) → component bytes (raw), so a replaced
+//!   process's running jobs keep their version.
+//! - `jobs`: job id (16 bytes) → [`JobRecord`].
+//! - `job_index`: the `/jobs` indexes, keys only (see [`index`]).
+//! - `results`: job id → [`JobResults`].
+//! - `meta`: `schema_version` → decimal text. Version 2 added `job_index`;
+//!   a version-1 database (trees `jobs_by_created` and `active`) is
+//!   re-indexed once at open.
+//!
+//! # Crash ordering
+//! No sled transactions: sled 0.34 switches the whole database to a global
+//! lock after the first transaction, and a background flush holding it
+//! deadlocked concurrent submissions. Multi-tree writes are instead ordered
+//! so that a crash between them leaves only index entries without a job,
+//! which every reader skips: a job is written before its index entries and
+//! removed before them.
+//!
+//! Writes the client is told about (an accepted async job before its 201,
+//! deploys, dismissals, an async job's final state) wait for
+//! [`durability::Durability::flush`]: group commit, one fsync at a time for
+//! everybody waiting.
+//!
+//! # Overlays (in memory, for speed)
+//! - A running *sync* job lives only in memory (`running_sync`) and is
+//!   written once, when it finishes: its id reaches its client only with
+//!   the response, after that write, so a crash mid-run loses nothing
+//!   anybody was given. Every reader sees these jobs like stored ones.
+//! - An async job's final state is shown only once it is on disk: until
+//!   its flush completes, readers are shown the state before it
+//!   (`pending`), so a finish anybody saw survives a crash.
+//! - The async queue is a list of ids in memory (`queue`), refilled from
+//!   the `A` index at start-up; the jobs themselves are on disk before they
+//!   enter it.
+
+mod durability;
+mod index;
+mod jobs;
+mod list;
+
+use std::collections::{HashMap, VecDeque};
+use std::path::Path;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use tokio::sync::{Notify, broadcast};
+use uuid::Uuid;
+
+use super::{JobRecord, ProcessRecord, StoreError, StoreEvent};
+use durability::Durability;
+
+/// A sled failure (I/O, corruption).
+#[derive(Debug, thiserror::Error)]
+#[error("sled database error: {0}")]
+pub struct SledError(#[from] pub(crate) sled::Error);
+
+impl From<sled::Error> for StoreError {
+    fn from(error: sled::Error) -> Self {
+        StoreError::Sled(SledError(error))
+    }
+}
+
+/// The schema this build writes.
+const SCHEMA_VERSION: i64 = 2;
+
+/// sled's page cache (a soft bound on its share of the server's RSS).
+const CACHE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// The embedded store.
+#[derive(Debug)]
+pub struct SledStore {
+    db: sled::Db,
+    processes: sled::Tree,
+    modules: sled::Tree,
+    jobs: sled::Tree,
+    index: sled::Tree,
+    results: sled::Tree,
+    durability: Durability,
+    /// Running sync jobs, never on disk while they run.
+    running_sync: Mutex<HashMap<Uuid, JobRecord>>,
+    /// Async jobs whose final state is written but not yet durable, with
+    /// the state readers see meanwhile.
+    pending: Mutex<HashMap<Uuid, JobRecord>>,
+    /// Ids of accepted async jobs in submission order.
+    queue: Mutex<VecDeque<Uuid>>,
+    /// Places taken in the queue: ids in `queue` plus submissions between
+    /// reserving a place and pushing their id (so a full queue refuses
+    /// before anything is written).
+    queued: AtomicUsize,
+    queue_wake: Notify,
+    events: broadcast::Sender<StoreEvent>,
+}
+
+/// Lock a mutex, ignoring poisoning: every critical section here leaves
+/// the map consistent at each step.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl SledStore {
+    /// Open (or create) the database in `dir`, re-indexing a database
+    /// written by an older version.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            // sled flushes its log every 500 ms by default; durability of
+            // accepted jobs comes from explicit flushes, so keep the default.
+            // Writes outnumber reads several to one on the job path: favour
+            // write throughput over on-disk compactness.
+            .mode(sled::Mode::HighThroughput)
+            // sled caches up to 1 GiB of pages by default, so the server's
+            // RSS grew with every job written; past this bound older records
+            // are read back from the OS page cache. (64 MiB cost ~9% more
+            // CPU per sync request in eviction work; 256 MiB costs nothing
+            // measurable in a 10 s benchmark.)
+            .cache_capacity(CACHE_BYTES)
+            .open()?;
+        let store = Self {
+            processes: db.open_tree("processes")?,
+            modules: db.open_tree("modules")?,
+            jobs: db.open_tree("jobs")?,
+            index: db.open_tree("job_index")?,
+            results: db.open_tree("results")?,
+            durability: Durability::default(),
+            running_sync: Mutex::default(),
+            pending: Mutex::default(),
+            queue: Mutex::default(),
+            queued: AtomicUsize::new(0),
+            queue_wake: Notify::new(),
+            events: broadcast::channel(256).0,
+            db,
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Bring an older database to [`SCHEMA_VERSION`]; refuse a newer one.
+    fn migrate(&self) -> Result<(), StoreError> {
+        let meta = self.db.open_tree("meta")?;
+        let found = match meta.get("schema_version")? {
+            Some(v) => std::str::from_utf8(&v)
+                .ok()
+                .and_then(|t| t.parse::<i64>().ok())
+                .unwrap_or(0),
+            // No version: a new database (nothing to index) or a version-1
+            // one (jobs but no `job_index`).
+            None => 1,
+        };
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::SchemaTooNew {
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if found < 2 {
+            // Version 1 kept `jobs_by_created` and `active`; build
+            // `job_index` from the records themselves.
+            for entry in self.jobs.iter() {
+                let (_, value) = entry?;
+                let job: JobRecord = serde_json::from_slice(&value)?;
+                self.write_index(&job)?;
+            }
+            self.db.drop_tree("jobs_by_created")?;
+            self.db.drop_tree("active")?;
+        }
+        meta.insert("schema_version", SCHEMA_VERSION.to_string().as_bytes())?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Events (only ever [`StoreEvent::JobDismissed`] here: one node).
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<StoreEvent> {
+        self.events.subscribe()
+    }
+
+    /// Woken when a job enters the queue.
+    pub(crate) fn queue_wake(&self) -> &Notify {
+        &self.queue_wake
+    }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        Ok(self.durability.flush(&self.db).await?)
+    }
+
+    // ---- processes and modules -------------------------------------------
+
+    pub(crate) async fn insert_process(
+        &self,
+        record: &ProcessRecord,
+        wasm: &[u8],
+    ) -> Result<bool, StoreError> {
+        self.modules.insert(record.module_sha256.as_bytes(), wasm)?;
+        let inserted = self
+            .processes
+            .compare_and_swap(
+                record.id.as_bytes(),
+                None::<&[u8]>,
+                Some(serde_json::to_vec(record)?),
+            )?
+            .is_ok();
+        if inserted {
+            self.flush().await?;
+        }
+        Ok(inserted)
+    }
+
+    pub(crate) async fn replace_process(
+        &self,
+        record: &ProcessRecord,
+        wasm: &[u8],
+    ) -> Result<bool, StoreError> {
+        let value = serde_json::to_vec(record)?;
+        self.modules.insert(record.module_sha256.as_bytes(), wasm)?;
+        let mut replaced = false;
+        self.processes
+            .fetch_and_update(record.id.as_bytes(), |old| {
+                let old = old?;
+                let mutable = serde_json::from_slice::<ProcessRecord>(old).is_ok_and(|p| p.mutable);
+                replaced = mutable;
+                Some(if mutable { value.clone() } else { old.to_vec() })
+            })?;
+        if replaced {
+            self.flush().await?;
+        }
+        Ok(replaced)
+    }
+
+    pub(crate) async fn install_process(
+        &self,
+        record: &ProcessRecord,
+        wasm: &[u8],
+    ) -> Result<(), StoreError> {
+        self.modules.insert(record.module_sha256.as_bytes(), wasm)?;
+        self.processes
+            .insert(record.id.as_bytes(), serde_json::to_vec(record)?)?;
+        self.flush().await
+    }
+
+    pub(crate) async fn get_process(&self, id: &str) -> Result<Option<ProcessRecord>, StoreError> {
+        match self.processes.get(id.as_bytes())? {
+            Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub(crate) async fn list_processes(&self) -> Result<Vec<ProcessRecord>, StoreError> {
+        self.processes
+            .iter()
+            .values()
+            .map(|v| Ok(serde_json::from_slice(&v?)?))
+            .collect()
+    }
+
+    pub(crate) async fn delete_process(&self, id: &str) -> Result<bool, StoreError> {
+        let mut deleted = false;
+        self.processes.fetch_and_update(id.as_bytes(), |old| {
+            let old = old?;
+            let mutable = serde_json::from_slice::<ProcessRecord>(old).is_ok_and(|p| p.mutable);
+            deleted = mutable;
+            (!mutable).then(|| old.to_vec())
+        })?;
+        if deleted {
+            self.flush().await?;
+        }
+        Ok(deleted)
+    }
+
+    pub(crate) async fn get_module(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.modules.get(sha256.as_bytes())?.map(|v| v.to_vec()))
+    }
+}

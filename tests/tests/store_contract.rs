@@ -1,0 +1,792 @@
+//! The store's contract, run on both backends: embedded sled in a temporary
+//! directory and a real PostgreSQL database of the test's own. Every
+//! behaviour the scheduler and the API rely on is checked through the
+//! backend-neutral `Store` API; PostgreSQL-only behaviour (leases, several
+//! nodes, schema versions) follows.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use uuid::Uuid;
+use wasmproc::config::{Secret, StoreBackend, StoreConfig};
+use wasmproc::failure::FailureKind;
+use wasmproc::ogc::{ExecuteRequest, JobStatus};
+use wasmproc::runtime::{OutputValue, ProcessOutput};
+use wasmproc::store::{
+    JobCursor, JobFilter, JobQuery, JobRecord, JobResults, NodeIdentity, ProcessRecord, Store,
+    StoreError, StoreEvent,
+};
+use wasmproc_tests::TestDatabase;
+
+/// Where a backend keeps its data, kept alive for the test.
+enum Place {
+    Sled(tempfile::TempDir),
+    Postgres(TestDatabase),
+}
+
+impl Place {
+    async fn new(backend: StoreBackend) -> Self {
+        match backend {
+            StoreBackend::Sled => Place::Sled(tempfile::tempdir().unwrap()),
+            StoreBackend::Postgres => Place::Postgres(TestDatabase::create().await),
+        }
+    }
+
+    fn config(&self) -> (StoreConfig, PathBuf) {
+        match self {
+            Place::Sled(dir) => (StoreConfig::default(), dir.path().to_path_buf()),
+            Place::Postgres(db) => (
+                StoreConfig {
+                    backend: StoreBackend::Postgres,
+                    url: Some(Secret::new(db.url())),
+                    ..StoreConfig::default()
+                },
+                std::env::temp_dir(),
+            ),
+        }
+    }
+
+    /// Open a store (a node) on this place.
+    async fn open_node(&self, name: &str, lease: Duration, max_attempts: u32) -> Store {
+        let (config, dir) = self.config();
+        Store::open(&config, &dir, NodeIdentity::new(name, lease, max_attempts))
+            .await
+            .unwrap_or_else(|e| panic!("opening the store: {e}"))
+    }
+
+    async fn open(&self) -> Store {
+        self.open_node("node-a", Duration::from_secs(10), 3).await
+    }
+}
+
+/// Run a contract test on both backends.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sled() {
+                super::$name(super::Place::new(wasmproc::config::StoreBackend::Sled).await).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(super::Place::new(wasmproc::config::StoreBackend::Postgres).await).await;
+            }
+        }
+    )*};
+}
+
+on_both_backends!(
+    queued_jobs_are_claimed_oldest_first_and_once,
+    a_full_queue_refuses_without_writing,
+    results_and_final_state_appear_together_and_a_deleted_job_stays_deleted,
+    sync_jobs_are_seen_while_they_run_and_written_when_they_end,
+    job_list_filters_and_keyset_pages,
+    accepted_jobs_and_finished_results_survive_reopening,
+    processes_deploy_replace_undeploy_atomically,
+    retention_deletes_only_jobs_finished_before_the_cutoff,
+    a_requeued_job_is_claimed_again,
+    dismissals_are_announced_as_events,
+    a_newer_schema_is_refused,
+);
+
+fn job(process: &str, asynchronous: bool) -> JobRecord {
+    JobRecord::new(
+        process,
+        "sha-of-module",
+        ExecuteRequest {
+            inputs: json!({"name": "Joe"}).as_object().unwrap().clone(),
+            ..ExecuteRequest::default()
+        },
+        asynchronous,
+    )
+}
+
+fn at(base: DateTime<Utc>, millis: i64) -> DateTime<Utc> {
+    base + chrono::Duration::milliseconds(millis)
+}
+
+fn results(text: &str) -> JobResults {
+    JobResults {
+        outputs: vec![ProcessOutput {
+            id: "echo".into(),
+            media_type: "application/json".into(),
+            value: OutputValue::Json(json!(text)),
+        }],
+    }
+}
+
+/// `job` finished now as `status`, having run `millis`.
+fn finished(mut job: JobRecord, status: JobStatus, millis: i64) -> JobRecord {
+    let end = job.started.unwrap_or(job.created) + chrono::Duration::milliseconds(millis);
+    if job.started.is_none() {
+        job.started = Some(job.created);
+    }
+    job.status = status;
+    job.finished = Some(end);
+    job.updated = end;
+    if status == JobStatus::Failed {
+        job.mark_failed(FailureKind::Trap, "it trapped");
+        job.finished = Some(end);
+    }
+    job
+}
+
+async fn queued_jobs_are_claimed_oldest_first_and_once(place: Place) {
+    let store = place.open().await;
+    let base = Utc::now();
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let mut j = job("echo", true);
+        j.created = at(base, i);
+        store.enqueue_job(&j, 100).await.unwrap();
+        ids.push(j.id);
+    }
+    assert_eq!(store.queued_jobs().await.unwrap(), 3);
+    let first = store.claim_jobs(2).await.unwrap();
+    assert_eq!(first.iter().map(|j| j.id).collect::<Vec<_>>(), ids[..2]);
+    for j in &first {
+        assert_eq!(j.status, JobStatus::Running);
+        assert_eq!(j.attempts, 1);
+        assert!(j.started.is_some());
+        let stored = store.get_job(j.id).await.unwrap().unwrap();
+        assert_eq!(stored.status, JobStatus::Running, "the claim is stored");
+        assert_eq!(stored.request, j.request);
+    }
+    let second = store.claim_jobs(5).await.unwrap();
+    assert_eq!(second.iter().map(|j| j.id).collect::<Vec<_>>(), ids[2..]);
+    assert!(store.claim_jobs(5).await.unwrap().is_empty());
+    assert_eq!(store.queued_jobs().await.unwrap(), 0);
+}
+
+async fn a_full_queue_refuses_without_writing(place: Place) {
+    let store = place.open().await;
+    for _ in 0..2 {
+        store.enqueue_job(&job("echo", true), 2).await.unwrap();
+    }
+    let refused = job("echo", true);
+    match store.enqueue_job(&refused, 2).await {
+        Err(StoreError::QueueFull(2)) => {}
+        other => panic!("expected QueueFull(2), got {other:?}"),
+    }
+    assert!(store.get_job(refused.id).await.unwrap().is_none());
+    assert_eq!(store.job_count().await.unwrap(), 2);
+    // A claimed job frees its place.
+    assert_eq!(store.claim_jobs(1).await.unwrap().len(), 1);
+    store.enqueue_job(&refused, 2).await.unwrap();
+}
+
+async fn results_and_final_state_appear_together_and_a_deleted_job_stays_deleted(place: Place) {
+    let store = place.open().await;
+    store.enqueue_job(&job("echo", true), 100).await.unwrap();
+    let running = store.claim_jobs(1).await.unwrap().remove(0);
+    let done = finished(running.clone(), JobStatus::Successful, 5);
+    assert!(
+        store
+            .finish_job(&running, &done, Some(&results("hi")))
+            .await
+            .unwrap()
+    );
+    let stored = store.get_job(done.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, JobStatus::Successful);
+    assert_eq!(
+        store.get_results(done.id).await.unwrap(),
+        Some(results("hi"))
+    );
+
+    // Deleted while running: the late finish writes nothing.
+    store.enqueue_job(&job("echo", true), 100).await.unwrap();
+    let running = store.claim_jobs(1).await.unwrap().remove(0);
+    let deleted = store.delete_job(running.id).await.unwrap().unwrap();
+    assert_eq!(deleted.id, running.id);
+    let late = finished(running.clone(), JobStatus::Successful, 5);
+    assert!(
+        !store
+            .finish_job(&running, &late, Some(&results("late")))
+            .await
+            .unwrap()
+    );
+    assert!(store.get_job(running.id).await.unwrap().is_none());
+    assert!(store.get_results(running.id).await.unwrap().is_none());
+    assert!(!store.update_progress(&running).await.unwrap());
+    assert!(store.delete_job(running.id).await.unwrap().is_none());
+
+    // A progress write after the final state does not bring it back to
+    // `running`.
+    let mut stale = done.clone();
+    stale.status = JobStatus::Running;
+    stale.progress = Some(40);
+    assert!(!store.update_progress(&stale).await.unwrap());
+    assert_eq!(
+        store.get_job(done.id).await.unwrap().unwrap().status,
+        JobStatus::Successful
+    );
+}
+
+async fn sync_jobs_are_seen_while_they_run_and_written_when_they_end(place: Place) {
+    let store = place.open().await;
+    let mut running = job("echo", false);
+    running.mark_running();
+    store.start_sync_job(&running).await.unwrap();
+    assert_eq!(
+        store.get_job(running.id).await.unwrap().unwrap().status,
+        JobStatus::Running
+    );
+    let page = store
+        .list_jobs(&JobQuery {
+            filter: JobFilter {
+                statuses: vec![JobStatus::Running],
+                ..JobFilter::default()
+            },
+            after: None,
+            offset: 0,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        page.jobs.iter().map(|j| j.id).collect::<Vec<_>>(),
+        vec![running.id]
+    );
+    running.progress = Some(50);
+    assert!(store.update_progress(&running).await.unwrap());
+    assert_eq!(
+        store.get_job(running.id).await.unwrap().unwrap().progress,
+        Some(50)
+    );
+    let done = finished(running.clone(), JobStatus::Successful, 3);
+    assert!(
+        store
+            .finish_job(&running, &done, Some(&results("sync")))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.get_job(done.id).await.unwrap().unwrap().status,
+        JobStatus::Successful
+    );
+    assert_eq!(
+        store.get_results(done.id).await.unwrap(),
+        Some(results("sync"))
+    );
+
+    // Dismissed while running: nothing is written at the end.
+    let mut gone = job("echo", false);
+    gone.mark_running();
+    store.start_sync_job(&gone).await.unwrap();
+    assert!(store.delete_job(gone.id).await.unwrap().is_some());
+    let late = finished(gone.clone(), JobStatus::Successful, 1);
+    assert!(!store.finish_job(&gone, &late, None).await.unwrap());
+    assert!(store.get_job(gone.id).await.unwrap().is_none());
+
+    // A sync job that never got a worker is recorded failed.
+    let mut refused = job("echo", false);
+    refused.mark_failed(FailureKind::Timeout, "no worker in time");
+    store.insert_failed_job(&refused).await.unwrap();
+    let stored = store.get_job(refused.id).await.unwrap().unwrap();
+    assert_eq!(stored.failure.unwrap().kind, FailureKind::Timeout);
+}
+
+async fn job_list_filters_and_keyset_pages(place: Place) {
+    let store = place.open().await;
+    let ids = |jobs: &[JobRecord]| jobs.iter().map(|j| j.id).collect::<Vec<_>>();
+    let base = Utc::now() - chrono::Duration::hours(1);
+    // 12 finished jobs: processes a/b alternating, successful/failed every
+    // third, durations 0..11 s; plus one accepted and one running.
+    let mut all = Vec::new();
+    for i in 0..12 {
+        let mut j = job(if i % 2 == 0 { "a" } else { "b" }, false);
+        j.created = at(base, i * 1000);
+        j.started = Some(j.created);
+        let status = if i % 3 == 0 {
+            JobStatus::Failed
+        } else {
+            JobStatus::Successful
+        };
+        let mut j = finished(j, status, i * 1000);
+        j.finished = Some(at(base, i * 2000));
+        store.insert_failed_job(&j).await.unwrap(); // any finished job
+        all.push(j);
+    }
+    let mut runs = job("b", true);
+    runs.created = at(base, 20_000);
+    store.enqueue_job(&runs, 100).await.unwrap();
+    let mut queued = job("a", true);
+    queued.created = at(base, 21_000);
+    store.enqueue_job(&queued, 100).await.unwrap();
+    let claimed = store.claim_jobs(1).await.unwrap();
+    assert_eq!(ids(&claimed), vec![runs.id], "the older one runs");
+
+    let list = |filter: JobFilter, after: Option<JobCursor>, limit: usize| {
+        let store = store.clone();
+        async move {
+            store
+                .list_jobs(&JobQuery {
+                    filter,
+                    after,
+                    offset: 0,
+                    limit,
+                })
+                .await
+                .unwrap()
+        }
+    };
+    // Everything, newest first.
+    let page = list(JobFilter::default(), None, 100).await;
+    assert_eq!(page.jobs.len(), 14);
+    assert!(page.next.is_none());
+    assert!(
+        page.jobs.windows(2).all(|w| w[0].created >= w[1].created),
+        "newest first"
+    );
+
+    // Keyset pages: 5 + 5 + 4, no repeats, nothing skipped, stable when a
+    // newer job is added between pages.
+    let first = list(JobFilter::default(), None, 5).await;
+    assert_eq!(first.jobs.len(), 5);
+    let cursor = first.next.expect("a next page");
+    let mut newer = job("a", true);
+    newer.created = Utc::now();
+    store.enqueue_job(&newer, 100).await.unwrap();
+    let second = list(JobFilter::default(), Some(cursor), 5).await;
+    let third = list(JobFilter::default(), second.next, 5).await;
+    assert!(third.next.is_none());
+    let mut seen = ids(&first.jobs);
+    seen.extend(ids(&second.jobs));
+    seen.extend(ids(&third.jobs));
+    assert_eq!(seen, ids(&page.jobs), "the pages are the list, in order");
+
+    // Each filter, alone and combined.
+    let failed_a = JobFilter {
+        process_ids: vec!["a".into()],
+        statuses: vec![JobStatus::Failed],
+        ..JobFilter::default()
+    };
+    let expected: Vec<Uuid> = all
+        .iter()
+        .rev()
+        .filter(|j| j.process_id == "a" && j.status == JobStatus::Failed)
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(ids(&list(failed_a, None, 100).await.jobs), expected);
+
+    let two_processes_two_states = JobFilter {
+        process_ids: vec!["a".into(), "b".into()],
+        statuses: vec![JobStatus::Failed, JobStatus::Running],
+        ..JobFilter::default()
+    };
+    let got = list(two_processes_two_states, None, 100).await.jobs;
+    assert_eq!(got.len(), 4 + 1, "4 failed + 1 running");
+    assert!(got.windows(2).all(|w| w[0].created >= w[1].created));
+
+    let accepted = JobFilter {
+        statuses: vec![JobStatus::Accepted],
+        ..JobFilter::default()
+    };
+    let got = ids(&list(accepted, None, 100).await.jobs);
+    assert_eq!(got, vec![newer.id, queued.id]);
+
+    let slow = JobFilter {
+        min_duration: Some(9.0),
+        statuses: vec![JobStatus::Successful, JobStatus::Failed],
+        ..JobFilter::default()
+    };
+    let got = list(slow, None, 100).await.jobs;
+    assert_eq!(
+        got.iter().map(|j| j.duration_seconds()).collect::<Vec<_>>(),
+        vec![Some(11.0), Some(10.0), Some(9.0)]
+    );
+    let quick_b = JobFilter {
+        process_ids: vec!["b".into()],
+        max_duration: Some(3.0),
+        statuses: vec![JobStatus::Successful, JobStatus::Failed],
+        ..JobFilter::default()
+    };
+    let got = list(quick_b, None, 100).await.jobs;
+    assert_eq!(
+        got.iter().map(|j| j.duration_seconds()).collect::<Vec<_>>(),
+        vec![Some(3.0), Some(1.0)]
+    );
+    let nothing = JobFilter {
+        min_duration: Some(1_000_000.0),
+        ..JobFilter::default()
+    };
+    assert!(list(nothing, None, 10).await.jobs.is_empty());
+
+    let window = JobFilter {
+        created_from: Some(at(base, 3000)),
+        created_to: Some(at(base, 5000)),
+        ..JobFilter::default()
+    };
+    let got = list(window, None, 100).await.jobs;
+    assert_eq!(ids(&got), vec![all[5].id, all[4].id, all[3].id]);
+
+    let unknown = JobFilter {
+        process_ids: vec!["nope".into()],
+        ..JobFilter::default()
+    };
+    assert!(list(unknown, None, 10).await.jobs.is_empty());
+
+    // Offset paging still works.
+    let offset = store
+        .list_jobs(&JobQuery {
+            filter: JobFilter::default(),
+            after: None,
+            offset: 2,
+            limit: 3,
+        })
+        .await
+        .unwrap();
+    let everything = list(JobFilter::default(), None, 100).await.jobs;
+    assert_eq!(ids(&offset.jobs), ids(&everything[2..5]));
+}
+
+async fn accepted_jobs_and_finished_results_survive_reopening(place: Place) {
+    let (queued, done) = {
+        let store = place.open().await;
+        let queued = job("echo", true);
+        store.enqueue_job(&queued, 100).await.unwrap();
+        store.enqueue_job(&job("echo", true), 100).await.unwrap();
+        let running = store.claim_jobs(1).await.unwrap().remove(0);
+        assert_eq!(running.id, queued.id);
+        let done = finished(running.clone(), JobStatus::Successful, 2);
+        assert!(
+            store
+                .finish_job(&running, &done, Some(&results("kept")))
+                .await
+                .unwrap()
+        );
+        (queued, done)
+    };
+    // Give a dropped PostgreSQL node's tasks a moment to close.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let store = place.open().await;
+    store.recover().await.unwrap();
+    let stored = store.get_job(done.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, JobStatus::Successful);
+    assert_eq!(
+        store.get_results(done.id).await.unwrap(),
+        Some(results("kept"))
+    );
+    let claimed = store.claim_jobs(10).await.unwrap();
+    assert_eq!(
+        claimed.len(),
+        1,
+        "the other accepted job is claimable again"
+    );
+    assert_ne!(claimed[0].id, queued.id);
+}
+
+fn process(id: &str, sha: &str, mutable: bool) -> ProcessRecord {
+    ProcessRecord {
+        id: id.into(),
+        description: json!({"id": id, "version": "1.0.0"}),
+        module_sha256: sha.into(),
+        mutable,
+        deployed: Utc::now(),
+        description_overridden: false,
+        limits: None,
+        job_control_options: None,
+    }
+}
+
+async fn processes_deploy_replace_undeploy_atomically(place: Place) {
+    let store = place.open().await;
+    store
+        .install_process(&process("builtin", "s0", false), b"b0")
+        .await
+        .unwrap();
+    assert!(
+        store
+            .insert_process(&process("p", "s1", true), b"w1")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .insert_process(&process("p", "s2", true), b"w2")
+            .await
+            .unwrap(),
+        "the id is taken"
+    );
+    assert_eq!(
+        store.get_process("p").await.unwrap().unwrap().module_sha256,
+        "s1"
+    );
+    assert!(
+        store
+            .replace_process(&process("p", "s3", true), b"w3")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .replace_process(&process("missing", "s3", true), b"w3")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .replace_process(&process("builtin", "s4", true), b"w4")
+            .await
+            .unwrap(),
+        "built-ins are immutable"
+    );
+    assert_eq!(
+        store.get_module("s1").await.unwrap().as_deref(),
+        Some(&b"w1"[..]),
+        "old module bytes stay for running jobs"
+    );
+    assert_eq!(
+        store.get_module("s3").await.unwrap().as_deref(),
+        Some(&b"w3"[..])
+    );
+    let ids: Vec<String> = store
+        .list_processes()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(ids, vec!["builtin", "p"]);
+    assert!(!store.delete_process("builtin").await.unwrap());
+    assert!(store.delete_process("p").await.unwrap());
+    assert!(!store.delete_process("p").await.unwrap());
+    assert!(store.get_process("p").await.unwrap().is_none());
+}
+
+async fn retention_deletes_only_jobs_finished_before_the_cutoff(place: Place) {
+    let store = place.open().await;
+    let now = Utc::now();
+    let mut old = job("echo", false);
+    old.created = now - chrono::Duration::hours(3);
+    old.started = Some(old.created);
+    let mut old = finished(old, JobStatus::Successful, 10);
+    old.finished = Some(now - chrono::Duration::hours(2));
+    store.insert_failed_job(&old).await.unwrap();
+    // Created long ago but finished just now: kept.
+    let mut long = job("echo", false);
+    long.created = now - chrono::Duration::hours(3);
+    long.started = Some(long.created);
+    let mut long = finished(long, JobStatus::Successful, 10);
+    long.finished = Some(now);
+    store.insert_failed_job(&long).await.unwrap();
+    // Queued long ago: never deleted by retention.
+    let mut queued = job("echo", true);
+    queued.created = now - chrono::Duration::hours(3);
+    store.enqueue_job(&queued, 100).await.unwrap();
+
+    let cutoff = now - chrono::Duration::hours(1);
+    assert_eq!(store.delete_finished_before(cutoff, 100).await.unwrap(), 1);
+    assert!(store.get_job(old.id).await.unwrap().is_none());
+    assert!(store.get_job(long.id).await.unwrap().is_some());
+    assert!(store.get_job(queued.id).await.unwrap().is_some());
+    assert_eq!(store.delete_finished_before(cutoff, 100).await.unwrap(), 0);
+}
+
+async fn a_requeued_job_is_claimed_again(place: Place) {
+    let store = place.open().await;
+    store.enqueue_job(&job("echo", true), 100).await.unwrap();
+    let mut running = store.claim_jobs(1).await.unwrap().remove(0);
+    running.status = JobStatus::Accepted;
+    running.started = None;
+    running.attempts -= 1;
+    assert!(store.requeue_job(&running).await.unwrap());
+    let again = store.claim_jobs(1).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].id, running.id);
+    assert_eq!(again[0].attempts, 1, "a requeue is not an attempt lost");
+}
+
+async fn dismissals_are_announced_as_events(place: Place) {
+    let store = place.open().await;
+    let mut events = store.subscribe();
+    let queued = job("echo", true);
+    store.enqueue_job(&queued, 100).await.unwrap();
+    store.delete_job(queued.id).await.unwrap().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let event = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .expect("a JobDismissed event within 5 s")
+            .expect("the event stream is open");
+        if event == StoreEvent::JobDismissed(queued.id) {
+            break;
+        }
+    }
+}
+
+async fn a_newer_schema_is_refused(place: Place) {
+    drop(place.open().await);
+    match &place {
+        Place::Sled(dir) => {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let db = sled::open(dir.path().join("db")).unwrap();
+            db.open_tree("meta")
+                .unwrap()
+                .insert("schema_version", b"99")
+                .unwrap();
+            db.flush().unwrap();
+        }
+        Place::Postgres(db) => {
+            db.client()
+                .await
+                .batch_execute("UPDATE wasmproc_schema SET version = 99")
+                .await
+                .unwrap();
+        }
+    }
+    let (config, dir) = place.config();
+    let error = Store::open(
+        &config,
+        &dir,
+        NodeIdentity::new("late", Duration::from_secs(10), 3),
+    )
+    .await
+    .expect_err("a database from a newer version is refused");
+    assert!(
+        matches!(error, StoreError::SchemaTooNew { found: 99, .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("upgrade wasmproc"), "{error}");
+}
+
+// ---- PostgreSQL only: several nodes on one database ------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_concurrent_claims_give_every_job_to_exactly_one_node() {
+    let place = Place::new(StoreBackend::Postgres).await;
+    let a = place.open_node("a", Duration::from_secs(10), 3).await;
+    let b = place.open_node("b", Duration::from_secs(10), 3).await;
+    let mut submitted = std::collections::HashSet::new();
+    for _ in 0..200 {
+        let j = job("echo", true);
+        submitted.insert(j.id);
+        a.enqueue_job(&j, 1000).await.unwrap();
+    }
+    let claim_all = |store: Store| async move {
+        let mut got = Vec::new();
+        for _ in 0..200 {
+            let batch = store.claim_jobs(7).await.unwrap();
+            if batch.is_empty() {
+                break;
+            }
+            got.extend(batch.into_iter().map(|j| (j.id, j.node.unwrap())));
+        }
+        got
+    };
+    let (from_a, from_b) = tokio::join!(
+        tokio::spawn(claim_all(a.clone())),
+        tokio::spawn(claim_all(b.clone()))
+    );
+    let (from_a, from_b) = (from_a.unwrap(), from_b.unwrap());
+    assert!(from_a.iter().all(|(_, node)| node.starts_with("a#")));
+    assert!(from_b.iter().all(|(_, node)| node.starts_with("b#")));
+    let mut claimed: Vec<Uuid> = from_a.iter().chain(&from_b).map(|(id, _)| *id).collect();
+    claimed.sort();
+    let before = claimed.len();
+    claimed.dedup();
+    assert_eq!(before, claimed.len(), "no job claimed twice");
+    assert_eq!(
+        claimed
+            .into_iter()
+            .collect::<std::collections::HashSet<_>>(),
+        submitted,
+        "every job claimed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_lost_nodes_jobs_run_again_then_fail_naming_it() {
+    let place = Place::new(StoreBackend::Postgres).await;
+    let lease = Duration::from_millis(300);
+    let lost = place.open_node("lost", lease, 2).await;
+    let alive = place.open_node("alive", lease, 2).await;
+    let queued = job("echo", true);
+    lost.enqueue_job(&queued, 10).await.unwrap();
+    let mut sync = job("echo", false);
+    sync.mark_running();
+    lost.start_sync_job(&sync).await.unwrap();
+    let claimed = lost.claim_jobs(1).await.unwrap();
+    assert_eq!(claimed[0].id, queued.id);
+
+    // A live lease is left alone.
+    assert_eq!(alive.sweep_expired_leases().await.unwrap().requeued, 0);
+    assert_eq!(
+        alive.get_job(queued.id).await.unwrap().unwrap().status,
+        JobStatus::Running
+    );
+
+    // `lost` stops renewing; after the lease, `alive` takes over.
+    tokio::time::sleep(lease * 2).await;
+    let sweep = alive.sweep_expired_leases().await.unwrap();
+    assert_eq!((sweep.requeued, sweep.failed), (1, 1));
+    let requeued = alive.get_job(queued.id).await.unwrap().unwrap();
+    assert_eq!(requeued.status, JobStatus::Accepted);
+    assert!(
+        requeued.message.as_deref().unwrap_or("").contains("lost#"),
+        "{:?}",
+        requeued.message
+    );
+    let sync_failed = alive.get_job(sync.id).await.unwrap().unwrap();
+    assert_eq!(sync_failed.status, JobStatus::Failed);
+    let failure = sync_failed.failure.unwrap();
+    assert_eq!(failure.kind, FailureKind::NodeLost);
+    assert!(failure.reason.contains("lost#"), "{}", failure.reason);
+
+    // The lost node, back, finds it no longer holds the job and cannot
+    // overwrite it.
+    let again = alive.claim_jobs(1).await.unwrap().remove(0);
+    assert_eq!(again.attempts, 2);
+    assert!(again.node.as_deref().unwrap().starts_with("alive#"));
+    assert_eq!(lost.heartbeat(&[queued.id]).await.unwrap(), vec![queued.id]);
+    let stale = finished(claimed[0].clone(), JobStatus::Successful, 1);
+    assert!(!lost.finish_job(&claimed[0], &stale, None).await.unwrap());
+
+    // Lost again at the attempt limit: failed, naming the node.
+    drop(alive);
+    let third = place.open_node("third", lease, 2).await;
+    tokio::time::sleep(lease * 2).await;
+    let sweep = third.sweep_expired_leases().await.unwrap();
+    assert_eq!((sweep.requeued, sweep.failed), (0, 1));
+    let failed = third.get_job(queued.id).await.unwrap().unwrap();
+    assert_eq!(failed.status, JobStatus::Failed);
+    let failure = failed.failure.unwrap();
+    assert_eq!(failure.kind, FailureKind::NodeLost);
+    assert!(failure.reason.contains("alive#"), "{}", failure.reason);
+    assert!(
+        failure.reason.contains("started 2 times"),
+        "{}",
+        failure.reason
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_unreachable_at_start_names_the_url_without_its_password() {
+    // A loopback port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = StoreConfig {
+        backend: StoreBackend::Postgres,
+        url: Some(Secret::new(format!(
+            "postgres://wasmproc:hunter2@127.0.0.1:{port}/jobs"
+        ))),
+        timeout: Duration::from_secs(2),
+        ..StoreConfig::default()
+    };
+    let error = Store::open(
+        &config,
+        &std::env::temp_dir(),
+        NodeIdentity::new("n", Duration::from_secs(10), 3),
+    )
+    .await
+    .expect_err("nothing listens there");
+    let text = error.to_string();
+    assert!(matches!(error, StoreError::Unavailable { .. }), "{text}");
+    assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
+    assert!(!text.contains("hunter2"), "the password leaked: {text}");
+}
