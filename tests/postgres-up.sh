@@ -4,6 +4,10 @@
 #   tests/postgres-up.sh            # start (or reuse) it; prints the URL
 #   tests/postgres-up.sh --stop     # stop it
 #
+# WASMPROC_TEST_PG_ROOT and WASMPROC_TEST_PG_PORT put another cluster in
+# another directory on another port (the PostgreSQL-restart test runs one of
+# its own, so stopping it disturbs no other test).
+#
 # - If WASMPROC_TEST_DATABASE_URL is set and answers, that server is used.
 # - Otherwise a throwaway cluster is run from target/test-postgres/ (data
 #   directory, Unix socket and log there), listening on 127.0.0.1 only, on
@@ -19,7 +23,7 @@
 # database from it and drops it at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$(pwd)/target/test-postgres
+root=${WASMPROC_TEST_PG_ROOT:-$(pwd)/target/test-postgres}
 port=${WASMPROC_TEST_PG_PORT:-54329}
 data=$root/data
 url_file=$root/url
@@ -53,7 +57,7 @@ if [ "${1:-}" = "--stop" ]; then
     exit 0
 fi
 
-if [ -n "${WASMPROC_TEST_DATABASE_URL:-}" ]; then
+if [ -n "${WASMPROC_TEST_DATABASE_URL:-}" ] && [ -z "${WASMPROC_TEST_PG_ROOT:-}" ]; then
     if command -v psql >/dev/null && psql "$WASMPROC_TEST_DATABASE_URL" -Atc 'select 1' >/dev/null 2>&1; then
         echo "$WASMPROC_TEST_DATABASE_URL"
         exit 0

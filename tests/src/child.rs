@@ -11,6 +11,8 @@ use crate::http::Api;
 
 /// The line the server prints first, before the base URL.
 pub const LISTENING_PREFIX: &str = "wasmproc listening on ";
+/// The line a worker-only node prints first (it has no URL).
+pub const WORKER_READY: &str = "wasmproc worker ready";
 
 /// A running `wasmproc-under-test` child. Killed when dropped.
 pub struct ChildServer {
@@ -63,11 +65,15 @@ impl ChildServer {
                 );
             }
         };
-        let base = line
-            .trim()
-            .strip_prefix(LISTENING_PREFIX)
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
+        // A worker-only node has no API: its client points nowhere useful.
+        let base = if line.starts_with(WORKER_READY) {
+            "http://127.0.0.1:9".to_owned()
+        } else {
+            line.trim()
+                .strip_prefix(LISTENING_PREFIX)
+                .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+                .to_owned()
+        };
         Self {
             child,
             api: Api::new(base),

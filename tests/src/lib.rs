@@ -11,9 +11,12 @@
 //! - [`ChildServer`]: the `wasmproc-under-test` binary as a child process,
 //!   for kill -9 tests.
 //! - [`TestDatabase`]: a PostgreSQL database of its own for a test.
+//! - [`Cluster`]: several nodes as child processes on one database;
+//!   [`OwnPostgres`]: a PostgreSQL server of a test's own to stop and start.
 
 mod callback;
 mod child;
+mod cluster;
 mod files;
 mod http;
 mod postgres;
@@ -21,7 +24,8 @@ mod schema;
 mod server;
 
 pub use callback::{Callback, CallbackReceiver};
-pub use child::{ChildServer, LISTENING_PREFIX};
+pub use child::{ChildServer, LISTENING_PREFIX, WORKER_READY};
+pub use cluster::{CLUSTER_TOKEN, Cluster, NodeSpec, OwnPostgres, TEST_LEASE};
 pub use files::FileServer;
 pub use http::{
     Api, EXCEPTION_PREFIX, JOB_TIMEOUT, POLL_INTERVAL, REL_MONITOR, Reply, assert_error_exception,

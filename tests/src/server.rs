@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tempfile::TempDir;
-use wasmproc::config::Config;
+use wasmproc::config::{Config, Secret, StoreBackend};
 use wasmproc::runtime::Limits;
 use wasmproc::server::Server;
 
 use crate::http::Api;
+use crate::postgres::TestDatabase;
 
 /// The hostile test process component, built by `build.rs`.
 pub const HOSTILE_WASM: &str = env!("WASMPROC_GUEST_HOSTILE");
@@ -45,10 +46,12 @@ pub fn set_job_control(config: &mut Config, process: &str, options: &[&str]) {
         .job_control_options = Some(options.iter().map(|s| (*s).to_owned()).collect());
 }
 
-/// The directories of a test server; removed when the last user drops.
+/// The directories (and, on PostgreSQL, the database) of a test server;
+/// removed when the last user drops.
 #[derive(Debug)]
 struct Dirs {
     root: TempDir,
+    database: tokio::sync::OnceCell<TestDatabase>,
 }
 
 impl Dirs {
@@ -73,12 +76,20 @@ pub fn test_config(data_dir: &Path) -> Config {
 pub struct TestServerBuilder {
     dirs: Arc<Dirs>,
     config: Config,
+    postgres: bool,
 }
 
 impl TestServerBuilder {
     /// Change the configuration (it starts as [`test_config`]).
     pub fn configure(mut self, change: impl FnOnce(&mut Config)) -> Self {
         change(&mut self.config);
+        self
+    }
+
+    /// Keep the server's state in a PostgreSQL database of its own (created
+    /// at start, dropped with the last handle) instead of sled.
+    pub fn on_postgres(mut self) -> Self {
+        self.postgres = true;
         self
     }
 
@@ -95,7 +106,12 @@ impl TestServerBuilder {
     }
 
     /// Start the server.
-    pub async fn start(self) -> TestServer {
+    pub async fn start(mut self) -> TestServer {
+        if self.postgres {
+            let db = self.dirs.database.get_or_init(TestDatabase::create).await;
+            self.config.store.backend = StoreBackend::Postgres;
+            self.config.store.url = Some(Secret::new(db.url()));
+        }
         TestServer::start_in(self.dirs, self.config).await
     }
 }
@@ -124,9 +140,16 @@ impl TestServer {
             .prefix("wasmproc-e2e-")
             .tempdir()
             .expect("temporary directory");
-        let dirs = Arc::new(Dirs { root });
+        let dirs = Arc::new(Dirs {
+            root,
+            database: tokio::sync::OnceCell::new(),
+        });
         let config = test_config(&dirs.data());
-        TestServerBuilder { dirs, config }
+        TestServerBuilder {
+            dirs,
+            config,
+            postgres: false,
+        }
     }
 
     /// A server with the default test configuration.

@@ -58,6 +58,8 @@ pub fn status_info(job: &JobRecord, base_url: &str) -> StatusInfo {
             peak_memory_bytes: s.peak_memory_bytes,
             duration_ms: s.duration.as_millis() as u64,
         }),
+        node: job.node.clone(),
+        attempts: (job.attempts > 1).then_some(job.attempts),
     }
 }
 

@@ -23,7 +23,11 @@ use super::validate::InputValidator;
 use crate::failure::FailureKind;
 use crate::ogc::JobStatus;
 use crate::runtime::{Limits, ProcessModule, RunOutcome};
-use crate::store::{JobFailure, JobRecord, JobResults};
+use crate::store::{JobFailure, JobRecord, JobResults, StoreError};
+
+/// Pause between two attempts to store an outcome while the database is
+/// unavailable.
+const FINISH_RETRY: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Everything a run needs, resolved before it starts.
 pub(super) struct Runnable {
@@ -200,8 +204,7 @@ impl Inner {
         // state and results are durable before anybody can see it finished
         // (see `Store::finish_job`).
         let visible = self
-            .store
-            .finish_job(&shown, &job, results.as_ref())
+            .finish_with_retries(&shown, &job, results.as_ref())
             .await?;
         if !visible {
             // Dismissed (or, in a cluster, taken over) while finishing.
@@ -217,6 +220,27 @@ impl Inner {
             }
         }
         Ok((job, results))
+    }
+
+    /// Store a job's outcome; while the database is unavailable, try again
+    /// every [`FINISH_RETRY`] for up to half a lease. A brief outage thus
+    /// costs no re-run; a longer one leaves the job `running` under a lease
+    /// nobody renews, and another run (here or on another node) records it.
+    async fn finish_with_retries(
+        &self,
+        shown: &JobRecord,
+        job: &JobRecord,
+        results: Option<&JobResults>,
+    ) -> Result<bool, StoreError> {
+        let give_up = tokio::time::Instant::now() + self.config.cluster.lease / 2;
+        loop {
+            match self.store.finish_job(shown, job, results).await {
+                Err(StoreError::Unavailable { .. }) if tokio::time::Instant::now() < give_up => {
+                    tokio::time::sleep(FINISH_RETRY).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     pub(super) fn notify_failure(&self, job: &JobRecord) {

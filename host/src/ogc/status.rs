@@ -101,6 +101,14 @@ pub struct StatusInfo {
     /// Resources used (wasmproc extension).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
+    /// The cluster node that runs or ran it (wasmproc extension; only with
+    /// the PostgreSQL store).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// How many times a node started it; more than 1 when a node running it
+    /// was lost and another ran it again (wasmproc extension).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
 }
 
 /// `GET /jobs`.

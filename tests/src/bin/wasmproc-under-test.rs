@@ -18,6 +18,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The log on stderr, as `wasmproc serve` writes it (tests read it).
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -358,9 +358,13 @@ impl PgStore {
                 .map_err(map_error)?;
             let rows = client
                 .query(
+                    // Only the jobs that really run here: a job whose run
+                    // ended without its outcome being stored (the database
+                    // was down) must not be kept alive by its old node; its
+                    // lease expires and another run records it.
                     "UPDATE jobs SET lease_expires = now() + $2::float8 * interval '1 millisecond' \
-                     WHERE lease_owner = $1 AND status = 'running' RETURNING id",
-                    &[&self.node.id, &millis(self.node.lease)],
+                     WHERE lease_owner = $1 AND status = 'running' AND id = ANY($3) RETURNING id",
+                    &[&self.node.id, &millis(self.node.lease), &running],
                 )
                 .await
                 .map_err(map_error)?;
