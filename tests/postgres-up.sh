@@ -65,6 +65,16 @@ if [ -n "${WASMPROC_TEST_DATABASE_URL:-}" ] && [ -z "${WASMPROC_TEST_PG_ROOT:-}"
     log "WASMPROC_TEST_DATABASE_URL is set but does not answer; starting a local cluster instead"
 fi
 
+# Another checkout's cluster may already serve this port (its tests use
+# databases of their own, so sharing it is harmless).
+if [ -z "${WASMPROC_TEST_PG_ROOT:-}" ] && command -v psql >/dev/null \
+    && psql "$url" -Atc 'select 1' >/dev/null 2>&1; then
+    mkdir -p "$root"
+    echo "$url" >"$url_file"
+    echo "$url"
+    exit 0
+fi
+
 if ! find_bin initdb >/dev/null || ! command -v psql >/dev/null; then
     log "PostgreSQL is not installed: installing Debian's postgresql"
     sudo=""

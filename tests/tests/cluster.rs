@@ -173,7 +173,7 @@ async fn a_thousand_jobs_survive_a_node_killed_mid_run() {
     for row in &rows {
         let (id, status, attempts, results): (String, String, i32, i64) =
             (row.get(0), row.get(1), row.get(2), row.get(3));
-        assert!(attempts >= 1 && attempts <= 3, "{id}: {attempts} attempts");
+        assert!((1..=3).contains(&attempts), "{id}: {attempts} attempts");
         match status.as_str() {
             "successful" => assert_eq!(results, 1, "{id}: one result row"),
             "failed" => {

@@ -196,7 +196,7 @@ impl PgStore {
             })?;
         pg_config
             .connect_timeout(config.timeout)
-            .application_name(&format!("wasmproc {}", node.id))
+            .application_name(format!("wasmproc {}", node.id))
             // A database that vanishes without closing the socket is
             // noticed by the kernel within about a minute.
             .keepalives(true)

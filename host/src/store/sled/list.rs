@@ -198,15 +198,12 @@ impl SledStore {
         let mut skipped = 0;
         let mut previous: Option<JobKey> = None;
         let mut jobs = Vec::with_capacity(query.limit.min(1000));
-        loop {
-            let Some((at, key)) = heads
-                .iter()
-                .enumerate()
-                .filter_map(|(i, head)| head.map(|key| (i, key)))
-                .max_by(|a, b| a.1.cmp(&b.1))
-            else {
-                break;
-            };
+        while let Some((at, key)) = heads
+            .iter()
+            .enumerate()
+            .filter_map(|(i, head)| head.map(|key| (i, key)))
+            .max_by(|a, b| a.1.cmp(&b.1))
+        {
             heads[at] = sources[at].next().transpose()?;
             if previous == Some(key) {
                 continue;
