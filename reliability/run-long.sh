@@ -20,8 +20,8 @@ export WASMPROC_LONG=1
 export RUST_LIB_BACKTRACE=0
 
 started=$(date +%s)
-WASMPROC_LONG=1 cargo test --release -p wasmproc-tests --no-fail-fast \
-    --test crash_rounds --test overload --test hostile_load -- --nocapture 2>&1 | tee "$log"
+WASMPROC_LONG=1 cargo test --release -p wasmproc-tests --test e2e --no-fail-fast \
+    -- --nocapture crash_rounds:: overload:: hostile_load:: 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 
 echo

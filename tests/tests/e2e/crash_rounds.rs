@@ -59,7 +59,7 @@ use wasmproc_tests::{
     output_value,
 };
 
-const BINARY: &str = env!("CARGO_BIN_EXE_wasmproc-under-test");
+use super::BINARY;
 const HELLO_WASM: &str = env!("WASMPROC_GUEST_HELLO_WORLD");
 const ECHO_WASM: &str = env!("WASMPROC_GUEST_ECHO");
 const TOKEN: &str = "crash-t0ken";

@@ -82,7 +82,7 @@ async fn fixture(server: &TestServer) -> Fixture {
 
 #[tokio::test]
 async fn job_list_is_newest_first_and_filters_work() {
-    let server = TestServer::builder().with_hostile().start().await;
+    let server = super::server().with_hostile().start().await;
     let jobs = fixture(&server).await;
     let all = jobs.all();
     let newest_first: Vec<String> = all.iter().rev().cloned().collect();
@@ -195,7 +195,7 @@ async fn job_list_is_newest_first_and_filters_work() {
 
 #[tokio::test]
 async fn job_list_pages_with_limit_offset_and_next_links() {
-    let server = TestServer::start().await;
+    let server = super::server().start().await;
     let request = json!({ "inputs": { "name": "Joe" } });
     let mut submitted = Vec::new();
     for _ in 0..5 {
@@ -241,7 +241,7 @@ async fn job_ids_are_unguessable_random_uuids() {
     // A job id is the only key to a job's inputs and results (without
     // `protect_jobs`): it must be random (UUID v4: 122 random bits), not a
     // counter or a timestamp.
-    let server = TestServer::start().await;
+    let server = super::server().start().await;
     let mut ids = Vec::new();
     for _ in 0..20 {
         let (id, reply) = server
@@ -267,7 +267,7 @@ async fn job_ids_are_unguessable_random_uuids() {
 
 #[tokio::test]
 async fn unknown_job_returns_404_no_such_job() {
-    let server = TestServer::start().await;
+    let server = super::server().start().await;
     let random = uuid::Uuid::new_v4().to_string();
     for path in [
         format!("/jobs/{random}"),
@@ -286,7 +286,7 @@ async fn unknown_job_returns_404_no_such_job() {
 
 #[tokio::test]
 async fn unknown_output_of_a_successful_job_returns_404() {
-    let server = TestServer::start().await;
+    let server = super::server().start().await;
     let (job_id, _) = server
         .execute_sync("hello-world", &json!({ "inputs": { "name": "Joe" } }))
         .await;
@@ -299,7 +299,7 @@ async fn unknown_output_of_a_successful_job_returns_404() {
 
 #[tokio::test]
 async fn status_info_links_to_itself_and_to_results_when_done() {
-    let server = TestServer::start().await;
+    let server = super::server().start().await;
     let (job_id, _) = server
         .execute_sync("hello-world", &json!({ "inputs": { "name": "Joe" } }))
         .await;
@@ -328,7 +328,7 @@ fn assert_gone(reply: &wasmproc_tests::Reply) {
 
 #[tokio::test]
 async fn dismissing_a_running_job_stops_it() {
-    let server = TestServer::builder()
+    let server = super::server()
         .configure(|c| c.execution.max_concurrent_jobs = 1)
         .start()
         .await;
@@ -372,7 +372,7 @@ async fn dismissing_a_running_job_stops_it() {
 
 #[tokio::test]
 async fn dismissing_a_queued_job_removes_it_before_it_runs() {
-    let server = TestServer::builder()
+    let server = super::server()
         .configure(|c| c.execution.max_concurrent_jobs = 1)
         .start()
         .await;

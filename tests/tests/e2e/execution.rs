@@ -7,7 +7,7 @@ use base64::Engine as _;
 use chrono::{DateTime, FixedOffset};
 use serde_json::{Value, json};
 use wasmproc_tests::{
-    JOB_TIMEOUT, REL_MONITOR, TestServer, assert_error_exception, assert_exception, assert_valid,
+    JOB_TIMEOUT, REL_MONITOR, assert_error_exception, assert_exception, assert_valid,
     check_exception, detail, is_json_media_type, last_segment, output_value, set_job_control,
 };
 
@@ -25,7 +25,7 @@ fn timestamp(status_info: &Value, field: &str) -> DateTime<FixedOffset> {
 
 #[tokio::test]
 async fn sync_execute_returns_raw_value_with_monitor_link() {
-    let server = TestServer::start().await;
+    let server = super::server().start().await;
     let reply = server.execute("hello-world", &hello_joe()).await;
     reply.expect_status(200);
     assert!(
@@ -67,7 +67,7 @@ async fn sync_execute_returns_raw_value_with_monitor_link() {
 
 #[tokio::test]
 async fn sync_execute_document_response_returns_results_document() {
-    let server = TestServer::start().await;
+    let server = super::server().start().await;
     let request = json!({ "inputs": { "name": "Joe", "message": "hi" }, "response": "document" });
     let (job_id, reply) = server.execute_sync("hello-world", &request).await;
     let results = reply.expect_json();
@@ -82,7 +82,7 @@ async fn sync_execute_document_response_returns_results_document() {
 
 #[tokio::test]
 async fn async_execute_returns_201_with_location() {
-    let server = TestServer::start().await;
+    let server = super::server().start().await;
     let reply = server
         .execute_async_reply("hello-world", &hello_joe())
         .await;
@@ -120,7 +120,7 @@ async fn async_execute_returns_201_with_location() {
 
 #[tokio::test]
 async fn prefer_list_with_wait_still_executes_async() {
-    let server = TestServer::start().await;
+    let server = super::server().start().await;
     let reply = server
         .post_json(
             "/processes/hello-world/execution",
@@ -147,7 +147,7 @@ async fn prefer_list_with_wait_still_executes_async() {
 
 #[tokio::test]
 async fn async_only_process_executes_async_without_prefer() {
-    let server = TestServer::builder()
+    let server = super::server()
         .configure(|c| set_job_control(c, "echo", &["async-execute"]))
         .start()
         .await;
@@ -172,7 +172,7 @@ async fn async_only_process_executes_async_without_prefer() {
 
 #[tokio::test]
 async fn respond_async_is_not_applied_to_a_sync_only_process() {
-    let server = TestServer::builder()
+    let server = super::server()
         .configure(|c| set_job_control(c, "hello-world", &["sync-execute"]))
         .start()
         .await;
@@ -194,7 +194,7 @@ async fn respond_async_is_not_applied_to_a_sync_only_process() {
 
 #[tokio::test]
 async fn server_with_sync_disabled_runs_async_without_prefer() {
-    let server = TestServer::builder()
+    let server = super::server()
         .configure(|c| c.execution.enable_sync = false)
         .start()
         .await;
@@ -209,7 +209,7 @@ async fn server_with_sync_disabled_runs_async_without_prefer() {
 
 #[tokio::test]
 async fn results_are_not_ready_while_the_job_runs() {
-    let server = TestServer::start().await;
+    let server = super::server().start().await;
     let job_id = server
         .execute_async(
             "echo",
@@ -235,7 +235,7 @@ async fn results_are_not_ready_while_the_job_runs() {
 
 #[tokio::test]
 async fn echo_document_echoes_every_input_kind() {
-    let server = TestServer::start().await;
+    let server = super::server().start().await;
     let png = [
         0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 1, 2,
     ];
@@ -274,7 +274,7 @@ async fn echo_document_echoes_every_input_kind() {
 
 #[tokio::test]
 async fn document_response_contains_only_requested_outputs() {
-    let server = TestServer::start().await;
+    let server = super::server().start().await;
     let request = json!({
         "inputs": { "stringInput": "keep", "doubleInput": 1.5 },
         "outputs": { "stringInput": {} },
@@ -290,7 +290,7 @@ async fn document_response_contains_only_requested_outputs() {
 
 #[tokio::test]
 async fn raw_response_with_two_outputs_is_multipart_related() {
-    let server = TestServer::start().await;
+    let server = super::server().start().await;
     let request = json!({
         "inputs": { "stringInput": "first-part-xyz", "doubleInput": 2.5 },
         "outputs": { "stringInput": {}, "doubleInput": {} },
@@ -324,7 +324,7 @@ async fn raw_response_with_two_outputs_is_multipart_related() {
 
 #[tokio::test]
 async fn reference_transmission_returns_a_link_to_the_output() {
-    let server = TestServer::start().await;
+    let server = super::server().start().await;
     let request = json!({
         "inputs": { "stringInput": "by-ref" },
         "outputs": { "stringInput": { "transmissionMode": "reference" } },
@@ -365,7 +365,7 @@ fn invalid(process: &'static str, body: Value, names: &'static str) -> Invalid {
 
 #[tokio::test]
 async fn invalid_inputs_are_rejected_with_400_naming_the_input() {
-    let server = TestServer::start().await;
+    let server = super::server().start().await;
     let eleven: Vec<i64> = (0..11).collect();
     let mut cases = vec![
         invalid(
@@ -460,7 +460,7 @@ async fn invalid_inputs_are_rejected_with_400_naming_the_input() {
 
 #[tokio::test]
 async fn oversized_request_body_returns_413() {
-    let server = TestServer::builder()
+    let server = super::server()
         .configure(|c| c.max_request_bytes = 1024)
         .start()
         .await;
@@ -474,7 +474,7 @@ async fn oversized_request_body_returns_413() {
 
 #[tokio::test]
 async fn full_queue_rejects_async_jobs_with_503_and_retry_after() {
-    let server = TestServer::builder()
+    let server = super::server()
         .configure(|c| {
             c.execution.max_concurrent_jobs = 1;
             c.execution.max_queued_jobs = 2;
@@ -527,7 +527,7 @@ async fn full_queue_rejects_async_jobs_with_503_and_retry_after() {
 
 #[tokio::test]
 async fn raw_binary_output_is_served_as_bytes_with_its_media_type() {
-    let server = TestServer::start().await;
+    let server = super::server().start().await;
     let bytes: Vec<u8> = (0u8..=255).collect();
     let encoded = base64::engine::general_purpose::STANDARD.encode(&bytes);
     let request = json!({
@@ -560,7 +560,7 @@ async fn raw_binary_output_is_served_as_bytes_with_its_media_type() {
 
 #[tokio::test]
 async fn sync_execution_past_the_sync_timeout_fails_with_wall_clock() {
-    let server = TestServer::builder()
+    let server = super::server()
         .configure(|c| c.execution.sync_timeout = Duration::from_secs(1))
         .start()
         .await;

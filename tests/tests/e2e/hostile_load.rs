@@ -30,7 +30,7 @@ use wasmproc_tests::{
     Api, ChildServer, HOSTILE_WASM, Reply, assert_error_exception, detail, output_value,
 };
 
-const BINARY: &str = env!("CARGO_BIN_EXE_wasmproc-under-test");
+use super::BINARY;
 const TOKEN: &str = "h0stile";
 /// Jobs running at once in the child.
 const WORKERS: u64 = 4;

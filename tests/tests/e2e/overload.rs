@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use wasmproc_tests::{ChildServer, assert_error_exception, last_segment, output_value};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_wasmproc-under-test");
+use super::BINARY;
 
 /// Peak RSS allowed to the server, in MiB. An idle debug-build child peaks
 /// at ~60 MiB and one running echo job adds a few MiB (the job's linear

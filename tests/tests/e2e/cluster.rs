@@ -13,7 +13,7 @@ use wasmproc_tests::{
     last_segment,
 };
 
-const BINARY: &str = env!("CARGO_BIN_EXE_wasmproc-under-test");
+use super::BINARY;
 
 /// Poll `check` every 50 ms until it returns `Some`, at most `timeout`.
 async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T

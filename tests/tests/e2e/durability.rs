@@ -4,13 +4,13 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use wasmproc_tests::{Api, ChildServer, JOB_TIMEOUT, POLL_INTERVAL, TestServer, assert_valid};
+use wasmproc_tests::{Api, ChildServer, JOB_TIMEOUT, POLL_INTERVAL, assert_valid};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_wasmproc-under-test");
+use super::BINARY;
 
 #[tokio::test]
 async fn finished_jobs_and_results_survive_a_graceful_restart() {
-    let server = TestServer::start().await;
+    let server = super::server().start().await;
     let hello = server
         .execute_async(
             "hello-world",
@@ -109,10 +109,11 @@ async fn wait_all_final(api: &Api, ids: &[String], timeout: Duration) -> Vec<Val
 async fn kill_9_mid_run_loses_no_accepted_job() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let config = dir.path().join("wasmproc.toml");
+    let (store, _database) = super::child_store_toml().await;
     std::fs::write(
         &config,
         format!(
-            "bind = \"127.0.0.1:0\"\ndata_dir = {:?}\n\n[execution]\nmax_concurrent_jobs = 1\n",
+            "bind = \"127.0.0.1:0\"\ndata_dir = {:?}\n\n[execution]\nmax_concurrent_jobs = 1\n{store}",
             dir.path().join("data")
         ),
     )

@@ -104,7 +104,7 @@ fn base64(bytes: &[u8]) -> String {
 
 /// A server with the admin token, configured further by `change`.
 async fn admin_server(change: impl FnOnce(&mut wasmproc::config::Config)) -> TestServer {
-    TestServer::builder()
+    super::server()
         .configure(|c| {
             c.auth.admin_token = Some(wasmproc::config::Secret::new(TOKEN));
             change(c);
@@ -305,7 +305,7 @@ async fn mutating_routes_need_the_admin_token() {
 
 #[tokio::test]
 async fn without_an_admin_token_deployment_is_disabled() {
-    let server = TestServer::start().await;
+    let server = super::server().start().await;
     for (method, path) in [
         (Method::POST, "/processes"),
         (Method::PUT, "/processes/hello-world"),
@@ -1328,7 +1328,7 @@ async fn a_job_queued_at_an_undeploy_keeps_its_deployed_limits() {
 
 #[tokio::test]
 async fn conformance_and_api_document_part_2() {
-    let server = TestServer::start().await;
+    let server = super::server().start().await;
     let conformance = server.get_json("/conformance").await;
     let classes: Vec<&str> = conformance["conformsTo"]
         .as_array()

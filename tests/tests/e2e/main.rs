@@ -1,0 +1,50 @@
+//! Every end-to-end test of wasmproc, in one test binary (one link of
+//! wasmtime instead of one per file): a real server on 127.0.0.1 (in this
+//! process, or as a child process for kill -9), real sled in temporary
+//! directories, a real PostgreSQL (`tests/postgres-up.sh`), real components
+//! built from source.
+//!
+//! One module per area. The suites that must hold on both stores
+//! (execution, jobs, deploy, durability) start their servers through
+//! [`server`] and [`child_store_toml`]; [`on_postgres`] compiles them a
+//! second time with those two pointing at PostgreSQL.
+
+use wasmproc_tests::{TestDatabase, TestServer, TestServerBuilder};
+
+mod callbacks;
+mod cluster;
+mod cors;
+mod crash_rounds;
+mod deploy;
+mod durability;
+mod execution;
+mod fuzz_openapi;
+mod hostile;
+mod hostile_load;
+mod hostile_requests;
+mod jobs;
+mod landing;
+mod languages;
+mod load;
+mod on_postgres;
+mod overload;
+mod processes;
+mod references;
+mod retention;
+mod schema_harness;
+mod slow_clients;
+mod store_contract;
+
+/// The `wasmproc-under-test` binary (the server as a child process).
+const BINARY: &str = env!("CARGO_BIN_EXE_wasmproc-under-test");
+
+/// A test server on the embedded sled store.
+fn server() -> TestServerBuilder {
+    TestServer::builder()
+}
+
+/// The `[store]` part of a child server's config (none: sled), and the
+/// database to keep alive while it runs (none).
+async fn child_store_toml() -> (String, Option<TestDatabase>) {
+    (String::new(), None)
+}

@@ -1,0 +1,32 @@
+//! The execution, jobs, deploy and durability suites again, on a server
+//! whose store is a PostgreSQL database of its own.
+
+use wasmproc_tests::{TestDatabase, TestServer, TestServerBuilder};
+
+use super::BINARY;
+
+#[path = "deploy.rs"]
+mod deploy;
+#[path = "durability.rs"]
+mod durability;
+#[path = "execution.rs"]
+mod execution;
+#[path = "jobs.rs"]
+mod jobs;
+
+/// A test server on PostgreSQL.
+fn server() -> TestServerBuilder {
+    TestServer::builder().on_postgres()
+}
+
+/// The `[store]` and `[cluster]` parts of a child server's config on a new
+/// database (short leases: a node killed with kill -9 leaves its jobs for
+/// 2 s), and that database.
+async fn child_store_toml() -> (String, Option<TestDatabase>) {
+    let db = TestDatabase::create().await;
+    let toml = format!(
+        "[store]\nbackend = \"postgres\"\nurl = {:?}\n[cluster]\nlease = \"2s\"\nheartbeat = \"500ms\"\n",
+        db.url()
+    );
+    (toml, Some(db))
+}
