@@ -61,7 +61,9 @@ def check_loopback(url: str) -> None:
 
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--url", required=True, help="base URL, e.g. http://127.0.0.1:5000")
+    ap.add_argument("--url", required=True, action="append",
+                    help="base URL, e.g. http://127.0.0.1:5000; repeat it for several "
+                         "nodes of a cluster: submissions go round-robin")
     ap.add_argument("--process", default="hello-world")
     ap.add_argument("--body", default='{"inputs":{"name":"Joe"}}')
     ap.add_argument("--jobs", type=int, default=2000)
@@ -70,8 +72,9 @@ async def main() -> None:
     ap.add_argument("--stall", type=float, default=15.0,
                     help="a request unanswered this long means the server stalled: stop")
     args = ap.parse_args()
-    check_loopback(args.url)
-    base = args.url.rstrip("/")
+    for url in args.url:
+        check_loopback(url)
+    bases = [url.rstrip("/") for url in args.url]
     body = args.body.encode()
     deadline = time.monotonic() + args.deadline
     submit_errors: collections.Counter[str] = collections.Counter()
@@ -84,11 +87,12 @@ async def main() -> None:
     timeout = aiohttp.ClientTimeout(total=args.stall)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         post_headers = {"Content-Type": "application/json", "Prefer": "respond-async"}
-        url = f"{base}/processes/{args.process}/execution"
+        urls = [f"{base}/processes/{args.process}/execution" for base in bases]
 
         async def submitter() -> None:
             nonlocal next_index, last_201, stalled
             while next_index < args.jobs and time.monotonic() < deadline and not stalled:
+                url = urls[next_index % len(urls)]
                 next_index += 1
                 try:
                     async with session.post(url, data=body, headers=post_headers) as resp:

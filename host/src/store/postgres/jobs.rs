@@ -13,6 +13,21 @@ use uuid::Uuid;
 use super::{CHANNEL, PgStore, map_error};
 use crate::store::{JobRecord, JobResults, LeaseSweep, Recovery, StoreError};
 
+/// How long a count of the queue is trusted. Counting on every submission
+/// cost more PostgreSQL CPU than the rest of a job together (the count
+/// walks every queued job); with a count at most this old plus this node's
+/// own submissions since, the cluster-wide bound can be exceeded by what
+/// the *other* nodes accepted in the last [`QUEUE_COUNT_AGE`], never more.
+pub(super) const QUEUE_COUNT_AGE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The last queue count of this node.
+#[derive(Debug, Default)]
+pub(super) struct QueueCount {
+    counted_at: Option<std::time::Instant>,
+    queued: usize,
+    submitted: usize,
+}
+
 /// Advisory lock key of the retention sweep: one node at a time deletes.
 const RETENTION_LOCK: i64 = 0x7761_736d_7265_7465; // "wasmrete"
 
@@ -52,42 +67,81 @@ impl PgStore {
         job: &JobRecord,
         max_queued: usize,
     ) -> Result<(), StoreError> {
-        let inserted = self
+        if self.queue_length_estimate(max_queued).await? >= max_queued {
+            return Err(StoreError::QueueFull(max_queued));
+        }
+        self.bounded(async {
+            let client = self.client().await?;
+            let statement = client
+                .prepare_cached(
+                    "INSERT INTO jobs (id, process_id, status, asynchronous, created, record, request) \
+                     VALUES ($1, $2, 'accepted', true, $3, $4, $5)",
+                )
+                .await
+                .map_err(map_error)?;
+            client
+                .execute(
+                    &statement,
+                    &[
+                        &job.id,
+                        &job.process_id,
+                        &job.created,
+                        &record_value(job)?,
+                        &serde_json::to_vec(&job.request)?,
+                    ],
+                )
+                .await
+                .map_err(map_error)
+        })
+        .await?;
+        self.lock_queue_count().submitted += 1;
+        self.announce_queued();
+        Ok(())
+    }
+
+    fn lock_queue_count(&self) -> std::sync::MutexGuard<'_, QueueCount> {
+        self.queue_count
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The cluster-wide queue length: counted (up to `max_queued`, so the
+    /// count costs at most that many index entries) when the last count is
+    /// older than [`QUEUE_COUNT_AGE`], plus this node's submissions since.
+    async fn queue_length_estimate(&self, max_queued: usize) -> Result<usize, StoreError> {
+        {
+            let count = self.lock_queue_count();
+            if count
+                .counted_at
+                .is_some_and(|at| at.elapsed() < QUEUE_COUNT_AGE)
+            {
+                return Ok(count.queued + count.submitted);
+            }
+        }
+        let queued = self
             .bounded(async {
                 let client = self.client().await?;
-                // The bound is cluster-wide: the count and the insert are one
-                // statement. Concurrent submissions may each see the last
-                // free place, so the queue can exceed the bound by the number
-                // of submissions racing for it, never more.
                 let statement = client
                     .prepare_cached(
-                        "INSERT INTO jobs (id, process_id, status, asynchronous, created, record, request) \
-                         SELECT $1, $2, 'accepted', true, $3, $4, $5 \
-                         WHERE (SELECT count(*) FROM jobs WHERE status = 'accepted' AND asynchronous) < $6",
+                        "SELECT count(*) FROM (SELECT 1 FROM jobs \
+                         WHERE status = 'accepted' AND asynchronous LIMIT $1) queued",
                     )
                     .await
                     .map_err(map_error)?;
-                client
-                    .execute(
-                        &statement,
-                        &[
-                            &job.id,
-                            &job.process_id,
-                            &job.created,
-                            &record_value(job)?,
-                            &serde_json::to_vec(&job.request)?,
-                            &(max_queued as i64),
-                        ],
-                    )
+                let row = client
+                    .query_one(&statement, &[&(max_queued as i64)])
                     .await
-                    .map_err(map_error)
+                    .map_err(map_error)?;
+                Ok(row.get::<_, i64>(0) as usize)
             })
             .await?;
-        if inserted == 0 {
-            return Err(StoreError::QueueFull(max_queued));
-        }
-        self.announce_queued();
-        Ok(())
+        let mut count = self.lock_queue_count();
+        *count = QueueCount {
+            counted_at: Some(std::time::Instant::now()),
+            queued,
+            submitted: 0,
+        };
+        Ok(queued)
     }
 
     pub(crate) async fn queued_jobs(&self) -> Result<usize, StoreError> {

@@ -160,6 +160,9 @@ pub struct PgStore {
     /// Asks the notifier task to tell the other nodes that jobs are
     /// queued (coalesced, see [`listener::spawn_notifier`]).
     announce_queued: Arc<Notify>,
+    /// The cluster-wide queue length as last counted, and this node's
+    /// submissions since (see [`jobs::QUEUE_COUNT_AGE`]).
+    queue_count: std::sync::Mutex<jobs::QueueCount>,
     /// Stops the listener and notifier tasks when the store is dropped.
     stop: CancellationToken,
 }
@@ -245,6 +248,7 @@ impl PgStore {
             events: broadcast::channel(1024).0,
             queue_wake: Arc::new(Notify::new()),
             announce_queued: Arc::new(Notify::new()),
+            queue_count: std::sync::Mutex::default(),
             stop: CancellationToken::new(),
         };
         listener::spawn_listener(
