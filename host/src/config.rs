@@ -279,6 +279,11 @@ impl Default for HrefConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CallbackConfig {
+    /// Hosts callbacks may be sent to (exact host names or IP literals),
+    /// with the rules of `href.allowed_hosts`: empty means any public host;
+    /// loopback and private addresses are refused unless listed. A
+    /// subscriber URI outside these rules is refused at submission (400).
+    pub allowed_hosts: Vec<String>,
     /// Timeout of one delivery attempt. Default 5 s.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
@@ -290,6 +295,7 @@ pub struct CallbackConfig {
 impl Default for CallbackConfig {
     fn default() -> Self {
         Self {
+            allowed_hosts: Vec::new(),
             timeout: Duration::from_secs(5),
             attempts: 3,
         }

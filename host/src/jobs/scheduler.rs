@@ -173,7 +173,7 @@ impl Scheduler {
         let scheduler = Self {
             inner: Arc::new(Inner {
                 permits: Arc::new(Semaphore::new(config.execution.max_concurrent_jobs)),
-                callbacks: Callbacks::new(http.clone(), config.callbacks.clone()),
+                callbacks: Callbacks::new(config.callbacks.clone()),
                 store,
                 registry,
                 runtime,
