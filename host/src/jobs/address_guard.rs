@@ -95,7 +95,7 @@ pub enum AddressRefused {
 }
 
 /// The future of one name lookup.
-type LookupFuture = Pin<Box<dyn Future<Output = io::Result<Vec<IpAddr>>> + Send>>;
+pub(crate) type LookupFuture = Pin<Box<dyn Future<Output = io::Result<Vec<IpAddr>>> + Send>>;
 
 /// How names become addresses: the system resolver in the server; a fixed
 /// table in unit tests (a name that resolves to a chosen address).
@@ -169,7 +169,7 @@ impl AddressGuard {
     /// The same guard resolving names with `lookup` instead of the system
     /// resolver: how tests make a name answer a chosen address.
     #[cfg(test)]
-    fn with_lookup(
+    pub(crate) fn with_lookup(
         mut self,
         lookup: impl Fn(String) -> LookupFuture + Send + Sync + 'static,
     ) -> Self {
@@ -553,5 +553,36 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, AddressRefused::Unresolvable { .. }), "{err}");
+    }
+
+    /// What the HTTP client asks the guard: a name that answers a loopback
+    /// address and is not allow-listed is refused, with the guard's error
+    /// (reqwest hands it back inside its connect error).
+    #[tokio::test]
+    async fn the_resolver_refuses_a_name_answering_a_non_public_address() {
+        use reqwest::dns::Resolve as _;
+        let stub = |_name: String| -> LookupFuture {
+            Box::pin(async { Ok(vec![IpAddr::from([127, 0, 0, 1])]) })
+        };
+        let open = guard(&[]).with_lookup(stub);
+        let err = match open.resolve("rebind.test".parse().unwrap()).await {
+            Ok(addrs) => panic!("resolved to {:?}", addrs.collect::<Vec<_>>()),
+            Err(err) => err,
+        };
+        assert_eq!(
+            err.downcast_ref::<AddressRefused>(),
+            Some(&AddressRefused::NonPublic {
+                host: "rebind.test".into(),
+                address: IpAddr::from([127, 0, 0, 1]),
+                setting: "href.allowed_hosts",
+            })
+        );
+        let listed = guard(&["rebind.test"]).with_lookup(stub);
+        let addrs: Vec<SocketAddr> = listed
+            .resolve("rebind.test".parse().unwrap())
+            .await
+            .unwrap()
+            .collect();
+        assert_eq!(addrs, vec![SocketAddr::from(([127, 0, 0, 1], 0))]);
     }
 }

@@ -22,7 +22,7 @@ mod validate;
 
 pub use address_guard::{AddressGuard, AddressRefused, GuardedClient, is_public, refusal_in};
 pub use callbacks::{SubscriberRefused, check_subscriber};
-pub use href::{FetchFailure, check_reference, fetch_bytes};
+pub use href::{FetchFailure, fetch_bytes};
 pub use registry::{Policy, ProcessRegistry, RegisterError, RegisteredProcess, Registration};
 pub use scheduler::{JobError, Recovery, Scheduler};
 pub use validate::{DescriptionError, InputValidator, InvalidInput};

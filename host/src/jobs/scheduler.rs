@@ -32,6 +32,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use super::address_guard::{AddressGuard, GuardedClient};
 use super::callbacks::Callbacks;
 use super::documents::{results_document, status_info};
 use super::href::resolve_references;
@@ -96,7 +97,7 @@ struct Inner {
     stopping: CancellationToken,
     executor: Handle,
     callbacks: Callbacks,
-    http: reqwest::Client,
+    http: GuardedClient,
 }
 
 /// Writes a guest's progress reports into its job record, and remembers
@@ -166,10 +167,7 @@ impl Scheduler {
         executor: Handle,
     ) -> Self {
         let (queue, receiver) = mpsc::unbounded_channel();
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
+        let http = GuardedClient::new(AddressGuard::for_href(&config.href));
         let scheduler = Self {
             inner: Arc::new(Inner {
                 permits: Arc::new(Semaphore::new(config.execution.max_concurrent_jobs)),
