@@ -33,7 +33,7 @@ pub fn set_limits(config: &mut Config, process: &str, limits: Limits) {
         .processes
         .entry(process.to_owned())
         .or_default()
-        .limits = Some(limits);
+        .limits = Some(limits.into());
 }
 
 /// Replace the `jobControlOptions` of one process.

@@ -21,8 +21,8 @@ use serde_json::{Value, json};
 use super::auth::require_admin;
 use super::processes::summary;
 use super::{ApiError, AppState, Path};
+use crate::config::PartialLimits;
 use crate::jobs::{AddressGuard, FetchFailure, GuardedClient, Policy, Registration, fetch_bytes};
-use crate::runtime::Limits;
 
 /// Media type of a component.
 const WASM: &str = "application/wasm";
@@ -36,7 +36,9 @@ struct AppPackage {
     process_description: Option<Value>,
     execution_unit: Value,
     job_control_options: Option<Vec<String>>,
-    limits: Option<Limits>,
+    /// The fields given; the others come from the server's
+    /// `[limits.default]`, as for a process's `limits` in the config.
+    limits: Option<PartialLimits>,
 }
 
 fn media_type(headers: &HeaderMap) -> String {
@@ -135,7 +137,9 @@ async fn read_module(
                     Some(process) if d.get("id").is_none() => process.clone(),
                     _ => d,
                 });
-            registration.limits = package.limits;
+            registration.limits = package
+                .limits
+                .map(|given| given.over(&state.config.limits.default));
             registration.job_control_options = package.job_control_options;
             Ok((wasm, registration))
         }
