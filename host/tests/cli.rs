@@ -93,6 +93,24 @@ fn each_hostile_behaviour_fails_with_its_outcome_and_exit_status_1() {
             "hostile-refusal",
         ),
         ("exit", &[], "outcome=trap", "exit"),
+        (
+            "invalid-json",
+            &[],
+            "outcome=invalid-output",
+            "invalid output 'result': its json value is not valid JSON",
+        ),
+        (
+            "undeclared-output",
+            &[],
+            "outcome=invalid-output",
+            "invalid output 'surprise': the process description does not declare it",
+        ),
+        (
+            "wrong-media-type",
+            &[],
+            "outcome=invalid-output",
+            "invalid output 'image': media type 'text/html' contradicts the description, which declares image/png",
+        ),
     ];
     for (behaviour, flags, outcome, reason) in cases {
         let inputs = format!(r#"{{"behaviour": "{behaviour}"}}"#);

@@ -575,7 +575,7 @@ impl Inner {
         job.updated = now;
         job.stats = Some(report.stats);
         job.log = Some(report.log);
-        let results = match report.outcome {
+        let results = match runnable.validator.check_outputs(report.outcome) {
             RunOutcome::Cancelled if self.stopping.is_cancelled() && job.asynchronous => {
                 // Stopped by a shutdown, not a dismissal: run it again later.
                 job.status = JobStatus::Accepted;
