@@ -267,7 +267,9 @@ impl Default for LimitsConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct LimitTables {
+    /// `[limits.default]`, over [`Limits::default`].
     default: PartialLimits,
+    /// `[limits.max]`, over [`LimitsConfig::builtin_max`].
     max: PartialLimits,
 }
 
@@ -457,6 +459,7 @@ impl Config {
         }
     }
 
+    /// Every contradiction, as a sentence naming its keys.
     fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         if !self.execution.enable_sync && !self.execution.enable_async {

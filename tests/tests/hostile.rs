@@ -274,8 +274,10 @@ async fn malformed_outputs_fail_the_job_naming_the_output() {
     server.shutdown().await;
 }
 
+/// The admin token of the deploy tests here.
 const ADMIN_TOKEN: &str = "hostile-t0ken";
 
+/// `POST /processes` with a component, as the admin.
 async fn deploy_wasm(server: &TestServer, wasm: Vec<u8>) -> Reply {
     let auth = format!("Bearer {ADMIN_TOKEN}");
     server

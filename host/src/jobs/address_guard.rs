@@ -177,6 +177,9 @@ impl AddressGuard {
         self
     }
 
+    /// Whether the allow-list names `bare` (already lower-cased, without
+    /// brackets): exact match only, so `example.org` does not allow
+    /// `evil.example.org`.
     fn is_listed(&self, bare: &str) -> bool {
         self.allowed_hosts.iter().any(|allowed| allowed == bare)
     }
@@ -269,6 +272,7 @@ impl AddressGuard {
         Ok(addresses)
     }
 
+    /// The refusal of a host a non-empty allow-list does not name.
     fn not_listed(&self, bare: &str) -> AddressRefused {
         AddressRefused::NotAllowListed {
             host: bare.to_owned(),
@@ -276,6 +280,7 @@ impl AddressGuard {
         }
     }
 
+    /// The refusal of a host that is, or resolves to, `address`.
     fn non_public(&self, bare: &str, address: IpAddr) -> AddressRefused {
         AddressRefused::NonPublic {
             host: bare.to_owned(),
@@ -376,6 +381,8 @@ pub fn is_public(address: IpAddr) -> bool {
     }
 }
 
+/// [`is_public`] for IPv4: the special-purpose ranges of RFC 6890 that a
+/// server could reach but the public cannot, or that mean "this host".
 fn is_public_v4(v4: Ipv4Addr) -> bool {
     let [a, b, c, _] = v4.octets();
     !(v4.is_loopback()
@@ -397,6 +404,9 @@ fn is_public_v4(v4: Ipv4Addr) -> bool {
         || a >= 240)
 }
 
+/// [`is_public`] for IPv6: the local ranges, and every form that carries an
+/// IPv4 address inside (checked as that IPv4 address, since a dual-stack
+/// host or a translator would deliver it there).
 fn is_public_v6(v6: Ipv6Addr) -> bool {
     let segments = v6.segments();
     if let Some(v4) = v6.to_ipv4_mapped() {
@@ -433,6 +443,7 @@ fn is_public_v6(v6: Ipv6Addr) -> bool {
 mod tests {
     use super::*;
 
+    /// A guard of `href.allowed_hosts` with these hosts listed.
     fn guard(allowed: &[&str]) -> AddressGuard {
         let allowed: Vec<String> = allowed.iter().map(|s| (*s).to_owned()).collect();
         AddressGuard::new("href.allowed_hosts", &allowed, Duration::from_secs(5))

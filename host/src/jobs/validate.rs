@@ -45,6 +45,7 @@ struct InputRule {
 /// What the description says of one output.
 #[derive(Debug)]
 struct OutputRule {
+    /// The output id.
     id: String,
     /// `contentMediaType`s of its schema (and of its `oneOf`/`anyOf`
     /// branches); empty when the schema names none.
@@ -416,6 +417,7 @@ mod tests {
         assert!(!validator().has_output("nope"));
     }
 
+    /// A JSON output with this id and media type.
     fn output(id: &str, media_type: &str) -> ProcessOutput {
         ProcessOutput {
             id: id.into(),

@@ -44,6 +44,7 @@ fn valid() -> wasmproc_guest::Value {
     })
 }
 
+/// The exported process: `describe()` per variant, `execute` always fine.
 struct HostileDescribe;
 
 impl Guest for HostileDescribe {
