@@ -1,12 +1,18 @@
 //! Builds the example processes so the binary can serve them as built-ins,
-//! and the hostile test process for the runtime's own tests (it is not
-//! embedded in the binary).
+//! and the hostile test processes (`hostile`, `hostile-describe`) for the
+//! runtime's own tests (they are not embedded in the binary).
 
 include!("build/guests.rs");
 
 fn main() {
     build_guests(
-        &["hello-world", "echo", "geometry", "hostile"],
-        &["processes", "tests/hostile"],
+        &[
+            "hello-world",
+            "echo",
+            "geometry",
+            "hostile",
+            "hostile-describe",
+        ],
+        &["processes", "tests/hostile", "tests/hostile-describe"],
     );
 }

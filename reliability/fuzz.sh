@@ -48,6 +48,7 @@ timeout = "2s"
 allowed_hosts = ["href-fetching-is-off.invalid"]
 timeout = "2s"
 [callbacks]
+allowed_hosts = ["callbacks-are-off.invalid"]
 timeout = "1s"
 attempts = 1
 TOML

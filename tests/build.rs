@@ -1,10 +1,17 @@
-//! Builds the hostile test process (and the examples, for end-to-end tests).
+//! Builds the hostile test processes (`hostile`, `hostile-describe`) and the
+//! examples, for the end-to-end tests.
 
 include!("../host/build/guests.rs");
 
 fn main() {
     build_guests(
-        &["hostile", "hello-world", "echo", "geometry"],
-        &["tests/hostile", "processes"],
+        &[
+            "hostile",
+            "hostile-describe",
+            "hello-world",
+            "echo",
+            "geometry",
+        ],
+        &["tests/hostile", "tests/hostile-describe", "processes"],
     );
 }

@@ -1,7 +1,14 @@
 //! Server settings: a TOML file, then environment variables, then flags.
 //!
 //! Every field has a documented default, so an empty file (or none) gives a
-//! working server on 127.0.0.1:5000 with data in `./wasmproc-data`.
+//! working server on 127.0.0.1:5000 with data in `./wasmproc-data`. A table
+//! that names only some fields keeps the others at their defaults; for the
+//! limits tables the default of a field depends on the table (see
+//! [`PartialLimits`]): built-in defaults for `[limits.default]`, built-in
+//! maxima for `[limits.max]`, and `[limits.default]` for a process's
+//! `limits`. [`Config::validate`] refuses contradictions (a limit above
+//! its maximum is an error, not a silent cap); `wasmproc config check`
+//! prints the effective settings ([`Config::effective_toml`]).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -31,9 +38,12 @@ pub enum ConfigError {
         /// What is wrong.
         source: toml::de::Error,
     },
-    /// The settings contradict each other.
-    #[error("invalid configuration: {0}")]
-    Invalid(String),
+    /// The settings contradict each other; each problem names its keys.
+    #[error("invalid configuration: {}", .0.join("; "))]
+    Invalid(Vec<String>),
+    /// The effective configuration could not be written as TOML.
+    #[error("cannot write the configuration as TOML: {0}")]
+    Render(#[from] toml::ser::Error),
 }
 
 /// All settings of a `wasmproc serve`.
@@ -328,30 +338,150 @@ impl Default for ExecutionConfig {
     }
 }
 
-/// Resource limits: what a job gets by default, and the server-wide cap
-/// that no per-process setting can exceed.
+/// Resource limits: what a job gets by default, and the server-wide
+/// maximum that no per-process setting may exceed. Both are complete: the
+/// file's partial tables are resolved when it is read ([`LimitTables`]).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(from = "LimitTables")]
 pub struct LimitsConfig {
-    /// Limits of a job whose process has no override.
+    /// Limits of a job whose process has no override. A field left out of
+    /// `[limits.default]` keeps its built-in default ([`Limits::default`]).
     pub default: Limits,
-    /// Server-wide caps.
+    /// Server-wide maxima. A field left out of `[limits.max]` keeps its
+    /// built-in maximum ([`LimitsConfig::builtin_max`]).
     pub max: Limits,
+}
+
+impl LimitsConfig {
+    /// The built-in maxima: 1e12 fuel, 1 GiB of memory, one hour of wall
+    /// clock, 256 MiB of outputs, 1 MiB of log. Generous on purpose: they
+    /// bound what a process's override may ask for, while
+    /// [`Limits::default`] is what a job gets.
+    pub fn builtin_max() -> Limits {
+        Limits {
+            fuel: 1_000_000_000_000,
+            memory_bytes: 1024 * 1024 * 1024,
+            timeout: Duration::from_secs(3600),
+            output_bytes: 256 * 1024 * 1024,
+            log_bytes: 1024 * 1024,
+        }
+    }
 }
 
 impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
             default: Limits::default(),
-            max: Limits {
-                fuel: 1_000_000_000_000,
-                memory_bytes: 1024 * 1024 * 1024,
-                timeout: Duration::from_secs(3600),
-                output_bytes: 256 * 1024 * 1024,
-                log_bytes: 1024 * 1024,
-            },
+            max: Self::builtin_max(),
         }
     }
+}
+
+/// `[limits]` as written: two partial tables, each resolved field by field
+/// over its own built-in base (serde `from`, so the rest of the code only
+/// ever sees complete [`Limits`]).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct LimitTables {
+    /// `[limits.default]`, over [`Limits::default`].
+    default: PartialLimits,
+    /// `[limits.max]`, over [`LimitsConfig::builtin_max`].
+    max: PartialLimits,
+}
+
+impl From<LimitTables> for LimitsConfig {
+    fn from(tables: LimitTables) -> Self {
+        Self {
+            default: tables.default.over(&Limits::default()),
+            max: tables.max.over(&LimitsConfig::builtin_max()),
+        }
+    }
+}
+
+/// A limits table as written in the file: every field optional. Which
+/// value a field left out takes depends on the table, so it is resolved
+/// over a base ([`PartialLimits::over`]) rather than defaulted by serde.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PartialLimits {
+    /// Instructions (wasmtime fuel units).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fuel: Option<u64>,
+    /// Linear memory, in bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<u64>,
+    /// Wall-clock time, e.g. `"10m"`.
+    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+    /// Total size of the outputs, in bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_bytes: Option<u64>,
+    /// Size of the job log, in bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_bytes: Option<u64>,
+}
+
+impl PartialLimits {
+    /// The fields given here, the others from `base`.
+    pub fn over(&self, base: &Limits) -> Limits {
+        Limits {
+            fuel: self.fuel.unwrap_or(base.fuel),
+            memory_bytes: self.memory_bytes.unwrap_or(base.memory_bytes),
+            timeout: self.timeout.unwrap_or(base.timeout),
+            output_bytes: self.output_bytes.unwrap_or(base.output_bytes),
+            log_bytes: self.log_bytes.unwrap_or(base.log_bytes),
+        }
+    }
+
+    /// The names of the fields given here.
+    fn given(&self) -> Vec<&'static str> {
+        [
+            ("fuel", self.fuel.is_some()),
+            ("memory_bytes", self.memory_bytes.is_some()),
+            ("timeout", self.timeout.is_some()),
+            ("output_bytes", self.output_bytes.is_some()),
+            ("log_bytes", self.log_bytes.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, present)| present.then_some(name))
+        .collect()
+    }
+}
+
+impl From<Limits> for PartialLimits {
+    /// Every field given.
+    fn from(limits: Limits) -> Self {
+        Self {
+            fuel: Some(limits.fuel),
+            memory_bytes: Some(limits.memory_bytes),
+            timeout: Some(limits.timeout),
+            output_bytes: Some(limits.output_bytes),
+            log_bytes: Some(limits.log_bytes),
+        }
+    }
+}
+
+/// The fields of `limits` above `max`, each as `(field, value, maximum)`
+/// written the way the file writes them.
+fn fields_above(limits: &Limits, max: &Limits) -> Vec<(&'static str, String, String)> {
+    let duration = |d: Duration| humantime::format_duration(d).to_string();
+    let mut above = Vec::new();
+    let numbers = [
+        ("fuel", limits.fuel, max.fuel),
+        ("memory_bytes", limits.memory_bytes, max.memory_bytes),
+        ("output_bytes", limits.output_bytes, max.output_bytes),
+        ("log_bytes", limits.log_bytes, max.log_bytes),
+    ];
+    for (name, value, maximum) in numbers {
+        if value > maximum {
+            above.push((name, value.to_string(), maximum.to_string()));
+        }
+    }
+    if limits.timeout > max.timeout {
+        above.push(("timeout", duration(limits.timeout), duration(max.timeout)));
+    }
+    above.sort_by_key(|(name, _, _)| *name);
+    above
 }
 
 /// Overrides for one process (the pygeoapi-prefect model).
@@ -361,8 +491,9 @@ pub struct ProcessOverrides {
     /// Replaces the `jobControlOptions` the module declares, e.g.
     /// `["async-execute"]` to force a slow process to run asynchronously.
     pub job_control_options: Option<Vec<String>>,
-    /// Limits for this process's jobs (capped by `limits.max`).
-    pub limits: Option<Limits>,
+    /// Limits for this process's jobs: the fields given here, the others
+    /// from `[limits.default]`; none may exceed `limits.max`.
+    pub limits: Option<PartialLimits>,
 }
 
 /// Fetching `href` inputs.
@@ -395,6 +526,11 @@ impl Default for HrefConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CallbackConfig {
+    /// Hosts callbacks may be sent to (exact host names or IP literals),
+    /// with the rules of `href.allowed_hosts`: empty means any public host;
+    /// loopback and private addresses are refused unless listed. A
+    /// subscriber URI outside these rules is refused at submission (400).
+    pub allowed_hosts: Vec<String>,
     /// Timeout of one delivery attempt. Default 5 s.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
@@ -406,6 +542,7 @@ pub struct CallbackConfig {
 impl Default for CallbackConfig {
     fn default() -> Self {
         Self {
+            allowed_hosts: Vec::new(),
             timeout: Duration::from_secs(5),
             attempts: 3,
         }
@@ -425,48 +562,109 @@ impl Config {
         })
     }
 
-    /// Check that the settings make sense together.
+    /// Check that the settings make sense together; the error lists every
+    /// contradiction, each naming its keys (a limit above its maximum
+    /// included: it is refused, not capped, so what the file says is what
+    /// jobs get).
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+        let problems = self.problems();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    /// Every contradiction, as a sentence naming its keys.
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
         if !self.execution.enable_sync && !self.execution.enable_async {
-            return invalid("execution.enable_sync and execution.enable_async are both false");
+            problems.push("execution.enable_sync and execution.enable_async are both false".into());
         }
         let shared = self.store.backend == StoreBackend::Postgres;
         if self.execution.max_concurrent_jobs == 0 && self.cluster.role != NodeRole::Api {
-            return invalid(
-                "execution.max_concurrent_jobs (--workers) is 0: that is an API-only node (cluster.role = \"api\")",
+            problems.push(
+                "execution.max_concurrent_jobs (--workers) is 0: that is an API-only node (cluster.role = \"api\")".into(),
             );
         }
         if !shared && self.cluster.role != NodeRole::All {
-            return invalid(
+            problems.push(
                 "cluster.role \"api\" or \"worker\" (and --workers 0) need store.backend = \"postgres\": \
-                 with the embedded store no other node would run the jobs or serve the API",
+                 with the embedded store no other node would run the jobs or serve the API"
+                    .into(),
             );
         }
         if shared && self.store.url.is_none() {
-            return invalid(
-                "store.backend = \"postgres\" needs store.url (or WASMPROC_DATABASE_URL)",
+            problems.push(
+                "store.backend = \"postgres\" needs store.url (or WASMPROC_DATABASE_URL)".into(),
             );
         }
         if self.store.pool_size == 0 {
-            return invalid("store.pool_size must be at least 1");
+            problems.push("store.pool_size must be at least 1".into());
         }
         if self.cluster.max_attempts == 0 {
-            return invalid("cluster.max_attempts must be at least 1");
+            problems.push("cluster.max_attempts must be at least 1".into());
         }
         if self.cluster.heartbeat.is_zero() || self.cluster.heartbeat * 2 > self.cluster.lease {
-            return invalid(
+            problems.push(
                 "cluster.heartbeat must be positive and at most half of cluster.lease, \
-                 or a live node's leases would expire between two renewals",
+                 or a live node's leases would expire between two renewals"
+                    .into(),
             );
         }
         if self.auth.protect_jobs && self.auth.admin_token.is_none() {
-            return invalid("auth.protect_jobs needs auth.admin_token (or WASMPROC_ADMIN_TOKEN)");
+            problems
+                .push("auth.protect_jobs needs auth.admin_token (or WASMPROC_ADMIN_TOKEN)".into());
         }
-        if self.limits.default.capped_by(&self.limits.max) != self.limits.default {
-            return invalid("limits.default exceeds limits.max");
+        let max = &self.limits.max;
+        for (field, value, maximum) in fields_above(&self.limits.default, max) {
+            problems.push(format!(
+                "limits.default.{field} = {value} is above limits.max.{field} = {maximum}"
+            ));
         }
-        Ok(())
+        let mut ids: Vec<&String> = self.processes.keys().collect();
+        ids.sort();
+        for id in ids {
+            let Some(partial) = self.processes[id].limits else {
+                continue;
+            };
+            // Only the fields the process sets: an inherited default above
+            // the maximum is reported once, as `limits.default`'s.
+            let given = partial.given();
+            let resolved = partial.over(&self.limits.default);
+            for (field, value, maximum) in fields_above(&resolved, max) {
+                if given.contains(&field) {
+                    problems.push(format!(
+                        "processes.{id}.limits.{field} = {value} is above limits.max.{field} = {maximum}"
+                    ));
+                }
+            }
+        }
+        problems
+    }
+
+    /// The configuration as it takes effect, as TOML: every setting with
+    /// its value (defaults included), each process's `limits` resolved over
+    /// `[limits.default]`, and the admin token replaced by `"<redacted>"`.
+    /// What `wasmproc config check` prints.
+    pub fn effective_toml(&self) -> Result<String, ConfigError> {
+        let mut effective = self.clone();
+        let default = self.limits.default;
+        for overrides in effective.processes.values_mut() {
+            if let Some(partial) = &mut overrides.limits {
+                *partial = PartialLimits::from(partial.over(&default));
+            }
+        }
+        if effective.auth.admin_token.is_some() {
+            effective.auth.admin_token = Some(Secret::new("<redacted>"));
+        }
+        // The database URL may carry a password.
+        if let Some(url) = &effective.store.url {
+            effective.store.url = Some(Secret::new(crate::store::postgres::redacted_url(
+                url.expose(),
+            )));
+        }
+        Ok(toml::to_string_pretty(&effective)?)
     }
 
     /// The base URL for links, without a trailing slash.
@@ -477,30 +675,17 @@ impl Config {
         }
     }
 
-    /// The limits for jobs of `process_id`: its override or the default,
-    /// capped by the server-wide maximum.
+    /// The limits for jobs of `process_id`: the fields its `limits` table
+    /// gives, the others from `[limits.default]`. [`Config::validate`]
+    /// refuses any above `limits.max`; the cap here only holds for a
+    /// configuration built in code and never validated.
     pub fn limits_for(&self, process_id: &str) -> Limits {
         self.processes
             .get(process_id)
             .and_then(|p| p.limits)
-            .unwrap_or(self.limits.default)
+            .unwrap_or_default()
+            .over(&self.limits.default)
             .capped_by(&self.limits.max)
-    }
-}
-
-/// (De)serialises a [`Duration`] as a human-readable string such as `"10s"`.
-mod humantime_serde {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(*d).to_string())
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(d)?;
-        humantime::parse_duration(&text).map_err(serde::de::Error::custom)
     }
 }
 
@@ -515,32 +700,140 @@ mod tests {
         config.validate().unwrap();
     }
 
+    /// The TOML example of the README's "Configuration" section, read from
+    /// README.md itself, so the test breaks when either side changes.
+    fn readme_example() -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+        let readme = std::fs::read_to_string(&path).unwrap();
+        let section = &readme[readme.find("## Configuration").expect("section")..];
+        let start = section.find("```toml\n").expect("a toml block") + "```toml\n".len();
+        let end = start + section[start..].find("```").expect("end of the block");
+        section[start..end].to_owned()
+    }
+
     #[test]
-    fn per_process_limits_are_capped_by_the_maximum() {
+    fn the_readme_example_means_what_the_readme_says() {
+        let example = readme_example();
+        assert!(example.contains("[limits.max]"), "{example}");
+        let config: Config = toml::from_str(&example).unwrap();
+        config.validate().unwrap();
+        // `[limits.max]` names only memory: the other maxima stay built in.
+        assert_eq!(
+            config.limits.max,
+            Limits {
+                memory_bytes: 1024 * 1024 * 1024,
+                ..LimitsConfig::default().max
+            }
+        );
+        assert_eq!(config.limits.default, Limits::default());
+        // `[processes.echo] limits = { timeout = "10m" }`: ten minutes, the
+        // rest from `[limits.default]`.
+        assert_eq!(
+            config.limits_for("echo"),
+            Limits {
+                timeout: Duration::from_secs(600),
+                ..config.limits.default
+            }
+        );
+        assert_eq!(config.limits_for("hello-world"), config.limits.default);
+    }
+
+    #[test]
+    fn partial_tables_merge_field_by_field() {
         let config: Config = toml::from_str(
             r#"
-            [limits.max]
+            [limits.default]
             fuel = 1000
-            memory_bytes = 1048576
-            timeout = "1s"
-            output_bytes = 10
-            log_bytes = 10
+            timeout = "30s"
+            [limits.max]
+            timeout = "2m"
             [processes.slow]
-            job_control_options = ["async-execute"]
-            [processes.slow.limits]
-            fuel = 5000
-            memory_bytes = 1024
-            timeout = "10m"
-            output_bytes = 5
-            log_bytes = 5
+            limits = { memory_bytes = 1048576 }
             "#,
         )
         .unwrap();
-        let limits = config.limits_for("slow");
-        assert_eq!(limits.fuel, 1000);
-        assert_eq!(limits.memory_bytes, 1024);
-        assert_eq!(limits.timeout, Duration::from_secs(1));
-        assert!(config.validate().is_err(), "default limits exceed the max");
+        config.validate().unwrap();
+        let builtin = Limits::default();
+        assert_eq!(
+            config.limits.default,
+            Limits {
+                fuel: 1000,
+                timeout: Duration::from_secs(30),
+                ..builtin
+            }
+        );
+        assert_eq!(
+            config.limits.max,
+            Limits {
+                timeout: Duration::from_secs(120),
+                ..LimitsConfig::default().max
+            }
+        );
+        // A process's table inherits from `[limits.default]`, not from the
+        // built-in defaults.
+        assert_eq!(
+            config.limits_for("slow"),
+            Limits {
+                memory_bytes: 1048576,
+                ..config.limits.default
+            }
+        );
+    }
+
+    #[test]
+    fn a_limit_above_the_maximum_is_an_error_naming_it_not_a_silent_cap() {
+        let config: Config = toml::from_str(
+            r#"
+            [limits.max]
+            timeout = "1m"
+            fuel = 1000
+            [limits.default]
+            timeout = "30s"
+            fuel = 1000
+            [processes.slow.limits]
+            timeout = "10m"
+            [processes.fast.limits]
+            fuel = 5000
+            "#,
+        )
+        .unwrap();
+        let error = config.validate().unwrap_err().to_string();
+        for expected in [
+            "processes.slow.limits.timeout = 10m is above limits.max.timeout = 1m",
+            "processes.fast.limits.fuel = 5000 is above limits.max.fuel = 1000",
+        ] {
+            assert!(error.contains(expected), "{error}");
+        }
+        let config: Config = toml::from_str("[limits.max]\ntimeout = \"10s\"").unwrap();
+        let error = config.validate().unwrap_err().to_string();
+        assert!(
+            error.contains("limits.default.timeout = 1m is above limits.max.timeout = 10s"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_effective_configuration_is_complete_resolved_and_redacted() {
+        let mut config: Config = toml::from_str(
+            r#"
+            [limits.default]
+            fuel = 1000
+            [processes.slow.limits]
+            timeout = "5m"
+            "#,
+        )
+        .unwrap();
+        config.auth.admin_token = Some(Secret::new("s3cret-token"));
+        let text = config.effective_toml().unwrap();
+        assert!(!text.contains("s3cret-token"), "{text}");
+        let effective: Config = toml::from_str(&text).unwrap();
+        assert_eq!(
+            effective.processes["slow"].limits,
+            Some(PartialLimits::from(config.limits_for("slow")))
+        );
+        assert_eq!(effective.limits_for("slow"), config.limits_for("slow"));
+        assert_eq!(effective.limits, config.limits);
+        assert_eq!(effective.auth.admin_token, Some(Secret::new("<redacted>")));
     }
 
     #[test]

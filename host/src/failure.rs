@@ -29,6 +29,10 @@ pub enum FailureKind {
     MemoryLimit,
     /// The guest's outputs were larger than the output budget.
     OutputTooLarge,
+    /// The guest returned outputs that contradict its description (an
+    /// undeclared output, a `json` value that is not JSON, a media type
+    /// other than the declared one).
+    InvalidOutput,
     /// The guest trapped: panic, abort, stack overflow, bad memory access,
     /// exit, or it could not be instantiated.
     Trap,
@@ -56,6 +60,7 @@ impl FailureKind {
             FailureKind::Timeout => "timeout",
             FailureKind::MemoryLimit => "memory-limit",
             FailureKind::OutputTooLarge => "output-too-large",
+            FailureKind::InvalidOutput => "invalid-output",
             FailureKind::Trap => "trap",
             FailureKind::ModuleUnavailable => "module-unavailable",
             FailureKind::Interrupted => "interrupted",
@@ -75,6 +80,7 @@ impl FailureKind {
             | FailureKind::Timeout
             | FailureKind::MemoryLimit
             | FailureKind::OutputTooLarge
+            | FailureKind::InvalidOutput
             | FailureKind::Trap
             | FailureKind::ModuleUnavailable
             | FailureKind::Interrupted
@@ -103,6 +109,7 @@ mod tests {
             FailureKind::Timeout,
             FailureKind::MemoryLimit,
             FailureKind::OutputTooLarge,
+            FailureKind::InvalidOutput,
             FailureKind::Trap,
             FailureKind::ModuleUnavailable,
             FailureKind::Interrupted,

@@ -1,5 +1,7 @@
 //! `wasmproc run` and `wasmproc describe` on the examples and the hostile
 //! process: outputs on stdout, a stats line on stderr, and the exit status.
+//! `wasmproc config check`: the effective configuration, and contradictions
+//! refused.
 
 use std::process::{Command, Output};
 
@@ -91,6 +93,24 @@ fn each_hostile_behaviour_fails_with_its_outcome_and_exit_status_1() {
             "hostile-refusal",
         ),
         ("exit", &[], "outcome=trap", "exit"),
+        (
+            "invalid-json",
+            &[],
+            "outcome=invalid-output",
+            "invalid output 'result': its json value is not valid JSON",
+        ),
+        (
+            "undeclared-output",
+            &[],
+            "outcome=invalid-output",
+            "invalid output 'surprise': the process description does not declare it",
+        ),
+        (
+            "wrong-media-type",
+            &[],
+            "outcome=invalid-output",
+            "invalid output 'image': media type 'text/html' contradicts the description, which declares image/png",
+        ),
     ];
     for (behaviour, flags, outcome, reason) in cases {
         let inputs = format!(r#"{{"behaviour": "{behaviour}"}}"#);
@@ -133,4 +153,77 @@ fn unusable_modules_and_inputs_exit_with_status_2_and_a_reason() {
         "{}",
         stderr(&bad_inputs)
     );
+}
+
+/// `wasmproc config check --config FILE` with `WASMPROC_ADMIN_TOKEN` set.
+fn config_check(toml: &str) -> Output {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let file = dir.path().join("wasmproc.toml");
+    std::fs::write(&file, toml).expect("write the config");
+    Command::new(BINARY)
+        .args(["config", "check", "--config"])
+        .arg(&file)
+        .env_remove("WASMPROC_CONFIG")
+        .env("WASMPROC_ADMIN_TOKEN", "s3cret-token")
+        .output()
+        .expect("wasmproc runs")
+}
+
+#[test]
+fn config_check_prints_the_effective_configuration_with_secrets_redacted() {
+    let output = config_check(
+        r#"
+        [limits.default]
+        timeout = "30s"
+        [limits.max]
+        memory_bytes = 1073741824
+        [processes.echo]
+        limits = { timeout = "10m" }
+        "#,
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stdout = String::from_utf8(output.stdout).expect("UTF-8");
+    assert!(!stdout.contains("s3cret-token"), "{stdout}");
+    let effective: toml::Table = toml::from_str(&stdout).expect("TOML on stdout");
+    assert_eq!(
+        effective["auth"]["admin_token"].as_str(),
+        Some("<redacted>")
+    );
+    // Each table merged field by field: the process inherits the rest from
+    // `[limits.default]`, `[limits.max]` keeps the built-in maxima.
+    let echo = &effective["processes"]["echo"]["limits"];
+    assert_eq!(echo["timeout"].as_str(), Some("10m"), "{stdout}");
+    assert_eq!(echo["fuel"], effective["limits"]["default"]["fuel"]);
+    assert_eq!(
+        effective["limits"]["default"]["timeout"].as_str(),
+        Some("30s")
+    );
+    assert_eq!(effective["limits"]["max"]["timeout"].as_str(), Some("1h"));
+    // What it prints is a configuration `serve` reads back.
+    let again = config_check(&stdout.replace("<redacted>", "s3cret-token"));
+    assert!(again.status.success(), "{}", stderr(&again));
+}
+
+#[test]
+fn config_check_exits_1_naming_every_contradiction() {
+    let output = config_check(
+        r#"
+        [limits.max]
+        timeout = "1h"
+        [processes.echo]
+        limits = { timeout = "2h" }
+        [processes.geometry.limits]
+        memory_bytes = 2147483648
+        "#,
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let errors = stderr(&output);
+    for expected in [
+        "processes.echo.limits.timeout = 2h is above limits.max.timeout = 1h",
+        "processes.geometry.limits.memory_bytes = 2147483648 is above limits.max.memory_bytes = 1073741824",
+    ] {
+        assert!(errors.contains(expected), "{errors}");
+    }
+    let unreadable = config_check("[limits.max]\ntimeout = 12");
+    assert_eq!(unreadable.status.code(), Some(2), "{}", stderr(&unreadable));
 }

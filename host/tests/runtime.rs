@@ -1,20 +1,39 @@
 //! The sandbox against real components: the examples and the hostile
 //! process. Each hostile behaviour must end with its own outcome, and the
-//! same runtime must then run `hello-world` fine.
+//! same runtime must then run `hello-world` fine. `hostile-describe`: what
+//! `describe()` returns is refused at load when it cannot be a description.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use wasmproc::runtime::{
-    Limits, LoadError, NoProgress, OutputValue, ProcessModule, ProgressSink, RunOutcome, RunReport,
-    Runtime, RuntimeConfig,
+    Limits, LoadError, NoProgress, OutputProblem, OutputValue, ProcessModule, ProgressSink,
+    RunOutcome, RunReport, Runtime, RuntimeConfig,
 };
 
 const HELLO: &str = env!("WASMPROC_GUEST_HELLO_WORLD");
 const ECHO: &str = env!("WASMPROC_GUEST_ECHO");
 const GEOMETRY: &str = env!("WASMPROC_GUEST_GEOMETRY");
 const HOSTILE: &str = env!("WASMPROC_GUEST_HOSTILE");
+const HOSTILE_DESCRIBE: &str = env!("WASMPROC_GUEST_HOSTILE_DESCRIBE");
+
+/// `hostile-describe` with its variant name (after the marker in its data)
+/// overwritten in place: the same trick as the HTTP tests' helper
+/// (`tests/src/server.rs`), which this crate cannot depend on.
+fn hostile_describe(variant: &str) -> Vec<u8> {
+    const MARKER: &[u8] = b"HOSTILE-DESCRIBE-VARIANT=";
+    let mut wasm = std::fs::read(HOSTILE_DESCRIBE).expect("guest built by build.rs");
+    let at = wasm
+        .windows(MARKER.len())
+        .position(|w| w == MARKER)
+        .expect("the variant marker")
+        + MARKER.len();
+    let slot = &mut wasm[at..at + 24];
+    slot.fill(b' ');
+    slot[..variant.len()].copy_from_slice(variant.as_bytes());
+    wasm
+}
 
 fn runtime() -> Runtime {
     Runtime::new(RuntimeConfig::default()).expect("runtime")
@@ -420,6 +439,51 @@ async fn guest_process_error_is_reported_with_its_code() {
             message: "refusing on purpose".into()
         }
     );
+}
+
+#[tokio::test]
+async fn a_json_value_that_is_not_json_is_an_invalid_output_naming_it() {
+    let runtime = runtime();
+    let hostile = load(&runtime, HOSTILE).await;
+    let report = run(
+        &runtime,
+        &hostile,
+        r#"{"behaviour": "invalid-json"}"#,
+        Limits::default(),
+    )
+    .await;
+    match &report.outcome {
+        RunOutcome::InvalidOutput {
+            output,
+            problem: OutputProblem::NotJson { .. },
+        } => assert_eq!(output, "result"),
+        other => panic!("expected an invalid output, got {other:?}"),
+    }
+    assert_eq!(report.outcome.kind(), "invalid-output");
+    assert_hello_still_works(&runtime).await;
+}
+
+#[tokio::test]
+async fn a_describe_that_cannot_be_a_description_is_refused_at_load() {
+    let runtime = runtime();
+    for (variant, expected) in [
+        ("not-json", "did not return valid JSON"),
+        ("not-an-object", "did not return a JSON object"),
+        ("oversized", "larger than the limit of 1048576 bytes"),
+    ] {
+        match runtime.load(hostile_describe(variant)).await {
+            Err(LoadError::Describe(reason)) => {
+                assert!(reason.contains(expected), "{variant}: {reason}")
+            }
+            Err(other) => panic!("{variant}: wrong error {other}"),
+            Ok(_) => panic!("{variant}: loaded"),
+        }
+    }
+    let valid = runtime
+        .load(hostile_describe("valid"))
+        .await
+        .expect("loads");
+    assert_eq!(valid.description()["id"], "hostile-describe");
 }
 
 #[tokio::test]

@@ -16,6 +16,40 @@ use crate::postgres::TestDatabase;
 /// The hostile test process component, built by `build.rs`.
 pub const HOSTILE_WASM: &str = env!("WASMPROC_GUEST_HOSTILE");
 
+/// The `hostile-describe` test component (unpatched: variant `valid`),
+/// built by `build.rs`.
+pub const HOSTILE_DESCRIBE_WASM: &str = env!("WASMPROC_GUEST_HOSTILE_DESCRIBE");
+
+/// The marker in `hostile-describe`'s data before its variant name.
+const DESCRIBE_VARIANT_MARKER: &[u8] = b"HOSTILE-DESCRIBE-VARIANT=";
+/// Bytes reserved for the variant name after the marker.
+const DESCRIBE_VARIANT_LEN: usize = 24;
+
+/// The `hostile-describe` component with its `describe()` switched to
+/// `variant` (`not-json`, `bad-output-schema`, … see
+/// `tests/hostile-describe/src/lib.rs`): the variant name after the marker
+/// in its data is overwritten in place, same length, so the module stays
+/// valid and only what `describe()` returns changes.
+pub fn hostile_describe_wasm(variant: &str) -> Vec<u8> {
+    assert!(
+        variant.len() <= DESCRIBE_VARIANT_LEN,
+        "variant name too long: {variant}"
+    );
+    let mut wasm = std::fs::read(HOSTILE_DESCRIBE_WASM)
+        .unwrap_or_else(|e| panic!("reading {HOSTILE_DESCRIBE_WASM}: {e}"));
+    let found: Vec<usize> = wasm
+        .windows(DESCRIBE_VARIANT_MARKER.len())
+        .enumerate()
+        .filter(|(_, window)| *window == DESCRIBE_VARIANT_MARKER)
+        .map(|(at, _)| at + DESCRIBE_VARIANT_MARKER.len())
+        .collect();
+    assert_eq!(found.len(), 1, "the variant marker must occur exactly once");
+    let slot = &mut wasm[found[0]..found[0] + DESCRIBE_VARIANT_LEN];
+    slot.fill(b' ');
+    slot[..variant.len()].copy_from_slice(variant.as_bytes());
+    wasm
+}
+
 /// Small limits that stop each hostile behaviour fast: 5e7 fuel, 32 MiB of
 /// memory, 1 s of wall clock, 1 MiB of outputs.
 pub fn hostile_limits() -> Limits {
@@ -34,7 +68,7 @@ pub fn set_limits(config: &mut Config, process: &str, limits: Limits) {
         .processes
         .entry(process.to_owned())
         .or_default()
-        .limits = Some(limits);
+        .limits = Some(limits.into());
 }
 
 /// Replace the `jobControlOptions` of one process.

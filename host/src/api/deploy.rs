@@ -21,8 +21,8 @@ use serde_json::{Value, json};
 use super::auth::require_admin;
 use super::processes::summary;
 use super::{ApiError, AppState, Path};
-use crate::jobs::{FetchFailure, Policy, Registration, fetch_bytes};
-use crate::runtime::Limits;
+use crate::config::PartialLimits;
+use crate::jobs::{AddressGuard, FetchFailure, GuardedClient, Policy, Registration, fetch_bytes};
 
 /// Media type of a component.
 const WASM: &str = "application/wasm";
@@ -36,7 +36,9 @@ struct AppPackage {
     process_description: Option<Value>,
     execution_unit: Value,
     job_control_options: Option<Vec<String>>,
-    limits: Option<Limits>,
+    /// The fields given; the others come from the server's
+    /// `[limits.default]`, as for a process's `limits` in the config.
+    limits: Option<PartialLimits>,
 }
 
 fn media_type(headers: &HeaderMap) -> String {
@@ -54,16 +56,13 @@ fn media_type(headers: &HeaderMap) -> String {
 /// Fetch a module given by reference, with the `href` guards and limits
 /// (and never more bytes than an upload may have).
 async fn fetch_module(state: &AppState, href: &str) -> Result<Vec<u8>, ApiError> {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| ApiError::internal(&e))?;
+    let client = GuardedClient::new(AddressGuard::for_href(&state.config.href));
     let limit = state
         .config
         .href
         .max_bytes
         .min(state.config.max_request_bytes);
-    match fetch_bytes(&client, href, &state.config.href, limit).await {
+    match fetch_bytes(&client, href, state.config.href.timeout, limit).await {
         Ok((wasm, _)) => Ok(wasm),
         Err(FetchFailure::TooLarge(limit)) => Err(ApiError::payload_too_large(limit)),
         Err(FetchFailure::Failed(reason)) => Err(ApiError::invalid_request(format!(
@@ -138,7 +137,9 @@ async fn read_module(
                     Some(process) if d.get("id").is_none() => process.clone(),
                     _ => d,
                 });
-            registration.limits = package.limits;
+            registration.limits = package
+                .limits
+                .map(|given| given.over(&state.config.limits.default));
             registration.job_control_options = package.job_control_options;
             Ok((wasm, registration))
         }

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use super::results::render;
 use super::{ApiError, AppState, Path};
 use crate::jobs::documents::{job_url, status_info};
-use crate::jobs::{RegisteredProcess, Scheduler};
+use crate::jobs::{RegisteredProcess, Scheduler, check_subscriber};
 use crate::ogc::{ASYNC_EXECUTE, ExecuteRequest, SYNC_EXECUTE, exception_type, rel};
 use crate::store::JobRecord;
 
@@ -159,7 +159,7 @@ fn monitor_link(state: &AppState, job: &JobRecord) -> HeaderValue {
         (status = 200, description = "Synchronous execution: the results, raw (one output in its media type, or multipart/related) or as a results document; `Link: <job>; rel=monitor`"),
         (status = 201, description = "Asynchronous execution accepted: statusInfo, `Location` of the job, `Preference-Applied: respond-async` when asked for", body = StatusInfo),
         (status = 204, description = "Raw response with every output by reference: `Link` headers only"),
-        (status = 400, description = "Invalid request or inputs, or the job failed on its inputs", body = Exception, content_type = "application/problem+json"),
+        (status = 400, description = "Invalid request or inputs (a subscriber URI the callback guard refuses included), or the job failed on its inputs", body = Exception, content_type = "application/problem+json"),
         (status = 401, description = "No bearer token (only with auth.protect_jobs)", body = Exception, content_type = "application/problem+json"),
         (status = 403, description = "Wrong bearer token (only with auth.protect_jobs)", body = Exception, content_type = "application/problem+json"),
         (status = 404, description = "no-such-process", body = Exception, content_type = "application/problem+json"),
@@ -180,6 +180,14 @@ pub(crate) async fn execute(
         .ok_or_else(|| ApiError::no_such_process(&id))?;
     let request = parse_request(&headers, body, state.config.max_request_bytes)?;
     check_request(&process, &request)?;
+    // Callback URIs get the SSRF guard of `href` inputs, before the job
+    // exists: a URI we would refuse to call is the client's mistake (400
+    // naming the field), not a notification silently dropped later.
+    if let Some(subscriber) = &request.subscriber {
+        check_subscriber(subscriber, &state.config.callbacks)
+            .await
+            .map_err(|refused| ApiError::invalid_request(refused.to_string()))?;
+    }
     let execution = &state.config.execution;
     // An API-only node of a cluster runs no jobs itself: only async, which
     // any worker node may take.

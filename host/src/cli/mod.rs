@@ -38,6 +38,22 @@ enum Command {
         /// The component (.wasm).
         file: PathBuf,
     },
+    /// Inspect the server configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `wasmproc config …`.
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the effective configuration (TOML: defaults filled in, each
+    /// process's limits resolved, the admin token redacted) and exit 1 if
+    /// the settings contradict each other, as `serve` would refuse them.
+    Check {
+        /// A TOML config file (see README); without one, the defaults.
+        #[arg(long, env = "WASMPROC_CONFIG")]
+        config: Option<PathBuf>,
+    },
 }
 
 /// Arguments of `wasmproc serve`; flags override the config file.
@@ -69,11 +85,47 @@ struct ServeArgs {
     node_name: Option<String>,
 }
 
-fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let mut config = match &args.config {
+/// The file's settings (or the defaults), with the admin token from
+/// `WASMPROC_ADMIN_TOKEN` when it is set: what `serve` and `config check`
+/// both start from.
+fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<wasmproc::config::Config> {
+    let mut config = match path {
         Some(path) => wasmproc::config::Config::from_file(path)?,
         None => wasmproc::config::Config::default(),
     };
+    if let Ok(token) = std::env::var("WASMPROC_ADMIN_TOKEN")
+        && !token.is_empty()
+    {
+        config.auth.admin_token = Some(wasmproc::config::Secret::new(token));
+    }
+    // The URL carries a password: the environment, not a flag that shows
+    // in `ps`.
+    if let Ok(url) = std::env::var("WASMPROC_DATABASE_URL")
+        && !url.is_empty()
+    {
+        config.store.backend = StoreBackend::Postgres;
+        config.store.url = Some(wasmproc::config::Secret::new(url));
+    }
+    Ok(config)
+}
+
+/// `wasmproc config check`: the effective configuration on stdout; exit 0
+/// when `serve` would accept it, 1 with every contradiction on stderr when
+/// not (2, from `main`, when the file cannot be read or parsed).
+fn config_check(path: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    let config = load_config(path)?;
+    print!("{}", config.effective_toml()?);
+    match config.validate() {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(error) => {
+            eprintln!("error: {error}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let mut config = load_config(args.config.as_deref())?;
     if let Some(bind) = args.bind {
         config.bind = bind;
     }
@@ -99,19 +151,6 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(name) = args.node_name {
         config.cluster.node_name = Some(name);
     }
-    // The URL carries a password: the environment, not a flag that shows
-    // in `ps`.
-    if let Ok(url) = std::env::var("WASMPROC_DATABASE_URL")
-        && !url.is_empty()
-    {
-        config.store.backend = StoreBackend::Postgres;
-        config.store.url = Some(wasmproc::config::Secret::new(url));
-    }
-    if let Ok(token) = std::env::var("WASMPROC_ADMIN_TOKEN")
-        && !token.is_empty()
-    {
-        config.auth.admin_token = Some(wasmproc::config::Secret::new(token));
-    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -136,6 +175,7 @@ pub(crate) fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Replace(args) => block_on(client::deploy(args, true)),
         Command::Undeploy(args) => block_on(client::undeploy(args)),
         Command::Processes(args) => block_on(client::processes(args)),
+        Command::Config(ConfigCommand::Check { config }) => config_check(config.as_deref()),
     }
 }
 

@@ -9,6 +9,7 @@ use base64::Engine as _;
 use bytesize::ByteSize;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
+use wasmproc::jobs::InputValidator;
 use wasmproc::runtime::{
     Limits, NoProgress, OutputValue, ProcessModule, RunOutcome, Runtime, RuntimeConfig,
 };
@@ -86,18 +87,25 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             &CancellationToken::new(),
         )
         .await;
+    // The server's output checks too (declared ids, each once, media types
+    // the description does not contradict), so a local run fails where a
+    // job would.
+    let outcome = match InputValidator::new(module.description()) {
+        Ok(rules) => rules.check_outputs(report.outcome),
+        Err(_) => report.outcome,
+    };
     if args.show_log && !report.log.is_empty() {
         eprintln!("--- job log ---\n{}--- end of log ---", report.log);
     }
     let stats = &report.stats;
     eprintln!(
         "outcome={} fuel={} peak_memory={} duration={:?}",
-        report.outcome.kind(),
+        outcome.kind(),
         stats.fuel_consumed,
         ByteSize(stats.peak_memory_bytes),
         stats.duration
     );
-    match &report.outcome {
+    match &outcome {
         RunOutcome::Success { outputs } => {
             let mut document = serde_json::Map::new();
             for output in outputs {

@@ -1,15 +1,19 @@
 //! Fetching inputs given by reference (`{"href": …}`) before a job runs.
 //!
 //! Guests have no network, so the host fetches for them, with a size limit,
-//! a timeout, and a guard against server-side request forgery: only http and
-//! https, and only public addresses unless the host is in the configured
-//! allow-list (loopback and private ranges included, deliberately).
+//! a timeout, and the SSRF guard of `href.allowed_hosts`
+//! ([`AddressGuard`](super::address_guard::AddressGuard)): only http and
+//! https, and only public addresses unless the host is allow-listed
+//! (loopback and private ranges included, deliberately). The fetch goes
+//! through a [`GuardedClient`], so the name is resolved once, by the guard,
+//! and the connection goes to exactly the addresses it checked.
 
-use std::net::IpAddr;
+use std::time::Duration;
 
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
+use super::address_guard::{GuardedClient, refusal_in};
 use super::validate::{InputValidator, Occurrence, classify};
 use crate::config::HrefConfig;
 
@@ -17,70 +21,6 @@ use crate::config::HrefConfig;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub(crate) struct FetchError(pub String);
-
-/// Whether an address may be fetched without being allow-listed.
-fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64)
-        }
-        IpAddr::V6(v6) => {
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
-                || v6
-                    .to_ipv4_mapped()
-                    .is_some_and(|v4| !is_public(IpAddr::V4(v4))))
-        }
-    }
-}
-
-/// Check that `href` may be fetched under `config`.
-pub async fn check_reference(href: &str, config: &HrefConfig) -> Result<reqwest::Url, String> {
-    let url = reqwest::Url::parse(href).map_err(|e| format!("'{href}' is not a URL: {e}"))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!(
-            "only http and https references are fetched, not '{}'",
-            url.scheme()
-        ));
-    }
-    let host = url
-        .host_str()
-        .ok_or_else(|| format!("'{href}' has no host"))?;
-    let bare_host = host.trim_start_matches('[').trim_end_matches(']');
-    if config
-        .allowed_hosts
-        .iter()
-        .any(|allowed| allowed.eq_ignore_ascii_case(bare_host))
-    {
-        return Ok(url);
-    }
-    if !config.allowed_hosts.is_empty() {
-        return Err(format!(
-            "host '{host}' is not in the allow-list of href hosts"
-        ));
-    }
-    let port = url.port_or_known_default().unwrap_or(80);
-    let addresses = tokio::net::lookup_host((bare_host, port))
-        .await
-        .map_err(|e| format!("cannot resolve '{host}': {e}"))?;
-    for address in addresses {
-        if !is_public(address.ip()) {
-            return Err(format!(
-                "host '{host}' resolves to the non-public address {}; add it to href.allowed_hosts to allow it",
-                address.ip()
-            ));
-        }
-    }
-    Ok(url)
-}
 
 /// Why a fetch failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,25 +31,27 @@ pub enum FetchFailure {
     Failed(String),
 }
 
-/// Fetch `href` under the guards of `config` (scheme, allow-list,
-/// non-public addresses, timeout), reading at most `limit` bytes. Returns
-/// the body and its media type.
+/// Fetch `href` through `client` (whose guard checks the scheme, the
+/// allow-list and every address it connects to), within `timeout`, reading
+/// at most `limit` bytes. Returns the body and its media type.
 pub async fn fetch_bytes(
-    client: &reqwest::Client,
+    client: &GuardedClient,
     href: &str,
-    config: &HrefConfig,
+    timeout: Duration,
     limit: u64,
 ) -> Result<(Vec<u8>, String), FetchFailure> {
-    let url = check_reference(href, config)
-        .await
-        .map_err(FetchFailure::Failed)?;
     let failed = FetchFailure::Failed;
-    let mut response = client
-        .get(url)
-        .timeout(config.timeout)
-        .send()
-        .await
-        .map_err(|e| failed(format!("fetching '{href}' failed: {e}")))?;
+    let request = client
+        .request(reqwest::Method::GET, href)
+        .map_err(|refused| failed(refused.to_string()))?;
+    let mut response = request.timeout(timeout).send().await.map_err(|e| {
+        // A refusal by the guard's resolver says why better than reqwest's
+        // "error sending request".
+        match refusal_in(&e) {
+            Some(refused) => failed(refused.to_string()),
+            None => failed(format!("fetching '{href}' failed: {e}")),
+        }
+    })?;
     if !response.status().is_success() {
         return Err(failed(format!(
             "fetching '{href}' answered HTTP {}",
@@ -139,8 +81,8 @@ pub async fn fetch_bytes(
 /// Fetch one reference and turn it into an input value: JSON documents
 /// become JSON, text becomes a string, anything else a base64 qualified
 /// value with the response's media type.
-async fn fetch(client: &reqwest::Client, href: &str, config: &HrefConfig) -> Result<Value, String> {
-    let (body, media_type) = fetch_bytes(client, href, config, config.max_bytes)
+async fn fetch(client: &GuardedClient, href: &str, config: &HrefConfig) -> Result<Value, String> {
+    let (body, media_type) = fetch_bytes(client, href, config.timeout, config.max_bytes)
         .await
         .map_err(|failure| match failure {
             FetchFailure::TooLarge(limit) => {
@@ -172,7 +114,7 @@ async fn fetch(client: &reqwest::Client, href: &str, config: &HrefConfig) -> Res
 /// Replace every reference among `inputs` by the fetched value, then
 /// validate the result again.
 pub(crate) async fn resolve_references(
-    client: &reqwest::Client,
+    client: &GuardedClient,
     inputs: &mut Map<String, Value>,
     validator: &InputValidator,
     config: &HrefConfig,
@@ -199,40 +141,110 @@ pub(crate) async fn resolve_references(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::net::{IpAddr, SocketAddr};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
+    use super::*;
+    use crate::jobs::address_guard::{AddressGuard, LookupFuture};
+
+    /// An HTTP server on 127.0.0.2 (loopback, but not what the system
+    /// resolver says `localhost` is) that counts its requests.
+    async fn server_on_127_0_0_2() -> (SocketAddr, Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counted = hits.clone();
+        let app = axum::Router::new().route(
+            "/",
+            axum::routing::get(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                async { "pinned" }
+            }),
+        );
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        (addr, hits, task)
+    }
+
+    /// A guard whose lookup answers 127.0.0.2 for every name, counting the
+    /// lookups.
+    fn guard_resolving_to_127_0_0_2(allowed: &[&str]) -> (AddressGuard, Arc<AtomicUsize>) {
+        let lookups = Arc::new(AtomicUsize::new(0));
+        let counted = lookups.clone();
+        let allowed: Vec<String> = allowed.iter().map(|s| (*s).to_owned()).collect();
+        let guard = AddressGuard::new("href.allowed_hosts", &allowed, Duration::from_secs(5))
+            .with_lookup(move |_name| -> LookupFuture {
+                counted.fetch_add(1, Ordering::SeqCst);
+                Box::pin(async { Ok(vec![IpAddr::from([127, 0, 0, 2])]) })
+            });
+        (guard, lookups)
+    }
+
+    /// The fetch connects where the guard's resolution says, and resolves
+    /// once: the system says `localhost` is 127.0.0.1 (where nothing
+    /// listens on this port), the guard says 127.0.0.2, and the body comes
+    /// from 127.0.0.2. Without the guard as the client's resolver, reqwest
+    /// would resolve again by itself and this fails.
     #[tokio::test]
-    async fn loopback_and_odd_schemes_are_refused_unless_allowed() {
-        let config = HrefConfig::default();
-        assert!(
-            check_reference("file:///etc/passwd", &config)
-                .await
-                .is_err()
+    async fn a_fetch_connects_to_exactly_the_addresses_the_guard_resolved() {
+        let (addr, hits, server) = server_on_127_0_0_2().await;
+        let (guard, lookups) = guard_resolving_to_127_0_0_2(&["localhost"]);
+        let client = GuardedClient::new(guard);
+        let url = format!("http://localhost:{}/", addr.port());
+        let (body, _) = fetch_bytes(&client, &url, Duration::from_secs(5), 1024)
+            .await
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(body, b"pinned");
+        assert_eq!(hits.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            lookups.load(Ordering::SeqCst),
+            1,
+            "one resolution per fetch"
         );
-        assert!(
-            check_reference("ftp://example.org/x", &config)
-                .await
-                .is_err()
-        );
-        let err = check_reference("http://127.0.0.1:9/x", &config)
+        server.abort();
+    }
+
+    /// The same name, not allow-listed: the resolver's check refuses the
+    /// non-public answer at connect time, with the guard's message, and the
+    /// server is never reached.
+    #[tokio::test]
+    async fn a_fetch_is_refused_when_the_name_resolves_to_a_non_public_address() {
+        let (addr, hits, server) = server_on_127_0_0_2().await;
+        let (guard, lookups) = guard_resolving_to_127_0_0_2(&[]);
+        let client = GuardedClient::new(guard);
+        let url = format!("http://localhost:{}/", addr.port());
+        let failure = fetch_bytes(&client, &url, Duration::from_secs(5), 1024)
             .await
             .unwrap_err();
-        assert!(err.contains("non-public"), "{err}");
-        assert!(check_reference("http://[::1]:9/x", &config).await.is_err());
-        assert!(check_reference("http://10.1.2.3/x", &config).await.is_err());
-        let allowed = HrefConfig {
-            allowed_hosts: vec!["127.0.0.1".into()],
-            ..HrefConfig::default()
-        };
-        assert!(
-            check_reference("http://127.0.0.1:9/x", &allowed)
-                .await
-                .is_ok()
+        assert_eq!(
+            failure,
+            FetchFailure::Failed(
+                "host 'localhost' resolves to the non-public address 127.0.0.2; add 'localhost' to href.allowed_hosts to allow it".into()
+            )
         );
-        assert!(
-            check_reference("http://10.1.2.3/x", &allowed)
-                .await
-                .is_err()
-        );
+        assert_eq!(lookups.load(Ordering::SeqCst), 1);
+        assert_eq!(hits.load(Ordering::SeqCst), 0, "the server was reached");
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn odd_schemes_and_loopback_literals_are_refused_unless_allowed() {
+        let open = GuardedClient::new(AddressGuard::for_href(&HrefConfig::default()));
+        for (url, reason) in [
+            ("file:///etc/passwd", "only http and https"),
+            ("ftp://example.org/x", "only http and https"),
+            ("http://127.0.0.1:9/x", "non-public"),
+            ("http://[::1]:9/x", "non-public"),
+            ("http://10.1.2.3/x", "non-public"),
+        ] {
+            match fetch_bytes(&open, url, Duration::from_secs(1), 1024).await {
+                Err(FetchFailure::Failed(message)) => {
+                    assert!(message.contains(reason), "{url}: {message}")
+                }
+                other => panic!("{url}: {other:?}"),
+            }
+        }
     }
 }

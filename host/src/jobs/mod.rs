@@ -4,7 +4,10 @@
 //! - `registry.rs`: loaded processes (module, effective description, rules),
 //!   kept in step with the store across nodes.
 //! - `validate.rs`: input validation against the description's schemas.
-//! - `href.rs`: fetching inputs given by reference, with SSRF guards.
+//! - `address_guard.rs`: the one SSRF guard (allow-lists, public addresses,
+//!   a DNS resolver that connects to exactly the addresses it checked),
+//!   shared by `href` fetches and callbacks.
+//! - `href.rs`: fetching inputs given by reference, through the guard.
 //! - `scheduler.rs`: the handle the API calls (submit, execute sync,
 //!   dismiss) and the state the scheduler's tasks share.
 //! - `dispatch.rs`: free workers claim queued async jobs from the store.
@@ -15,6 +18,7 @@
 //! - `callbacks.rs`: POSTs to subscriber URIs.
 //! - `documents.rs`: statusInfo and results documents built from records.
 
+mod address_guard;
 mod callbacks;
 mod dispatch;
 pub mod documents;
@@ -27,7 +31,9 @@ mod running;
 mod scheduler;
 mod validate;
 
-pub use href::{FetchFailure, check_reference, fetch_bytes};
+pub use address_guard::{AddressGuard, AddressRefused, GuardedClient, is_public, refusal_in};
+pub use callbacks::{SubscriberRefused, check_subscriber};
+pub use href::{FetchFailure, fetch_bytes};
 pub use registry::{Policy, ProcessRegistry, RegisterError, RegisteredProcess, Registration};
 pub use scheduler::{JobError, Scheduler, WriteFailures};
 pub use validate::{DescriptionError, InputValidator, InvalidInput};

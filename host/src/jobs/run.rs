@@ -160,7 +160,7 @@ impl Inner {
         job.updated = now;
         job.stats = Some(report.stats);
         job.log = Some(report.log);
-        let results = match report.outcome {
+        let results = match runnable.validator.check_outputs(report.outcome) {
             RunOutcome::Cancelled
                 if job.asynchronous && self.stopped_by_shutdown.load(Ordering::SeqCst) =>
             {

@@ -27,6 +27,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use super::address_guard::{AddressGuard, GuardedClient};
 use super::callbacks::Callbacks;
 use super::registry::{ProcessRegistry, RegisteredProcess};
 use super::run::Runnable;
@@ -107,7 +108,8 @@ pub(super) struct Inner {
     pub(super) stopped_by_shutdown: AtomicBool,
     pub(super) executor: Handle,
     pub(super) callbacks: Callbacks,
-    pub(super) http: reqwest::Client,
+    /// Fetches `href` inputs through the SSRF guard.
+    pub(super) http: GuardedClient,
     pub(super) write_failures: Arc<WriteFailures>,
 }
 
@@ -122,14 +124,11 @@ impl Scheduler {
         base_url: String,
         executor: Handle,
     ) -> Self {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
+        let http = GuardedClient::new(AddressGuard::for_href(&config.href));
         let scheduler = Self {
             inner: Arc::new(Inner {
                 permits: Arc::new(Semaphore::new(config.execution.max_concurrent_jobs)),
-                callbacks: Callbacks::new(http.clone(), config.callbacks.clone()),
+                callbacks: Callbacks::new(config.callbacks.clone()),
                 store,
                 registry,
                 runtime,

@@ -1,12 +1,22 @@
-//! Input validation against a process description, before anything runs.
+//! Input validation against a process description, before anything runs,
+//! and output checks after it ran.
 //!
 //! Each input of the description becomes an [`InputRule`]: how often it may
 //! occur (`minOccurs`/`maxOccurs`), its compiled JSON Schema, and the media
 //! types it accepts. Values arrive as plain JSON, as qualified values
 //! (`{"value": …, "mediaType": …}`) or as references (`{"href": …}`, checked
 //! again after the host fetched them).
+//!
+//! Each output becomes an [`OutputRule`]: its id and the media types its
+//! schema declares. [`InputValidator::check_outputs`] holds a successful
+//! run to them (declared ids, each once, media types the description does
+//! not contradict), so a guest cannot make the server store or serve an
+//! output its description does not promise (e.g. `text/html` where it
+//! declares `image/png`).
 
 use serde_json::{Map, Value};
+
+use crate::runtime::{OutputProblem, RunOutcome};
 
 /// Keys that make an object a qualified value rather than a plain one.
 const QUALIFIED_KEYS: &[&str] = &["value", "mediaType", "encoding", "schema"];
@@ -32,11 +42,21 @@ struct InputRule {
     media_types: Vec<String>,
 }
 
-/// The compiled input rules of one process.
+/// What the description says of one output.
+#[derive(Debug)]
+struct OutputRule {
+    /// The output id.
+    id: String,
+    /// `contentMediaType`s of its schema (and of its `oneOf`/`anyOf`
+    /// branches); empty when the schema names none.
+    media_types: Vec<String>,
+}
+
+/// The compiled input rules and the output rules of one process.
 #[derive(Debug)]
 pub struct InputValidator {
     rules: Vec<InputRule>,
-    output_ids: Vec<String>,
+    outputs: Vec<OutputRule>,
 }
 
 /// One occurrence of an input, classified.
@@ -102,16 +122,65 @@ impl InputValidator {
                 media_types,
             });
         }
-        let output_ids = match description.get("outputs") {
-            Some(Value::Object(outputs)) => outputs.keys().cloned().collect(),
+        let outputs = match description.get("outputs") {
+            Some(Value::Object(outputs)) => outputs
+                .iter()
+                .map(|(id, output)| {
+                    let mut media_types = Vec::new();
+                    if let Some(schema) = output.get("schema") {
+                        collect_media_types(schema, &mut media_types);
+                    }
+                    OutputRule {
+                        id: id.clone(),
+                        media_types,
+                    }
+                })
+                .collect(),
             _ => Vec::new(),
         };
-        Ok(Self { rules, output_ids })
+        Ok(Self { rules, outputs })
     }
 
     /// Whether the process has an output with this id.
     pub fn has_output(&self, id: &str) -> bool {
-        self.output_ids.iter().any(|o| o == id)
+        self.outputs.iter().any(|o| o.id == id)
+    }
+
+    /// Hold a successful run's outputs to the description: every id
+    /// declared and returned once, every media type one the output's
+    /// schema allows (when it names any). A breach turns the run into
+    /// [`RunOutcome::InvalidOutput`] naming the output; any other outcome
+    /// passes through unchanged.
+    pub fn check_outputs(&self, outcome: RunOutcome) -> RunOutcome {
+        let RunOutcome::Success { outputs } = &outcome else {
+            return outcome;
+        };
+        for (index, output) in outputs.iter().enumerate() {
+            let invalid = |problem| RunOutcome::InvalidOutput {
+                output: output.id.clone(),
+                problem,
+            };
+            let Some(rule) = self.outputs.iter().find(|r| r.id == output.id) else {
+                return invalid(OutputProblem::Undeclared {
+                    declared: self.outputs.iter().map(|r| r.id.clone()).collect(),
+                });
+            };
+            if outputs[..index].iter().any(|o| o.id == output.id) {
+                return invalid(OutputProblem::Duplicate);
+            }
+            if !rule.media_types.is_empty()
+                && !rule
+                    .media_types
+                    .iter()
+                    .any(|m| media_type_matches(m, &output.media_type))
+            {
+                return invalid(OutputProblem::MediaTypeContradicted {
+                    media_type: output.media_type.clone(),
+                    declared: rule.media_types.clone(),
+                });
+            }
+        }
+        outcome
     }
 
     /// The occurrences of an input value: the elements of an array for
@@ -267,6 +336,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::runtime::{OutputValue, ProcessOutput};
 
     fn validator() -> InputValidator {
         InputValidator::new(&json!({
@@ -345,5 +415,67 @@ mod tests {
     fn knows_its_outputs() {
         assert!(validator().has_output("out"));
         assert!(!validator().has_output("nope"));
+    }
+
+    /// A JSON output with this id and media type.
+    fn output(id: &str, media_type: &str) -> ProcessOutput {
+        ProcessOutput {
+            id: id.into(),
+            media_type: media_type.into(),
+            value: OutputValue::Json(json!("x")),
+        }
+    }
+
+    #[test]
+    fn outputs_are_held_to_the_description() {
+        let validator = InputValidator::new(&json!({
+            "outputs": {
+                "any": { "schema": { "type": "string" } },
+                "png": { "schema": { "type": "string", "contentEncoding": "binary", "contentMediaType": "image/png" } },
+                "geo": { "schema": { "oneOf": [
+                    { "type": "object", "contentMediaType": "application/geo+json" },
+                    { "type": "string", "contentMediaType": "image/*" }
+                ] } }
+            }
+        }))
+        .unwrap();
+        let check =
+            |outputs: Vec<ProcessOutput>| validator.check_outputs(RunOutcome::Success { outputs });
+        let fine = vec![
+            output("any", "text/plain"),
+            output("png", "image/png"),
+            output("geo", "application/geo+json; charset=utf-8"),
+        ];
+        assert!(check(fine).is_success());
+        assert!(check(vec![output("geo", "image/tiff")]).is_success());
+        let cases = [
+            (
+                vec![output("any", "text/plain"), output("extra", "text/plain")],
+                "the process returned an invalid output 'extra': the process description does not declare it (declared: ",
+            ),
+            (
+                vec![output("any", "text/plain"), output("any", "text/plain")],
+                "the process returned an invalid output 'any': it was returned more than once",
+            ),
+            (
+                vec![output("png", "text/html")],
+                "the process returned an invalid output 'png': media type 'text/html' contradicts the description, which declares image/png",
+            ),
+            (
+                vec![output("geo", "text/html")],
+                "media type 'text/html' contradicts the description, which declares application/geo+json, image/*",
+            ),
+        ];
+        for (outputs, expected) in cases {
+            let outcome = check(outputs);
+            assert_eq!(outcome.kind(), "invalid-output");
+            let reason = outcome.failure_reason().unwrap();
+            assert!(reason.contains(expected), "{reason}");
+        }
+        // Failures pass through untouched.
+        let failed = RunOutcome::Trap {
+            message: "boom".into(),
+        };
+        assert_eq!(validator.check_outputs(failed.clone()), failed);
     }
 }

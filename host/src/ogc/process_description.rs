@@ -54,8 +54,49 @@ fn schema() -> Value {
     json!({ "type": "object", "required": ["id", "version"], "properties": process })
 }
 
-/// Check a description; the error names what is wrong and where.
+/// Check a description; the error names what is wrong and where: first its
+/// shape against `process.yaml`, then what the shape cannot say (see
+/// [`check_meaning`]).
 pub fn check_process_description(description: &Value) -> Result<(), String> {
+    check_shape(description)?;
+    check_meaning(description)
+}
+
+/// What a description may not say although `process.yaml` allows it: an
+/// input whose `minOccurs` is above its `maxOccurs` (no request could ever
+/// satisfy it), and an output `schema` that is not a JSON Schema (inputs'
+/// schemas are compiled by the input validator, which refuses them too).
+fn check_meaning(description: &Value) -> Result<(), String> {
+    let entries = |key: &str| {
+        description
+            .get(key)
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+    };
+    for (id, input) in entries("inputs") {
+        let min = input.get("minOccurs").and_then(Value::as_u64).unwrap_or(1);
+        if let Some(max) = input.get("maxOccurs").and_then(Value::as_u64)
+            && min > max
+        {
+            return Err(format!(
+                "input '{id}': minOccurs {min} is greater than maxOccurs {max}"
+            ));
+        }
+    }
+    for (id, output) in entries("outputs") {
+        if let Some(schema) = output.get("schema") {
+            jsonschema::options()
+                .should_validate_formats(false)
+                .build(schema)
+                .map_err(|e| format!("output '{id}': invalid schema: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The description against the shape of `process.yaml`.
+fn check_shape(description: &Value) -> Result<(), String> {
     static VALIDATOR: OnceLock<Result<jsonschema::Validator, String>> = OnceLock::new();
     let validator = VALIDATOR
         .get_or_init(|| jsonschema::validator_for(&schema()).map_err(|e| e.to_string()))
@@ -104,5 +145,20 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.contains("jobControlOptions"), "{err}");
+    }
+
+    #[test]
+    fn refuses_what_the_shape_allows_but_nothing_could_use() {
+        let err = check_process_description(&json!({"id": "a", "version": "1",
+            "inputs": {"x": {"minOccurs": 3, "maxOccurs": 1, "schema": {}}}}))
+        .unwrap_err();
+        assert_eq!(err, "input 'x': minOccurs 3 is greater than maxOccurs 1");
+        check_process_description(&json!({"id": "a", "version": "1",
+            "inputs": {"x": {"minOccurs": 3, "maxOccurs": "unbounded", "schema": {}}}}))
+        .unwrap();
+        let err = check_process_description(&json!({"id": "a", "version": "1",
+            "outputs": {"r": {"schema": {"type": "banana"}}}}))
+        .unwrap_err();
+        assert!(err.starts_with("output 'r': invalid schema"), "{err}");
     }
 }

@@ -19,7 +19,7 @@ pub struct Limits {
     pub memory_bytes: u64,
     /// Wall-clock time for the whole call, including time the guest spends
     /// blocked in host calls such as `sleep`.
-    #[serde(with = "humantime_serde_compat")]
+    #[serde(with = "humantime_serde")]
     pub timeout: Duration,
     /// Total size of all outputs, in bytes.
     pub output_bytes: u64,
@@ -54,22 +54,6 @@ impl Limits {
             output_bytes: self.output_bytes.min(cap.output_bytes),
             log_bytes: self.log_bytes.min(cap.log_bytes),
         }
-    }
-}
-
-/// (De)serialises a [`Duration`] as a human-readable string such as `"10s"`.
-mod humantime_serde_compat {
-    use std::time::Duration;
-
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(*d).to_string())
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(d)?;
-        humantime::parse_duration(&text).map_err(serde::de::Error::custom)
     }
 }
 

@@ -39,7 +39,7 @@ pub use engine::EngineSettings;
 pub use epoch::EPOCH_TICK;
 pub use job_log::JobLog;
 pub use limits::{Limits, MemoryLimitExceeded};
-pub use outcome::{OutputValue, ProcessOutput, RunOutcome, RunReport, RunStats};
+pub use outcome::{OutputProblem, OutputValue, ProcessOutput, RunOutcome, RunReport, RunStats};
 pub use sandbox::{NoProgress, ProgressSink};
 
 use artifact_cache::ArtifactCache;
@@ -102,6 +102,10 @@ pub struct RuntimeConfig {
     pub describe_limits: Limits,
     /// Imports refused at load on top of those never granted.
     pub imports: ImportPolicy,
+    /// Largest description `describe()` may return, in bytes. It is stored
+    /// with the process and sent with every `/processes` listing, and the
+    /// output budget of jobs does not bound it.
+    pub max_description_bytes: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -117,6 +121,9 @@ impl Default for RuntimeConfig {
                 ..Limits::default()
             },
             imports: ImportPolicy::default(),
+            // Real descriptions are a few KiB; long enums or embedded
+            // schemas stay far below this.
+            max_description_bytes: 1024 * 1024,
         }
     }
 }
@@ -283,6 +290,13 @@ impl Runtime {
             }
             Ok(Ok(text)) => text,
         };
+        let max = self.inner.config.max_description_bytes;
+        if text.len() > max {
+            return Err(LoadError::Describe(format!(
+                "returned a description of {} bytes, larger than the limit of {max} bytes",
+                text.len()
+            )));
+        }
         match serde_json::from_str::<serde_json::Value>(&text) {
             Ok(value @ serde_json::Value::Object(_)) => Ok(value),
             Ok(_) => Err(LoadError::Describe("did not return a JSON object".into())),
@@ -396,14 +410,24 @@ fn convert_outputs(
     }
     let mut converted = Vec::with_capacity(outputs.len());
     for output in outputs {
+        let invalid = |problem| RunOutcome::InvalidOutput {
+            output: bounded(&output.id),
+            problem,
+        };
+        if let Some(media_type) = &output.media_type
+            && !is_media_type(media_type)
+        {
+            return invalid(OutputProblem::MalformedMediaType {
+                media_type: bounded(media_type),
+            });
+        }
         let (value, default_type) = match output.value {
             Value::Json(text) => match serde_json::from_str(&text) {
                 Ok(value) => (OutputValue::Json(value), "application/json"),
                 Err(e) => {
-                    return RunOutcome::ProcessError {
-                        code: "invalid-output".into(),
-                        message: format!("output '{}' is not valid JSON: {e}", output.id),
-                    };
+                    return invalid(OutputProblem::NotJson {
+                        reason: e.to_string(),
+                    });
                 }
             },
             Value::Bytes(bytes) => (OutputValue::Bytes(bytes), "application/octet-stream"),
@@ -417,6 +441,46 @@ fn convert_outputs(
     RunOutcome::Success { outputs: converted }
 }
 
+/// Longest guest-given text (an output id, a media type) quoted in a
+/// failure reason: a guest must not make a megabyte-long job message.
+const MAX_QUOTED_GUEST_TEXT: usize = 128;
+
+/// `text` cut to [`MAX_QUOTED_GUEST_TEXT`] bytes on a character boundary.
+fn bounded(text: &str) -> String {
+    if text.len() <= MAX_QUOTED_GUEST_TEXT {
+        return text.to_owned();
+    }
+    let mut end = MAX_QUOTED_GUEST_TEXT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// Whether `text` is a media type as a `Content-Type` header carries it
+/// (RFC 9110): `type/subtype` of token characters, then optional
+/// `; name=value` parameters of visible ASCII (no control characters, so no
+/// header injection).
+fn is_media_type(text: &str) -> bool {
+    let token = |t: &str| {
+        !t.is_empty()
+            && t.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    };
+    let mut parts = text.split(';');
+    let essence = parts.next().unwrap_or("").trim();
+    let valid_essence = essence
+        .split_once('/')
+        .is_some_and(|(kind, subtype)| token(kind) && token(subtype));
+    valid_essence
+        && text.len() <= 255
+        && parts.all(|p| {
+            p.trim().split_once('=').is_some_and(|(name, value)| {
+                token(name.trim()) && value.bytes().all(|b| b == b' ' || b.is_ascii_graphic())
+            })
+        })
+}
+
 /// Tell components, core modules and non-wasm apart by their header:
 /// `\0asm`, then a version (1 for core modules) and a layer (1 for components).
 fn check_header(wasm: &[u8]) -> Result<(), LoadError> {
@@ -427,5 +491,48 @@ fn check_header(wasm: &[u8]) -> Result<(), LoadError> {
             Err(LoadError::Compile("unknown WebAssembly version".into()))
         }
         _ => Err(LoadError::NotWasm),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn media_types_are_checked_as_header_values() {
+        for valid in [
+            "application/json",
+            "image/png",
+            "application/geo+json",
+            "text/plain; charset=utf-8",
+            "multipart/related; boundary=\"a b\"",
+        ] {
+            assert!(is_media_type(valid), "{valid}");
+        }
+        for invalid in [
+            "",
+            "json",
+            "text/",
+            "/plain",
+            "text/html\r\nSet-Cookie: a=b",
+            "text/html; charset",
+            "text /html",
+            "tëxt/plain",
+        ] {
+            assert!(!is_media_type(invalid), "{invalid:?}");
+        }
+        assert!(!is_media_type(&format!("text/{}", "a".repeat(300))));
+    }
+
+    #[test]
+    fn quoted_guest_text_is_bounded_on_a_character_boundary() {
+        assert_eq!(bounded("short"), "short");
+        let long = bounded(&"é".repeat(1000));
+        assert!(
+            long.len() <= MAX_QUOTED_GUEST_TEXT + "…".len(),
+            "{}",
+            long.len()
+        );
+        assert!(long.ends_with('…'));
     }
 }

@@ -55,6 +55,45 @@ impl ProcessOutput {
     }
 }
 
+/// How an output breaks the contract between a guest and the host. The
+/// runtime finds what needs no description (JSON syntax, media type
+/// syntax); the jobs layer what the process description says
+/// (`jobs/validate.rs`, `InputValidator::check_outputs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "problem", rename_all = "kebab-case")]
+pub enum OutputProblem {
+    /// A `json` value that does not parse.
+    #[error("its json value is not valid JSON: {reason}")]
+    NotJson {
+        /// The parser's reason (position, not the text).
+        reason: String,
+    },
+    /// A media type that is not `type/subtype[; parameters]` (it would be
+    /// sent as a `Content-Type` header).
+    #[error("'{media_type}' is not a media type")]
+    MalformedMediaType {
+        /// What the guest gave, cut to a bounded length.
+        media_type: String,
+    },
+    /// An id the process description does not declare.
+    #[error("the process description does not declare it (declared: {})", .declared.join(", "))]
+    Undeclared {
+        /// The ids it declares.
+        declared: Vec<String>,
+    },
+    /// The same id returned twice: results are keyed by output id.
+    #[error("it was returned more than once")]
+    Duplicate,
+    /// A media type the description's `contentMediaType` contradicts.
+    #[error("media type '{media_type}' contradicts the description, which declares {}", .declared.join(", "))]
+    MediaTypeContradicted {
+        /// What the guest gave.
+        media_type: String,
+        /// What the description allows.
+        declared: Vec<String>,
+    },
+}
+
 /// Exactly one of the ways a run can end.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
@@ -96,6 +135,15 @@ pub enum RunOutcome {
         /// The output budget.
         limit: u64,
     },
+    /// The process returned an output that breaks its contract (see
+    /// [`OutputProblem`]). Nothing of the run is kept as a result: a
+    /// malformed value must neither be stored nor served.
+    InvalidOutput {
+        /// The output id as the guest gave it.
+        output: String,
+        /// What is wrong with it.
+        problem: OutputProblem,
+    },
     /// The guest trapped (panic, abort, stack overflow, bad memory access,
     /// exit) or could not be instantiated.
     Trap {
@@ -127,6 +175,7 @@ impl RunOutcome {
             RunOutcome::Timeout { .. } => FailureKind::Timeout,
             RunOutcome::MemoryLimit { .. } => FailureKind::MemoryLimit,
             RunOutcome::OutputTooLarge { .. } => FailureKind::OutputTooLarge,
+            RunOutcome::InvalidOutput { .. } => FailureKind::InvalidOutput,
             RunOutcome::Trap { .. } => FailureKind::Trap,
         })
     }
@@ -156,6 +205,9 @@ impl RunOutcome {
             ),
             RunOutcome::OutputTooLarge { size, limit } => {
                 format!("output limit exceeded: the outputs are {size} bytes, limit is {limit}")
+            }
+            RunOutcome::InvalidOutput { output, problem } => {
+                format!("the process returned an invalid output '{output}': {problem}")
             }
             RunOutcome::Trap { message } => format!("the process trapped: {message}"),
             RunOutcome::Cancelled => "the job was dismissed while running".to_owned(),

@@ -2,14 +2,21 @@
 //!
 //! Input `behaviour` picks the attack: `infinite-loop`, `memory-bomb`,
 //! `deep-recursion`, `panic`, `huge-output`, `endless-sleep`, `log-flood`,
-//! `process-error`, `exit`. A well-behaved host fails only this job, with a
-//! reason naming the limit that was hit, and carries on.
+//! `process-error`, `exit`, `read-file`, `open-socket`. A well-behaved host
+//! fails only this job, with a reason naming the limit that was hit, and
+//! carries on.
+//!
+//! Malformed results, for the boundary between guest and host:
+//! `invalid-json` (a `json` value that is not JSON), `undeclared-output`
+//! (an output id the description does not declare), `wrong-media-type`
+//! (`text/html` for the output declared `image/png`). The host must fail
+//! the job with a reason naming the output, never store or serve them.
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use wasmproc_guest::{
-    Inputs, Level, Output, Process, ProcessError, Value, export_process, json, log,
+    Inputs, Level, Output, OutputValue, Process, ProcessError, Value, export_process, json, log,
 };
 
 struct Hostile;
@@ -26,11 +33,15 @@ impl Process for Hostile {
                 "behaviour": { "minOccurs": 1, "schema": { "type": "string", "enum": [
                     "infinite-loop", "memory-bomb", "deep-recursion", "panic", "huge-output",
                     "endless-sleep", "log-flood", "process-error", "exit",
-                    "read-file", "open-socket"
+                    "read-file", "open-socket",
+                    "invalid-json", "undeclared-output", "wrong-media-type"
                 ] } },
                 "size": { "minOccurs": 0, "schema": { "type": "integer", "minimum": 0 } }
             },
-            "outputs": { "result": { "schema": { "type": "string", "contentEncoding": "binary" } } }
+            "outputs": {
+                "result": { "schema": { "type": "string", "contentEncoding": "binary" } },
+                "image": { "schema": { "type": "string", "contentEncoding": "binary", "contentMediaType": "image/png" } }
+            }
         })
     }
 
@@ -93,6 +104,22 @@ impl Process for Hostile {
                     format!("connecting to 127.0.0.1:9 failed: {e}"),
                 )),
             },
+            "invalid-json" => Ok(vec![Output {
+                id: "result".into(),
+                media_type: None,
+                value: OutputValue::Json("{\"unterminated\": [1, 2".into()),
+            }]),
+            "undeclared-output" => Ok(vec![
+                Output::json("result", &"declared"),
+                Output::json("surprise", &"not in the description"),
+            ]),
+            // Served raw, this would be a page of the server's origin
+            // running the guest's script in a browser.
+            "wrong-media-type" => Ok(vec![Output::bytes(
+                "image",
+                "text/html",
+                b"<script>alert(document.cookie)</script>".to_vec(),
+            )]),
             other => Err(ProcessError::invalid_input(format!(
                 "unknown behaviour {other}"
             ))),

@@ -1,13 +1,28 @@
-//! Callbacks to the `subscriber` URLs of an async execute request.
+//! Callbacks to the `subscriber` URLs of an async execute request, and the
+//! SSRF guard on them (`callbacks.allowed_hosts`).
 
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use wasmproc_tests::{
-    CallbackReceiver, TestServer, assert_valid, is_json_media_type, output_value,
+    CallbackReceiver, TestServer, assert_exception, assert_valid, detail, is_json_media_type,
+    output_value,
 };
 
 const CALLBACK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A server that may call back the receivers of these tests, on 127.0.0.1
+/// (loopback is refused unless allow-listed).
+async fn server_calling_loopback(hostile: bool) -> TestServer {
+    let builder =
+        TestServer::builder().configure(|c| c.callbacks.allowed_hosts = vec!["127.0.0.1".into()]);
+    let builder = if hostile {
+        builder.with_hostile()
+    } else {
+        builder
+    };
+    builder.start().await
+}
 
 fn subscriber(receiver: &CallbackReceiver) -> Value {
     json!({
@@ -20,7 +35,7 @@ fn subscriber(receiver: &CallbackReceiver) -> Value {
 #[tokio::test]
 async fn successful_job_posts_its_results_to_the_success_uri() {
     let receiver = CallbackReceiver::start().await;
-    let server = TestServer::start().await;
+    let server = server_calling_loopback(false).await;
     let request = json!({
         "inputs": { "name": "Joe", "message": "hi" },
         "subscriber": subscriber(&receiver),
@@ -53,7 +68,7 @@ async fn successful_job_posts_its_results_to_the_success_uri() {
 #[tokio::test]
 async fn failed_job_posts_its_status_info_to_the_failed_uri() {
     let receiver = CallbackReceiver::start().await;
-    let server = TestServer::builder().with_hostile().start().await;
+    let server = server_calling_loopback(true).await;
     let request = json!({
         "inputs": { "behaviour": "panic" },
         "subscriber": subscriber(&receiver),
@@ -82,7 +97,7 @@ async fn failed_job_posts_its_status_info_to_the_failed_uri() {
 #[tokio::test]
 async fn subscriber_with_only_a_success_uri_is_accepted() {
     let receiver = CallbackReceiver::start().await;
-    let server = TestServer::start().await;
+    let server = server_calling_loopback(false).await;
     let request = json!({
         "inputs": { "name": "Ann" },
         "subscriber": { "successUri": receiver.url("/only-success") },
@@ -90,5 +105,61 @@ async fn subscriber_with_only_a_success_uri_is_accepted() {
     server.execute_async("hello-world", &request).await;
     let callback = receiver.wait_for("/only-success", CALLBACK_TIMEOUT).await;
     assert_eq!(output_value(&callback.json(), "echo"), json!("Hello Ann!"));
+    server.shutdown().await;
+}
+
+/// Callback URIs get the guard of `href` inputs: a loopback, private or
+/// non-http URI (with `callbacks.allowed_hosts` empty, the default) is
+/// refused at submission with a 400 naming the field, sync or async, before
+/// any job exists; so nothing is ever sent to it.
+#[tokio::test]
+async fn callback_uris_to_non_public_addresses_are_refused_at_submission() {
+    let receiver = CallbackReceiver::start().await;
+    let server = TestServer::start().await;
+    let cases = [
+        ("successUri", receiver.url("/success"), "non-public"),
+        ("inProgressUri", receiver.url("/progress"), "non-public"),
+        ("failedUri", receiver.url("/failed"), "non-public"),
+        (
+            "failedUri",
+            "http://10.1.2.3/failed".to_owned(),
+            "non-public",
+        ),
+        ("successUri", "http://[::1]:9/x".to_owned(), "non-public"),
+        (
+            "successUri",
+            "ftp://example.org/x".to_owned(),
+            "only http and https",
+        ),
+        ("inProgressUri", "not a url".to_owned(), "not a URL"),
+    ];
+    for (field, uri, reason) in &cases {
+        let request = json!({
+            "inputs": { "name": "Joe" },
+            "subscriber": { *field: uri },
+        });
+        for reply in [
+            server.execute_async_reply("hello-world", &request).await,
+            server.execute("hello-world", &request).await,
+        ] {
+            let body = assert_exception(&reply, 400, None);
+            let detail = detail(&body);
+            assert!(
+                detail.contains(&format!("subscriber.{field}")) && detail.contains(reason),
+                "{field} = {uri}: the detail must name the field and say why: {body}"
+            );
+        }
+    }
+    let jobs = server.get_json("/jobs").await;
+    assert_eq!(
+        jobs["jobs"].as_array().map(Vec::len),
+        Some(0),
+        "refused requests created jobs: {jobs}"
+    );
+    assert!(
+        receiver.received().is_empty(),
+        "a refused callback URI was called: {:?}",
+        receiver.received()
+    );
     server.shutdown().await;
 }

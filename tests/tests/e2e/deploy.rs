@@ -692,6 +692,36 @@ async fn package_job_control_options_and_limits_apply() {
     server.shutdown().await;
 }
 
+/// A package's `limits` that names some fields takes the others from the
+/// server's `[limits.default]` (like a process's `limits` in the config),
+/// not from the built-in defaults: here the server's small fuel budget
+/// stops the loop, not the built-in 1e11.
+#[tokio::test]
+async fn package_limits_inherit_the_server_defaults_they_leave_out() {
+    let server = admin_server(|c| c.limits.default.fuel = 1_000_000).await;
+    let mut limited = package(None, &hostile_wasm());
+    limited["limits"] = json!({ "timeout": "30s" });
+    deploy_package(&server, &limited).await.expect_status(201);
+    let job_id = server
+        .execute_async(
+            "hostile",
+            &json!({ "inputs": { "behaviour": "infinite-loop" } }),
+        )
+        .await;
+    let status_info = server
+        .wait_for_status(&job_id, &["failed"], Duration::from_secs(60))
+        .await;
+    let message = status_info["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("all 1000000 units of fuel"),
+        "the job did not run under the server's default fuel: {status_info}"
+    );
+    let stored = server.get_json("/processes/hostile/package").await;
+    assert_eq!(stored["limits"]["fuel"], json!(1_000_000), "{stored}");
+    assert_eq!(stored["limits"]["timeout"], json!("30s"), "{stored}");
+    server.shutdown().await;
+}
+
 // ------------------------------------------------------------ bad uploads
 
 #[tokio::test]

@@ -1,10 +1,15 @@
 //! The `hostile` process (from a processes directory, with small limits):
 //! each attack fails only its own job, with a message naming the limit.
+//! The guest boundary: malformed results fail their job naming the output,
+//! and a `describe()` that is no valid description (`hostile-describe`)
+//! refuses the deploy with a 400 saying why.
 
+use reqwest::Method;
 use serde_json::{Value, json};
+use wasmproc::config::Secret;
 use wasmproc_tests::{
-    JOB_TIMEOUT, TestServer, assert_error_exception, assert_valid, detail, hostile_limits,
-    set_limits,
+    JOB_TIMEOUT, Reply, TestServer, assert_error_exception, assert_valid, check_exception, detail,
+    hostile_describe_wasm, hostile_limits, set_limits,
 };
 
 async fn hostile_server() -> TestServer {
@@ -232,5 +237,111 @@ async fn status_reads_stay_fast_while_every_worker_burns_cpu() {
             "{failed}"
         );
     }
+    server.shutdown().await;
+}
+
+/// Malformed results (issue 14, item 11): a `json` value that is not JSON,
+/// an output id the description does not declare, a media type that
+/// contradicts the declared one. Each fails its job, async or sync, with a
+/// reason naming the output; the sync answer is the `job-failed` exception,
+/// never an internal error; nothing of it is served as a result.
+#[tokio::test]
+async fn malformed_outputs_fail_the_job_naming_the_output() {
+    let server = hostile_server().await;
+    let cases = [
+        ("invalid-json", "output 'result'", "not valid json"),
+        ("undeclared-output", "output 'surprise'", "does not declare"),
+        ("wrong-media-type", "output 'image'", "text/html"),
+    ];
+    for (name, output, problem) in cases {
+        assert_fails_with(&server, behaviour(name), output).await;
+        assert_fails_with(&server, behaviour(name), problem).await;
+        let reply = server.execute("hostile", &behaviour(name)).await;
+        let body = assert_error_exception(&reply, None);
+        assert_eq!(
+            body["type"], "urn:wasmproc:error:job-failed",
+            "{name}: a failed job, not a server error: {body}"
+        );
+        let detail = detail(&body).to_lowercase();
+        assert!(
+            detail.contains(output) && detail.contains(problem),
+            "{name}: the sync answer must name {output} and {problem:?}: {body}"
+        );
+    }
+    // The server carries on: a well-formed run of the same process works.
+    let reply = server.execute("hostile", &behaviour("process-error")).await;
+    assert!(detail(&reply.json()).contains("refusing on purpose"));
+    server.shutdown().await;
+}
+
+/// The admin token of the deploy tests here.
+const ADMIN_TOKEN: &str = "hostile-t0ken";
+
+/// `POST /processes` with a component, as the admin.
+async fn deploy_wasm(server: &TestServer, wasm: Vec<u8>) -> Reply {
+    let auth = format!("Bearer {ADMIN_TOKEN}");
+    server
+        .send(
+            Method::POST,
+            "/processes",
+            &[
+                ("authorization", auth.as_str()),
+                ("content-type", "application/wasm"),
+            ],
+            Some(wasm),
+        )
+        .await
+}
+
+/// A `describe()` that is not a valid process description refuses the
+/// deploy with a 400 that says what is wrong; nothing is deployed. The same
+/// component with a valid description deploys and runs, so each refusal is
+/// the description's doing.
+#[tokio::test]
+async fn a_describe_that_is_no_valid_description_refuses_the_deploy() {
+    let server = TestServer::builder()
+        .configure(|c| {
+            c.builtin_processes = false;
+            c.auth.admin_token = Some(Secret::new(ADMIN_TOKEN));
+        })
+        .start()
+        .await;
+    let cases = [
+        ("not-json", "valid json"),
+        ("not-an-object", "json object"),
+        ("missing-version", "version"),
+        ("bad-id", "id '../../etc/passwd'"),
+        ("bad-input-schema", "input 'x'"),
+        ("bad-output-schema", "output 'result'"),
+        ("occurs-contradiction", "minoccurs"),
+        ("oversized", "larger than the limit"),
+    ];
+    let mut wrong = Vec::new();
+    for (variant, reason) in cases {
+        let reply = deploy_wasm(&server, hostile_describe_wasm(variant)).await;
+        match check_exception(&reply, Some(400), None) {
+            Err(problem) => wrong.push(format!("{variant}: {problem}")),
+            Ok(body) if !detail(&body).to_lowercase().contains(reason) => wrong.push(format!(
+                "{variant}: the refusal must say {reason:?}: {body}"
+            )),
+            Ok(_) => {}
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    let listed = server.get_json("/processes").await;
+    assert_eq!(
+        listed["processes"].as_array().map(Vec::len),
+        Some(0),
+        "a refused module was deployed: {listed}"
+    );
+
+    deploy_wasm(&server, hostile_describe_wasm("valid"))
+        .await
+        .expect_status(201);
+    let reply = server
+        .execute("hostile-describe", &json!({ "inputs": {} }))
+        .await;
+    reply.expect_status(200);
+    assert_eq!(reply.json(), json!("described"));
     server.shutdown().await;
 }

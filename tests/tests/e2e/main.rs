@@ -9,6 +9,9 @@
 //! [`server`] and [`child_store_toml`]; [`on_postgres`] compiles them a
 //! second time with those two pointing at PostgreSQL.
 
+// `on_postgres` compiles four suites a second time on purpose.
+#![allow(clippy::duplicate_mod)]
+
 use wasmproc_tests::{TestDatabase, TestServer, TestServerBuilder};
 
 mod callbacks;

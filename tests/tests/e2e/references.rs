@@ -149,3 +149,35 @@ async fn oversized_and_invalid_references_fail_the_job_with_a_reason() {
     );
     server.shutdown().await;
 }
+
+/// A name is checked where it is resolved for the connection (the guard is
+/// the fetch client's DNS resolver, so the address checked is the address
+/// connected to): `localhost` answers loopback, so it is refused with the
+/// guard's reason unless `localhost` itself is allow-listed; listed, the
+/// fetch reaches the file server through the same resolution.
+#[tokio::test]
+async fn a_name_resolving_to_loopback_is_refused_unless_the_name_is_allow_listed() {
+    let files = FileServer::single("/name.txt", "text/plain", b"Ada".to_vec()).await;
+    let by_name = files.url("/name.txt").replace("127.0.0.1", "localhost");
+    let request = json!({ "inputs": { "name": { "href": by_name } } });
+
+    let server = TestServer::start().await;
+    let reply = server.execute("hello-world", &request).await;
+    reply.expect_status(400);
+    let body = reply.json();
+    assert!(
+        detail(&body).contains("host 'localhost' resolves to the non-public address")
+            && detail(&body).contains("href.allowed_hosts"),
+        "{body}"
+    );
+    server.shutdown().await;
+
+    let server = TestServer::builder()
+        .configure(|c| c.href.allowed_hosts = vec!["localhost".into()])
+        .start()
+        .await;
+    let reply = server.execute("hello-world", &request).await;
+    reply.expect_status(200);
+    assert_eq!(reply.json(), json!("Hello Ada!"));
+    server.shutdown().await;
+}
