@@ -13,11 +13,12 @@ use uuid::Uuid;
 use super::{CHANNEL, PgStore, map_error};
 use crate::store::{JobRecord, JobResults, LeaseSweep, Recovery, StoreError};
 
-/// How long a count of the queue is trusted. Counting on every submission
-/// cost more PostgreSQL CPU than the rest of a job together (the count
-/// walks every queued job); with a count at most this old plus this node's
-/// own submissions since, the cluster-wide bound can be exceeded by what
-/// the *other* nodes accepted in the last [`QUEUE_COUNT_AGE`], never more.
+/// How long a count of the queue is trusted while the queue is under half
+/// its bound. Counting on every submission cost more PostgreSQL CPU than
+/// the rest of a job together (the count walks every queued job). Far
+/// from the bound an estimate is enough: the bound can only be passed if
+/// the *other* nodes accept half of it within this time. Near the bound
+/// every submission counts afresh.
 pub(super) const QUEUE_COUNT_AGE: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// The last queue count of this node.
@@ -26,6 +27,7 @@ pub(super) struct QueueCount {
     counted_at: Option<std::time::Instant>,
     queued: usize,
     submitted: usize,
+    claimed: usize,
 }
 
 /// Advisory lock key of the retention sweep: one node at a time deletes.
@@ -105,17 +107,21 @@ impl PgStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The cluster-wide queue length: counted (up to `max_queued`, so the
-    /// count costs at most that many index entries) when the last count is
-    /// older than [`QUEUE_COUNT_AGE`], plus this node's submissions since.
+    /// The cluster-wide queue length, as exact as the bound needs: while
+    /// the last count (at most [`QUEUE_COUNT_AGE`] old), plus this node's
+    /// submissions and minus its claims since, is under half the bound,
+    /// that estimate; nearer the bound, a fresh count (of at most
+    /// `max_queued` index entries).
     async fn queue_length_estimate(&self, max_queued: usize) -> Result<usize, StoreError> {
         {
             let count = self.lock_queue_count();
+            let estimate = (count.queued + count.submitted).saturating_sub(count.claimed);
             if count
                 .counted_at
                 .is_some_and(|at| at.elapsed() < QUEUE_COUNT_AGE)
+                && estimate < max_queued / 2
             {
-                return Ok(count.queued + count.submitted);
+                return Ok(estimate);
             }
         }
         let queued = self
@@ -135,11 +141,11 @@ impl PgStore {
                 Ok(row.get::<_, i64>(0) as usize)
             })
             .await?;
-        let mut count = self.lock_queue_count();
-        *count = QueueCount {
+        *self.lock_queue_count() = QueueCount {
             counted_at: Some(std::time::Instant::now()),
             queued,
             submitted: 0,
+            claimed: 0,
         };
         Ok(queued)
     }
@@ -188,6 +194,7 @@ impl PgStore {
                 .map_err(map_error)?;
             let mut jobs = rows.iter().map(decode).collect::<Result<Vec<_>, _>>()?;
             jobs.sort_by_key(|job| (job.created, job.id));
+            self.lock_queue_count().claimed += jobs.len();
             Ok(jobs)
         })
         .await
