@@ -9,12 +9,14 @@
 //! | `A` | job key | accepted or running (async) | at enqueue; removed once the final state is durable |
 //! | `S` | status byte ‖ job key | finished | once, at finish |
 //! | `Q` | process id ‖ `0x00` ‖ status byte ‖ job key | finished | once, at finish |
-//! | `D` | duration ms (8 bytes BE) ‖ job key | finished | once, at finish |
+//! | `D` | status byte ‖ duration ms (8 bytes BE) ‖ job key | finished | once, at finish |
 //!
 //! Finished states never change, so `S`, `Q` and `D` entries are written
 //! once and removed only with the job; the small `A` set covers jobs whose
 //! state still moves. A job with no status filter is found through `A` and
-//! every `S` range. Process ids never contain `0x00` (they are
+//! every `S` range. `D` is split by status so that "failed jobs that ran
+//! over a minute" is one small range, not a slice of every job's duration.
+//! Process ids never contain `0x00` (they are
 //! `[A-Za-z0-9._-]`), so `Q` prefixes of two processes never overlap.
 
 use uuid::Uuid;
@@ -99,7 +101,11 @@ pub(super) fn finished_keys(job: &JobRecord) -> Vec<Vec<u8>> {
         ]),
     ];
     if let Some(ms) = job.duration_millis() {
-        keys.push(concat(&[&[BY_DURATION], &(ms as u64).to_be_bytes(), &key]));
+        keys.push(concat(&[
+            &[BY_DURATION, status],
+            &(ms as u64).to_be_bytes(),
+            &key,
+        ]));
     }
     keys
 }

@@ -11,8 +11,9 @@
 //!      each (process, status) pair;
 //!    - `accepted`/`running` asked for: the small `A` set plus the running
 //!      sync jobs held in memory.
-//! 3. Durations: the `D` index is counted over the requested range up to
-//!    [`DURATION_PLAN_CAP`] entries. Fewer than that: those keys replace
+//! 3. Durations: the `D` ranges of the finished statuses asked for are
+//!    counted over the requested durations up to [`DURATION_PLAN_CAP`]
+//!    entries. Fewer than that: those keys replace
 //!    the finished sources (a rare duration is found without touching the
 //!    others). More: the duration is rare enough to check on the records
 //!    of the other plan.
@@ -161,20 +162,25 @@ impl SledStore {
         let high = filter
             .max_duration
             .map(|s| (s * 1000.0).ceil().max(0.0) as u64);
-        let start = concat(&[&[BY_DURATION], &low.to_be_bytes()]);
-        let entries = match high.and_then(|h| h.checked_add(1)) {
-            Some(end) => self
-                .index
-                .range(start..concat(&[&[BY_DURATION], &end.to_be_bytes()])),
-            None => self.index.range(start..vec![BY_DURATION + 1]),
-        };
         let mut keys = Vec::new();
-        for entry in entries {
-            if keys.len() > DURATION_PLAN_CAP {
-                return Ok(None);
+        for (status, byte) in FINISHED {
+            if !filter.wants_status(status) {
+                continue;
             }
-            if let Some(key) = index::job_key_of(&entry?.0) {
-                keys.push(key);
+            let start = concat(&[&[BY_DURATION, byte], &low.to_be_bytes()]);
+            let entries = match high.and_then(|h| h.checked_add(1)) {
+                Some(end) => self
+                    .index
+                    .range(start..concat(&[&[BY_DURATION, byte], &end.to_be_bytes()])),
+                None => self.index.range(start..vec![BY_DURATION, byte + 1]),
+            };
+            for entry in entries {
+                if keys.len() > DURATION_PLAN_CAP {
+                    return Ok(None);
+                }
+                if let Some(key) = index::job_key_of(&entry?.0) {
+                    keys.push(key);
+                }
             }
         }
         keys.retain(|key| bounds.contains(key));
