@@ -8,9 +8,11 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
-use super::{CHANNEL, PgStore, map_error};
+use super::batch::Batcher;
+use super::{CHANNEL, Db, PgStore, map_error};
 use crate::store::{JobRecord, JobResults, LeaseSweep, Recovery, StoreError};
 
 /// How long a count of the queue is trusted while the queue is under half
@@ -57,6 +59,142 @@ fn millis(duration: std::time::Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
 }
 
+/// A job's final state and its serialised results, to be written.
+pub(super) type Outcome = (JobRecord, Option<Vec<u8>>);
+
+/// The batcher of new async jobs: every job of a batch inserted by one
+/// statement, committed once, durable before any of their 201s.
+pub(super) fn submission_batcher(db: Db) -> Batcher<JobRecord, ()> {
+    Batcher::start(move |jobs: Vec<JobRecord>| {
+        let db = db.clone();
+        async move {
+            let (mut ids, mut processes, mut created, mut records, mut requests) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for job in &jobs {
+                ids.push(job.id);
+                processes.push(job.process_id.clone());
+                created.push(job.created);
+                records.push(record_value(job)?);
+                requests.push(serde_json::to_vec(&job.request)?);
+            }
+            db.bounded(async {
+                let client = db.client().await?;
+                let statement = client
+                    .prepare_cached(
+                        "INSERT INTO jobs (id, process_id, status, asynchronous, created, record, request) \
+                         SELECT id, process_id, 'accepted', true, created, record, request \
+                         FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::jsonb[], $5::bytea[]) \
+                           AS t(id, process_id, created, record, request)",
+                    )
+                    .await
+                    .map_err(map_error)?;
+                client
+                    .execute(
+                        &statement,
+                        &[&ids, &processes, &created, &records, &requests],
+                    )
+                    .await
+                    .map_err(map_error)?;
+                Ok(vec![(); jobs.len()])
+            })
+            .await
+        }
+    })
+}
+
+/// The batcher of job outcomes: the final states and results of a batch
+/// in one statement (so each job's state and results still commit
+/// together), each only if this node still holds the job; answers whether
+/// each was written.
+pub(super) fn outcome_batcher(db: Db, node: String) -> Batcher<Outcome, bool> {
+    Batcher::start(move |outcomes: Vec<Outcome>| {
+        let (db, node) = (db.clone(), node.clone());
+        async move {
+            let (mut ids, mut statuses, mut finished, mut durations, mut records, mut outputs) = (
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+            );
+            for (job, results) in &outcomes {
+                ids.push(job.id);
+                statuses.push(job.status.as_str());
+                finished.push(job.finished);
+                durations.push(job.duration_millis());
+                records.push(record_value(job)?);
+                outputs.push(results.clone());
+            }
+            let client = db.client().await?;
+            // Not `db.bounded`: a batch cut off by the time bound inside its
+            // transaction must not return its connection to the pool (the
+            // next user would run inside the open transaction); on timeout
+            // the connection is taken out of the pool and closed.
+            let work = async {
+                // One statement per job (each a primary-key lookup whatever
+                // the table's statistics say), sent together in one round
+                // trip and committed together.
+                let statement = client
+                    .prepare_cached(
+                        "WITH f AS ( \
+                           UPDATE jobs SET status = $2, finished = $3, duration_ms = $4, \
+                             lease_expires = NULL, record = $5 \
+                           WHERE id = $1 AND status = 'running' AND lease_owner = $6 RETURNING id), \
+                         r AS (INSERT INTO results (job_id, outputs) \
+                           SELECT id, $7 FROM f WHERE $7::bytea IS NOT NULL RETURNING 1) \
+                         SELECT count(*) FROM f",
+                    )
+                    .await
+                    .map_err(map_error)?;
+                let params: Vec<[&(dyn ToSql + Sync); 7]> = (0..ids.len())
+                    .map(|i| {
+                        [
+                            &ids[i] as &(dyn ToSql + Sync),
+                            &statuses[i],
+                            &finished[i],
+                            &durations[i],
+                            &records[i],
+                            &node,
+                            &outputs[i],
+                        ]
+                    })
+                    .collect();
+                let together = ids.len() > 1;
+                if together {
+                    client.batch_execute("BEGIN").await.map_err(map_error)?;
+                }
+                let writes = params
+                    .iter()
+                    .map(|p| client.query_one(&statement, p.as_slice()));
+                let written = match futures_util::future::try_join_all(writes).await {
+                    Ok(rows) => rows,
+                    Err(error) => {
+                        if together {
+                            let _ = client.batch_execute("ROLLBACK").await;
+                        }
+                        return Err(map_error(error));
+                    }
+                };
+                if together {
+                    client.batch_execute("COMMIT").await.map_err(map_error)?;
+                }
+                Ok(written
+                    .iter()
+                    .map(|row| row.get::<_, i64>(0) == 1)
+                    .collect())
+            };
+            match tokio::time::timeout(db.timeout(), work).await {
+                Ok(result) => result,
+                Err(_) => {
+                    drop(deadpool_postgres::Object::take(client));
+                    Err(db.timed_out())
+                }
+            }
+        }
+    })
+}
+
 impl PgStore {
     /// Ask the queue loops (here and, coalesced, on every node) to claim.
     fn announce_queued(&self) {
@@ -72,30 +210,7 @@ impl PgStore {
         if self.queue_length_estimate(max_queued).await? >= max_queued {
             return Err(StoreError::QueueFull(max_queued));
         }
-        self.bounded(async {
-            let client = self.client().await?;
-            let statement = client
-                .prepare_cached(
-                    "INSERT INTO jobs (id, process_id, status, asynchronous, created, record, request) \
-                     VALUES ($1, $2, 'accepted', true, $3, $4, $5)",
-                )
-                .await
-                .map_err(map_error)?;
-            client
-                .execute(
-                    &statement,
-                    &[
-                        &job.id,
-                        &job.process_id,
-                        &job.created,
-                        &record_value(job)?,
-                        &serde_json::to_vec(&job.request)?,
-                    ],
-                )
-                .await
-                .map_err(map_error)
-        })
-        .await?;
+        self.submissions.call(job.clone()).await?;
         self.lock_queue_count().submitted += 1;
         self.announce_queued();
         Ok(())
@@ -287,40 +402,7 @@ impl PgStore {
         results: Option<&JobResults>,
     ) -> Result<bool, StoreError> {
         let outputs = results.map(serde_json::to_vec).transpose()?;
-        self.bounded(async {
-            let client = self.client().await?;
-            // One statement: the final state and the results commit
-            // together, and only if this node still holds the job.
-            let statement = client
-                .prepare_cached(
-                    "WITH f AS ( \
-                       UPDATE jobs SET status = $2, finished = $3, duration_ms = $4, \
-                         lease_expires = NULL, record = $5 \
-                       WHERE id = $1 AND status = 'running' AND lease_owner = $6 RETURNING id), \
-                     r AS (INSERT INTO results (job_id, outputs) \
-                       SELECT id, $7 FROM f WHERE $7::bytea IS NOT NULL RETURNING 1) \
-                     SELECT count(*) FROM f",
-                )
-                .await
-                .map_err(map_error)?;
-            let row = client
-                .query_one(
-                    &statement,
-                    &[
-                        &job.id,
-                        &job.status.as_str(),
-                        &job.finished,
-                        &job.duration_millis(),
-                        &record_value(job)?,
-                        &self.node.id,
-                        &outputs,
-                    ],
-                )
-                .await
-                .map_err(map_error)?;
-            Ok(row.get::<_, i64>(0) == 1)
-        })
-        .await
+        self.outcomes.call((job.clone(), outputs)).await
     }
 
     pub(crate) async fn requeue_job(&self, job: &JobRecord) -> Result<bool, StoreError> {

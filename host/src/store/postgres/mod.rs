@@ -54,6 +54,7 @@
 //! [`StoreError::Unavailable`] (503 + `Retry-After` over HTTP), and the pool
 //! replaces broken connections by itself once the database is back.
 
+mod batch;
 mod jobs;
 mod list;
 mod listener;
@@ -67,7 +68,7 @@ use tokio::sync::{Notify, broadcast};
 use tokio_postgres::NoTls;
 use tokio_util::sync::CancellationToken;
 
-use super::{NodeIdentity, ProcessRecord, StoreError, StoreEvent};
+use super::{JobRecord, NodeIdentity, ProcessRecord, StoreError, StoreEvent};
 use crate::config::StoreConfig;
 
 /// The notification channel every node listens on.
@@ -102,7 +103,10 @@ pub enum PgError {
     },
     /// The connection pool could not be built.
     #[error("PostgreSQL connection pool: {0}")]
-    Pool(String),
+    Pool(#[source] deadpool_postgres::BuildError),
+    /// The batched statement this write was part of failed.
+    #[error("a batched write failed: {0}")]
+    Batch(#[source] Arc<StoreError>),
 }
 
 /// Whether an error means "the database cannot be reached" rather than "a
@@ -150,11 +154,63 @@ pub(crate) fn redacted_url(url: &str) -> String {
     }
 }
 
+/// The pool and the time bound every use of it gets; cheap to clone into
+/// the batching tasks.
+#[derive(Clone)]
+pub(super) struct Db {
+    pool: Pool,
+    timeout: Duration,
+}
+
+impl Db {
+    /// A pooled connection, or [`StoreError::Unavailable`] within the bound.
+    pub(super) async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        match tokio::time::timeout(self.timeout, self.pool.get()).await {
+            Ok(Ok(client)) => Ok(client),
+            Ok(Err(deadpool_postgres::PoolError::Backend(e))) => Err(map_error(e)),
+            Ok(Err(e)) => Err(StoreError::Unavailable {
+                reason: e.to_string(),
+                retry_after: RETRY_AFTER,
+            }),
+            Err(_) => Err(self.timed_out()),
+        }
+    }
+
+    /// The time bound of one use.
+    pub(super) fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    pub(super) fn timed_out(&self) -> StoreError {
+        StoreError::Unavailable {
+            reason: format!(
+                "no answer from PostgreSQL within {}",
+                humantime::format_duration(self.timeout)
+            ),
+            retry_after: RETRY_AFTER,
+        }
+    }
+
+    /// Run `work` bounded by `store.timeout`.
+    pub(super) async fn bounded<T>(
+        &self,
+        work: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .unwrap_or_else(|_| Err(self.timed_out()))
+    }
+}
+
 /// The shared store.
 pub struct PgStore {
     pool: Pool,
+    db: Db,
     node: NodeIdentity,
-    timeout: Duration,
+    /// New async jobs, inserted in batches (group commit).
+    submissions: batch::Batcher<JobRecord, ()>,
+    /// Final states and results, written in batches (group commit).
+    outcomes: batch::Batcher<jobs::Outcome, bool>,
     events: broadcast::Sender<StoreEvent>,
     queue_wake: Arc<Notify>,
     /// Asks the notifier task to tell the other nodes that jobs are
@@ -220,7 +276,7 @@ impl PgStore {
             .recycle_timeout(Some(config.timeout))
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
-            .map_err(|e| PgError::Pool(e.to_string()))?;
+            .map_err(PgError::Pool)?;
 
         let unreachable = |reason: String| StoreError::Unavailable {
             reason: format!("cannot connect to PostgreSQL at {shown}: {reason}"),
@@ -241,10 +297,16 @@ impl PgStore {
             .map_err(map_error)?;
         drop(client);
 
+        let db = Db {
+            pool: pool.clone(),
+            timeout: config.timeout,
+        };
         let store = Self {
+            submissions: jobs::submission_batcher(db.clone()),
+            outcomes: jobs::outcome_batcher(db.clone(), node.id.clone()),
+            db,
             pool,
             node,
-            timeout: config.timeout,
             events: broadcast::channel(1024).0,
             queue_wake: Arc::new(Notify::new()),
             announce_queued: Arc::new(Notify::new()),
@@ -281,25 +343,7 @@ impl PgStore {
     /// A pooled connection, or [`StoreError::Unavailable`] within
     /// `store.timeout`.
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        match tokio::time::timeout(self.timeout, self.pool.get()).await {
-            Ok(Ok(client)) => Ok(client),
-            Ok(Err(deadpool_postgres::PoolError::Backend(e))) => Err(map_error(e)),
-            Ok(Err(e)) => Err(StoreError::Unavailable {
-                reason: e.to_string(),
-                retry_after: RETRY_AFTER,
-            }),
-            Err(_) => Err(self.timed_out()),
-        }
-    }
-
-    fn timed_out(&self) -> StoreError {
-        StoreError::Unavailable {
-            reason: format!(
-                "no answer from PostgreSQL within {}",
-                humantime::format_duration(self.timeout)
-            ),
-            retry_after: RETRY_AFTER,
-        }
+        self.db.client().await
     }
 
     /// Run `work` bounded by `store.timeout`.
@@ -307,9 +351,7 @@ impl PgStore {
         &self,
         work: impl std::future::Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        tokio::time::timeout(self.timeout, work)
-            .await
-            .unwrap_or_else(|_| Err(self.timed_out()))
+        self.db.bounded(work).await
     }
 
     // ---- processes and modules -------------------------------------------

@@ -53,15 +53,21 @@ const MIGRATIONS: &[&str] = &[
         request        bytea NOT NULL
     );
     -- `/jobs` newest first, unfiltered and by each filter; the keyset
-    -- cursor (created, id) continues any of them.
+    -- cursor (created, id) continues any of them. A job's state changes
+    -- twice (claimed, finished), and each change adds entries to every
+    -- index whose rows it touches: the status indexes hold finished jobs
+    -- only (their final state, written once), and the two small partial
+    -- indexes below serve `accepted` and `running`.
     CREATE INDEX jobs_by_created ON jobs (created DESC, id DESC);
     CREATE INDEX jobs_by_process ON jobs (process_id, created DESC, id DESC);
-    CREATE INDEX jobs_by_status ON jobs (status, created DESC, id DESC);
-    CREATE INDEX jobs_by_process_status ON jobs (process_id, status, created DESC, id DESC);
+    CREATE INDEX jobs_by_status ON jobs (status, created DESC, id DESC)
+        WHERE status IN ('successful', 'failed', 'dismissed');
+    CREATE INDEX jobs_by_process_status ON jobs (process_id, status, created DESC, id DESC)
+        WHERE status IN ('successful', 'failed', 'dismissed');
     CREATE INDEX jobs_by_duration ON jobs (duration_ms) WHERE duration_ms IS NOT NULL;
-    -- The queue: oldest accepted async job first (small: only queued jobs).
-    CREATE INDEX jobs_queue ON jobs (created, id) WHERE status = 'accepted' AND asynchronous;
-    -- Expired leases (small: only running jobs).
+    -- The queue, oldest first, and `status=accepted` (small: queued jobs).
+    CREATE INDEX jobs_queue ON jobs (created, id) WHERE status = 'accepted';
+    -- Expired leases, and `status=running` (small: running jobs).
     CREATE INDEX jobs_leases ON jobs (lease_expires) WHERE status = 'running';
     CREATE TABLE results (
         job_id   uuid PRIMARY KEY REFERENCES jobs (id) ON DELETE CASCADE,
