@@ -340,7 +340,7 @@ impl Default for ExecutionConfig {
 
 /// Resource limits: what a job gets by default, and the server-wide
 /// maximum that no per-process setting may exceed. Both are complete: the
-/// file's partial tables are resolved when it is read ([`LimitTables`]).
+/// file's partial tables are resolved when it is read (`LimitTables`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(from = "LimitTables")]
 pub struct LimitsConfig {

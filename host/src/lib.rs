@@ -2,16 +2,83 @@
 //! components.
 //!
 //! # Layout
-//! - [`runtime`]: the sandbox. A narrow wrapper around wasmtime: engine
-//!   configuration, per-job limits (fuel, memory, wall clock, output, log),
-//!   the compiled-artifact cache, and the classification of how a run ends.
-//!   Knows nothing of HTTP or storage.
-//! - [`builtin`]: the example processes compiled into the binary.
-//! - [`config`]: server settings (TOML file, environment, flags) and defaults.
+//! Data flows one way: [`api`] → [`jobs`] → [`runtime`], and [`jobs`] /
+//! [`api`] → [`store`]. The runtime knows nothing of HTTP or databases; the
+//! store knows nothing of wasmtime.
 //!
-//! The `wasmproc` binary (`src/main.rs`, `src/cli/`) is the command line.
-//! Data flows one way: the command line and (later) the HTTP API call the
-//! runtime; the runtime calls nothing of ours.
+//! - [`server`]: assembles everything (store, runtime, processes,
+//!   scheduler, HTTP listener) and runs it until a signal; graceful
+//!   shutdown.
+//! - [`config`]: settings from a TOML file, the environment and flags, each
+//!   with its documented default; `wasmproc config check`.
+//! - [`api`]: the axum routers, one file per OGC resource, and the one
+//!   error type every failure becomes (an OGC exception with the right
+//!   status). Execution-mode negotiation lives in `api/execution.rs`.
+//! - [`ogc`]: serde wire types of the OGC documents (process description,
+//!   execute request, statusInfo, job list, exception, links).
+//! - [`jobs`]: the processes on offer ([`jobs::ProcessRegistry`]), input
+//!   validation, `href` fetching behind the SSRF guard, and the scheduler:
+//!   submission, the worker pool, claiming queued jobs, running one job to
+//!   its stored outcome, dismissal, shutdown, retention, and the cluster
+//!   tasks (store events, lease heartbeat).
+//! - [`runtime`]: the sandbox, a narrow wrapper around wasmtime: engine
+//!   configuration, per-job limits (fuel, memory, wall clock, output, log),
+//!   the compiled-artifact cache, the capabilities a component may import,
+//!   and the classification of how a run ends.
+//! - [`store`]: durable state behind one backend-neutral API, with two
+//!   backends: embedded sled (one node, the default) and PostgreSQL
+//!   (several nodes, claims under leases, LISTEN/NOTIFY).
+//! - [`failure`]: the one enum of job failure kinds, shared by the runtime,
+//!   the stored job and the HTTP answer.
+//! - [`builtin`]: the example processes compiled into the binary.
+//!
+//! The `wasmproc` binary (`src/main.rs`, `src/cli/`) is the command line:
+//! `serve`, `run`, `describe`, `deploy`, `replace`, `undeploy`,
+//! `processes`, `config check`. `anyhow` is used only there.
+//!
+//! # The path of a request
+//! `POST /processes/echo/execution` with `Prefer: respond-async`:
+//! 1. `api::execution` parses the body, validates the inputs against the
+//!    process's schemas ([`jobs::InputValidator`]), checks callback URLs,
+//!    and negotiates the mode (async here).
+//! 2. [`jobs::Scheduler::submit_async`] writes the job `accepted` through
+//!    [`store::Store::enqueue_job`]: durable before the 201 is sent, bounded
+//!    by `max_queued_jobs`.
+//! 3. The dispatcher of whichever node has a free worker (a semaphore
+//!    permit) claims it ([`store::Store::claim_jobs`]: `running`, under a
+//!    lease on PostgreSQL) and hands it to the executor runtime.
+//! 4. There the job's `href` inputs are fetched, and
+//!    [`runtime::Runtime::run`] instantiates the component in a fresh
+//!    sandbox with the job's fuel, memory and time limits, calls
+//!    `execute`, and classifies the end ([`runtime::RunOutcome`]).
+//! 5. The outcome and results are stored together
+//!    ([`store::Store::finish_job`]), durably, before anyone can see the job
+//!    finished; subscriber callbacks are sent.
+//! 6. `GET /jobs/{id}` and `/jobs/{id}/results` read the store, on any
+//!    node. A sync request takes a permit itself and runs steps 4–5 while
+//!    the client waits.
+//!
+//! # Glossary
+//! - **process**: what the OGC API offers: an id, a description, a module.
+//!   Stored as a [`store::ProcessRecord`]; offered, compiled and ready, as a
+//!   [`jobs::RegisteredProcess`].
+//! - **component** / **module**: the `.wasm` file of a process (a
+//!   WebAssembly component implementing `wit/process.wit`); stored once per
+//!   sha256. [`runtime::ProcessModule`] is its compiled, pre-instantiated
+//!   form. (wasmtime's *core* modules inside a component are never meant.)
+//! - **job**: one execution of a process, sync or async, with a
+//!   [`store::JobRecord`]; its **results** are the outputs of a successful
+//!   run.
+//! - **sandbox**: the fresh wasmtime store and instance a job runs in.
+//! - **worker**: one of `max_concurrent_jobs` permits; a job holds one from
+//!   start to stored outcome.
+//! - **dismiss**: the client's `DELETE /jobs/{id}`: the job is deleted and,
+//!   if it runs, *stopped* (its cancellation token fires). A job is also
+//!   stopped when its node loses its lease or a shutdown runs out of time.
+//! - **node**: one wasmproc process; several share a PostgreSQL store.
+//!   **claim**: a node taking a queued job; **lease**: how long the claim
+//!   lasts without a heartbeat renewing it.
+//! - **failure kind**: why a job failed ([`failure::FailureKind`]).
 
 pub mod api;
 pub mod builtin;

@@ -26,7 +26,7 @@ pub enum ServerError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// The database could not be opened.
-    #[error("opening the store: {0}")]
+    #[error(transparent)]
     Store(#[from] StoreError),
     /// The wasm runtime could not be created.
     #[error(transparent)]

@@ -261,7 +261,7 @@ impl Scheduler {
         Ok(job)
     }
 
-    /// Graceful stop: see [`super::lifecycle`].
+    /// Graceful stop: see `super::lifecycle`.
     pub async fn shutdown(&self, grace: std::time::Duration) {
         self.inner.shutdown(grace).await;
     }

@@ -56,7 +56,7 @@ fn schema() -> Value {
 
 /// Check a description; the error names what is wrong and where: first its
 /// shape against `process.yaml`, then what the shape cannot say (see
-/// [`check_meaning`]).
+/// `check_meaning`).
 pub fn check_process_description(description: &Value) -> Result<(), String> {
     check_shape(description)?;
     check_meaning(description)

@@ -6,12 +6,12 @@
 //! [`Store`] is an enum over two backends; callers never see which one runs
 //! (except through [`Store::is_shared`], which says whether other nodes may
 //! write too).
-//! - [`sled`](self::sled) (the default): an embedded database in the data
+//! - `sled` (the default): an embedded database in the data
 //!   directory, one node. The in-memory overlays that exist for its speed
 //!   (running sync jobs held in memory, async finals shown only once
 //!   flushed, the async queue as an in-memory list of ids) live inside it.
 //!   It is the only code that touches sled.
-//! - [`postgres`](self::postgres): a PostgreSQL database shared by several
+//! - `postgres`: a PostgreSQL database shared by several
 //!   nodes. Jobs are claimed with `FOR UPDATE SKIP LOCKED` under a lease
 //!   that a heartbeat renews; LISTEN/NOTIFY carries wake-ups, dismissals and
 //!   deploys between nodes. It is the only code that touches PostgreSQL.

@@ -3,7 +3,7 @@
 //!
 //! # Tables
 //! `processes`, `modules` (bytes once per sha256), `jobs` (indexed columns
-//! plus the record as jsonb; see [`schema`]), `results`, `nodes`, and
+//! plus the record as jsonb; see `schema`), `results`, `nodes`, and
 //! `wasmproc_schema` (the migration version).
 //!
 //! # What is committed before which answer
@@ -31,7 +31,7 @@
 //! # What a lost node leaves behind, and who cleans it up
 //! A node killed mid-run leaves its jobs `running` under a lease nobody
 //! renews. Every node's heartbeat also sweeps expired leases
-//! ([`PgStore::sweep_expired_leases`], row locks with `SKIP LOCKED`, so each
+//! (`PgStore::sweep_expired_leases`, row locks with `SKIP LOCKED`, so each
 //! expired job is handled by one node): async jobs go back to `accepted`
 //! (a guest has no network and no files, so running it again is safe) until
 //! they were started `max_attempts` times, then fail with a reason naming
@@ -42,7 +42,7 @@
 //!
 //! # Notifications
 //! One channel, `wasmproc`, with payloads `queued`, `dismiss:<job id>` and
-//! `process:<id>`, heard by a dedicated connection per node ([`listener`])
+//! `process:<id>`, heard by a dedicated connection per node (`listener`)
 //! and turned into [`StoreEvent`]s and queue wake-ups. A node that
 //! reconnects after missing notifications emits [`StoreEvent::Resync`]. A
 //! claim loop also polls once a second, so a lost `queued` notification

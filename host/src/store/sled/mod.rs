@@ -6,8 +6,8 @@
 //! - `modules`: module sha256 (hex) → component bytes (raw), so a replaced
 //!   process's running jobs keep their version.
 //! - `jobs`: job id (16 bytes) → [`JobRecord`].
-//! - `job_index`: the `/jobs` indexes, keys only (see [`index`]).
-//! - `results`: job id → [`JobResults`].
+//! - `job_index`: the `/jobs` indexes, keys only (see `index`).
+//! - `results`: job id → `JobResults`.
 //! - `meta`: `schema_version` → decimal text. Version 2 added `job_index`;
 //!   a version-1 database (trees `jobs_by_created` and `active`) is
 //!   re-indexed once at open.
@@ -22,7 +22,7 @@
 //!
 //! Writes the client is told about (an accepted async job before its 201,
 //! deploys, dismissals, an async job's final state) wait for
-//! [`durability::Durability::flush`]: group commit, one fsync at a time for
+//! `durability::Durability::flush`: group commit, one fsync at a time for
 //! everybody waiting.
 //!
 //! # Overlays (in memory, for speed)
