@@ -131,14 +131,12 @@ impl Secret {
     /// (both sides are hashed first, so not even the length leaks).
     pub fn matches(&self, candidate: &str) -> bool {
         use sha2::{Digest, Sha256};
+        use subtle::ConstantTimeEq;
         let (a, b) = (
             Sha256::digest(self.0.as_bytes()),
             Sha256::digest(candidate.as_bytes()),
         );
-        a.iter()
-            .zip(b.iter())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+        a.as_slice().ct_eq(b.as_slice()).into()
     }
 }
 
