@@ -311,6 +311,11 @@ pub struct ExecutionConfig {
     /// Async jobs waiting for a worker; beyond it submissions get 503 with
     /// `Retry-After`. Default 1000.
     pub max_queued_jobs: usize,
+    /// Synchronous requests waiting for a worker on this node; beyond it
+    /// they get 503 with `Retry-After` at once. Each waiting request holds a
+    /// connection and its body in memory, so the wait must be bounded like
+    /// the async queue. Default 100.
+    pub max_waiting_sync: usize,
     /// How long finished jobs and their results are kept. Default 7 days.
     #[serde(with = "humantime_serde")]
     pub job_retention: Duration,
@@ -330,6 +335,7 @@ impl Default for ExecutionConfig {
                 .map(usize::from)
                 .unwrap_or(2),
             max_queued_jobs: 1000,
+            max_waiting_sync: 100,
             job_retention: Duration::from_secs(7 * 24 * 3600),
             shutdown_grace: Duration::from_secs(30),
         }

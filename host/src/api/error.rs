@@ -291,7 +291,7 @@ fn queue_full(error: &dyn std::fmt::Display) -> ApiError {
 impl From<JobError> for ApiError {
     fn from(error: JobError) -> Self {
         match error {
-            JobError::QueueFull(_) => queue_full(&error),
+            JobError::QueueFull(_) | JobError::SyncQueueFull(_) => queue_full(&error),
             JobError::NoSuchJob(id) => ApiError::no_such_job(&id.to_string()),
             JobError::ShuttingDown => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -34,6 +34,9 @@ pub(super) struct Runnable {
     pub(super) module: ProcessModule,
     pub(super) validator: Arc<InputValidator>,
     pub(super) limits: Limits,
+    /// A sync job's deadline (`sync_timeout` from its request's arrival):
+    /// fetching its `href` inputs and its run must both end by then.
+    pub(super) deadline: Option<tokio::time::Instant>,
 }
 
 impl Inner {
@@ -101,6 +104,7 @@ impl Inner {
             module,
             validator,
             limits,
+            deadline: None,
         })
     }
 
@@ -124,16 +128,38 @@ impl Inner {
         let shown = job.clone();
 
         let mut inputs = job.request.inputs.clone();
-        if let Err(e) = resolve_references(
+        let fetch = resolve_references(
             &self.http,
             &mut inputs,
             &runnable.validator,
             &self.config.href,
-        )
-        .await
-        {
+        );
+        let fetched = match runnable.deadline {
+            None => fetch
+                .await
+                .map_err(|e| (FailureKind::InvalidInput, e.to_string())),
+            Some(deadline) => match tokio::time::timeout_at(deadline, fetch).await {
+                Ok(fetched) => fetched.map_err(|e| (FailureKind::InvalidInput, e.to_string())),
+                Err(_) => Err((FailureKind::Timeout, self.sync_timeout_used_up())),
+            },
+        };
+        let mut limits = runnable.limits;
+        let fetched = fetched.and_then(|()| match runnable.deadline {
+            // What is left of the request's deadline bounds the run.
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                if left.is_zero() {
+                    Err((FailureKind::Timeout, self.sync_timeout_used_up()))
+                } else {
+                    limits.timeout = limits.timeout.min(left);
+                    Ok(())
+                }
+            }
+            None => Ok(()),
+        });
+        if let Err((kind, reason)) = fetched {
             self.running.end(job.id);
-            job.mark_failed(FailureKind::InvalidInput, e.to_string());
+            job.mark_failed(kind, reason);
             let visible = self.store.finish_job(&shown, &job, None).await?;
             if visible {
                 self.notify_failure(&job);
@@ -147,7 +173,7 @@ impl Inner {
             .run(
                 &runnable.module,
                 &inputs,
-                &runnable.limits,
+                &limits,
                 Arc::new(progress.clone()),
                 &token,
             )
@@ -220,6 +246,14 @@ impl Inner {
             }
         }
         Ok((job, results))
+    }
+
+    /// Why a sync job failed whose deadline passed before its guest ran.
+    fn sync_timeout_used_up(&self) -> String {
+        format!(
+            "the synchronous timeout of {} was used up (waiting for a worker and fetching inputs) before the process could run",
+            humantime::format_duration(self.config.execution.sync_timeout)
+        )
     }
 
     /// Store a job's outcome; while the database is unavailable, try again

@@ -44,6 +44,11 @@ pub enum JobError {
     /// The async queue is full; try again later.
     #[error("the job queue is full ({0} jobs waiting); try again later")]
     QueueFull(usize),
+    /// Too many synchronous requests wait for a worker; try again later.
+    #[error(
+        "{0} synchronous requests are already waiting for a worker; try again later, or run the job asynchronously"
+    )]
+    SyncQueueFull(usize),
     /// No job with that id.
     #[error("no job with id {0}")]
     NoSuchJob(Uuid),
@@ -101,6 +106,9 @@ pub(super) struct Inner {
     /// One permit per worker (`max_concurrent_jobs`).
     pub(super) permits: Arc<Semaphore>,
     pub(super) running: RunningJobs,
+    /// Synchronous requests waiting for a permit (bounded by
+    /// `max_waiting_sync`).
+    pub(super) waiting_sync: std::sync::atomic::AtomicUsize,
     /// Fired by [`Scheduler::shutdown`]: no new job starts; async jobs
     /// stopped because of it go back to the queue.
     pub(super) stopping: CancellationToken,
@@ -135,6 +143,7 @@ impl Scheduler {
                 config,
                 base_url,
                 running: RunningJobs::default(),
+                waiting_sync: std::sync::atomic::AtomicUsize::new(0),
                 stopping: CancellationToken::new(),
                 stopped_by_shutdown: AtomicBool::new(false),
                 executor: executor.clone(),
@@ -194,46 +203,62 @@ impl Scheduler {
         Ok(job)
     }
 
-    /// Run a job now on this node and wait for it, at most `sync_timeout`
-    /// (the job's wall-clock limit is lowered to fit). Returns the final job
-    /// record and its results when it succeeded.
+    /// Run a job now on this node and wait for it. `sync_timeout` is one
+    /// deadline for the whole request: waiting for a worker, fetching
+    /// `href` inputs and the run share it (the job's wall-clock limit is
+    /// lowered to what is left). At most `max_waiting_sync` requests wait
+    /// for a worker; beyond, [`JobError::SyncQueueFull`] at once. Returns
+    /// the final job record and its results when it succeeded.
     pub async fn execute_sync(
         &self,
         process: &RegisteredProcess,
         request: ExecuteRequest,
     ) -> Result<(JobRecord, Option<JobResults>), JobError> {
         let sync_timeout = self.inner.config.execution.sync_timeout;
+        let deadline = tokio::time::Instant::now() + sync_timeout;
         let mut job = JobRecord::new(process.id(), &process.record.module_sha256, request, false);
         job.limits = Some(process.limits);
+        let permit = match self.inner.permits.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                let max = self.inner.config.execution.max_waiting_sync;
+                let waiting = &self.inner.waiting_sync;
+                waiting
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                        (n < max).then_some(n + 1)
+                    })
+                    .map_err(|_| JobError::SyncQueueFull(max))?;
+                let waited =
+                    tokio::time::timeout_at(deadline, self.inner.permits.clone().acquire_owned())
+                        .await;
+                waiting.fetch_sub(1, Ordering::SeqCst);
+                match waited {
+                    Ok(Ok(permit)) => permit,
+                    Ok(Err(_closed)) => return Err(JobError::ShuttingDown),
+                    Err(_elapsed) => {
+                        let reason = format!(
+                            "no worker became free within the synchronous timeout of {}",
+                            humantime::format_duration(sync_timeout)
+                        );
+                        job.mark_failed(FailureKind::Timeout, reason);
+                        self.inner.store.insert_failed_job(&job).await?;
+                        return Ok((job, None));
+                    }
+                }
+            }
+        };
         // A sync job is recorded once it holds a worker, already `running`
         // (see `Store::start_sync_job`).
-        let permit =
-            match tokio::time::timeout(sync_timeout, self.inner.permits.clone().acquire_owned())
-                .await
-            {
-                Ok(Ok(permit)) => permit,
-                Ok(Err(_closed)) => return Err(JobError::ShuttingDown),
-                Err(_elapsed) => {
-                    let reason = format!(
-                        "no worker became free within the synchronous timeout of {}",
-                        humantime::format_duration(sync_timeout)
-                    );
-                    job.mark_failed(FailureKind::Timeout, reason);
-                    self.inner.store.insert_failed_job(&job).await?;
-                    return Ok((job, None));
-                }
-            };
         job.mark_running();
         job.attempts = 1;
         job.node = self.node_id();
         self.inner.store.start_sync_job(&job).await?;
         let token = self.inner.running.start(job.id);
-        let mut limits = process.limits;
-        limits.timeout = limits.timeout.min(sync_timeout);
         let runnable = Runnable {
             module: process.module.clone(),
             validator: process.validator.clone(),
-            limits,
+            limits: process.limits,
+            deadline: Some(deadline),
         };
         let inner = self.inner.clone();
         let handle = self

@@ -585,3 +585,96 @@ async fn sync_execution_past_the_sync_timeout_fails_with_wall_clock() {
     assert_eq!(failed["jobs"].as_array().map(Vec::len), Some(1), "{failed}");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn sync_timeout_is_one_deadline_for_waiting_and_running() {
+    let server = super::server()
+        .configure(|c| {
+            c.execution.max_concurrent_jobs = 1;
+            c.execution.sync_timeout = Duration::from_secs(2);
+        })
+        .start()
+        .await;
+    let busy = json!({ "inputs": { "stringInput": "first", "pause": 1.5 } });
+    let first = {
+        let api = wasmproc_tests::Api::new(server.base());
+        tokio::spawn(async move { api.execute("echo", &busy).await })
+    };
+    // The first request holds the only worker...
+    let deadline = std::time::Instant::now() + JOB_TIMEOUT;
+    while server.get_json("/jobs?status=running").await["jobs"]
+        .as_array()
+        .is_none_or(|jobs| jobs.is_empty())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first job never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // ...so the second waits about 1.5 s of its 2 s, and cannot then run
+    // for 1.5 s more: the deadline covers waiting and running together.
+    let second = server
+        .execute(
+            "echo",
+            &json!({ "inputs": { "stringInput": "second", "pause": 1.5 } }),
+        )
+        .await;
+    let body = assert_error_exception(&second, None);
+    assert_eq!(second.status, 500, "{body}");
+    let reason = body["detail"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        reason.contains("wall-clock limit") || reason.contains("synchronous timeout"),
+        "the deadline is named: {reason}"
+    );
+    first.await.unwrap().expect_status(200);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn sync_requests_waiting_for_a_worker_are_bounded_with_503() {
+    let server = super::server()
+        .configure(|c| {
+            c.execution.max_concurrent_jobs = 1;
+            c.execution.max_waiting_sync = 1;
+        })
+        .start()
+        .await;
+    let spawn = |pause: f64| {
+        let api = wasmproc_tests::Api::new(server.base());
+        tokio::spawn(async move {
+            api.execute(
+                "echo",
+                &json!({ "inputs": { "stringInput": "x", "pause": pause } }),
+            )
+            .await
+        })
+    };
+    let running = spawn(2.0);
+    let deadline = std::time::Instant::now() + JOB_TIMEOUT;
+    while server.get_json("/jobs?status=running").await["jobs"]
+        .as_array()
+        .is_none_or(|jobs| jobs.is_empty())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first job never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let waiting = spawn(0.0);
+    // Let the second request reach the wait (it is answered only later).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let turned_away = server
+        .execute("echo", &json!({ "inputs": { "stringInput": "third" } }))
+        .await;
+    assert_exception(&turned_away, 503, None);
+    assert!(
+        turned_away.header("retry-after").is_some(),
+        "{:?}",
+        turned_away.headers
+    );
+    running.await.unwrap().expect_status(200);
+    waiting.await.unwrap().expect_status(200);
+    server.shutdown().await;
+}
