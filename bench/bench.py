@@ -37,7 +37,8 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
-WASMPROC = ROOT / "target/release/wasmproc"
+# WASMPROC_BENCH_BINARY compares another build (e.g. an older commit) in the same run.
+WASMPROC = Path(os.environ.get("WASMPROC_BENCH_BINARY", ROOT / "target/release/wasmproc"))
 CEILING = ROOT / "target/release/wasmproc-bench-ceiling"
 HOSTILE = ROOT / "target/guests/wasm32-wasip2/guest/hostile.wasm"
 VENV_BIN = BENCH / ".venv/bin"

@@ -35,7 +35,7 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 from bench import cpu_ticks, free_port, machine_info, process_tree  # noqa: E402
 
-WASMPROC = ROOT / "target/release/wasmproc"
+WASMPROC = Path(os.environ.get("WASMPROC_BENCH_BINARY", ROOT / "target/release/wasmproc"))
 PG_ROOT = ROOT / "target/bench-postgres"
 PG_PORT = 54330
 TICK = os.sysconf("SC_CLK_TCK")

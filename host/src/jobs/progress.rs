@@ -17,8 +17,11 @@ use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
 use super::scheduler::WriteFailures;
+use uuid::Uuid;
+
+use crate::ogc::JobStatus;
 use crate::runtime::ProgressSink;
-use crate::store::{JobRecord, Store};
+use crate::store::{JobRecord, Store, StoreError};
 
 /// Least time between two progress writes of one job: frequent enough for
 /// a client polling every second, rare enough that a hostile guest costs
@@ -36,8 +39,10 @@ pub(super) struct ProgressReports(Arc<Shared>);
 
 struct Shared {
     store: Store,
-    /// The job as it started running; reports are applied to a copy.
-    job: JobRecord,
+    /// The job; each write reads its record, applies the latest report and
+    /// writes it back (no copy of the record is kept while the guest runs:
+    /// most jobs report no progress at all).
+    job_id: Uuid,
     latest: Mutex<Option<Report>>,
     /// A report arrived that is not written yet.
     dirty: AtomicBool,
@@ -48,10 +53,10 @@ struct Shared {
 }
 
 impl ProgressReports {
-    pub(super) fn new(store: Store, job: &JobRecord, failures: Arc<WriteFailures>) -> Self {
+    pub(super) fn new(store: Store, job_id: Uuid, failures: Arc<WriteFailures>) -> Self {
         Self(Arc::new(Shared {
             store,
-            job: job.clone(),
+            job_id,
             latest: Mutex::new(None),
             dirty: AtomicBool::new(false),
             writer_started: AtomicBool::new(false),
@@ -77,16 +82,24 @@ impl Shared {
         self.latest.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The running record with the latest report applied.
-    fn snapshot(&self) -> Option<JobRecord> {
-        let (percent, message) = self.lock().clone()?;
-        let mut job = self.job.clone();
+    /// Apply the latest report to the stored record and write it back;
+    /// nothing when the job no longer runs.
+    async fn write_latest(&self) -> Result<(), StoreError> {
+        let Some((percent, message)) = self.lock().clone() else {
+            return Ok(());
+        };
+        let Some(mut job) = self.store.get_job(self.job_id).await? else {
+            return Ok(());
+        };
+        if job.status != JobStatus::Running {
+            return Ok(());
+        }
         job.progress = Some(percent);
         if message.is_some() {
             job.message = message;
         }
         job.updated = Utc::now();
-        Some(job)
+        self.store.update_progress(&job).await.map(|_| ())
     }
 
     /// Write the latest report until the job ends, at most every
@@ -97,10 +110,9 @@ impl Shared {
                 return;
             }
             if self.dirty.swap(false, Ordering::SeqCst)
-                && let Some(job) = self.snapshot()
-                && let Err(error) = self.store.update_progress(&job).await
+                && let Err(error) = self.write_latest().await
             {
-                self.failures.record(job.id, "progress", &error);
+                self.failures.record(self.job_id, "progress", &error);
             }
             tokio::select! {
                 () = self.done.cancelled() => return,

@@ -124,8 +124,10 @@ impl Inner {
                 serde_json::to_value(status_info(&job, &self.base_url)).unwrap_or_default(),
             );
         }
-        // What readers see until the final state is durable.
-        let shown = job.clone();
+        // What readers of an async job see until its final state is
+        // durable (a sync job's client gets its answer only after the
+        // write, so nobody needs a state shown meanwhile).
+        let shown = job.asynchronous.then(|| job.clone());
 
         let mut inputs = job.request.inputs.clone();
         let fetch = resolve_references(
@@ -160,14 +162,18 @@ impl Inner {
         if let Err((kind, reason)) = fetched {
             self.running.end(job.id);
             job.mark_failed(kind, reason);
-            let visible = self.store.finish_job(&shown, &job, None).await?;
+            let visible = self
+                .store
+                .finish_job(shown.as_ref().unwrap_or(&job), &job, None)
+                .await?;
             if visible {
                 self.notify_failure(&job);
             }
             return Ok((job, None));
         }
         let inputs = serde_json::Value::Object(inputs).to_string();
-        let progress = ProgressReports::new(self.store.clone(), &job, self.write_failures.clone());
+        let progress =
+            ProgressReports::new(self.store.clone(), job.id, self.write_failures.clone());
         let report = self
             .runtime
             .run(
@@ -230,7 +236,7 @@ impl Inner {
         // state and results are durable before anybody can see it finished
         // (see `Store::finish_job`).
         let visible = self
-            .finish_with_retries(&shown, &job, results.as_ref())
+            .finish_with_retries(shown.as_ref().unwrap_or(&job), &job, results.as_ref())
             .await?;
         if !visible {
             // Dismissed (or, in a cluster, taken over) while finishing.

@@ -405,7 +405,7 @@ impl Store {
 
     /// Write a job's final state and its results together. For an async
     /// job this is durable before anybody can see the job finished; until
-    /// then readers see `shown` (its state before). `false` (nothing
+    /// then readers see `shown` (its state before; ignored for sync jobs). `false` (nothing
     /// written) when the job was deleted or, in a cluster, taken over by
     /// another node meanwhile.
     pub async fn finish_job(

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::index::{self, FINISHED, active_key, finished_keys, job_key_of, status_prefix};
+use super::index::{self, FINISHED, active_key, finished_keys, job_key_of, process_status_prefix};
 use super::{SledStore, lock};
 use crate::failure::FailureKind;
 use crate::ogc::JobStatus;
@@ -313,9 +313,9 @@ impl SledStore {
         Ok(LeaseSweep::default())
     }
 
-    /// Walk each finished-status range oldest first while jobs were
-    /// created before `cutoff` (a job created after it cannot have finished
-    /// before it), deleting those that finished before it.
+    /// Walk each (process, finished status) range oldest first while jobs
+    /// were created before `cutoff` (a job created after it cannot have
+    /// finished before it), deleting those that finished before it.
     pub(crate) async fn delete_finished_before(
         &self,
         cutoff: DateTime<Utc>,
@@ -323,8 +323,13 @@ impl SledStore {
     ) -> Result<usize, StoreError> {
         let cutoff_key = index::micros_key(cutoff.timestamp_micros());
         let mut deleted = 0;
-        for (_, status) in FINISHED {
-            for entry in self.index.scan_prefix(status_prefix(status)) {
+        let ranges: Vec<Vec<u8>> = self
+            .indexed_processes()?
+            .iter()
+            .flat_map(|p| FINISHED.map(|(_, status)| process_status_prefix(p, status)))
+            .collect();
+        for prefix in ranges {
+            for entry in self.index.scan_prefix(prefix) {
                 if deleted == max {
                     return Ok(deleted);
                 }

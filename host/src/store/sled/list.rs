@@ -6,9 +6,9 @@
 //!    the cursor, as job keys (created ‖ id), so paging and time filters
 //!    cost nothing beyond the range they select.
 //! 2. Sources, each a newest-first stream of job keys:
-//!    - finished statuses asked for (all three when no status filter):
-//!      the `S` range of each, or with a process filter the `Q` range of
-//!      each (process, status) pair;
+//!    - finished statuses asked for (all three when no status filter): the
+//!      `Q` range of each (process, status) pair, for the processes asked
+//!      for or, without a process filter, every process in the index;
 //!    - `accepted`/`running` asked for: the small `A` set plus the running
 //!      sync jobs held in memory.
 //! 3. Durations: the `D` ranges of the finished statuses asked for are
@@ -31,8 +31,8 @@
 use std::sync::Arc;
 
 use super::index::{
-    self, ACTIVE, BY_DURATION, FINISHED, JOB_KEY_LEN, concat, cursor_key, micros_key,
-    process_status_prefix, status_prefix,
+    self, ACTIVE, BY_DURATION, BY_PROCESS_STATUS, FINISHED, JOB_KEY_LEN, concat, cursor_key,
+    micros_key, process_status_prefix,
 };
 use super::{SledStore, lock};
 use crate::ogc::JobStatus;
@@ -97,16 +97,17 @@ impl SledStore {
         match self.duration_candidates(filter, &bounds)? {
             Some(keys) => sources.push(Box::new(keys.into_iter().map(Ok))),
             None => {
+                let processes = if filter.process_ids.is_empty() {
+                    self.indexed_processes()?
+                } else {
+                    filter.process_ids.clone()
+                };
                 for (status, byte) in FINISHED {
                     if !filter.wants_status(status) {
                         continue;
                     }
-                    if filter.process_ids.is_empty() {
-                        sources.push(self.range(status_prefix(byte), &bounds));
-                    } else {
-                        for process in &filter.process_ids {
-                            sources.push(self.range(process_status_prefix(process, byte), &bounds));
-                        }
+                    for process in &processes {
+                        sources.push(self.range(process_status_prefix(process, byte), &bounds));
                     }
                 }
             }
@@ -122,6 +123,34 @@ impl SledStore {
             sources.push(Box::new(running_sync.into_iter().map(Ok)));
         }
         self.collect_page(sources, query)
+    }
+
+    /// Every process id that has finished jobs in the `Q` index, found by
+    /// seeking past each process's keys (one seek per process, whatever its
+    /// number of jobs).
+    pub(super) fn indexed_processes(&self) -> Result<Vec<String>, StoreError> {
+        let mut processes = Vec::new();
+        let mut from = vec![BY_PROCESS_STATUS];
+        // Bounded: process ids are unique, and a registry holds far fewer.
+        for _ in 0..1_000_000 {
+            let Some(entry) = self
+                .index
+                .range(from.clone()..vec![BY_PROCESS_STATUS + 1])
+                .next()
+            else {
+                break;
+            };
+            let key = entry?.0;
+            let Some(end) = key[1..].iter().position(|b| *b == 0) else {
+                break;
+            };
+            let process = &key[1..1 + end];
+            processes.push(String::from_utf8_lossy(process).into_owned());
+            // Past every key of this process: its id, then a byte above
+            // the 0x00 separator.
+            from = concat(&[&[BY_PROCESS_STATUS], process, &[1]]);
+        }
+        Ok(processes)
     }
 
     /// The keys of `prefix ‖ job key` within `bounds`, newest first.
