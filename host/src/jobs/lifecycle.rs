@@ -29,6 +29,11 @@ use crate::store::StoreEvent;
 const RETENTION_BATCH: usize = 500;
 const RETENTION_BATCHES: usize = 100;
 
+/// Longest a shutdown waits for the outcomes of ended guests to be
+/// written (a database that is down would otherwise hold it forever; the
+/// jobs then run again elsewhere or after the restart).
+const OUTCOME_WAIT: Duration = Duration::from_secs(10);
+
 impl Inner {
     pub(super) async fn shutdown(&self, grace: Duration) {
         self.stopping.cancel();
@@ -41,6 +46,7 @@ impl Inner {
             .await
             .is_ok()
         {
+            let _ = tokio::time::timeout(OUTCOME_WAIT, self.storing.idle()).await;
             return;
         }
         self.stopped_by_shutdown.store(true, Ordering::SeqCst);
@@ -48,6 +54,7 @@ impl Inner {
         // Stopped guests end within an epoch tick; their jobs are then
         // written back as `accepted`.
         let _ = tokio::time::timeout(Duration::from_secs(5), permits.acquire_many(all)).await;
+        let _ = tokio::time::timeout(OUTCOME_WAIT, self.storing.idle()).await;
     }
 }
 

@@ -109,14 +109,17 @@ impl Inner {
     }
 
     /// Run a job, already stored as `running`, to its end and store the
-    /// outcome. Holds `_permit` until the outcome is stored.
+    /// outcome. Holds `permit` (its worker) while the guest runs, and gives
+    /// it back before the outcome is written (see
+    /// [`super::running::StoringOutcomes`]).
     pub(super) async fn execute(
         self: Arc<Self>,
         mut job: JobRecord,
         runnable: Runnable,
         token: CancellationToken,
-        _permit: OwnedSemaphorePermit,
+        permit: OwnedSemaphorePermit,
     ) -> Result<(JobRecord, Option<JobResults>), JobError> {
+        let _storing = self.storing.start();
         let subscriber = job.request.subscriber.clone().unwrap_or_default();
         if job.asynchronous {
             self.callbacks.notify(
@@ -185,6 +188,7 @@ impl Inner {
             )
             .await;
         self.running.end(job.id);
+        drop(permit);
         progress.finish(&mut job);
 
         let now = Utc::now();

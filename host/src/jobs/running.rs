@@ -14,6 +14,51 @@ use std::sync::{Mutex, PoisonError};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+/// Outcomes being written after their guest ended (a job gives its worker
+/// back as soon as its guest ends, not after the database answered: on
+/// PostgreSQL a commit takes a millisecond or two, and a worker waiting for
+/// it would leave the CPU idle). A graceful shutdown waits for these too.
+#[derive(Debug, Default)]
+pub(super) struct StoringOutcomes {
+    count: std::sync::atomic::AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+impl StoringOutcomes {
+    /// Count one outcome being written until the guard drops.
+    pub(super) fn start(&self) -> StoringGuard<'_> {
+        self.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        StoringGuard(self)
+    }
+
+    /// Wait until no outcome is being written.
+    pub(super) async fn idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            if self.count.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// One outcome being written; see [`StoringOutcomes`].
+pub(super) struct StoringGuard<'a>(&'a StoringOutcomes);
+
+impl Drop for StoringGuard<'_> {
+    fn drop(&mut self) {
+        if self
+            .0
+            .count
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
+            == 1
+        {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
 /// id → stop token of every job this node runs (or is about to run).
 #[derive(Debug, Default)]
 pub(super) struct RunningJobs {

@@ -6,8 +6,9 @@
 //!   HTTP runtime's threads, so status reads stay fast while every core
 //!   runs guests.
 //! - A [`Semaphore`] with `max_concurrent_jobs` permits (the *workers*)
-//!   bounds how many jobs run at once on this node, sync and async
-//!   together. A job holds its permit until its outcome is stored.
+//!   bounds how many guests run at once on this node, sync and async
+//!   together. A job holds its permit while its guest runs; its outcome is
+//!   written after the permit is given back.
 //! - Async jobs are queued *in the store* ([`Store::enqueue_job`]): durable
 //!   before the 201, bounded by `max_queued_jobs` (cluster-wide with
 //!   PostgreSQL). The dispatcher ([`super::dispatch`]) takes a permit, then
@@ -106,6 +107,8 @@ pub(super) struct Inner {
     /// One permit per worker (`max_concurrent_jobs`).
     pub(super) permits: Arc<Semaphore>,
     pub(super) running: RunningJobs,
+    /// Outcomes of ended guests still being written.
+    pub(super) storing: super::running::StoringOutcomes,
     /// Synchronous requests waiting for a permit (bounded by
     /// `max_waiting_sync`).
     pub(super) waiting_sync: std::sync::atomic::AtomicUsize,
@@ -143,6 +146,7 @@ impl Scheduler {
                 config,
                 base_url,
                 running: RunningJobs::default(),
+                storing: super::running::StoringOutcomes::default(),
                 waiting_sync: std::sync::atomic::AtomicUsize::new(0),
                 stopping: CancellationToken::new(),
                 stopped_by_shutdown: AtomicBool::new(false),

@@ -285,7 +285,7 @@ impl PgStore {
             return Ok(Vec::new());
         }
         self.bounded(async {
-            let client = self.client().await?;
+            let client = self.relaxed.client().await?;
             let statement = client
                 .prepare_cached(
                     "UPDATE jobs SET status = 'running', started = now(), lease_owner = $1, \
@@ -378,7 +378,7 @@ impl PgStore {
 
     pub(crate) async fn update_progress(&self, job: &JobRecord) -> Result<bool, StoreError> {
         self.bounded(async {
-            let client = self.client().await?;
+            let client = self.relaxed.client().await?;
             let statement = client
                 .prepare_cached(
                     "UPDATE jobs SET record = $2 \
@@ -490,7 +490,7 @@ impl PgStore {
 
     pub(crate) async fn heartbeat(&self, running: &[Uuid]) -> Result<Vec<Uuid>, StoreError> {
         self.bounded(async {
-            let client = self.client().await?;
+            let client = self.relaxed.client().await?;
             client
                 .execute(
                     "INSERT INTO nodes (id, started, last_seen) VALUES ($1, now(), now()) \
@@ -524,7 +524,7 @@ impl PgStore {
     pub(crate) async fn sweep_expired_leases(&self) -> Result<LeaseSweep, StoreError> {
         let sweep = self
             .bounded(async {
-                let client = self.client().await?;
+                let client = self.relaxed.client().await?;
                 let statement = client
                     .prepare_cached(
                         "WITH expired AS ( \

@@ -74,6 +74,11 @@ use crate::config::StoreConfig;
 /// The notification channel every node listens on.
 const CHANNEL: &str = "wasmproc";
 
+/// Connections for the writes that need no durability (claims, progress,
+/// heartbeats): the dispatcher, the heartbeat and a few progress writers
+/// use them at once.
+const RELAXED_POOL_SIZE: usize = 4;
+
 /// How long to tell a client to wait when the database is unavailable.
 const RETRY_AFTER: Duration = Duration::from_secs(2);
 
@@ -206,6 +211,9 @@ impl Db {
 pub struct PgStore {
     pool: Pool,
     db: Db,
+    /// The same database with `synchronous_commit = off`, for writes whose
+    /// loss in a database crash is harmless (see `connect`).
+    relaxed: Db,
     node: NodeIdentity,
     /// New async jobs, inserted in batches (group commit).
     submissions: batch::Batcher<JobRecord, ()>,
@@ -269,14 +277,37 @@ impl PgStore {
                 recycling_method: RecyclingMethod::Fast,
             },
         );
-        let pool = Pool::builder(manager)
-            .max_size(config.pool_size)
-            .wait_timeout(Some(config.timeout))
-            .create_timeout(Some(config.timeout))
-            .recycle_timeout(Some(config.timeout))
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .build()
-            .map_err(PgError::Pool)?;
+        let build = |manager: Manager, size: usize| {
+            Pool::builder(manager)
+                .max_size(size)
+                .wait_timeout(Some(config.timeout))
+                .create_timeout(Some(config.timeout))
+                .recycle_timeout(Some(config.timeout))
+                .runtime(deadpool_postgres::Runtime::Tokio1)
+                .build()
+                .map_err(PgError::Pool)
+        };
+        let pool = build(manager, config.pool_size)?;
+        // Claims, progress, lease renewals and sweeps: writes whose loss in
+        // a PostgreSQL crash harms nothing (a lost claim or sweep leaves the
+        // job where it was, to be claimed or swept again; a lost progress
+        // report is superseded by the next one). They commit without
+        // waiting for the WAL flush, which is most of a claim's latency,
+        // and the claim loop's turn-around is what one node's async
+        // throughput waits on. Everything a client is told about keeps
+        // `synchronous_commit` on.
+        let mut relaxed_config = pg_config.clone();
+        relaxed_config.options("-c synchronous_commit=off");
+        let relaxed_pool = build(
+            Manager::from_config(
+                relaxed_config,
+                NoTls,
+                ManagerConfig {
+                    recycling_method: RecyclingMethod::Fast,
+                },
+            ),
+            RELAXED_POOL_SIZE,
+        )?;
 
         let unreachable = |reason: String| StoreError::Unavailable {
             reason: format!("cannot connect to PostgreSQL at {shown}: {reason}"),
@@ -301,10 +332,15 @@ impl PgStore {
             pool: pool.clone(),
             timeout: config.timeout,
         };
+        let relaxed = Db {
+            pool: relaxed_pool,
+            timeout: config.timeout,
+        };
         let store = Self {
             submissions: jobs::submission_batcher(db.clone()),
             outcomes: jobs::outcome_batcher(db.clone(), node.id.clone()),
             db,
+            relaxed,
             pool,
             node,
             events: broadcast::channel(1024).0,
