@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -137,7 +138,9 @@ def measure(backend: str, nodes: int, args: argparse.Namespace, admin_url: str |
         node0 = [n.ticks() for n in started]
         pg0 = ticks(pg_pids)
         t0 = time.monotonic()
+        client0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         result = run_client([n.base for n in started], args.jobs, args.concurrency)
+        client1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         wall = time.monotonic() - t0
         node1 = [n.ticks() for n in started]
         pg_pids = process_tree(postmaster_pid()) if backend == "postgres" else []
@@ -145,6 +148,8 @@ def measure(backend: str, nodes: int, args: argparse.Namespace, admin_url: str |
         done = result["finished"] or 1
         node_ms = sum(b - a for a, b in zip(node0, node1)) / TICK * 1000 / done
         pg_ms = (pg1 - pg0) / TICK * 1000 / done if backend == "postgres" else None
+        client_ms = ((client1.ru_utime + client1.ru_stime) - (client0.ru_utime + client0.ru_stime)) \
+            * 1000 / done
         row = {
             "backend": backend, "nodes": nodes, "workers_per_node": args.workers,
             "jobs": args.jobs, "concurrency": args.concurrency,
@@ -153,6 +158,8 @@ def measure(backend: str, nodes: int, args: argparse.Namespace, admin_url: str |
             "statuses": result["statuses"], "submit_errors": result["submit_errors"],
             "node_cpu_ms_per_job": round(node_ms, 3),
             "postgres_cpu_ms_per_job": round(pg_ms, 3) if pg_ms is not None else None,
+            "client_cpu_ms_per_job": round(client_ms, 3),
+            "load1_after": float(Path("/proc/loadavg").read_text().split()[0]),
             "wall_s": round(wall, 2),
         }
         log(json.dumps(row))

@@ -2,7 +2,8 @@
 //!
 //! Input `behaviour` picks the attack: `infinite-loop`, `memory-bomb`,
 //! `deep-recursion`, `panic`, `huge-output`, `endless-sleep`, `log-flood`,
-//! `process-error`, `exit`, `read-file`, `open-socket`. A well-behaved host
+//! `process-error`, `exit`, `read-file`, `open-socket`, `progress-storm`
+//! (`size` progress reports, a million by default). A well-behaved host
 //! fails only this job, with a reason naming the limit that was hit, and
 //! carries on.
 //!
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use wasmproc_guest::{
     Inputs, Level, Output, OutputValue, Process, ProcessError, Value, export_process, json, log,
+    progress,
 };
 
 struct Hostile;
@@ -33,7 +35,7 @@ impl Process for Hostile {
                 "behaviour": { "minOccurs": 1, "schema": { "type": "string", "enum": [
                     "infinite-loop", "memory-bomb", "deep-recursion", "panic", "huge-output",
                     "endless-sleep", "log-flood", "process-error", "exit",
-                    "read-file", "open-socket",
+                    "read-file", "open-socket", "progress-storm",
                     "invalid-json", "undeclared-output", "wrong-media-type"
                 ] } },
                 "size": { "minOccurs": 0, "schema": { "type": "integer", "minimum": 0 } }
@@ -84,6 +86,13 @@ impl Process for Hostile {
                 Ok(vec![Output::json("result", &"flooded")])
             }
             "process-error" => Err(ProcessError::new("hostile-refusal", "refusing on purpose")),
+            "progress-storm" => {
+                let reports = inputs.optional_f64("size")?.map_or(1_000_000, |n| n as u64);
+                for i in 0..reports {
+                    progress((i % 100) as u8, None);
+                }
+                Ok(vec![Output::json("result", &"stormed")])
+            }
             "exit" => std::process::exit(3),
             // Capabilities the sandbox links but does not grant: both must
             // fail inside the guest, and the guest reports the error.

@@ -345,3 +345,33 @@ async fn a_describe_that_is_no_valid_description_refuses_the_deploy() {
     assert_eq!(reply.json(), json!("described"));
     server.shutdown().await;
 }
+
+/// A guest that reports progress a million times in a tight loop: the
+/// reports are kept in memory and written at most every 250 ms, so the job
+/// finishes well inside a 5 s wall-clock limit (writing each report — a
+/// read and a write of the job record, about 10 µs or more — would take
+/// over 10 s), and its final record carries the last report.
+#[tokio::test]
+async fn a_million_progress_reports_are_not_a_million_writes() {
+    let server = TestServer::builder()
+        .configure(|c| {
+            c.builtin_processes = false;
+        })
+        .with_hostile()
+        .configure(|c| {
+            let mut limits = hostile_limits();
+            limits.fuel = 5_000_000_000;
+            limits.timeout = std::time::Duration::from_secs(5);
+            set_limits(c, "hostile", limits);
+        })
+        .start()
+        .await;
+    let job_id = server
+        .execute_async("hostile", &behaviour("progress-storm"))
+        .await;
+    let done = server
+        .wait_for_status(&job_id, &["successful"], std::time::Duration::from_secs(20))
+        .await;
+    assert_eq!(done["progress"], 100, "{done}");
+    server.shutdown().await;
+}
