@@ -17,7 +17,7 @@
 //!   deploys between nodes. It is the only code that touches PostgreSQL.
 //!
 //! # Contract
-//! Both backends pass the same contract tests (`tests/tests/store_contract.rs`).
+//! Both backends pass the same contract tests (`tests/tests/e2e/store_contract.rs`).
 //! What every caller may rely on:
 //! - A method that changes something the client will be told about
 //!   ([`Store::enqueue_job`], [`Store::insert_process`],
