@@ -17,10 +17,12 @@ use tokio_postgres::types::ToSql;
 
 use super::jobs::decode;
 use super::{PgStore, map_error};
+use crate::ogc::JobStatus;
 use crate::store::{JobCursor, JobPage, JobQuery, StoreError};
 
-/// Most `UNION ALL` branches a list statement gets.
-const MAX_BRANCHES: usize = 32;
+/// Most `UNION ALL` branches a list statement gets; beyond, the processes
+/// of a status branch become one `= ANY`.
+const MAX_BRANCHES: usize = 64;
 
 type Param = Box<dyn ToSql + Sync + Send>;
 
@@ -38,6 +40,11 @@ impl Statement {
 }
 
 /// The list statement for `query`, fetching one row more than the page.
+///
+/// One branch per (status, process) pair asked for — every status when the
+/// filter names none — each an ordered, limited walk of the index of its
+/// status, merged by the outer `ORDER BY`. Branches that cannot match are
+/// left out (an `accepted` job has no duration).
 fn build(query: &JobQuery) -> (String, Vec<Param>) {
     let filter = &query.filter;
     let mut st = Statement::default();
@@ -48,99 +55,109 @@ fn build(query: &JobQuery) -> (String, Vec<Param>) {
     if let Some(to) = filter.created_to {
         common.push(format!("created <= {}", st.param(to)));
     }
-    if let Some(min) = filter.min_duration {
-        let ms = (min * 1000.0).ceil() as i64;
-        let (a, b) = (st.param(ms), st.param(min * 1000.0));
-        common.push(format!(
-            "(duration_ms >= {a} OR (status = 'running' AND started <= now() - {b}::float8 * interval '1 millisecond'))"
-        ));
-    }
-    if let Some(max) = filter.max_duration {
-        let ms = (max * 1000.0).floor() as i64;
-        let (a, b) = (st.param(ms), st.param(max * 1000.0));
-        common.push(format!(
-            "(duration_ms <= {a} OR (status = 'running' AND started >= now() - {b}::float8 * interval '1 millisecond'))"
-        ));
-    }
     if let Some(JobCursor { created_micros, id }) = query.after {
         let created = chrono::DateTime::from_timestamp_micros(created_micros).unwrap_or_default();
         let (c, i) = (st.param(created), st.param(id));
         common.push(format!("(created, id) < ({c}, {i})"));
     }
-    let fetch = (query.offset + query.limit + 1) as i64;
-    let statuses: Vec<String> = filter
-        .statuses
-        .iter()
-        .map(|s| s.as_str().to_owned())
+    // Durations: finished jobs by their stored duration (whole ms: the
+    // edges are exact for integers), running jobs by their start. Each
+    // branch gets parameters of its own (an unused parameter has no type).
+    let min = filter.min_duration;
+    let max = filter.max_duration;
+    let has_duration = min.is_some() || max.is_some();
+    let wanted: Vec<JobStatus> = if filter.statuses.is_empty() {
+        ALL_STATUSES.to_vec()
+    } else {
+        filter.statuses.clone()
+    };
+    let statuses: Vec<JobStatus> = wanted
+        .into_iter()
+        .filter(|s| !(has_duration && *s == JobStatus::Accepted))
         .collect();
-    let processes = filter.process_ids.clone();
-    let branches = processes.len().max(1) * statuses.len().max(1);
-    let columns = "SELECT record, request, created, id FROM jobs";
-
-    let sql = if branches > 1 && branches <= MAX_BRANCHES {
-        let limit = st.param(fetch);
-        let mut parts = Vec::new();
-        let process_choices: Vec<Option<&String>> = if processes.is_empty() {
-            vec![None]
-        } else {
-            processes.iter().map(Some).collect()
-        };
-        let status_choices: Vec<Option<&String>> = if statuses.is_empty() {
-            vec![None]
-        } else {
-            statuses.iter().map(Some).collect()
-        };
-        for process in &process_choices {
-            for status in &status_choices {
-                let mut conditions = common.clone();
-                if let Some(p) = process {
-                    conditions.push(format!("process_id = {}", st.param((*p).clone())));
+    let processes = &filter.process_ids;
+    let per_process = !processes.is_empty() && processes.len() * statuses.len() <= MAX_BRANCHES;
+    let limit = st.param((query.offset + query.limit + 1) as i64);
+    let mut branches = Vec::new();
+    for status in &statuses {
+        let mut conditions = common.clone();
+        conditions.push(format!("status = {}", st.param(status.as_str().to_owned())));
+        match status {
+            JobStatus::Running => {
+                if let Some(min) = min {
+                    conditions.push(format!(
+                        "started <= now() - {}::float8 * interval '1 millisecond'",
+                        st.param(min * 1000.0)
+                    ));
                 }
-                if let Some(s) = status {
-                    conditions.push(format!("status = {}", st.param((*s).clone())));
+                if let Some(max) = max {
+                    conditions.push(format!(
+                        "started >= now() - {}::float8 * interval '1 millisecond'",
+                        st.param(max * 1000.0)
+                    ));
                 }
-                parts.push(format!(
-                    "({columns} WHERE {} ORDER BY created DESC, id DESC LIMIT {limit})",
-                    where_clause(&conditions)
-                ));
+            }
+            JobStatus::Accepted => {}
+            JobStatus::Successful | JobStatus::Failed | JobStatus::Dismissed => {
+                if let Some(min) = min {
+                    conditions.push(format!(
+                        "duration_ms >= {}::int8",
+                        st.param((min * 1000.0).ceil() as i64)
+                    ));
+                }
+                if let Some(max) = max {
+                    conditions.push(format!(
+                        "duration_ms <= {}::int8",
+                        st.param((max * 1000.0).floor() as i64)
+                    ));
+                }
             }
         }
-        format!(
-            "SELECT record, request FROM ({}) branches ORDER BY created DESC, id DESC \
-             OFFSET {} LIMIT {}",
-            parts.join(" UNION ALL "),
-            st.param(query.offset as i64),
-            st.param(query.limit as i64 + 1)
-        )
-    } else {
-        let mut conditions = common;
-        match processes.as_slice() {
-            [] => {}
-            [one] => conditions.push(format!("process_id = {}", st.param(one.clone()))),
-            many => conditions.push(format!("process_id = ANY({})", st.param(many.to_vec()))),
+        let process_choices: Vec<Option<String>> = if per_process {
+            processes
+                .iter()
+                .map(|p| Some(format!("process_id = {}", st.param(p.clone()))))
+                .collect()
+        } else if processes.is_empty() {
+            vec![None]
+        } else {
+            vec![Some(format!(
+                "process_id = ANY({})",
+                st.param(processes.clone())
+            ))]
+        };
+        for process in process_choices {
+            let mut conditions = conditions.clone();
+            conditions.extend(process);
+            branches.push(format!(
+                "(SELECT record, request, created, id FROM jobs WHERE {} \
+                 ORDER BY created DESC, id DESC LIMIT {limit})",
+                conditions.join(" AND ")
+            ));
         }
-        match statuses.as_slice() {
-            [] => {}
-            [one] => conditions.push(format!("status = {}", st.param(one.clone()))),
-            many => conditions.push(format!("status = ANY({})", st.param(many.to_vec()))),
-        }
-        format!(
-            "{columns} WHERE {} ORDER BY created DESC, id DESC OFFSET {} LIMIT {}",
-            where_clause(&conditions),
-            st.param(query.offset as i64),
-            st.param(query.limit as i64 + 1)
-        )
-    };
+    }
+    if branches.is_empty() {
+        // Only `accepted` with a duration filter: nothing can match.
+        branches.push("(SELECT record, request, created, id FROM jobs WHERE FALSE)".into());
+    }
+    let sql = format!(
+        "SELECT record, request FROM ({}) branches ORDER BY created DESC, id DESC \
+         OFFSET {} LIMIT {}",
+        branches.join(" UNION ALL "),
+        st.param(query.offset as i64),
+        st.param(query.limit as i64 + 1)
+    );
     (sql, st.params)
 }
 
-fn where_clause(conditions: &[String]) -> String {
-    if conditions.is_empty() {
-        "TRUE".into()
-    } else {
-        conditions.join(" AND ")
-    }
-}
+/// Every state, for a filter that names none.
+const ALL_STATUSES: [JobStatus; 5] = [
+    JobStatus::Accepted,
+    JobStatus::Running,
+    JobStatus::Successful,
+    JobStatus::Failed,
+    JobStatus::Dismissed,
+];
 
 impl PgStore {
     pub(crate) async fn list_jobs(&self, query: &JobQuery) -> Result<JobPage, StoreError> {
@@ -185,15 +202,15 @@ mod tests {
     }
 
     #[test]
-    fn one_value_per_filter_is_an_equality_and_several_become_ordered_branches() {
+    fn each_status_and_process_pair_is_one_ordered_branch() {
         let (sql, params) = build(&query(JobFilter {
             process_ids: vec!["a".into()],
             statuses: vec![JobStatus::Failed],
             ..JobFilter::default()
         }));
-        assert!(sql.contains("process_id = $1 AND status = $2"), "{sql}");
-        assert!(!sql.contains("UNION"));
-        assert_eq!(params.len(), 4);
+        assert!(sql.contains("status = $2 AND process_id = $3"), "{sql}");
+        assert!(!sql.contains("UNION"), "{sql}");
+        assert_eq!(params.len(), 5);
 
         let (sql, _) = build(&query(JobFilter {
             process_ids: vec!["a".into(), "b".into()],
@@ -203,9 +220,16 @@ mod tests {
         assert_eq!(sql.matches("UNION ALL").count(), 3, "{sql}");
 
         let (sql, _) = build(&query(JobFilter::default()));
+        assert_eq!(sql.matches("UNION ALL").count(), 4, "every status: {sql}");
+
+        let (sql, _) = build(&query(JobFilter {
+            min_duration: Some(1.0),
+            statuses: vec![JobStatus::Accepted],
+            ..JobFilter::default()
+        }));
         assert!(
-            sql.contains("WHERE TRUE ORDER BY created DESC, id DESC"),
-            "{sql}"
+            sql.contains("WHERE FALSE"),
+            "accepted jobs have no duration: {sql}"
         );
     }
 }

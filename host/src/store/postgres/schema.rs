@@ -52,14 +52,14 @@ const MIGRATIONS: &[&str] = &[
         record         jsonb NOT NULL,
         request        bytea NOT NULL
     );
-    -- `/jobs` newest first, unfiltered and by each filter; the keyset
-    -- cursor (created, id) continues any of them. A job's state changes
-    -- twice (claimed, finished), and each change adds entries to every
-    -- index whose rows it touches: the status indexes hold finished jobs
-    -- only (their final state, written once), and the two small partial
-    -- indexes below serve `accepted` and `running`.
-    CREATE INDEX jobs_by_created ON jobs (created DESC, id DESC);
-    CREATE INDEX jobs_by_process ON jobs (process_id, created DESC, id DESC);
+    -- `/jobs` newest first: one ordered walk per state asked for (every
+    -- state for an unfiltered list), merged; the keyset cursor (created, id)
+    -- continues any of them. A job's state changes twice (claimed,
+    -- finished) and each change adds an entry to every index over its row,
+    -- so there is no index over all rows but the primary key: finished
+    -- jobs are found through the status indexes below (written once, with
+    -- the final state), queued and running ones through the two small
+    -- partial indexes that the queue and the leases need anyway.
     CREATE INDEX jobs_by_status ON jobs (status, created DESC, id DESC)
         WHERE status IN ('successful', 'failed', 'dismissed');
     CREATE INDEX jobs_by_process_status ON jobs (process_id, status, created DESC, id DESC)
