@@ -592,12 +592,17 @@ impl PgStore {
             if !locked {
                 return Ok(0); // another node is sweeping
             }
-            // Oldest first by creation: a job created after the cutoff
-            // cannot have finished before it.
+            // Through the status indexes, bounded by creation: a job
+            // created after the cutoff cannot have finished before it.
             let deleted = tx
                 .execute(
-                    "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs \
-                     WHERE created < $1 AND finished < $1 ORDER BY created LIMIT $2)",
+                    "DELETE FROM jobs WHERE id IN ( \
+                       (SELECT id FROM jobs WHERE status = 'successful' AND created < $1 \
+                          AND finished < $1 ORDER BY created, id LIMIT $2) \
+                       UNION ALL (SELECT id FROM jobs WHERE status = 'failed' AND created < $1 \
+                          AND finished < $1 ORDER BY created, id LIMIT $2) \
+                       UNION ALL (SELECT id FROM jobs WHERE status = 'dismissed' AND created < $1 \
+                          AND finished < $1 ORDER BY created, id LIMIT $2))",
                     &[&cutoff, &(max as i64)],
                 )
                 .await
