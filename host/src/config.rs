@@ -264,6 +264,13 @@ pub struct ClusterConfig {
     /// How many times a job may be started before a lost node fails it
     /// instead of re-queuing it. Default 3.
     pub max_attempts: u32,
+    /// Queued jobs a node claims beyond its free workers, to wait for the
+    /// next free one: a claim is a database round trip, and claiming only
+    /// as many as there are idle workers caps a node at that many jobs per
+    /// round trip. Such a job shows `running` (its lease is held) while it
+    /// waits. 0 claims only for idle workers (fairest when jobs are long).
+    /// Default 16.
+    pub claim_ahead: usize,
 }
 
 impl Default for ClusterConfig {
@@ -274,6 +281,7 @@ impl Default for ClusterConfig {
             lease: Duration::from_secs(10),
             heartbeat: Duration::from_secs(2),
             max_attempts: 3,
+            claim_ahead: 16,
         }
     }
 }

@@ -44,10 +44,10 @@ impl Inner {
     pub(super) async fn run_claimed(
         self: Arc<Self>,
         mut job: JobRecord,
+        token: CancellationToken,
         permit: OwnedSemaphorePermit,
     ) {
         let id = job.id;
-        let token = self.running.start(id);
         let runnable = match self.resolve(&job).await {
             Ok(runnable) => runnable,
             Err((kind, reason)) => {
