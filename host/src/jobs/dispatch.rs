@@ -53,10 +53,15 @@ pub(super) async fn dispatch(weak: Weak<Inner>) {
             Ok(jobs) if !jobs.is_empty() => {
                 for (job, permit) in jobs.into_iter().zip(permits) {
                     let inner = inner.clone();
+                    // Every log line about the job carries its id.
+                    let span = super::job_span(&job);
                     inner
                         .executor
                         .clone()
-                        .spawn(async move { inner.run_claimed(job, permit).await });
+                        .spawn(tracing::Instrument::instrument(
+                            async move { inner.run_claimed(job, permit).await },
+                            span,
+                        ));
                 }
                 continue; // more may be queued
             }
