@@ -196,13 +196,12 @@ fn html_representations(document: &mut Value) {
         };
         responses.entry("400").or_insert_with(|| invalid_f.clone());
         for (status, response) in responses.iter_mut() {
-            if status.starts_with('2') || status.starts_with('4') || status.starts_with('5') {
-                let content = response
-                    .as_object_mut()
-                    .map(|r| r.entry("content").or_insert_with(|| json!({})));
-                if let Some(Value::Object(content)) = content {
-                    content.insert("text/html".into(), html.clone());
-                }
+            // A response that declares no content (the 200 of `/api`)
+            // allows any, HTML included: adding one would forbid the rest.
+            if (status.starts_with('2') || status.starts_with('4') || status.starts_with('5'))
+                && let Some(Value::Object(content)) = response.get_mut("content")
+            {
+                content.insert("text/html".into(), html.clone());
             }
         }
     }

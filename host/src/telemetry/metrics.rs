@@ -8,7 +8,7 @@
 //! below then update lock-free atomics keyed by name and labels (a hash
 //! lookup, tens of nanoseconds). Histogram samples are buffered and
 //! folded into fixed buckets by *upkeep*: on every scrape and every
-//! [`UPKEEP_INTERVAL`] on a thread of its own, so a server nobody scrapes
+//! `UPKEEP_INTERVAL` (5 s) on a thread of its own, so a server nobody scrapes
 //! does not buffer samples without bound.
 //!
 //! Before [`install`] (e.g. `wasmproc run`) the facade's no-op recorder

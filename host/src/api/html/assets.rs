@@ -55,9 +55,8 @@ pub(crate) async fn asset(Path(name): Path<String>) -> Result<Response, ApiError
     Ok(response)
 }
 
-/// `/favicon.ico`: the icon, for the requests browsers make on their own
-/// (for a plain-text log, say), which would otherwise be 404s in their
-/// console.
+/// The site icon, for the requests browsers make on their own (for a
+/// plain-text log, say), which would otherwise be 404s in their console.
 #[utoipa::path(get, path = "/favicon.ico", tag = "HTML", operation_id = "getFavicon",
     responses((status = 200, description = "The site icon (SVG)", content_type = "image/svg+xml", body = String)))]
 pub(crate) async fn favicon() -> Response {

@@ -306,7 +306,7 @@ fn hint(input: &Value, schema: &Value, kind: &str, repeated: bool) -> String {
         "select" => "one of the listed values".to_owned(),
         "boolean" => "true or false".to_owned(),
         "file" if media.is_empty() => "a file (sent base64-encoded)".to_owned(),
-        "file" => format!("a {media} file (sent base64-encoded)"),
+        "file" => format!("a file ({media}; sent base64-encoded)"),
         _ if repeated => "JSON: one value, or an array of values".to_owned(),
         _ if media.contains("geo+json") => "GeoJSON".to_owned(),
         _ => "JSON".to_owned(),

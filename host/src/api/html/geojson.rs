@@ -156,6 +156,17 @@ pub(crate) fn svg(value: &Value, title: &str) -> Option<String> {
         min_y = min_y.min(*y);
         max_y = max_y.max(*y);
     }
+    // A single point (or a line along one axis) has no extent on an axis:
+    // give that axis a small one around its middle, so the shape sits in
+    // the middle of the map rather than in a corner.
+    const MIN_SPAN_DEGREES: f64 = 0.01;
+    for (min, max) in [(&mut min_x, &mut max_x), (&mut min_y, &mut max_y)] {
+        if *max - *min < MIN_SPAN_DEGREES {
+            let middle = (*min + *max) / 2.0;
+            *min = middle - MIN_SPAN_DEGREES / 2.0;
+            *max = middle + MIN_SPAN_DEGREES / 2.0;
+        }
+    }
     let shrink = ((min_y + max_y) / 2.0).to_radians().cos().clamp(0.05, 1.0);
     // A point, or a vertical/horizontal line, still gets an area.
     let span_x = ((max_x - min_x) * shrink).max(1e-9);
@@ -248,8 +259,15 @@ mod tests {
     }
 
     #[test]
-    fn a_single_point_and_nothing_at_all() {
-        assert!(svg(&json!({"type": "Point", "coordinates": [5, 50]}), "p").is_some());
+    fn a_single_point_is_centred_and_nothing_is_not_drawn() {
+        let point = svg(&json!({"type": "Point", "coordinates": [5, 50]}), "p").unwrap();
+        let cx: f64 = point
+            .split("cx=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap();
+        assert!((cx - WIDTH / 2.0).abs() < 1.0, "{point}");
         assert!(svg(&json!({"type": "Point", "coordinates": []}), "p").is_none());
         assert!(!is_geojson(&json!({"type": "Banana"})));
         assert!(!is_geojson(&json!(3)));
