@@ -37,7 +37,8 @@
     }
     setText("job-progress-text", percent + " %");
     setText("job-message", info.message || "");
-    setText("job-updated", info.updated || "");
+    // RFC 3339 to the second, as the server renders it.
+    setText("job-updated", String(info.updated || "").replace(/\.\d+/, "").replace("+00:00", "Z"));
     return FINAL.indexOf(status) >= 0;
   }
 

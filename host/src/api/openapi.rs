@@ -205,11 +205,25 @@ fn html_representations(document: &mut Value) {
             }
         }
     }
+    let exception = json!({"schema": {"$ref": "#/components/schemas/Exception"}});
     for path in HTML_FORMS {
         if let Some(responses) = document.pointer_mut(&format!(
             "/paths/{}/post/responses",
             path.replace('/', "~1")
         )) {
+            // A refusal is the form again for a browser, an exception
+            // document for any other client (or one refused before its
+            // body was read).
+            if let Some(responses) = responses.as_object_mut() {
+                for (status, response) in responses.iter_mut() {
+                    if status.starts_with('4') || status.starts_with('5') {
+                        response["content"] = json!({
+                            "text/html": html.clone(),
+                            "application/problem+json": exception.clone(),
+                        });
+                    }
+                }
+            }
             responses["200"] = json!({
                 "description": "The page a client following the 303 lands on",
                 "content": {"text/html": html.clone(), "application/json": {"schema": {}}}

@@ -20,11 +20,12 @@ use axum::response::Response;
 
 use super::super::auth::require_admin;
 use super::super::{ApiError, AppState, Path};
-use super::forms::{FormState, Submitted, presented_token, read_form};
+use super::forms::{FormState, Submitted, check_token_first, presented_token, read_form};
 use super::{pages, see_other};
 use crate::jobs::{Policy, Registration};
 
-/// The module bytes of the form's `module` file field.
+/// The module bytes of the form's `module` file field: a 400 naming what
+/// to do when no file was chosen (browsers send an empty part then).
 fn module(fields: &[(String, Submitted)]) -> Result<Vec<u8>, ApiError> {
     fields
         .iter()
@@ -38,7 +39,10 @@ fn module(fields: &[(String, Submitted)]) -> Result<Vec<u8>, ApiError> {
 }
 
 /// What a deploy or replace from a form registers: a mutable process,
-/// described by its module's `describe()`.
+/// described by its module's `describe()`, with the server's default
+/// limits and the description's `jobControlOptions`. (An application
+/// package with an overriding description or limits is for the API:
+/// `POST /processes` with `application/ogcapppkg+json`.)
 fn registration(policy: Policy) -> Registration {
     Registration {
         mutable: true,
@@ -67,6 +71,7 @@ pub(crate) async fn deploy(
     request: Request,
 ) -> Result<Response, ApiError> {
     let headers = request.headers().clone();
+    check_token_first(&state, &headers)?;
     let fields = read_form(request, state.config.max_request_bytes).await?;
     let outcome = async {
         require_admin(&state, &presented_token(&fields, &headers))?;
@@ -104,11 +109,12 @@ pub(crate) async fn replace(
     Path(id): Path<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
+    let headers = request.headers().clone();
+    check_token_first(&state, &headers)?;
     let process = state
         .registry
         .get(&id)
         .ok_or_else(|| ApiError::no_such_process(&id))?;
-    let headers = request.headers().clone();
     let fields = read_form(request, state.config.max_request_bytes).await?;
     let outcome = async {
         require_admin(&state, &presented_token(&fields, &headers))?;
@@ -153,11 +159,12 @@ pub(crate) async fn undeploy(
     Path(id): Path<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
+    let headers = request.headers().clone();
+    check_token_first(&state, &headers)?;
     let process = state
         .registry
         .get(&id)
         .ok_or_else(|| ApiError::no_such_process(&id))?;
-    let headers = request.headers().clone();
     let fields = read_form(request, state.config.max_request_bytes).await?;
     let outcome = async {
         require_admin(&state, &presented_token(&fields, &headers))?;

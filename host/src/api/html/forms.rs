@@ -119,6 +119,9 @@ pub(crate) fn field_kind(schema: &Value, repeated: bool) -> &'static str {
     }
 }
 
+/// Whether an `enum` value can be an `<option>`: a string, number,
+/// boolean or null (its JSON text is the option's value); an enum of
+/// objects or arrays gets a JSON text area instead.
 fn is_scalar(value: &Value) -> bool {
     matches!(
         value,
@@ -258,6 +261,11 @@ pub(crate) fn fields(description: &Value, state: &FormState) -> Vec<FormField> {
         .collect()
 }
 
+/// The options of an `enum` select: `(not set)` first for an optional
+/// input, then each value. An option's value is the JSON text of the enum
+/// value (`"red"`, `2`), so [`convert`] parses it back to exactly that
+/// value, whatever its type; its label is the string itself, or the JSON
+/// text for other types.
 fn select_options(schema: &Value, current: &str, required: bool) -> Vec<SelectOption> {
     let mut options = Vec::new();
     if !required {
@@ -317,7 +325,10 @@ fn hint(input: &Value, schema: &Value, kind: &str, repeated: bool) -> String {
     parts.join(" · ")
 }
 
-/// One submitted form field: text, or a file's bytes.
+/// One submitted form field: text, or a file's bytes. Text fields of a
+/// multipart body and of an urlencoded one read the same; a file part
+/// (one with a `filename`) is kept as bytes, empty when no file was
+/// chosen (browsers still send the part).
 #[derive(Debug, Clone)]
 pub(crate) enum Submitted {
     /// A text field.
@@ -431,6 +442,12 @@ pub(crate) fn convert(
             continue;
         };
         let refuse = |detail: String| (id.clone(), ApiError::invalid_request(detail));
+        // By the kind of field the schema asked for: an empty field is an
+        // unset input (left out, so the validator can say it is
+        // required); a file is base64 (the OGC encoding of binary values,
+        // which the guest SDK decodes); text stays text; numbers and
+        // booleans are parsed (integers as integers, so an `integer`
+        // schema accepts them); selects and text areas hold JSON text.
         let converted = match (kind, value) {
             (_, Submitted::Text(text)) if text.trim().is_empty() => continue,
             ("file", Submitted::File { bytes }) if bytes.is_empty() => continue,
@@ -499,6 +516,34 @@ pub(crate) fn presented_token(
     with_token
 }
 
+/// Whether the request's body is a form (multipart or urlencoded).
+fn is_form(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_ascii_lowercase)
+        .is_some_and(|t| {
+            t.starts_with("multipart/form-data")
+                || t.starts_with("application/x-www-form-urlencoded")
+        })
+}
+
+/// The token check a form endpoint makes before it reads the body, as
+/// the API's routes do: an `Authorization` header is checked at once (a
+/// wrong one is a 403, whatever the body); a request without one that is
+/// not even a form cannot carry a token anywhere, so it is a 401 (not a
+/// 415: authentication is answered first). A form without the header is
+/// let through, its `token` field checked once read.
+pub(crate) fn check_token_first(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+) -> Result<(), ApiError> {
+    if headers.contains_key(header::AUTHORIZATION) || !is_form(headers) {
+        return super::super::auth::require_admin(state, headers);
+    }
+    Ok(())
+}
+
 /// Execute a process from its HTML form.
 #[utoipa::path(post, path = "/ui/processes/{processID}/execution", tag = "HTML", operation_id = "executeForm",
     security((), ("bearer" = [])),
@@ -519,11 +564,14 @@ pub(crate) async fn execute(
     Path(id): Path<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
+    let headers = request.headers().clone();
+    if state.config.auth.protect_jobs {
+        check_token_first(&state, &headers)?;
+    }
     let process = state
         .registry
         .get(&id)
         .ok_or_else(|| ApiError::no_such_process(&id))?;
-    let headers = request.headers().clone();
     let submitted = read_form(request, state.config.max_request_bytes).await?;
     let mut form = FormState {
         values: submitted

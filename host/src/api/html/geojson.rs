@@ -50,6 +50,8 @@ struct Shapes {
     positions: usize,
 }
 
+/// A GeoJSON position `[x, y, …]` as `[x, y]`; anything else (too short,
+/// not numbers, not finite) is skipped rather than drawn wrong.
 fn position(value: &Value) -> Option<[f64; 2]> {
     let array = value.as_array()?;
     let x = array.first()?.as_f64()?;
@@ -57,6 +59,7 @@ fn position(value: &Value) -> Option<[f64; 2]> {
     (x.is_finite() && y.is_finite()).then_some([x, y])
 }
 
+/// An array of positions (a line, a ring), the bad ones skipped.
 fn positions(value: &Value) -> Vec<[f64; 2]> {
     value
         .as_array()
@@ -133,6 +136,7 @@ impl Shapes {
             + self.polygons.iter().flatten().map(Vec::len).sum::<usize>();
     }
 
+    /// Every position gathered, for the bounding box.
     fn all(&self) -> impl Iterator<Item = &[f64; 2]> {
         self.points
             .iter()
@@ -173,6 +177,9 @@ pub(crate) fn svg(value: &Value, title: &str) -> Option<String> {
     let span_y = (max_y - min_y).max(1e-9);
     let (span_x, span_y) = (span_x.max(span_y / 20.0), span_y.max(span_x / 20.0));
     let height = (WIDTH * span_y / span_x).clamp(WIDTH / 4.0, WIDTH * 1.5);
+    // Units of margin inside the frame, so strokes at the edge show whole;
+    // one scale for both axes keeps the proportions, and the offsets
+    // centre the shape on the axis it does not fill.
     let margin = 12.0;
     let scale = ((WIDTH - 2.0 * margin) / span_x).min((height - 2.0 * margin) / span_y);
     let offset_x = (WIDTH - span_x * scale) / 2.0;

@@ -8,42 +8,62 @@ use serde_json::Value;
 /// One parameter of an operation.
 #[derive(Debug, Clone)]
 pub(crate) struct ParameterView {
+    /// The parameter name.
     pub(crate) name: String,
+    /// Where it goes: `path`, `query`, `header`.
     pub(crate) location: String,
+    /// Whether it must be given.
     pub(crate) required: bool,
+    /// What it means.
     pub(crate) description: String,
 }
 
 /// One response of an operation.
 #[derive(Debug, Clone)]
 pub(crate) struct ResponseView {
+    /// The status code (or `default`).
     pub(crate) status: String,
+    /// What the response means.
     pub(crate) description: String,
+    /// Its media types, comma-separated.
     pub(crate) media_types: String,
 }
 
 /// One operation.
 #[derive(Debug, Clone)]
 pub(crate) struct OperationView {
+    /// The HTTP method, upper case.
     pub(crate) method: String,
+    /// The method, lower case: the CSS class that colours it.
     pub(crate) method_class: String,
+    /// The path template.
     pub(crate) path: String,
+    /// The summary, or the description when there is none.
     pub(crate) summary: String,
+    /// Whether a security requirement other than "none" is listed (a bearer token badge).
     pub(crate) secured: bool,
+    /// Its parameters.
     pub(crate) parameters: Vec<ParameterView>,
+    /// The media types of its request body, comma-separated.
     pub(crate) request_types: String,
+    /// Its responses, in the document's order.
     pub(crate) responses: Vec<ResponseView>,
 }
 
 /// The operations of one tag.
 #[derive(Debug, Clone)]
 pub(crate) struct TagGroup {
+    /// The tag (the first of an operation's tags; `Other` without one).
     pub(crate) tag: String,
+    /// Its operations, in the document's order.
     pub(crate) operations: Vec<OperationView>,
 }
 
+/// The operation keys of an OpenAPI path item, in the order a page lists
+/// them (reads first, then writes).
 const METHODS: &[&str] = &["get", "put", "post", "delete", "patch", "head", "options"];
 
+/// A string field of an object, or empty.
 fn text(value: &Value, key: &str) -> String {
     value
         .get(key)
@@ -52,6 +72,7 @@ fn text(value: &Value, key: &str) -> String {
         .to_owned()
 }
 
+/// The keys of a `content` map (its media types), comma-separated.
 fn media_types(content: Option<&Value>) -> String {
     content
         .and_then(Value::as_object)

@@ -72,8 +72,11 @@ fn bytes(n: u64) -> String {
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage<'a> {
+    /// The frame.
     base: Base,
+    /// The HTTP status, shown in the heading.
     status: u16,
+    /// The OGC exception: title, detail and type URI are shown.
     exception: &'a Exception,
 }
 
@@ -93,16 +96,23 @@ pub(crate) fn error_page(base_url: &str, status: StatusCode, exception: &Excepti
 
 /// A tile of the landing page.
 struct Card {
+    /// Where the tile leads.
     href: String,
+    /// Its heading.
     title: &'static str,
+    /// One sentence on what is there.
     text: &'static str,
 }
 
 /// A link row.
 struct LinkRow {
+    /// The link relation (`self`, `service-desc`, an OGC rel URI).
     rel: String,
+    /// The target.
     href: String,
+    /// The link's title, or its target when it has none.
     title: String,
+    /// The media type the link announces.
     media_type: String,
 }
 
@@ -120,10 +130,15 @@ impl From<&Link> for LinkRow {
 #[derive(Template)]
 #[template(path = "landing.html")]
 struct LandingView {
+    /// The frame.
     base: Base,
+    /// The service title (the landing document's).
     title: String,
+    /// The service description.
     description: String,
+    /// Tiles leading to the main resources.
     cards: Vec<Card>,
+    /// The landing document's links, as a table.
     links: Vec<LinkRow>,
 }
 
@@ -175,7 +190,9 @@ pub(crate) fn landing(base_url: &str, document: &LandingPage) -> Response {
 #[derive(Template)]
 #[template(path = "conformance.html")]
 struct ConformanceView<'a> {
+    /// The frame.
     base: Base,
+    /// The conformance class URIs, as the JSON lists them.
     classes: &'a [String],
 }
 
@@ -199,11 +216,17 @@ pub(crate) fn conformance(base_url: &str, classes: &[String]) -> Response {
 #[derive(Template)]
 #[template(path = "api.html")]
 struct ApiView {
+    /// The frame.
     base: Base,
+    /// `info.title` of the document.
     title: String,
+    /// `info.description`.
     description: String,
+    /// The `openapi` version string.
     openapi_version: String,
+    /// The document itself, as JSON.
     document_href: String,
+    /// The operations, by tag.
     groups: Vec<openapi_view::TagGroup>,
 }
 
@@ -229,22 +252,34 @@ pub(crate) fn api(base_url: &str, document: &Value) -> Response {
 
 /// A row of the process list.
 struct ProcessRow {
+    /// The process id.
     id: String,
+    /// Its page.
     href: String,
+    /// Its title (empty when it has none).
     title: String,
+    /// Its version.
     version: String,
+    /// Its `jobControlOptions`, as badges.
     modes: Vec<String>,
+    /// Whether it was deployed (and can be replaced or undeployed) rather than built in.
     mutable: bool,
 }
 
 #[derive(Template)]
 #[template(path = "processes.html")]
 struct ProcessesView {
+    /// The frame.
     base: Base,
+    /// This page of processes.
     processes: Vec<ProcessRow>,
+    /// The previous page, when there is one.
     prev: Option<String>,
+    /// The next page, when there is one.
     next: Option<String>,
+    /// Whether an admin token is configured: without one, deploying is off and the form is replaced by a note.
     admin_enabled: bool,
+    /// A refused deploy, shown above the form.
     deploy_error: Option<Exception>,
 }
 
@@ -341,43 +376,72 @@ pub(crate) fn process_list_with_error(
 
 /// An input or output of a process.
 struct ParameterView {
+    /// The input or output id.
     id: String,
+    /// Its title, or its id.
     title: String,
+    /// Its description.
     description: String,
+    /// `required`, `optional` or `m to n times`.
     occurs: String,
+    /// Its JSON Schema, pretty-printed.
     schema: String,
 }
 
 /// A mode radio button.
 struct ModeChoice {
+    /// The submitted value (`sync`, `async`).
     value: &'static str,
+    /// What the radio button says.
     label: &'static str,
+    /// Whether it is checked.
     selected: bool,
 }
 
 #[derive(Template)]
 #[template(path = "process.html")]
 struct ProcessView {
+    /// The frame.
     base: Base,
+    /// The process id.
     id: String,
+    /// Its title, or its id.
     title: String,
+    /// Its description.
     description: String,
+    /// Its version.
     version: String,
+    /// Its keywords, comma-separated.
     keywords: String,
+    /// Its `jobControlOptions`.
     modes: Vec<String>,
+    /// Whether it was deployed (replace and undeploy forms shown).
     mutable: bool,
+    /// The job list filtered to this process.
     jobs_href: String,
+    /// Whether any execution mode is enabled for it here; otherwise the form is replaced by a note.
     can_execute: bool,
+    /// Where the execute form posts.
     form_action: String,
+    /// A refusal that names no input, shown atop the form.
     form_error: Option<Exception>,
+    /// One field per input, from its schema.
     fields: Vec<FormField>,
+    /// The modes offered (radio buttons, or a hidden field when there is one).
     modes_offered: Vec<ModeChoice>,
+    /// Whether jobs need the bearer token (`auth.protect_jobs`): the form gets a token field.
     token_needed: bool,
+    /// Each input with its schema.
     inputs: Vec<ParameterView>,
+    /// Each output with its schema.
     outputs: Vec<ParameterView>,
+    /// Whether an admin token is configured.
     admin_enabled: bool,
+    /// A refused replace or undeploy, shown above those forms.
     admin_error: Option<Exception>,
+    /// Where the replace form posts.
     replace_action: String,
+    /// Where the undeploy form posts.
     undeploy_action: String,
 }
 
@@ -505,29 +569,48 @@ pub(crate) fn process(
 
 /// A row of the job list.
 struct JobRow {
+    /// The job's page.
     href: String,
+    /// The first 8 hex digits of its id.
     short_id: String,
+    /// Its process.
     process_id: String,
+    /// Its process's page.
     process_href: String,
+    /// Its status (also its badge's CSS class).
     status: &'static str,
+    /// Its progress, `n %`, or empty.
     progress: String,
+    /// When it was created.
     created: String,
+    /// How long it ran, or empty.
     duration: String,
 }
 
 #[derive(Template)]
 #[template(path = "jobs.html")]
 struct JobsView {
+    /// The frame.
     base: Base,
+    /// This page of jobs.
     jobs: Vec<JobRow>,
+    /// The process filter: every process on offer (and the one asked for, even if undeployed since).
     process_options: Vec<SelectOption>,
+    /// The status filter.
     status_options: Vec<SelectOption>,
+    /// Whether `type=process` was asked for.
     type_process: bool,
+    /// The `datetime` filter as typed.
     datetime: String,
+    /// The `minDuration` filter as typed.
     min_duration: String,
+    /// The `maxDuration` filter as typed.
     max_duration: String,
+    /// The page size.
     limit: String,
+    /// The previous page (offset paging only).
     prev: Option<String>,
+    /// The next page: the same filters continued from a keyset cursor.
     next: Option<String>,
 }
 
@@ -615,25 +698,45 @@ pub(crate) fn job_list(state: &AppState, list: &JobList, query: &[(String, Strin
 #[derive(Template)]
 #[template(path = "job.html")]
 struct JobView {
+    /// The frame (with `job.js` while the job has not ended).
     base: Base,
+    /// The job id.
     id: String,
+    /// Its process.
     process_id: String,
+    /// Its process's page (to run it again).
     process_href: String,
+    /// Its status; `job.js` updates it in place.
     status: &'static str,
+    /// Its progress in percent; `job.js` updates the bar.
     progress: u8,
+    /// Its status message; `job.js` updates it.
     message: String,
+    /// `synchronous` or `asynchronous`.
     mode: &'static str,
+    /// When it was created.
     created: String,
+    /// When it started, or a dash.
     started: String,
+    /// When it finished, or a dash.
     finished: String,
+    /// When its status last changed (RFC 3339, as the JSON says).
     updated: String,
+    /// How long it ran, once it has.
     duration: String,
+    /// Fuel it used, once it ran.
     fuel: String,
+    /// Its highest linear memory, once it ran.
     peak_memory: String,
+    /// The cluster node that ran it (PostgreSQL store only).
     node: String,
+    /// Whether it succeeded (the results link is shown).
     successful: bool,
+    /// Whether it has ended.
     finished_yet: bool,
+    /// Its results page.
     results_href: String,
+    /// Its log.
     log_href: String,
 }
 
@@ -665,7 +768,9 @@ pub(crate) fn job(base_url: &str, info: &StatusInfo, asynchronous: bool) -> Resp
             created: when(Some(info.created)),
             started: when(info.started),
             finished: when(info.finished),
-            updated: info.updated.to_rfc3339(),
+            updated: info
+                .updated
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             duration: info
                 .usage
                 .map(|u| millis(u.duration_ms))
@@ -689,10 +794,15 @@ pub(crate) fn job(base_url: &str, info: &StatusInfo, asynchronous: bool) -> Resp
 
 /// One output on the results page.
 struct OutputView {
+    /// The output id.
     id: String,
+    /// An element id made from it.
     dom_id: String,
+    /// Its media type.
     media_type: String,
+    /// Its size, for people.
     size: String,
+    /// Its raw value (`/jobs/{id}/results/{output}`).
     href: String,
     /// `image`, `map`, `text` or `binary`.
     kind: &'static str,
@@ -705,12 +815,19 @@ struct OutputView {
 #[derive(Template)]
 #[template(path = "results.html")]
 struct ResultsView {
+    /// The frame.
     base: Base,
+    /// The first 8 hex digits of the job id.
     short_id: String,
+    /// The job's page.
     job_href: String,
+    /// Its process.
     process_id: String,
+    /// Its process's page.
     process_href: String,
+    /// The job's log.
     log_href: String,
+    /// Every output the job produced.
     outputs: Vec<OutputView>,
 }
 
