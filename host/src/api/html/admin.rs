@@ -53,7 +53,10 @@ fn registration(policy: Policy) -> Registration {
     }
 }
 
-/// Deploy a component from the process list's form.
+/// Deploy a component from the process list's form: the token (field or
+/// header), then the module (the `module` file), registered exactly as
+/// `POST /processes` with `application/wasm` registers it (compiled,
+/// described, stored durably) before the 303 to its page.
 #[utoipa::path(post, path = "/ui/processes", tag = "HTML", operation_id = "deployForm",
     security(("bearer" = [])),
     request_body(content = Object, content_type = "multipart/form-data", description = "`module`: the component (.wasm file); `token`: the admin token (or send Authorization: Bearer)"),
@@ -90,7 +93,9 @@ pub(crate) async fn deploy(
     }
 }
 
-/// Replace a deployed process from its page's form.
+/// Replace a deployed process from its page's form: as `PUT
+/// /processes/{id}` with `application/wasm` (jobs already accepted finish
+/// on the version they were accepted with), then 303 to its page.
 #[utoipa::path(post, path = "/ui/processes/{processID}/replace", tag = "HTML", operation_id = "replaceForm",
     security(("bearer" = [])),
     params(("processID" = String, Path, description = "Process id", example = "hello-world")),
@@ -140,7 +145,9 @@ pub(crate) async fn replace(
     }
 }
 
-/// Undeploy a process from its page's form.
+/// Undeploy a process from its page's form: as `DELETE /processes/{id}`
+/// (accepted jobs still run, finished ones stay readable), then 303 to
+/// the process list.
 #[utoipa::path(post, path = "/ui/processes/{processID}/undeploy", tag = "HTML", operation_id = "undeployForm",
     security(("bearer" = [])),
     params(("processID" = String, Path, description = "Process id", example = "hello-world")),

@@ -7,7 +7,10 @@ use axum::response::{IntoResponse, Response};
 
 use super::super::{ApiError, Path};
 
-/// Each asset: its file name, media type and contents.
+/// Each asset: its file name, media type and contents. `include_str!`
+/// puts the files into the binary at compile time, so a server needs no
+/// files beside it and an asset cannot differ from the code that links
+/// it.
 const ASSETS: &[(&str, &str, &str)] = &[
     (
         "wasmproc.css",
@@ -30,7 +33,8 @@ const ASSETS: &[(&str, &str, &str)] = &[
 /// afresh while a page's assets are cached for a day.
 pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// One asset.
+/// One asset, cached by browsers for a day (the `?v=` of its links
+/// changes with each release); a name not in [`ASSETS`] is a 404.
 #[utoipa::path(get, path = "/ui/static/{name}", tag = "HTML", operation_id = "getAsset",
     params(("name" = String, Path, description = "File name: wasmproc.css, job.js or favicon.svg")),
     responses((status = 200, description = "The stylesheet or script of the HTML pages", content_type = "text/css", body = String),

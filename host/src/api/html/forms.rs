@@ -414,7 +414,8 @@ pub(crate) async fn read_form(
     Ok(fields)
 }
 
-/// The text of field `name`, if sent.
+/// The text of field `name`, if sent (the first, if repeated: a form
+/// has each of its own fields once).
 pub(crate) fn text<'a>(fields: &'a [(String, Submitted)], name: &str) -> Option<&'a str> {
     fields.iter().find_map(|(n, v)| match v {
         Submitted::Text(text) if n == name => Some(text.as_str()),
@@ -492,7 +493,11 @@ pub(crate) fn convert(
 }
 
 /// The input a validation detail names (`input 'name' is required`),
-/// if it is one of the process's.
+/// if it is one of the process's. The validator says which input in
+/// words, not in a field of its error, so the detail is searched for
+/// `input '<id>'` of each known id; the earliest mention wins. An id the
+/// process does not have is never matched, so a detail quoting client
+/// text cannot point at a field that does not exist.
 pub(crate) fn named_input(detail: &str, description: &Value) -> Option<String> {
     sorted_inputs(description)
         .into_iter()
@@ -502,7 +507,9 @@ pub(crate) fn named_input(detail: &str, description: &Value) -> Option<String> {
 }
 
 /// The bearer token of a form submission: the `token` field, or the
-/// `Authorization` header (API clients, the fuzzer).
+/// `Authorization` header (API clients, the fuzzer). The field is turned
+/// into the header the API's own check reads, so a form and an API call
+/// are checked by the same constant-time comparison.
 pub(crate) fn presented_token(
     fields: &[(String, Submitted)],
     headers: &axum::http::HeaderMap,
@@ -666,6 +673,10 @@ pub(crate) fn modes(state: &AppState, process: &RegisteredProcess) -> (bool, boo
 }
 
 /// Run the job in the negotiated mode; where to send the browser next.
+/// The form's choice is a preference, as `Prefer: respond-async` is:
+/// [`negotiate_mode`] (the one negotiation of `execution.rs`) honours it
+/// when the process and the server allow, and falls back otherwise, so a
+/// sync-only process still runs from an `async` form.
 async fn run(
     state: &AppState,
     process: &RegisteredProcess,

@@ -40,13 +40,17 @@ pub(crate) fn is_geojson(value: &Value) -> bool {
     )
 }
 
-/// What to draw, in lon/lat.
+/// What to draw, in lon/lat, gathered from the whole object before any
+/// is drawn (the view depends on all of them).
 #[derive(Debug, Default)]
 struct Shapes {
+    /// Points and multipoints: circles.
     points: Vec<[f64; 2]>,
+    /// Line strings: stroked paths.
     lines: Vec<Vec<[f64; 2]>>,
-    /// Each polygon: its rings.
+    /// Each polygon: its rings (outer first, then holes), one filled path.
     polygons: Vec<Vec<Vec<[f64; 2]>>>,
+    /// Positions gathered so far, against [`MAX_POSITIONS`].
     positions: usize,
 }
 
@@ -146,7 +150,9 @@ impl Shapes {
 }
 
 /// The SVG map of a GeoJSON value, or `None` when there is nothing to
-/// draw or too much.
+/// draw or too much. The `title` (an output id) goes into the map's
+/// accessible label, filtered to harmless characters; the label also
+/// gives the extent in degrees, which a screen reader can say.
 pub(crate) fn svg(value: &Value, title: &str) -> Option<String> {
     let mut shapes = Shapes::default();
     shapes.gather(value, 0);

@@ -47,13 +47,16 @@ impl Base {
     }
 }
 
-/// A time as people read it: `2026-01-02 03:04:05 UTC`.
+/// A time as people read it: `2026-01-02 03:04:05 UTC`, to the second
+/// (the JSON keeps the full precision); a dash when there is none yet
+/// (a job not started or not finished).
 fn when(time: Option<DateTime<Utc>>) -> String {
     time.map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
         .unwrap_or_else(|| "–".into())
 }
 
-/// Milliseconds as people read them.
+/// Milliseconds as people read them: `850 ms` below a second, `3.00 s`
+/// from there (job durations span microseconds to an hour).
 fn millis(ms: u64) -> String {
     if ms < 1000 {
         format!("{ms} ms")
@@ -62,7 +65,8 @@ fn millis(ms: u64) -> String {
     }
 }
 
-/// Bytes as people read them.
+/// Bytes as people read them (`1.1 MiB`), for output sizes and peak
+/// memory.
 fn bytes(n: u64) -> String {
     bytesize::ByteSize(n).to_string()
 }
@@ -80,7 +84,10 @@ struct ErrorPage<'a> {
     exception: &'a Exception,
 }
 
-/// The page of an OGC exception.
+/// The page of an OGC exception: its status and title as the heading,
+/// the detail and the type URI in the box every form error uses, and
+/// links back home. Rendered by the error-page middleware for any
+/// exception a browser gets, so handlers never build error pages.
 pub(crate) fn error_page(base_url: &str, status: StatusCode, exception: &Exception) -> Response {
     page(
         status,
@@ -142,7 +149,9 @@ struct LandingView {
     links: Vec<LinkRow>,
 }
 
-/// `/` as a page.
+/// `/` as a page: the service title and description, a tile per main
+/// resource (what a person looks for first), and the landing document's
+/// links as a table (what an API client follows).
 pub(crate) fn landing(base_url: &str, document: &LandingPage) -> Response {
     let card = |path: &str, title, text| Card {
         href: format!("{base_url}{path}"),
@@ -196,7 +205,8 @@ struct ConformanceView<'a> {
     classes: &'a [String],
 }
 
-/// `/conformance` as a page.
+/// `/conformance` as a page: the class URIs, one per line, exactly as the
+/// JSON lists them.
 pub(crate) fn conformance(base_url: &str, classes: &[String]) -> Response {
     page(
         StatusCode::OK,
@@ -230,7 +240,10 @@ struct ApiView {
     groups: Vec<openapi_view::TagGroup>,
 }
 
-/// `/api` as a page: the operations of the OpenAPI document.
+/// `/api` as a page: the operations of the OpenAPI document, grouped by
+/// tag (`openapi_view.rs`), with a link to the document itself. The same
+/// document the JSON route serves is rendered, so the page cannot drift
+/// from the API.
 pub(crate) fn api(base_url: &str, document: &Value) -> Response {
     let info = document.get("info").cloned().unwrap_or(Value::Null);
     let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
@@ -283,6 +296,7 @@ struct ProcessesView {
     deploy_error: Option<Exception>,
 }
 
+/// The href of the first link with relation `rel`.
 fn link_href(links: &[Link], rel: &str) -> Option<String> {
     links
         .iter()
@@ -290,6 +304,7 @@ fn link_href(links: &[Link], rel: &str) -> Option<String> {
         .map(|l| l.href.clone())
 }
 
+/// The `jobControlOptions` of a description or summary (badges).
 fn job_control_options(description: &Value) -> Vec<String> {
     description
         .get("jobControlOptions")
@@ -301,7 +316,11 @@ fn job_control_options(description: &Value) -> Vec<String> {
         .collect()
 }
 
-/// `/processes` as a page: `summaries` and `links` are the JSON list's.
+/// `/processes` as a page: `summaries` and `links` are the JSON list's
+/// (so paging works as it does in JSON, `prev`/`next` included), then
+/// the deploy form when an admin token is configured. `status` and
+/// `deploy_error` are for a refused deploy, shown above the form with the
+/// status of the refusal.
 pub(crate) fn process_list(
     state: &AppState,
     summaries: &[Value],
@@ -339,7 +358,9 @@ pub(crate) fn process_list(
 }
 
 /// The first page of the process list with a deploy refusal above the
-/// form.
+/// form: what the deploy form answers when it refuses (a wrong token, a
+/// module that is not a component, a duplicate id). The page is built as
+/// the JSON list's first page would be, default page size and all.
 pub(crate) fn process_list_with_error(
     state: &AppState,
     error: &super::super::ApiError,
@@ -445,6 +466,10 @@ struct ProcessView {
     undeploy_action: String,
 }
 
+/// The inputs (`key` = `inputs`) or outputs of a description for the
+/// page: title (or id), description, how often it occurs (`required`,
+/// `optional`, `m to n times`) and its schema pretty-printed, in the
+/// description's order.
 fn parameters(description: &Value, key: &str) -> Vec<ParameterView> {
     let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
     description
@@ -615,7 +640,8 @@ struct JobsView {
 }
 
 /// The first 8 hex digits of a job id: enough to tell jobs apart on a
-/// page (the link carries the whole id).
+/// page (the link carries the whole id). Job ids are random UUIDs, so
+/// the first digits are as distinct as any.
 fn short(id: &str) -> String {
     id.chars().take(8).collect()
 }
@@ -832,9 +858,12 @@ struct ResultsView {
 }
 
 /// Longest text shown inline on the results page; the rest is behind the
-/// `raw` link.
+/// `raw` link. Outputs may be 64 MiB (the default output budget): a page
+/// that large would hang the browser, and nobody reads past the first
+/// screens of it anyway.
 const MAX_SHOWN_BYTES: usize = 256 * 1024;
 
+/// `text` cut to [`MAX_SHOWN_BYTES`] on a character boundary, saying so.
 fn shown(mut text: String) -> String {
     if text.len() > MAX_SHOWN_BYTES {
         let mut end = MAX_SHOWN_BYTES;
@@ -847,6 +876,12 @@ fn shown(mut text: String) -> String {
     text
 }
 
+/// How one output is shown, by its media type and value: binary `image/*`
+/// as an `<img>` of its raw URL (same origin, so the page CSP allows it,
+/// and the browser decodes it, not us); binary text or JSON as text;
+/// other binary as a download link; JSON strings as they are, other JSON
+/// pretty-printed, and drawn as a map when it is GeoJSON (whatever the
+/// media type says: the `type` member decides).
 fn output_view(base_url: &str, job: &JobRecord, output: &ProcessOutput) -> OutputView {
     let href = format!("{base_url}/jobs/{}/results/{}", job.id, output.id);
     let media = output.media_type.to_ascii_lowercase();
