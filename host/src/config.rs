@@ -99,6 +99,10 @@ pub struct Config {
     /// that import them unconditionally. Anything else we do not grant
     /// (`wasi:http`, non-WASI imports) is always refused at deploy.
     pub deny_imports: Vec<String>,
+    /// How the server's own log is written to stderr: `"text"` (default)
+    /// or `"json"` (one object per line, with the request and job ids of
+    /// the spans it was written in). `--log-format` overrides it.
+    pub log_format: crate::telemetry::LogFormat,
 }
 
 /// CORS: which browser origins may call the API.
@@ -180,6 +184,7 @@ impl Default for Config {
             deny_imports: Vec::new(),
             store: StoreConfig::default(),
             cluster: ClusterConfig::default(),
+            log_format: crate::telemetry::LogFormat::default(),
         }
     }
 }

@@ -31,6 +31,9 @@
 //! - [`failure`]: the one enum of job failure kinds, shared by the runtime,
 //!   the stored job and the HTTP answer.
 //! - [`builtin`]: the example processes compiled into the binary.
+//! - [`telemetry`]: Prometheus metrics (`GET /metrics`) and the server's
+//!   own log (text or JSON lines, with request and job ids as span
+//!   fields). The HTML pages for people live in `api/html/`.
 //!
 //! The `wasmproc` binary (`src/main.rs`, `src/cli/`) is the command line:
 //! `serve`, `run`, `describe`, `deploy`, `replace`, `undeploy`,
@@ -89,3 +92,4 @@ pub mod ogc;
 pub mod runtime;
 pub mod server;
 pub mod store;
+pub mod telemetry;

@@ -131,6 +131,13 @@ impl Server {
             config.cluster.lease,
             config.cluster.max_attempts,
         );
+        // Every series carries the node name when several nodes share one
+        // database; a lone sled node needs no label.
+        crate::telemetry::metrics::install(
+            (config.store.backend == crate::config::StoreBackend::Postgres)
+                .then(|| config.cluster.node_name(config.bind))
+                .as_deref(),
+        );
         let store = Store::open(&config.store, &config.data_dir, node.clone()).await?;
         let runtime = Runtime::new(RuntimeConfig {
             engine: EngineSettings {

@@ -1,7 +1,7 @@
 //! `wasmproc run` and `wasmproc describe` on the examples and the hostile
 //! process: outputs on stdout, a stats line on stderr, and the exit status.
 //! `wasmproc config check`: the effective configuration, and contradictions
-//! refused.
+//! refused. `wasmproc serve --log-format json`: its log as JSON lines.
 
 use std::process::{Command, Output};
 
@@ -226,4 +226,58 @@ fn config_check_exits_1_naming_every_contradiction() {
     }
     let unreadable = config_check("[limits.max]\ntimeout = 12");
     assert_eq!(unreadable.status.code(), Some(2), "{}", stderr(&unreadable));
+}
+
+/// `serve --log-format json`: every line the server writes to stderr is a
+/// JSON object; the start-up line says where it listens. The server is
+/// killed once that line is read (at most 60 s: it compiles the built-in
+/// processes first).
+#[test]
+fn serve_with_log_format_json_writes_json_lines() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let data = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BINARY)
+        .args(["serve", "--bind", "127.0.0.1:0", "--log-format", "json", "--data-dir"])
+        .arg(data.path())
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("wasmproc serve runs");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut seen = Vec::new();
+    let started = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let Ok(line) = rx.recv_timeout(left) else {
+            let _ = child.kill();
+            panic!("no start-up line within 60 s; stderr so far:\n{}", seen.join("\n"));
+        };
+        let parsed: serde_json::Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        seen.push(line);
+        if parsed["fields"]["message"] == "wasmproc started" {
+            break parsed;
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(started["level"], "INFO", "{started}");
+    assert!(
+        started["fields"]["base_url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("http://127.0.0.1:")),
+        "{started}"
+    );
+    assert!(started["timestamp"].is_string(), "{started}");
 }

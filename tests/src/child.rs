@@ -32,6 +32,18 @@ impl ChildServer {
     /// Run `binary CONFIG` (stderr goes to `stderr_path`) and wait (at most
     /// `startup`) for its `wasmproc listening on URL` line.
     pub fn spawn(binary: &str, config: &Path, stderr_path: &Path, startup: Duration) -> Self {
+        Self::spawn_with_env(binary, config, stderr_path, startup, &[])
+    }
+
+    /// [`ChildServer::spawn`] with extra environment variables (e.g.
+    /// `RUST_LOG` for a test that reads the server's log).
+    pub fn spawn_with_env(
+        binary: &str,
+        config: &Path,
+        stderr_path: &Path,
+        startup: Duration,
+        env: &[(&str, &str)],
+    ) -> Self {
         let stderr = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -39,6 +51,7 @@ impl ChildServer {
             .expect("stderr log file");
         let mut child = Command::new(binary)
             .arg(config)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(stderr))

@@ -196,6 +196,18 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// The exception document this error is answered with (the HTML
+    /// pages show it next to the form field it concerns).
+    pub(crate) fn exception(&self) -> Exception {
+        Exception {
+            type_uri: self.type_uri.to_owned(),
+            title: self.title.to_owned(),
+            status: self.status.as_u16(),
+            detail: self.detail.clone(),
+            instance: None,
+        }
+    }
 }
 
 /// Whether reading the body failed because the body deadline passed.

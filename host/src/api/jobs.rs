@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::execution::job_failed;
+use super::html::{Format, pages, without_empty};
 use super::results::{raw_output, render};
 use super::{ApiError, AppState, Paging, Path, known_parameters, query_pairs};
 use crate::jobs::documents::status_info;
@@ -102,8 +103,13 @@ fn job_filter(query: &[(String, String)]) -> Result<Option<JobFilter>, ApiError>
 pub(crate) async fn list(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
-) -> Result<Json<JobList>, ApiError> {
-    let query = query_pairs(query.as_deref());
+    format: Format,
+) -> Result<Response, ApiError> {
+    let mut query = query_pairs(query.as_deref());
+    if format.is_html() {
+        // The filter form sends its empty fields too.
+        query = without_empty(query);
+    }
     let paging = Paging::from_query(&query)?;
     let query = known_parameters(query, KNOWN_PARAMETERS);
     let after = match query.iter().find(|(k, _)| k == "cursor") {
@@ -129,13 +135,17 @@ pub(crate) async fn list(
             (page.jobs, page.next)
         }
     };
-    Ok(Json(JobList {
+    let list = JobList {
         jobs: jobs
             .iter()
             .map(|j| status_info(j, &state.base_url))
             .collect(),
         links: job_list_links(&state.base_url, &query, paging, next),
-    }))
+    };
+    if format.is_html() {
+        return Ok(pages::job_list(&state, &list, &query));
+    }
+    Ok(Json(list).into_response())
 }
 
 /// `self` (the query as asked) and, when more jobs match, `next`: the same
@@ -194,7 +204,7 @@ fn job_list_links(
     links
 }
 
-async fn load_job(state: &AppState, id: &str) -> Result<JobRecord, ApiError> {
+pub(crate) async fn load_job(state: &AppState, id: &str) -> Result<JobRecord, ApiError> {
     let uuid = Uuid::parse_str(id).map_err(|_| ApiError::no_such_job(id))?;
     state
         .store
@@ -211,9 +221,14 @@ async fn load_job(state: &AppState, id: &str) -> Result<JobRecord, ApiError> {
 pub(crate) async fn status(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<StatusInfo>, ApiError> {
+    format: Format,
+) -> Result<Response, ApiError> {
     let job = load_job(&state, &id).await?;
-    Ok(Json(status_info(&job, &state.base_url)))
+    let info = status_info(&job, &state.base_url);
+    if format.is_html() {
+        return Ok(pages::job(&state.base_url, &info, job.asynchronous));
+    }
+    Ok(Json(info).into_response())
 }
 
 /// Dismiss a job: stop it if running, delete it and its results.
@@ -264,8 +279,12 @@ async fn finished_results(
 pub(crate) async fn results(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    format: Format,
 ) -> Result<Response, ApiError> {
     let (job, results) = finished_results(&state, &id).await?;
+    if format.is_html() {
+        return Ok(pages::results(&state.base_url, &job, &results));
+    }
     let response = job.request.response.unwrap_or(ResponseType::Document);
     Ok(render(&job, &results, response, &state.base_url))
 }

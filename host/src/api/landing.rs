@@ -2,16 +2,18 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 
 use super::AppState;
+use super::html::{Format, pages};
 use crate::ogc::{CONFORMANCE_CLASSES, ConformanceClasses, LandingPage, Link, rel};
 
 /// The landing page: links to everything else.
 #[utoipa::path(get, path = "/", tag = "Capabilities", operation_id = "getLandingPage",
     responses((status = 200, description = "Links to the API definition, conformance, processes and jobs", body = LandingPage), (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
-pub(crate) async fn landing_page(State(state): State<AppState>) -> Json<LandingPage> {
+pub(crate) async fn landing_page(State(state): State<AppState>, format: Format) -> Response {
     let base = &state.base_url;
-    Json(LandingPage {
+    let document = LandingPage {
         title: "wasmproc".into(),
         description: "OGC API - Processes with WebAssembly components: every process runs in its own sandbox with fuel, memory and wall-clock limits.".into(),
         links: vec![
@@ -21,17 +23,25 @@ pub(crate) async fn landing_page(State(state): State<AppState>) -> Json<LandingP
             Link::new(format!("{base}/processes"), rel::PROCESSES, "application/json", "the processes offered"),
             Link::new(format!("{base}/jobs"), rel::JOB_LIST, "application/json", "the jobs"),
         ],
-    })
+    };
+    if format.is_html() {
+        return pages::landing(base, &document);
+    }
+    Json(document).into_response()
 }
 
 /// The conformance classes implemented and tested.
 #[utoipa::path(get, path = "/conformance", tag = "Capabilities", operation_id = "getConformanceClasses",
     responses((status = 200, description = "Conformance classes", body = ConformanceClasses), (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
-pub(crate) async fn conformance() -> Json<ConformanceClasses> {
-    Json(ConformanceClasses {
+pub(crate) async fn conformance(State(state): State<AppState>, format: Format) -> Response {
+    let document = ConformanceClasses {
         conforms_to: CONFORMANCE_CLASSES
             .iter()
             .map(|c| (*c).to_owned())
             .collect(),
-    })
+    };
+    if format.is_html() {
+        return pages::conformance(&state.base_url, &document.conforms_to);
+    }
+    Json(document).into_response()
 }

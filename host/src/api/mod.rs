@@ -6,6 +6,11 @@
 //! - `execution.rs`: `/processes/{id}/execution`, the one place that
 //!   negotiates the execution mode.
 //! - `jobs.rs`: `/jobs`, `/jobs/{id}`, `/jobs/{id}/results[/{output}]`.
+//! - `job_log.rs`: `/jobs/{id}/log`, a job's log as text.
+//! - `metrics.rs`: `/metrics`, Prometheus text.
+//! - `html/`: every resource above as a page for people (negotiated by
+//!   `Accept` and `?f=html`), the `/ui/…` form endpoints, the CSS and
+//!   JavaScript, and the middleware that renders errors as pages.
 //! - `results.rs`: rendering results (raw, document, multipart, references).
 //! - `deploy.rs`: Part 2 deploy, replace, undeploy, package.
 //! - `auth.rs`: bearer-token checks.
@@ -15,8 +20,11 @@ mod auth;
 mod deploy;
 mod error;
 mod execution;
+pub(crate) mod html;
+mod job_log;
 mod jobs;
 mod landing;
+mod metrics;
 mod openapi;
 mod processes;
 mod results;
@@ -64,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs/{job_id}", get(jobs::status).delete(jobs::dismiss))
         .route("/jobs/{job_id}/results", get(jobs::results))
         .route("/jobs/{job_id}/results/{output_id}", get(jobs::output))
+        .route("/jobs/{job_id}/log", get(job_log::job_log))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::protect_jobs,
@@ -80,6 +89,24 @@ pub fn router(state: AppState) -> Router {
                 .delete(deploy::undeploy),
         )
         .route("/processes/{process_id}/package", get(deploy::package))
+        .route("/metrics", get(metrics::metrics))
+        // The HTML forms (they check tokens themselves: a form carries the
+        // token in a field, not a header) and the pages' assets.
+        .route(
+            "/ui/processes/{process_id}/execution",
+            axum::routing::post(html::forms::execute),
+        )
+        .route("/ui/processes", axum::routing::post(html::admin::deploy))
+        .route(
+            "/ui/processes/{process_id}/replace",
+            axum::routing::post(html::admin::replace),
+        )
+        .route(
+            "/ui/processes/{process_id}/undeploy",
+            axum::routing::post(html::admin::undeploy),
+        )
+        .route("/ui/static/{name}", get(html::assets::asset))
+        .route("/favicon.ico", get(html::assets::favicon))
         .merge(jobs)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -95,7 +122,45 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
         ))
+        // Outside the layers above, so they see every answer (a 413 of the
+        // size check, a 500 of a caught panic).
+        .layer(axum::middleware::from_fn_with_state(
+            state.base_url.clone(),
+            html::pages_for_people,
+        ))
+        .layer(axum::middleware::from_fn(
+            crate::telemetry::metrics::track_http,
+        ))
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                // A failed job is a 500 the server meant; its reason is in
+                // the job, not worth an error line per request.
+                .on_failure(()),
+        )
+        .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())
+        .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(
+            tower_http::request_id::MakeRequestUuid,
+        ))
         .with_state(state)
+}
+
+/// The span every request runs in: its `request_id` (the client's
+/// `x-request-id`, or a fresh UUID set by the layer outside this one, and
+/// echoed in the response), method and path. Every log line written while
+/// handling the request carries them (see `telemetry::logging`).
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %request.method(),
+        path = %request.uri().path(),
+    )
 }
 
 /// CORS for browser clients: the configured origins, the methods and

@@ -36,6 +36,14 @@ use crate::ogc::{
         super::jobs::dismiss,
         super::jobs::results,
         super::jobs::output,
+        super::job_log::job_log,
+        super::metrics::metrics,
+        super::html::forms::execute,
+        super::html::admin::deploy,
+        super::html::admin::replace,
+        super::html::admin::undeploy,
+        super::html::assets::asset,
+        super::html::assets::favicon,
     ),
     components(schemas(
         LandingPage,
@@ -107,6 +115,7 @@ fn finish(document: &mut Value) {
             }}
         }
     });
+    html_representations(document);
     let paths = &mut document["paths"];
     for (path, method) in [("/processes", "post"), ("/processes/{processID}", "put")] {
         if let Some(operation) = paths.get_mut(path).and_then(|p| p.get_mut(method)) {
@@ -134,10 +143,106 @@ fn finish(document: &mut Value) {
     }
 }
 
+/// The resources that also come as HTML pages (`api/html`).
+const HTML_PAGES: &[&str] = &[
+    "/",
+    "/conformance",
+    "/api",
+    "/processes",
+    "/processes/{processID}",
+    "/jobs",
+    "/jobs/{jobID}",
+    "/jobs/{jobID}/results",
+];
+
+/// The form endpoints of the pages (`POST /ui/…`).
+const HTML_FORMS: &[&str] = &[
+    "/ui/processes",
+    "/ui/processes/{processID}/execution",
+    "/ui/processes/{processID}/replace",
+    "/ui/processes/{processID}/undeploy",
+];
+
+/// Declare the HTML representations, which utoipa 4's annotations cannot
+/// say once for all: on every page's `GET`, the `f` parameter (`json`,
+/// `html`; anything else is a 400, so each gets a 400 response) and
+/// `text/html` beside the JSON of every response, errors included (a
+/// browser gets its errors as pages). On the form endpoints, a 200: where
+/// a client that follows the 303 lands.
+fn html_representations(document: &mut Value) {
+    let html = json!({"schema": {"type": "string"}});
+    let f = json!({
+        "name": "f", "in": "query", "required": false,
+        "description": "Representation: `json` (the default for clients that do not prefer text/html in Accept) or `html` (a page for people); wins over Accept",
+        "schema": {"type": "string", "enum": ["json", "html"]}
+    });
+    let invalid_f = json!({
+        "description": "Invalid parameter (an `f` other than json or html)",
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Exception"}}}
+    });
+    for path in HTML_PAGES {
+        let Some(get) = document.pointer_mut(&format!(
+            "/paths/{}/get",
+            path.replace('~', "~0").replace('/', "~1")
+        )) else {
+            continue;
+        };
+        match get.get_mut("parameters").and_then(Value::as_array_mut) {
+            Some(parameters) => parameters.push(f.clone()),
+            None => get["parameters"] = json!([f.clone()]),
+        }
+        let Some(responses) = get.get_mut("responses").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        responses.entry("400").or_insert_with(|| invalid_f.clone());
+        for (status, response) in responses.iter_mut() {
+            // A response that declares no content (the 200 of `/api`)
+            // allows any, HTML included: adding one would forbid the rest.
+            if (status.starts_with('2') || status.starts_with('4') || status.starts_with('5'))
+                && let Some(Value::Object(content)) = response.get_mut("content")
+            {
+                content.insert("text/html".into(), html.clone());
+            }
+        }
+    }
+    let exception = json!({"schema": {"$ref": "#/components/schemas/Exception"}});
+    for path in HTML_FORMS {
+        if let Some(responses) = document.pointer_mut(&format!(
+            "/paths/{}/post/responses",
+            path.replace('/', "~1")
+        )) {
+            // A refusal is the form again for a browser, an exception
+            // document for any other client (or one refused before its
+            // body was read).
+            if let Some(responses) = responses.as_object_mut() {
+                for (status, response) in responses.iter_mut() {
+                    if status.starts_with('4') || status.starts_with('5') {
+                        response["content"] = json!({
+                            "text/html": html.clone(),
+                            "application/problem+json": exception.clone(),
+                        });
+                    }
+                }
+            }
+            responses["200"] = json!({
+                "description": "The page a client following the 303 lands on",
+                "content": {"text/html": html.clone(), "application/json": {"schema": {}}}
+            });
+        }
+    }
+}
+
 /// The OpenAPI document.
 #[utoipa::path(get, path = "/api", tag = "Capabilities", operation_id = "getAPIDefinition",
     responses((status = 200, description = "This OpenAPI 3.0 document", content_type = "application/vnd.oai.openapi+json;version=3.0")))]
-pub(crate) async fn api_document() -> Response {
+pub(crate) async fn api_document(
+    axum::extract::State(state): axum::extract::State<super::AppState>,
+    format: super::html::Format,
+) -> Response {
+    if format.is_html() {
+        let document: Value = serde_json::from_str(document()).unwrap_or(Value::Null);
+        return super::html::pages::api(&state.base_url, &document);
+    }
     let mut response = document().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -2,8 +2,11 @@
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
+use super::html::{Format, forms::FormState, pages};
 use super::{ApiError, AppState, Paging, Path, known_parameters, query_pairs};
 use crate::jobs::RegisteredProcess;
 use crate::ogc::{Link, rel};
@@ -64,7 +67,8 @@ pub(crate) fn summary(process: &RegisteredProcess, base: &str) -> Value {
 pub(crate) async fn list(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
-) -> Result<Json<Value>, ApiError> {
+    format: Format,
+) -> Result<Response, ApiError> {
     let query = known_parameters(query_pairs(query.as_deref()), &["limit", "offset"]);
     let paging = Paging::from_query(&query)?;
     let all = state.registry.list();
@@ -76,7 +80,16 @@ pub(crate) async fn list(
         .collect();
     let has_more = paging.offset.saturating_add(paging.limit) < all.len();
     let links = paging.links(&state.base_url, "/processes", &query, has_more);
-    Ok(Json(json!({ "processes": page, "links": links })))
+    if format.is_html() {
+        return Ok(pages::process_list(
+            &state,
+            &page,
+            &links,
+            StatusCode::OK,
+            None,
+        ));
+    }
+    Ok(Json(json!({ "processes": page, "links": links })).into_response())
 }
 
 /// One process's full description.
@@ -86,11 +99,21 @@ pub(crate) async fn list(
 pub(crate) async fn describe(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+    format: Format,
+) -> Result<Response, ApiError> {
     let process = state
         .registry
         .get(&id)
         .ok_or_else(|| ApiError::no_such_process(&id))?;
+    if format.is_html() {
+        return Ok(pages::process(
+            &state,
+            &process,
+            StatusCode::OK,
+            &FormState::default(),
+            None,
+        ));
+    }
     let mut description = process.description();
     if let Value::Object(fields) = &mut description {
         let mut links = vec![Link::new(
@@ -103,5 +126,5 @@ pub(crate) async fn describe(
         fields.insert("links".into(), json!(links));
         fields.insert("mutable".into(), Value::Bool(process.record.mutable));
     }
-    Ok(Json(description))
+    Ok(Json(description).into_response())
 }

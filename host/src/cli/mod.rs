@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use wasmproc::config::{NodeRole, StoreBackend};
+use wasmproc::telemetry::{LogFormat, init_logging};
 
 /// wasmproc: OGC API - Processes with WebAssembly components.
 #[derive(Debug, Parser)]
@@ -83,6 +84,11 @@ struct ServeArgs {
     /// This node's name in a cluster (default: host name and port).
     #[arg(long, env = "WASMPROC_NODE_NAME")]
     node_name: Option<String>,
+    /// The server's own log on stderr: `text` (default) or `json` (one
+    /// object per line with the request and job ids). Overrides
+    /// `log_format` of the config.
+    #[arg(long, env = "WASMPROC_LOG_FORMAT", value_parser = ["text", "json"])]
+    log_format: Option<String>,
 }
 
 /// The file's settings (or the defaults), with the admin token from
@@ -151,6 +157,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(name) = args.node_name {
         config.cluster.node_name = Some(name);
     }
+    if let Some(format) = args.log_format.as_deref().and_then(LogFormat::parse) {
+        config.log_format = format;
+    }
+    init_logging(config.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -159,14 +169,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Run the parsed command; the exit code says whether it succeeded.
+///
+/// `serve` installs the log subscriber itself, once its configuration
+/// (which may ask for JSON lines) is read; every other command logs text.
 pub(crate) fn main(cli: Cli) -> anyhow::Result<ExitCode> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    if !matches!(cli.command, Command::Serve(_)) {
+        init_logging(LogFormat::Text);
+    }
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Run(args) => block_on(run::run(args)),

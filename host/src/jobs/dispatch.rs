@@ -131,8 +131,12 @@ impl Inner {
         permit: OwnedSemaphorePermit,
     ) {
         let inner = self.clone();
-        self.executor
-            .spawn(async move { inner.run_claimed(job, token, permit).await });
+        // Every log line about the job carries its id.
+        let span = super::job_span(&job);
+        self.executor.spawn(tracing::Instrument::instrument(
+            async move { inner.run_claimed(job, token, permit).await },
+            span,
+        ));
     }
 
     /// Put claimed jobs that never started back in the queue (the node is

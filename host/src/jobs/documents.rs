@@ -35,6 +35,14 @@ pub fn status_info(job: &JobRecord, base_url: &str) -> StatusInfo {
             "results of this job",
         ));
     }
+    // The job's log (guest stdout/stderr and host.log lines, then how it
+    // ended): `GET /jobs/{id}/log`.
+    links.push(Link::new(
+        format!("{url}/log"),
+        "log",
+        "text/plain",
+        "log of this job",
+    ));
     links.push(Link::new(
         format!("{base_url}/processes/{}", job.process_id),
         rel::PROCESS_DESC,

@@ -37,3 +37,10 @@ pub use href::{FetchFailure, fetch_bytes};
 pub use registry::{Policy, ProcessRegistry, RegisterError, RegisteredProcess, Registration};
 pub use scheduler::{JobError, Scheduler, WriteFailures};
 pub use validate::{DescriptionError, InputValidator, InvalidInput};
+
+/// The span a job runs in: every log line written while it runs (fetching
+/// `href` inputs, storing the outcome, a failed write) carries `job` and
+/// `process`, in text and in JSON logs (see `telemetry::logging`).
+pub(crate) fn job_span(job: &crate::store::JobRecord) -> tracing::Span {
+    tracing::info_span!("job", job = %job.id, process = %job.process_id)
+}

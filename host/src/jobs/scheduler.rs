@@ -180,6 +180,15 @@ impl Scheduler {
         self.inner.write_failures.count()
     }
 
+    /// Jobs running on this node now, and workers (permits) taken: what
+    /// the `/metrics` gauges show. A permit the dispatcher holds while it
+    /// claims counts as taken for that instant.
+    pub fn load(&self) -> (usize, usize) {
+        let workers = self.inner.config.execution.max_concurrent_jobs;
+        let busy = workers.saturating_sub(self.inner.permits.available_permits());
+        (self.inner.running.count(), busy)
+    }
+
     /// The id of this node in a cluster (`None` on the embedded store).
     fn node_id(&self) -> Option<String> {
         match &self.inner.store {
@@ -265,10 +274,13 @@ impl Scheduler {
             deadline: Some(deadline),
         };
         let inner = self.inner.clone();
-        let handle = self
-            .inner
-            .executor
-            .spawn(async move { inner.execute(job, runnable, token, permit).await });
+        // Every log line about the job carries its id (the request's span
+        // is the parent, so its lines carry the request id too).
+        let span = super::job_span(&job);
+        let handle = self.inner.executor.spawn(tracing::Instrument::instrument(
+            async move { inner.execute(job, runnable, token, permit).await },
+            span,
+        ));
         handle.await.map_err(|_| JobError::ShuttingDown)?
     }
 

@@ -37,7 +37,7 @@ use wasmtime::{Engine, Store, UpdateDeadline};
 pub use capabilities::ImportPolicy;
 pub use engine::EngineSettings;
 pub use epoch::EPOCH_TICK;
-pub use job_log::JobLog;
+pub use job_log::{JobLog, LogStream, StreamLog};
 pub use limits::{Limits, MemoryLimitExceeded};
 pub use outcome::{OutputProblem, OutputValue, ProcessOutput, RunOutcome, RunReport, RunStats};
 pub use sandbox::{NoProgress, ProgressSink};
@@ -250,10 +250,12 @@ impl Runtime {
     /// Compile `wasm`, using and filling the artifact cache.
     fn compile(&self, wasm: &[u8], sha256: &str) -> Result<Component, LoadError> {
         let engine = &self.inner.engine;
-        if let Some(cache) = &self.inner.cache
-            && let Some(component) = cache.load(engine, sha256)
-        {
-            return Ok(component);
+        if let Some(cache) = &self.inner.cache {
+            let cached = cache.load(engine, sha256);
+            crate::telemetry::metrics::artifact_cache(cached.is_some());
+            if let Some(component) = cached {
+                return Ok(component);
+            }
         }
         let component =
             Component::new(engine, wasm).map_err(|e| LoadError::Compile(format!("{e:#}")))?;
@@ -352,7 +354,9 @@ impl Runtime {
         let mut store = self.new_store(limits, log.clone(), progress);
         let result = {
             let call = async {
+                let instantiating = Instant::now();
                 let instance = module.inner.pre.instantiate_async(&mut store).await?;
+                crate::telemetry::metrics::sandbox_instantiated(instantiating.elapsed());
                 instance.call_execute(&mut store, inputs).await
             };
             tokio::select! {

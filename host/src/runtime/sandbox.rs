@@ -6,7 +6,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::wasmproc::process::host::{Host, Level};
-use super::job_log::JobLog;
+use super::job_log::{JobLog, LogStream};
 use super::limits::MemoryLimiter;
 
 /// Receives progress reports from a running guest.
@@ -39,8 +39,8 @@ impl SandboxState {
         // environment, no arguments and a closed stdin. Network access is
         // switched off explicitly so a change of default cannot open it.
         let wasi = WasiCtx::builder()
-            .stdout(log.clone())
-            .stderr(log.clone())
+            .stdout(log.stream(LogStream::Stdout))
+            .stderr(log.stream(LogStream::Stderr))
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)

@@ -32,6 +32,13 @@
 //!   valid while jobs are added, and never repeats or skips a job that
 //!   existed when the first page was read.
 //!
+//! # Metrics
+//! The job counters and histograms (submitted, started, finished,
+//! dismissed) and the write latencies are recorded here, on the way out of
+//! the backend-neutral methods: every path that accepts, starts or ends a
+//! job calls one of them, so each event is counted exactly once, whichever
+//! backend runs (see `telemetry::metrics`).
+//!
 //! # Errors
 //! [`StoreError::Unavailable`] means the database cannot be reached right
 //! now (PostgreSQL down or restarting); the HTTP API answers it with 503 and
@@ -51,6 +58,7 @@ use uuid::Uuid;
 
 use crate::config::{StoreBackend, StoreConfig};
 use crate::ogc::JobStatus;
+use crate::telemetry::metrics;
 pub use records::{JobFailure, JobRecord, JobResults, ProcessRecord};
 
 /// Storage failures.
@@ -255,15 +263,44 @@ pub enum Store {
     Postgres(Arc<self::postgres::PgStore>),
 }
 
-/// Call the same method on whichever backend runs.
+/// Call the same method on whichever backend runs. This is also the one
+/// place store writes are timed (`wasmproc_store_write_duration_seconds`,
+/// labelled with the method name): every write of either backend passes
+/// here, so neither backend carries metrics code.
 macro_rules! dispatch {
-    ($self:ident . $method:ident ( $($arg:expr),* )) => {
-        match $self {
+    ($self:ident . $method:ident ( $($arg:expr),* )) => {{
+        let started = std::time::Instant::now();
+        let result = match $self {
             Store::Sled(s) => s.$method($($arg),*).await,
             Store::Postgres(p) => p.$method($($arg),*).await,
+        };
+        let operation = stringify!($method);
+        if WRITE_OPERATIONS.contains(&operation) {
+            crate::telemetry::metrics::store_write(operation, started.elapsed());
         }
-    };
+        result
+    }};
 }
+
+/// The [`Store`] methods that write, by name: the ones whose latency is
+/// recorded. Reads are left out (they are the HTTP latency's business).
+const WRITE_OPERATIONS: &[&str] = &[
+    "insert_process",
+    "replace_process",
+    "install_process",
+    "delete_process",
+    "enqueue_job",
+    "claim_jobs",
+    "start_sync_job",
+    "insert_failed_job",
+    "update_progress",
+    "finish_job",
+    "requeue_job",
+    "delete_job",
+    "heartbeat",
+    "sweep_expired_leases",
+    "delete_finished_before",
+];
 
 impl Store {
     /// Open the configured backend: sled in `data_dir/db`, or PostgreSQL at
@@ -372,7 +409,11 @@ impl Store {
     /// with [`StoreError::QueueFull`] (writing nothing) when `max_queued`
     /// jobs already wait.
     pub async fn enqueue_job(&self, job: &JobRecord, max_queued: usize) -> Result<(), StoreError> {
-        dispatch!(self.enqueue_job(job, max_queued))
+        let result = dispatch!(self.enqueue_job(job, max_queued));
+        if result.is_ok() {
+            metrics::job_submitted(job);
+        }
+        result
     }
 
     /// Jobs accepted and not yet claimed (cluster-wide with PostgreSQL).
@@ -383,18 +424,32 @@ impl Store {
     /// Take up to `max` queued async jobs for this node, oldest first, and
     /// mark them `running` (under a lease, with PostgreSQL).
     pub async fn claim_jobs(&self, max: usize) -> Result<Vec<JobRecord>, StoreError> {
-        dispatch!(self.claim_jobs(max))
+        let result = dispatch!(self.claim_jobs(max));
+        for job in result.iter().flatten() {
+            metrics::job_started(job);
+        }
+        result
     }
 
     /// Record a sync job that starts running now on this node.
     pub async fn start_sync_job(&self, job: &JobRecord) -> Result<(), StoreError> {
-        dispatch!(self.start_sync_job(job))
+        let result = dispatch!(self.start_sync_job(job));
+        if result.is_ok() {
+            metrics::job_submitted(job);
+            metrics::job_started(job);
+        }
+        result
     }
 
     /// Record a job that failed before it ever ran (a sync job that found
     /// no worker in time).
     pub async fn insert_failed_job(&self, job: &JobRecord) -> Result<(), StoreError> {
-        dispatch!(self.insert_failed_job(job))
+        let result = dispatch!(self.insert_failed_job(job));
+        if result.is_ok() {
+            metrics::job_submitted(job);
+            metrics::job_finished(job);
+        }
+        result
     }
 
     /// Write a running job's progress (not forced to disk); `false` when
@@ -414,7 +469,11 @@ impl Store {
         job: &JobRecord,
         results: Option<&JobResults>,
     ) -> Result<bool, StoreError> {
-        dispatch!(self.finish_job(shown, job, results))
+        let result = dispatch!(self.finish_job(shown, job, results));
+        if let Ok(true) = result {
+            metrics::job_finished(job);
+        }
+        result
     }
 
     /// Put a running async job back in the queue (a graceful shutdown
@@ -426,7 +485,11 @@ impl Store {
     /// Delete a job and its results, durably, and tell every node
     /// ([`StoreEvent::JobDismissed`]). Returns the job as it was.
     pub async fn delete_job(&self, id: Uuid) -> Result<Option<JobRecord>, StoreError> {
-        dispatch!(self.delete_job(id))
+        let result = dispatch!(self.delete_job(id));
+        if let Ok(Some(job)) = &result {
+            metrics::job_dismissed(job);
+        }
+        result
     }
 
     /// A job by id.
@@ -467,7 +530,11 @@ impl Store {
     /// stopped renewing their lease. Any node may run it; each expired job
     /// is handled once. sled: nothing to do.
     pub async fn sweep_expired_leases(&self) -> Result<LeaseSweep, StoreError> {
-        dispatch!(self.sweep_expired_leases())
+        let result = dispatch!(self.sweep_expired_leases());
+        if let Ok(sweep) = &result {
+            metrics::jobs_node_lost(sweep.failed);
+        }
+        result
     }
 
     /// Delete up to `max` jobs that finished before `cutoff`, with their

@@ -18,15 +18,9 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // The log on stderr, as `wasmproc serve` writes it (tests read it).
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
+    // The log on stderr, as `wasmproc serve` writes it (tests read it),
+    // in the config's `log_format`.
+    wasmproc::telemetry::init_logging(config.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -443,7 +443,8 @@ async fn unknown_query_parameters_are_ignored_everywhere() {
     for list in ["/processes", "/jobs"] {
         let plain = server.get_json(&format!("{list}?limit=1")).await;
         let with_unknown = server
-            .get_json(&format!("{list}?limit=1&bogus=1&f=xml&limit_=2"))
+            // (`f` is known: `f=xml` is a 400, see html.rs.)
+            .get_json(&format!("{list}?limit=1&bogus=1&F=xml&limit_=2"))
             .await;
         let items = if list == "/jobs" { "jobs" } else { "processes" };
         assert_eq!(with_unknown[items], plain[items], "{list}");

@@ -14,6 +14,7 @@
 
 use wasmproc_tests::{TestDatabase, TestServer, TestServerBuilder};
 
+mod browser;
 mod callbacks;
 mod cluster;
 mod cors;
@@ -25,10 +26,15 @@ mod fuzz_openapi;
 mod hostile;
 mod hostile_load;
 mod hostile_requests;
+mod html;
+mod html_check;
+mod job_log;
 mod jobs;
 mod landing;
 mod languages;
 mod load;
+mod logs;
+mod metrics;
 mod on_postgres;
 mod overload;
 mod processes;

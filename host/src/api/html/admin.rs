@@ -1,0 +1,194 @@
+//! Deploy, replace and undeploy from the pages (OGC API - Processes Part
+//! 2 for people).
+//!
+//! Browsers cannot send `PUT` or `DELETE` from a form, nor an
+//! `Authorization` header, so each operation has a `POST /ui/…` endpoint
+//! taking a multipart form: the component as a file, and the admin token
+//! in a `token` field. The token is checked exactly as the API checks it
+//! (constant time, never logged) and is sent with each submission only:
+//! it is not kept in a cookie or in browser storage, so there is no
+//! session to steal and no cross-site request can carry it. An API client
+//! may send `Authorization: Bearer …` instead of the field.
+//!
+//! Success answers 303 to the page of the process (deploy, replace) or to
+//! the process list (undeploy); a refusal shows the page again with the
+//! OGC exception above the form.
+
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use super::super::auth::require_admin;
+use super::super::{ApiError, AppState, Path};
+use super::forms::{FormState, Submitted, check_token_first, presented_token, read_form};
+use super::{pages, see_other};
+use crate::jobs::{Policy, Registration};
+
+/// The module bytes of the form's `module` file field: a 400 naming what
+/// to do when no file was chosen (browsers send an empty part then).
+fn module(fields: &[(String, Submitted)]) -> Result<Vec<u8>, ApiError> {
+    fields
+        .iter()
+        .find_map(|(name, value)| match value {
+            Submitted::File { bytes } if name == "module" && !bytes.is_empty() => {
+                Some(bytes.clone())
+            }
+            _ => None,
+        })
+        .ok_or_else(|| ApiError::invalid_request("choose a component (.wasm) to upload"))
+}
+
+/// What a deploy or replace from a form registers: a mutable process,
+/// described by its module's `describe()`, with the server's default
+/// limits and the description's `jobControlOptions`. (An application
+/// package with an overriding description or limits is for the API:
+/// `POST /processes` with `application/ogcapppkg+json`.)
+fn registration(policy: Policy) -> Registration {
+    Registration {
+        mutable: true,
+        description: None,
+        limits: None,
+        job_control_options: None,
+        policy,
+    }
+}
+
+/// Deploy a component from the process list's form: the token (field or
+/// header), then the module (the `module` file), registered exactly as
+/// `POST /processes` with `application/wasm` registers it (compiled,
+/// described, stored durably) before the 303 to its page.
+#[utoipa::path(post, path = "/ui/processes", tag = "HTML", operation_id = "deployForm",
+    security(("bearer" = [])),
+    request_body(content = Object, content_type = "multipart/form-data", description = "`module`: the component (.wasm file); `token`: the admin token (or send Authorization: Bearer)"),
+    responses(
+        (status = 303, description = "Deployed: to the process's page"),
+        (status = 400, description = "No module, or not a usable component: the process list again with the exception", content_type = "text/html"),
+        (status = 401, description = "No token", content_type = "text/html"),
+        (status = 403, description = "Wrong token, or deployment disabled", content_type = "text/html"),
+        (status = 409, description = "duplicated-process", content_type = "text/html"),
+        (status = 408, description = "The body did not arrive in time", body = Exception, content_type = "application/problem+json"),
+        (status = 413, description = "Too large", body = Exception, content_type = "application/problem+json"),
+        (status = 415, description = "Not a form", body = Exception, content_type = "application/problem+json")))]
+pub(crate) async fn deploy(
+    State(state): State<AppState>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let headers = request.headers().clone();
+    check_token_first(&state, &headers)?;
+    let fields = read_form(request, state.config.max_request_bytes).await?;
+    let outcome = async {
+        require_admin(&state, &presented_token(&fields, &headers))?;
+        let wasm = module(&fields)?;
+        let process = state
+            .registry
+            .register(wasm, registration(Policy::Deploy))
+            .await?;
+        tracing::info!(process = process.id(), "deployed from the form");
+        Ok::<_, ApiError>(format!("{}/processes/{}", state.base_url, process.id()))
+    }
+    .await;
+    match outcome {
+        Ok(location) => Ok(see_other(&location)),
+        Err(error) => Ok(pages::process_list_with_error(&state, &error)),
+    }
+}
+
+/// Replace a deployed process from its page's form: as `PUT
+/// /processes/{id}` with `application/wasm` (jobs already accepted finish
+/// on the version they were accepted with), then 303 to its page.
+#[utoipa::path(post, path = "/ui/processes/{processID}/replace", tag = "HTML", operation_id = "replaceForm",
+    security(("bearer" = [])),
+    params(("processID" = String, Path, description = "Process id", example = "hello-world")),
+    request_body(content = Object, content_type = "multipart/form-data", description = "`module`: the new component; `token`: the admin token (or send Authorization: Bearer)"),
+    responses(
+        (status = 303, description = "Replaced: to the process's page"),
+        (status = 400, description = "No module, or not a usable component", content_type = "text/html"),
+        (status = 401, description = "No token", content_type = "text/html"),
+        (status = 403, description = "Wrong token, deployment disabled, or immutable-process", content_type = "text/html"),
+        (status = 404, description = "no-such-process", body = Exception, content_type = "application/problem+json"),
+        (status = 408, description = "The body did not arrive in time", body = Exception, content_type = "application/problem+json"),
+        (status = 413, description = "Too large", body = Exception, content_type = "application/problem+json"),
+        (status = 415, description = "Not a form", body = Exception, content_type = "application/problem+json")))]
+pub(crate) async fn replace(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let headers = request.headers().clone();
+    check_token_first(&state, &headers)?;
+    let process = state
+        .registry
+        .get(&id)
+        .ok_or_else(|| ApiError::no_such_process(&id))?;
+    let fields = read_form(request, state.config.max_request_bytes).await?;
+    let outcome = async {
+        require_admin(&state, &presented_token(&fields, &headers))?;
+        state.registry.check_mutable(&id)?;
+        let wasm = module(&fields)?;
+        state
+            .registry
+            .register(wasm, registration(Policy::Replace(id.clone())))
+            .await?;
+        tracing::info!(process = %id, "replaced from the form");
+        Ok::<_, ApiError>(format!("{}/processes/{id}", state.base_url))
+    }
+    .await;
+    match outcome {
+        Ok(location) => Ok(see_other(&location)),
+        Err(error) => Ok(pages::process(
+            &state,
+            &process,
+            error.status(),
+            &FormState::default(),
+            Some(error.exception()),
+        )),
+    }
+}
+
+/// Undeploy a process from its page's form: as `DELETE /processes/{id}`
+/// (accepted jobs still run, finished ones stay readable), then 303 to
+/// the process list.
+#[utoipa::path(post, path = "/ui/processes/{processID}/undeploy", tag = "HTML", operation_id = "undeployForm",
+    security(("bearer" = [])),
+    params(("processID" = String, Path, description = "Process id", example = "hello-world")),
+    request_body(content = Object, content_type = "multipart/form-data", description = "`token`: the admin token (or send Authorization: Bearer)"),
+    responses(
+        (status = 303, description = "Undeployed: to the process list"),
+        (status = 400, description = "Unreadable form", content_type = "text/html"),
+        (status = 401, description = "No token", content_type = "text/html"),
+        (status = 403, description = "Wrong token, deployment disabled, or immutable-process", content_type = "text/html"),
+        (status = 404, description = "no-such-process", body = Exception, content_type = "application/problem+json"),
+        (status = 408, description = "The body did not arrive in time", body = Exception, content_type = "application/problem+json"),
+        (status = 413, description = "Too large", body = Exception, content_type = "application/problem+json"),
+        (status = 415, description = "Not a form", body = Exception, content_type = "application/problem+json")))]
+pub(crate) async fn undeploy(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let headers = request.headers().clone();
+    check_token_first(&state, &headers)?;
+    let process = state
+        .registry
+        .get(&id)
+        .ok_or_else(|| ApiError::no_such_process(&id))?;
+    let fields = read_form(request, state.config.max_request_bytes).await?;
+    let outcome = async {
+        require_admin(&state, &presented_token(&fields, &headers))?;
+        state.registry.undeploy(&id).await?;
+        tracing::info!(process = %id, "undeployed from the form");
+        Ok::<_, ApiError>(format!("{}/processes", state.base_url))
+    }
+    .await;
+    match outcome {
+        Ok(location) => Ok(see_other(&location)),
+        Err(error) if error.status() == StatusCode::NOT_FOUND => Err(error),
+        Err(error) => Ok(pages::process(
+            &state,
+            &process,
+            error.status(),
+            &FormState::default(),
+            Some(error.exception()),
+        )),
+    }
+}

@@ -1,0 +1,855 @@
+//! The execute form: generated from a process's input schemas, submitted
+//! as a plain HTML form, turned into an execute request.
+//!
+//! # From schema to field
+//! Each input becomes one field, chosen from its JSON Schema
+//! ([`field_kind`]): an `enum` → a select of its values; `string` → a
+//! text box, or a file upload when the schema says the string is binary
+//! (`contentEncoding: base64`/`binary`, `format: binary`/`byte`);
+//! `number`/`integer` → a number box with the schema's bounds;
+//! `boolean` → a select (unset, true, false: a checkbox cannot say
+//! "unset"); anything else (objects such as GeoJSON, arrays, inputs that
+//! may occur several times) → a JSON text area. Required inputs come
+//! first.
+//!
+//! # From field to execute request
+//! `POST /ui/processes/{id}/execution` (multipart, or urlencoded when no
+//! file is sent) reads the fields, converts each non-empty one back by
+//! its kind ([`convert`]: numbers parsed, JSON parsed, files base64
+//! encoded), validates the inputs with the process's own validator, and
+//! runs the job through the scheduler, as `POST …/execution` would, in
+//! the mode the form asked for (negotiated as a `Prefer` header would
+//! be). Then a 303: to the job's page (async), or to its results (sync,
+//! or its page when it failed). Any refusal re-renders the form with the
+//! OGC exception next to the field it names (found by the `input '…'`
+//! the detail quotes), everything typed kept (file inputs cannot be
+//! refilled by a server: browsers forbid it).
+
+use std::collections::HashMap;
+
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::Response;
+use base64::Engine as _;
+use serde_json::{Map, Value};
+
+use super::super::execution::negotiate as negotiate_mode;
+use super::super::{ApiError, AppState, Path};
+use super::{pages, see_other};
+use crate::jobs::RegisteredProcess;
+use crate::ogc::{ASYNC_EXECUTE, ExecuteRequest, ResponseType, SYNC_EXECUTE, exception_type};
+
+/// Most form fields read from one submission: far more than any process
+/// has inputs; a body of more parts is refused.
+const MAX_FIELDS: usize = 1000;
+
+/// The prefix of an input's field name (`input.name`), keeping input ids
+/// apart from the form's own fields (`mode`, `token`).
+const INPUT_PREFIX: &str = "input.";
+
+/// One option of a select.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SelectOption {
+    /// The submitted value (JSON text of an enum value).
+    pub(crate) value: String,
+    /// What the user sees.
+    pub(crate) label: String,
+    /// Whether it is the current choice.
+    pub(crate) selected: bool,
+}
+
+/// One field of the execute form.
+#[derive(Debug, Clone)]
+pub(crate) struct FormField {
+    /// The input id.
+    pub(crate) id: String,
+    /// The form field name (`input.<id>`).
+    pub(crate) name: String,
+    /// A unique element id for `<label for>`.
+    pub(crate) dom_id: String,
+    /// The input's title (or id).
+    pub(crate) label: String,
+    /// Description, expected type and occurrences.
+    pub(crate) hint: String,
+    /// Whether the input is required (`minOccurs` ≥ 1).
+    pub(crate) required: bool,
+    /// `text`, `number`, `select`, `boolean`, `file` or `json`.
+    pub(crate) kind: &'static str,
+    /// `step` of a number field (`any` or `1`).
+    pub(crate) step: &'static str,
+    /// `min` of a number field, or empty.
+    pub(crate) min: String,
+    /// `max` of a number field, or empty.
+    pub(crate) max: String,
+    /// The choices of a select.
+    pub(crate) options: Vec<SelectOption>,
+    /// What the user typed (kept across a refused submission).
+    pub(crate) value: String,
+    /// The exception that names this input, shown beside it.
+    pub(crate) error: Option<crate::ogc::Exception>,
+}
+
+/// The kind of field an input schema asks for (see the module doc).
+pub(crate) fn field_kind(schema: &Value, repeated: bool) -> &'static str {
+    if repeated {
+        return "json";
+    }
+    if schema
+        .get("enum")
+        .and_then(Value::as_array)
+        .is_some_and(|values| !values.is_empty() && values.iter().all(is_scalar))
+    {
+        return "select";
+    }
+    let format = schema.get("format").and_then(Value::as_str).unwrap_or("");
+    let encoding = schema
+        .get("contentEncoding")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    match schema.get("type").and_then(Value::as_str) {
+        Some("string")
+            if matches!(encoding, "base64" | "binary") || matches!(format, "binary" | "byte") =>
+        {
+            "file"
+        }
+        Some("string") => "text",
+        Some("number" | "integer") => "number",
+        Some("boolean") => "boolean",
+        _ => "json",
+    }
+}
+
+/// Whether an `enum` value can be an `<option>`: a string, number,
+/// boolean or null (its JSON text is the option's value); an enum of
+/// objects or arrays gets a JSON text area instead.
+fn is_scalar(value: &Value) -> bool {
+    matches!(
+        value,
+        Value::String(_) | Value::Number(_) | Value::Bool(_) | Value::Null
+    )
+}
+
+/// `minOccurs` of an input (default 1, as OGC says).
+fn min_occurs(input: &Value) -> u64 {
+    input.get("minOccurs").and_then(Value::as_u64).unwrap_or(1)
+}
+
+/// Whether an input may occur more than once (`maxOccurs` > 1 or
+/// `"unbounded"`).
+fn repeated(input: &Value) -> bool {
+    match input.get("maxOccurs") {
+        Some(Value::Number(n)) => n.as_u64().is_some_and(|n| n > 1),
+        Some(Value::String(s)) => s == "unbounded",
+        _ => false,
+    }
+}
+
+/// An element id from an input id: letters, digits, `-` and `_` kept.
+fn dom_id(index: usize, id: &str) -> String {
+    let clean: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("in-{index}-{clean}")
+}
+
+/// The inputs of a description, required ones first, then by id.
+fn sorted_inputs(description: &Value) -> Vec<(&String, &Value)> {
+    let mut inputs: Vec<(&String, &Value)> = description
+        .get("inputs")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().collect())
+        .unwrap_or_default();
+    inputs.sort_by(|(a_id, a), (b_id, b)| {
+        (min_occurs(b) > 0)
+            .cmp(&(min_occurs(a) > 0))
+            .then(a_id.cmp(b_id))
+    });
+    inputs
+}
+
+/// What a refused submission keeps: the values typed (by field name) and
+/// the exception, placed beside the input it names or atop the form.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FormState {
+    /// Field name → text typed.
+    pub(crate) values: HashMap<String, String>,
+    /// The mode chosen (`sync`, `async`).
+    pub(crate) mode: Option<String>,
+    /// The input the error names, if any.
+    pub(crate) error_input: Option<String>,
+    /// The exception of the refusal.
+    pub(crate) error: Option<crate::ogc::Exception>,
+}
+
+/// The form fields of a process, filled from `state`.
+pub(crate) fn fields(description: &Value, state: &FormState) -> Vec<FormField> {
+    sorted_inputs(description)
+        .into_iter()
+        .enumerate()
+        .map(|(index, (id, input))| {
+            let schema = input.get("schema").cloned().unwrap_or(Value::Null);
+            let repeated = repeated(input);
+            let kind = field_kind(&schema, repeated);
+            let name = format!("{INPUT_PREFIX}{id}");
+            let value = state.values.get(&name).cloned().unwrap_or_default();
+            let required = min_occurs(input) > 0;
+            let options = match kind {
+                "select" => select_options(&schema, &value, required),
+                "boolean" => ["true", "false"]
+                    .iter()
+                    .map(|v| SelectOption {
+                        value: (*v).to_owned(),
+                        label: (*v).to_owned(),
+                        selected: value == *v,
+                    })
+                    .collect(),
+                _ => Vec::new(),
+            };
+            let options = match kind {
+                "boolean" if !required => {
+                    let mut all = vec![SelectOption {
+                        value: String::new(),
+                        label: "(not set)".into(),
+                        selected: value.is_empty(),
+                    }];
+                    all.extend(options);
+                    all
+                }
+                _ => options,
+            };
+            let bound = |key: &str| {
+                schema
+                    .get(key)
+                    .filter(|v| v.is_number())
+                    .map(Value::to_string)
+                    .unwrap_or_default()
+            };
+            FormField {
+                id: id.clone(),
+                dom_id: dom_id(index, id),
+                label: input
+                    .get("title")
+                    .and_then(Value::as_str)
+                    .unwrap_or(id)
+                    .to_owned(),
+                hint: hint(input, &schema, kind, repeated),
+                required,
+                kind,
+                step: if schema.get("type").and_then(Value::as_str) == Some("integer") {
+                    "1"
+                } else {
+                    "any"
+                },
+                min: bound("minimum"),
+                max: bound("maximum"),
+                options,
+                value,
+                error: match (&state.error_input, &state.error) {
+                    (Some(named), Some(error)) if named == id => Some(error.clone()),
+                    _ => None,
+                },
+                name,
+            }
+        })
+        .collect()
+}
+
+/// The options of an `enum` select: `(not set)` first for an optional
+/// input, then each value. An option's value is the JSON text of the enum
+/// value (`"red"`, `2`), so [`convert`] parses it back to exactly that
+/// value, whatever its type; its label is the string itself, or the JSON
+/// text for other types.
+fn select_options(schema: &Value, current: &str, required: bool) -> Vec<SelectOption> {
+    let mut options = Vec::new();
+    if !required {
+        options.push(SelectOption {
+            value: String::new(),
+            label: "(not set)".into(),
+            selected: current.is_empty(),
+        });
+    }
+    for value in schema
+        .get("enum")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let encoded = value.to_string();
+        options.push(SelectOption {
+            label: value
+                .as_str()
+                .map_or_else(|| encoded.clone(), str::to_owned),
+            selected: encoded == current,
+            value: encoded,
+        });
+    }
+    options
+}
+
+/// The line under a field's label: the input's description, what to type
+/// and whether it is needed.
+fn hint(input: &Value, schema: &Value, kind: &str, repeated: bool) -> String {
+    let mut parts = Vec::new();
+    if let Some(description) = input.get("description").and_then(Value::as_str) {
+        parts.push(description.trim_end_matches('.').to_owned());
+    }
+    let media = schema
+        .get("contentMediaType")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    parts.push(match kind {
+        "text" => "text".to_owned(),
+        "number" => schema
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("number")
+            .to_owned(),
+        "select" => "one of the listed values".to_owned(),
+        "boolean" => "true or false".to_owned(),
+        "file" if media.is_empty() => "a file (sent base64-encoded)".to_owned(),
+        "file" => format!("a file ({media}; sent base64-encoded)"),
+        _ if repeated => "JSON: one value, or an array of values".to_owned(),
+        _ if media.contains("geo+json") => "GeoJSON".to_owned(),
+        _ => "JSON".to_owned(),
+    });
+    if min_occurs(input) == 0 {
+        parts.push("optional".into());
+    }
+    parts.join(" · ")
+}
+
+/// One submitted form field: text, or a file's bytes. Text fields of a
+/// multipart body and of an urlencoded one read the same; a file part
+/// (one with a `filename`) is kept as bytes, empty when no file was
+/// chosen (browsers still send the part).
+#[derive(Debug, Clone)]
+pub(crate) enum Submitted {
+    /// A text field.
+    Text(String),
+    /// An uploaded file (empty when none was chosen).
+    File {
+        /// The bytes.
+        bytes: Vec<u8>,
+    },
+}
+
+/// The fields of a form submission, in order: `multipart/form-data`
+/// (files) or `application/x-www-form-urlencoded`. At most
+/// [`MAX_FIELDS`]; the body limit of the router bounds the bytes.
+pub(crate) async fn read_form(
+    request: Request,
+    limit: u64,
+) -> Result<Vec<(String, Submitted)>, ApiError> {
+    let content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let mut fields = Vec::new();
+    if content_type.starts_with("multipart/form-data") {
+        let mut multipart = axum::extract::Multipart::from_request(request, &())
+            .await
+            .map_err(|e| ApiError::invalid_request(format!("unreadable form: {e}")))?;
+        loop {
+            let field = match multipart.next_field().await {
+                Ok(Some(field)) => field,
+                Ok(None) => break,
+                Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                    return Err(ApiError::payload_too_large(limit));
+                }
+                Err(e) => {
+                    return Err(ApiError::invalid_request(format!("unreadable form: {e}")));
+                }
+            };
+            if fields.len() >= MAX_FIELDS {
+                return Err(ApiError::invalid_request(format!(
+                    "the form has more than {MAX_FIELDS} fields"
+                )));
+            }
+            let name = field.name().unwrap_or("").to_owned();
+            let is_file = field.file_name().is_some();
+            let bytes = match field.bytes().await {
+                Ok(bytes) => bytes,
+                Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                    return Err(ApiError::payload_too_large(limit));
+                }
+                Err(e) => {
+                    return Err(ApiError::invalid_request(format!("unreadable form: {e}")));
+                }
+            };
+            let value = if is_file {
+                Submitted::File {
+                    bytes: bytes.to_vec(),
+                }
+            } else {
+                Submitted::Text(String::from_utf8_lossy(&bytes).into_owned())
+            };
+            fields.push((name, value));
+        }
+    } else if content_type.starts_with("application/x-www-form-urlencoded") {
+        let body = axum::body::Bytes::from_request(request, &())
+            .await
+            .map_err(|r| ApiError::unreadable_body(&r, limit))?;
+        for (name, value) in form_urlencoded::parse(&body) {
+            if fields.len() >= MAX_FIELDS {
+                return Err(ApiError::invalid_request(format!(
+                    "the form has more than {MAX_FIELDS} fields"
+                )));
+            }
+            fields.push((name.into_owned(), Submitted::Text(value.into_owned())));
+        }
+    } else {
+        return Err(ApiError::unsupported_media_type(format!(
+            "forms are multipart/form-data or application/x-www-form-urlencoded, not '{content_type}'"
+        )));
+    }
+    Ok(fields)
+}
+
+/// The text of field `name`, if sent (the first, if repeated: a form
+/// has each of its own fields once).
+pub(crate) fn text<'a>(fields: &'a [(String, Submitted)], name: &str) -> Option<&'a str> {
+    fields.iter().find_map(|(n, v)| match v {
+        Submitted::Text(text) if n == name => Some(text.as_str()),
+        _ => None,
+    })
+}
+
+/// A refusal of one input: the input id and the exception.
+type FieldError = (String, ApiError);
+
+/// Turn submitted fields into execute-request inputs, by the kind of
+/// field each input's schema asked for. Empty fields are left out (an
+/// unset optional input); a value that does not convert is refused
+/// naming its input.
+pub(crate) fn convert(
+    description: &Value,
+    submitted: &[(String, Submitted)],
+) -> Result<Map<String, Value>, FieldError> {
+    let mut inputs = Map::new();
+    for (id, input) in sorted_inputs(description) {
+        let name = format!("{INPUT_PREFIX}{id}");
+        let schema = input.get("schema").cloned().unwrap_or(Value::Null);
+        let kind = field_kind(&schema, repeated(input));
+        let Some((_, value)) = submitted.iter().find(|(n, _)| *n == name) else {
+            continue;
+        };
+        let refuse = |detail: String| (id.clone(), ApiError::invalid_request(detail));
+        // By the kind of field the schema asked for: an empty field is an
+        // unset input (left out, so the validator can say it is
+        // required); a file is base64 (the OGC encoding of binary values,
+        // which the guest SDK decodes); text stays text; numbers and
+        // booleans are parsed (integers as integers, so an `integer`
+        // schema accepts them); selects and text areas hold JSON text.
+        let converted = match (kind, value) {
+            (_, Submitted::Text(text)) if text.trim().is_empty() => continue,
+            ("file", Submitted::File { bytes }) if bytes.is_empty() => continue,
+            ("file", Submitted::File { bytes }) => {
+                Value::String(base64::engine::general_purpose::STANDARD.encode(bytes))
+            }
+            (_, Submitted::File { .. }) => {
+                return Err(refuse(format!("input '{id}' takes text, not a file")));
+            }
+            ("text", Submitted::Text(text)) | ("file", Submitted::Text(text)) => {
+                Value::String(text.clone())
+            }
+            ("number", Submitted::Text(text)) => {
+                let trimmed = text.trim();
+                let number = if schema.get("type").and_then(Value::as_str) == Some("integer") {
+                    trimmed.parse::<i64>().ok().map(Value::from)
+                } else {
+                    trimmed
+                        .parse::<f64>()
+                        .ok()
+                        .and_then(serde_json::Number::from_f64)
+                        .map(Value::Number)
+                };
+                number
+                    .ok_or_else(|| refuse(format!("input '{id}': '{trimmed}' is not a number")))?
+            }
+            ("boolean", Submitted::Text(text)) => match text.as_str() {
+                "true" => Value::Bool(true),
+                "false" => Value::Bool(false),
+                other => {
+                    return Err(refuse(format!(
+                        "input '{id}': '{other}' is not true or false"
+                    )));
+                }
+            },
+            (_, Submitted::Text(text)) => serde_json::from_str(text)
+                .map_err(|e| refuse(format!("input '{id}' is not valid JSON: {e}")))?,
+        };
+        inputs.insert(id.clone(), converted);
+    }
+    Ok(inputs)
+}
+
+/// The input a validation detail names (`input 'name' is required`),
+/// if it is one of the process's. The validator says which input in
+/// words, not in a field of its error, so the detail is searched for
+/// `input '<id>'` of each known id; the earliest mention wins. An id the
+/// process does not have is never matched, so a detail quoting client
+/// text cannot point at a field that does not exist.
+pub(crate) fn named_input(detail: &str, description: &Value) -> Option<String> {
+    sorted_inputs(description)
+        .into_iter()
+        .filter_map(|(id, _)| detail.find(&format!("input '{id}'")).map(|at| (at, id)))
+        .min_by_key(|(at, _)| *at)
+        .map(|(_, id)| id.clone())
+}
+
+/// The bearer token of a form submission: the `token` field, or the
+/// `Authorization` header (API clients, the fuzzer). The field is turned
+/// into the header the API's own check reads, so a form and an API call
+/// are checked by the same constant-time comparison.
+pub(crate) fn presented_token(
+    fields: &[(String, Submitted)],
+    headers: &axum::http::HeaderMap,
+) -> axum::http::HeaderMap {
+    let mut with_token = headers.clone();
+    if let Some(token) = text(fields, "token").filter(|t| !t.trim().is_empty())
+        && let Ok(value) = axum::http::HeaderValue::from_str(&format!("Bearer {}", token.trim()))
+    {
+        with_token.insert(header::AUTHORIZATION, value);
+    }
+    with_token
+}
+
+/// Whether the request's body is a form (multipart or urlencoded).
+fn is_form(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_ascii_lowercase)
+        .is_some_and(|t| {
+            t.starts_with("multipart/form-data")
+                || t.starts_with("application/x-www-form-urlencoded")
+        })
+}
+
+/// The token check a form endpoint makes before it reads the body, as
+/// the API's routes do: an `Authorization` header is checked at once (a
+/// wrong one is a 403, whatever the body); a request without one that is
+/// not even a form cannot carry a token anywhere, so it is a 401 (not a
+/// 415: authentication is answered first). A form without the header is
+/// let through, its `token` field checked once read.
+pub(crate) fn check_token_first(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+) -> Result<(), ApiError> {
+    if headers.contains_key(header::AUTHORIZATION) || !is_form(headers) {
+        return super::super::auth::require_admin(state, headers);
+    }
+    Ok(())
+}
+
+/// Execute a process from its HTML form.
+#[utoipa::path(post, path = "/ui/processes/{processID}/execution", tag = "HTML", operation_id = "executeForm",
+    security((), ("bearer" = [])),
+    params(("processID" = String, Path, description = "Process id", example = "hello-world")),
+    request_body(content = Object, content_type = "multipart/form-data", description = "The execute form of the process page: one field `input.<id>` per input (text, number, JSON, or a file), `mode` (`sync` or `async`), and `token` when jobs need the bearer token"),
+    responses(
+        (status = 303, description = "Executed: to the job's page (async, or a failed sync job) or its results (sync)"),
+        (status = 400, description = "An input is invalid: the form again, the exception next to the input", content_type = "text/html"),
+        (status = 401, description = "No bearer token (only with auth.protect_jobs)", content_type = "text/html"),
+        (status = 403, description = "Wrong bearer token (only with auth.protect_jobs)", content_type = "text/html"),
+        (status = 404, description = "no-such-process", body = Exception, content_type = "application/problem+json"),
+        (status = 408, description = "The body did not arrive in time", body = Exception, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Exception, content_type = "application/problem+json"),
+        (status = 415, description = "Not a form", body = Exception, content_type = "application/problem+json"),
+        (status = 503, description = "Queue full or shutting down: the form again with the exception", content_type = "text/html")))]
+pub(crate) async fn execute(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let headers = request.headers().clone();
+    if state.config.auth.protect_jobs {
+        check_token_first(&state, &headers)?;
+    }
+    let process = state
+        .registry
+        .get(&id)
+        .ok_or_else(|| ApiError::no_such_process(&id))?;
+    let submitted = read_form(request, state.config.max_request_bytes).await?;
+    let mut form = FormState {
+        values: submitted
+            .iter()
+            .filter_map(|(name, value)| match value {
+                Submitted::Text(text) if name.starts_with(INPUT_PREFIX) => {
+                    Some((name.clone(), text.clone()))
+                }
+                _ => None,
+            })
+            .collect(),
+        mode: text(&submitted, "mode").map(str::to_owned),
+        ..FormState::default()
+    };
+    let refused = |form: &mut FormState, input: Option<String>, error: &ApiError| {
+        form.error_input = input;
+        form.error = Some(error.exception());
+    };
+    if state.config.auth.protect_jobs
+        && let Err(error) =
+            super::super::auth::require_admin(&state, &presented_token(&submitted, &headers))
+    {
+        refused(&mut form, None, &error);
+        return Ok(pages::process(
+            &state,
+            &process,
+            error.status(),
+            &form,
+            None,
+        ));
+    }
+    let description = process.description();
+    let inputs = match convert(&description, &submitted) {
+        Ok(inputs) => inputs,
+        Err((input, error)) => {
+            refused(&mut form, Some(input), &error);
+            return Ok(pages::process(
+                &state,
+                &process,
+                error.status(),
+                &form,
+                None,
+            ));
+        }
+    };
+    if let Err(invalid) = process.validator.validate(&inputs) {
+        let error = ApiError::invalid_request(invalid.to_string());
+        let input = named_input(&invalid.to_string(), &description);
+        refused(&mut form, input, &error);
+        return Ok(pages::process(
+            &state,
+            &process,
+            error.status(),
+            &form,
+            None,
+        ));
+    }
+    let request = ExecuteRequest {
+        inputs,
+        response: Some(ResponseType::Document),
+        ..ExecuteRequest::default()
+    };
+    match run(
+        &state,
+        &process,
+        request,
+        form.mode.as_deref() == Some("async"),
+    )
+    .await
+    {
+        Ok(location) => Ok(see_other(&location)),
+        Err(error) => {
+            refused(&mut form, None, &error);
+            Ok(pages::process(
+                &state,
+                &process,
+                error.status(),
+                &form,
+                None,
+            ))
+        }
+    }
+}
+
+/// The modes this server offers for a process: `(sync, async)`.
+pub(crate) fn modes(state: &AppState, process: &RegisteredProcess) -> (bool, bool) {
+    let execution = &state.config.execution;
+    (
+        execution.enable_sync && state.scheduler.runs_sync_jobs() && process.supports(SYNC_EXECUTE),
+        execution.enable_async && process.supports(ASYNC_EXECUTE),
+    )
+}
+
+/// Run the job in the negotiated mode; where to send the browser next.
+/// The form's choice is a preference, as `Prefer: respond-async` is:
+/// [`negotiate_mode`] (the one negotiation of `execution.rs`) honours it
+/// when the process and the server allow, and falls back otherwise, so a
+/// sync-only process still runs from an `async` form.
+async fn run(
+    state: &AppState,
+    process: &RegisteredProcess,
+    request: ExecuteRequest,
+    wants_async: bool,
+) -> Result<String, ApiError> {
+    let (can_sync, can_async) = modes(state, process);
+    let negotiated = negotiate_mode(wants_async, can_sync, can_async).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            exception_type::EXECUTION_MODE,
+            "Execution mode not supported",
+            format!(
+                "process '{}' cannot be executed on this server: neither mode it supports is enabled",
+                process.id()
+            ),
+        )
+    })?;
+    let base = &state.base_url;
+    match negotiated.mode {
+        super::super::execution::Mode::Async => {
+            let job = state.scheduler.submit_async(process, request).await?;
+            Ok(format!("{base}/jobs/{}", job.id))
+        }
+        super::super::execution::Mode::Sync => {
+            let (job, results) = state.scheduler.execute_sync(process, request).await?;
+            Ok(match results {
+                Some(_) => format!("{base}/jobs/{}/results", job.id),
+                None => format!("{base}/jobs/{}", job.id),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn schemas_choose_the_field() {
+        let cases = [
+            (json!({"type": "string"}), false, "text"),
+            (
+                json!({"type": "string", "enum": ["a", "b"]}),
+                false,
+                "select",
+            ),
+            (
+                json!({"type": "string", "contentEncoding": "base64"}),
+                false,
+                "file",
+            ),
+            (json!({"type": "string", "format": "binary"}), false, "file"),
+            (json!({"type": "number", "minimum": 0}), false, "number"),
+            (json!({"type": "integer"}), false, "number"),
+            (json!({"type": "boolean"}), false, "boolean"),
+            (json!({"type": "object"}), false, "json"),
+            (
+                json!({"type": "array", "items": {"type": "integer"}}),
+                false,
+                "json",
+            ),
+            (
+                json!({"oneOf": [{"type": "string"}, {"type": "number"}]}),
+                false,
+                "json",
+            ),
+            (json!({"type": "string"}), true, "json"),
+        ];
+        for (schema, repeated, kind) in cases {
+            assert_eq!(field_kind(&schema, repeated), kind, "{schema}");
+        }
+    }
+
+    fn echo_like() -> Value {
+        json!({"inputs": {
+            "name": {"minOccurs": 1, "schema": {"type": "string"}},
+            "count": {"minOccurs": 0, "schema": {"type": "integer", "minimum": 1}},
+            "ratio": {"minOccurs": 0, "schema": {"type": "number"}},
+            "flag": {"minOccurs": 0, "schema": {"type": "boolean"}},
+            "shape": {"minOccurs": 0, "schema": {"type": "object"}},
+            "colour": {"minOccurs": 0, "schema": {"enum": ["red", 2]}},
+            "blob": {"minOccurs": 0, "schema": {"type": "string", "contentEncoding": "base64"}}
+        }})
+    }
+
+    fn t(name: &str, value: &str) -> (String, Submitted) {
+        (name.to_owned(), Submitted::Text(value.to_owned()))
+    }
+
+    #[test]
+    fn fields_convert_back_to_inputs_by_kind() {
+        let submitted = vec![
+            t("input.name", "Joe"),
+            t("input.count", "3"),
+            t("input.ratio", "0.5"),
+            t("input.flag", "false"),
+            t("input.shape", r#"{"type": "Point", "coordinates": [1, 2]}"#),
+            t("input.colour", "2"),
+            (
+                "input.blob".to_owned(),
+                Submitted::File {
+                    bytes: b"hi".to_vec(),
+                },
+            ),
+            t("mode", "async"),
+        ];
+        let inputs = convert(&echo_like(), &submitted).unwrap();
+        assert_eq!(
+            Value::Object(inputs),
+            json!({"name": "Joe", "count": 3, "ratio": 0.5, "flag": false,
+                   "shape": {"type": "Point", "coordinates": [1, 2]}, "colour": 2, "blob": "aGk="})
+        );
+    }
+
+    #[test]
+    fn empty_fields_are_left_out_and_bad_values_name_their_input() {
+        let inputs = convert(
+            &echo_like(),
+            &[
+                t("input.name", "Joe"),
+                t("input.count", ""),
+                t("input.flag", ""),
+            ],
+        )
+        .unwrap();
+        assert_eq!(Value::Object(inputs), json!({"name": "Joe"}));
+        let (input, error) = convert(&echo_like(), &[t("input.count", "three")]).unwrap_err();
+        assert_eq!(input, "count");
+        assert!(error.exception().detail.contains("'three' is not a number"));
+        let (input, _) = convert(&echo_like(), &[t("input.shape", "{oops")]).unwrap_err();
+        assert_eq!(input, "shape");
+    }
+
+    #[test]
+    fn required_inputs_come_first_and_values_are_kept() {
+        let state = FormState {
+            values: [("input.count".to_owned(), "x".to_owned())].into(),
+            error_input: Some("count".into()),
+            error: Some(ApiError::invalid_request("input 'count': bad").exception()),
+            ..FormState::default()
+        };
+        let fields = fields(&echo_like(), &state);
+        assert_eq!(fields[0].id, "name");
+        assert!(fields[0].required);
+        let count = fields.iter().find(|f| f.id == "count").unwrap();
+        assert_eq!(count.value, "x");
+        assert_eq!(count.step, "1");
+        assert_eq!(count.min, "1");
+        assert!(count.error.is_some());
+        assert!(
+            fields
+                .iter()
+                .filter(|f| f.id != "count")
+                .all(|f| f.error.is_none())
+        );
+        let colour = fields.iter().find(|f| f.id == "colour").unwrap();
+        let labels: Vec<&str> = colour.options.iter().map(|o| o.label.as_str()).collect();
+        assert_eq!(labels, ["(not set)", "red", "2"]);
+    }
+
+    #[test]
+    fn the_named_input_is_found_in_a_detail() {
+        let description = echo_like();
+        assert_eq!(
+            named_input("input 'name' is required", &description).as_deref(),
+            Some("name")
+        );
+        assert_eq!(
+            named_input("input 'count' occurs 2 times", &description).as_deref(),
+            Some("count")
+        );
+        assert_eq!(named_input("something else", &description), None);
+    }
+}

@@ -1,0 +1,134 @@
+//! The server's own log as JSON lines (`log_format = "json"`): a request
+//! id on every request (echoed as `x-request-id`) and the job id on every
+//! line about a job, both as span fields.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use wasmproc_tests::{ChildServer, JOB_TIMEOUT};
+
+use super::BINARY;
+
+const TOKEN: &str = "logs-token";
+
+/// The JSON lines of a log (every line must be one).
+fn json_lines(log: &str) -> Vec<Value> {
+    log.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect()
+}
+
+/// The spans of a line with their fields (`[{"name": "request", …}]`).
+fn spans(line: &Value) -> Vec<&Value> {
+    line["spans"]
+        .as_array()
+        .map(|s| s.iter().collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn json_lines_carry_the_request_id_and_the_job_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = ChildServer::write_config(
+        dir.path(),
+        &format!("log_format = \"json\"\n[auth]\nadmin_token = \"{TOKEN}\"\n"),
+    );
+    let stderr = dir.path().join("stderr.log");
+    let server = ChildServer::spawn_with_env(
+        BINARY,
+        &config,
+        &stderr,
+        Duration::from_secs(60),
+        &[("RUST_LOG", "info,wasmproc=debug")],
+    );
+    // A request id sent by the client is echoed and logged...
+    let wasm = std::fs::read(wasmproc_tests::HOSTILE_WASM).unwrap();
+    let reply = server
+        .send(
+            reqwest::Method::POST,
+            "/processes",
+            &[
+                ("authorization", &format!("Bearer {TOKEN}")),
+                ("content-type", "application/wasm"),
+                ("x-request-id", "req-from-the-client-42"),
+            ],
+            Some(wasm),
+        )
+        .await;
+    reply.expect_status(201);
+    assert_eq!(
+        reply.header("x-request-id").as_deref(),
+        Some("req-from-the-client-42")
+    );
+    // ...and one is made up when the client sends none.
+    let reply = server.get("/processes").await;
+    let made_up = reply.header("x-request-id").expect("a request id");
+    assert!(uuid::Uuid::parse_str(&made_up).is_ok(), "{made_up}");
+
+    let job = server
+        .execute_async("echo", &json!({"inputs": {"stringInput": "x"}}))
+        .await;
+    server
+        .wait_for_status(&job, &["successful"], JOB_TIMEOUT)
+        .await;
+    let (sync_job, _) = server
+        .execute_sync("hello-world", &json!({"inputs": {"name": "Joe"}}))
+        .await;
+    // The outcome lines are written before the job reads as finished, but
+    // give the writer a moment to flush stderr: poll, bounded.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let lines = loop {
+        let lines = json_lines(&server.stderr());
+        let finished = |id: &str| {
+            lines
+                .iter()
+                .any(|l| l["fields"]["message"] == "job finished" && l["fields"]["job"] == id)
+        };
+        if (finished(&job) && finished(&sync_job)) || std::time::Instant::now() > deadline {
+            break lines;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+
+    let deployed = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "deployed")
+        .unwrap_or_else(|| panic!("no 'deployed' line:\n{}", server.stderr()));
+    assert!(
+        spans(deployed)
+            .iter()
+            .any(|s| s["name"] == "request" && s["request_id"] == "req-from-the-client-42"),
+        "{deployed}"
+    );
+    for id in [&job, &sync_job] {
+        let about: Vec<&Value> = lines
+            .iter()
+            .filter(|l| l.to_string().contains(id.as_str()))
+            .collect();
+        assert!(
+            !about.is_empty(),
+            "no line about job {id}:\n{}",
+            server.stderr()
+        );
+        for line in about {
+            assert!(
+                spans(line)
+                    .iter()
+                    .any(|s| s["name"] == "job" && s["job"] == id.as_str()),
+                "a line about job {id} outside its span: {line}"
+            );
+        }
+    }
+    // The sync job ran inside its request: its lines carry both ids.
+    let finished = lines
+        .iter()
+        .find(|l| {
+            l["fields"]["message"] == "job finished" && l["fields"]["job"] == sync_job.as_str()
+        })
+        .expect("the sync job's outcome line");
+    assert!(
+        spans(finished).iter().any(|s| s["name"] == "request"),
+        "{finished}"
+    );
+}
