@@ -238,7 +238,14 @@ fn serve_with_log_format_json_writes_json_lines() {
     use std::process::Stdio;
     let data = tempfile::tempdir().unwrap();
     let mut child = Command::new(BINARY)
-        .args(["serve", "--bind", "127.0.0.1:0", "--log-format", "json", "--data-dir"])
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--data-dir",
+        ])
         .arg(data.path())
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
@@ -261,10 +268,13 @@ fn serve_with_log_format_json_writes_json_lines() {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         let Ok(line) = rx.recv_timeout(left) else {
             let _ = child.kill();
-            panic!("no start-up line within 60 s; stderr so far:\n{}", seen.join("\n"));
+            panic!(
+                "no start-up line within 60 s; stderr so far:\n{}",
+                seen.join("\n")
+            );
         };
-        let parsed: serde_json::Value = serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        let parsed: serde_json::Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
         seen.push(line);
         if parsed["fields"]["message"] == "wasmproc started" {
             break parsed;
@@ -280,4 +290,341 @@ fn serve_with_log_format_json_writes_json_lines() {
         "{started}"
     );
     assert!(started["timestamp"].is_string(), "{started}");
+}
+
+/// Where a child's output goes: files, so a chatty child never blocks on a
+/// full pipe while the test waits for it.
+struct Captured {
+    status: std::process::ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+/// Run `command` to the end, at most `limit`: polled every 100 ms, killed
+/// and failed past the limit. Its stdout and stderr are captured in files.
+fn run_bounded(mut command: Command, limit: std::time::Duration, what: &str) -> Captured {
+    use std::process::Stdio;
+    let logs = tempfile::tempdir().expect("temporary directory");
+    let out_path = logs.path().join("stdout");
+    let err_path = logs.path().join("stderr");
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_path).expect("stdout file"))
+        .stderr(std::fs::File::create(&err_path).expect("stderr file"))
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{what}: still running after {limit:?}; stderr:\n{}",
+                std::fs::read_to_string(&err_path).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    Captured {
+        status,
+        stdout: std::fs::read_to_string(&out_path).unwrap_or_default(),
+        stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
+    }
+}
+
+/// `wasmproc new --lang LANG NAME` in `dir`.
+fn wasmproc_new(dir: &std::path::Path, lang: &str, name: &str) -> Output {
+    Command::new(BINARY)
+        .args(["new", "--lang", lang, name])
+        .current_dir(dir)
+        .output()
+        .expect("wasmproc runs")
+}
+
+/// The generated example's inputs, and what it answers.
+const NEW_PROJECT_INPUTS: &str = r#"{"text": "the quick brown fox", "minLength": 4}"#;
+
+/// A first Rust build compiles wit-bindgen and serde; a Python one runs
+/// componentize-py for ~15 s of CPU; a JavaScript one may install
+/// componentize-qjs from npm first. All on two busy cores.
+const NEW_PROJECT_BUILD_LIMIT: std::time::Duration = std::time::Duration::from_secs(900);
+
+/// `wasmproc new` creates a LANG project in a temporary folder; the one
+/// command it prints (`cd NAME && ./build.sh`) builds it; `wasmproc run`
+/// runs the component it wrote, with the example's answer, and the
+/// example's own failure. The toolchains are found as
+/// `polyglot/build-all.sh` finds them (PATH, and componentize-qjs in
+/// `guest-sdk/js/node_modules` when `polyglot/install-toolchains.sh` put it
+/// there); a missing one fails the test with the build's own message.
+fn new_project_builds_and_runs(lang: &str) {
+    let dir = tempfile::Builder::new()
+        .prefix("wasmproc-new-")
+        .tempdir()
+        .expect("temporary directory");
+    let name = format!("count-words-{lang}");
+    let created = wasmproc_new(dir.path(), lang, &name);
+    assert!(created.status.success(), "{}", stderr(&created));
+    let said = String::from_utf8_lossy(&created.stdout).into_owned();
+    assert!(said.contains(&format!("cd {name} && ./build.sh")), "{said}");
+    let project = dir.path().join(&name);
+    let readme = std::fs::read_to_string(project.join("README.md")).expect("README.md");
+    assert!(readme.contains("./build.sh") && readme.contains(&format!("{name}.wasm")));
+
+    let repository = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut path = std::ffi::OsString::new();
+    let npm_tools = repository.join("guest-sdk/js/node_modules/.bin");
+    if npm_tools.is_dir() {
+        path.push(npm_tools.as_os_str());
+        path.push(":");
+    }
+    path.push(std::env::var_os("PATH").unwrap_or_default());
+    let mut build = Command::new("./build.sh");
+    build
+        .current_dir(&project)
+        .env("PATH", path)
+        // Rust: one target directory for every run of this test, so only
+        // the first compiles the SDK's dependencies. The outer cargo's
+        // flags are for the host, not for this guest.
+        .env("CARGO_TARGET_DIR", repository.join("target/new-projects"))
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET");
+    let built = run_bounded(build, NEW_PROJECT_BUILD_LIMIT, &format!("{name}/build.sh"));
+    assert!(
+        built.status.success(),
+        "{name}/build.sh failed ({}); are the toolchains installed \
+         (polyglot/install-toolchains.sh)?\n{}{}",
+        built.status,
+        built.stdout,
+        built.stderr
+    );
+    let wasm = project.join(format!("{name}.wasm"));
+    assert!(wasm.is_file(), "no {} after the build", wasm.display());
+
+    let described = wasmproc(&["describe", wasm.to_str().expect("UTF-8 path")]);
+    assert!(described.status.success(), "{}", stderr(&described));
+    let description: serde_json::Value =
+        serde_json::from_slice(&described.stdout).expect("JSON description");
+    assert_eq!(description["id"], name.as_str());
+
+    let ran = Command::new(BINARY)
+        .args([
+            "run",
+            &format!("{name}.wasm"),
+            "--inputs",
+            NEW_PROJECT_INPUTS,
+        ])
+        .current_dir(&project)
+        .output()
+        .expect("wasmproc runs");
+    assert!(ran.status.success(), "{}", stderr(&ran));
+    let outputs: serde_json::Value = serde_json::from_slice(&ran.stdout).expect("JSON outputs");
+    assert_eq!(outputs, serde_json::json!({ "words": 2 }), "{lang}");
+    assert!(stderr(&ran).contains("outcome=success"), "{}", stderr(&ran));
+
+    let refused = wasmproc(&[
+        "run",
+        wasm.to_str().expect("UTF-8 path"),
+        "--inputs",
+        r#"{"text": "a bb", "minLength": 3}"#,
+    ]);
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("outcome=process-error")
+            && stderr(&refused).contains("no word is that long"),
+        "{}",
+        stderr(&refused)
+    );
+}
+
+#[test]
+fn new_rust_project_builds_with_one_command_and_runs() {
+    new_project_builds_and_runs("rust");
+}
+
+#[test]
+fn new_python_project_builds_with_one_command_and_runs() {
+    new_project_builds_and_runs("python");
+}
+
+#[test]
+fn new_js_project_builds_with_one_command_and_runs() {
+    new_project_builds_and_runs("js");
+}
+
+#[test]
+fn new_c_project_builds_with_one_command_and_runs() {
+    new_project_builds_and_runs("c");
+}
+
+#[test]
+fn new_refuses_a_bad_name_and_a_non_empty_folder_with_status_2() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    for bad in ["Word_Count", "x-", "../escape", ""] {
+        let output = wasmproc_new(dir.path(), "python", bad);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{bad:?}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).contains("invalid project name"),
+            "{bad:?}: {}",
+            stderr(&output)
+        );
+    }
+    let reserved = wasmproc_new(dir.path(), "rust", "match");
+    assert_eq!(reserved.status.code(), Some(2), "{}", stderr(&reserved));
+    assert!(
+        stderr(&reserved).contains("cargo refuses"),
+        "{}",
+        stderr(&reserved)
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).expect("list").count(),
+        0,
+        "a refused name wrote files"
+    );
+
+    std::fs::create_dir(dir.path().join("taken")).expect("mkdir");
+    std::fs::write(dir.path().join("taken/notes.txt"), "mine").expect("write");
+    let taken = wasmproc_new(dir.path(), "c", "taken");
+    assert_eq!(taken.status.code(), Some(2), "{}", stderr(&taken));
+    assert!(
+        stderr(&taken).contains("already exists and is not empty"),
+        "{}",
+        stderr(&taken)
+    );
+    let kept: Vec<_> = std::fs::read_dir(dir.path().join("taken"))
+        .expect("list")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(kept, ["notes.txt"]);
+}
+
+/// `--show-log` prints each log line when the guest writes it: the guest
+/// writes two lines, sleeps 3 s, writes a third and fails, and the third
+/// line must come about 3 s after the second (printed after the run, all
+/// would come at once). Then the stats line and the error, in that order.
+#[test]
+fn show_log_streams_log_lines_in_order_as_the_guest_writes_them() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let mut child = Command::new(BINARY)
+        .args([
+            "run",
+            HOSTILE,
+            "--inputs",
+            r#"{"behaviour": "slow-log-then-fail", "size": 3000}"#,
+            "--show-log",
+        ])
+        .env("RUST_LIB_BACKTRACE", "0")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("wasmproc runs");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send((Instant::now(), line)).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut lines: Vec<(Instant, String)> = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => lines.push(line),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                let _ = child.kill();
+                panic!("wasmproc run did not end within 60 s: {lines:?}");
+            }
+        }
+    }
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(1), "{lines:?}");
+    let position = |needle: &str| {
+        lines
+            .iter()
+            .position(|(_, line)| line.contains(needle))
+            .unwrap_or_else(|| panic!("no line with {needle:?} in {lines:?}"))
+    };
+    let first = position("[info] first: host.log");
+    let second = position("[stdout] second: stdout");
+    let third = position("[stderr] third: stderr, after 3000 ms");
+    let stats = position("outcome=process-error");
+    let error = position("error: process error (logged-then-failed)");
+    assert!(
+        first < second && second < third && third < stats && stats < error,
+        "{lines:?}"
+    );
+    let gap = lines[third].0 - lines[second].0;
+    assert!(
+        gap >= Duration::from_millis(2500),
+        "the lines before the guest's 3 s pause came only {gap:?} before the one after it: not streamed"
+    );
+    // Each log line carries its time, as in the stored job log.
+    let time = lines[first].1.split(' ').next().unwrap_or_default();
+    assert!(chrono_like(time), "{}", lines[first].1);
+}
+
+/// `2026-01-02T03:04:05.678Z`: the shape of a log line's time.
+fn chrono_like(time: &str) -> bool {
+    time.len() == 24 && time.ends_with('Z') && time.as_bytes()[10] == b'T'
+}
+
+/// With stderr not a terminal and no `--show-log`, stderr is exactly the
+/// stats line and the error: no progress bar, no log.
+#[test]
+fn without_a_terminal_run_writes_no_progress_bar_or_log() {
+    let output = wasmproc(&[
+        "run",
+        HOSTILE,
+        "--inputs",
+        r#"{"behaviour": "slow-log-then-fail", "size": 0}"#,
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let err = stderr(&output);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(lines[0].starts_with("outcome=process-error "), "{err}");
+    assert!(
+        lines[1].starts_with("error: process error (logged-then-failed)"),
+        "{err}"
+    );
+}
+
+/// On a terminal (a pseudo-terminal from util-linux's `script`), `run`
+/// draws a progress bar with the guest's progress message while the guest
+/// runs, then the stats line. `echo` reports 10% "pausing" and pauses 1 s.
+#[test]
+fn on_a_terminal_run_shows_a_progress_bar_with_the_guests_message() {
+    let command =
+        format!("{BINARY} run {ECHO} --inputs '{{\"stringInput\": \"hi\", \"pause\": 1}}'");
+    let mut script = Command::new("script");
+    script.args(["-qec", &command, "/dev/null"]);
+    let ran = run_bounded(script, std::time::Duration::from_secs(60), "script");
+    assert!(ran.status.success(), "{}{}", ran.stdout, ran.stderr);
+    // `script` copies the terminal's output to its stdout: the bar's frames
+    // (redrawn in place with escape sequences), then the stats line.
+    let screen = ran.stdout;
+    assert!(
+        screen.contains("pausing"),
+        "no progress message drawn:\n{screen:?}"
+    );
+    assert!(screen.contains("10%"), "no percentage drawn:\n{screen:?}");
+    let bar = screen.find("pausing").expect("drawn");
+    let stats = screen.find("outcome=success").expect("the stats line");
+    assert!(bar < stats, "{screen:?}");
+    assert!(screen.contains("\"stringInput\": \"hi\""), "{screen:?}");
 }

@@ -2,6 +2,7 @@
 //! binary's edge; the library returns typed errors.
 
 mod client;
+mod new;
 mod run;
 
 use std::net::SocketAddr;
@@ -26,6 +27,9 @@ enum Command {
     Serve(ServeArgs),
     /// Run a process module once, locally, in the same sandbox as the server.
     Run(run::RunArgs),
+    /// Create a process project (Rust, Python, JavaScript or C) that builds
+    /// with one command and runs with `wasmproc run`.
+    New(new::NewArgs),
     /// Deploy a component to a running server (OGC API - Processes Part 2).
     Deploy(client::DeployArgs),
     /// Replace a deployed process with a new component.
@@ -179,6 +183,7 @@ pub(crate) fn main(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Run(args) => block_on(run::run(args)),
+        Command::New(args) => new::new_project(args),
         Command::Describe { file } => block_on(run::describe(file)),
         Command::Deploy(args) => block_on(client::deploy(args, false)),
         Command::Replace(args) => block_on(client::deploy(args, true)),

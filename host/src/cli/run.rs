@@ -1,17 +1,27 @@
 //! `wasmproc run` and `wasmproc describe`: one module, locally.
+//!
+//! On a terminal, `run` draws a progress bar on stderr (compiling, then the
+//! guest's own `progress` reports, with the elapsed time) and clears it
+//! before the stats line. When stderr is not a terminal (a pipe, a file, a
+//! test) the bar is hidden and stderr carries exactly the stats line, the
+//! error and, with `--show-log`, the log lines.
 
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use base64::Engine as _;
 use bytesize::ByteSize;
 use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 use wasmproc::jobs::InputValidator;
 use wasmproc::runtime::{
-    Limits, NoProgress, OutputValue, ProcessModule, RunOutcome, Runtime, RuntimeConfig,
+    JobLog, Limits, LogSink, OutputValue, ProcessModule, ProgressSink, RunOutcome, Runtime,
+    RuntimeConfig,
 };
 
 /// Arguments of `wasmproc run`.
@@ -34,9 +44,55 @@ pub(crate) struct RunArgs {
     /// Output size budget, e.g. `1MiB`.
     #[arg(long)]
     output_limit: Option<ByteSize>,
-    /// Print the job log to stderr after the run.
+    /// Print the job log's lines (the guest's `log` calls, stdout and
+    /// stderr, each with its time and source) to stderr as they are written.
     #[arg(long)]
     show_log: bool,
+}
+
+/// How often the bar redraws by itself, so the spinner and elapsed time
+/// move while a guest computes without reporting progress (indicatif
+/// redraws at most 20 times a second anyway).
+const BAR_TICK: Duration = Duration::from_millis(100);
+
+/// The progress bar on stderr when it is a terminal; a hidden bar, which
+/// draws nothing, otherwise.
+fn progress_bar() -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(100);
+    // The template is a constant; it parses, or every run would fail.
+    if let Ok(style) =
+        ProgressStyle::with_template("{spinner} {elapsed:>4} [{bar:30}] {pos:>3}% {msg}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.enable_steady_tick(BAR_TICK);
+    bar
+}
+
+/// The guest's `progress(percent, message)` moves the bar.
+struct BarProgress(ProgressBar);
+
+impl ProgressSink for BarProgress {
+    fn progress(&self, percent: u8, message: Option<String>) {
+        self.0.set_position(u64::from(percent));
+        if let Some(message) = message {
+            self.0.set_message(message);
+        }
+    }
+}
+
+/// `--show-log`: each log line to stderr as soon as it is complete. The bar
+/// is lifted while the line is written (`suspend`), so lines scroll above
+/// it instead of mixing with it; a hidden bar just writes.
+struct StderrLog(ProgressBar);
+
+impl LogSink for StderrLog {
+    fn line(&self, line: &str) {
+        self.0.suspend(|| eprintln!("{line}"));
+    }
 }
 
 async fn load(file: &PathBuf, runtime: &Runtime) -> anyhow::Result<ProcessModule> {
@@ -76,17 +132,32 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let inputs: serde_json::Value =
         serde_json::from_str(&args.inputs).context("--inputs is not valid JSON")?;
     anyhow::ensure!(inputs.is_object(), "--inputs must be a JSON object");
-    let module = load(&args.file, &runtime).await?;
+    let bar = progress_bar();
+    bar.set_message(format!("compiling {}", args.file.display()));
+    let module = match load(&args.file, &runtime).await {
+        Ok(module) => module,
+        Err(error) => {
+            bar.finish_and_clear();
+            return Err(error);
+        }
+    };
+    bar.set_message("running");
 
+    let mut log = JobLog::new(limits.log_bytes);
+    if args.show_log {
+        log = log.with_sink(Arc::new(StderrLog(bar.clone())));
+    }
     let report = runtime
-        .run(
+        .run_with_log(
             &module,
             &args.inputs,
             &limits,
-            Arc::new(NoProgress),
+            Arc::new(BarProgress(bar.clone())),
             &CancellationToken::new(),
+            log,
         )
         .await;
+    bar.finish_and_clear();
     // The server's output checks too (declared ids, each once, media types
     // the description does not contradict), so a local run fails where a
     // job would.
@@ -94,9 +165,6 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Ok(rules) => rules.check_outputs(report.outcome),
         Err(_) => report.outcome,
     };
-    if args.show_log && !report.log.is_empty() {
-        eprintln!("--- job log ---\n{}--- end of log ---", report.log);
-    }
     let stats = &report.stats;
     eprintln!(
         "outcome={} fuel={} peak_memory={} duration={:?}",

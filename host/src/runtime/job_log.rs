@@ -4,6 +4,11 @@
 //! streams. Writes past the byte limit are dropped (and counted) rather than
 //! failing the guest: a chatty process is not a broken one, and a log flood
 //! must not cost host memory.
+//!
+//! A log can also hand each line to a [`LogSink`] the moment the line is
+//! complete (`wasmproc run --show-log` prints them as the guest writes
+//! them). The server's logs have no sink, so its cost there is one branch
+//! per write.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -41,13 +46,40 @@ impl LogStream {
     }
 }
 
-#[derive(Debug)]
+/// Receives a job's log lines as they are completed.
+///
+/// Called with the log's lock held, from the thread running the guest, so
+/// lines arrive in log order and a slow sink slows that guest (a sink that
+/// writes to a terminal is fine; a network sink would want a queue).
+pub trait LogSink: Send + Sync {
+    /// One line as stored (time, source tag, text), without its newline.
+    fn line(&self, line: &str);
+}
+
 struct LogBuffer {
     text: Vec<u8>,
     limit: usize,
     dropped_bytes: u64,
     /// The stream whose line is open (no newline yet), if any.
     open_line: Option<LogStream>,
+    /// Where complete lines go as they are written, if anywhere.
+    sink: Option<Arc<dyn LogSink>>,
+    /// Bytes of `text` already handed to `sink`: always just after a
+    /// newline, or the end of `text` once the sink is flushed.
+    streamed: usize,
+    /// Whether the sink has had the dropped-bytes note.
+    flushed: bool,
+}
+
+impl std::fmt::Debug for LogBuffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogBuffer")
+            .field("bytes", &self.text.len())
+            .field("limit", &self.limit)
+            .field("dropped_bytes", &self.dropped_bytes)
+            .field("streaming", &self.sink.is_some())
+            .finish()
+    }
 }
 
 impl LogBuffer {
@@ -64,6 +96,31 @@ impl LogBuffer {
         if self.open_line.take().is_some() {
             self.push(b"\n");
         }
+    }
+
+    /// Hand the lines completed since the last call to the sink, if any.
+    fn stream_complete_lines(&mut self) {
+        let Some(sink) = &self.sink else { return };
+        let pending = &self.text[self.streamed..];
+        let Some(last_newline) = pending.iter().rposition(|b| *b == b'\n') else {
+            return;
+        };
+        for line in pending[..last_newline].split(|b| *b == b'\n') {
+            sink.line(&String::from_utf8_lossy(line));
+        }
+        self.streamed += last_newline + 1;
+    }
+
+    /// The note [`JobLog::contents`] ends with when bytes were dropped.
+    fn dropped_note(&self) -> Option<String> {
+        (self.dropped_bytes > 0).then(|| {
+            format!(
+                "{} [wasmproc] log limit of {} bytes reached: {} bytes dropped",
+                timestamp(),
+                self.limit,
+                self.dropped_bytes
+            )
+        })
     }
 }
 
@@ -84,7 +141,41 @@ impl JobLog {
                 limit,
                 dropped_bytes: 0,
                 open_line: None,
+                sink: None,
+                streamed: 0,
+                flushed: false,
             })),
+        }
+    }
+
+    /// This log, also handing every line to `sink` as soon as it is
+    /// complete. Call [`JobLog::flush_sink`] when the run is over, for a
+    /// last line without a newline and the dropped-bytes note.
+    pub fn with_sink(self, sink: Arc<dyn LogSink>) -> Self {
+        self.buffer().sink = Some(sink);
+        self
+    }
+
+    /// Hand the sink what is left: an unterminated last line (a guest cut
+    /// off mid-line, or a line cut at the byte limit) and, when bytes were
+    /// dropped, the same note [`JobLog::contents`] ends with. Once; later
+    /// calls do nothing.
+    pub fn flush_sink(&self) {
+        let mut buffer = self.buffer();
+        let Some(sink) = buffer.sink.clone() else {
+            return;
+        };
+        if buffer.flushed {
+            return;
+        }
+        buffer.flushed = true;
+        let rest = &buffer.text[buffer.streamed..];
+        if !rest.is_empty() {
+            sink.line(String::from_utf8_lossy(rest).trim_end_matches('\n'));
+        }
+        buffer.streamed = buffer.text.len();
+        if let Some(note) = buffer.dropped_note() {
+            sink.line(&note);
         }
     }
 
@@ -96,7 +187,9 @@ impl JobLog {
 
     /// Append raw bytes, keeping what fits (no timestamp, no tag).
     pub fn append(&self, bytes: &[u8]) {
-        self.buffer().push(bytes);
+        let mut buffer = self.buffer();
+        buffer.push(bytes);
+        buffer.stream_complete_lines();
     }
 
     /// Append one line with a time and a level tag, e.g.
@@ -106,6 +199,7 @@ impl JobLog {
         buffer.close_open_line();
         let line = format!("{} [{level}] {message}\n", timestamp());
         buffer.push(line.as_bytes());
+        buffer.stream_complete_lines();
     }
 
     /// Append what a guest wrote to `stream`: each new line gets a time
@@ -131,6 +225,7 @@ impl JobLog {
             }
             bytes = rest;
         }
+        buffer.stream_complete_lines();
     }
 
     /// A writer for one of the guest's output streams (WASI stdout or
@@ -146,16 +241,14 @@ impl JobLog {
     pub fn contents(&self) -> String {
         let buffer = self.buffer();
         let mut text = String::from_utf8_lossy(&buffer.text).into_owned();
-        if buffer.open_line.is_some() {
+        // An open line, or one cut at the limit: end it, so the note below
+        // stands on its own line.
+        if !text.is_empty() && !text.ends_with('\n') {
             text.push('\n');
         }
-        if buffer.dropped_bytes > 0 {
-            text.push_str(&format!(
-                "{} [wasmproc] log limit of {} bytes reached: {} bytes dropped\n",
-                timestamp(),
-                buffer.limit,
-                buffer.dropped_bytes
-            ));
+        if let Some(note) = buffer.dropped_note() {
+            text.push_str(&note);
+            text.push('\n');
         }
         text
     }
@@ -252,6 +345,81 @@ mod tests {
         let text = log.contents();
         assert!(text.starts_with("12345678ab"));
         assert!(text.contains("4 bytes dropped"));
+    }
+
+    /// Collects what a sink is handed.
+    #[derive(Default)]
+    struct Lines(Mutex<Vec<String>>);
+
+    impl LogSink for Lines {
+        fn line(&self, line: &str) {
+            self.0.lock().unwrap().push(line.to_owned());
+        }
+    }
+
+    impl Lines {
+        /// The lines so far, each without its time.
+        fn tails(&self) -> Vec<String> {
+            let lines = self.0.lock().unwrap();
+            lines
+                .iter()
+                .map(|l| l.split_once(' ').map_or(l.as_str(), |(_, t)| t).to_owned())
+                .collect()
+        }
+    }
+
+    #[test]
+    fn a_sink_gets_each_line_once_it_is_complete_and_the_rest_at_flush() {
+        let lines = Arc::new(Lines::default());
+        let log = JobLog::new(4096).with_sink(lines.clone());
+        log.append_stream(LogStream::Stdout, b"one\ntw");
+        assert_eq!(lines.tails(), ["[stdout] one"]);
+        log.append_stream(LogStream::Stdout, b"o\nthr");
+        assert_eq!(lines.tails(), ["[stdout] one", "[stdout] two"]);
+        // Another source closes the open line.
+        log.append_line("info", "four");
+        assert_eq!(
+            lines.tails(),
+            [
+                "[stdout] one",
+                "[stdout] two",
+                "[stdout] thr",
+                "[info] four"
+            ]
+        );
+        log.append_stream(LogStream::Stderr, b"cut off");
+        assert_eq!(lines.0.lock().unwrap().len(), 4);
+        log.flush_sink();
+        log.flush_sink();
+        assert_eq!(
+            lines.tails().last().map(String::as_str),
+            Some("[stderr] cut off")
+        );
+        assert_eq!(lines.0.lock().unwrap().len(), 5);
+        // What was streamed is what is stored.
+        let streamed = lines.0.lock().unwrap().join("\n") + "\n";
+        assert_eq!(streamed, log.contents());
+    }
+
+    #[test]
+    fn a_sink_sees_the_limit_as_the_stored_log_does() {
+        let lines = Arc::new(Lines::default());
+        let log = JobLog::new(60).with_sink(lines.clone());
+        for _ in 0..10 {
+            log.append_line("info", "0123456789");
+        }
+        log.flush_sink();
+        // The same lines, the note's time aside (taken when each is made).
+        let stored: Vec<String> = log
+            .contents()
+            .lines()
+            .map(|l| l.split_once(' ').map_or(l, |(_, t)| t).to_owned())
+            .collect();
+        assert_eq!(lines.tails(), stored);
+        assert!(
+            stored.last().is_some_and(|l| l.ends_with("bytes dropped")),
+            "{stored:?}"
+        );
     }
 
     #[test]

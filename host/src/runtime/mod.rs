@@ -37,7 +37,7 @@ use wasmtime::{Engine, Store, UpdateDeadline};
 pub use capabilities::ImportPolicy;
 pub use engine::EngineSettings;
 pub use epoch::EPOCH_TICK;
-pub use job_log::{JobLog, LogStream, StreamLog};
+pub use job_log::{JobLog, LogSink, LogStream, StreamLog};
 pub use limits::{Limits, MemoryLimitExceeded};
 pub use outcome::{OutputProblem, OutputValue, ProcessOutput, RunOutcome, RunReport, RunStats};
 pub use sandbox::{NoProgress, ProgressSink};
@@ -349,8 +349,25 @@ impl Runtime {
         progress: Arc<dyn ProgressSink>,
         cancel: &CancellationToken,
     ) -> RunReport {
-        let started = Instant::now();
         let log = JobLog::new(limits.log_bytes);
+        self.run_with_log(module, inputs, limits, progress, cancel, log)
+            .await
+    }
+
+    /// [`Runtime::run`] into a log the caller made, e.g. one with a
+    /// [`LogSink`] that shows lines while the guest runs; its sink is
+    /// flushed before this returns. The log's own byte limit applies, not
+    /// `limits.log_bytes`.
+    pub async fn run_with_log(
+        &self,
+        module: &ProcessModule,
+        inputs: &str,
+        limits: &Limits,
+        progress: Arc<dyn ProgressSink>,
+        cancel: &CancellationToken,
+        log: JobLog,
+    ) -> RunReport {
+        let started = Instant::now();
         let mut store = self.new_store(limits, log.clone(), progress);
         let result = {
             let call = async {
@@ -385,6 +402,7 @@ impl Runtime {
             },
             Some(Ok(Ok(Ok(outputs)))) => convert_outputs(outputs, limits),
         };
+        log.flush_sink();
         RunReport {
             outcome,
             stats,

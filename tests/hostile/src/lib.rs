@@ -3,7 +3,10 @@
 //! Input `behaviour` picks the attack: `infinite-loop`, `memory-bomb`,
 //! `deep-recursion`, `panic`, `huge-output`, `endless-sleep`, `log-flood`,
 //! `process-error`, `exit`, `read-file`, `open-socket`, `progress-storm`
-//! (`size` progress reports, a million by default). A well-behaved host
+//! (`size` progress reports, a million by default), `slow-log-then-fail`
+//! (a `host.log` line, a stdout line, a pause of `size` ms, 1000 by
+//! default, a stderr line, then a process error: a log that must be shown
+//! as it is written, not after). A well-behaved host
 //! fails only this job, with a reason naming the limit that was hit, and
 //! carries on.
 //!
@@ -35,7 +38,7 @@ impl Process for Hostile {
                 "behaviour": { "minOccurs": 1, "schema": { "type": "string", "enum": [
                     "infinite-loop", "memory-bomb", "deep-recursion", "panic", "huge-output",
                     "endless-sleep", "log-flood", "process-error", "exit",
-                    "read-file", "open-socket", "progress-storm",
+                    "read-file", "open-socket", "progress-storm", "slow-log-then-fail",
                     "invalid-json", "undeclared-output", "wrong-media-type"
                 ] } },
                 "size": { "minOccurs": 0, "schema": { "type": "integer", "minimum": 0 } }
@@ -92,6 +95,17 @@ impl Process for Hostile {
                     progress((i % 100) as u8, None);
                 }
                 Ok(vec![Output::json("result", &"stormed")])
+            }
+            "slow-log-then-fail" => {
+                let pause = inputs.optional_f64("size")?.map_or(1000, |ms| ms as u64);
+                log(Level::Info, "first: host.log");
+                println!("second: stdout");
+                std::thread::sleep(Duration::from_millis(pause));
+                eprintln!("third: stderr, after {pause} ms");
+                Err(ProcessError::new(
+                    "logged-then-failed",
+                    "failing on purpose after three log lines",
+                ))
             }
             "exit" => std::process::exit(3),
             // Capabilities the sandbox links but does not grant: both must
