@@ -336,6 +336,11 @@ pub struct ExecutionConfig {
     /// are stopped and re-queued. Default 30 s.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// Whether an output its description does not declare, or whose value
+    /// its schema refuses, fails the job (`"strict"`, default) or is
+    /// logged as a warning (`"warn"`); `[processes.ID] output_checks`
+    /// overrides it per process.
+    pub output_checks: OutputChecks,
 }
 
 impl Default for ExecutionConfig {
@@ -351,6 +356,7 @@ impl Default for ExecutionConfig {
             max_waiting_sync: 100,
             job_retention: Duration::from_secs(7 * 24 * 3600),
             shutdown_grace: Duration::from_secs(30),
+            output_checks: OutputChecks::Strict,
         }
     }
 }
@@ -501,6 +507,22 @@ fn fields_above(limits: &Limits, max: &Limits) -> Vec<(&'static str, String, Str
     above
 }
 
+/// How strictly a successful run's outputs are held to the description.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputChecks {
+    /// An undeclared output id or a value its schema refuses fails the
+    /// job (`invalid-output`, naming the output). The default: a client
+    /// gets what the description promises, or an error.
+    #[default]
+    Strict,
+    /// Those two are logged as warnings (server log and job log) instead:
+    /// the value is kept, an undeclared output dropped. For processes
+    /// migrated from servers that never checked. A duplicate id or a
+    /// contradicted media type fails the job all the same.
+    Warn,
+}
+
 /// Overrides for one process (the pygeoapi-prefect model).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -511,6 +533,8 @@ pub struct ProcessOverrides {
     /// Limits for this process's jobs: the fields given here, the others
     /// from `[limits.default]`; none may exceed `limits.max`.
     pub limits: Option<PartialLimits>,
+    /// Overrides `execution.output_checks` for this process.
+    pub output_checks: Option<OutputChecks>,
 }
 
 /// Fetching `href` inputs.
@@ -690,6 +714,15 @@ impl Config {
             Some(url) => url.trim_end_matches('/').to_owned(),
             None => format!("http://{bound}"),
         }
+    }
+
+    /// How strictly the outputs of `process_id`'s jobs are checked: its
+    /// own `output_checks`, else `execution.output_checks`.
+    pub fn output_checks_for(&self, process_id: &str) -> OutputChecks {
+        self.processes
+            .get(process_id)
+            .and_then(|p| p.output_checks)
+            .unwrap_or(self.execution.output_checks)
     }
 
     /// The limits for jobs of `process_id`: the fields its `limits` table

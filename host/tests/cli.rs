@@ -111,6 +111,12 @@ fn each_hostile_behaviour_fails_with_its_outcome_and_exit_status_1() {
             "outcome=invalid-output",
             "invalid output 'image': media type 'text/html' contradicts the description, which declares image/png",
         ),
+        (
+            "null-output",
+            &[],
+            "outcome=invalid-output",
+            "invalid output 'result': null is not of type \"string\"",
+        ),
     ];
     for (behaviour, flags, outcome, reason) in cases {
         let inputs = format!(r#"{{"behaviour": "{behaviour}"}}"#);
@@ -123,6 +129,120 @@ fn each_hostile_behaviour_fails_with_its_outcome_and_exit_status_1() {
         assert!(err.contains(reason), "{behaviour}: {err}");
         assert!(output.stdout.is_empty(), "{behaviour} printed outputs");
     }
+}
+
+/// Inputs the server answers 400 to are refused before the guest runs,
+/// with the server's own reason (it names the input) and what to do;
+/// `--no-validate` runs them anyway.
+#[test]
+fn run_refuses_the_inputs_the_server_refuses_naming_them() {
+    let cases = [
+        (
+            HELLO,
+            r#"{"name": "x", "bogus": 1}"#,
+            "unknown input 'bogus'; this process takes: message, name",
+        ),
+        (HELLO, r#"{"message": "hi"}"#, "input 'name' is required"),
+        (
+            HELLO,
+            r#"{"name": 5}"#,
+            "input 'name': 5 is not of type \"string\"",
+        ),
+        (
+            HOSTILE,
+            r#"{"behaviour": "acres"}"#,
+            "input 'behaviour': \"acres\" is not one of",
+        ),
+        (
+            ECHO,
+            r#"{"stringInput": "s", "arrayInput": [1,2,3,4,5,6,7,8,9,10,11]}"#,
+            "input 'arrayInput'",
+        ),
+        (
+            HELLO,
+            r#"{"name": {"href": "file:///etc/passwd"}}"#,
+            "only http and https references are supported",
+        ),
+    ];
+    for (module, inputs, reason) in cases {
+        let output = wasmproc(&["run", module, "--inputs", inputs]);
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{inputs}: {err}");
+        assert!(err.contains(reason), "{inputs}: {err}");
+        assert!(
+            err.contains("--no-validate") && err.contains("wasmproc describe"),
+            "{inputs}: says what to do: {err}"
+        );
+        assert!(!err.contains("outcome="), "{inputs}: the guest ran: {err}");
+    }
+    let unchecked = wasmproc(&[
+        "run",
+        HELLO,
+        "--no-validate",
+        "--inputs",
+        r#"{"name": "x", "bogus": 1}"#,
+    ]);
+    assert!(unchecked.status.success(), "{}", stderr(&unchecked));
+    let unchecked = wasmproc(&[
+        "run",
+        HOSTILE,
+        "--no-validate",
+        "--inputs",
+        r#"{"behaviour": "null-output"}"#,
+    ]);
+    assert!(
+        unchecked.status.success(),
+        "output checks are skipped too: {}",
+        stderr(&unchecked)
+    );
+}
+
+/// An HTTP server on 127.0.0.1 that answers one request with `body` as
+/// text/plain; its address.
+fn serve_one_text_response(body: &'static str) -> std::net::SocketAddr {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
+    let addr = listener.local_addr().expect("address");
+    std::thread::spawn(move || {
+        if let Ok((mut stream, _)) = listener.accept() {
+            let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    addr
+}
+
+/// `href` inputs go through the server's SSRF guard: loopback is refused
+/// with the flag that allows it, and fetched once allowed.
+#[test]
+fn run_fetches_href_inputs_behind_the_servers_guard() {
+    let addr = serve_one_text_response("Ann");
+    let inputs = format!(r#"{{"name": {{"href": "http://{addr}/name.txt"}}}}"#);
+    let refused = wasmproc(&["run", HELLO, "--inputs", &inputs]);
+    let err = stderr(&refused);
+    assert_eq!(refused.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("input 'name'") && err.contains("non-public address 127.0.0.1"),
+        "{err}"
+    );
+    assert!(err.contains("--allow-href-host 127.0.0.1"), "{err}");
+    let fetched = wasmproc(&[
+        "run",
+        HELLO,
+        "--allow-href-host",
+        "127.0.0.1",
+        "--inputs",
+        &inputs,
+    ]);
+    assert!(fetched.status.success(), "{}", stderr(&fetched));
+    let outputs: serde_json::Value = serde_json::from_slice(&fetched.stdout).expect("JSON");
+    assert_eq!(outputs, serde_json::json!({ "echo": "Hello Ann!" }));
 }
 
 #[test]

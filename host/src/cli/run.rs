@@ -18,7 +18,8 @@ use bytesize::ByteSize;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio_util::sync::CancellationToken;
-use wasmproc::jobs::InputValidator;
+use wasmproc::config::HrefConfig;
+use wasmproc::jobs::{AddressGuard, GuardedClient, InputValidator, resolve_references};
 use wasmproc::runtime::{
     JobLog, Limits, LogSink, OutputValue, ProcessModule, ProgressSink, RunOutcome, Runtime,
     RuntimeConfig,
@@ -48,6 +49,17 @@ pub(crate) struct RunArgs {
     /// stderr, each with its time and source) to stderr as they are written.
     #[arg(long)]
     show_log: bool,
+    /// Skip the server's checks: inputs against the description (unknown
+    /// ids, required ones, min/maxOccurs, schemas, media types) before the
+    /// run, outputs against the declared output schemas after it.
+    #[arg(long)]
+    no_validate: bool,
+    /// A host `href` inputs may be fetched from although it is loopback or
+    /// private (repeatable): the server's `href.allowed_hosts`. Without
+    /// one, only public hosts are fetched, as on a server with the default
+    /// configuration.
+    #[arg(long = "allow-href-host", value_name = "HOST")]
+    allow_href_hosts: Vec<String>,
 }
 
 /// How often the bar redraws by itself, so the spinner and elapsed time
@@ -113,6 +125,22 @@ pub(crate) async fn describe(file: PathBuf) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The server's input checks, in its order: the request's inputs against
+/// the description (what the API does before accepting a job), then the
+/// `href` inputs fetched through the SSRF guard and checked again (what a
+/// job does before its guest starts).
+async fn check_inputs(
+    rules: &InputValidator,
+    inputs: &mut serde_json::Map<String, serde_json::Value>,
+    href: &HrefConfig,
+) -> Result<(), String> {
+    rules.validate(inputs).map_err(|e| e.to_string())?;
+    let client = GuardedClient::new(AddressGuard::for_href(href));
+    resolve_references(&client, inputs, rules, href)
+        .await
+        .map_err(|e| e.to_string())
+}
+
 /// `wasmproc run FILE --inputs JSON`: print outputs as JSON on stdout and a
 /// stats line on stderr; exit 1 when the run fails.
 pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -131,7 +159,9 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let runtime = Runtime::new(config)?;
     let inputs: serde_json::Value =
         serde_json::from_str(&args.inputs).context("--inputs is not valid JSON")?;
-    anyhow::ensure!(inputs.is_object(), "--inputs must be a JSON object");
+    let serde_json::Value::Object(mut inputs) = inputs else {
+        anyhow::bail!("--inputs must be a JSON object");
+    };
     let bar = progress_bar();
     bar.set_message(format!("compiling {}", args.file.display()));
     let module = match load(&args.file, &runtime).await {
@@ -141,6 +171,50 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             return Err(error);
         }
     };
+    let rules = if args.no_validate {
+        None
+    } else {
+        match InputValidator::new(module.description()) {
+            Ok(rules) => Some(rules),
+            Err(error) => {
+                bar.finish_and_clear();
+                anyhow::bail!(
+                    "{}: {error}; the server would refuse to deploy it (fix describe(), or pass \
+                     --no-validate to run it anyway)",
+                    args.file.display()
+                );
+            }
+        }
+    };
+    if let Some(rules) = &rules {
+        bar.set_message("checking inputs");
+        let href = HrefConfig {
+            allowed_hosts: args.allow_href_hosts.clone(),
+            ..HrefConfig::default()
+        };
+        let checked = check_inputs(rules, &mut inputs, &href).await;
+        if let Err(reason) = checked {
+            bar.finish_and_clear();
+            if reason.contains("href.allowed_hosts") {
+                // The guard's reason reads "host 'NAME' resolves to …".
+                let host = reason
+                    .split_once("host '")
+                    .and_then(|(_, rest)| rest.split_once('\''))
+                    .map_or("HOST", |(host, _)| host);
+                anyhow::bail!(
+                    "invalid inputs: {reason}\nA server refuses it too unless href.allowed_hosts \
+                     lists the host; locally, pass --allow-href-host {host} (the same setting)."
+                );
+            }
+            anyhow::bail!(
+                "invalid inputs: {reason}\nThe server would refuse this request too (400). Fix \
+                 --inputs (`wasmproc describe {file}` lists the inputs and their schemas), or \
+                 pass --no-validate to run without the checks.",
+                file = args.file.display()
+            );
+        }
+    }
+    let inputs = serde_json::Value::Object(inputs).to_string();
     bar.set_message("running");
 
     let mut log = JobLog::new(limits.log_bytes);
@@ -150,7 +224,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let report = runtime
         .run_with_log(
             &module,
-            &args.inputs,
+            &inputs,
             &limits,
             Arc::new(BarProgress(bar.clone())),
             &CancellationToken::new(),
@@ -158,12 +232,12 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         )
         .await;
     bar.finish_and_clear();
-    // The server's output checks too (declared ids, each once, media types
-    // the description does not contradict), so a local run fails where a
-    // job would.
-    let outcome = match InputValidator::new(module.description()) {
-        Ok(rules) => rules.check_outputs(report.outcome),
-        Err(_) => report.outcome,
+    // The server's output checks too (declared ids, each once, values
+    // valid against their schemas, media types the description does not
+    // contradict), so a local run fails where a job would.
+    let outcome = match &rules {
+        Some(rules) => rules.check_outputs(report.outcome),
+        None => report.outcome,
     };
     let stats = &report.stats;
     eprintln!(
@@ -192,6 +266,12 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         failed => {
             eprintln!("error: {}", failed.failure_reason().unwrap_or_default());
+            if let RunOutcome::InvalidOutput { .. } = failed {
+                eprintln!(
+                    "The server would fail this job too. Fix what the process returns, or the \
+                     output's schema in its description; --no-validate skips this check."
+                );
+            }
             Ok(ExitCode::FAILURE)
         }
     }

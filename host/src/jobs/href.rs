@@ -20,7 +20,7 @@ use crate::config::HrefConfig;
 /// Why a reference could not be resolved; the text names the input.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub(crate) struct FetchError(pub String);
+pub struct FetchError(pub String);
 
 /// Why a fetch failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,7 +113,13 @@ async fn fetch(client: &GuardedClient, href: &str, config: &HrefConfig) -> Resul
 
 /// Replace every reference among `inputs` by the fetched value, then
 /// validate the result again.
-pub(crate) async fn resolve_references(
+///
+/// The server calls this when a job starts (its inputs were validated by
+/// [`InputValidator::validate`] when the request arrived); `wasmproc run`
+/// calls the same two functions in the same order, with a client built on
+/// the same [`AddressGuard`](super::address_guard::AddressGuard), so a
+/// local run refuses and fetches exactly what a job would.
+pub async fn resolve_references(
     client: &GuardedClient,
     inputs: &mut Map<String, Value>,
     validator: &InputValidator,

@@ -33,10 +33,10 @@ mod validate;
 
 pub use address_guard::{AddressGuard, AddressRefused, GuardedClient, is_public, refusal_in};
 pub use callbacks::{SubscriberRefused, check_subscriber};
-pub use href::{FetchFailure, fetch_bytes};
+pub use href::{FetchError, FetchFailure, fetch_bytes, resolve_references};
 pub use registry::{Policy, ProcessRegistry, RegisterError, RegisteredProcess, Registration};
 pub use scheduler::{JobError, Scheduler, WriteFailures};
-pub use validate::{DescriptionError, InputValidator, InvalidInput};
+pub use validate::{CheckedOutcome, DescriptionError, InputValidator, InvalidInput};
 
 /// The span a job runs in: every log line written while it runs (fetching
 /// `href` inputs, storing the outcome, a failed write) carries `job` and

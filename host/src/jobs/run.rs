@@ -196,7 +196,25 @@ impl Inner {
         job.updated = now;
         job.stats = Some(report.stats);
         job.log = Some(report.log);
-        let results = match runnable.validator.check_outputs(report.outcome) {
+        let checked = runnable.validator.check_outputs_as(
+            report.outcome,
+            self.config.output_checks_for(&job.process_id),
+        );
+        for warning in &checked.warnings {
+            // In the server's log (with the job span) and in the job's own
+            // log, where the process's author looks.
+            tracing::warn!(job = %job.id, "{warning}");
+            if let Some(log) = job.log.as_mut() {
+                if !log.is_empty() && !log.ends_with('\n') {
+                    log.push('\n');
+                }
+                log.push_str(&format!(
+                    "{} [wasmproc] warning: {warning}\n",
+                    Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                ));
+            }
+        }
+        let results = match checked.outcome {
             RunOutcome::Cancelled
                 if job.asynchronous && self.stopped_by_shutdown.load(Ordering::SeqCst) =>
             {

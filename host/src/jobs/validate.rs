@@ -7,16 +7,25 @@
 //! (`{"value": …, "mediaType": …}`) or as references (`{"href": …}`, checked
 //! again after the host fetched them).
 //!
-//! Each output becomes an [`OutputRule`]: its id and the media types its
-//! schema declares. [`InputValidator::check_outputs`] holds a successful
-//! run to them (declared ids, each once, media types the description does
-//! not contradict), so a guest cannot make the server store or serve an
-//! output its description does not promise (e.g. `text/html` where it
-//! declares `image/png`).
+//! Each output becomes an [`OutputRule`]: its id, its compiled schema and
+//! the media types its schema declares. [`InputValidator::check_outputs`]
+//! holds a successful run to them (declared ids, each once, JSON values
+//! valid against their schema, media types the description does not
+//! contradict), so a guest cannot make the server store or serve an output
+//! its description does not promise (e.g. `text/html` where it declares
+//! `image/png`, or `null` where it declares a number).
+//!
+//! [`OutputChecks::Warn`] (`output_checks = "warn"`, for processes migrated
+//! from servers that never checked) turns the two checks a client can live
+//! without into warnings: a schema violation keeps the value, an undeclared
+//! output is dropped (nothing describes it, so nothing may serve it). A
+//! duplicate id or a contradicted media type still fails the job: those
+//! decide what the server would send, and under which `Content-Type`.
 
 use serde_json::{Map, Value};
 
-use crate::runtime::{OutputProblem, RunOutcome};
+use crate::config::OutputChecks;
+use crate::runtime::{OutputProblem, OutputValue, ProcessOutput, RunOutcome};
 
 /// Keys that make an object a qualified value rather than a plain one.
 const QUALIFIED_KEYS: &[&str] = &["value", "mediaType", "encoding", "schema"];
@@ -50,6 +59,20 @@ struct OutputRule {
     /// `contentMediaType`s of its schema (and of its `oneOf`/`anyOf`
     /// branches); empty when the schema names none.
     media_types: Vec<String>,
+    /// The compiled schema, held against JSON values (binary values are
+    /// bytes: their schema describes the encoding, not a JSON value).
+    validator: jsonschema::Validator,
+}
+
+/// A run's outcome after the output checks, and what was let through under
+/// [`OutputChecks::Warn`]: one line per problem, naming the output.
+#[derive(Debug)]
+pub struct CheckedOutcome {
+    /// The outcome: unchanged, [`RunOutcome::InvalidOutput`], or (warn) a
+    /// success without the undeclared outputs.
+    pub outcome: RunOutcome,
+    /// Problems relaxed to warnings; empty under [`OutputChecks::Strict`].
+    pub warnings: Vec<String>,
 }
 
 /// The compiled input rules and the output rules of one process.
@@ -122,22 +145,23 @@ impl InputValidator {
                 media_types,
             });
         }
-        let outputs = match description.get("outputs") {
-            Some(Value::Object(outputs)) => outputs
-                .iter()
-                .map(|(id, output)| {
-                    let mut media_types = Vec::new();
-                    if let Some(schema) = output.get("schema") {
-                        collect_media_types(schema, &mut media_types);
-                    }
-                    OutputRule {
-                        id: id.clone(),
-                        media_types,
-                    }
-                })
-                .collect(),
-            _ => Vec::new(),
-        };
+        let mut outputs = Vec::new();
+        if let Some(Value::Object(declared)) = description.get("outputs") {
+            for (id, output) in declared {
+                let schema = output.get("schema").cloned().unwrap_or(Value::Bool(true));
+                let validator = jsonschema::options()
+                    .should_validate_formats(false)
+                    .build(&schema)
+                    .map_err(|e| DescriptionError(format!("output '{id}': invalid schema: {e}")))?;
+                let mut media_types = Vec::new();
+                collect_media_types(&schema, &mut media_types);
+                outputs.push(OutputRule {
+                    id: id.clone(),
+                    media_types,
+                    validator,
+                });
+            }
+        }
         Ok(Self { rules, outputs })
     }
 
@@ -147,40 +171,109 @@ impl InputValidator {
     }
 
     /// Hold a successful run's outputs to the description: every id
-    /// declared and returned once, every media type one the output's
-    /// schema allows (when it names any). A breach turns the run into
-    /// [`RunOutcome::InvalidOutput`] naming the output; any other outcome
-    /// passes through unchanged.
+    /// declared and returned once, every JSON value valid against its
+    /// schema, every media type one the output's schema allows (when it
+    /// names any). A breach turns the run into [`RunOutcome::InvalidOutput`]
+    /// naming the output; any other outcome passes through unchanged.
     pub fn check_outputs(&self, outcome: RunOutcome) -> RunOutcome {
-        let RunOutcome::Success { outputs } = &outcome else {
-            return outcome;
+        self.check_outputs_as(outcome, OutputChecks::Strict).outcome
+    }
+
+    /// [`InputValidator::check_outputs`] under the process's
+    /// [`OutputChecks`]: with `Warn`, schema violations and undeclared ids
+    /// are reported in [`CheckedOutcome::warnings`] instead of failing the
+    /// run (see the module documentation).
+    pub fn check_outputs_as(&self, outcome: RunOutcome, checks: OutputChecks) -> CheckedOutcome {
+        let mut warnings = Vec::new();
+        let RunOutcome::Success { outputs } = outcome else {
+            return CheckedOutcome { outcome, warnings };
         };
+        let mut kept = Vec::with_capacity(outputs.len());
         for (index, output) in outputs.iter().enumerate() {
-            let invalid = |problem| RunOutcome::InvalidOutput {
-                output: output.id.clone(),
+            let problem = match self.output_problem(&outputs[..index], output) {
+                None => {
+                    kept.push(index);
+                    continue;
+                }
+                Some(problem) => problem,
+            };
+            let relaxable = matches!(
                 problem,
-            };
-            let Some(rule) = self.outputs.iter().find(|r| r.id == output.id) else {
-                return invalid(OutputProblem::Undeclared {
-                    declared: self.outputs.iter().map(|r| r.id.clone()).collect(),
-                });
-            };
-            if outputs[..index].iter().any(|o| o.id == output.id) {
-                return invalid(OutputProblem::Duplicate);
+                OutputProblem::Undeclared { .. } | OutputProblem::SchemaViolated { .. }
+            );
+            if checks == OutputChecks::Warn && relaxable {
+                let undeclared = matches!(problem, OutputProblem::Undeclared { .. });
+                let invalid = RunOutcome::InvalidOutput {
+                    output: output.id.clone(),
+                    problem,
+                };
+                let reason = invalid.failure_reason().unwrap_or_default();
+                if undeclared {
+                    warnings.push(format!("{reason} (output_checks = \"warn\": dropped)"));
+                } else {
+                    warnings.push(format!("{reason} (output_checks = \"warn\": kept)"));
+                    kept.push(index);
+                }
+                continue;
             }
-            if !rule.media_types.is_empty()
-                && !rule
-                    .media_types
-                    .iter()
-                    .any(|m| media_type_matches(m, &output.media_type))
-            {
-                return invalid(OutputProblem::MediaTypeContradicted {
-                    media_type: output.media_type.clone(),
-                    declared: rule.media_types.clone(),
-                });
-            }
+            return CheckedOutcome {
+                outcome: RunOutcome::InvalidOutput {
+                    output: output.id.clone(),
+                    problem,
+                },
+                warnings,
+            };
         }
-        outcome
+        let outputs = if kept.len() == outputs.len() {
+            outputs
+        } else {
+            outputs
+                .into_iter()
+                .enumerate()
+                .filter(|(index, _)| kept.contains(index))
+                .map(|(_, output)| output)
+                .collect()
+        };
+        CheckedOutcome {
+            outcome: RunOutcome::Success { outputs },
+            warnings,
+        }
+    }
+
+    /// What is wrong with `output`, returned after `before`, if anything.
+    fn output_problem(
+        &self,
+        before: &[ProcessOutput],
+        output: &ProcessOutput,
+    ) -> Option<OutputProblem> {
+        let Some(rule) = self.outputs.iter().find(|r| r.id == output.id) else {
+            return Some(OutputProblem::Undeclared {
+                declared: self.outputs.iter().map(|r| r.id.clone()).collect(),
+            });
+        };
+        if before.iter().any(|o| o.id == output.id) {
+            return Some(OutputProblem::Duplicate);
+        }
+        if !rule.media_types.is_empty()
+            && !rule
+                .media_types
+                .iter()
+                .any(|m| media_type_matches(m, &output.media_type))
+        {
+            return Some(OutputProblem::MediaTypeContradicted {
+                media_type: output.media_type.clone(),
+                declared: rule.media_types.clone(),
+            });
+        }
+        if let OutputValue::Json(value) = &output.value
+            && let Err(error) = rule.validator.validate(value)
+        {
+            let reason = schema_reason(&error);
+            return Some(OutputProblem::SchemaViolated {
+                reason: reason.trim_start_matches(':').trim_start().to_owned(),
+            });
+        }
+        None
     }
 
     /// The occurrences of an input value: the elements of an array for
@@ -275,22 +368,29 @@ impl InputRule {
             }
             Occurrence::Plain(value) => value,
         };
-        self.validator.validate(inner).map_err(|e| {
-            let at = e.instance_path().to_string();
-            let location = if at.is_empty() {
-                String::new()
-            } else {
-                format!(" at {at}")
-            };
-            // The message quotes the offending value: keep it short when
-            // the value is big (a 1 MB input must not make a 1 MB error).
-            let mut reason = e.to_string();
-            if reason.len() > MAX_QUOTED_REASON {
-                reason = e.masked_with("the value").to_string();
-            }
-            InvalidInput(format!("input '{}'{location}: {reason}", self.id))
-        })
+        self.validator
+            .validate(inner)
+            .map_err(|e| InvalidInput(format!("input '{}'{}", self.id, schema_reason(&e))))
     }
+}
+
+/// A schema violation as text: where in the value (when not at its top),
+/// then the rule it breaks, e.g. `" at /area: null is not of type
+/// \"number\""`.
+fn schema_reason(error: &jsonschema::ValidationError<'_>) -> String {
+    let at = error.instance_path().to_string();
+    let location = if at.is_empty() {
+        String::new()
+    } else {
+        format!(" at {at}")
+    };
+    // The message quotes the offending value: keep it short when the value
+    // is big (a 1 MB input must not make a 1 MB error).
+    let mut reason = error.to_string();
+    if reason.len() > MAX_QUOTED_REASON {
+        reason = error.masked_with("the value").to_string();
+    }
+    format!("{location}: {reason}")
 }
 
 /// Longest schema-violation reason quoted with its value; longer ones name
@@ -477,5 +577,121 @@ mod tests {
             message: "boom".into(),
         };
         assert_eq!(validator.check_outputs(failed.clone()), failed);
+    }
+
+    fn json_output(id: &str, value: serde_json::Value) -> ProcessOutput {
+        ProcessOutput {
+            id: id.into(),
+            media_type: "application/json".into(),
+            value: OutputValue::Json(value),
+        }
+    }
+
+    fn area_and_shape() -> InputValidator {
+        InputValidator::new(&json!({
+            "outputs": {
+                "area": { "schema": { "type": "number" } },
+                "shape": { "schema": { "type": "object", "required": ["kind"] } },
+                "unit": { "schema": { "type": "string", "enum": ["m2", "ha"] } }
+            }
+        }))
+        .unwrap()
+    }
+
+    /// The three contradictions of issue 17: null for a number, a string
+    /// for an object, an undeclared id; each names the output.
+    #[test]
+    fn values_their_output_schema_refuses_fail_the_run_naming_the_output() {
+        let validator = area_and_shape();
+        let good = vec![
+            json_output("area", json!(12.5)),
+            json_output("shape", json!({"kind": "square"})),
+            json_output("unit", json!("m2")),
+        ];
+        assert!(
+            validator
+                .check_outputs(RunOutcome::Success { outputs: good })
+                .is_success()
+        );
+        let cases = [
+            (
+                json_output("area", json!(null)),
+                "invalid output 'area': null is not of type \"number\"",
+            ),
+            (
+                json_output("shape", json!("square")),
+                "invalid output 'shape': \"square\" is not of type \"object\"",
+            ),
+            (
+                json_output("shape", json!({"sides": 4})),
+                "invalid output 'shape': \"kind\" is a required property",
+            ),
+            (
+                json_output("unit", json!("acres")),
+                "invalid output 'unit': \"acres\" is not one of",
+            ),
+            (
+                json_output("perimeter", json!(4)),
+                "invalid output 'perimeter': the process description does not declare it (declared: area, shape, unit)",
+            ),
+        ];
+        for (output, expected) in cases {
+            let outcome = validator.check_outputs(RunOutcome::Success {
+                outputs: vec![output],
+            });
+            assert_eq!(outcome.kind(), "invalid-output");
+            let reason = outcome.failure_reason().unwrap();
+            assert!(reason.contains(expected), "{reason}");
+        }
+        // Binary values are bytes: the schema describes their encoding.
+        let bytes = ProcessOutput {
+            id: "area".into(),
+            media_type: "application/octet-stream".into(),
+            value: OutputValue::Bytes(vec![1, 2]),
+        };
+        assert!(
+            validator
+                .check_outputs(RunOutcome::Success {
+                    outputs: vec![bytes]
+                })
+                .is_success()
+        );
+    }
+
+    #[test]
+    fn warn_keeps_refused_values_drops_undeclared_outputs_and_says_so() {
+        let validator = area_and_shape();
+        let checked = validator.check_outputs_as(
+            RunOutcome::Success {
+                outputs: vec![
+                    json_output("area", json!(null)),
+                    json_output("perimeter", json!(4)),
+                    json_output("unit", json!("m2")),
+                ],
+            },
+            OutputChecks::Warn,
+        );
+        let RunOutcome::Success { outputs } = &checked.outcome else {
+            panic!("{:?}", checked.outcome);
+        };
+        let ids: Vec<&str> = outputs.iter().map(|o| o.id.as_str()).collect();
+        assert_eq!(ids, ["area", "unit"]);
+        assert_eq!(checked.warnings.len(), 2, "{:?}", checked.warnings);
+        assert!(
+            checked.warnings[0].contains("invalid output 'area'")
+                && checked.warnings[0].ends_with("kept)")
+        );
+        assert!(
+            checked.warnings[1].contains("invalid output 'perimeter'")
+                && checked.warnings[1].ends_with("dropped)")
+        );
+        // A duplicate still fails under warn.
+        let duplicate = validator.check_outputs_as(
+            RunOutcome::Success {
+                outputs: vec![json_output("area", json!(1)), json_output("area", json!(2))],
+            },
+            OutputChecks::Warn,
+        );
+        assert_eq!(duplicate.outcome.kind(), "invalid-output");
     }
 }

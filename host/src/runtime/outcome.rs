@@ -84,6 +84,16 @@ pub enum OutputProblem {
     /// The same id returned twice: results are keyed by output id.
     #[error("it was returned more than once")]
     Duplicate,
+    /// A JSON value its declared schema refuses (`null` for a number, a
+    /// string for an object, a value outside an enum).
+    #[error(
+        "{reason}; fix the value the process returns, or the output's schema in its description"
+    )]
+    SchemaViolated {
+        /// The schema's reason, with the path inside the value; long
+        /// values are not quoted back.
+        reason: String,
+    },
     /// A media type the description's `contentMediaType` contradicts.
     #[error("media type '{media_type}' contradicts the description, which declares {}", .declared.join(", "))]
     MediaTypeContradicted {

@@ -39,7 +39,7 @@ impl Process for Hostile {
                     "infinite-loop", "memory-bomb", "deep-recursion", "panic", "huge-output",
                     "endless-sleep", "log-flood", "process-error", "exit",
                     "read-file", "open-socket", "progress-storm", "slow-log-then-fail",
-                    "invalid-json", "undeclared-output", "wrong-media-type"
+                    "invalid-json", "undeclared-output", "wrong-media-type", "null-output"
                 ] } },
                 "size": { "minOccurs": 0, "schema": { "type": "integer", "minimum": 0 } }
             },
@@ -138,6 +138,9 @@ impl Process for Hostile {
             ]),
             // Served raw, this would be a page of the server's origin
             // running the guest's script in a browser.
+            // `null` where the description declares a string: the output
+            // schema check must catch it.
+            "null-output" => Ok(vec![Output::json("result", &Value::Null)]),
             "wrong-media-type" => Ok(vec![Output::bytes(
                 "image",
                 "text/html",
