@@ -786,6 +786,12 @@ mod tests {
             }
         );
         assert_eq!(config.limits_for("hello-world"), config.limits.default);
+        // `output_checks = "warn"` for echo only; the server stays strict.
+        assert_eq!(config.output_checks_for("echo"), OutputChecks::Warn);
+        assert_eq!(
+            config.output_checks_for("hello-world"),
+            OutputChecks::Strict
+        );
     }
 
     #[test]

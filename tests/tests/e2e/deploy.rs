@@ -1623,3 +1623,111 @@ async fn every_operation_of_the_openapi_document_is_checked_against_its_security
     assert!(process_ids(&server).await.contains_key("greeter"));
     server.shutdown().await;
 }
+
+// ---------------------------------------------------------------- outputs
+
+/// `echo` (which returns every input as the output of the same id) under a
+/// description whose outputs say otherwise: `area` a number, `shape` an
+/// object, and no `extra` output at all.
+fn contradicted_echo(id: &str) -> Value {
+    json!({
+        "id": id,
+        "version": "1.0.0",
+        "jobControlOptions": ["sync-execute", "async-execute"],
+        "inputs": {
+            "stringInput": { "schema": { "type": "string" } },
+            "area": { "minOccurs": 0, "schema": {} },
+            "shape": { "minOccurs": 0, "schema": {} },
+            "extra": { "minOccurs": 0, "schema": {} }
+        },
+        "outputs": {
+            "stringInput": { "schema": { "type": "string" } },
+            "area": { "schema": { "type": "number" } },
+            "shape": { "schema": { "type": "object" } }
+        }
+    })
+}
+
+/// Issue 17: an output that contradicts its declared schema (null for a
+/// number, a string for an object, an undeclared id) fails the job with a
+/// reason naming the output. `output_checks = "warn"` for one process
+/// relaxes that to warnings in its job log: the value is kept, the
+/// undeclared output dropped; other processes stay strict.
+#[tokio::test]
+async fn outputs_contradicting_their_schema_fail_the_job_unless_relaxed_to_warnings() {
+    let server = admin_server(|c| {
+        c.processes
+            .entry("lenient-echo".into())
+            .or_default()
+            .output_checks = Some(wasmproc::config::OutputChecks::Warn);
+    })
+    .await;
+    for id in ["strict-echo", "lenient-echo"] {
+        deploy_package(&server, &package(Some(contradicted_echo(id)), &echo_wasm()))
+            .await
+            .expect_status(201);
+    }
+    let cases = [
+        (
+            json!({ "area": null }),
+            "invalid output 'area': null is not of type \"number\"",
+        ),
+        (
+            json!({ "shape": "square" }),
+            "invalid output 'shape': \"square\" is not of type \"object\"",
+        ),
+        (
+            json!({ "extra": 1 }),
+            "invalid output 'extra': the process description does not declare it",
+        ),
+    ];
+    for (extra_inputs, reason) in &cases {
+        let mut inputs = json!({ "stringInput": "s" });
+        inputs
+            .as_object_mut()
+            .expect("object")
+            .extend(extra_inputs.as_object().expect("object").clone());
+        let request = json!({ "inputs": inputs, "response": "document" });
+        let reply = server.execute("strict-echo", &request).await;
+        let body = wasmproc_tests::assert_error_exception(&reply, None);
+        assert_eq!(body["type"], "urn:wasmproc:error:job-failed", "{body}");
+        assert!(
+            wasmproc_tests::detail(&body).contains(reason),
+            "{extra_inputs}: {body}"
+        );
+    }
+
+    let request = json!({
+        "inputs": { "stringInput": "s", "area": null, "extra": 1 },
+        "response": "document"
+    });
+    let (job_id, reply) = server.execute_sync("lenient-echo", &request).await;
+    let document = reply.json();
+    assert_eq!(
+        wasmproc_tests::output_value(&document, "area"),
+        Value::Null,
+        "{document}"
+    );
+    assert_eq!(
+        wasmproc_tests::output_value(&document, "stringInput"),
+        "s",
+        "{document}"
+    );
+    assert!(
+        document.get("extra").is_none(),
+        "undeclared output kept: {document}"
+    );
+    let log = server.get(&format!("/jobs/{job_id}/log")).await.text();
+    assert!(
+        log.contains(
+            "warning: the process returned an invalid output 'area': null is not of type \"number\""
+        ) && log.contains("(output_checks = \"warn\": kept)"),
+        "{log}"
+    );
+    assert!(
+        log.contains("invalid output 'extra'")
+            && log.contains("(output_checks = \"warn\": dropped)"),
+        "{log}"
+    );
+    server.shutdown().await;
+}

@@ -252,6 +252,7 @@ async fn malformed_outputs_fail_the_job_naming_the_output() {
         ("invalid-json", "output 'result'", "not valid json"),
         ("undeclared-output", "output 'surprise'", "does not declare"),
         ("wrong-media-type", "output 'image'", "text/html"),
+        ("null-output", "output 'result'", "null is not of type"),
     ];
     for (name, output, problem) in cases {
         assert_fails_with(&server, behaviour(name), output).await;
