@@ -10,8 +10,19 @@ const HELLO: &str = env!("WASMPROC_GUEST_HELLO_WORLD");
 const ECHO: &str = env!("WASMPROC_GUEST_ECHO");
 const HOSTILE: &str = env!("WASMPROC_GUEST_HOSTILE");
 
+/// The binary, its artifact cache kept in the build's temporary folder
+/// (not the user's `~/.cache`).
+fn binary() -> Command {
+    let mut command = Command::new(BINARY);
+    command.env("WASMPROC_CACHE_DIR", RUN_CACHE);
+    command
+}
+
+/// Where the tests' `wasmproc run` keeps compiled components.
+const RUN_CACHE: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/run-cache");
+
 fn wasmproc(args: &[&str]) -> Output {
-    Command::new(BINARY)
+    binary()
         .args(args)
         .env("RUST_LIB_BACKTRACE", "0")
         .output()
@@ -245,6 +256,40 @@ fn run_fetches_href_inputs_behind_the_servers_guard() {
     assert_eq!(outputs, serde_json::json!({ "echo": "Hello Ann!" }));
 }
 
+/// The artifact cache of `wasmproc run`: the first run of a component
+/// compiles it into the cache directory, the second loads it from there
+/// and says so on the stats line; `--no-cache` compiles again.
+#[test]
+fn a_second_run_of_the_same_component_loads_it_from_the_cache() {
+    let cache = tempfile::tempdir().expect("temporary directory");
+    let run = |extra: &[&str]| {
+        let mut command = Command::new(BINARY);
+        command
+            .env("WASMPROC_CACHE_DIR", cache.path())
+            .args(["run", HELLO, "--inputs", r#"{"name": "Joe"}"#])
+            .args(extra);
+        let output = command.output().expect("wasmproc runs");
+        assert!(output.status.success(), "{}", stderr(&output));
+        stderr(&output)
+    };
+    let first = run(&[]);
+    assert!(
+        first.contains("compile=") && !first.contains("compile=cached"),
+        "{first}"
+    );
+    let artifacts: Vec<_> = std::fs::read_dir(cache.path().join("artifacts"))
+        .expect("the cache directory was made")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".cwasm"))
+        .collect();
+    assert_eq!(artifacts.len(), 1, "{artifacts:?}");
+    let second = run(&[]);
+    assert!(second.contains("compile=cached"), "{second}");
+    let uncached = run(&["--no-cache"]);
+    assert!(!uncached.contains("compile=cached"), "{uncached}");
+}
+
 #[test]
 fn describe_prints_the_process_description() {
     let output = wasmproc(&["describe", ECHO]);
@@ -280,7 +325,7 @@ fn config_check(toml: &str) -> Output {
     let dir = tempfile::tempdir().expect("temporary directory");
     let file = dir.path().join("wasmproc.toml");
     std::fs::write(&file, toml).expect("write the config");
-    Command::new(BINARY)
+    binary()
         .args(["config", "check", "--config"])
         .arg(&file)
         .env_remove("WASMPROC_CONFIG")
@@ -357,7 +402,7 @@ fn serve_with_log_format_json_writes_json_lines() {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
     let data = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BINARY)
+    let mut child = binary()
         .args([
             "serve",
             "--bind",
@@ -457,7 +502,7 @@ fn run_bounded(mut command: Command, limit: std::time::Duration, what: &str) -> 
 
 /// `wasmproc new --lang LANG NAME` in `dir`.
 fn wasmproc_new(dir: &std::path::Path, lang: &str, name: &str) -> Output {
-    Command::new(BINARY)
+    binary()
         .args(["new", "--lang", lang, name])
         .current_dir(dir)
         .output()
@@ -530,7 +575,7 @@ fn new_project_builds_and_runs(lang: &str) {
         serde_json::from_slice(&described.stdout).expect("JSON description");
     assert_eq!(description["id"], name.as_str());
 
-    let ran = Command::new(BINARY)
+    let ran = binary()
         .args([
             "run",
             &format!("{name}.wasm"),
@@ -635,7 +680,7 @@ fn show_log_streams_log_lines_in_order_as_the_guest_writes_them() {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
     use std::time::{Duration, Instant};
-    let mut child = Command::new(BINARY)
+    let mut child = binary()
         .args([
             "run",
             HOSTILE,

@@ -42,6 +42,8 @@ enum Command {
     Describe {
         /// The component (.wasm).
         file: PathBuf,
+        #[command(flatten)]
+        cache: run::CacheArgs,
     },
     /// Inspect the server configuration.
     #[command(subcommand)]
@@ -184,7 +186,7 @@ pub(crate) fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve(args),
         Command::Run(args) => block_on(run::run(args)),
         Command::New(args) => new::new_project(args),
-        Command::Describe { file } => block_on(run::describe(file)),
+        Command::Describe { file, cache } => block_on(run::describe(file, cache)),
         Command::Deploy(args) => block_on(client::deploy(args, false)),
         Command::Replace(args) => block_on(client::deploy(args, true)),
         Command::Undeploy(args) => block_on(client::undeploy(args)),

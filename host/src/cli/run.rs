@@ -5,6 +5,11 @@
 //! before the stats line. When stderr is not a terminal (a pipe, a file, a
 //! test) the bar is hidden and stderr carries exactly the stats line, the
 //! error and, with `--show-log`, the log lines.
+//!
+//! Both keep the server's artifact cache (`runtime/artifact_cache.rs`) in a
+//! per-user directory, so a second run of the same component skips the
+//! compile (seconds for Python and JavaScript components) and the stats
+//! line says `compile=cached`.
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
@@ -60,6 +65,52 @@ pub(crate) struct RunArgs {
     /// configuration.
     #[arg(long = "allow-href-host", value_name = "HOST")]
     allow_href_hosts: Vec<String>,
+    #[command(flatten)]
+    cache: CacheArgs,
+}
+
+/// Where `run` and `describe` keep compiled components.
+#[derive(Debug, Args)]
+pub(crate) struct CacheArgs {
+    /// The artifact cache: compiled components, keyed by the module's
+    /// sha256 and the engine's compatibility hash, as the server keeps
+    /// them in `data_dir/artifacts`. Default `$XDG_CACHE_HOME/wasmproc`,
+    /// else `~/.cache/wasmproc`.
+    #[arg(long, env = "WASMPROC_CACHE_DIR", value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Compile every time; read and write no cache.
+    #[arg(long)]
+    no_cache: bool,
+}
+
+impl CacheArgs {
+    /// The artifact directory, if caching: `--cache-dir`, else the XDG
+    /// cache directory, else none (no home, nowhere to write).
+    fn artifact_dir(&self) -> Option<PathBuf> {
+        if self.no_cache {
+            return None;
+        }
+        let base = self.cache_dir.clone().or_else(|| {
+            let xdg = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty());
+            xdg.map(|dir| PathBuf::from(dir).join("wasmproc"))
+                .or_else(|| {
+                    std::env::var_os("HOME")
+                        .filter(|v| !v.is_empty())
+                        .map(|home| PathBuf::from(home).join(".cache"))
+                        .map(|cache| cache.join("wasmproc"))
+                })
+        })?;
+        Some(base.join("artifacts"))
+    }
+
+    /// A runtime config with the cache set (a cache that cannot be
+    /// opened is reported by `Runtime::new`).
+    fn runtime_config(&self) -> RuntimeConfig {
+        RuntimeConfig {
+            artifact_dir: self.artifact_dir(),
+            ..RuntimeConfig::default()
+        }
+    }
 }
 
 /// How often the bar redraws by itself, so the spinner and elapsed time
@@ -118,8 +169,8 @@ async fn load(file: &PathBuf, runtime: &Runtime) -> anyhow::Result<ProcessModule
 }
 
 /// `wasmproc describe FILE`: print the process description.
-pub(crate) async fn describe(file: PathBuf) -> anyhow::Result<ExitCode> {
-    let runtime = Runtime::new(RuntimeConfig::default())?;
+pub(crate) async fn describe(file: PathBuf, cache: CacheArgs) -> anyhow::Result<ExitCode> {
+    let runtime = Runtime::new(cache.runtime_config())?;
     let module = load(&file, &runtime).await?;
     println!("{}", serde_json::to_string_pretty(module.description())?);
     Ok(ExitCode::SUCCESS)
@@ -154,7 +205,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             .map_or(defaults.output_bytes, |m| m.as_u64()),
         log_bytes: defaults.log_bytes,
     };
-    let mut config = RuntimeConfig::default();
+    let mut config = args.cache.runtime_config();
     config.engine.max_memory_bytes = config.engine.max_memory_bytes.max(limits.memory_bytes);
     let runtime = Runtime::new(config)?;
     let inputs: serde_json::Value =
@@ -164,12 +215,19 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let bar = progress_bar();
     bar.set_message(format!("compiling {}", args.file.display()));
+    let started = std::time::Instant::now();
     let module = match load(&args.file, &runtime).await {
         Ok(module) => module,
         Err(error) => {
             bar.finish_and_clear();
             return Err(error);
         }
+    };
+    // What loading cost: a compile, or a cached artifact (milliseconds).
+    let compile = if module.from_cache() {
+        "cached".to_owned()
+    } else {
+        format!("{:?}", started.elapsed())
     };
     let rules = if args.no_validate {
         None
@@ -241,7 +299,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let stats = &report.stats;
     eprintln!(
-        "outcome={} fuel={} peak_memory={} duration={:?}",
+        "outcome={} fuel={} peak_memory={} duration={:?} compile={compile}",
         outcome.kind(),
         stats.fuel_consumed,
         ByteSize(stats.peak_memory_bytes),

@@ -151,6 +151,8 @@ pub struct ProcessModule {
 
 struct ModuleInner {
     sha256: String,
+    /// Whether the compiled code came from the artifact cache.
+    from_cache: bool,
     pre: ProcessPre<SandboxState>,
     description: serde_json::Value,
 }
@@ -172,6 +174,12 @@ impl ProcessModule {
     /// The process description returned by the module's `describe()`.
     pub fn description(&self) -> &serde_json::Value {
         &self.inner.description
+    }
+
+    /// Whether loading it skipped compilation: its artifact was in the
+    /// cache (and carried a valid tag). `wasmproc run` reports it.
+    pub fn from_cache(&self) -> bool {
+        self.inner.from_cache
     }
 }
 
@@ -216,7 +224,7 @@ impl Runtime {
         let hash = sha256.clone();
         let compile = tokio::task::spawn_blocking(move || runtime.compile(&wasm, &hash));
         let timeout = self.inner.config.compile_timeout;
-        let component = match tokio::time::timeout(timeout, compile).await {
+        let (component, from_cache) = match tokio::time::timeout(timeout, compile).await {
             Err(_) => return Err(LoadError::CompileTimeout(timeout)),
             Ok(Err(join)) => {
                 return Err(LoadError::Compile(format!("compiler task failed: {join}")));
@@ -241,20 +249,22 @@ impl Runtime {
         Ok(ProcessModule {
             inner: Arc::new(ModuleInner {
                 sha256,
+                from_cache,
                 pre,
                 description,
             }),
         })
     }
 
-    /// Compile `wasm`, using and filling the artifact cache.
-    fn compile(&self, wasm: &[u8], sha256: &str) -> Result<Component, LoadError> {
+    /// Compile `wasm`, using and filling the artifact cache; `true` with
+    /// the component when it came from the cache.
+    fn compile(&self, wasm: &[u8], sha256: &str) -> Result<(Component, bool), LoadError> {
         let engine = &self.inner.engine;
         if let Some(cache) = &self.inner.cache {
             let cached = cache.load(engine, sha256);
             crate::telemetry::metrics::artifact_cache(cached.is_some());
             if let Some(component) = cached {
-                return Ok(component);
+                return Ok((component, true));
             }
         }
         let component =
@@ -262,7 +272,7 @@ impl Runtime {
         if let Some(cache) = &self.inner.cache {
             cache.store(sha256, &component);
         }
-        Ok(component)
+        Ok((component, false))
     }
 
     async fn describe_with(
