@@ -11,6 +11,9 @@
 #
 # Needs clang + lld + wasi-libc (+ libclang-rt-dev-wasm32 on Debian),
 # wit-bindgen-cli, wasm-tools and cargo: see polyglot/install-toolchains.sh.
+# The flags given after the sources come after the SDK's own (-O2 -std=gnu11
+# -Wall -Wextra -Werror), so they win (e.g. -std=c17, -Wno-error). gnu11 is
+# C11 plus the POSIX/BSD names of the C library (M_PI, strdup).
 # Environment: CC (default clang), WASI_SYSROOT (default /usr, where Debian's
 # wasi-libc lives; e.g. /opt/wasi-sdk/share/wasi-sysroot elsewhere),
 # WASMPROC_WIT (default: the repository's wit/).
@@ -58,7 +61,7 @@ if ! wit-bindgen c "$wit" --world process --out-dir "$work/bindings" >"$work/wit
 fi
 
 "$cc" --target=wasm32-wasi --sysroot="$sysroot" -mexec-model=reactor \
-    -O2 -std=c11 -Wall -Wextra -Werror \
+    -O2 -std=gnu11 -Wall -Wextra -Werror \
     -I"$work/bindings" -I"$sdk" \
     "${args[@]}" "$sdk/wasmproc.c" "$work/bindings/process.c" \
     "$work/bindings/process_component_type.o" -lm \

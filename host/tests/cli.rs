@@ -517,6 +517,182 @@ const NEW_PROJECT_INPUTS: &str = r#"{"text": "the quick brown fox", "minLength":
 /// componentize-qjs from npm first. All on two busy cores.
 const NEW_PROJECT_BUILD_LIMIT: std::time::Duration = std::time::Duration::from_secs(900);
 
+/// The repository this test runs in.
+fn repository() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// `./build.sh` in `project`, with the toolchains found as
+/// `polyglot/build-all.sh` finds them (PATH, and componentize-qjs in
+/// `guest-sdk/js/node_modules` when `polyglot/install-toolchains.sh` put it
+/// there).
+fn guest_build(project: &std::path::Path) -> Command {
+    let repository = repository();
+    let mut path = std::ffi::OsString::new();
+    let npm_tools = repository.join("guest-sdk/js/node_modules/.bin");
+    if npm_tools.is_dir() {
+        path.push(npm_tools.as_os_str());
+        path.push(":");
+    }
+    path.push(std::env::var_os("PATH").unwrap_or_default());
+    let mut build = Command::new("./build.sh");
+    build
+        .current_dir(project)
+        .env("PATH", path)
+        .env_remove("WASMPROC_SDK")
+        .env_remove("WASMPROC_WIT")
+        // Rust: one target directory for every build of these tests, so
+        // only the first compiles the SDK's dependencies. The outer
+        // cargo's flags are for the host, not for this guest.
+        .env("CARGO_TARGET_DIR", repository.join("target/new-projects"))
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET");
+    build
+}
+
+/// Copy the folder `from` to `to` (files and folders; what a build left in
+/// the template, its vendored SDK, target and components, is skipped).
+fn copy_template(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("create the copy");
+    for entry in std::fs::read_dir(from).expect("list the template") {
+        let entry = entry.expect("entry");
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if ["sdk", "wit", "target", "node_modules"].contains(&name.as_str())
+            || name.ends_with(".wasm")
+        {
+            continue;
+        }
+        let path = entry.path();
+        if path.is_dir() {
+            copy_template(&path, &to.join(&name));
+        } else {
+            std::fs::copy(&path, to.join(&name)).expect("copy a file");
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(&path)
+                    .expect("metadata")
+                    .permissions()
+                    .mode();
+                std::fs::set_permissions(to.join(&name), std::fs::Permissions::from_mode(mode))
+                    .expect("keep the mode");
+            }
+        }
+    }
+}
+
+/// `cp -r guest-sdk/LANG/template my-process && cd my-process && ./build.sh`
+/// outside the repository: without `WASMPROC_SDK` the build stops and says
+/// to set it (and `WASMPROC_WIT`); with them it builds, taking `args`
+/// (output name, sources, compiler flags) after `extra` files are added,
+/// and `wasmproc run` gets the template's answer.
+fn template_builds_anywhere(
+    lang: &str,
+    sdk: &str,
+    extra: &[(&str, &str)],
+    args: &[&str],
+    wasm: &str,
+) {
+    let dir = tempfile::Builder::new()
+        .prefix("wasmproc-template-")
+        .tempdir()
+        .expect("temporary directory");
+    let project = dir.path().join("my-process");
+    copy_template(
+        &repository().join(format!("guest-sdk/{lang}/template")),
+        &project,
+    );
+    for (file, contents) in extra {
+        std::fs::write(project.join(file), contents).expect("write an extra source");
+    }
+    let refused = run_bounded(
+        guest_build(&project),
+        NEW_PROJECT_BUILD_LIMIT,
+        "build.sh without an SDK",
+    );
+    assert!(!refused.status.success(), "{}", refused.stdout);
+    assert!(
+        refused.stderr.contains("WASMPROC_SDK") && refused.stderr.contains("WASMPROC_WIT"),
+        "the error says what to set: {}",
+        refused.stderr
+    );
+    let mut build = guest_build(&project);
+    build
+        .args(args)
+        .env("WASMPROC_SDK", repository().join(sdk))
+        .env("WASMPROC_WIT", repository().join("wit"));
+    let built = run_bounded(
+        build,
+        NEW_PROJECT_BUILD_LIMIT,
+        &format!("{lang} template build.sh"),
+    );
+    assert!(
+        built.status.success(),
+        "{lang} template: build.sh failed ({}); are the toolchains installed \
+         (polyglot/install-toolchains.sh)?\n{}{}",
+        built.status,
+        built.stdout,
+        built.stderr
+    );
+    let wasm = project.join(wasm);
+    assert!(
+        wasm.is_file(),
+        "no {} after the build:\n{}",
+        wasm.display(),
+        built.stdout
+    );
+    let ran = wasmproc(&[
+        "run",
+        wasm.to_str().expect("UTF-8"),
+        "--inputs",
+        NEW_PROJECT_INPUTS,
+    ]);
+    assert!(ran.status.success(), "{}", stderr(&ran));
+    let outputs: serde_json::Value = serde_json::from_slice(&ran.stdout).expect("JSON");
+    assert_eq!(outputs, serde_json::json!({ "words": 2 }));
+}
+
+#[test]
+fn rust_template_copied_anywhere_builds_and_vendors_the_sdk() {
+    template_builds_anywhere("rust", "guest-sdk", &[], &[], "my-process.wasm");
+}
+
+#[test]
+fn python_template_copied_anywhere_builds_to_the_output_named() {
+    template_builds_anywhere(
+        "python",
+        "guest-sdk/python",
+        &[],
+        &["-o", "out/counted.wasm"],
+        "out/counted.wasm",
+    );
+}
+
+#[test]
+fn js_template_copied_anywhere_builds() {
+    template_builds_anywhere("js", "guest-sdk/js", &[], &[], "my-process.wasm");
+}
+
+/// C: every `.c` of the folder is built, flags after the sources reach the
+/// compiler, and `M_PI` is declared (gnu11).
+#[test]
+fn c_template_copied_anywhere_builds_every_source_with_the_flags_given() {
+    let area = "#include <math.h>\n\
+                #ifndef WP_FLAGS_FORWARDED\n\
+                #error \"build.sh did not forward the compiler flags\"\n\
+                #endif\n\
+                double circle_area(double r);\n\
+                double circle_area(double r) { return M_PI * r * r; }\n";
+    template_builds_anywhere(
+        "c",
+        "guest-sdk/c",
+        &[("area.c", area)],
+        &["-DWP_FLAGS_FORWARDED"],
+        "my-process.wasm",
+    );
+}
+
 /// `wasmproc new` creates a LANG project in a temporary folder; the one
 /// command it prints (`cd NAME && ./build.sh`) builds it; `wasmproc run`
 /// runs the component it wrote, with the example's answer, and the
@@ -538,25 +714,7 @@ fn new_project_builds_and_runs(lang: &str) {
     let readme = std::fs::read_to_string(project.join("README.md")).expect("README.md");
     assert!(readme.contains("./build.sh") && readme.contains(&format!("{name}.wasm")));
 
-    let repository = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut path = std::ffi::OsString::new();
-    let npm_tools = repository.join("guest-sdk/js/node_modules/.bin");
-    if npm_tools.is_dir() {
-        path.push(npm_tools.as_os_str());
-        path.push(":");
-    }
-    path.push(std::env::var_os("PATH").unwrap_or_default());
-    let mut build = Command::new("./build.sh");
-    build
-        .current_dir(&project)
-        .env("PATH", path)
-        // Rust: one target directory for every run of this test, so only
-        // the first compiles the SDK's dependencies. The outer cargo's
-        // flags are for the host, not for this guest.
-        .env("CARGO_TARGET_DIR", repository.join("target/new-projects"))
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET");
+    let build = guest_build(&project);
     let built = run_bounded(build, NEW_PROJECT_BUILD_LIMIT, &format!("{name}/build.sh"));
     assert!(
         built.status.success(),

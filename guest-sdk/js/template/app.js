@@ -1,10 +1,10 @@
 // A wasmproc process in JavaScript: copy this folder and edit.
 //
-// Build: ./build.sh   (writes my-process.wasm here)
+// Build: ./build.sh   (writes FOLDER.wasm here, FOLDER being this folder's name)
 //
-// Copied out of the repository, put wasmproc.js next to this file, import
-// it as './wasmproc.js', and set WASMPROC_SDK / WASMPROC_WIT for build.sh.
-import { defineProcess, log, Output, progress, ProcessError } from '../wasmproc.js';
+// './sdk/wasmproc.js' is the SDK wherever it is: build.sh puts the SDK's
+// wasmproc.js there in a staging copy of this folder before bundling.
+import { defineProcess, log, Output, progress, ProcessError } from './sdk/wasmproc.js';
 
 export const { describe, execute } = defineProcess({
   // The OGC process description: the host validates every request's

@@ -2,10 +2,12 @@
 //! build with one command (`./build.sh`) and to run with `wasmproc run`.
 //!
 //! Every file of a project is compiled into the binary (`include_str!`), so
-//! an installed `wasmproc` needs no source tree. The examples come from the
-//! SDK templates (`guest-sdk/{python,js,c}/template`; Rust's from
-//! `host/new-project/rust/lib.rs`, the same word count), with the process id
-//! set to NAME and the repository-relative paths made project-relative. The
+//! an installed `wasmproc` needs no source tree. There is one template per
+//! language, `guest-sdk/{rust,python,js,c}/template`: its source (with the
+//! process id set to NAME) and its `build.sh`, as they are. The build
+//! scripts find the SDK in `./sdk` and the WIT contract in `./wit` when
+//! present, so the same script builds the template in the repository, a
+//! copy of it anywhere (given `WASMPROC_SDK`), and a project made here. The
 //! SDK itself is **vendored** into the project's `sdk/`, with the WIT
 //! contract in `wit/`: a path to a source tree exists only on the machine
 //! that has one, a git dependency would follow the SDK's newest commit
@@ -14,8 +16,7 @@
 //! matches the binary that created it.
 //!
 //! What belongs here: choosing and rewriting the files, checking the name,
-//! writing the folder. The build scripts and README live in
-//! `host/new-project/`.
+//! writing the folder. The project README lives in `host/new-project/`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -191,7 +192,6 @@ fn example(template: &str, text: &str, name: &str) -> anyhow::Result<String> {
 /// Fill the `{{name}}`-style placeholders of a file of `host/new-project/`.
 fn fill(text: &str, name: &str, language: Language) -> String {
     text.replace("{{name}}", name)
-        .replace("{{crate}}", &name.replace('-', "_"))
         .replace("{{lang}}", language.flag())
         .replace("{{language}}", language.title())
         .replace("{{source}}", language.source())
@@ -213,31 +213,28 @@ pub(crate) fn project_files(language: Language, name: &str) -> anyhow::Result<Ve
         Language::Rust => files.extend([
             script(
                 "build.sh",
-                fill(
-                    include_str!("../../new-project/rust/build.sh"),
-                    name,
-                    language,
-                ),
+                include_str!("../../../guest-sdk/rust/template/build.sh"),
             ),
             file(
                 "Cargo.toml",
-                fill(
-                    include_str!("../../new-project/rust/Cargo.toml"),
+                rewrite(
+                    include_str!("../../../guest-sdk/rust/template/Cargo.toml"),
+                    "Rust",
+                    "my-process",
                     name,
-                    language,
-                ),
+                )?,
             ),
             file(
                 "src/lib.rs",
-                fill(
-                    include_str!("../../new-project/rust/lib.rs"),
+                example(
+                    "Rust",
+                    include_str!("../../../guest-sdk/rust/template/src/lib.rs"),
                     name,
-                    language,
-                ),
+                )?,
             ),
             file(
                 "sdk/Cargo.toml",
-                include_str!("../../new-project/rust/sdk-Cargo.toml"),
+                include_str!("../../../guest-sdk/rust/sdk-Cargo.toml"),
             ),
             file(
                 "sdk/src/lib.rs",
@@ -268,11 +265,7 @@ pub(crate) fn project_files(language: Language, name: &str) -> anyhow::Result<Ve
             files.extend([
                 script(
                     "build.sh",
-                    fill(
-                        include_str!("../../new-project/python/build.sh"),
-                        name,
-                        language,
-                    ),
+                    include_str!("../../../guest-sdk/python/template/build.sh"),
                 ),
                 file("app.py", app),
                 file(
@@ -292,27 +285,10 @@ pub(crate) fn project_files(language: Language, name: &str) -> anyhow::Result<Ve
                 include_str!("../../../guest-sdk/js/template/app.js"),
                 name,
             )?;
-            let app = rewrite(
-                &app,
-                template,
-                "//\n// Copied out of the repository, put wasmproc.js next to this file, import\n\
-                 // it as './wasmproc.js', and set WASMPROC_SDK / WASMPROC_WIT for build.sh.\n",
-                "",
-            )?;
-            let app = rewrite(
-                &app,
-                template,
-                "from '../wasmproc.js'",
-                "from './sdk/wasmproc.js'",
-            )?;
             files.extend([
                 script(
                     "build.sh",
-                    fill(
-                        include_str!("../../new-project/js/build.sh"),
-                        name,
-                        language,
-                    ),
+                    include_str!("../../../guest-sdk/js/template/build.sh"),
                 ),
                 file("app.js", app),
                 file(
@@ -342,7 +318,7 @@ pub(crate) fn project_files(language: Language, name: &str) -> anyhow::Result<Ve
             files.extend([
                 script(
                     "build.sh",
-                    fill(include_str!("../../new-project/c/build.sh"), name, language),
+                    include_str!("../../../guest-sdk/c/template/build.sh"),
                 ),
                 file("process.c", source),
                 file(
@@ -565,15 +541,22 @@ mod tests {
                         "{language:?} {}",
                         f.path
                     );
-                    assert!(!f.contents.contains("guest-sdk"), "{language:?} {}", f.path);
+                    // build.sh names guest-sdk/ where it says what
+                    // WASMPROC_SDK is; nothing else may point into the
+                    // repository.
+                    if f.path != "build.sh" {
+                        assert!(!f.contents.contains("guest-sdk"), "{language:?} {}", f.path);
+                    }
                 }
             }
             let build = files
                 .iter()
                 .find(|f| f.path == "build.sh")
                 .expect("build.sh");
+            // The template's own script: it names the component after the
+            // folder, which is the name.
             assert!(
-                build.executable && build.contents.contains("word-count.wasm"),
+                build.executable && build.contents.contains("$(basename \"$here\").wasm"),
                 "{language:?}"
             );
         }
@@ -604,7 +587,7 @@ mod tests {
         let workspace: toml::Table =
             toml::from_str(include_str!("../../../Cargo.toml")).expect("workspace manifest");
         let vendored: toml::Table =
-            toml::from_str(include_str!("../../new-project/rust/sdk-Cargo.toml"))
+            toml::from_str(include_str!("../../../guest-sdk/rust/sdk-Cargo.toml"))
                 .expect("sdk manifest");
         let sdk: toml::Table = toml::from_str(include_str!("../../../guest-sdk/Cargo.toml"))
             .expect("guest-sdk manifest");
