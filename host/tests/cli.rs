@@ -951,3 +951,120 @@ fn on_a_terminal_run_shows_a_progress_bar_with_the_guests_message() {
     assert!(bar < stats, "{screen:?}");
     assert!(screen.contains("\"stringInput\": \"hi\""), "{screen:?}");
 }
+
+/// A `wasmproc serve` on 127.0.0.1 (a free port) with a temporary data
+/// directory and an admin token; killed when dropped.
+struct Served {
+    child: std::process::Child,
+    base_url: String,
+    _data: tempfile::TempDir,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The admin token of [`serve`].
+const ADMIN_TOKEN: &str = "cli-t0ken";
+
+/// Start `wasmproc serve` and wait (at most 60 s: it compiles the built-in
+/// processes first) for the start-up line that says where it listens.
+fn serve() -> Served {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let data = tempfile::tempdir().expect("temporary directory");
+    let mut child = binary()
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--data-dir",
+        ])
+        .arg(data.path())
+        .env("WASMPROC_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("wasmproc serve runs");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            // Keep draining after the start-up line, so the server never
+            // blocks on a full pipe.
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let Ok(line) = rx.recv_timeout(left) else {
+            let _ = child.kill();
+            panic!("wasmproc serve did not start within 60 s");
+        };
+        let parsed: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if parsed["fields"]["message"] == "wasmproc started" {
+            let base_url = parsed["fields"]["base_url"]
+                .as_str()
+                .expect("base_url")
+                .to_owned();
+            return Served {
+                child,
+                base_url,
+                _data: data,
+            };
+        }
+    }
+}
+
+/// `wasmproc deploy` of an id that is taken: exit 1 with the server's
+/// reason and the command that replaces it; `--replace` replaces it, and
+/// deploys an id that is not taken yet.
+#[test]
+fn deploy_of_a_taken_id_points_to_replace_and_replace_works() {
+    let server = serve();
+    let deploy = |extra: &[&str]| {
+        let mut args = vec![
+            "deploy",
+            HELLO,
+            "--url",
+            server.base_url.as_str(),
+            "--token",
+            ADMIN_TOKEN,
+        ];
+        args.extend_from_slice(extra);
+        wasmproc(&args)
+    };
+    let first = deploy(&["--id", "greeter"]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let again = deploy(&["--id", "greeter"]);
+    assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));
+    let err = stderr(&again);
+    assert!(err.contains("greeter") && err.contains("409"), "{err}");
+    assert!(
+        err.contains(&format!("wasmproc deploy {HELLO} --id greeter --replace")),
+        "{err}"
+    );
+    let replaced = deploy(&["--id", "greeter", "--replace"]);
+    assert!(replaced.status.success(), "{}", stderr(&replaced));
+    assert!(String::from_utf8_lossy(&replaced.stdout).contains("replaced greeter"));
+    let fresh = deploy(&["--id", "greeter-two", "--replace"]);
+    assert!(
+        fresh.status.success(),
+        "nothing to replace: deployed: {}",
+        stderr(&fresh)
+    );
+    let listed = wasmproc(&["processes", "--url", server.base_url.as_str()]);
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    assert!(
+        listed.contains("greeter\t") && listed.contains("greeter-two\t"),
+        "{listed}"
+    );
+}

@@ -28,6 +28,11 @@ pub(crate) struct DeployArgs {
     /// Deploy under this id (overrides the id in the module's description).
     #[arg(long)]
     id: Option<String>,
+    /// Replace the process when one with this id is deployed already
+    /// (`PUT /processes/{id}`; jobs already accepted finish on the old
+    /// version); deploy it when none is.
+    #[arg(long)]
+    replace: bool,
     #[command(flatten)]
     server: ServerArgs,
 }
@@ -71,45 +76,94 @@ async fn report(response: reqwest::Response) -> anyhow::Result<ExitCode> {
 }
 
 /// Deploy (or replace) a component.
+///
+/// `replace` (the `replace` command, or `deploy --replace`) sends `PUT
+/// /processes/{id}`, the id being `--id` or the module's own; a 404 there
+/// (nothing to replace) falls back to deploying. A plain deploy that finds
+/// the id taken (409) says how to replace it instead of showing the bare
+/// status.
 pub(crate) async fn deploy(args: DeployArgs, replace: bool) -> anyhow::Result<ExitCode> {
+    let replace = replace || args.replace;
     let wasm = tokio::fs::read(&args.file)
         .await
         .with_context(|| format!("reading {}", args.file.display()))?;
-    let builder = match (&args.id, replace) {
-        (Some(id), true) => request(
-            &args.server,
-            reqwest::Method::PUT,
-            &format!("/processes/{id}"),
-        ),
-        (None, true) => anyhow::bail!("replace needs --id"),
-        (_, false) => request(&args.server, reqwest::Method::POST, "/processes"),
-    };
-    let builder = match (&args.id, replace) {
-        (Some(id), false) => {
-            // Another id than the module's: send an application package with
-            // the module's own description under the new id.
+    // Another id than the module's: an application package carrying the
+    // module's own description under the new id.
+    let package = match &args.id {
+        Some(id) => {
             let mut description = describe_locally(&wasm).await?;
             description["id"] = json!(id);
-            builder
-                .header("content-type", "application/ogcapppkg+json")
-                .json(&json!({
-                    "processDescription": { "process": description },
-                    "executionUnit": {
-                        "value": base64::engine::general_purpose::STANDARD.encode(&wasm),
-                        "mediaType": "application/wasm"
-                    }
-                }))
+            Some(json!({
+                "processDescription": { "process": description },
+                "executionUnit": {
+                    "value": base64::engine::general_purpose::STANDARD.encode(&wasm),
+                    "mediaType": "application/wasm"
+                }
+            }))
         }
-        _ => builder
-            .header("content-type", "application/wasm")
-            .body(wasm),
+        None => None,
     };
-    let response = builder.send().await.context("contacting the server")?;
+    let send = |method: reqwest::Method, path: String| {
+        let builder = request(&args.server, method, &path);
+        let builder = match &package {
+            Some(package) => builder
+                .header("content-type", "application/ogcapppkg+json")
+                .json(package),
+            None => builder
+                .header("content-type", "application/wasm")
+                .body(wasm.clone()),
+        };
+        async move { builder.send().await.context("contacting the server") }
+    };
+    if replace {
+        let id = match &args.id {
+            Some(id) => id.clone(),
+            None => describe_locally(&wasm).await?["id"]
+                .as_str()
+                .map(str::to_owned)
+                .with_context(|| {
+                    format!(
+                        "{}: its description has no id; pass --id",
+                        args.file.display()
+                    )
+                })?,
+        };
+        let response = send(reqwest::Method::PUT, format!("/processes/{id}")).await?;
+        if response.status() != reqwest::StatusCode::NOT_FOUND {
+            if response.status().is_success() {
+                println!("replaced {id}");
+            }
+            return report(response).await;
+        }
+        // Nothing deployed under that id yet: deploy it.
+    }
+    let response = send(reqwest::Method::POST, "/processes".to_owned()).await?;
+    if response.status() == reqwest::StatusCode::CONFLICT {
+        let text = response.text().await.unwrap_or_default();
+        let detail = serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| v["detail"].as_str().map(str::to_owned))
+            .unwrap_or(text);
+        let id_flag = args
+            .id
+            .as_ref()
+            .map(|id| format!(" --id {id}"))
+            .unwrap_or_default();
+        eprintln!(
+            "error: {detail} (HTTP 409 Conflict).\nTo replace the deployed version (jobs already \
+             accepted finish on it), run:\n    wasmproc deploy {file}{id_flag} --replace\nor \
+             deploy under another id with --id NEW-ID.",
+            file = args.file.display()
+        );
+        return Ok(ExitCode::FAILURE);
+    }
     report(response).await
 }
 
+/// The module's description, compiled through the per-user artifact
+/// cache of `wasmproc run`.
 async fn describe_locally(wasm: &[u8]) -> anyhow::Result<Value> {
-    let runtime = wasmproc::runtime::Runtime::new(wasmproc::runtime::RuntimeConfig::default())?;
+    let runtime = wasmproc::runtime::Runtime::new(super::run::default_runtime_config())?;
     let module = runtime.load(wasm.to_vec()).await?;
     Ok(module.description().clone())
 }

@@ -135,6 +135,19 @@ fn progress_bar() -> ProgressBar {
     bar
 }
 
+/// The runtime settings of `deploy` and `replace` (which describe the
+/// module locally): the cache of `run`, from `WASMPROC_CACHE_DIR` or the
+/// XDG default.
+pub(crate) fn default_runtime_config() -> RuntimeConfig {
+    CacheArgs {
+        cache_dir: std::env::var_os("WASMPROC_CACHE_DIR")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from),
+        no_cache: false,
+    }
+    .runtime_config()
+}
+
 /// The guest's `progress(percent, message)` moves the bar.
 struct BarProgress(ProgressBar);
 
