@@ -1007,6 +1007,7 @@ fn serve() -> Served {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         let Ok(line) = rx.recv_timeout(left) else {
             let _ = child.kill();
+            let _ = child.wait();
             panic!("wasmproc serve did not start within 60 s");
         };
         let parsed: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
