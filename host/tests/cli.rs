@@ -527,17 +527,29 @@ fn repository() -> std::path::PathBuf {
 /// `guest-sdk/js/node_modules` when `polyglot/install-toolchains.sh` put it
 /// there).
 fn guest_build(project: &std::path::Path) -> Command {
+    let mut build = Command::new("./build.sh");
+    build.current_dir(project);
+    toolchain_env(&mut build, &[]);
+    build
+}
+
+/// The environment of a guest build: the toolchains on PATH (after
+/// `first_on_path`), no SDK location inherited, and a shared Rust target
+/// directory without the outer cargo's flags.
+fn toolchain_env(command: &mut Command, first_on_path: &[&std::path::Path]) {
     let repository = repository();
     let mut path = std::ffi::OsString::new();
+    for dir in first_on_path {
+        path.push(dir.as_os_str());
+        path.push(":");
+    }
     let npm_tools = repository.join("guest-sdk/js/node_modules/.bin");
     if npm_tools.is_dir() {
         path.push(npm_tools.as_os_str());
         path.push(":");
     }
     path.push(std::env::var_os("PATH").unwrap_or_default());
-    let mut build = Command::new("./build.sh");
-    build
-        .current_dir(project)
+    command
         .env("PATH", path)
         .env_remove("WASMPROC_SDK")
         .env_remove("WASMPROC_WIT")
@@ -548,7 +560,6 @@ fn guest_build(project: &std::path::Path) -> Command {
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("CARGO_BUILD_TARGET");
-    build
 }
 
 /// Copy the folder `from` to `to` (files and folders; what a build left in
@@ -1068,4 +1079,113 @@ fn deploy_of_a_taken_id_points_to_replace_and_replace_works() {
         listed.contains("greeter\t") && listed.contains("greeter-two\t"),
         "{listed}"
     );
+}
+
+/// The commands of a guide: the fenced `sh` block right after the line
+/// `<!-- ci: guide-steps -->`. A guide without one fails the test.
+fn guide_steps(guide: &str, name: &str) -> String {
+    let (_, after) = guide
+        .split_once("<!-- ci: guide-steps -->")
+        .unwrap_or_else(|| panic!("{name} has no <!-- ci: guide-steps --> block"));
+    let after = after.trim_start();
+    let body = after.strip_prefix("```sh\n").unwrap_or_else(|| {
+        panic!("{name}: the guide-steps marker is not followed by a ```sh block")
+    });
+    let (steps, _) = body
+        .split_once("\n```")
+        .unwrap_or_else(|| panic!("{name}: the guide-steps block is not closed"));
+    steps.to_owned()
+}
+
+/// Run a guide's commands as written (extracted from the guide, not copied
+/// here) with bash -euo pipefail, in an empty folder outside the
+/// repository, with this build's `wasmproc` first on PATH and a real
+/// `wasmproc serve` on 127.0.0.1 named by WASMPROC_URL and
+/// WASMPROC_ADMIN_TOKEN. Then hold the result to what the guide says each
+/// step shows: the local answer, the refusal of a bad input, the server's
+/// answer, the replacement.
+fn guide_steps_run_as_written(guide: &str) {
+    let text = std::fs::read_to_string(repository().join(guide)).expect("read the guide");
+    let steps = guide_steps(&text, guide);
+    let server = serve();
+    let work = tempfile::Builder::new()
+        .prefix("wasmproc-guide-")
+        .tempdir()
+        .expect("temporary directory");
+    let script = work.path().join("guide-steps.sh");
+    std::fs::write(&script, &steps).expect("write the steps");
+    let folder = work.path().join("author");
+    std::fs::create_dir(&folder).expect("the author's folder");
+    let cache = work.path().join("cache");
+    let bin = std::path::Path::new(BINARY)
+        .parent()
+        .expect("the binary's folder");
+    let mut command = Command::new("bash");
+    command
+        .args(["-euo", "pipefail"])
+        .arg(&script)
+        .current_dir(&folder)
+        .env("WASMPROC_URL", &server.base_url)
+        .env("WASMPROC_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("WASMPROC_CACHE_DIR", &cache);
+    toolchain_env(&mut command, &[bin]);
+    let ran = run_bounded(command, NEW_PROJECT_BUILD_LIMIT, guide);
+    assert!(
+        ran.status.success(),
+        "{guide}: the guide's steps failed ({}); are the toolchains installed \
+         (polyglot/install-toolchains.sh)?\nsteps:\n{steps}\nstdout:\n{}\nstderr:\n{}",
+        ran.status,
+        ran.stdout,
+        ran.stderr
+    );
+    for (shown, what) in [
+        ("\"words\": 2", "the local run's answer"),
+        ("{\"words\":2}", "the server's answer"),
+        ("replaced word-count", "the replacement"),
+    ] {
+        assert!(
+            ran.stdout.contains(shown),
+            "{guide}: no {what} ({shown}) in\n{}",
+            ran.stdout
+        );
+    }
+    for (shown, what) in [
+        ("unknown input 'txt'", "the refusal of a bad input"),
+        ("outcome=success", "the stats line"),
+        ("words", "a log line of --show-log"),
+    ] {
+        assert!(
+            ran.stderr.contains(shown),
+            "{guide}: no {what} ({shown}) in\n{}",
+            ran.stderr
+        );
+    }
+}
+
+#[test]
+fn guide_steps_run_as_written_rust() {
+    guide_steps_run_as_written("README.md");
+}
+
+#[test]
+fn guide_steps_run_as_written_python() {
+    guide_steps_run_as_written("guest-sdk/python/README.md");
+}
+
+#[test]
+fn guide_steps_run_as_written_js() {
+    guide_steps_run_as_written("guest-sdk/js/README.md");
+}
+
+#[test]
+fn guide_steps_run_as_written_c() {
+    guide_steps_run_as_written("guest-sdk/c/README.md");
+}
+
+#[test]
+fn guide_steps_are_found_only_after_their_marker() {
+    let guide = "# G\n```sh\nnot this\n```\n<!-- ci: guide-steps -->\n```sh\na\nb\n```\n";
+    assert_eq!(guide_steps(guide, "g"), "a\nb");
+    let unmarked = std::panic::catch_unwind(|| guide_steps("```sh\nx\n```", "g"));
+    assert!(unmarked.is_err(), "a guide without the marker must fail");
 }
