@@ -338,9 +338,10 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         failed => {
             eprintln!("error: {}", failed.failure_reason().unwrap_or_default());
             if let RunOutcome::InvalidOutput { .. } = failed {
+                // The reason already says what to fix.
                 eprintln!(
-                    "The server would fail this job too. Fix what the process returns, or the \
-                     output's schema in its description; --no-validate skips this check."
+                    "The server would fail this job too (unless output_checks = \"warn\" for \
+                     it); --no-validate skips this check."
                 );
             }
             Ok(ExitCode::FAILURE)
