@@ -14,6 +14,7 @@ benchmark's own (tests/postgres-up.sh with WASMPROC_TEST_PG_ROOT under
 target/bench-postgres, port 54330), default settings, fsync on.
 
     bench/cluster.py --jobs 5000 --rounds 2 --out bench/results/cluster
+    bench/cluster.py --client wrk --seconds 10 --rounds 2   # saturated, C client
 """
 
 from __future__ import annotations
@@ -121,6 +122,74 @@ def run_client(bases: list[str], jobs: int, concurrency: int) -> dict:
     sys.exit(f"async client failed: {out.stderr}")
 
 
+def finished_jobs(nodes: list["Node"], outcome: str | None = None) -> int:
+    """Jobs whose outcome the nodes stored (of one outcome, if given), from
+    their /metrics counters."""
+    total = 0
+    for node in nodes:
+        text = urllib.request.urlopen(node.base + "/metrics", timeout=10).read().decode()
+        for line in text.splitlines():
+            if line.startswith("wasmproc_jobs_finished_total{") and (
+                    outcome is None or f'outcome="{outcome}"' in line):
+                total += int(float(line.rsplit(" ", 1)[1]))
+    return total
+
+
+def saturate(nodes: list["Node"], args: argparse.Namespace, pg_pids_of) -> dict:
+    """The wrk client: one wrk per node (the concurrency split between them)
+    submits async hello-world jobs for --seconds; the queue grows, so the
+    workers never wait for a submission. Measured over the window from 1 s
+    after the start to 1 s before the end: jobs finished (the nodes'
+    `wasmproc_jobs_finished_total`), and the CPU of the nodes, of
+    PostgreSQL and of wrk in that window."""
+    per_node = max(1, args.concurrency // len(nodes))
+    env = dict(os.environ, WRK_REPORT_LUA=str(BENCH / "wrk/report.lua"))
+    procs = [subprocess.Popen(
+        ["wrk", "-t1", f"-c{per_node}", f"-d{args.seconds}s", "--timeout", "10s",
+         "-s", str(BENCH / "wrk/post-async.lua"), f"{n.base}/processes/hello-world/execution"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for n in nodes]
+    time.sleep(1)
+
+    def snapshot() -> tuple[float, int, list[int], int, int]:
+        return (time.monotonic(), finished_jobs(nodes), [n.ticks() for n in nodes],
+                ticks(pg_pids_of()), ticks([p.pid for p in procs]))
+
+    t0, done0, node0, pg0, wrk0 = snapshot()
+    time.sleep(max(1, args.seconds - 2))
+    t1, done1, node1, pg1, wrk1 = snapshot()
+    reports = []
+    for p in procs:
+        out, err = p.communicate(timeout=args.seconds + 60)
+        line = next((l for l in out.splitlines() if l.startswith("WRKJSON ")), None)
+        if line is None:
+            sys.exit(f"wrk gave no result: {out}\n{err}")
+        reports.append(json.loads(line[8:]))
+    done = max(1, done1 - done0)
+    return {
+        "completed_per_s": round((done1 - done0) / (t1 - t0), 1),
+        "submissions_per_s": round(sum(r["requests"] / (r["duration_us"] / 1e6) for r in reports), 1),
+        "submit_errors": sum(r["errors_status"] + r["errors_connect"] + r["errors_timeout"]
+                             for r in reports),
+        "window_s": round(t1 - t0, 2),
+        "node_ms": sum(b - a for a, b in zip(node0, node1)) / TICK * 1000 / done,
+        "pg_ms": (pg1 - pg0) / TICK * 1000 / done,
+        "client_ms": (wrk1 - wrk0) / TICK * 1000 / done,
+    }
+
+
+def drain(nodes: list["Node"], timeout: float = 300) -> None:
+    """Wait until every submitted job has finished (bounded)."""
+    deadline = time.monotonic() + timeout
+    last = -1
+    while time.monotonic() < deadline:
+        done = finished_jobs(nodes)
+        if done == last:
+            return
+        last = done
+        time.sleep(2)
+    log("the queue did not drain in time")
+
+
 def measure(backend: str, nodes: int, args: argparse.Namespace, admin_url: str | None) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="wasmproc-cluster-bench-"))
     env = dict(os.environ, RUST_LIB_BACKTRACE="0", RUST_LOG="warn")
@@ -134,6 +203,25 @@ def measure(backend: str, nodes: int, args: argparse.Namespace, admin_url: str |
     try:
         # Warm-up: compile nothing later, connections open.
         run_client([n.base for n in started], 200, args.concurrency)
+        if args.client == "wrk":
+            pg_pids_of = (lambda: process_tree(postmaster_pid())) if backend == "postgres" \
+                else (lambda: [])
+            sat = saturate(started, args, pg_pids_of)
+            drain(started)
+            sat["unsuccessful"] = finished_jobs(started) - finished_jobs(started, "success")
+            row = {
+                "backend": backend, "nodes": nodes, "workers_per_node": args.workers,
+                "client": "wrk", "seconds": args.seconds, "concurrency": args.concurrency,
+                "completed_per_s": sat["completed_per_s"],
+                "submissions_per_s": sat["submissions_per_s"],
+                "submit_errors": sat["submit_errors"], "unsuccessful": sat["unsuccessful"],
+                "window_s": sat["window_s"],
+                "node_cpu_ms_per_job": round(sat["node_ms"], 3),
+                "postgres_cpu_ms_per_job": round(sat["pg_ms"], 3) if backend == "postgres" else None,
+                "client_cpu_ms_per_job": round(sat["client_ms"], 3),
+            }
+            log(json.dumps(row))
+            return row
         pg_pids = process_tree(postmaster_pid()) if backend == "postgres" else []
         node0 = [n.ticks() for n in started]
         pg0 = ticks(pg_pids)
@@ -180,6 +268,11 @@ def main() -> int:
     ap.add_argument("--nodes", default="1,2,3")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--client", choices=["python", "wrk"], default="python",
+                    help="python: async_client.py submits --jobs and polls each to its end; "
+                         "wrk: wrk submits for --seconds (the queue grows) and the finished "
+                         "jobs are counted from the nodes' metrics")
+    ap.add_argument("--seconds", type=int, default=10, help="length of a wrk run")
     args = ap.parse_args()
     if not WASMPROC.exists():
         sys.exit("build it first: cargo build --release -p wasmproc")

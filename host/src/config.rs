@@ -99,6 +99,9 @@ pub struct Config {
     /// that import them unconditionally. Anything else we do not grant
     /// (`wasi:http`, non-WASI imports) is always refused at deploy.
     pub deny_imports: Vec<String>,
+    /// Most bytes of compiled modules kept in `data_dir/artifacts`; the
+    /// least recently used go first. Default 2 GiB.
+    pub artifact_cache_bytes: u64,
     /// How the server's own log is written to stderr: `"text"` (default)
     /// or `"json"` (one object per line, with the request and job ids of
     /// the spans it was written in). `--log-format` overrides it.
@@ -182,6 +185,7 @@ impl Default for Config {
             header_read_timeout: Duration::from_secs(30),
             body_read_timeout: Duration::from_secs(120),
             deny_imports: Vec::new(),
+            artifact_cache_bytes: crate::runtime::DEFAULT_ARTIFACT_CACHE_BYTES,
             store: StoreConfig::default(),
             cluster: ClusterConfig::default(),
             log_format: crate::telemetry::LogFormat::default(),
@@ -269,12 +273,14 @@ pub struct ClusterConfig {
     /// How many times a job may be started before a lost node fails it
     /// instead of re-queuing it. Default 3.
     pub max_attempts: u32,
-    /// Queued jobs a node claims beyond its free workers, to wait for the
-    /// next free one: a claim is a database round trip, and claiming only
-    /// as many as there are idle workers caps a node at that many jobs per
-    /// round trip. Such a job shows `running` (its lease is held) while it
-    /// waits. 0 claims only for idle workers (fairest when jobs are long).
-    /// Default 16.
+    /// Most queued jobs a node claims beyond its free workers, to wait for
+    /// the next free one: a claim is a database round trip, and claiming
+    /// only as many as there are idle workers caps a node at that many
+    /// jobs per round trip. Such a job shows `running` (its lease is held)
+    /// while it waits. The node claims ahead only what its workers finish
+    /// in about 20 ms at the recent time per job (so long jobs are never
+    /// claimed ahead and stay for idle nodes), at most this many. 0 claims
+    /// only for idle workers. Default 16.
     pub claim_ahead: usize,
 }
 
@@ -332,6 +338,14 @@ pub struct ExecutionConfig {
     /// How long finished jobs and their results are kept. Default 7 days.
     #[serde(with = "humantime_serde")]
     pub job_retention: Duration,
+    /// Module bytes that no process and no queued or running job uses are
+    /// deleted from the store this long after they were last used (a
+    /// deploy, replace or undeploy touching them). The delay covers a job
+    /// accepted by one request while another undeploys its process.
+    /// Checked with the retention sweep, and after every replace and
+    /// undeploy. Default 10 min.
+    #[serde(with = "humantime_serde")]
+    pub module_grace: Duration,
     /// On shutdown, how long running jobs may take to finish before they
     /// are stopped and re-queued. Default 30 s.
     #[serde(with = "humantime_serde")]
@@ -355,6 +369,7 @@ impl Default for ExecutionConfig {
             max_queued_jobs: 1000,
             max_waiting_sync: 100,
             job_retention: Duration::from_secs(7 * 24 * 3600),
+            module_grace: Duration::from_secs(600),
             shutdown_grace: Duration::from_secs(30),
             output_checks: OutputChecks::Strict,
         }

@@ -147,6 +147,7 @@ impl Server {
                 max_memory_bytes: config.limits.max.memory_bytes,
             },
             artifact_dir: Some(config.data_dir.join("artifacts")),
+            artifact_cache_bytes: config.artifact_cache_bytes,
             imports: ImportPolicy {
                 denied: config.deny_imports.clone(),
             },
@@ -163,8 +164,21 @@ impl Server {
         };
         let base_url = config.base_url(local_addr);
 
+        // Held in an `Executor` from here on, so that a start-up error below
+        // drops it without blocking.
+        let runtime_of_jobs = tokio::runtime::Builder::new_multi_thread()
+            // An API-only node still runs its cluster tasks here; every
+            // guest call (jobs, and `describe()` when a module is loaded)
+            // runs here.
+            .worker_threads(config.execution.max_concurrent_jobs.max(1))
+            .thread_name("wasmproc-job")
+            .enable_all()
+            .build()?;
+        let executor_handle = runtime_of_jobs.handle().clone();
+        let executor = Executor(Some(runtime_of_jobs));
         let registry = Arc::new(ProcessRegistry::new(
             runtime.clone(),
+            executor_handle.clone(),
             store.clone(),
             config.clone(),
         ));
@@ -180,19 +194,13 @@ impl Server {
                 "recovered jobs"
             );
         }
-        let executor = tokio::runtime::Builder::new_multi_thread()
-            // An API-only node still runs its cluster tasks here.
-            .worker_threads(config.execution.max_concurrent_jobs.max(1))
-            .thread_name("wasmproc-job")
-            .enable_all()
-            .build()?;
         let scheduler = Scheduler::start(
             store.clone(),
             registry.clone(),
             runtime,
             config.clone(),
             base_url.clone(),
-            executor.handle().clone(),
+            executor_handle,
         );
         let retention = scheduler.spawn_retention();
         tracing::info!(%base_url, node = %node.id, store = store.backend_name(), role = ?config.cluster.role, "wasmproc started");
@@ -225,7 +233,7 @@ impl Server {
             retention,
             scheduler: Some(scheduler),
             shutdown_grace: config.execution.shutdown_grace,
-            executor: Executor(Some(executor)),
+            executor,
         })
     }
 

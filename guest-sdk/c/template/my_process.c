@@ -13,7 +13,7 @@ const char *wp_describe(void) {
     return "{"
            "\"id\": \"my-process\", \"version\": \"0.1.0\", \"title\": \"My process\","
            "\"description\": \"Counts the words of a text.\","
-           "\"jobControlOptions\": [\"sync-execute\", \"async-execute\"],"
+           "\"jobControlOptions\": [\"sync-execute\", \"async-execute\", \"dismiss\"],"
            "\"inputs\": {"
            "  \"text\": {\"title\": \"Text\", \"schema\": {\"type\": \"string\"}},"
            "  \"minLength\": {\"title\": \"Shortest word counted\", \"minOccurs\": 0,"

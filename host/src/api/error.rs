@@ -38,6 +38,8 @@ pub struct ApiError {
     detail: String,
     retry_after_seconds: Option<u64>,
     ask_for_bearer_token: bool,
+    /// The `Allow` header of a 405.
+    allow: Option<&'static str>,
 }
 
 impl ApiError {
@@ -55,6 +57,7 @@ impl ApiError {
             detail: bounded_detail(detail.into()),
             retry_after_seconds: None,
             ask_for_bearer_token: false,
+            allow: None,
         }
     }
 
@@ -241,6 +244,11 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
+        if let Some(methods) = self.allow {
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(methods));
+        }
         if let Some(seconds) = self.retry_after_seconds {
             response
                 .headers_mut()
@@ -305,6 +313,18 @@ impl From<JobError> for ApiError {
         match error {
             JobError::QueueFull(_) | JobError::SyncQueueFull(_) => queue_full(&error),
             JobError::NoSuchJob(id) => ApiError::no_such_job(&id.to_string()),
+            // The job resource exists but takes no DELETE: 405 with the
+            // methods it does take.
+            JobError::DismissNotSupported { .. } => {
+                let mut refused = ApiError::new(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    ty::DISMISS_NOT_SUPPORTED,
+                    "Dismiss not supported",
+                    error.to_string(),
+                );
+                refused.allow = Some("GET, HEAD");
+                refused
+            }
             JobError::ShuttingDown => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 ty::SERVER_ERROR,

@@ -11,7 +11,7 @@ use super::results::render;
 use super::{ApiError, AppState, Path};
 use crate::jobs::documents::{job_url, status_info};
 use crate::jobs::{RegisteredProcess, Scheduler, check_subscriber};
-use crate::ogc::{ASYNC_EXECUTE, ExecuteRequest, SYNC_EXECUTE, exception_type, rel};
+use crate::ogc::{ASYNC_EXECUTE, ExecuteRequest, JobStatus, SYNC_EXECUTE, exception_type, rel};
 use crate::store::JobRecord;
 
 /// How a request will run.
@@ -141,6 +141,20 @@ pub(crate) fn job_failed(job: &JobRecord) -> ApiError {
     )
 }
 
+/// 409 for a synchronous request whose job a client dismissed while it
+/// ran: nothing failed, and there are no results to give.
+pub(crate) fn job_dismissed(job: &JobRecord) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        exception_type::DISMISSED,
+        "Job dismissed",
+        format!(
+            "job {} was dismissed (DELETE /jobs/{}) while it ran; it has no results",
+            job.id, job.id
+        ),
+    )
+}
+
 fn monitor_link(state: &AppState, job: &JobRecord) -> HeaderValue {
     HeaderValue::from_str(&format!(
         "<{}>; rel=\"{}\"",
@@ -164,6 +178,7 @@ fn monitor_link(state: &AppState, job: &JobRecord) -> HeaderValue {
         (status = 403, description = "Wrong bearer token (only with auth.protect_jobs)", body = Exception, content_type = "application/problem+json"),
         (status = 404, description = "no-such-process", body = Exception, content_type = "application/problem+json"),
         (status = 408, description = "The body did not arrive in time", body = Exception, content_type = "application/problem+json"),
+        (status = 409, description = "The synchronous job was dismissed by a client while it ran", body = Exception, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Exception, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Exception, content_type = "application/problem+json"),
         (status = 500, description = "The synchronous job failed (reason in detail) or a server error", body = Exception, content_type = "application/problem+json"),
@@ -230,6 +245,7 @@ pub(crate) async fn execute(
             let (job, results) = scheduler.execute_sync(&process, request).await?;
             let mut response = match results {
                 Some(results) => render(&job, &results, response_type, &state.base_url),
+                None if job.status == JobStatus::Dismissed => job_dismissed(&job).into_response(),
                 None => job_failed(&job).into_response(),
             };
             response

@@ -235,7 +235,8 @@ pub(crate) async fn status(
 #[utoipa::path(delete, path = "/jobs/{jobID}", tag = "Jobs", operation_id = "dismiss", security((), ("bearer" = [])),
     params(("jobID" = String, Path, description = "Job id")),
     responses((status = 200, description = "The job, now `dismissed`", body = StatusInfo), (status = 400, description = "The id is not valid UTF-8", body = Exception, content_type = "application/problem+json"),
-        (status = 401, description = "No bearer token (only with auth.protect_jobs)", body = Exception, content_type = "application/problem+json"), (status = 403, description = "Wrong bearer token (only with auth.protect_jobs)", body = Exception, content_type = "application/problem+json"), (status = 404, description = "no-such-job", body = Exception, content_type = "application/problem+json"), (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
+        (status = 401, description = "No bearer token (only with auth.protect_jobs)", body = Exception, content_type = "application/problem+json"), (status = 403, description = "Wrong bearer token (only with auth.protect_jobs)", body = Exception, content_type = "application/problem+json"), (status = 404, description = "no-such-job", body = Exception, content_type = "application/problem+json"),
+        (status = 405, description = "The job's process does not list `dismiss` in its jobControlOptions (`Allow: GET, HEAD`)", body = Exception, content_type = "application/problem+json"), (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
 pub(crate) async fn dismiss(
     State(state): State<AppState>,
     Path(id): Path<String>,

@@ -88,6 +88,9 @@ pub(super) fn spawn_retention(inner: &Arc<Inner>) -> tokio::task::JoinHandle<()>
                     }
                 }
             }
+            if let Err(error) = inner.registry.collect_unused_modules().await {
+                tracing::warn!(%error, "module collection failed; retrying next tick");
+            }
         }
     })
 }

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use super::validate::{DescriptionError, InputValidator};
 use crate::config::Config;
-use crate::ogc::{ASYNC_EXECUTE, SYNC_EXECUTE, check_process_description};
+use crate::ogc::{ASYNC_EXECUTE, DISMISS, SYNC_EXECUTE, check_process_description};
 use crate::runtime::{Limits, LoadError, ProcessModule, Runtime, module_sha256};
 use crate::store::{ProcessRecord, Store, StoreError};
 
@@ -137,6 +137,11 @@ pub struct ProcessRegistry {
     /// start-up, for jobs accepted before a replace or undeploy.
     validators: RwLock<HashMap<(String, String), Arc<InputValidator>>>,
     runtime: Runtime,
+    /// The job executor, where modules are loaded: loading runs the
+    /// guest's `describe()`, and guest code never runs on the HTTP
+    /// runtime's threads (a slow or hostile `describe()` would hold up
+    /// status reads, as a slow job would).
+    executor: tokio::runtime::Handle,
     store: Store,
     config: Arc<Config>,
 }
@@ -166,14 +171,37 @@ fn check_description(description: &Value) -> Result<String, DescriptionError> {
 
 impl ProcessRegistry {
     /// An empty registry.
-    pub fn new(runtime: Runtime, store: Store, config: Arc<Config>) -> Self {
+    pub fn new(
+        runtime: Runtime,
+        executor: tokio::runtime::Handle,
+        store: Store,
+        config: Arc<Config>,
+    ) -> Self {
         Self {
             processes: RwLock::new(BTreeMap::new()),
             modules: RwLock::new(HashMap::new()),
             validators: RwLock::new(HashMap::new()),
             runtime,
+            executor,
             store,
             config,
+        }
+    }
+
+    /// Compile (or take from the artifact cache), link and describe a
+    /// module on the job executor (see [`ProcessRegistry::executor`]).
+    async fn load(&self, wasm: Vec<u8>) -> Result<ProcessModule, LoadError> {
+        let runtime = self.runtime.clone();
+        match self
+            .executor
+            .spawn(async move { runtime.load(wasm).await })
+            .await
+        {
+            Ok(loaded) => loaded,
+            // Only when the executor shuts down under the load.
+            Err(join) => Err(LoadError::Compile(format!(
+                "the loading task ended early: {join}"
+            ))),
         }
     }
 
@@ -215,7 +243,7 @@ impl ProcessRegistry {
         registration: Registration,
     ) -> Result<Arc<RegisteredProcess>, RegisterError> {
         let sha256 = module_sha256(&wasm);
-        let module = self.runtime.load(wasm.clone()).await?;
+        let module = self.load(wasm.clone()).await?;
         let overridden = registration.description.is_some();
         let description = registration
             .description
@@ -262,7 +290,19 @@ impl ProcessRegistry {
             Policy::Install => self.store.install_process(&record, &wasm).await?,
         }
         self.offer(process.clone(), module);
+        if matches!(registration.policy, Policy::Replace(_)) {
+            self.collect_after_change().await;
+        }
         Ok(process)
+    }
+
+    /// After a replace or undeploy: collect what became unused (once its
+    /// grace has passed). A failure is logged, not the caller's: the
+    /// change itself is durable, and the retention sweep tries again.
+    async fn collect_after_change(&self) {
+        if let Err(error) = self.collect_unused_modules().await {
+            tracing::warn!(%error, "module collection failed; the retention sweep retries");
+        }
     }
 
     /// Make a process available here (its module kept by sha256).
@@ -295,7 +335,37 @@ impl ProcessRegistry {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(id);
+        self.collect_after_change().await;
         Ok(())
+    }
+
+    /// Delete from the store the module bytes nothing uses any more (see
+    /// [`Store::collect_modules`], `execution.module_grace`), and forget
+    /// here the compiled modules of versions no process offers now (the
+    /// big part: a compiled Python component holds tens of MiB). A queued
+    /// job of a forgotten version loads it again from the store (it is
+    /// still there: the job uses it); a running one holds its own
+    /// reference. The input rules of old versions stay (they are small,
+    /// and a deployer's description may have set them). Returns how many
+    /// modules left the store.
+    pub async fn collect_unused_modules(&self) -> Result<usize, RegisterError> {
+        let collected = self
+            .store
+            .collect_modules(self.config.execution.module_grace)
+            .await?;
+        let offered: std::collections::HashSet<String> = self
+            .list()
+            .iter()
+            .map(|p| p.record.module_sha256.clone())
+            .collect();
+        self.modules
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|sha256, _| offered.contains(sha256));
+        if !collected.is_empty() {
+            tracing::info!(modules = ?collected, "deleted module bytes no process or live job uses");
+        }
+        Ok(collected.len())
     }
 
     /// Offer again the deployed (mutable) processes in the store: those of
@@ -416,7 +486,9 @@ impl ProcessRegistry {
                     .get("jobControlOptions")
                     .and_then(|v| serde_json::from_value::<Vec<String>>(v.clone()).ok())
             })
-            .unwrap_or_else(|| vec![SYNC_EXECUTE.into(), ASYNC_EXECUTE.into()]);
+            // Said nothing: every mode, and dismissable (a sandboxed job
+            // can always be stopped).
+            .unwrap_or_else(|| vec![SYNC_EXECUTE.into(), ASYNC_EXECUTE.into(), DISMISS.into()]);
         self.validators
             .write()
             .unwrap_or_else(PoisonError::into_inner)
@@ -451,11 +523,51 @@ impl ProcessRegistry {
         let Some(wasm) = self.store.get_module(sha256).await? else {
             return Ok(None);
         };
-        let module = self.runtime.load(wasm).await?;
+        let module = self.load(wasm).await?;
         self.modules
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(sha256.to_owned(), module.clone());
         Ok(Some(module))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::StoreConfig;
+    use crate::runtime::RuntimeConfig;
+    use crate::store::NodeIdentity;
+
+    /// A registry on a sled store in `dir`, loading on `executor`.
+    async fn registry(dir: &std::path::Path, executor: tokio::runtime::Handle) -> ProcessRegistry {
+        let node = NodeIdentity::new("test", std::time::Duration::from_secs(10), 3);
+        let store = Store::open(&StoreConfig::default(), dir, node)
+            .await
+            .expect("sled store");
+        let runtime = Runtime::new(RuntimeConfig::default()).expect("runtime");
+        ProcessRegistry::new(runtime, executor, store, Arc::new(Config::default()))
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn modules_are_loaded_and_described_on_the_job_executor() {
+        let hello = crate::builtin::BUILTIN_PROCESSES[0].wasm.to_vec();
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let executor = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("executor");
+        let registry = registry(dir.path(), executor.handle().clone()).await;
+        let module = registry.load(hello.clone()).await.expect("loaded");
+        assert_eq!(module.description()["id"], "hello-world");
+        // With the executor stopped, nothing loads: `describe()` does not
+        // fall back to the caller's (the HTTP) runtime.
+        executor.shutdown_background();
+        let refused = registry.load(hello).await;
+        assert!(
+            matches!(&refused, Err(LoadError::Compile(reason)) if reason.contains("ended early")),
+            "{refused:?}"
+        );
     }
 }

@@ -120,6 +120,7 @@ impl Inner {
         permit: OwnedSemaphorePermit,
     ) -> Result<(JobRecord, Option<JobResults>), JobError> {
         let _storing = self.storing.start();
+        let holding_since = std::time::Instant::now();
         let subscriber = job.request.subscriber.clone().unwrap_or_default();
         if job.asynchronous {
             self.callbacks.notify(
@@ -189,6 +190,7 @@ impl Inner {
             .await;
         self.running.end(job.id);
         drop(permit);
+        self.recent_run_time.record(holding_since.elapsed());
         progress.finish(&mut job);
 
         let now = Utc::now();
@@ -232,7 +234,16 @@ impl Inner {
                 return Ok((job, None));
             }
             // Dismissed (deleted already) or taken over by another node.
-            RunOutcome::Cancelled => return Ok((job, None)),
+            RunOutcome::Cancelled => {
+                // A sync client waits for this answer: say it was dismissed
+                // (the job is gone from the store), not that it failed.
+                if !job.asynchronous && self.store.get_job(job.id).await?.is_none() {
+                    job.status = JobStatus::Dismissed;
+                    job.message = Some("dismissed by a client while it ran".into());
+                    job.updated = Utc::now();
+                }
+                return Ok((job, None));
+            }
             RunOutcome::Success { outputs } => {
                 job.status = JobStatus::Successful;
                 job.progress = Some(100);

@@ -53,6 +53,16 @@ pub enum JobError {
     /// No job with that id.
     #[error("no job with id {0}")]
     NoSuchJob(Uuid),
+    /// The job's process does not allow dismissal.
+    #[error(
+        "process '{process}' does not allow its jobs to be dismissed: its jobControlOptions are {options:?}, without \"dismiss\""
+    )]
+    DismissNotSupported {
+        /// The job's process.
+        process: String,
+        /// Its effective `jobControlOptions`.
+        options: Vec<String>,
+    },
     /// The scheduler is shutting down.
     #[error("the server is shutting down")]
     ShuttingDown,
@@ -122,6 +132,9 @@ pub(super) struct Inner {
     /// Fetches `href` inputs through the SSRF guard.
     pub(super) http: GuardedClient,
     pub(super) write_failures: Arc<WriteFailures>,
+    /// How long this node's jobs have held a worker lately: sizes the
+    /// claim-ahead buffer ([`super::dispatch`]).
+    pub(super) recent_run_time: super::dispatch::RecentRunTime,
 }
 
 impl Scheduler {
@@ -153,6 +166,7 @@ impl Scheduler {
                 executor: executor.clone(),
                 http,
                 write_failures: Arc::default(),
+                recent_run_time: super::dispatch::RecentRunTime::default(),
             }),
         };
         if scheduler.runs_async_jobs() {
@@ -287,7 +301,28 @@ impl Scheduler {
     /// Dismiss a job: delete it and its results, durably (a dismissed job
     /// must not come back, or run, after a crash), then stop it wherever it
     /// runs. Returns the job as it was, marked `dismissed`.
+    ///
+    /// Only if its process allows it: a process whose effective
+    /// `jobControlOptions` (its description, or the server's override) lack
+    /// `dismiss` keeps its jobs, running or finished, until retention
+    /// removes them ([`JobError::DismissNotSupported`]). The process's
+    /// current registration decides; a job whose process was undeployed
+    /// since may be dismissed (nothing is left to say otherwise).
     pub async fn dismiss(&self, id: Uuid) -> Result<JobRecord, JobError> {
+        let current = self
+            .inner
+            .store
+            .get_job(id)
+            .await?
+            .ok_or(JobError::NoSuchJob(id))?;
+        if let Some(process) = self.inner.registry.get(&current.process_id)
+            && !process.supports(crate::ogc::DISMISS)
+        {
+            return Err(JobError::DismissNotSupported {
+                process: current.process_id,
+                options: process.job_control_options.clone(),
+            });
+        }
         let mut job = self
             .inner
             .store

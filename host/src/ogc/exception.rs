@@ -67,6 +67,10 @@ pub mod exception_type {
     pub const UNAUTHORIZED: &str = "urn:wasmproc:error:unauthorized";
     /// Wrong credentials, or the operation is disabled.
     pub const FORBIDDEN: &str = "urn:wasmproc:error:forbidden";
-    /// The job was dismissed.
+    /// The job was dismissed (a synchronous request whose job a client
+    /// dismissed while it ran).
     pub const DISMISSED: &str = "urn:wasmproc:error:job-dismissed";
+    /// The job's process does not list `dismiss` in its
+    /// `jobControlOptions`.
+    pub const DISMISS_NOT_SUPPORTED: &str = "urn:wasmproc:error:dismiss-not-supported";
 }

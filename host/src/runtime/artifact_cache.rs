@@ -12,6 +12,13 @@
 //! artifact is an HMAC-SHA256 tag under a random key kept in the cache
 //! directory (`cache.key`). A file that was modified, truncated or dropped
 //! in from elsewhere fails the check and is recompiled from the module.
+//!
+//! The directory is bounded: after each store, the least recently used
+//! artifacts (by modification time, which a load refreshes) are deleted
+//! until the artifacts and their tags fit in the configured size. An
+//! undeployed process's artifact, or one an older engine wrote, is
+//! therefore dropped once newer ones need the room, and a missing artifact
+//! only costs a compilation.
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -32,11 +39,14 @@ pub(crate) struct ArtifactCache {
     dir: PathBuf,
     key: [u8; 32],
     engine_hash: String,
+    /// Most bytes of artifacts and tags kept (see the module docs).
+    max_bytes: u64,
 }
 
 impl ArtifactCache {
-    /// Open (or create) the cache directory for `engine`.
-    pub(crate) fn open(dir: &Path, engine: &Engine) -> std::io::Result<Self> {
+    /// Open (or create) the cache directory for `engine`, keeping at most
+    /// `max_bytes` of artifacts.
+    pub(crate) fn open(dir: &Path, engine: &Engine, max_bytes: u64) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir)?;
         let key = load_or_create_key(&dir.join(KEY_FILE))?;
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
@@ -45,6 +55,7 @@ impl ArtifactCache {
             dir: dir.to_path_buf(),
             key,
             engine_hash: format!("{:016x}", hasher.finish()),
+            max_bytes,
         })
     }
 
@@ -77,7 +88,11 @@ impl ArtifactCache {
         #[allow(unsafe_code)]
         let component = unsafe { Component::deserialize(engine, &artifact) };
         match component {
-            Ok(component) => Some(component),
+            Ok(component) => {
+                // Recently used: the last to go when the cache is trimmed.
+                touch(&path);
+                Some(component)
+            }
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "ignoring unusable artifact");
                 None
@@ -102,6 +117,60 @@ impl ArtifactCache {
         if let Err(e) = result {
             tracing::warn!(error = %e, "could not cache a compiled component");
         }
+        if let Err(e) = self.trim(&self.artifact_path(module_sha256)) {
+            tracing::warn!(error = %e, "could not trim the artifact cache");
+        }
+    }
+
+    /// Delete the least recently used artifacts (and their tags) until
+    /// the directory's artifacts fit in `max_bytes`, sparing `keep` (the
+    /// one just written, even if it alone is larger). Returns how many
+    /// artifacts were deleted.
+    fn trim(&self, keep: &Path) -> std::io::Result<usize> {
+        let mut artifacts = Vec::new();
+        let mut total = 0u64;
+        for entry in std::fs::read_dir(&self.dir)? {
+            let path = entry?.path();
+            if path.extension().is_none_or(|e| e != "cwasm") {
+                continue;
+            }
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue; // deleted meanwhile
+            };
+            let tag = std::fs::metadata(path.with_extension("tag")).map_or(0, |m| m.len());
+            let size = meta.len() + tag;
+            total += size;
+            let used = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+            artifacts.push((used, size, path));
+        }
+        if total <= self.max_bytes {
+            return Ok(0);
+        }
+        artifacts.sort_by_key(|(used, _, _)| *used);
+        let mut deleted = 0;
+        for (_, size, path) in artifacts {
+            if total <= self.max_bytes {
+                break;
+            }
+            if path == keep {
+                continue;
+            }
+            // The tag first: an artifact without its tag is never loaded.
+            let _ = std::fs::remove_file(path.with_extension("tag"));
+            if std::fs::remove_file(&path).is_ok() {
+                total -= size;
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+}
+
+/// Set a file's modification time to now (best effort: a file that
+/// cannot be touched is merely trimmed earlier).
+fn touch(path: &Path) {
+    if let Ok(file) = std::fs::File::options().append(true).open(path) {
+        let _ = file.set_modified(std::time::SystemTime::now());
     }
 }
 
@@ -122,4 +191,53 @@ fn load_or_create_key(path: &Path) -> std::io::Result<[u8; 32]> {
     key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
     write_atomically(path, &key)?;
     Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, SystemTime};
+
+    /// A fake artifact of `size` bytes (and a 32-byte tag) last used
+    /// `age` ago.
+    fn artifact(dir: &Path, name: &str, size: usize, age: Duration) -> PathBuf {
+        let path = dir.join(format!("{name}-0.cwasm"));
+        std::fs::write(&path, vec![0u8; size]).unwrap();
+        std::fs::write(path.with_extension("tag"), [0u8; 32]).unwrap();
+        let file = std::fs::File::options().append(true).open(&path).unwrap();
+        file.set_modified(SystemTime::now() - age).unwrap();
+        path
+    }
+
+    #[test]
+    fn trimming_drops_the_least_recently_used_artifacts_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::default();
+        let cache = ArtifactCache::open(dir.path(), &engine, 2_200).unwrap();
+        let oldest = artifact(dir.path(), "a", 1_000, Duration::from_secs(300));
+        let older = artifact(dir.path(), "b", 1_000, Duration::from_secs(200));
+        let newest = artifact(dir.path(), "c", 1_000, Duration::from_secs(100));
+        // 3 × 1,032 bytes over a 2,200-byte bound: one goes, the oldest.
+        assert_eq!(cache.trim(&newest).unwrap(), 1);
+        assert!(!oldest.exists() && !oldest.with_extension("tag").exists());
+        assert!(older.exists() && newest.exists());
+        // Used since: `b` is now the most recent, `c` goes next.
+        touch(&older);
+        let another = artifact(dir.path(), "d", 1_000, Duration::ZERO);
+        assert_eq!(cache.trim(&another).unwrap(), 1);
+        assert!(!newest.exists(), "the least recently used one went");
+        assert!(older.exists() && another.exists());
+        // The key file is not an artifact and is never trimmed.
+        assert!(dir.path().join(KEY_FILE).exists());
+    }
+
+    #[test]
+    fn the_artifact_just_written_stays_even_if_it_alone_is_too_big() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ArtifactCache::open(dir.path(), &Engine::default(), 100).unwrap();
+        let other = artifact(dir.path(), "a", 50, Duration::from_secs(10));
+        let big = artifact(dir.path(), "b", 1_000, Duration::ZERO);
+        assert_eq!(cache.trim(&big).unwrap(), 1);
+        assert!(big.exists() && !other.exists());
+    }
 }

@@ -89,6 +89,11 @@ pub enum LoadError {
     Describe(String),
 }
 
+/// Default bound of the artifact cache: 2 GiB, room for a few dozen
+/// Python or JavaScript components (their artifacts are tens of MiB) and
+/// hundreds of Rust or C ones.
+pub const DEFAULT_ARTIFACT_CACHE_BYTES: u64 = 2 << 30;
+
 /// Settings of a [`Runtime`].
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
@@ -96,6 +101,9 @@ pub struct RuntimeConfig {
     pub engine: EngineSettings,
     /// Where compiled artifacts are cached; `None` disables the cache.
     pub artifact_dir: Option<PathBuf>,
+    /// Most bytes the artifact cache keeps on disk (least recently used
+    /// artifacts go first).
+    pub artifact_cache_bytes: u64,
     /// Longest a compilation may take before the module is rejected.
     pub compile_timeout: Duration,
     /// Budget for the `describe()` call made when loading a module.
@@ -113,6 +121,7 @@ impl Default for RuntimeConfig {
         Self {
             engine: EngineSettings::default(),
             artifact_dir: None,
+            artifact_cache_bytes: DEFAULT_ARTIFACT_CACHE_BYTES,
             // Python and JS components take 2–20 s to compile on 2 cores.
             compile_timeout: Duration::from_secs(120),
             describe_limits: Limits {
@@ -198,7 +207,11 @@ impl Runtime {
         Process::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
             .map_err(|e| RuntimeError::Link(format!("{e:#}")))?;
         let cache = match &config.artifact_dir {
-            Some(dir) => Some(ArtifactCache::open(dir, &engine)?),
+            Some(dir) => Some(ArtifactCache::open(
+                dir,
+                &engine,
+                config.artifact_cache_bytes,
+            )?),
             None => None,
         };
         let ticker = EpochTicker::start(&engine)?;

@@ -289,6 +289,7 @@ const WRITE_OPERATIONS: &[&str] = &[
     "replace_process",
     "install_process",
     "delete_process",
+    "collect_modules",
     "enqueue_job",
     "claim_jobs",
     "start_sync_job",
@@ -350,7 +351,39 @@ impl Store {
         }
     }
 
+    /// The dispatcher says whether it has an idle worker and will claim
+    /// what is queued next. On PostgreSQL a local submission then wakes
+    /// only this node; otherwise (and on sled, where there is only this
+    /// node) nothing changes.
+    pub fn set_claimer_ready(&self, ready: bool) {
+        match self {
+            Store::Sled(_) => {}
+            Store::Postgres(p) => p.set_claimer_ready(ready),
+        }
+    }
+
+    /// The dispatcher's last claim took all it asked for, so more jobs
+    /// may be queued than this node can take: on PostgreSQL, wake the
+    /// other nodes (coalesced); on sled, nothing to do.
+    pub fn announce_backlog(&self) {
+        match self {
+            Store::Sled(_) => {}
+            Store::Postgres(p) => p.announce_backlog(),
+        }
+    }
+
     // ---- processes and modules -------------------------------------------
+
+    /// Delete the module bytes that no process and no queued or running
+    /// job uses and that nothing touched (stored, replaced away from,
+    /// undeployed) for `grace`; returns their sha256s. Finished jobs keep
+    /// their results, not their module.
+    pub async fn collect_modules(
+        &self,
+        grace: std::time::Duration,
+    ) -> Result<Vec<String>, StoreError> {
+        dispatch!(self.collect_modules(grace))
+    }
 
     /// Store a new process and its module bytes, durably; `false` (and
     /// nothing written) when a process with its id exists.

@@ -12,7 +12,7 @@ const char *wp_describe(void) {
            "\"id\": \"hello-world-c\", \"version\": \"0.2.0\", \"title\": \"Hello World (C)\","
            "\"description\": \"Echoes a greeting for the given name, with an optional message.\","
            "\"keywords\": [\"hello world\", \"example\", \"c\"],"
-           "\"jobControlOptions\": [\"sync-execute\", \"async-execute\"],"
+           "\"jobControlOptions\": [\"sync-execute\", \"async-execute\", \"dismiss\"],"
            "\"outputTransmission\": [\"value\", \"reference\"],"
            "\"inputs\": {"
            "  \"name\": {\"title\": \"Name\", \"description\": \"The name of the person or entity that you wish to be echoed back as an output\","

@@ -17,7 +17,7 @@ const char *wp_describe(void) {
            "\"description\": \"Min, max, mean, standard deviation, histogram and CRC-32 of a raster band of raw "
            "little-endian samples, and the band linearly stretched to 8 bits.\","
            "\"keywords\": [\"raster\", \"statistics\", \"c\"],"
-           "\"jobControlOptions\": [\"sync-execute\", \"async-execute\"],"
+           "\"jobControlOptions\": [\"sync-execute\", \"async-execute\", \"dismiss\"],"
            "\"inputs\": {"
            "  \"raster\": {\"title\": \"Samples\", \"description\": \"width x height samples, row by row, base64\","
            "              \"schema\": {\"type\": \"string\", \"contentEncoding\": \"base64\","

@@ -87,7 +87,7 @@ export const { describe, execute } = defineProcess({
     title: 'GeoJSON summary (JavaScript)',
     description: 'Bounding box, centroid (JTS dimension rule, planar) and geometry census of a GeoJSON object.',
     keywords: ['geojson', 'bbox', 'centroid', 'javascript'],
-    jobControlOptions: ['sync-execute', 'async-execute'],
+    jobControlOptions: ['sync-execute', 'async-execute', 'dismiss'],
     inputs: {
       geojson: {
         title: 'GeoJSON',

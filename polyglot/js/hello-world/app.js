@@ -10,7 +10,7 @@ export const { describe, execute } = defineProcess({
     title: 'Hello World (JavaScript)',
     description: 'Echoes a greeting for the given name, with an optional message.',
     keywords: ['hello world', 'example', 'javascript'],
-    jobControlOptions: ['sync-execute', 'async-execute'],
+    jobControlOptions: ['sync-execute', 'async-execute', 'dismiss'],
     outputTransmission: ['value', 'reference'],
     inputs: {
       name: {

@@ -14,7 +14,7 @@ class HelloWorld(Process):
         "title": "Hello World (Python)",
         "description": "Echoes a greeting for the given name, with an optional message.",
         "keywords": ["hello world", "example", "python"],
-        "jobControlOptions": ["sync-execute", "async-execute"],
+        "jobControlOptions": ["sync-execute", "async-execute", "dismiss"],
         "outputTransmission": ["value", "reference"],
         "inputs": {
             "name": {

@@ -19,7 +19,7 @@ class Statistics(Process):
         "description": "Count, sum, min, max, mean, median, standard deviation, "
         "variance and quantiles of a list of numbers; with weights, also the weighted mean.",
         "keywords": ["statistics", "python"],
-        "jobControlOptions": ["sync-execute", "async-execute"],
+        "jobControlOptions": ["sync-execute", "async-execute", "dismiss"],
         "inputs": {
             "values": {
                 "title": "Values",

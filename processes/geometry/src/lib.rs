@@ -35,7 +35,7 @@ impl Process for GeometryOps {
             "title": "Geometry measures",
             "description": "Geodesic area and length, centroid, bounding box and Douglas-Peucker simplification of a GeoJSON geometry in WGS 84.",
             "keywords": ["geojson", "area", "length", "centroid", "bbox", "simplify"],
-            "jobControlOptions": ["sync-execute", "async-execute"],
+            "jobControlOptions": ["sync-execute", "async-execute", "dismiss"],
             "outputTransmission": ["value", "reference"],
             "inputs": {
                 "geometry": { "title": "Geometry", "description": "A GeoJSON geometry, feature or feature collection (longitude/latitude).", "minOccurs": 1, "schema": geojson_schema },

@@ -14,7 +14,7 @@ impl Process for HelloWorld {
             "title": "Hello World",
             "description": "Echoes a greeting for the given name, with an optional message.",
             "keywords": ["hello world", "example"],
-            "jobControlOptions": ["sync-execute", "async-execute"],
+            "jobControlOptions": ["sync-execute", "async-execute", "dismiss"],
             "outputTransmission": ["value", "reference"],
             "inputs": {
                 "name": { "title": "Name", "description": "The name of the person or entity that you wish to be echoed back as an output", "minOccurs": 1, "maxOccurs": 1, "schema": { "type": "string" } },

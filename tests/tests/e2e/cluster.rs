@@ -266,6 +266,56 @@ async fn a_dismissal_on_one_node_stops_the_job_on_another_within_a_second() {
     assert!(log.contains(&long), "{log}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_jobs_submitted_to_a_busy_node_run_on_an_idle_one() {
+    // One worker each. node-a first runs short jobs, so it would claim
+    // many jobs ahead of its one worker; then a burst of long jobs reaches
+    // it. They must not all wait behind its worker while node-b idles.
+    let (_db, cluster) = Cluster::on_new_database(
+        BINARY,
+        &[NodeSpec::all("node-a", 1), NodeSpec::all("node-b", 1)],
+    )
+    .await;
+    let a = cluster.node(0);
+    for i in 0..5 {
+        let short = a
+            .execute_async("echo", &json!({"inputs": {"stringInput": format!("s{i}")}}))
+            .await;
+        a.wait_for_status(&short, &["successful"], Duration::from_secs(20))
+            .await;
+    }
+    // Submitted together, so that node-a may claim several at once.
+    let submissions: Vec<_> = (0..4)
+        .map(|i| {
+            let a = a.api().clone();
+            tokio::spawn(async move {
+                a.execute_async(
+                    "echo",
+                    &json!({"inputs": {"stringInput": format!("long{i}"), "pause": 2}}),
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut long = Vec::new();
+    for submission in submissions {
+        long.push(submission.await.unwrap());
+    }
+    let mut nodes = HashSet::new();
+    for id in &long {
+        let done = a
+            .wait_for_status(id, &["successful"], Duration::from_secs(60))
+            .await;
+        let node = done["node"].as_str().unwrap();
+        nodes.insert(node.split('#').next().unwrap().to_owned());
+    }
+    assert_eq!(
+        nodes,
+        HashSet::from(["node-a".to_owned(), "node-b".to_owned()]),
+        "both nodes ran some of the long jobs"
+    );
+}
+
 /// An application package deploying the hello-world module under `id`.
 fn package(id: &str, version: &str) -> Value {
     use base64::Engine as _;

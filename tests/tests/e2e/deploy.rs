@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use base64::Engine as _;
 use reqwest::Method;
@@ -1394,15 +1394,20 @@ async fn conformance_and_api_document_part_2() {
 // ---------------------------------------------------------------- restart
 
 /// Every file of `dir` with its size and modification time.
-fn snapshot(dir: &Path) -> BTreeMap<String, (u64, SystemTime)> {
+fn snapshot(dir: &Path) -> BTreeMap<String, (u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
     std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
         .map(|entry| {
             let entry = entry.expect("directory entry");
             let meta = entry.metadata().expect("metadata");
+            // The inode, not the modification time: a load refreshes an
+            // artifact's time (the cache drops the least recently used),
+            // while writing one always makes a new file (written aside,
+            // then renamed).
             (
                 entry.file_name().to_string_lossy().into_owned(),
-                (meta.len(), meta.modified().expect("mtime")),
+                (meta.len(), meta.ino()),
             )
         })
         .collect()

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use wasmproc_tests::{
     Api, JOB_TIMEOUT, TestServer, assert_exception, assert_valid, body_link, check_exception,
+    set_job_control,
 };
 
 fn job_ids(list: &Value) -> Vec<String> {
@@ -401,6 +402,91 @@ async fn dismissing_a_queued_job_removes_it_before_it_runs() {
         started.elapsed() < Duration::from_secs(5),
         "the next job waited {:?}",
         started.elapsed()
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_process_without_dismiss_keeps_its_jobs() {
+    let server = super::server()
+        .configure(|c| set_job_control(c, "echo", &["sync-execute", "async-execute"]))
+        .start()
+        .await;
+    let job_id = server
+        .execute_async(
+            "echo",
+            &json!({ "inputs": { "stringInput": "x", "pause": 1 } }),
+        )
+        .await;
+    server
+        .wait_for_status(&job_id, &["running"], JOB_TIMEOUT)
+        .await;
+    for state in ["running", "successful"] {
+        let reply = server.delete(&format!("/jobs/{job_id}")).await;
+        let exception = assert_exception(&reply, 405, None);
+        assert_eq!(
+            exception["type"],
+            "urn:wasmproc:error:dismiss-not-supported"
+        );
+        let detail = exception["detail"].as_str().unwrap();
+        assert!(
+            detail.contains("'echo'") && detail.contains("dismiss"),
+            "{detail}"
+        );
+        assert_eq!(
+            reply.header("allow").as_deref(),
+            Some("GET, HEAD"),
+            "{state}"
+        );
+        // The job goes on, and its results stay.
+        let done = server
+            .wait_for_status(&job_id, &["successful"], JOB_TIMEOUT)
+            .await;
+        assert_eq!(done["status"], "successful");
+    }
+    server
+        .get(&format!("/jobs/{job_id}/results"))
+        .await
+        .expect_status(200);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_sync_request_whose_job_is_dismissed_gets_a_409_saying_so() {
+    let server = super::server().start().await;
+    let api = server.api().clone();
+    let request = tokio::spawn(async move {
+        api.execute(
+            "echo",
+            &json!({ "inputs": { "stringInput": "x", "pause": 30 } }),
+        )
+        .await
+    });
+    // The sync job is recorded as running from its start.
+    let deadline = Instant::now() + JOB_TIMEOUT;
+    let job_id = loop {
+        if let Some(id) = list(&server, "status=running&processID=echo").await.pop() {
+            break id;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the sync job never showed as running"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    server
+        .delete(&format!("/jobs/{job_id}"))
+        .await
+        .expect_status(200);
+    let reply = tokio::time::timeout(Duration::from_secs(10), request)
+        .await
+        .expect("the sync request was answered soon after the dismissal")
+        .unwrap();
+    let exception = assert_exception(&reply, 409, None);
+    assert_eq!(exception["type"], "urn:wasmproc:error:job-dismissed");
+    assert!(
+        exception["detail"].as_str().unwrap().contains(&job_id),
+        "{exception}"
     );
     server.shutdown().await;
 }

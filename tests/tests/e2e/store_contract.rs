@@ -89,6 +89,7 @@ on_both_backends!(
     a_requeued_job_is_claimed_again,
     dismissals_are_announced_as_events,
     a_newer_schema_is_refused,
+    unused_modules_are_collected_after_their_grace,
 );
 
 fn job(process: &str, asynchronous: bool) -> JobRecord {
@@ -554,6 +555,85 @@ async fn processes_deploy_replace_undeploy_atomically(place: Place) {
     assert!(store.delete_process("p").await.unwrap());
     assert!(!store.delete_process("p").await.unwrap());
     assert!(store.get_process("p").await.unwrap().is_none());
+}
+
+async fn unused_modules_are_collected_after_their_grace(place: Place) {
+    let store = place.open().await;
+    let module = |sha: &'static str| {
+        let store = store.clone();
+        async move { store.get_module(sha).await.unwrap().is_some() }
+    };
+    store
+        .install_process(&process("builtin", "s0", false), b"b0")
+        .await
+        .unwrap();
+    store
+        .insert_process(&process("p", "s1", true), b"w1")
+        .await
+        .unwrap();
+    // Refused (the id is taken), but its bytes were written first.
+    store
+        .insert_process(&process("p", "s2", true), b"w2")
+        .await
+        .unwrap();
+    // A job queued under p's first version, which is then replaced.
+    let queued = JobRecord::new("p", "s1", job("p", true).request, true);
+    store.enqueue_job(&queued, 100).await.unwrap();
+    store
+        .replace_process(&process("p", "s3", true), b"w3")
+        .await
+        .unwrap();
+    // Undeployed, with only a finished job left.
+    store
+        .insert_process(&process("q", "s4", true), b"w4")
+        .await
+        .unwrap();
+    let mut failed = JobRecord::new("q", "s4", job("q", false).request, false);
+    failed.mark_failed(FailureKind::Trap, "it trapped");
+    store.insert_failed_job(&failed).await.unwrap();
+    assert!(store.delete_process("q").await.unwrap());
+
+    // Everything was touched just now: within the grace, nothing goes.
+    let none = store
+        .collect_modules(Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert_eq!(none, Vec::<String>::new());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let mut collected = store.collect_modules(Duration::from_secs(1)).await.unwrap();
+    collected.sort();
+    assert_eq!(
+        collected,
+        ["s2", "s4"],
+        "the refused and the undeployed module"
+    );
+    assert!(!module("s2").await && !module("s4").await);
+    assert!(module("s0").await, "a built-in's module stays");
+    assert!(module("s3").await, "the offered version stays");
+    assert!(module("s1").await, "the queued job's version stays");
+
+    // Running, it still needs its module; finished, it does not.
+    let claimed = store.claim_jobs(1).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let running = claimed.into_iter().next().unwrap();
+    let none = store.collect_modules(Duration::from_secs(1)).await.unwrap();
+    assert_eq!(
+        none,
+        Vec::<String>::new(),
+        "the running job's version stays"
+    );
+    let done = finished(running.clone(), JobStatus::Successful, 5);
+    assert!(
+        store
+            .finish_job(&running, &done, Some(&results("x")))
+            .await
+            .unwrap()
+    );
+    let collected = store.collect_modules(Duration::from_secs(1)).await.unwrap();
+    assert_eq!(collected, ["s1"]);
+    assert!(module("s3").await && module("s0").await);
+    // Its results outlive the module.
+    assert!(store.get_results(done.id).await.unwrap().is_some());
 }
 
 async fn retention_deletes_only_jobs_finished_before_the_cutoff(place: Place) {

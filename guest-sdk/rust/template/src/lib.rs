@@ -17,7 +17,7 @@ impl Process for MyProcess {
             "version": "0.1.0",
             "title": "My process",
             "description": "Counts the words of a text.",
-            "jobControlOptions": ["sync-execute", "async-execute"],
+            "jobControlOptions": ["sync-execute", "async-execute", "dismiss"],
             "inputs": {
                 "text": { "title": "Text", "schema": { "type": "string" } },
                 "minLength": {

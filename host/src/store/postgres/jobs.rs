@@ -55,7 +55,7 @@ pub(super) fn decode(row: &Row) -> Result<JobRecord, StoreError> {
     Ok(serde_json::from_value(record)?)
 }
 
-fn millis(duration: std::time::Duration) -> f64 {
+pub(super) fn millis(duration: std::time::Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
 }
 
@@ -196,10 +196,37 @@ pub(super) fn outcome_batcher(db: Db, node: String) -> Batcher<Outcome, bool> {
 }
 
 impl PgStore {
-    /// Ask the queue loops (here and, coalesced, on every node) to claim.
+    /// A job was queued here: wake this node's dispatcher and, unless it
+    /// has an idle worker and will claim it, the other nodes (one
+    /// coalesced notification).
+    ///
+    /// Why not always every node: a `queued` notification wakes every
+    /// idle dispatcher of the cluster, each of them claims, and all but
+    /// one find the job taken — measured on 3 nodes, 11,246 claim
+    /// statements for 6,200 jobs, at least 5,046 of them empty. A node
+    /// with an idle worker takes its own submissions; the others hear of
+    /// them only when it cannot ([`Self::announce_backlog`] covers the
+    /// jobs left over by a busy node's last claim).
     fn announce_queued(&self) {
         self.queue_wake.notify_one();
+        if !self.claimer_ready.load(std::sync::atomic::Ordering::SeqCst) {
+            self.announce_queued.notify_one();
+        }
+    }
+
+    /// Tell the other nodes (coalesced) that queued jobs are waiting:
+    /// this node's last claim took as many as it could and more may be
+    /// left, or it re-queued jobs.
+    pub(crate) fn announce_backlog(&self) {
         self.announce_queued.notify_one();
+    }
+
+    /// Say whether this node's dispatcher has an idle worker and will
+    /// claim what is queued next (set by the dispatcher as it goes from
+    /// waiting for the queue to waiting for a worker and back).
+    pub(crate) fn set_claimer_ready(&self, ready: bool) {
+        self.claimer_ready
+            .store(ready, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub(crate) async fn enqueue_job(
@@ -427,7 +454,10 @@ impl PgStore {
             })
             .await?;
         if requeued {
-            self.announce_queued();
+            // Re-queued because this node stops or gave a job up: the other
+            // nodes must hear of it whatever this dispatcher says.
+            self.queue_wake.notify_one();
+            self.announce_backlog();
         }
         Ok(requeued)
     }

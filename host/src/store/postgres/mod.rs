@@ -224,6 +224,10 @@ pub struct PgStore {
     /// Asks the notifier task to tell the other nodes that jobs are
     /// queued (coalesced, see [`listener::spawn_notifier`]).
     announce_queued: Arc<Notify>,
+    /// Whether this node's dispatcher will claim soon (it has an idle
+    /// worker): then a local submission wakes only it, and the other nodes
+    /// are told only when it is busy (see [`PgStore::set_claimer_ready`]).
+    claimer_ready: std::sync::atomic::AtomicBool,
     /// The cluster-wide queue length as last counted, and this node's
     /// submissions since (see [`jobs::QUEUE_COUNT_AGE`]).
     queue_count: std::sync::Mutex<jobs::QueueCount>,
@@ -346,6 +350,7 @@ impl PgStore {
             events: broadcast::channel(1024).0,
             queue_wake: Arc::new(Notify::new()),
             announce_queued: Arc::new(Notify::new()),
+            claimer_ready: std::sync::atomic::AtomicBool::new(false),
             queue_count: std::sync::Mutex::default(),
             stop: CancellationToken::new(),
         };
@@ -393,7 +398,11 @@ impl PgStore {
     // ---- processes and modules -------------------------------------------
 
     /// Store module bytes unless they are there already (a 19 MB Python
-    /// component is sent once, not on every replace).
+    /// component is sent once, not on every replace); either way the
+    /// module's `stored` time becomes now, which keeps
+    /// [`Self::collect_modules`] away from it for the grace period (its
+    /// `stored < cutoff` is checked again on the locked row, so a module
+    /// touched while being collected stays).
     async fn put_module(
         &self,
         client: &deadpool_postgres::Object,
@@ -401,10 +410,13 @@ impl PgStore {
         wasm: &[u8],
     ) -> Result<(), StoreError> {
         let present = client
-            .query_opt("SELECT 1 FROM modules WHERE sha256 = $1", &[&sha256])
+            .execute(
+                "UPDATE modules SET stored = now() WHERE sha256 = $1",
+                &[&sha256],
+            )
             .await
             .map_err(map_error)?
-            .is_some();
+            == 1;
         if !present {
             client
                 .execute(
@@ -454,6 +466,7 @@ impl PgStore {
             let client = self.client().await?;
             self.put_module(&client, &record.module_sha256, wasm)
                 .await?;
+            touch_module_of(&client, &record.id).await?;
             let row = client
                 .query_opt(
                     "UPDATE processes SET record = $2, changed = now() WHERE id = $1 AND mutable \
@@ -525,6 +538,7 @@ impl PgStore {
     pub(crate) async fn delete_process(&self, id: &str) -> Result<bool, StoreError> {
         self.bounded(async {
             let client = self.client().await?;
+            touch_module_of(&client, id).await?;
             let row = client
                 .query_opt(
                     "DELETE FROM processes WHERE id = $1 AND mutable \
@@ -549,4 +563,48 @@ impl PgStore {
         })
         .await
     }
+
+    /// Delete the modules no process and no queued or running job uses,
+    /// last touched (stored, replaced away from, undeployed) more than
+    /// `grace` ago by the database's clock; returns their sha256s. One
+    /// statement: several nodes may run it at once, each module goes once.
+    pub(crate) async fn collect_modules(
+        &self,
+        grace: std::time::Duration,
+    ) -> Result<Vec<String>, StoreError> {
+        self.bounded(async {
+            let client = self.client().await?;
+            let rows = client
+                .query(
+                    "DELETE FROM modules m \
+                     WHERE m.stored < now() - $1::float8 * interval '1 millisecond' \
+                       AND NOT EXISTS (SELECT 1 FROM processes p \
+                                       WHERE p.record->>'module_sha256' = m.sha256) \
+                       AND NOT EXISTS (SELECT 1 FROM jobs j \
+                                       WHERE j.status IN ('accepted', 'running') \
+                                         AND j.record->>'module_sha256' = m.sha256) \
+                     RETURNING m.sha256",
+                    &[&jobs::millis(grace)],
+                )
+                .await
+                .map_err(map_error)?;
+            Ok(rows.into_iter().map(|row| row.get(0)).collect())
+        })
+        .await
+    }
+}
+
+/// Mark the module of process `id` (if any) as just used: it is being
+/// replaced or undeployed, and a job accepted meanwhile may still need it
+/// (see `execution.module_grace`).
+async fn touch_module_of(client: &deadpool_postgres::Object, id: &str) -> Result<(), StoreError> {
+    client
+        .execute(
+            "UPDATE modules SET stored = now() WHERE sha256 = \
+               (SELECT record->>'module_sha256' FROM processes WHERE id = $1)",
+            &[&id],
+        )
+        .await
+        .map_err(map_error)?;
+    Ok(())
 }

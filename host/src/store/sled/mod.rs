@@ -93,6 +93,12 @@ pub struct SledStore {
     queued: AtomicUsize,
     queue_wake: Notify,
     events: broadcast::Sender<StoreEvent>,
+    /// When each module was last stored, replaced away from or undeployed
+    /// (see [`SledStore::collect_modules`]); a module not in it counts
+    /// from `opened` (in memory only: after a restart every module waits
+    /// one grace period again, which is merely late).
+    module_touched: Mutex<HashMap<String, std::time::Instant>>,
+    opened: std::time::Instant,
 }
 
 /// Lock a mutex, ignoring poisoning: every critical section here leaves
@@ -132,6 +138,8 @@ impl SledStore {
             queued: AtomicUsize::new(0),
             queue_wake: Notify::new(),
             events: broadcast::channel(256).0,
+            module_touched: Mutex::default(),
+            opened: std::time::Instant::now(),
             db,
         };
         store.migrate()?;
@@ -188,11 +196,28 @@ impl SledStore {
 
     // ---- processes and modules -------------------------------------------
 
+    /// Note that a module was just used (before writing anything that
+    /// refers to it, so a concurrent collection spares it).
+    fn touch_module(&self, sha256: &str) {
+        lock(&self.module_touched).insert(sha256.to_owned(), std::time::Instant::now());
+    }
+
+    /// Touch the module of process `id`, if any (it is being replaced or
+    /// undeployed; jobs accepted meanwhile may still need it).
+    fn touch_module_of(&self, id: &str) -> Result<(), StoreError> {
+        if let Some(bytes) = self.processes.get(id.as_bytes())? {
+            let old: ProcessRecord = serde_json::from_slice(&bytes)?;
+            self.touch_module(&old.module_sha256);
+        }
+        Ok(())
+    }
+
     pub(crate) async fn insert_process(
         &self,
         record: &ProcessRecord,
         wasm: &[u8],
     ) -> Result<bool, StoreError> {
+        self.touch_module(&record.module_sha256);
         self.modules.insert(record.module_sha256.as_bytes(), wasm)?;
         let inserted = self
             .processes
@@ -214,6 +239,8 @@ impl SledStore {
         wasm: &[u8],
     ) -> Result<bool, StoreError> {
         let value = serde_json::to_vec(record)?;
+        self.touch_module_of(&record.id)?;
+        self.touch_module(&record.module_sha256);
         self.modules.insert(record.module_sha256.as_bytes(), wasm)?;
         let mut replaced = false;
         self.processes
@@ -234,6 +261,8 @@ impl SledStore {
         record: &ProcessRecord,
         wasm: &[u8],
     ) -> Result<(), StoreError> {
+        self.touch_module_of(&record.id)?;
+        self.touch_module(&record.module_sha256);
         self.modules.insert(record.module_sha256.as_bytes(), wasm)?;
         self.processes
             .insert(record.id.as_bytes(), serde_json::to_vec(record)?)?;
@@ -256,6 +285,7 @@ impl SledStore {
     }
 
     pub(crate) async fn delete_process(&self, id: &str) -> Result<bool, StoreError> {
+        self.touch_module_of(id)?;
         let mut deleted = false;
         self.processes.fetch_and_update(id.as_bytes(), |old| {
             let old = old?;
@@ -271,5 +301,60 @@ impl SledStore {
 
     pub(crate) async fn get_module(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.modules.get(sha256.as_bytes())?.map(|v| v.to_vec()))
+    }
+
+    /// Delete the modules no process and no queued or running job uses
+    /// and nobody touched for `grace`; returns their sha256s.
+    ///
+    /// The modules in use: every process's, every job's in the `A` index
+    /// (accepted or running async jobs; a few, not the job table) and
+    /// every running sync job's. A deploy or replace touches its module
+    /// before writing it, so a collection running meanwhile spares it.
+    pub(crate) async fn collect_modules(
+        &self,
+        grace: std::time::Duration,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut used = std::collections::HashSet::new();
+        for value in self.processes.iter().values() {
+            let process: ProcessRecord = serde_json::from_slice(&value?)?;
+            used.insert(process.module_sha256);
+        }
+        for key in self.index.scan_prefix([index::ACTIVE]).keys() {
+            let key = key?;
+            let Some(id) = key.len().checked_sub(16).map(|at| &key[at..]) else {
+                continue;
+            };
+            if let Some(value) = self.jobs.get(id)? {
+                let job: JobRecord = serde_json::from_slice(&value)?;
+                used.insert(job.module_sha256);
+            }
+        }
+        used.extend(
+            lock(&self.running_sync)
+                .values()
+                .map(|job| job.module_sha256.clone()),
+        );
+        let mut collected = Vec::new();
+        for key in self.modules.iter().keys() {
+            let key = key?;
+            let sha256 = String::from_utf8_lossy(&key).into_owned();
+            if used.contains(&sha256) {
+                continue;
+            }
+            let last = lock(&self.module_touched)
+                .get(&sha256)
+                .copied()
+                .unwrap_or(self.opened);
+            if last.elapsed() < grace {
+                continue;
+            }
+            self.modules.remove(&key)?;
+            lock(&self.module_touched).remove(&sha256);
+            collected.push(sha256);
+        }
+        if !collected.is_empty() {
+            self.flush().await?;
+        }
+        Ok(collected)
     }
 }
