@@ -2,7 +2,40 @@
 //! scheduler, HTTP.
 //!
 //! Two tokio runtimes: the caller's, which serves HTTP, and the *executor*
-//! built here with `max_concurrent_jobs` threads, where every guest runs.
+//! built here with `max_concurrent_jobs` threads, where every guest runs
+//! (jobs, and the `describe()` call that loading a module makes). Guests
+//! yield at every epoch tick, so they would not block the HTTP threads,
+//! but they would take their CPU: with the executor apart, a status read
+//! waits for a free HTTP thread, never behind a guest's time slice.
+//!
+//! # Start-up, in order, and why
+//! 1. Validate the configuration: a contradiction (a per-process limit
+//!    above its maximum, a cluster role without a shared store) is an
+//!    error before anything is opened.
+//! 2. Open the store (sled's directory lock, or PostgreSQL with its
+//!    migrations); an unreachable database ends start-up here with its URL
+//!    (password hidden) in the error.
+//! 3. Create the runtime (engine, linker, artifact cache) and bind the
+//!    listener, so the base URL of links is known before any job exists.
+//! 4. Build the executor, then the process registry on it, and register
+//!    the built-ins, the processes directory and the deployed processes:
+//!    every module is compiled (or taken from the artifact cache) and
+//!    described before the first request can name it.
+//! 5. Recover jobs an earlier run left running or queued (sled), before
+//!    the scheduler's dispatcher could claim anything.
+//! 6. Start the scheduler (dispatcher, cluster tasks), the retention
+//!    sweep, and only then serve HTTP.
+//!
+//! An error at any step drops what was built so far; the executor is held
+//! in `Executor` from step 4 on so that dropping it never blocks (a tokio
+//! runtime may not be dropped from async code).
+//!
+//! # Shutdown, in order, and why
+//! Stop accepting connections and let open requests finish (a sync client
+//! gets its answer), then give running jobs `execution.shutdown_grace` and
+//! stop the rest (async ones go back to the queue), then stop the executor,
+//! whose tasks hold the store: once [`Server::shutdown`] returns, the data
+//! directory is free for the next server.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -289,6 +322,13 @@ const CONNECTION_DRAIN: std::time::Duration = std::time::Duration::from_secs(30)
 /// Accept connections until `stop` fires, each served by hyper with a
 /// header read timeout (a client that trickles its headers is cut off);
 /// then stop accepting and let open connections finish their requests.
+///
+/// hyper-util's connection builder instead of `axum::serve`: axum's has no
+/// header read timeout, and a slow-loris client holding thousands of
+/// half-sent requests is what that timeout bounds. Each connection is
+/// watched by a [`GracefulShutdown`](hyper_util::server::graceful::GracefulShutdown)
+/// so that shutdown finishes in-flight requests (up to
+/// `CONNECTION_DRAIN`) instead of cutting them.
 async fn serve_http(
     listener: TcpListener,
     app: axum::Router,
@@ -350,6 +390,9 @@ pub async fn serve(config: Config) -> Result<(), ServerError> {
     server.shutdown().await
 }
 
+/// Wait for SIGINT (Ctrl-C) or SIGTERM (what service managers and
+/// container runtimes send); both start the same graceful shutdown. If the
+/// SIGTERM handler cannot be installed, Ctrl-C still works.
 async fn wait_for_signal() {
     #[cfg(unix)]
     {

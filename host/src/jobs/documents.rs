@@ -1,5 +1,20 @@
 //! The JSON documents built from stored jobs: statusInfo and the results
 //! document. Shared by the HTTP API and the callbacks.
+//!
+//! One builder for both, so that what a callback receives is exactly what
+//! `GET /jobs/{id}` and `GET /jobs/{id}/results` would have answered at
+//! that moment: the same fields, the same links (built from the server's
+//! base URL, never from a request's `Host` header, so a callback body and
+//! a status read agree behind any proxy).
+//!
+//! statusInfo carries, beyond OGC's fields, what a user of this server
+//! needs to act on a job: what it used (fuel, peak memory, duration), the
+//! node that ran it (cluster), how many times it was started when more
+//! than once, the failure reason as its message, and links to its log,
+//! its process and its results. The results document renders each output
+//! as the request asked (`value` inline: JSON as JSON, objects and bytes
+//! as qualified values with their media type, bytes base64-encoded; or
+//! `reference`: a link to `/jobs/{id}/results/{output}`).
 
 use base64::Engine as _;
 use serde_json::{Map, Value, json};

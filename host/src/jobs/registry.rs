@@ -5,6 +5,34 @@
 //! rules, limits). The lock is only held to clone an `Arc` out, never across
 //! an `.await`. Modules are also kept by sha256 so a job keeps running the
 //! version it was accepted for even after its process is replaced.
+//!
+//! # Where a process comes from
+//! - **Built-ins** (compiled into the binary) and the **processes
+//!   directory** are installed at start-up as immutable processes.
+//! - **Deployed** processes (Part 2) are stored with their module bytes
+//!   and restored at start-up, or when another node announces a change.
+//! - The effective description is the module's `describe()`, or the one in
+//!   the deployer's application package; the effective `jobControlOptions`
+//!   and limits add the server's per-process overrides on top.
+//!
+//! # Register: check everything, then let the store decide
+//! [`ProcessRegistry::register`] loads the module (compile or artifact
+//! cache, then `describe()`, on the job executor), checks the description
+//! against the OGC schema and the server's own rules (id syntax, a
+//! version, input schemas that compile), and only then writes. The store
+//! decides atomically whether the id is free (deploy) or a mutable
+//! process (replace), for every node sharing it, and the write is durable
+//! before the client hears 201 or 204. Only after that is the process
+//! offered here, so no request sees a version the store does not have.
+//!
+//! # What is kept in memory, and for how long
+//! Registered processes until undeployed or replaced; compiled modules by
+//! sha256 until a collection finds no offered process using them
+//! ([`ProcessRegistry::collect_unused_modules`], which also deletes the
+//! unused module bytes from the store after `execution.module_grace`);
+//! input rules by (process, sha256) for the life of the server, because
+//! a job accepted before a replace must be checked by the rules it was
+//! accepted under, which a deployer's description may have set.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, PoisonError, RwLock};

@@ -1,8 +1,40 @@
 //! Running one job to its end: resolve what it runs, fetch its `href`
 //! inputs, run the guest, and store the outcome.
 //!
+//! # The steps of [`Inner::execute`]
+//! 1. **What it runs.** A claimed async job runs the module, input rules
+//!    and limits it was accepted under ([`Inner::run_claimed`] resolves
+//!    them from its `module_sha256`), even if its process was replaced or
+//!    undeployed since; a sync job runs the process as registered when
+//!    its request arrived. A module that cannot be found or loaded fails
+//!    the job as `module-unavailable`.
+//! 2. **`inProgressUri`** is called (async jobs only; fire and forget).
+//! 3. **`href` inputs** are fetched through the SSRF guard and checked
+//!    against the input rules. For a sync job this happens inside the
+//!    request's one deadline (`sync_timeout`), and the guest's wall-clock
+//!    limit is cut to what is left of it, so the client never waits for
+//!    more than `sync_timeout` in total.
+//! 4. **The guest runs** on this thread (the executor's) with its fuel,
+//!    memory, wall-clock, output and log limits, and the job's stop token.
+//!    Progress reports go to memory and are written at most every 250 ms
+//!    ([`super::progress`]).
+//! 5. **The worker is given back** as soon as the guest ends, before the
+//!    outcome is written: on PostgreSQL a commit takes a millisecond or
+//!    two, and the next job need not wait for it. The time the worker was
+//!    held feeds the dispatcher's claim-ahead estimate.
+//! 6. **Outputs are checked** against the description (undeclared outputs,
+//!    media types, schemas): a violation fails the job (`strict`) or is
+//!    logged in the job's log and the server's (`warn`).
+//! 7. **The outcome is stored** ([`Inner::finish_with_retries`]): an async
+//!    job's final state and results become visible together and only
+//!    once durable; a sync job's are written before its client gets the
+//!    answer. `false` from the store means the job is no longer this
+//!    node's to finish (dismissed, or taken over after a lost lease).
+//! 8. **`successUri` / `failedUri`** are called (async jobs only).
+//!
 //! How a run that was stopped ends depends on why it was stopped:
-//! - dismissed: the job is already deleted; nothing is written;
+//! - dismissed: the job is already deleted; nothing is written; a sync
+//!   client is told it was dismissed (409), not that it failed;
 //! - lease lost (cluster): another node owns the job now; nothing is
 //!   written (every write is conditional on holding the lease anyway);
 //! - graceful shutdown: an async job goes back to the queue, to run again

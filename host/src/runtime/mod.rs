@@ -14,6 +14,32 @@
 //! - `job_log.rs`: the bounded job log (log calls, stdout, stderr).
 //! - `artifact_cache.rs`: compiled artifacts on disk, HMAC-checked.
 //! - `outcome.rs`: [`RunOutcome`], the one classification of how a run ends.
+//!
+//! # One job in the sandbox
+//! [`Runtime::load`] compiles a component once per sha256 (on a blocking
+//! thread, bounded by the compile timeout, or from the artifact cache),
+//! refuses it if it imports what the linker does not grant, links it into
+//! an `InstancePre` (import resolution is paid once, not per job) and calls
+//! its `describe()` under the describe limits. [`Runtime::run`] then, per
+//! job: a new `Store` with the job's fuel, its memory limiter and an epoch
+//! deadline; a new instance from the pooling allocator (a slot of
+//! pre-reserved address space, so instantiation is tens of microseconds of
+//! bookkeeping, not an `mmap`); `execute(inputs)`; and the classification
+//! of how it ended. Nothing survives the job: the store, and with it the
+//! instance's memories and tables, is dropped, and the pool slot is reset
+//! before its next use, so no job sees another's data.
+//!
+//! # Why these limits hold
+//! - **Fuel** is counted by the compiled code itself; running out traps.
+//! - **Memory** growth goes through the limiter, which refuses past the
+//!   job's bound; the engine's largest memory caps it again.
+//! - **Wall clock**: the epoch ticker (`epoch.rs`) advances every 10 ms;
+//!   at each tick a running guest yields to tokio, where the job's timeout
+//!   and stop token are checked, and past the deadline the epoch callback
+//!   interrupts it outright. A guest in a tight loop therefore stops within
+//!   a tick, and never holds an executor thread for longer than that.
+//! - **Outputs and logs** are counted as the guest hands them over; an
+//!   output over budget fails the job without being stored.
 
 mod artifact_cache;
 mod bindings;
@@ -435,6 +461,13 @@ impl Runtime {
 }
 
 /// Check the size budget, then turn the guest's outputs into host values.
+///
+/// The budget is checked on the sizes first, before anything is parsed or
+/// copied: a guest that returns a gigabyte fails for its size, and the
+/// host does no work on it. Then each output: a media type must be one a
+/// `Content-Type` header can carry (it is served in one), and a `json`
+/// value must parse (it is stored and served as JSON). The first problem
+/// fails the whole run as `InvalidOutput`, naming the output.
 fn convert_outputs(
     outputs: Vec<bindings::wasmproc::process::types::Output>,
     limits: &Limits,

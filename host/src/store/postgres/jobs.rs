@@ -4,6 +4,27 @@
 //! Timestamps written by SQL (`now()`) go into the record as
 //! `to_jsonb(now())`, which chrono reads back, so the columns and the
 //! record agree.
+//!
+//! # A job's rows, and who writes them
+//! A job is one `jobs` row (plus a `results` row once it succeeded). Its
+//! columns are what the queue, the leases and the `/jobs` filters need;
+//! the rest of the record is `record` (jsonb), and the request is
+//! `request` (written once). The row is written three times in a normal
+//! life: inserted `accepted` (by the submission batcher, durable before
+//! the 201), claimed `running` (by one node's dispatcher, with a lease),
+//! and finished (by the outcome batcher, only while the same node still
+//! holds the lease). Every update after the claim is conditional on
+//! `status = 'running' AND lease_owner = <this node>`: a node that lost a
+//! job (its lease expired, another node took it, a client dismissed it)
+//! changes nothing, and learns so from the row count.
+//!
+//! # Two pools
+//! Writes a client is told about (submissions, outcomes, dismissals) use
+//! the pool with PostgreSQL's default durability. Claims, progress, lease
+//! renewals and sweeps use the *relaxed* pool (`synchronous_commit =
+//! off`): losing one in a database crash is harmless (the job is still
+//! `accepted`, or its lease expires and it runs again), and not waiting
+//! for the WAL flush is what lets one node's claim loop keep up.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -229,6 +250,10 @@ impl PgStore {
             .store(ready, std::sync::atomic::Ordering::SeqCst);
     }
 
+    /// Accept an async job: refuse it if the cluster-wide queue is full
+    /// (estimated, see [`QUEUE_COUNT_AGE`]), else insert it through the
+    /// submission batcher (durable before this returns, so before the
+    /// 201) and wake a dispatcher.
     pub(crate) async fn enqueue_job(
         &self,
         job: &JobRecord,
@@ -292,6 +317,8 @@ impl PgStore {
         Ok(queued)
     }
 
+    /// The exact number of queued async jobs in the cluster (a walk of the
+    /// small `jobs_queue` index).
     pub(crate) async fn queued_jobs(&self) -> Result<usize, StoreError> {
         self.bounded(async {
             let client = self.client().await?;
@@ -307,6 +334,11 @@ impl PgStore {
         .await
     }
 
+    /// Claim up to `max` queued jobs, oldest first, for this node: one
+    /// `UPDATE … WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED)` that marks
+    /// them `running` with a lease and an attempt more, on the relaxed
+    /// pool. `SKIP LOCKED` lets several nodes claim at once without
+    /// waiting for each other or taking a job twice.
     pub(crate) async fn claim_jobs(&self, max: usize) -> Result<Vec<JobRecord>, StoreError> {
         if max == 0 {
             return Ok(Vec::new());
@@ -342,6 +374,10 @@ impl PgStore {
         .await
     }
 
+    /// Record a sync job as `running` on this node, with a lease, when it
+    /// gets its worker: every node lists it while it runs, and if this
+    /// node dies the sweep of another one fails it as `node-lost` (a sync
+    /// job is never run again: its client is gone).
     pub(crate) async fn start_sync_job(&self, job: &JobRecord) -> Result<(), StoreError> {
         self.bounded(async {
             let client = self.client().await?;
@@ -375,6 +411,9 @@ impl PgStore {
         .await
     }
 
+    /// Record a job that failed before it could start (a sync request
+    /// that found no worker within its deadline): one insert of the final
+    /// row, so it is listed and readable like any failed job.
     pub(crate) async fn insert_failed_job(&self, job: &JobRecord) -> Result<(), StoreError> {
         self.bounded(async {
             let client = self.client().await?;
@@ -403,6 +442,9 @@ impl PgStore {
         .await
     }
 
+    /// Write a running job's progress (at most every 250 ms per job, see
+    /// `jobs/progress.rs`) on the relaxed pool; `false` when this node no
+    /// longer holds the job.
     pub(crate) async fn update_progress(&self, job: &JobRecord) -> Result<bool, StoreError> {
         self.bounded(async {
             let client = self.relaxed.client().await?;
@@ -422,6 +464,11 @@ impl PgStore {
         .await
     }
 
+    /// Store a job's final state and results through the outcome batcher
+    /// (group commit, each job's state and results in one statement);
+    /// `false` when this node no longer holds the job. `shown` is for
+    /// sled, whose readers need the state before the final one until it
+    /// is durable; here a row is only ever seen committed.
     pub(crate) async fn finish_job(
         &self,
         _shown: &JobRecord,
@@ -432,6 +479,8 @@ impl PgStore {
         self.outcomes.call((job.clone(), outputs)).await
     }
 
+    /// Put a job this node holds back in the queue (`accepted`, no lease):
+    /// it was stopped by a shutdown, or claimed ahead and never started.
     pub(crate) async fn requeue_job(&self, job: &JobRecord) -> Result<bool, StoreError> {
         let requeued = self
             .bounded(async {
@@ -462,6 +511,9 @@ impl PgStore {
         Ok(requeued)
     }
 
+    /// Dismiss: delete the row (its results go with it, `ON DELETE
+    /// CASCADE`) and, in the same statement, notify every node, so the one
+    /// running it stops it within a notification's delay.
     pub(crate) async fn delete_job(&self, id: Uuid) -> Result<Option<JobRecord>, StoreError> {
         self.bounded(async {
             let client = self.client().await?;
@@ -480,6 +532,7 @@ impl PgStore {
         .await
     }
 
+    /// A job by id: its record with the request put back in.
     pub(crate) async fn get_job(&self, id: Uuid) -> Result<Option<JobRecord>, StoreError> {
         self.bounded(async {
             let client = self.client().await?;
@@ -496,6 +549,7 @@ impl PgStore {
         .await
     }
 
+    /// A successful job's results (`None` for any other job).
     pub(crate) async fn get_results(&self, id: Uuid) -> Result<Option<JobResults>, StoreError> {
         self.bounded(async {
             let client = self.client().await?;
@@ -518,6 +572,10 @@ impl PgStore {
         Ok(Recovery::default())
     }
 
+    /// Renew this node's leases on the jobs it runs and say it is alive
+    /// (`nodes.last_seen`); returns the jobs among `running` whose lease
+    /// this node no longer holds (taken over after an expiry, or deleted),
+    /// which the caller stops.
     pub(crate) async fn heartbeat(&self, running: &[Uuid]) -> Result<Vec<Uuid>, StoreError> {
         self.bounded(async {
             let client = self.relaxed.client().await?;
@@ -551,6 +609,11 @@ impl PgStore {
         .await
     }
 
+    /// The jobs of lost nodes (leases expired): an async job started fewer
+    /// than `cluster.max_attempts` times goes back to the queue, saying
+    /// which node was lost; the others, and every sync job, fail as
+    /// `node-lost` with that node's name. One statement with `SKIP LOCKED`,
+    /// so several nodes sweeping at once take each job once.
     pub(crate) async fn sweep_expired_leases(&self) -> Result<LeaseSweep, StoreError> {
         let sweep = self
             .bounded(async {
@@ -606,6 +669,10 @@ impl PgStore {
         Ok(sweep)
     }
 
+    /// Retention: delete up to `max` jobs per finished state that finished
+    /// before `cutoff`, oldest first, under a transaction-level advisory
+    /// lock (a node that does not get it returns 0: another node is
+    /// sweeping). Nodes not seen for a day leave the `nodes` table here too.
     pub(crate) async fn delete_finished_before(
         &self,
         cutoff: DateTime<Utc>,
@@ -649,6 +716,8 @@ impl PgStore {
         .await
     }
 
+    /// Every job stored (an exact count: it walks the table, so only for
+    /// tests and tools, never on a request's path).
     pub(crate) async fn job_count(&self) -> Result<u64, StoreError> {
         self.bounded(async {
             let client = self.client().await?;

@@ -1,5 +1,13 @@
 //! Job writes and reads of the sled backend: the queue, the lifecycle of a
 //! job (enqueue, claim, progress, finish, delete), recovery and retention.
+//!
+//! One node owns the database, so there are no leases: a claim is taking
+//! an id from the in-memory queue and rewriting the record as `running`.
+//! What needs care is the order of writes without transactions (see the
+//! crash-ordering rules in the module above): a record is written before
+//! its index entries and removed before them, every reader skips index
+//! entries without a record, and recovery at start-up settles the jobs a
+//! crash left `accepted` or `running`.
 
 use std::sync::atomic::Ordering;
 
@@ -79,6 +87,10 @@ impl SledStore {
         self.queue_wake.notify_one();
     }
 
+    /// Accept an async job: take a place in the bounded queue (so a full
+    /// queue refuses before anything is written), write the record and its
+    /// `A` index entry, wait for the group-commit flush (the job is durable
+    /// before its 201), then append its id to the in-memory queue.
     pub(crate) async fn enqueue_job(
         &self,
         job: &JobRecord,
@@ -105,10 +117,16 @@ impl SledStore {
         Ok(())
     }
 
+    /// Places taken in the queue (an atomic counter, no read).
     pub(crate) async fn queued_jobs(&self) -> Result<usize, StoreError> {
         Ok(self.queued.load(Ordering::SeqCst))
     }
 
+    /// Take up to `max` ids from the queue, oldest first, and mark each
+    /// job `running` with one attempt more. An id whose record is gone or
+    /// no longer `accepted` (dismissed while queued) is skipped. The
+    /// `running` state is not flushed: a crash before the next flush
+    /// leaves the job `accepted` or `running`, and recovery handles both.
     pub(crate) async fn claim_jobs(&self, max: usize) -> Result<Vec<JobRecord>, StoreError> {
         let mut claimed = Vec::new();
         while claimed.len() < max {
@@ -133,15 +151,24 @@ impl SledStore {
         Ok(claimed)
     }
 
+    /// A sync job that got its worker: kept in memory only until it ends
+    /// (`running_sync`), visible to every reader meanwhile. Nothing is
+    /// written: its id reaches the client only with the response, after
+    /// its final state was written, so a crash loses nothing promised.
     pub(crate) async fn start_sync_job(&self, job: &JobRecord) -> Result<(), StoreError> {
         lock(&self.running_sync).insert(job.id, job.clone());
         Ok(())
     }
 
+    /// Write a job that failed before it could start, record and index.
     pub(crate) async fn insert_failed_job(&self, job: &JobRecord) -> Result<(), StoreError> {
         self.insert_finished(job)
     }
 
+    /// Write a running job's progress: in memory for a sync job; for an
+    /// async one, a compare-and-update of its record that only replaces a
+    /// record still `running`. Not flushed: progress lost in a crash is
+    /// only a stale percentage.
     pub(crate) async fn update_progress(&self, job: &JobRecord) -> Result<bool, StoreError> {
         if let Some(entry) = lock(&self.running_sync).get_mut(&job.id) {
             *entry = job.clone();
@@ -164,6 +191,12 @@ impl SledStore {
         Ok(updated)
     }
 
+    /// Store a job's final state and results. A sync job is written once,
+    /// now, under the `running_sync` lock (so a concurrent dismissal cannot
+    /// slip in between). An async job is shown as `shown` (its state
+    /// before) until its final state is durable: results, record and index
+    /// entries, then the flush, then its `A` entry goes. `false` when the
+    /// job was deleted meanwhile (its results are removed again).
     pub(crate) async fn finish_job(
         &self,
         shown: &JobRecord,
@@ -226,6 +259,10 @@ impl SledStore {
         Ok(true)
     }
 
+    /// Dismiss: remove a running sync job from memory, or an async job's
+    /// record, results and index entries (durably: a dismissed job must
+    /// not come back after a crash), and announce it so the scheduler
+    /// stops it if it runs. Returns the job as readers last saw it.
     pub(crate) async fn delete_job(&self, id: Uuid) -> Result<Option<JobRecord>, StoreError> {
         // A running sync job was never written.
         if let Some(job) = lock(&self.running_sync).remove(&id) {
@@ -243,10 +280,12 @@ impl SledStore {
         Ok(Some(shown.unwrap_or(stored)))
     }
 
+    /// A job as readers may see it (see `get_shown`).
     pub(crate) async fn get_job(&self, id: Uuid) -> Result<Option<JobRecord>, StoreError> {
         self.get_shown(id)
     }
 
+    /// A successful job's results (`None` for any other job).
     pub(crate) async fn get_results(&self, id: Uuid) -> Result<Option<JobResults>, StoreError> {
         match self.results.get(id.as_bytes())? {
             Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
@@ -254,6 +293,12 @@ impl SledStore {
         }
     }
 
+    /// At start-up, settle every job of the `A` index (accepted or running
+    /// when the last run ended): queued async jobs go back in the queue;
+    /// a job that was running is failed as `interrupted` (on one node its
+    /// partial effects are unknown and a guest need not be idempotent), as
+    /// is a sync job that never ran (its client is gone); entries left by
+    /// a crash between writes are dropped.
     pub(crate) async fn recover(&self) -> Result<Recovery, StoreError> {
         let mut recovery = Recovery::default();
         let active: Vec<_> = self
@@ -305,10 +350,12 @@ impl SledStore {
         Ok(recovery)
     }
 
+    /// No leases on one node: nothing to renew, nothing lost.
     pub(crate) async fn heartbeat(&self, _running: &[Uuid]) -> Result<Vec<Uuid>, StoreError> {
         Ok(Vec::new())
     }
 
+    /// No other nodes whose jobs could be orphaned.
     pub(crate) async fn sweep_expired_leases(&self) -> Result<LeaseSweep, StoreError> {
         Ok(LeaseSweep::default())
     }
@@ -359,6 +406,8 @@ impl SledStore {
         Ok(deleted)
     }
 
+    /// Stored jobs plus running sync jobs (sled counts a tree by walking
+    /// it: for tests and tools, never on a request's path).
     pub(crate) async fn job_count(&self) -> Result<u64, StoreError> {
         Ok((self.jobs.len() + lock(&self.running_sync).len()) as u64)
     }

@@ -320,11 +320,10 @@ impl SledStore {
             used.insert(process.module_sha256);
         }
         for key in self.index.scan_prefix([index::ACTIVE]).keys() {
-            let key = key?;
-            let Some(id) = key.len().checked_sub(16).map(|at| &key[at..]) else {
+            let Some(id) = index::id_of(&key?) else {
                 continue;
             };
-            if let Some(value) = self.jobs.get(id)? {
+            if let Some(value) = self.jobs.get(id.as_bytes())? {
                 let job: JobRecord = serde_json::from_slice(&value)?;
                 used.insert(job.module_sha256);
             }
