@@ -338,6 +338,17 @@ pub struct ExecutionConfig {
     /// How long finished jobs and their results are kept. Default 7 days.
     #[serde(with = "humantime_serde")]
     pub job_retention: Duration,
+    /// Most bytes of job data (inputs, logs and results, as stored) before
+    /// new jobs are refused with 507 Insufficient Storage; reads,
+    /// dismissals and deletions go on. Cluster-wide with PostgreSQL. 0: no
+    /// bound. Default 10 GiB.
+    pub max_stored_bytes: u64,
+    /// Least time between two counts of the stored job data (a walk of
+    /// every job; slower counts space themselves out further, see
+    /// `jobs/storage.rs`). Freed space is seen by the next count.
+    /// Default 30 s.
+    #[serde(with = "humantime_serde")]
+    pub storage_recount: Duration,
     /// Module bytes that no process and no queued or running job uses are
     /// deleted from the store this long after they were last used (a
     /// deploy, replace or undeploy touching them). The delay covers a job
@@ -369,6 +380,8 @@ impl Default for ExecutionConfig {
             max_queued_jobs: 1000,
             max_waiting_sync: 100,
             job_retention: Duration::from_secs(7 * 24 * 3600),
+            max_stored_bytes: 10 << 30,
+            storage_recount: Duration::from_secs(30),
             module_grace: Duration::from_secs(600),
             shutdown_grace: Duration::from_secs(30),
             output_checks: OutputChecks::Strict,

@@ -312,6 +312,15 @@ impl From<JobError> for ApiError {
     fn from(error: JobError) -> Self {
         match error {
             JobError::QueueFull(_) | JobError::SyncQueueFull(_) => queue_full(&error),
+            // Retry-After: freed space shows at the next count of the
+            // stored data (`execution.storage_recount`, 30 s by default).
+            JobError::StorageFull { .. } => ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                ty::STORAGE_FULL,
+                "Storage full",
+                error.to_string(),
+            )
+            .retry_after(30),
             JobError::NoSuchJob(id) => ApiError::no_such_job(&id.to_string()),
             // The job resource exists but takes no DELETE: 405 with the
             // methods it does take.

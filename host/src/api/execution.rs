@@ -182,7 +182,8 @@ fn monitor_link(state: &AppState, job: &JobRecord) -> HeaderValue {
         (status = 413, description = "Body too large", body = Exception, content_type = "application/problem+json"),
         (status = 415, description = "Body is not JSON", body = Exception, content_type = "application/problem+json"),
         (status = 500, description = "The synchronous job failed (reason in detail) or a server error", body = Exception, content_type = "application/problem+json"),
-        (status = 503, description = "Queue full; see Retry-After", body = Exception, content_type = "application/problem+json")))]
+        (status = 503, description = "Queue full; see Retry-After", body = Exception, content_type = "application/problem+json"),
+        (status = 507, description = "The stored job data reached `execution.max_stored_bytes`; see Retry-After", body = Exception, content_type = "application/problem+json")))]
 pub(crate) async fn execute(
     State(state): State<AppState>,
     Path(id): Path<String>,

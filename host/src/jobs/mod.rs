@@ -14,6 +14,7 @@
 //! - `run.rs`: one job from start to stored outcome.
 //! - `running.rs`: the jobs running on this node and how they are stopped.
 //! - `progress.rs`: progress reports, kept in memory and written sparingly.
+//! - `storage.rs`: the bound on stored job data (507 past it).
 //! - `lifecycle.rs`: shutdown, retention, store events, lease heartbeat.
 //! - `callbacks.rs`: POSTs to subscriber URIs.
 //! - `documents.rs`: statusInfo and results documents built from records.
@@ -29,6 +30,7 @@ mod registry;
 mod run;
 mod running;
 mod scheduler;
+mod storage;
 mod validate;
 
 pub use address_guard::{AddressGuard, AddressRefused, GuardedClient, is_public, refusal_in};

@@ -307,6 +307,10 @@ impl Inner {
             // Dismissed (or, in a cluster, taken over) while finishing.
             return Ok((job, None));
         }
+        if self.config.execution.max_stored_bytes > 0 {
+            self.storage
+                .add(super::storage::outcome_bytes(&job, results.as_ref()));
+        }
         if job.asynchronous {
             match &results {
                 Some(results) => self.callbacks.notify(

@@ -45,6 +45,16 @@ pub enum JobError {
     /// The async queue is full; try again later.
     #[error("the job queue is full ({0} jobs waiting); try again later")]
     QueueFull(usize),
+    /// The stored job data reached `execution.max_stored_bytes`.
+    #[error(
+        "the server stores {stored} bytes of job data, its bound is {max} bytes: no new job is accepted until finished jobs are deleted (retention, or DELETE /jobs/{{id}})"
+    )]
+    StorageFull {
+        /// What is stored, as last known.
+        stored: u64,
+        /// `execution.max_stored_bytes`.
+        max: u64,
+    },
     /// Too many synchronous requests wait for a worker; try again later.
     #[error(
         "{0} synchronous requests are already waiting for a worker; try again later, or run the job asynchronously"
@@ -135,6 +145,8 @@ pub(super) struct Inner {
     /// How long this node's jobs have held a worker lately: sizes the
     /// claim-ahead buffer ([`super::dispatch`]).
     pub(super) recent_run_time: super::dispatch::RecentRunTime,
+    /// What is stored, against `execution.max_stored_bytes`.
+    pub(super) storage: super::storage::StorageBudget,
 }
 
 impl Scheduler {
@@ -167,13 +179,41 @@ impl Scheduler {
                 http,
                 write_failures: Arc::default(),
                 recent_run_time: super::dispatch::RecentRunTime::default(),
+                storage: super::storage::StorageBudget::default(),
             }),
         };
         if scheduler.runs_async_jobs() {
             executor.spawn(super::dispatch::dispatch(Arc::downgrade(&scheduler.inner)));
         }
         super::lifecycle::spawn_cluster_tasks(&scheduler.inner);
+        if scheduler.inner.config.execution.max_stored_bytes > 0 {
+            executor.spawn(super::storage::recount(
+                Arc::downgrade(&scheduler.inner),
+                scheduler.inner.store.clone(),
+                scheduler.inner.config.execution.storage_recount,
+            ));
+        }
         scheduler
+    }
+
+    /// Refuse a new job when the stored job data reached its bound.
+    fn check_storage(&self) -> Result<(), JobError> {
+        let max = self.inner.config.execution.max_stored_bytes;
+        if self.inner.storage.has_room(max) {
+            return Ok(());
+        }
+        Err(JobError::StorageFull {
+            stored: self.inner.storage.current().unwrap_or(max),
+            max,
+        })
+    }
+
+    /// Count a new job's inputs against the bound (only when there is one:
+    /// measuring costs a serialisation of the request).
+    fn count_inputs(&self, job: &JobRecord) {
+        if self.inner.config.execution.max_stored_bytes > 0 {
+            self.inner.storage.add(super::storage::request_bytes(job));
+        }
     }
 
     /// Whether this node claims async jobs (not an API-only node).
@@ -221,12 +261,14 @@ impl Scheduler {
         if self.inner.stopping.is_cancelled() {
             return Err(JobError::ShuttingDown);
         }
+        self.check_storage()?;
         let mut job = JobRecord::new(process.id(), &process.record.module_sha256, request, true);
         job.limits = Some(process.limits);
         self.inner
             .store
             .enqueue_job(&job, self.inner.config.execution.max_queued_jobs)
             .await?;
+        self.count_inputs(&job);
         Ok(job)
     }
 
@@ -241,6 +283,7 @@ impl Scheduler {
         process: &RegisteredProcess,
         request: ExecuteRequest,
     ) -> Result<(JobRecord, Option<JobResults>), JobError> {
+        self.check_storage()?;
         let sync_timeout = self.inner.config.execution.sync_timeout;
         let deadline = tokio::time::Instant::now() + sync_timeout;
         let mut job = JobRecord::new(process.id(), &process.record.module_sha256, request, false);
@@ -280,6 +323,7 @@ impl Scheduler {
         job.attempts = 1;
         job.node = self.node_id();
         self.inner.store.start_sync_job(&job).await?;
+        self.count_inputs(&job);
         let token = self.inner.running.start(job.id);
         let runnable = Runnable {
             module: process.module.clone(),

@@ -70,6 +70,8 @@ pub mod exception_type {
     /// The job was dismissed (a synchronous request whose job a client
     /// dismissed while it ran).
     pub const DISMISSED: &str = "urn:wasmproc:error:job-dismissed";
+    /// The stored job data reached its bound (507).
+    pub const STORAGE_FULL: &str = "urn:wasmproc:error:storage-full";
     /// The job's process does not list `dismiss` in its
     /// `jobControlOptions`.
     pub const DISMISS_NOT_SUPPORTED: &str = "urn:wasmproc:error:dismiss-not-supported";

@@ -374,6 +374,14 @@ impl Store {
 
     // ---- processes and modules -------------------------------------------
 
+    /// How many bytes the stored jobs take: every job's record (its
+    /// inputs, state and log) and results, as the backend stores them.
+    /// A walk of every job, so it is called now and then
+    /// (`jobs/storage.rs`), never per request.
+    pub async fn stored_job_bytes(&self) -> Result<u64, StoreError> {
+        dispatch!(self.stored_job_bytes())
+    }
+
     /// Delete the module bytes that no process and no queued or running
     /// job uses and that nothing touched (stored, replaced away from,
     /// undeployed) for `grace`; returns their sha256s. Finished jobs keep

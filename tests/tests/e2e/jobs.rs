@@ -490,3 +490,85 @@ async fn a_sync_request_whose_job_is_dismissed_gets_a_409_saying_so() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn past_the_storage_bound_new_jobs_get_507_and_reads_and_deletions_go_on() {
+    let server = super::server()
+        .configure(|c| {
+            c.execution.max_stored_bytes = 60_000;
+            c.execution.storage_recount = Duration::from_millis(200);
+        })
+        .start()
+        .await;
+    // echo stores its input twice (request and result): ~16 KB a job.
+    let big = json!({ "inputs": { "stringInput": "x".repeat(8_000) } });
+    let mut stored = Vec::new();
+    let mut refused = None;
+    for _ in 0..40 {
+        let reply = server.execute("echo", &big).await;
+        if reply.status == 507 {
+            refused = Some(reply);
+            break;
+        }
+        reply.expect_status(200);
+        let monitor = reply.link_header("monitor").expect("monitor link");
+        stored.push(monitor.rsplit('/').next().unwrap().to_owned());
+    }
+    let refused = refused.expect("no 507 after 40 jobs of 16 KB under a 60 KB bound");
+    assert!(
+        stored.len() >= 2,
+        "refused too early: {} jobs",
+        stored.len()
+    );
+    let exception = assert_exception(&refused, 507, None);
+    assert_eq!(exception["type"], "urn:wasmproc:error:storage-full");
+    assert!(
+        refused.header("retry-after").is_some(),
+        "{:?}",
+        refused.headers
+    );
+    // Async submissions are refused too; nothing was queued for them.
+    let reply = server
+        .post_json(
+            "/processes/echo/execution",
+            &big,
+            &[("prefer", "respond-async")],
+        )
+        .await;
+    assert_exception(&reply, 507, None);
+
+    // Reads go on.
+    assert_eq!(
+        sorted(list(&server, "processID=echo").await),
+        sorted(stored.clone())
+    );
+    for id in &stored {
+        server.get(&format!("/jobs/{id}")).await.expect_status(200);
+        server
+            .get(&format!("/jobs/{id}/results"))
+            .await
+            .expect_status(200);
+    }
+    // Deletions go on, and free the room for new jobs (seen at the next
+    // count, a few hundred milliseconds here).
+    for id in &stored {
+        server
+            .delete(&format!("/jobs/{id}"))
+            .await
+            .expect_status(200);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let reply = server.execute("echo", &big).await;
+        if reply.status == 200 {
+            break;
+        }
+        assert_exception(&reply, 507, None);
+        assert!(
+            Instant::now() < deadline,
+            "still refused 20 s after every job was deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.shutdown().await;
+}

@@ -90,6 +90,7 @@ on_both_backends!(
     dismissals_are_announced_as_events,
     a_newer_schema_is_refused,
     unused_modules_are_collected_after_their_grace,
+    stored_job_bytes_follow_inputs_results_and_deletions,
 );
 
 fn job(process: &str, asynchronous: bool) -> JobRecord {
@@ -555,6 +556,40 @@ async fn processes_deploy_replace_undeploy_atomically(place: Place) {
     assert!(store.delete_process("p").await.unwrap());
     assert!(!store.delete_process("p").await.unwrap());
     assert!(store.get_process("p").await.unwrap().is_none());
+}
+
+async fn stored_job_bytes_follow_inputs_results_and_deletions(place: Place) {
+    let store = place.open().await;
+    let empty = store.stored_job_bytes().await.unwrap();
+    let input = "i".repeat(20_000);
+    let request = ExecuteRequest {
+        inputs: json!({ "stringInput": input }).as_object().unwrap().clone(),
+        ..ExecuteRequest::default()
+    };
+    let queued = JobRecord::new("echo", "s", request, true);
+    store.enqueue_job(&queued, 100).await.unwrap();
+    let with_input = store.stored_job_bytes().await.unwrap();
+    assert!(
+        with_input >= empty + 20_000,
+        "{empty} → {with_input}: the 20,000-byte input is counted"
+    );
+    let running = store.claim_jobs(1).await.unwrap().pop().unwrap();
+    let done = finished(running.clone(), JobStatus::Successful, 5);
+    store
+        .finish_job(&running, &done, Some(&results(&"r".repeat(30_000))))
+        .await
+        .unwrap();
+    let with_results = store.stored_job_bytes().await.unwrap();
+    assert!(
+        with_results >= with_input + 30_000,
+        "{with_input} → {with_results}: the 30,000-byte result is counted"
+    );
+    store.delete_job(done.id).await.unwrap();
+    let after = store.stored_job_bytes().await.unwrap();
+    assert!(
+        after < empty + 1_000,
+        "{empty} → {after}: a deleted job's bytes are no longer counted"
+    );
 }
 
 async fn unused_modules_are_collected_after_their_grace(place: Place) {

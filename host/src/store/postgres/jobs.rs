@@ -716,6 +716,29 @@ impl PgStore {
         .await
     }
 
+    /// The bytes of every stored job's request and results as the client
+    /// and the guest gave them (`octet_length`, before PostgreSQL's
+    /// compression: a bound on what users store should not depend on how
+    /// well it compresses; PostgreSQL reads it from the TOAST pointer
+    /// without decompressing), plus each record as stored. A sequential
+    /// scan: called now and then, never per request.
+    pub(crate) async fn stored_job_bytes(&self) -> Result<u64, StoreError> {
+        self.bounded(async {
+            let client = self.client().await?;
+            let row = client
+                .query_one(
+                    "SELECT (SELECT coalesce(sum(pg_column_size(record) + octet_length(request)), 0) \
+                             FROM jobs)::bigint \
+                          + (SELECT coalesce(sum(octet_length(outputs)), 0) FROM results)::bigint",
+                    &[],
+                )
+                .await
+                .map_err(map_error)?;
+            Ok(row.get::<_, i64>(0).max(0) as u64)
+        })
+        .await
+    }
+
     /// Every job stored (an exact count: it walks the table, so only for
     /// tests and tools, never on a request's path).
     pub(crate) async fn job_count(&self) -> Result<u64, StoreError> {

@@ -15,6 +15,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::index::{self, FINISHED, active_key, finished_keys, job_key_of, process_status_prefix};
+use std::sync::Arc;
+
 use super::{SledStore, lock};
 use crate::failure::FailureKind;
 use crate::ogc::JobStatus;
@@ -404,6 +406,23 @@ impl SledStore {
             }
         }
         Ok(deleted)
+    }
+
+    /// The bytes of every stored record and result (values only; sled's
+    /// own overhead is not counted), walked on a blocking thread.
+    pub(crate) async fn stored_job_bytes(self: &Arc<Self>) -> Result<u64, StoreError> {
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut total = 0u64;
+            for tree in [&store.jobs, &store.results] {
+                for value in tree.iter().values() {
+                    total += value?.len() as u64;
+                }
+            }
+            Ok(total)
+        })
+        .await
+        .map_err(|e| StoreError::from(sled::Error::ReportableBug(e.to_string())))?
     }
 
     /// Stored jobs plus running sync jobs (sled counts a tree by walking
