@@ -138,7 +138,8 @@ def finished_jobs(nodes: list["Node"], outcome: str | None = None) -> int:
 def saturate(nodes: list["Node"], args: argparse.Namespace, pg_pids_of) -> dict:
     """The wrk client: one wrk per node (the concurrency split between them)
     submits async hello-world jobs for --seconds; the queue grows, so the
-    workers never wait for a submission. Measured over the window from 1 s
+    workers never wait for a submission (with --sync: synchronous
+    executions, each connection waiting for its job). Measured over the window from 1 s
     after the start to 1 s before the end: jobs finished (the nodes'
     `wasmproc_jobs_finished_total`), and the CPU of the nodes, of
     PostgreSQL and of wrk in that window."""
@@ -146,7 +147,8 @@ def saturate(nodes: list["Node"], args: argparse.Namespace, pg_pids_of) -> dict:
     env = dict(os.environ, WRK_REPORT_LUA=str(BENCH / "wrk/report.lua"))
     procs = [subprocess.Popen(
         ["wrk", "-t1", f"-c{per_node}", f"-d{args.seconds}s", "--timeout", "10s",
-         "-s", str(BENCH / "wrk/post-async.lua"), f"{n.base}/processes/hello-world/execution"],
+         "-s", str(BENCH / ("wrk/post.lua" if args.sync else "wrk/post-async.lua")),
+         f"{n.base}/processes/hello-world/execution"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for n in nodes]
     time.sleep(1)
 
@@ -211,7 +213,8 @@ def measure(backend: str, nodes: int, args: argparse.Namespace, admin_url: str |
             sat["unsuccessful"] = finished_jobs(started) - finished_jobs(started, "success")
             row = {
                 "backend": backend, "nodes": nodes, "workers_per_node": args.workers,
-                "client": "wrk", "seconds": args.seconds, "concurrency": args.concurrency,
+                "client": "wrk", "mode": "sync" if args.sync else "async",
+                "seconds": args.seconds, "concurrency": args.concurrency,
                 "completed_per_s": sat["completed_per_s"],
                 "submissions_per_s": sat["submissions_per_s"],
                 "submit_errors": sat["submit_errors"], "unsuccessful": sat["unsuccessful"],
@@ -273,6 +276,9 @@ def main() -> int:
                          "wrk: wrk submits for --seconds (the queue grows) and the finished "
                          "jobs are counted from the nodes' metrics")
     ap.add_argument("--seconds", type=int, default=10, help="length of a wrk run")
+    ap.add_argument("--sync", action="store_true",
+                    help="with --client wrk: synchronous executions (each request waits for "
+                         "its job) instead of async submissions")
     args = ap.parse_args()
     if not WASMPROC.exists():
         sys.exit("build it first: cargo build --release -p wasmproc")
