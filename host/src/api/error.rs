@@ -1,5 +1,30 @@
 //! The one API error type: every failure becomes an OGC exception document
 //! with the right HTTP status.
+//!
+//! Every handler returns `Result<_, ApiError>`, and every error of the
+//! layers below converts into it here, each by an exhaustive `match` (no
+//! catch-all: a new error variant does not compile until it has a status):
+//! - [`StoreError`]: the database unreachable or restarting is 503
+//!   `store-unavailable` with `Retry-After` (the client may retry and loses
+//!   nothing); a full queue is 503 `queue-full`; anything else is a 500.
+//! - [`JobError`]: a full queue or too many waiting sync requests are 503
+//!   with `Retry-After`; a full storage bound is 507; an unknown job is
+//!   404; a process that does not allow dismissal is 405 with `Allow`; a
+//!   shutdown in progress is 503.
+//! - [`RegisterError`]: a taken id is 409 `duplicated-process`, a built-in
+//!   is 403 `immutable-process`, a module that does not compile, link or
+//!   describe itself is 400 naming why.
+//!
+//! The document is `application/problem+json` with OGC's `type`, `title`,
+//! `status` and `detail`. `type` is an OGC exception URI where Part 1 or 2
+//! defines one (`no-such-process`, `no-such-job`, `result-not-ready`,
+//! `no-such-output`, `duplicated-process`, `immutable-process`) and a
+//! `urn:wasmproc:error:` name otherwise, so a client can branch on it.
+//! `detail` says what was wrong and, where it helps, what to do; it is cut
+//! to [`MAX_DETAIL_BYTES`], because it often quotes what the client sent.
+//! A 500 never carries the internal error's text (it may name files or
+//! queries): the text goes to the server's log, the client gets a fixed
+//! sentence.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};

@@ -1,5 +1,29 @@
 //! `POST /processes/{id}/execution`: parse and validate the request,
 //! negotiate sync or async, and answer.
+//!
+//! # Everything is checked before a job exists
+//! In this order, each failure answered at once and nothing stored:
+//! the process exists (404); the body arrived within its time and size
+//! (408, 413), is JSON (415) and has the shape of OGC's `execute.yaml`
+//! (400 naming the path of the bad field); its inputs satisfy the
+//! process's input rules and every requested output is declared (400
+//! naming the input or output); its callback URIs pass the SSRF guard of
+//! `href` inputs (400 naming the field); the process can run in some mode
+//! here (400 `execution-mode-not-supported`). Only then does the scheduler
+//! see the request, and it may still refuse for load: a full queue or too
+//! many waiting sync requests (503 with `Retry-After`), or the storage
+//! bound (507). `href` inputs are fetched later, by the job, within its
+//! limits: a slow remote server holds a worker, never an HTTP thread.
+//!
+//! # Answers
+//! - **async**: 201 with statusInfo and `Location` of the job, durable
+//!   before it is sent; `Preference-Applied: respond-async` when the client
+//!   asked for it.
+//! - **sync**: the results as the request's `response` asks (see
+//!   `api/results.rs`) with `Link: <job>; rel=monitor`, so the job stays
+//!   readable afterwards; a failed job is its failure as an exception
+//!   (400 when the inputs were to blame, else 500), a job dismissed while
+//!   it ran is 409 `job-dismissed`.
 
 use axum::body::Bytes;
 use axum::extract::State;

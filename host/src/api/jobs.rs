@@ -1,4 +1,39 @@
 //! `/jobs`: the job list, status, dismissal and results.
+//!
+//! # The list
+//! `GET /jobs` turns its query into a [`JobFilter`] (every filter of OGC
+//! Part 1: `type`, `processID`, `status`, `datetime`, `minDuration`,
+//! `maxDuration`) and asks the store for one page, newest first. Every
+//! filter is served from an index on both stores (see SCALING.md for the
+//! first-page times at a million jobs), so a filter that matches nothing
+//! costs as little as one that matches everything.
+//!
+//! Paging is by keyset: a `next` link carries a `cursor` (the creation
+//! time and id of the page's last job) and the same filters, so it stays
+//! valid, and shows no job twice, while jobs are added in front. `offset`
+//! still works for clients that send it, with a `prev` link; it shifts
+//! when jobs are added, which is why `next` never uses it. Unknown
+//! parameters are ignored (OGC asks servers to), invalid values of known
+//! ones are a 400 naming the parameter, and a `type` other than `process`
+//! is valid and matches nothing.
+//!
+//! # One job
+//! A job id that is not a UUID is simply not found (404), like an unknown
+//! one: ids are unguessable, and a 400 would tell a prober which ids are
+//! well-formed. Reads see what the store shows: an async job's final state
+//! only once it is durable, a running sync job while it runs.
+//!
+//! # Results
+//! A finished job's results are answered as its request asked (`response`
+//! = `document` or `raw`, each output by value or by reference; see
+//! `api/results.rs`); a failed job's results are the exception of its
+//! failure (400 when its inputs were to blame, 500 otherwise), and a job
+//! still queued or running answers `result-not-ready`. One output alone
+//! (`/jobs/{id}/results/{output}`) is served raw in its media type.
+//!
+//! Every route here is behind the bearer token when `auth.protect_jobs`
+//! is set (see `api/auth.rs`), and answers HTML to a browser that asks for
+//! it (`api/html`).
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
@@ -29,6 +64,8 @@ const KNOWN_PARAMETERS: &[&str] = &[
     "f",
 ];
 
+/// One end of a `datetime` interval: an RFC 3339 instant, or `None` for an
+/// open end (`..` or empty).
 fn parse_time(text: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
     if text.is_empty() || text == ".." {
         return Ok(None);
@@ -38,6 +75,7 @@ fn parse_time(text: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
         .map_err(|e| ApiError::invalid_parameter(format!("datetime '{text}' is not RFC 3339: {e}")))
 }
 
+/// A duration filter in seconds: a finite, non-negative number.
 fn parse_seconds(name: &str, text: &str) -> Result<f64, ApiError> {
     text.parse::<f64>()
         .ok()
@@ -204,6 +242,8 @@ fn job_list_links(
     links
 }
 
+/// The job `id` as the store shows it, or `no-such-job` (also for an id
+/// that is not a UUID).
 pub(crate) async fn load_job(state: &AppState, id: &str) -> Result<JobRecord, ApiError> {
     let uuid = Uuid::parse_str(id).map_err(|_| ApiError::no_such_job(id))?;
     state

@@ -1,4 +1,15 @@
 //! `GET /processes` and `GET /processes/{id}`.
+//!
+//! Both read the registry in memory, never the store: a process list is
+//! what every client asks first and most often, and the registry is kept
+//! in step with the store by deploys here and notifications from other
+//! nodes. The list gives OGC's process summaries (id, version, title,
+//! `jobControlOptions`, links), paged with `limit` and `offset`; a
+//! description is the effective one: the module's `describe()` or the
+//! deployer's, with the server's overrides of `jobControlOptions`, plus a
+//! `mutable` flag (Part 2) and links to itself, its execution endpoint and
+//! its jobs (`/jobs?processID=`). Both answer HTML to a browser, the
+//! description page with a form to execute the process.
 
 use axum::Json;
 use axum::extract::{RawQuery, State};

@@ -1,5 +1,23 @@
 //! Rendering a job's results as the request asked: a results document,
 //! one raw value, a `multipart/related` body, or links only.
+//!
+//! OGC Part 1 lets the execute request choose (`response`, and per output
+//! `transmissionMode`), and the same rendering serves the sync answer and
+//! `GET /jobs/{id}/results` later, so both agree:
+//! - `document` (the default): a JSON results document, each output inline
+//!   or as a link to `/jobs/{id}/results/{output}`;
+//! - `raw` with one output, by value: that value as the body, in its own
+//!   media type (bytes as bytes, not base64);
+//! - `raw` with several outputs: `multipart/related`, one part per output
+//!   with its `Content-ID` and media type (an output by reference is an
+//!   empty part with its `Content-Location`);
+//! - `raw` with every output by reference: 204.
+//!
+//! In every `raw` answer each output by reference is also a `Link` header.
+//!
+//! Output media types come from the guest but were checked when the job
+//! ended (a valid `Content-Type`, not contradicting the description), so
+//! they can be sent as headers as they are.
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
