@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""The same hello-world in each guest language: component size, sandbox
+instantiation time, and sync throughput with the server's CPU per request.
+
+For each component (the built-in Rust hello-world, and polyglot/out's C,
+JavaScript and Python ones; build those with polyglot/build-all.sh): a
+fresh server on sled with that component in its processes directory and
+2 workers; a warm-up; wrk at concurrency 1 for --seconds (the mean of
+`wasmproc_sandbox_instantiate_duration_seconds` over it: instantiation
+without contention); then wrk at concurrency 16 for --seconds: requests/s
+and the server's CPU per request (from /proc), and its RSS before and
+after. Every request is `{"inputs":{"name":"Joe"}}`, synchronous.
+
+Everything on 127.0.0.1; every wait bounded.
+
+    polyglot/build-all.sh && bench/guests.py --out bench/results/guests
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+from bench import cpu_ticks, free_port, machine_info, process_tree, status_kb  # noqa: E402
+
+WASMPROC = Path(os.environ.get("WASMPROC_BENCH_BINARY", ROOT / "target/release/wasmproc"))
+TICK = os.sysconf("SC_CLK_TCK")
+GUESTS = [
+    ("rust", "hello-world", None),
+    ("c", "hello-world-c", ROOT / "polyglot/out/hello-world-c.wasm"),
+    ("javascript", "hello-world-js", ROOT / "polyglot/out/hello-world-js.wasm"),
+    ("python", "hello-world-py", ROOT / "polyglot/out/hello-world-py.wasm"),
+]
+
+
+def log(msg: str) -> None:
+    print(f"[guests] {msg}", file=sys.stderr, flush=True)
+
+
+def metric(base: str, name: str) -> float:
+    text = urllib.request.urlopen(base + "/metrics", timeout=10).read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name + " ") or line.startswith(name + "{"))
+
+
+def wrk(url: str, concurrency: int, seconds: int) -> dict:
+    env = dict(os.environ, WRK_REPORT_LUA=str(BENCH / "wrk/report.lua"))
+    out = subprocess.run(
+        ["wrk", f"-t{min(concurrency, 2)}", f"-c{concurrency}", f"-d{seconds}s", "--timeout", "30s",
+         "-s", str(BENCH / "wrk/post.lua"), url],
+        capture_output=True, text=True, env=env, timeout=seconds + 60)
+    line = next((l for l in out.stdout.splitlines() if l.startswith("WRKJSON ")), None)
+    if line is None:
+        sys.exit(f"wrk gave no result: {out.stdout}\n{out.stderr}")
+    report = json.loads(line[8:])
+    report["rps"] = report["requests"] / (report["duration_us"] / 1e6)
+    return report
+
+
+def measure(language: str, process: str, wasm: Path | None, args: argparse.Namespace) -> dict:
+    workdir = Path(tempfile.mkdtemp(prefix="wasmproc-guests-"))
+    processes = workdir / "processes"
+    processes.mkdir()
+    if wasm is not None:
+        shutil.copy(wasm, processes / wasm.name)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [str(WASMPROC), "serve", "--bind", f"127.0.0.1:{port}", "--data-dir", str(workdir / "data"),
+         "--processes", str(processes), "--workers", "2"],
+        env=dict(os.environ, RUST_LOG="warn"), stdout=subprocess.DEVNULL,
+        stderr=open(workdir / "server.log", "w"), start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180  # a Python component compiles for a while
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/processes/{process}", timeout=2).read()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    sys.exit(f"server did not start; see {workdir / 'server.log'}")
+                time.sleep(0.2)
+        url = f"{base}/processes/{process}/execution"
+        wrk(url, 4, 2)  # warm-up: pool slots, caches
+        idle_rss = sum(status_kb(p, "VmRSS") for p in process_tree(proc.pid))
+        name = "wasmproc_sandbox_instantiate_duration_seconds"
+        sum0, count0 = metric(base, name + "_sum"), metric(base, name + "_count")
+        single = wrk(url, 1, args.seconds)
+        sum1, count1 = metric(base, name + "_sum"), metric(base, name + "_count")
+        ticks0 = sum(cpu_ticks(p) for p in process_tree(proc.pid))
+        loaded = wrk(url, 16, args.seconds)
+        ticks1 = sum(cpu_ticks(p) for p in process_tree(proc.pid))
+        loaded_rss = sum(status_kb(p, "VmRSS") for p in process_tree(proc.pid))
+        row = {
+            "language": language, "process": process,
+            "component_bytes": wasm.stat().st_size if wasm else None,
+            "instantiate_ms_c1": round((sum1 - sum0) / max(count1 - count0, 1) * 1000, 3),
+            "rps_c1": round(single["rps"], 1),
+            "rps_c16": round(loaded["rps"], 1),
+            "p99_ms_c16": round(loaded["p99_us"] / 1000, 2),
+            "errors_c16": loaded["errors_status"] + loaded["errors_timeout"],
+            "cpu_ms_per_request_c16": round((ticks1 - ticks0) / TICK * 1000 / max(loaded["requests"], 1), 3),
+            "idle_rss_mib": round(idle_rss / 1024, 1), "loaded_rss_mib": round(loaded_rss / 1024, 1),
+        }
+        log(json.dumps(row))
+        return row
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=20)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(proc.pid, signal.SIGKILL)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=int, default=8)
+    ap.add_argument("--out", type=Path, default=None)
+    args = ap.parse_args()
+    if not WASMPROC.exists():
+        sys.exit("build it first: cargo build --release -p wasmproc")
+    rows = []
+    for language, process, wasm in GUESTS:
+        if wasm is not None and not wasm.exists():
+            sys.exit(f"{wasm} is missing: run polyglot/build-all.sh")
+        rows.append(measure(language, process, wasm, args))
+    out = {"machine": machine_info(), "args": vars(args) | {"out": str(args.out)}, "rows": rows}
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "guests.json").write_text(json.dumps(out, indent=2))
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
