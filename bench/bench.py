@@ -608,6 +608,23 @@ def machine_info() -> dict:
             "python": platform.python_version()}
 
 
+def metric_sum(base: str, name: str) -> float:
+    """The sum over label sets of a metric of a wasmproc server's /metrics."""
+    text = urllib.request.urlopen(base + "/metrics", timeout=10).read().decode()
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(name + " ") or line.startswith(name + "{"))
+
+
+def write_report(args: argparse.Namespace, rows: list[dict], name: str) -> None:
+    """Print the rows with the machine and the arguments as JSON, and write
+    them to `args.out/name` when `--out` was given."""
+    out = {"machine": machine_info(), "args": vars(args) | {"out": str(args.out)}, "rows": rows}
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / name).write_text(json.dumps(out, indent=2))
+    print(json.dumps(out, indent=2))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("sections", nargs="*", default=["all"],

@@ -35,7 +35,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
-from bench import cpu_ticks, free_port, machine_info, process_tree  # noqa: E402
+from bench import cpu_ticks, free_port, process_tree, write_report  # noqa: E402
 
 WASMPROC = Path(os.environ.get("WASMPROC_BENCH_BINARY", ROOT / "target/release/wasmproc"))
 PG_ROOT = ROOT / "target/bench-postgres"
@@ -289,11 +289,7 @@ def main() -> int:
         rows.append({"round": rnd, **measure("sled", 1, args, None)})
         for n in [int(x) for x in args.nodes.split(",")]:
             rows.append({"round": rnd, **measure("postgres", n, args, admin_url)})
-    out = {"machine": machine_info(), "args": vars(args) | {"out": str(args.out)}, "rows": rows}
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "cluster.json").write_text(json.dumps(out, indent=2))
-    print(json.dumps(out, indent=2))
+    write_report(args, rows, "cluster.json")
     return 0
 
 

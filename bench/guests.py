@@ -33,7 +33,8 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
-from bench import cpu_ticks, free_port, machine_info, process_tree, status_kb  # noqa: E402
+from bench import (cpu_ticks, free_port, metric_sum, process_tree, status_kb,  # noqa: E402
+                   write_report)
 
 WASMPROC = Path(os.environ.get("WASMPROC_BENCH_BINARY", ROOT / "target/release/wasmproc"))
 TICK = os.sysconf("SC_CLK_TCK")
@@ -47,12 +48,6 @@ GUESTS = [
 
 def log(msg: str) -> None:
     print(f"[guests] {msg}", file=sys.stderr, flush=True)
-
-
-def metric(base: str, name: str) -> float:
-    text = urllib.request.urlopen(base + "/metrics", timeout=10).read().decode()
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith(name + " ") or line.startswith(name + "{"))
 
 
 def wrk(url: str, concurrency: int, seconds: int) -> dict:
@@ -96,9 +91,9 @@ def measure(language: str, process: str, wasm: Path | None, args: argparse.Names
         wrk(url, 4, 2)  # warm-up: pool slots, caches
         idle_rss = sum(status_kb(p, "VmRSS") for p in process_tree(proc.pid))
         name = "wasmproc_sandbox_instantiate_duration_seconds"
-        sum0, count0 = metric(base, name + "_sum"), metric(base, name + "_count")
+        sum0, count0 = metric_sum(base, name + "_sum"), metric_sum(base, name + "_count")
         single = wrk(url, 1, args.seconds)
-        sum1, count1 = metric(base, name + "_sum"), metric(base, name + "_count")
+        sum1, count1 = metric_sum(base, name + "_sum"), metric_sum(base, name + "_count")
         ticks0 = sum(cpu_ticks(p) for p in process_tree(proc.pid))
         loaded = wrk(url, 16, args.seconds)
         ticks1 = sum(cpu_ticks(p) for p in process_tree(proc.pid))
@@ -137,11 +132,7 @@ def main() -> int:
         if wasm is not None and not wasm.exists():
             sys.exit(f"{wasm} is missing: run polyglot/build-all.sh")
         rows.append(measure(language, process, wasm, args))
-    out = {"machine": machine_info(), "args": vars(args) | {"out": str(args.out)}, "rows": rows}
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "guests.json").write_text(json.dumps(out, indent=2))
-    print(json.dumps(out, indent=2))
+    write_report(args, rows, "guests.json")
     return 0
 
 

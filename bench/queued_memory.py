@@ -36,7 +36,7 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
-from bench import free_port, machine_info, process_tree, status_kb  # noqa: E402
+from bench import free_port, metric_sum, process_tree, status_kb, write_report  # noqa: E402
 from cluster import pg, psql  # noqa: E402
 
 WASMPROC = Path(os.environ.get("WASMPROC_BENCH_BINARY", ROOT / "target/release/wasmproc"))
@@ -44,12 +44,6 @@ WASMPROC = Path(os.environ.get("WASMPROC_BENCH_BINARY", ROOT / "target/release/w
 
 def log(msg: str) -> None:
     print(f"[queued-memory] {msg}", file=sys.stderr, flush=True)
-
-
-def metric(base: str, name: str) -> int:
-    text = urllib.request.urlopen(base + "/metrics", timeout=10).read().decode()
-    return sum(int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines()
-               if line.startswith(name + "{") or line.startswith(name + " "))
 
 
 def rss_kb(pid: int) -> int:
@@ -110,7 +104,7 @@ def measure(store: str, args: argparse.Namespace, admin_url: str | None) -> dict
         submit(base, 200)
         time.sleep(2)
         idle = rss_kb(proc.pid)
-        before = metric(base, "wasmproc_jobs_submitted_total")
+        before = int(metric_sum(base, "wasmproc_jobs_submitted_total"))
         env_wrk = dict(os.environ, WRK_REPORT_LUA=str(BENCH / "wrk/report.lua"))
         wrk = subprocess.Popen(
             ["wrk", "-t1", "-c8", f"-d{args.deadline}s", "--timeout", "10s",
@@ -119,13 +113,13 @@ def measure(store: str, args: argparse.Namespace, admin_url: str | None) -> dict
             start_new_session=True)
         stop_at = time.monotonic() + args.deadline
         while time.monotonic() < stop_at and wrk.poll() is None:
-            if metric(base, "wasmproc_jobs_submitted_total") - before >= args.jobs:
+            if int(metric_sum(base, "wasmproc_jobs_submitted_total")) - before >= args.jobs:
                 break
             time.sleep(0.2)
         os.killpg(wrk.pid, signal.SIGTERM)
         wrk.wait(timeout=30)
         time.sleep(2)
-        queued = metric(base, "wasmproc_jobs_submitted_total") - before
+        queued = int(metric_sum(base, "wasmproc_jobs_submitted_total")) - before
         after = rss_kb(proc.pid)
         row = {
             "store": store, "jobs_queued": queued,
@@ -158,11 +152,7 @@ def main() -> int:
     stores = args.stores.split(",")
     admin_url = pg() if "postgres" in stores else None
     rows = [measure(s, args, admin_url) for s in stores]
-    out = {"machine": machine_info(), "args": vars(args) | {"out": str(args.out)}, "rows": rows}
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "queued-memory.json").write_text(json.dumps(out, indent=2))
-    print(json.dumps(out, indent=2))
+    write_report(args, rows, "queued-memory.json")
     return 0
 
 
