@@ -48,12 +48,19 @@ enum Notification {
 /// Keep a connection LISTENing on [`CHANNEL`], reconnecting with backoff.
 /// Every (re)connection emits [`StoreEvent::Resync`] and wakes the queue:
 /// whatever was announced while it was down is picked up by a reload.
+///
+/// The returned receiver completes once the first `LISTEN` is in effect,
+/// so that the store can wait for it before it is used: a dismissal made
+/// through this very node is announced only by NOTIFY, and one sent before
+/// the LISTEN would never reach the worker running the job.
 pub(super) fn spawn_listener(
     config: tokio_postgres::Config,
     events: broadcast::Sender<StoreEvent>,
     queue_wake: Arc<Notify>,
     stop: CancellationToken,
-) {
+) -> tokio::sync::oneshot::Receiver<()> {
+    let (listening, first_listen) = tokio::sync::oneshot::channel();
+    let mut listening = Some(listening);
     tokio::spawn(async move {
         let mut backoff = Duration::from_millis(200);
         let mut first = true;
@@ -101,6 +108,9 @@ pub(super) fn spawn_listener(
                 tracing::info!("PostgreSQL listener reconnected; resynchronising");
             }
             first = false;
+            if let Some(listening) = listening.take() {
+                let _ = listening.send(());
+            }
             let _ = events.send(StoreEvent::Resync);
             queue_wake.notify_one();
             loop {
@@ -121,6 +131,7 @@ pub(super) fn spawn_listener(
             drop(client);
         }
     });
+    first_listen
 }
 
 /// Send `NOTIFY wasmproc, 'queued'` after jobs were queued, at most once

@@ -354,12 +354,24 @@ impl PgStore {
             queue_count: std::sync::Mutex::default(),
             stop: CancellationToken::new(),
         };
-        listener::spawn_listener(
+        let first_listen = listener::spawn_listener(
             pg_config,
             store.events.clone(),
             store.queue_wake.clone(),
             store.stop.clone(),
         );
+        // The pool just connected, so the listener normally follows within
+        // milliseconds; if it cannot, it keeps retrying in the background
+        // and its first connection resynchronises this node.
+        if tokio::time::timeout(config.timeout, first_listen)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "the PostgreSQL listener is not connected yet; dismissals and deployments \
+                 from other nodes reach this node once it is"
+            );
+        }
         listener::spawn_notifier(
             store.pool.clone(),
             store.announce_queued.clone(),
