@@ -162,8 +162,123 @@ pub struct AuthConfig {
     /// variable `WASMPROC_ADMIN_TOKEN`. Without one, deployment is disabled.
     pub admin_token: Option<Secret>,
     /// Also require the token for execution and job endpoints. Default
-    /// `false`.
+    /// `false`. Implied by `keys`.
     pub protect_jobs: bool,
+    /// Also require a key (any role) to list and describe processes and
+    /// to read their packages. Default `false`: process descriptions are
+    /// public, as for an OGC client that discovers a server. Needs `keys`
+    /// or `admin_token`.
+    pub protect_processes: bool,
+    /// API keys, each with a role (`[[auth.keys]]` tables). With at least
+    /// one, execution and job endpoints need a key of role `execute` or
+    /// `admin` (or the admin token), and every job belongs to the key that
+    /// created it: an `execute` key sees and dismisses only its own jobs.
+    /// `wasmproc key new --name NAME --role ROLE` makes one.
+    pub keys: Vec<ApiKey>,
+}
+
+impl AuthConfig {
+    /// Whether execution and job endpoints need a token or key.
+    pub fn jobs_protected(&self) -> bool {
+        self.protect_jobs || !self.keys.is_empty()
+    }
+}
+
+/// What a key may do. Each role may do what the ones before it may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// List and describe processes (and read their packages).
+    Read,
+    /// Also run processes; see, read and dismiss its own jobs.
+    Execute,
+    /// Also deploy, replace and undeploy; see every job.
+    Admin,
+}
+
+impl Role {
+    /// The role as written in the configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Execute => "execute",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+/// One API key. The key itself is never stored: only its SHA-256, so a
+/// leaked configuration file does not leak keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKey {
+    /// Who holds the key (`[A-Za-z0-9._-]`, at most 64 characters): the
+    /// owner recorded on the jobs it creates and named in the server's log.
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+    /// SHA-256 of the key, 64 hexadecimal digits.
+    pub sha256: String,
+    /// Most bytes of job data (inputs, results, logs) the jobs of this key
+    /// may keep stored; past it, its new jobs get 507 while other keys go
+    /// on. Absent: only `execution.max_stored_bytes` bounds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_stored_bytes: Option<u64>,
+}
+
+impl ApiKey {
+    /// The SHA-256 as bytes, when it is 64 hexadecimal digits.
+    pub fn digest(&self) -> Option<[u8; 32]> {
+        let mut digest = [0u8; 32];
+        hex::decode_to_slice(&self.sha256, &mut digest).ok()?;
+        Some(digest)
+    }
+}
+
+/// Whether `name` may name a key: it is stored as a job's owner and used
+/// in index keys, where `0x00` separates it from what follows.
+pub fn valid_key_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// What is wrong with the configured keys: a name that cannot be an
+/// owner, two keys with one name (their jobs would mix), a hash that is not
+/// one, or one key listed twice (which role would it have?).
+fn key_problems(keys: &[ApiKey]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut names = std::collections::HashSet::new();
+    let mut digests = std::collections::HashSet::new();
+    for key in keys {
+        if !valid_key_name(&key.name) {
+            problems.push(format!(
+                "auth.keys: name '{}' must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' and '-'",
+                key.name
+            ));
+        }
+        if !names.insert(key.name.as_str()) {
+            problems.push(format!("auth.keys: two keys are named '{}'", key.name));
+        }
+        match key.digest() {
+            None => problems.push(format!(
+                "auth.keys: the sha256 of key '{}' is not 64 hexadecimal digits \
+                 (`wasmproc key new` prints a key and its hash)",
+                key.name
+            )),
+            Some(digest) => {
+                if !digests.insert(digest) {
+                    problems.push(format!(
+                        "auth.keys: key '{}' has the same sha256 as another key",
+                        key.name
+                    ));
+                }
+            }
+        }
+    }
+    problems
 }
 
 impl Default for Config {
@@ -681,10 +796,22 @@ impl Config {
                     .into(),
             );
         }
-        if self.auth.protect_jobs && self.auth.admin_token.is_none() {
-            problems
-                .push("auth.protect_jobs needs auth.admin_token (or WASMPROC_ADMIN_TOKEN)".into());
+        if self.auth.protect_jobs && self.auth.admin_token.is_none() && self.auth.keys.is_empty() {
+            problems.push(
+                "auth.protect_jobs needs auth.admin_token (or WASMPROC_ADMIN_TOKEN) or auth.keys"
+                    .into(),
+            );
         }
+        if self.auth.protect_processes
+            && self.auth.admin_token.is_none()
+            && self.auth.keys.is_empty()
+        {
+            problems.push(
+                "auth.protect_processes needs auth.keys or auth.admin_token (or WASMPROC_ADMIN_TOKEN)"
+                    .into(),
+            );
+        }
+        problems.extend(key_problems(&self.auth.keys));
         let max = &self.limits.max;
         for (field, value, maximum) in fields_above(&self.limits.default, max) {
             problems.push(format!(
@@ -929,11 +1056,58 @@ mod tests {
         let config = Config {
             auth: AuthConfig {
                 admin_token: Some(secret),
-                protect_jobs: false,
+                ..AuthConfig::default()
             },
             ..Config::default()
         };
         assert!(!format!("{config:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn keys_are_checked_for_names_hashes_and_duplicates() {
+        let hash = "ab".repeat(32);
+        let config: Config = toml::from_str(&format!(
+            r#"
+            [[auth.keys]]
+            name = "alice"
+            role = "execute"
+            sha256 = "{hash}"
+            max_stored_bytes = 1000
+            [[auth.keys]]
+            name = "bob"
+            role = "read"
+            sha256 = "{}"
+            "#,
+            "cd".repeat(32)
+        ))
+        .unwrap();
+        assert!(config.problems().is_empty(), "{:?}", config.problems());
+        assert!(config.auth.jobs_protected(), "keys protect jobs");
+        assert_eq!(config.auth.keys[0].digest(), Some([0xab; 32]));
+        assert!(Role::Admin > Role::Execute && Role::Execute > Role::Read);
+
+        let mut bad = config.clone();
+        bad.auth.keys[1].name = "alice".into();
+        bad.auth.keys[1].sha256 = hash.clone();
+        bad.auth.keys.push(ApiKey {
+            name: "no spaces".into(),
+            role: Role::Admin,
+            sha256: "xyz".into(),
+            max_stored_bytes: None,
+        });
+        let problems = bad.problems().join("\n");
+        assert!(problems.contains("two keys are named 'alice'"), "{problems}");
+        assert!(problems.contains("same sha256"), "{problems}");
+        assert!(problems.contains("name 'no spaces'"), "{problems}");
+        assert!(problems.contains("not 64 hexadecimal digits"), "{problems}");
+
+        let unprotected: Config = toml::from_str("[auth]\nprotect_processes = true").unwrap();
+        assert!(
+            unprotected
+                .problems()
+                .iter()
+                .any(|p| p.contains("auth.protect_processes needs"))
+        );
     }
 
     #[test]

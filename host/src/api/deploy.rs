@@ -18,7 +18,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::auth::require_admin;
+use super::auth::{package_reader, require_admin};
 use super::processes::summary;
 use super::{ApiError, AppState, Path};
 use crate::config::PartialLimits;
@@ -238,11 +238,13 @@ pub(crate) async fn undeploy(
 
 /// What was deployed: an application package (JSON) or, with
 /// `Accept: application/wasm`, the component itself.
-#[utoipa::path(get, path = "/processes/{processID}/package", tag = "Deploy, Replace, Undeploy", operation_id = "getPackage",
+#[utoipa::path(get, path = "/processes/{processID}/package", tag = "Deploy, Replace, Undeploy", operation_id = "getPackage", security((), ("bearer" = [])),
     params(("processID" = String, Path, description = "Process id", example = "hello-world")),
     responses(
         (status = 200, description = "The application package (application/ogcapppkg+json), or the component (application/wasm)"),
         (status = 400, description = "The id is not valid UTF-8", body = Exception, content_type = "application/problem+json"),
+        (status = 401, description = "No bearer token (only when jobs or processes are protected)", body = Exception, content_type = "application/problem+json"),
+        (status = 403, description = "Wrong bearer token (only when jobs or processes are protected)", body = Exception, content_type = "application/problem+json"),
         (status = 404, description = "no-such-process", body = Exception, content_type = "application/problem+json"),
         (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
 pub(crate) async fn package(
@@ -250,6 +252,7 @@ pub(crate) async fn package(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    package_reader(&state, &headers)?;
     let process = state
         .registry
         .get(&id)

@@ -339,7 +339,7 @@ impl From<JobError> for ApiError {
             JobError::QueueFull(_) | JobError::SyncQueueFull(_) => queue_full(&error),
             // Retry-After: freed space shows at the next count of the
             // stored data (`execution.storage_recount`, 30 s by default).
-            JobError::StorageFull { .. } => ApiError::new(
+            JobError::StorageFull { .. } | JobError::OwnerStorageFull { .. } => ApiError::new(
                 StatusCode::INSUFFICIENT_STORAGE,
                 ty::STORAGE_FULL,
                 "Storage full",

@@ -27,11 +27,13 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::Extension;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::results::render;
+use super::auth::Caller;
 use super::{ApiError, AppState, Path};
 use crate::jobs::documents::{job_url, status_info};
 use crate::jobs::{RegisteredProcess, Scheduler, check_subscriber};
@@ -198,8 +200,8 @@ fn monitor_link(state: &AppState, job: &JobRecord) -> HeaderValue {
         (status = 201, description = "Asynchronous execution accepted: statusInfo, `Location` of the job, `Preference-Applied: respond-async` when asked for", body = StatusInfo),
         (status = 204, description = "Raw response with every output by reference: `Link` headers only"),
         (status = 400, description = "Invalid request or inputs (a subscriber URI the callback guard refuses included), or the job failed on its inputs", body = Exception, content_type = "application/problem+json"),
-        (status = 401, description = "No bearer token (only with auth.protect_jobs)", body = Exception, content_type = "application/problem+json"),
-        (status = 403, description = "Wrong bearer token (only with auth.protect_jobs)", body = Exception, content_type = "application/problem+json"),
+        (status = 401, description = "No bearer token (only with auth.keys or auth.protect_jobs)", body = Exception, content_type = "application/problem+json"),
+        (status = 403, description = "Wrong bearer token, or a key below the role execute (only with auth.keys or auth.protect_jobs)", body = Exception, content_type = "application/problem+json"),
         (status = 404, description = "no-such-process", body = Exception, content_type = "application/problem+json"),
         (status = 408, description = "The body did not arrive in time", body = Exception, content_type = "application/problem+json"),
         (status = 409, description = "The synchronous job was dismissed by a client while it ran", body = Exception, content_type = "application/problem+json"),
@@ -210,6 +212,7 @@ fn monitor_link(state: &AppState, job: &JobRecord) -> HeaderValue {
         (status = 507, description = "The stored job data reached `execution.max_stored_bytes`; see Retry-After", body = Exception, content_type = "application/problem+json")))]
 pub(crate) async fn execute(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -247,7 +250,9 @@ pub(crate) async fn execute(
     let scheduler: &Scheduler = &state.scheduler;
     match negotiated.mode {
         Mode::Async => {
-            let job = scheduler.submit_async(&process, request).await?;
+            let job = scheduler
+                .submit_async(&process, request, caller.owner().as_ref())
+                .await?;
             let mut response = (
                 StatusCode::CREATED,
                 axum::Json(status_info(&job, &state.base_url)),
@@ -267,7 +272,9 @@ pub(crate) async fn execute(
         }
         Mode::Sync => {
             let response_type = request.response.unwrap_or_default();
-            let (job, results) = scheduler.execute_sync(&process, request).await?;
+            let (job, results) = scheduler
+                .execute_sync(&process, request, caller.owner().as_ref())
+                .await?;
             let mut response = match results {
                 Some(results) => render(&job, &results, response_type, &state.base_url),
                 None if job.status == JobStatus::Dismissed => job_dismissed(&job).into_response(),

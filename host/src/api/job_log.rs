@@ -9,10 +9,12 @@
 //! not stored yet (they are written once, with the outcome, so a chatty
 //! guest costs no store writes); the log says so.
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
+use super::auth::Caller;
 use super::jobs::load_job;
 use super::{ApiError, AppState, Path};
 use crate::ogc::JobStatus;
@@ -79,13 +81,14 @@ pub(crate) fn log_text(job: &JobRecord) -> String {
     params(("jobID" = String, Path, description = "Job id")),
     responses((status = 200, description = "The job's log: the guest's stdout, stderr and host.log lines with their times, framed by when the job was accepted, started and how it ended (the failure reason last); bounded by the job's log_bytes limit", content_type = "text/plain", body = String),
         (status = 400, description = "The id is not valid UTF-8", body = Exception, content_type = "application/problem+json"),
-        (status = 401, description = "No bearer token (only with auth.protect_jobs)", body = Exception, content_type = "application/problem+json"), (status = 403, description = "Wrong bearer token (only with auth.protect_jobs)", body = Exception, content_type = "application/problem+json"),
+        (status = 401, description = "No bearer token (only with auth.keys or auth.protect_jobs)", body = Exception, content_type = "application/problem+json"), (status = 403, description = "Wrong bearer token, or a key below the role execute (only with auth.keys or auth.protect_jobs)", body = Exception, content_type = "application/problem+json"),
         (status = 404, description = "no-such-job", body = Exception, content_type = "application/problem+json"), (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
 pub(crate) async fn job_log(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let job = load_job(&state, &id).await?;
+    let job = load_job(&state, &caller, &id).await?;
     let mut response = log_text(&job).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

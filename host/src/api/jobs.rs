@@ -35,12 +35,13 @@
 //! is set (see `api/auth.rs`), and answers HTML to a browser that asks for
 //! it (`api/html`).
 
-use axum::Json;
+use axum::{Extension, Json};
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::auth::Caller;
 use super::execution::job_failed;
 use super::html::{Format, pages, without_empty};
 use super::results::{raw_output, render};
@@ -137,9 +138,10 @@ fn job_filter(query: &[(String, String)]) -> Result<Option<JobFilter>, ApiError>
         ("status" = Option<String>, Query, description = "Only jobs in this state (repeatable)"), ("datetime" = Option<String>, Query, description = "Creation time: an RFC 3339 instant or interval `a/b` with `..` for open ends"),
         ("minDuration" = Option<f64>, Query, description = "Minimum run time in seconds"), ("maxDuration" = Option<f64>, Query, description = "Maximum run time in seconds")),
     responses((status = 200, description = "A page of jobs", body = JobList), (status = 400, description = "Invalid parameter", body = Exception, content_type = "application/problem+json"),
-        (status = 401, description = "No bearer token (only with auth.protect_jobs)", body = Exception, content_type = "application/problem+json"), (status = 403, description = "Wrong bearer token (only with auth.protect_jobs)", body = Exception, content_type = "application/problem+json"), (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
+        (status = 401, description = "No bearer token (only with auth.keys or auth.protect_jobs)", body = Exception, content_type = "application/problem+json"), (status = 403, description = "Wrong bearer token, or a key below the role execute (only with auth.keys or auth.protect_jobs)", body = Exception, content_type = "application/problem+json"), (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
 pub(crate) async fn list(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     RawQuery(query): RawQuery,
     format: Format,
 ) -> Result<Response, ApiError> {
@@ -160,7 +162,8 @@ pub(crate) async fn list(
     };
     let (jobs, next) = match job_filter(&query)? {
         None => (Vec::new(), None),
-        Some(filter) => {
+        Some(mut filter) => {
+            filter.owner = caller.listed_owner();
             let page = state
                 .store
                 .list_jobs(&JobQuery {
@@ -242,14 +245,20 @@ fn job_list_links(
     links
 }
 
-/// The job `id` as the store shows it, or `no-such-job` (also for an id
-/// that is not a UUID).
-pub(crate) async fn load_job(state: &AppState, id: &str) -> Result<JobRecord, ApiError> {
+/// The job `id` as the store shows it, or `no-such-job`: also for an id
+/// that is not a UUID, and for another caller's job (so that a key cannot
+/// tell another key's job from one that does not exist).
+pub(crate) async fn load_job(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<JobRecord, ApiError> {
     let uuid = Uuid::parse_str(id).map_err(|_| ApiError::no_such_job(id))?;
     state
         .store
         .get_job(uuid)
         .await?
+        .filter(|job| caller.may_see(job))
         .ok_or_else(|| ApiError::no_such_job(id))
 }
 
@@ -257,13 +266,14 @@ pub(crate) async fn load_job(state: &AppState, id: &str) -> Result<JobRecord, Ap
 #[utoipa::path(get, path = "/jobs/{jobID}", tag = "Jobs", operation_id = "getStatus", security((), ("bearer" = [])),
     params(("jobID" = String, Path, description = "Job id")),
     responses((status = 200, description = "statusInfo", body = StatusInfo), (status = 400, description = "The id is not valid UTF-8", body = Exception, content_type = "application/problem+json"),
-        (status = 401, description = "No bearer token (only with auth.protect_jobs)", body = Exception, content_type = "application/problem+json"), (status = 403, description = "Wrong bearer token (only with auth.protect_jobs)", body = Exception, content_type = "application/problem+json"), (status = 404, description = "no-such-job", body = Exception, content_type = "application/problem+json"), (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
+        (status = 401, description = "No bearer token (only with auth.keys or auth.protect_jobs)", body = Exception, content_type = "application/problem+json"), (status = 403, description = "Wrong bearer token, or a key below the role execute (only with auth.keys or auth.protect_jobs)", body = Exception, content_type = "application/problem+json"), (status = 404, description = "no-such-job", body = Exception, content_type = "application/problem+json"), (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
 pub(crate) async fn status(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     format: Format,
 ) -> Result<Response, ApiError> {
-    let job = load_job(&state, &id).await?;
+    let job = load_job(&state, &caller, &id).await?;
     let info = status_info(&job, &state.base_url);
     if format.is_html() {
         return Ok(pages::job(&state.base_url, &info, job.asynchronous));
@@ -275,13 +285,16 @@ pub(crate) async fn status(
 #[utoipa::path(delete, path = "/jobs/{jobID}", tag = "Jobs", operation_id = "dismiss", security((), ("bearer" = [])),
     params(("jobID" = String, Path, description = "Job id")),
     responses((status = 200, description = "The job, now `dismissed`", body = StatusInfo), (status = 400, description = "The id is not valid UTF-8", body = Exception, content_type = "application/problem+json"),
-        (status = 401, description = "No bearer token (only with auth.protect_jobs)", body = Exception, content_type = "application/problem+json"), (status = 403, description = "Wrong bearer token (only with auth.protect_jobs)", body = Exception, content_type = "application/problem+json"), (status = 404, description = "no-such-job", body = Exception, content_type = "application/problem+json"),
+        (status = 401, description = "No bearer token (only with auth.keys or auth.protect_jobs)", body = Exception, content_type = "application/problem+json"), (status = 403, description = "Wrong bearer token, or a key below the role execute (only with auth.keys or auth.protect_jobs)", body = Exception, content_type = "application/problem+json"), (status = 404, description = "no-such-job", body = Exception, content_type = "application/problem+json"),
         (status = 405, description = "The job's process does not list `dismiss` in its jobControlOptions (`Allow: GET, HEAD`)", body = Exception, content_type = "application/problem+json"), (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
 pub(crate) async fn dismiss(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<Json<StatusInfo>, ApiError> {
-    let uuid = Uuid::parse_str(&id).map_err(|_| ApiError::no_such_job(&id))?;
+    // Another caller's job is refused as unknown before anything happens;
+    // a job's owner never changes, so the check cannot go stale.
+    let uuid = load_job(&state, &caller, &id).await?.id;
     let job = state.scheduler.dismiss(uuid).await?;
     Ok(Json(status_info(&job, &state.base_url)))
 }
@@ -289,9 +302,10 @@ pub(crate) async fn dismiss(
 /// A finished job's results, or why there are none.
 async fn finished_results(
     state: &AppState,
+    caller: &Caller,
     id: &str,
 ) -> Result<(JobRecord, crate::store::JobResults), ApiError> {
-    let job = load_job(state, id).await?;
+    let job = load_job(state, caller, id).await?;
     match job.status {
         JobStatus::Accepted | JobStatus::Running => {
             Err(ApiError::result_not_ready(id, job.status.as_str()))
@@ -314,15 +328,16 @@ async fn finished_results(
     params(("jobID" = String, Path, description = "Job id")),
     responses((status = 200, description = "The results (results.yaml, or raw)"), (status = 204, description = "Every output by reference: Link headers"),
         (status = 400, description = "The job failed on its inputs, or the id is not valid UTF-8", body = Exception, content_type = "application/problem+json"),
-        (status = 401, description = "No bearer token (only with auth.protect_jobs)", body = Exception, content_type = "application/problem+json"), (status = 403, description = "Wrong bearer token (only with auth.protect_jobs)", body = Exception, content_type = "application/problem+json"),
+        (status = 401, description = "No bearer token (only with auth.keys or auth.protect_jobs)", body = Exception, content_type = "application/problem+json"), (status = 403, description = "Wrong bearer token, or a key below the role execute (only with auth.keys or auth.protect_jobs)", body = Exception, content_type = "application/problem+json"),
         (status = 404, description = "no-such-job, or result-not-ready while accepted or running", body = Exception, content_type = "application/problem+json"),
         (status = 500, description = "The job failed (reason in detail)", body = Exception, content_type = "application/problem+json")))]
 pub(crate) async fn results(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     format: Format,
 ) -> Result<Response, ApiError> {
-    let (job, results) = finished_results(&state, &id).await?;
+    let (job, results) = finished_results(&state, &caller, &id).await?;
     if format.is_html() {
         return Ok(pages::results(&state.base_url, &job, &results));
     }
@@ -335,14 +350,15 @@ pub(crate) async fn results(
     params(("jobID" = String, Path, description = "Job id"), ("outputID" = String, Path, description = "Output id")),
     responses((status = 200, description = "The output value in its media type"),
         (status = 400, description = "The job failed on its inputs, or an id is not valid UTF-8", body = Exception, content_type = "application/problem+json"),
-        (status = 401, description = "No bearer token (only with auth.protect_jobs)", body = Exception, content_type = "application/problem+json"), (status = 403, description = "Wrong bearer token (only with auth.protect_jobs)", body = Exception, content_type = "application/problem+json"),
+        (status = 401, description = "No bearer token (only with auth.keys or auth.protect_jobs)", body = Exception, content_type = "application/problem+json"), (status = 403, description = "Wrong bearer token, or a key below the role execute (only with auth.keys or auth.protect_jobs)", body = Exception, content_type = "application/problem+json"),
         (status = 404, description = "no-such-job, no-such-output, or result-not-ready", body = Exception, content_type = "application/problem+json"),
         (status = 500, description = "The job failed (reason in detail)", body = Exception, content_type = "application/problem+json")))]
 pub(crate) async fn output(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path((id, output_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let (_, results) = finished_results(&state, &id).await?;
+    let (_, results) = finished_results(&state, &caller, &id).await?;
     let output = results
         .outputs
         .iter()

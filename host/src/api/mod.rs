@@ -13,7 +13,8 @@
 //!   JavaScript, and the middleware that renders errors as pages.
 //! - `results.rs`: rendering results (raw, document, multipart, references).
 //! - `deploy.rs`: Part 2 deploy, replace, undeploy, package.
-//! - `auth.rs`: bearer-token checks.
+//! - `auth.rs`: who is calling (admin token, API keys with roles) and
+//!   what they may do.
 //! - `error.rs`: [`ApiError`], the OGC exception every failure becomes.
 
 mod auth;
@@ -62,7 +63,9 @@ pub struct AppState {
 /// The whole API.
 pub fn router(state: AppState) -> Router {
     let body_limit = usize::try_from(state.config.max_request_bytes).unwrap_or(usize::MAX);
-    // Execution and job routes; behind the token when `auth.protect_jobs`.
+    // Execution and job routes: behind a key or the token when jobs are
+    // protected (`auth.keys`, `auth.protect_jobs`), and each handler gets
+    // the `Caller` (`auth::jobs_access`).
     let jobs = Router::new()
         .route(
             "/processes/{process_id}/execution",
@@ -75,7 +78,7 @@ pub fn router(state: AppState) -> Router {
         .route("/jobs/{job_id}/log", get(job_log::job_log))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            auth::protect_jobs,
+            auth::jobs_access,
         ));
     Router::new()
         .route("/", get(landing::landing_page))

@@ -116,6 +116,7 @@ fn finish(document: &mut Value) {
         }
     });
     html_representations(document);
+    required_roles(document);
     let paths = &mut document["paths"];
     for (path, method) in [("/processes", "post"), ("/processes/{processID}", "put")] {
         if let Some(operation) = paths.get_mut(path).and_then(|p| p.get_mut(method)) {
@@ -140,6 +141,26 @@ fn finish(document: &mut Value) {
             "getPackage": {"operationId": "getPackage", "parameters": {"processID": "$response.body#/id"}},
             "undeploy": {"operationId": "undeploy", "parameters": {"processID": "$response.body#/id"}}
         });
+    }
+}
+
+/// Mark each operation that may ask for credentials with the least role
+/// it needs (`x-wasmproc-role`: `read`, `execute` or `admin`, from
+/// [`super::auth::OPERATION_ROLES`]); whether it asks depends on the
+/// configuration (see `api/auth.rs`).
+fn required_roles(document: &mut Value) {
+    let Some(paths) = document["paths"].as_object_mut() else {
+        return;
+    };
+    for operation in paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+    {
+        let id = operation["operationId"].as_str().unwrap_or_default();
+        if let Some((_, role)) = super::auth::OPERATION_ROLES.iter().find(|(op, _)| *op == id) {
+            operation["x-wasmproc-role"] = json!(role.as_str());
+        }
     }
 }
 

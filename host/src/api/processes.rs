@@ -13,10 +13,11 @@
 
 use axum::Json;
 use axum::extract::{RawQuery, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
+use super::auth::process_reader;
 use super::html::{Format, forms::FormState, pages};
 use super::{ApiError, AppState, Paging, Path, known_parameters, query_pairs};
 use crate::jobs::RegisteredProcess;
@@ -72,14 +73,16 @@ pub(crate) fn summary(process: &RegisteredProcess, base: &str) -> Value {
 }
 
 /// The process list, paged.
-#[utoipa::path(get, path = "/processes", tag = "Processes", operation_id = "getProcesses",
+#[utoipa::path(get, path = "/processes", tag = "Processes", operation_id = "getProcesses", security((), ("bearer" = [])),
     params(("limit" = Option<usize>, Query, minimum = 1, maximum = 10000, description = "Page size, 1 to 10000 (default 10)"), ("offset" = Option<usize>, Query, description = "Processes to skip")),
-    responses((status = 200, description = "A page of process summaries (processList.yaml)", body = Object), (status = 400, description = "limit or offset out of range", body = Exception, content_type = "application/problem+json"), (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
+    responses((status = 200, description = "A page of process summaries (processList.yaml)", body = Object), (status = 400, description = "limit or offset out of range", body = Exception, content_type = "application/problem+json"), (status = 401, description = "No bearer token (only with auth.protect_processes)", body = Exception, content_type = "application/problem+json"), (status = 403, description = "Wrong bearer token (only with auth.protect_processes)", body = Exception, content_type = "application/problem+json"), (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
+    headers: HeaderMap,
     format: Format,
 ) -> Result<Response, ApiError> {
+    process_reader(&state, &headers)?;
     let query = known_parameters(query_pairs(query.as_deref()), &["limit", "offset"]);
     let paging = Paging::from_query(&query)?;
     let all = state.registry.list();
@@ -104,14 +107,16 @@ pub(crate) async fn list(
 }
 
 /// One process's full description.
-#[utoipa::path(get, path = "/processes/{processID}", tag = "Processes", operation_id = "getProcessDescription",
+#[utoipa::path(get, path = "/processes/{processID}", tag = "Processes", operation_id = "getProcessDescription", security((), ("bearer" = [])),
     params(("processID" = String, Path, description = "Process id", example = "hello-world")),
-    responses((status = 200, description = "The process description (process.yaml)", body = Object), (status = 400, description = "The id is not valid UTF-8", body = Exception, content_type = "application/problem+json"), (status = 404, description = "no-such-process", body = Exception, content_type = "application/problem+json"), (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
+    responses((status = 200, description = "The process description (process.yaml)", body = Object), (status = 400, description = "The id is not valid UTF-8", body = Exception, content_type = "application/problem+json"), (status = 401, description = "No bearer token (only with auth.protect_processes)", body = Exception, content_type = "application/problem+json"), (status = 403, description = "Wrong bearer token (only with auth.protect_processes)", body = Exception, content_type = "application/problem+json"), (status = 404, description = "no-such-process", body = Exception, content_type = "application/problem+json"), (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
 pub(crate) async fn describe(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    headers: HeaderMap,
     format: Format,
 ) -> Result<Response, ApiError> {
+    process_reader(&state, &headers)?;
     let process = state
         .registry
         .get(&id)

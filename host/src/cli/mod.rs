@@ -2,6 +2,7 @@
 //! binary's edge; the library returns typed errors.
 
 mod client;
+mod key;
 mod new;
 mod run;
 
@@ -48,6 +49,17 @@ enum Command {
     /// Inspect the server configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Make API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+/// `wasmproc key …`.
+#[derive(Debug, Subcommand)]
+enum KeyCommand {
+    /// Print a new random API key and the `[[auth.keys]]` table (name,
+    /// role, SHA-256 of the key) that makes the server accept it.
+    New(key::NewKeyArgs),
 }
 
 /// `wasmproc config …`.
@@ -192,6 +204,7 @@ pub(crate) fn main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Undeploy(args) => block_on(client::undeploy(args)),
         Command::Processes(args) => block_on(client::processes(args)),
         Command::Config(ConfigCommand::Check { config }) => config_check(config.as_deref()),
+        Command::Key(KeyCommand::New(args)) => key::new_key_command(args),
     }
 }
 

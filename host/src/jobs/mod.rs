@@ -37,7 +37,7 @@ pub use address_guard::{AddressGuard, AddressRefused, GuardedClient, is_public, 
 pub use callbacks::{SubscriberRefused, check_subscriber};
 pub use href::{FetchError, FetchFailure, fetch_bytes, resolve_references};
 pub use registry::{Policy, ProcessRegistry, RegisterError, RegisteredProcess, Registration};
-pub use scheduler::{JobError, Scheduler, WriteFailures};
+pub use scheduler::{JobError, JobOwner, Scheduler, WriteFailures};
 pub use validate::{CheckedOutcome, DescriptionError, InputValidator, InvalidInput};
 
 /// The span a job runs in: every log line written while it runs (fetching

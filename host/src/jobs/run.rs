@@ -307,9 +307,11 @@ impl Inner {
             // Dismissed (or, in a cluster, taken over) while finishing.
             return Ok((job, None));
         }
-        if self.config.execution.max_stored_bytes > 0 {
-            self.storage
-                .add(super::storage::outcome_bytes(&job, results.as_ref()));
+        if super::storage::counts(&self.config) {
+            self.storage.add(
+                job.owner.as_deref(),
+                super::storage::outcome_bytes(&job, results.as_ref()),
+            );
         }
         if job.asynchronous {
             match &results {

@@ -39,6 +39,15 @@ use crate::ogc::{ExecuteRequest, JobStatus};
 use crate::runtime::Runtime;
 use crate::store::{JobRecord, JobResults, Store, StoreError};
 
+/// Who a new job belongs to: the API key that submits it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobOwner {
+    /// The key's name, recorded on the job.
+    pub name: String,
+    /// The key's bound on its jobs' stored data, if it has one.
+    pub max_stored_bytes: Option<u64>,
+}
+
 /// Why a job operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -53,6 +62,18 @@ pub enum JobError {
         /// What is stored, as last known.
         stored: u64,
         /// `execution.max_stored_bytes`.
+        max: u64,
+    },
+    /// The stored data of one key's jobs reached its `max_stored_bytes`.
+    #[error(
+        "the jobs of key '{owner}' store {stored} bytes, its bound is {max} bytes: no new job of this key is accepted until some of its finished jobs are deleted (retention, or DELETE /jobs/{{id}})"
+    )]
+    OwnerStorageFull {
+        /// The key's name.
+        owner: String,
+        /// What its jobs store, as last known.
+        stored: u64,
+        /// The key's `max_stored_bytes`.
         max: u64,
     },
     /// Too many synchronous requests wait for a worker; try again later.
@@ -186,33 +207,50 @@ impl Scheduler {
             executor.spawn(super::dispatch::dispatch(Arc::downgrade(&scheduler.inner)));
         }
         super::lifecycle::spawn_cluster_tasks(&scheduler.inner);
-        if scheduler.inner.config.execution.max_stored_bytes > 0 {
+        if super::storage::counts(&scheduler.inner.config) {
             executor.spawn(super::storage::recount(
                 Arc::downgrade(&scheduler.inner),
                 scheduler.inner.store.clone(),
                 scheduler.inner.config.execution.storage_recount,
+                super::storage::counts_owners(&scheduler.inner.config),
             ));
         }
         scheduler
     }
 
-    /// Refuse a new job when the stored job data reached its bound.
-    fn check_storage(&self) -> Result<(), JobError> {
+    /// Refuse a new job when the stored job data reached its bound, or
+    /// its owner's data reached the owner's.
+    fn check_storage(&self, owner: Option<&JobOwner>) -> Result<(), JobError> {
+        let storage = &self.inner.storage;
         let max = self.inner.config.execution.max_stored_bytes;
-        if self.inner.storage.has_room(max) {
-            return Ok(());
+        if !storage.has_room(max) {
+            return Err(JobError::StorageFull {
+                stored: storage.current().unwrap_or(max),
+                max,
+            });
         }
-        Err(JobError::StorageFull {
-            stored: self.inner.storage.current().unwrap_or(max),
-            max,
-        })
+        if let Some(JobOwner {
+            name,
+            max_stored_bytes: Some(max),
+        }) = owner
+            && !storage.owner_has_room(name, *max)
+        {
+            return Err(JobError::OwnerStorageFull {
+                owner: name.clone(),
+                stored: storage.current_of(name).unwrap_or(*max),
+                max: *max,
+            });
+        }
+        Ok(())
     }
 
-    /// Count a new job's inputs against the bound (only when there is one:
-    /// measuring costs a serialisation of the request).
+    /// Count a new job's inputs against the bounds (only when there is
+    /// one: measuring costs a serialisation of the request).
     fn count_inputs(&self, job: &JobRecord) {
-        if self.inner.config.execution.max_stored_bytes > 0 {
-            self.inner.storage.add(super::storage::request_bytes(job));
+        if super::storage::counts(&self.inner.config) {
+            self.inner
+                .storage
+                .add(job.owner.as_deref(), super::storage::request_bytes(job));
         }
     }
 
@@ -257,13 +295,15 @@ impl Scheduler {
         &self,
         process: &RegisteredProcess,
         request: ExecuteRequest,
+        owner: Option<&JobOwner>,
     ) -> Result<JobRecord, JobError> {
         if self.inner.stopping.is_cancelled() {
             return Err(JobError::ShuttingDown);
         }
-        self.check_storage()?;
+        self.check_storage(owner)?;
         let mut job = JobRecord::new(process.id(), &process.record.module_sha256, request, true);
         job.limits = Some(process.limits);
+        job.owner = owner.map(|o| o.name.clone());
         self.inner
             .store
             .enqueue_job(&job, self.inner.config.execution.max_queued_jobs)
@@ -282,12 +322,14 @@ impl Scheduler {
         &self,
         process: &RegisteredProcess,
         request: ExecuteRequest,
+        owner: Option<&JobOwner>,
     ) -> Result<(JobRecord, Option<JobResults>), JobError> {
-        self.check_storage()?;
+        self.check_storage(owner)?;
         let sync_timeout = self.inner.config.execution.sync_timeout;
         let deadline = tokio::time::Instant::now() + sync_timeout;
         let mut job = JobRecord::new(process.id(), &process.record.module_sha256, request, false);
         job.limits = Some(process.limits);
+        job.owner = owner.map(|o| o.name.clone());
         let permit = match self.inner.permits.clone().try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {

@@ -25,13 +25,21 @@
 //! The bound is checked before a job is accepted, against what is stored
 //! and already accepted; one job's own size is not known before its guest
 //! runs, so the bound can be passed by what the jobs in flight write.
+//!
+//! Per key: an API key with `max_stored_bytes` has its own bound, kept the
+//! same way (counted per owner, plus what its jobs added since), so one
+//! key that fills its share is refused while the others go on. Owners are
+//! counted only when some key has a bound (it costs reading every job's
+//! owner).
 
-use std::sync::Weak;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use super::scheduler::Inner;
-use crate::store::{JobRecord, JobResults, Store};
+use crate::config::Config;
+use crate::store::{JobRecord, JobResults, Store, StoredBytes};
 
 /// Counting writes this many times the last count's duration apart, at
 /// least (counting then costs at most 1/20 of a core).
@@ -45,6 +53,9 @@ pub(super) struct StorageBudget {
     counted: AtomicU64,
     /// Bytes this node added since the last count (estimates).
     added: AtomicU64,
+    /// Per owner: bytes at the last count plus what its jobs added since
+    /// (only owners whose jobs were counted or added).
+    owners: Mutex<HashMap<String, u64>>,
 }
 
 impl Default for StorageBudget {
@@ -52,6 +63,7 @@ impl Default for StorageBudget {
         Self {
             counted: AtomicU64::new(u64::MAX),
             added: AtomicU64::new(0),
+            owners: Mutex::default(),
         }
     }
 }
@@ -76,16 +88,57 @@ impl StorageBudget {
         (counted != u64::MAX).then(|| counted.saturating_add(self.added.load(Ordering::Relaxed)))
     }
 
-    /// Note bytes a job brought (accepted inputs, or results and log).
-    pub(super) fn add(&self, bytes: u64) {
-        self.added.fetch_add(bytes, Ordering::Relaxed);
+    /// Bytes the jobs of `owner` store as last known; `None` before the
+    /// first count.
+    pub(super) fn current_of(&self, owner: &str) -> Option<u64> {
+        if self.counted.load(Ordering::Relaxed) == u64::MAX {
+            return None;
+        }
+        Some(self.owners().get(owner).copied().unwrap_or(0))
     }
 
-    /// A fresh count replaces the estimate.
-    fn counted(&self, bytes: u64) {
-        self.added.store(0, Ordering::Relaxed);
-        self.counted.store(bytes, Ordering::Relaxed);
+    /// Whether `owner` may have a new job under its own `max_bytes`.
+    pub(super) fn owner_has_room(&self, owner: &str, max_bytes: u64) -> bool {
+        self.current_of(owner).is_none_or(|stored| stored < max_bytes)
     }
+
+    /// Note bytes a job brought (accepted inputs, or results and log), to
+    /// its owner's account too when it has one.
+    pub(super) fn add(&self, owner: Option<&str>, bytes: u64) {
+        self.added.fetch_add(bytes, Ordering::Relaxed);
+        if let Some(owner) = owner {
+            *self.owners().entry(owner.to_owned()).or_default() += bytes;
+        }
+    }
+
+    /// A fresh count replaces the estimates.
+    fn counted(&self, stored: StoredBytes) {
+        *self.owners() = stored.by_owner;
+        self.added.store(0, Ordering::Relaxed);
+        self.counted.store(stored.total, Ordering::Relaxed);
+    }
+
+    fn owners(&self) -> std::sync::MutexGuard<'_, HashMap<String, u64>> {
+        // A panic while holding it left a map of plain numbers: still valid.
+        self.owners
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Whether some key has a bound of its own (owners are then counted).
+pub(super) fn counts_owners(config: &Config) -> bool {
+    config
+        .auth
+        .keys
+        .iter()
+        .any(|key| key.max_stored_bytes.is_some())
+}
+
+/// Whether stored bytes are counted at all: there is a total bound, or a
+/// key has one.
+pub(super) fn counts(config: &Config) -> bool {
+    config.execution.max_stored_bytes > 0 || counts_owners(config)
 }
 
 /// Serialised size of a job's request (its inputs), counted without
@@ -120,10 +173,15 @@ fn serialised_len(value: &impl serde::Serialize) -> u64 {
 /// Count the stored bytes now and then while the scheduler lives (see the
 /// module documentation for the period). A failed count (database down)
 /// keeps the last figure and tries again after `min_period`.
-pub(super) async fn recount(weak: Weak<Inner>, store: Store, min_period: Duration) {
+pub(super) async fn recount(
+    weak: Weak<Inner>,
+    store: Store,
+    min_period: Duration,
+    by_owner: bool,
+) {
     loop {
         let started = Instant::now();
-        let counted = store.stored_job_bytes().await;
+        let counted = store.stored_job_bytes(by_owner).await;
         let took = started.elapsed();
         {
             let Some(inner) = weak.upgrade() else { return };
@@ -148,14 +206,40 @@ mod tests {
         let budget = StorageBudget::default();
         assert!(budget.has_room(10), "nothing is refused before a count");
         assert_eq!(budget.current(), None);
-        budget.counted(6);
+        budget.counted(StoredBytes {
+            total: 6,
+            ..Default::default()
+        });
         assert!(budget.has_room(10));
-        budget.add(4);
+        budget.add(None, 4);
         assert!(!budget.has_room(10), "6 counted + 4 added reach the bound");
         assert!(budget.has_room(0), "0 is no bound");
         assert_eq!(budget.current(), Some(10));
-        budget.counted(3);
+        budget.counted(StoredBytes {
+            total: 3,
+            ..Default::default()
+        });
         assert!(budget.has_room(10), "a new count replaces the estimate");
+    }
+
+    #[test]
+    fn each_owner_has_its_own_account() {
+        let budget = StorageBudget::default();
+        assert!(budget.owner_has_room("alice", 1), "nothing is refused before a count");
+        budget.counted(StoredBytes {
+            total: 100,
+            by_owner: HashMap::from([("alice".to_owned(), 60)]),
+        });
+        assert!(budget.owner_has_room("alice", 70));
+        budget.add(Some("alice"), 10);
+        assert!(!budget.owner_has_room("alice", 70), "60 counted + 10 added");
+        assert!(budget.owner_has_room("bob", 70), "bob stores nothing");
+        assert_eq!(budget.current(), Some(110), "alice's bytes count in the total");
+        budget.counted(StoredBytes {
+            total: 40,
+            by_owner: HashMap::new(),
+        });
+        assert_eq!(budget.current_of("alice"), Some(0), "a count without alice's jobs");
     }
 
     #[test]

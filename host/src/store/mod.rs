@@ -113,6 +113,8 @@ pub struct JobFilter {
     pub min_duration: Option<f64>,
     /// Only jobs that ran at most this many seconds.
     pub max_duration: Option<f64>,
+    /// Only jobs of this owner (the API key that created them).
+    pub owner: Option<String>,
 }
 
 impl JobFilter {
@@ -129,12 +131,26 @@ impl JobFilter {
             && self
                 .max_duration
                 .is_none_or(|max| job.duration_seconds().is_some_and(|d| d <= max))
+            && self
+                .owner
+                .as_ref()
+                .is_none_or(|owner| job.owner.as_ref() == Some(owner))
     }
 
     /// Whether jobs in `status` can match.
     pub(crate) fn wants_status(&self, status: JobStatus) -> bool {
         self.statuses.is_empty() || self.statuses.contains(&status)
     }
+}
+
+/// What the stored job data weighs ([`Store::stored_job_bytes`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredBytes {
+    /// Every job's bytes.
+    pub total: u64,
+    /// The bytes of the jobs of each owner (only when asked for; jobs
+    /// without an owner are in `total` only).
+    pub by_owner: std::collections::HashMap<String, u64>,
 }
 
 /// Where a page of jobs starts: just after the job with this creation time
@@ -375,11 +391,12 @@ impl Store {
     // ---- processes and modules -------------------------------------------
 
     /// How many bytes the stored jobs take: every job's record (its
-    /// inputs, state and log) and results, as the backend stores them.
-    /// A walk of every job, so it is called now and then
+    /// inputs, state and log) and results, as the backend stores them;
+    /// also per owner when `by_owner` (which costs reading each job's
+    /// owner). A walk of every job, so it is called now and then
     /// (`jobs/storage.rs`), never per request.
-    pub async fn stored_job_bytes(&self) -> Result<u64, StoreError> {
-        dispatch!(self.stored_job_bytes())
+    pub async fn stored_job_bytes(&self, by_owner: bool) -> Result<StoredBytes, StoreError> {
+        dispatch!(self.stored_job_bytes(by_owner))
     }
 
     /// Delete the module bytes that no process and no queued or running

@@ -90,6 +90,10 @@ pub struct JobRecord {
     /// ran it was lost and another ran it again.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub attempts: u32,
+    /// The API key that created it (its name), when keys are configured;
+    /// only that key and admins see the job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -124,6 +128,7 @@ impl JobRecord {
             log: None,
             node: None,
             attempts: 0,
+            owner: None,
         }
     }
 

@@ -22,6 +22,7 @@ use super::super::auth::require_admin;
 use super::super::{ApiError, AppState, Path};
 use super::forms::{FormState, Submitted, check_token_first, presented_token, read_form};
 use super::{pages, see_other};
+use crate::config::Role;
 use crate::jobs::{Policy, Registration};
 
 /// The module bytes of the form's `module` file field: a 400 naming what
@@ -74,7 +75,7 @@ pub(crate) async fn deploy(
     request: Request,
 ) -> Result<Response, ApiError> {
     let headers = request.headers().clone();
-    check_token_first(&state, &headers)?;
+    check_token_first(&state, &headers, Role::Admin)?;
     let fields = read_form(request, state.config.max_request_bytes).await?;
     let outcome = async {
         require_admin(&state, &presented_token(&fields, &headers))?;
@@ -115,7 +116,7 @@ pub(crate) async fn replace(
     request: Request,
 ) -> Result<Response, ApiError> {
     let headers = request.headers().clone();
-    check_token_first(&state, &headers)?;
+    check_token_first(&state, &headers, Role::Admin)?;
     let process = state
         .registry
         .get(&id)
@@ -167,7 +168,7 @@ pub(crate) async fn undeploy(
     request: Request,
 ) -> Result<Response, ApiError> {
     let headers = request.headers().clone();
-    check_token_first(&state, &headers)?;
+    check_token_first(&state, &headers, Role::Admin)?;
     let process = state
         .registry
         .get(&id)

@@ -36,7 +36,8 @@ use serde_json::{Map, Value};
 use super::super::execution::negotiate as negotiate_mode;
 use super::super::{ApiError, AppState, Path};
 use super::{pages, see_other};
-use crate::jobs::RegisteredProcess;
+use crate::config::Role;
+use crate::jobs::{JobOwner, RegisteredProcess};
 use crate::ogc::{ASYNC_EXECUTE, ExecuteRequest, ResponseType, SYNC_EXECUTE, exception_type};
 
 /// Most form fields read from one submission: far more than any process
@@ -544,9 +545,10 @@ fn is_form(headers: &axum::http::HeaderMap) -> bool {
 pub(crate) fn check_token_first(
     state: &AppState,
     headers: &axum::http::HeaderMap,
+    needed: Role,
 ) -> Result<(), ApiError> {
     if headers.contains_key(header::AUTHORIZATION) || !is_form(headers) {
-        return super::super::auth::require_admin(state, headers);
+        return super::super::auth::require(state, headers, needed).map(drop);
     }
     Ok(())
 }
@@ -559,8 +561,8 @@ pub(crate) fn check_token_first(
     responses(
         (status = 303, description = "Executed: to the job's page (async, or a failed sync job) or its results (sync)"),
         (status = 400, description = "An input is invalid: the form again, the exception next to the input", content_type = "text/html"),
-        (status = 401, description = "No bearer token (only with auth.protect_jobs)", content_type = "text/html"),
-        (status = 403, description = "Wrong bearer token (only with auth.protect_jobs)", content_type = "text/html"),
+        (status = 401, description = "No bearer token (only with auth.keys or auth.protect_jobs)", content_type = "text/html"),
+        (status = 403, description = "Wrong bearer token, or a key below the role execute (only with auth.keys or auth.protect_jobs)", content_type = "text/html"),
         (status = 404, description = "no-such-process", body = Exception, content_type = "application/problem+json"),
         (status = 408, description = "The body did not arrive in time", body = Exception, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Exception, content_type = "application/problem+json"),
@@ -572,8 +574,8 @@ pub(crate) async fn execute(
     request: Request,
 ) -> Result<Response, ApiError> {
     let headers = request.headers().clone();
-    if state.config.auth.protect_jobs {
-        check_token_first(&state, &headers)?;
+    if state.config.auth.jobs_protected() {
+        check_token_first(&state, &headers, Role::Execute)?;
     }
     let process = state
         .registry
@@ -597,19 +599,20 @@ pub(crate) async fn execute(
         form.error_input = input;
         form.error = Some(error.exception());
     };
-    if state.config.auth.protect_jobs
-        && let Err(error) =
-            super::super::auth::require_admin(&state, &presented_token(&submitted, &headers))
+    let caller = match super::super::auth::job_caller(&state, &presented_token(&submitted, &headers))
     {
-        refused(&mut form, None, &error);
-        return Ok(pages::process(
-            &state,
-            &process,
-            error.status(),
-            &form,
-            None,
-        ));
-    }
+        Ok(caller) => caller,
+        Err(error) => {
+            refused(&mut form, None, &error);
+            return Ok(pages::process(
+                &state,
+                &process,
+                error.status(),
+                &form,
+                None,
+            ));
+        }
+    };
     let description = process.description();
     let inputs = match convert(&description, &submitted) {
         Ok(inputs) => inputs,
@@ -646,6 +649,7 @@ pub(crate) async fn execute(
         &process,
         request,
         form.mode.as_deref() == Some("async"),
+        caller.owner().as_ref(),
     )
     .await
     {
@@ -682,6 +686,7 @@ async fn run(
     process: &RegisteredProcess,
     request: ExecuteRequest,
     wants_async: bool,
+    owner: Option<&JobOwner>,
 ) -> Result<String, ApiError> {
     let (can_sync, can_async) = modes(state, process);
     let negotiated = negotiate_mode(wants_async, can_sync, can_async).ok_or_else(|| {
@@ -698,11 +703,11 @@ async fn run(
     let base = &state.base_url;
     match negotiated.mode {
         super::super::execution::Mode::Async => {
-            let job = state.scheduler.submit_async(process, request).await?;
+            let job = state.scheduler.submit_async(process, request, owner).await?;
             Ok(format!("{base}/jobs/{}", job.id))
         }
         super::super::execution::Mode::Sync => {
-            let (job, results) = state.scheduler.execute_sync(process, request).await?;
+            let (job, results) = state.scheduler.execute_sync(process, request, owner).await?;
             Ok(match results {
                 Some(_) => format!("{base}/jobs/{}/results", job.id),
                 None => format!("{base}/jobs/{}", job.id),

@@ -34,7 +34,7 @@ use uuid::Uuid;
 
 use super::batch::Batcher;
 use super::{CHANNEL, Db, PgStore, map_error};
-use crate::store::{JobRecord, JobResults, LeaseSweep, Recovery, StoreError};
+use crate::store::{JobRecord, JobResults, LeaseSweep, Recovery, StoreError, StoredBytes};
 
 /// How long a count of the queue is trusted while the queue is under half
 /// its bound. Counting on every submission cost more PostgreSQL CPU than
@@ -91,8 +91,10 @@ pub(super) fn submission_batcher(db: Db) -> Batcher<JobRecord, ()> {
         async move {
             let (mut ids, mut processes, mut created, mut records, mut requests) =
                 (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            let mut owners = Vec::new();
             for job in &jobs {
                 ids.push(job.id);
+                owners.push(job.owner.clone());
                 processes.push(job.process_id.clone());
                 created.push(job.created);
                 records.push(record_value(job)?);
@@ -102,17 +104,17 @@ pub(super) fn submission_batcher(db: Db) -> Batcher<JobRecord, ()> {
                 let client = db.client().await?;
                 let statement = client
                     .prepare_cached(
-                        "INSERT INTO jobs (id, process_id, status, asynchronous, created, record, request) \
-                         SELECT id, process_id, 'accepted', true, created, record, request \
-                         FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::jsonb[], $5::bytea[]) \
-                           AS t(id, process_id, created, record, request)",
+                        "INSERT INTO jobs (id, process_id, status, asynchronous, created, record, request, owner) \
+                         SELECT id, process_id, 'accepted', true, created, record, request, owner \
+                         FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::jsonb[], $5::bytea[], $6::text[]) \
+                           AS t(id, process_id, created, record, request, owner)",
                     )
                     .await
                     .map_err(map_error)?;
                 client
                     .execute(
                         &statement,
-                        &[&ids, &processes, &created, &records, &requests],
+                        &[&ids, &processes, &created, &records, &requests, &owners],
                     )
                     .await
                     .map_err(map_error)?;
@@ -384,9 +386,9 @@ impl PgStore {
             let statement = client
                 .prepare_cached(
                     "INSERT INTO jobs (id, process_id, status, asynchronous, created, started, \
-                       lease_owner, lease_expires, attempts, record, request) \
+                       lease_owner, lease_expires, attempts, record, request, owner) \
                      VALUES ($1, $2, 'running', false, $3, $4, $5, \
-                       now() + $6::float8 * interval '1 millisecond', 1, $7, $8)",
+                       now() + $6::float8 * interval '1 millisecond', 1, $7, $8, $9)",
                 )
                 .await
                 .map_err(map_error)?;
@@ -402,6 +404,7 @@ impl PgStore {
                         &millis(self.node.lease),
                         &record_value(job)?,
                         &serde_json::to_vec(&job.request)?,
+                        &job.owner,
                     ],
                 )
                 .await
@@ -420,8 +423,8 @@ impl PgStore {
             client
                 .execute(
                     "INSERT INTO jobs (id, process_id, status, asynchronous, created, started, \
-                       finished, duration_ms, record, request) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                       finished, duration_ms, record, request, owner) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                     &[
                         &job.id,
                         &job.process_id,
@@ -433,6 +436,7 @@ impl PgStore {
                         &job.duration_millis(),
                         &record_value(job)?,
                         &serde_json::to_vec(&job.request)?,
+                        &job.owner,
                     ],
                 )
                 .await
@@ -722,19 +726,43 @@ impl PgStore {
     /// well it compresses; PostgreSQL reads it from the TOAST pointer
     /// without decompressing), plus each record as stored. A sequential
     /// scan: called now and then, never per request.
-    pub(crate) async fn stored_job_bytes(&self) -> Result<u64, StoreError> {
+    ///
+    /// Per owner, one pass over the jobs joined to their results, grouped
+    /// by owner (the group of jobs without one counts in the total only).
+    pub(crate) async fn stored_job_bytes(&self, by_owner: bool) -> Result<StoredBytes, StoreError> {
         self.bounded(async {
             let client = self.client().await?;
-            let row = client
-                .query_one(
-                    "SELECT (SELECT coalesce(sum(pg_column_size(record) + octet_length(request)), 0) \
-                             FROM jobs)::bigint \
-                          + (SELECT coalesce(sum(octet_length(outputs)), 0) FROM results)::bigint",
+            let mut stored = StoredBytes::default();
+            if !by_owner {
+                let row = client
+                    .query_one(
+                        "SELECT (SELECT coalesce(sum(pg_column_size(record) + octet_length(request)), 0) \
+                                 FROM jobs)::bigint \
+                              + (SELECT coalesce(sum(octet_length(outputs)), 0) FROM results)::bigint",
+                        &[],
+                    )
+                    .await
+                    .map_err(map_error)?;
+                stored.total = row.get::<_, i64>(0).max(0) as u64;
+                return Ok(stored);
+            }
+            let rows = client
+                .query(
+                    "SELECT j.owner, coalesce(sum(pg_column_size(j.record) + octet_length(j.request) \
+                              + coalesce(octet_length(r.outputs), 0)), 0)::bigint \
+                     FROM jobs j LEFT JOIN results r ON r.job_id = j.id GROUP BY j.owner",
                     &[],
                 )
                 .await
                 .map_err(map_error)?;
-            Ok(row.get::<_, i64>(0).max(0) as u64)
+            for row in rows {
+                let bytes = row.get::<_, i64>(1).max(0) as u64;
+                stored.total += bytes;
+                if let Some(owner) = row.get::<_, Option<String>>(0) {
+                    stored.by_owner.insert(owner, bytes);
+                }
+            }
+            Ok(stored)
         })
         .await
     }

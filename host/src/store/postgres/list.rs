@@ -9,6 +9,8 @@
 //!   order, so several processes or statuses become a `UNION ALL` of one
 //!   ordered, limited branch per (process, status) pair, merged by an outer
 //!   `ORDER BY` (up to [`MAX_BRANCHES`]; beyond, `= ANY` and a sort).
+//! - One owner (an `execute` key's own jobs): an equality served by
+//!   `jobs_by_owner_status` in each finished branch.
 //! - Durations: `duration_ms` of finished jobs has its own index, which
 //!   the planner picks when a duration filter is selective; running jobs'
 //!   durations grow with time and are checked against `started`.
@@ -54,6 +56,10 @@ fn build(query: &JobQuery) -> (String, Vec<Param>) {
     }
     if let Some(to) = filter.created_to {
         common.push(format!("created <= {}", st.param(to)));
+    }
+    if let Some(owner) = &filter.owner {
+        // Served by `jobs_by_owner_status` in each finished branch.
+        common.push(format!("owner = {}", st.param(owner.clone())));
     }
     if let Some(JobCursor { created_micros, id }) = query.after {
         let created = chrono::DateTime::from_timestamp_micros(created_micros).unwrap_or_default();

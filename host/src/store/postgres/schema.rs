@@ -79,6 +79,15 @@ const MIGRATIONS: &[&str] = &[
         last_seen  timestamptz NOT NULL
     );
     "#,
+    // 2: job ownership (API keys). `GET /jobs` of an `execute` key walks
+    // its own finished jobs per state, like `jobs_by_process_status` for
+    // a process; rows without an owner (no keys configured) are left out
+    // of the index and cost it nothing.
+    r#"
+    ALTER TABLE jobs ADD COLUMN owner text;
+    CREATE INDEX jobs_by_owner_status ON jobs (owner, status, created DESC, id DESC)
+        WHERE owner IS NOT NULL AND status IN ('successful', 'failed', 'dismissed');
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -9,6 +9,7 @@
 //! | `A` | job key | accepted or running (async) | at enqueue; removed once the final state is durable |
 //! | `Q` | process id ‖ `0x00` ‖ status byte ‖ job key | finished | once, at finish |
 //! | `D` | status byte ‖ duration ms (8 bytes BE) ‖ job key | finished | once, at finish |
+//! | `O` | owner ‖ `0x00` ‖ status byte ‖ job key | finished, with an owner | once, at finish |
 //!
 //! Finished states never change, so `Q` and `D` entries are written once
 //! and removed only with the job; the small `A` set covers jobs whose state
@@ -19,7 +20,11 @@
 //! to save a merge over a few dozen ranges when a page is read. `D` is split by status so that "failed jobs that ran
 //! over a minute" is one small range, not a slice of every job's duration.
 //! Process ids never contain `0x00` (they are
-//! `[A-Za-z0-9._-]`), so `Q` prefixes of two processes never overlap.
+//! `[A-Za-z0-9._-]`), so `Q` prefixes of two processes never overlap; nor
+//! do owners (key names, checked to the same alphabet), so `O` prefixes do
+//! not either. `O` lets an `execute` key list its own jobs without walking
+//! everybody's: written only for jobs that have an owner (API keys
+//! configured), it costs nothing otherwise.
 
 use uuid::Uuid;
 
@@ -34,6 +39,7 @@ pub(super) const JOB_KEY_LEN: usize = 24;
 pub(super) const ACTIVE: u8 = b'A';
 pub(super) const BY_PROCESS_STATUS: u8 = b'Q';
 pub(super) const BY_DURATION: u8 = b'D';
+pub(super) const BY_OWNER_STATUS: u8 = b'O';
 
 /// The finished states, each with its byte in `S` and `Q` keys.
 pub(super) const FINISHED: [(JobStatus, u8); 3] = [
@@ -87,8 +93,8 @@ pub(super) fn active_key(job: &JobRecord) -> Vec<u8> {
     concat(&[&[ACTIVE], &job_key(job)])
 }
 
-/// The index keys of a finished job (`Q`, `D`); none for a job that is
-/// not finished.
+/// The index keys of a finished job (`Q`, `D`, and `O` when it has an
+/// owner); none for a job that is not finished.
 pub(super) fn finished_keys(job: &JobRecord) -> Vec<Vec<u8>> {
     let Some(status) = status_byte(job.status) else {
         return Vec::new();
@@ -107,7 +113,15 @@ pub(super) fn finished_keys(job: &JobRecord) -> Vec<Vec<u8>> {
             &key,
         ]));
     }
+    if let Some(owner) = &job.owner {
+        keys.push(concat(&[&owner_status_prefix(owner, status), &key]));
+    }
     keys
+}
+
+/// The prefix of the `O` range of `owner`'s jobs in `status`.
+pub(super) fn owner_status_prefix(owner: &str, status: u8) -> Vec<u8> {
+    concat(&[&[BY_OWNER_STATUS], owner.as_bytes(), &[0, status]])
 }
 
 /// The prefix of the `Q` range of `process` in `status`.

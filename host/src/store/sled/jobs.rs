@@ -20,7 +20,9 @@ use std::sync::Arc;
 use super::{SledStore, lock};
 use crate::failure::FailureKind;
 use crate::ogc::JobStatus;
-use crate::store::{JobRecord, JobResults, LeaseSweep, Recovery, StoreError, StoreEvent};
+use crate::store::{
+    JobRecord, JobResults, LeaseSweep, Recovery, StoreError, StoreEvent, StoredBytes,
+};
 
 impl SledStore {
     /// Write the index entries of `job` for its current state: `A` while
@@ -63,14 +65,25 @@ impl SledStore {
 
     /// A job as readers may see it: a running sync job from memory, an
     /// async job finishing from its shown state, else the stored record.
+    ///
+    /// The stored record is read *before* the finishing overlay is looked
+    /// up. [`Self::finish_job`] puts the overlay in place before it writes
+    /// the final state and takes it away only once that state is durable,
+    /// so a final state read here is either durable already (no overlay
+    /// any more) or still covered by the overlay. Looked up the other way
+    /// round, a reader could miss the overlay just before it appeared,
+    /// read the final state just after it was written, and show a job
+    /// `successful` that the next read shows `running` again (seen under
+    /// load: the status said successful, the results said not ready).
     pub(super) fn get_shown(&self, id: Uuid) -> Result<Option<JobRecord>, StoreError> {
         if let Some(job) = lock(&self.running_sync).get(&id) {
             return Ok(Some(job.clone()));
         }
+        let stored = self.get_stored(id)?;
         if let Some(job) = lock(&self.pending).get(&id) {
             return Ok(Some(job.clone()));
         }
-        self.get_stored(id)
+        Ok(stored)
     }
 
     /// Remove a job's record, results and every index entry.
@@ -409,17 +422,41 @@ impl SledStore {
     }
 
     /// The bytes of every stored record and result (values only; sled's
-    /// own overhead is not counted), walked on a blocking thread.
-    pub(crate) async fn stored_job_bytes(self: &Arc<Self>) -> Result<u64, StoreError> {
+    /// own overhead is not counted), walked on a blocking thread. Per
+    /// owner, each record's `owner` is read (and only that field is
+    /// decoded), and a result counts for the owner of its job.
+    pub(crate) async fn stored_job_bytes(
+        self: &Arc<Self>,
+        by_owner: bool,
+    ) -> Result<StoredBytes, StoreError> {
+        /// The one field of a record the count needs.
+        #[derive(serde::Deserialize)]
+        struct Owned {
+            owner: Option<String>,
+        }
         let store = self.clone();
         tokio::task::spawn_blocking(move || {
-            let mut total = 0u64;
-            for tree in [&store.jobs, &store.results] {
-                for value in tree.iter().values() {
-                    total += value?.len() as u64;
+            let mut stored = StoredBytes::default();
+            let mut owner_of = std::collections::HashMap::new();
+            for entry in store.jobs.iter() {
+                let (key, value) = entry?;
+                stored.total += value.len() as u64;
+                if !by_owner {
+                    continue;
+                }
+                if let Ok(Owned { owner: Some(owner) }) = serde_json::from_slice(&value) {
+                    *stored.by_owner.entry(owner.clone()).or_default() += value.len() as u64;
+                    owner_of.insert(key, owner);
                 }
             }
-            Ok(total)
+            for entry in store.results.iter() {
+                let (key, value) = entry?;
+                stored.total += value.len() as u64;
+                if let Some(owner) = owner_of.get(&key) {
+                    *stored.by_owner.entry(owner.clone()).or_default() += value.len() as u64;
+                }
+            }
+            Ok(stored)
         })
         .await
         .map_err(|e| StoreError::from(sled::Error::ReportableBug(e.to_string())))?

@@ -6,9 +6,11 @@
 //!    the cursor, as job keys (created ‖ id), so paging and time filters
 //!    cost nothing beyond the range they select.
 //! 2. Sources, each a newest-first stream of job keys:
-//!    - finished statuses asked for (all three when no status filter): the
-//!      `Q` range of each (process, status) pair, for the processes asked
-//!      for or, without a process filter, every process in the index;
+//!    - finished statuses asked for (all three when no status filter), for
+//!      one owner: the `O` range of each (owner, status) pair;
+//!    - otherwise the `Q` range of each (process, status) pair, for the
+//!      processes asked for or, without a process filter, every process in
+//!      the index;
 //!    - `accepted`/`running` asked for: the small `A` set plus the running
 //!      sync jobs held in memory.
 //! 3. Durations: the `D` ranges of the finished statuses asked for are
@@ -32,7 +34,7 @@ use std::sync::Arc;
 
 use super::index::{
     self, ACTIVE, BY_DURATION, BY_PROCESS_STATUS, FINISHED, JOB_KEY_LEN, concat, cursor_key,
-    micros_key, process_status_prefix,
+    micros_key, owner_status_prefix, process_status_prefix,
 };
 use super::{SledStore, lock};
 use crate::ogc::JobStatus;
@@ -96,6 +98,14 @@ impl SledStore {
         let mut sources: Vec<Source<'_>> = Vec::new();
         match self.duration_candidates(filter, &bounds)? {
             Some(keys) => sources.push(Box::new(keys.into_iter().map(Ok))),
+            None if filter.owner.is_some() => {
+                let owner = filter.owner.as_deref().unwrap_or_default();
+                for (status, byte) in FINISHED {
+                    if filter.wants_status(status) {
+                        sources.push(self.range(owner_status_prefix(owner, byte), &bounds));
+                    }
+                }
+            }
             None => {
                 let processes = if filter.process_ids.is_empty() {
                     self.indexed_processes()?
