@@ -1096,7 +1096,10 @@ mod tests {
             max_stored_bytes: None,
         });
         let problems = bad.problems().join("\n");
-        assert!(problems.contains("two keys are named 'alice'"), "{problems}");
+        assert!(
+            problems.contains("two keys are named 'alice'"),
+            "{problems}"
+        );
         assert!(problems.contains("same sha256"), "{problems}");
         assert!(problems.contains("name 'no spaces'"), "{problems}");
         assert!(problems.contains("not 64 hexadecimal digits"), "{problems}");

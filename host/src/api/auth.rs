@@ -288,7 +288,11 @@ mod tests {
         assert!(admin.may_see(&job) && Caller::AdminToken.may_see(&job));
         assert_eq!(alice.listed_owner().as_deref(), Some("alice"));
         assert_eq!(admin.listed_owner(), None);
-        assert_eq!(admin.owner().unwrap().name, "root", "an admin key owns its jobs");
+        assert_eq!(
+            admin.owner().unwrap().name,
+            "root",
+            "an admin key owns its jobs"
+        );
         assert_eq!(Caller::AdminToken.owner(), None);
     }
 }

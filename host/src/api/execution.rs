@@ -25,15 +25,15 @@
 //!   (400 when the inputs were to blame, else 500), a job dismissed while
 //!   it ran is 409 `job-dismissed`.
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::Extension;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use super::results::render;
 use super::auth::Caller;
+use super::results::render;
 use super::{ApiError, AppState, Path};
 use crate::jobs::documents::{job_url, status_info};
 use crate::jobs::{RegisteredProcess, Scheduler, check_subscriber};

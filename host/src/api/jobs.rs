@@ -35,9 +35,9 @@
 //! is set (see `api/auth.rs`), and answers HTML to a browser that asks for
 //! it (`api/html`).
 
-use axum::{Extension, Json};
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 

@@ -158,7 +158,10 @@ fn required_roles(document: &mut Value) {
         .flat_map(|item| item.values_mut())
     {
         let id = operation["operationId"].as_str().unwrap_or_default();
-        if let Some((_, role)) = super::auth::OPERATION_ROLES.iter().find(|(op, _)| *op == id) {
+        if let Some((_, role)) = super::auth::OPERATION_ROLES
+            .iter()
+            .find(|(op, _)| *op == id)
+        {
             operation["x-wasmproc-role"] = json!(role.as_str());
         }
     }

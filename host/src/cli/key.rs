@@ -81,6 +81,10 @@ mod tests {
         let (a, b) = (new_key().unwrap(), new_key().unwrap());
         assert_ne!(a, b);
         assert_eq!(a.len(), 4 + 43);
-        assert!(a[4..].bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+        assert!(
+            a[4..]
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        );
     }
 }

@@ -99,7 +99,8 @@ impl StorageBudget {
 
     /// Whether `owner` may have a new job under its own `max_bytes`.
     pub(super) fn owner_has_room(&self, owner: &str, max_bytes: u64) -> bool {
-        self.current_of(owner).is_none_or(|stored| stored < max_bytes)
+        self.current_of(owner)
+            .is_none_or(|stored| stored < max_bytes)
     }
 
     /// Note bytes a job brought (accepted inputs, or results and log), to
@@ -173,12 +174,7 @@ fn serialised_len(value: &impl serde::Serialize) -> u64 {
 /// Count the stored bytes now and then while the scheduler lives (see the
 /// module documentation for the period). A failed count (database down)
 /// keeps the last figure and tries again after `min_period`.
-pub(super) async fn recount(
-    weak: Weak<Inner>,
-    store: Store,
-    min_period: Duration,
-    by_owner: bool,
-) {
+pub(super) async fn recount(weak: Weak<Inner>, store: Store, min_period: Duration, by_owner: bool) {
     loop {
         let started = Instant::now();
         let counted = store.stored_job_bytes(by_owner).await;
@@ -225,7 +221,10 @@ mod tests {
     #[test]
     fn each_owner_has_its_own_account() {
         let budget = StorageBudget::default();
-        assert!(budget.owner_has_room("alice", 1), "nothing is refused before a count");
+        assert!(
+            budget.owner_has_room("alice", 1),
+            "nothing is refused before a count"
+        );
         budget.counted(StoredBytes {
             total: 100,
             by_owner: HashMap::from([("alice".to_owned(), 60)]),
@@ -234,12 +233,20 @@ mod tests {
         budget.add(Some("alice"), 10);
         assert!(!budget.owner_has_room("alice", 70), "60 counted + 10 added");
         assert!(budget.owner_has_room("bob", 70), "bob stores nothing");
-        assert_eq!(budget.current(), Some(110), "alice's bytes count in the total");
+        assert_eq!(
+            budget.current(),
+            Some(110),
+            "alice's bytes count in the total"
+        );
         budget.counted(StoredBytes {
             total: 40,
             by_owner: HashMap::new(),
         });
-        assert_eq!(budget.current_of("alice"), Some(0), "a count without alice's jobs");
+        assert_eq!(
+            budget.current_of("alice"),
+            Some(0),
+            "a count without alice's jobs"
+        );
     }
 
     #[test]

@@ -1533,9 +1533,22 @@ async fn deny_imports_refuses_even_inert_capabilities_at_deploy() {
 async fn every_operation_of_the_openapi_document_is_checked_against_its_security() {
     // The table is the server's own OpenAPI document: a route added without
     // its security declaration, or declared but not enforced, fails here.
-    // With `protect_jobs`, optional bearer security becomes required.
-    let server = admin_server(|c| c.auth.protect_jobs = true).await;
-    let greeter = description_as(&server, "hello-world", "greeter", "1.0.0").await;
+    // With `protect_jobs` and `protect_processes`, optional bearer
+    // security becomes required. (Role by role: `access.rs`.)
+    let server = admin_server(|c| {
+        c.auth.protect_jobs = true;
+        c.auth.protect_processes = true;
+    })
+    .await;
+    // Descriptions need the token here too.
+    let mut greeter = server
+        .send(Method::GET, "/processes/hello-world", &[AUTH], None)
+        .await
+        .expect_json();
+    let fields = greeter.as_object_mut().expect("description object");
+    fields.remove("links");
+    fields.remove("mutable");
+    fields.insert("id".into(), json!("greeter"));
     deploy_package(&server, &package(Some(greeter), &hello_wasm()))
         .await
         .expect_status(201);
@@ -1625,7 +1638,10 @@ async fn every_operation_of_the_openapi_document_is_checked_against_its_security
         .await;
     status.expect_status(200);
     assert_eq!(status.json()["status"], "successful");
-    assert!(process_ids(&server).await.contains_key("greeter"));
+    server
+        .send(Method::GET, "/processes/greeter", &[AUTH], None)
+        .await
+        .expect_status(200);
     server.shutdown().await;
 }
 

@@ -5,15 +5,16 @@
 //! built from source.
 //!
 //! One module per area. The suites that must hold on both stores
-//! (execution, jobs, deploy, durability) start their servers through
+//! (access, execution, jobs, deploy, durability) start their servers through
 //! [`server`] and [`child_store_toml`]; [`on_postgres`] compiles them a
 //! second time with those two pointing at PostgreSQL.
 
-// `on_postgres` compiles four suites a second time on purpose.
+// `on_postgres` compiles five suites a second time on purpose.
 #![allow(clippy::duplicate_mod)]
 
 use wasmproc_tests::{TestDatabase, TestServer, TestServerBuilder};
 
+mod access;
 mod browser;
 mod callbacks;
 mod cluster;

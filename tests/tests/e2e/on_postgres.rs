@@ -1,10 +1,12 @@
-//! The execution, jobs, deploy and durability suites again, on a server
+//! The access, execution, jobs, deploy and durability suites again, on a server
 //! whose store is a PostgreSQL database of its own.
 
 use wasmproc_tests::{TestDatabase, TestServer, TestServerBuilder};
 
 use super::BINARY;
 
+#[path = "access.rs"]
+mod access;
 #[path = "deploy.rs"]
 mod deploy;
 #[path = "durability.rs"]

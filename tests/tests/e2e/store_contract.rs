@@ -91,6 +91,7 @@ on_both_backends!(
     a_newer_schema_is_refused,
     unused_modules_are_collected_after_their_grace,
     stored_job_bytes_follow_inputs_results_and_deletions,
+    jobs_are_listed_by_owner,
 );
 
 fn job(process: &str, asynchronous: bool) -> JobRecord {
@@ -560,15 +561,20 @@ async fn processes_deploy_replace_undeploy_atomically(place: Place) {
 
 async fn stored_job_bytes_follow_inputs_results_and_deletions(place: Place) {
     let store = place.open().await;
-    let empty = store.stored_job_bytes().await.unwrap();
+    let total = |by_owner: bool| {
+        let store = store.clone();
+        async move { store.stored_job_bytes(by_owner).await.unwrap() }
+    };
+    let empty = total(false).await.total;
     let input = "i".repeat(20_000);
     let request = ExecuteRequest {
         inputs: json!({ "stringInput": input }).as_object().unwrap().clone(),
         ..ExecuteRequest::default()
     };
-    let queued = JobRecord::new("echo", "s", request, true);
+    let mut queued = JobRecord::new("echo", "s", request, true);
+    queued.owner = Some("alice".into());
     store.enqueue_job(&queued, 100).await.unwrap();
-    let with_input = store.stored_job_bytes().await.unwrap();
+    let with_input = total(false).await.total;
     assert!(
         with_input >= empty + 20_000,
         "{empty} → {with_input}: the 20,000-byte input is counted"
@@ -579,16 +585,100 @@ async fn stored_job_bytes_follow_inputs_results_and_deletions(place: Place) {
         .finish_job(&running, &done, Some(&results(&"r".repeat(30_000))))
         .await
         .unwrap();
-    let with_results = store.stored_job_bytes().await.unwrap();
+    // A job of nobody's beside alice's.
+    store.enqueue_job(&job("echo", true), 100).await.unwrap();
+    let counted = total(true).await;
     assert!(
-        with_results >= with_input + 30_000,
-        "{with_input} → {with_results}: the 30,000-byte result is counted"
+        counted.total >= with_input + 30_000,
+        "{with_input} → {}: the 30,000-byte result is counted",
+        counted.total
+    );
+    let alices = counted.by_owner.get("alice").copied().unwrap_or(0);
+    assert!(
+        alices >= 50_000 && alices < counted.total,
+        "alice's input and result are hers ({alices} of {}): {:?}",
+        counted.total,
+        counted.by_owner
+    );
+    assert_eq!(counted.by_owner.len(), 1, "{:?}", counted.by_owner);
+    assert_eq!(
+        total(false).await.by_owner.len(),
+        0,
+        "owners only when asked for"
     );
     store.delete_job(done.id).await.unwrap();
-    let after = store.stored_job_bytes().await.unwrap();
+    let after = total(true).await;
     assert!(
-        after < empty + 1_000,
-        "{empty} → {after}: a deleted job's bytes are no longer counted"
+        after.total < empty + 1_000,
+        "{empty} → {}: a deleted job's bytes are no longer counted",
+        after.total
+    );
+    assert_eq!(after.by_owner.get("alice").copied().unwrap_or(0), 0);
+}
+
+async fn jobs_are_listed_by_owner(place: Place) {
+    let store = place.open().await;
+    let owned = |owner: Option<&str>| {
+        let mut job = job("echo", true);
+        job.owner = owner.map(str::to_owned);
+        job
+    };
+    // Finished jobs of alice, bob and nobody, and a queued one of alice.
+    let mut finished_ids = Vec::new();
+    for owner in [Some("alice"), Some("bob"), None, Some("alice")] {
+        let queued = owned(owner);
+        store.enqueue_job(&queued, 100).await.unwrap();
+        let running = store.claim_jobs(1).await.unwrap().pop().unwrap();
+        assert_eq!(running.owner, queued.owner, "a claim keeps the owner");
+        let done = finished(running.clone(), JobStatus::Successful, 5);
+        store.finish_job(&running, &done, None).await.unwrap();
+        finished_ids.push(done.id);
+    }
+    let waiting = owned(Some("alice"));
+    store.enqueue_job(&waiting, 100).await.unwrap();
+    let list = |owner: Option<&str>, statuses: Vec<JobStatus>| {
+        let store = store.clone();
+        let owner = owner.map(str::to_owned);
+        async move {
+            let page = store
+                .list_jobs(&JobQuery {
+                    filter: JobFilter {
+                        owner,
+                        statuses,
+                        ..JobFilter::default()
+                    },
+                    after: None,
+                    offset: 0,
+                    limit: 100,
+                })
+                .await
+                .unwrap();
+            page.jobs.iter().map(|j| j.id).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        list(Some("alice"), vec![]).await,
+        vec![waiting.id, finished_ids[3], finished_ids[0]],
+        "alice's jobs, queued and finished, newest first"
+    );
+    assert_eq!(
+        list(Some("alice"), vec![JobStatus::Successful]).await,
+        vec![finished_ids[3], finished_ids[0]]
+    );
+    assert_eq!(list(Some("bob"), vec![]).await, vec![finished_ids[1]]);
+    assert_eq!(list(Some("carol"), vec![]).await, Vec::<Uuid>::new());
+    assert_eq!(
+        list(None, vec![]).await.len(),
+        5,
+        "no owner filter: every job"
+    );
+    let stored = store.get_job(finished_ids[1]).await.unwrap().unwrap();
+    assert_eq!(stored.owner.as_deref(), Some("bob"), "the owner is stored");
+    // Deleting a finished job removes it from its owner's list too.
+    store.delete_job(finished_ids[0]).await.unwrap();
+    assert_eq!(
+        list(Some("alice"), vec![JobStatus::Successful]).await,
+        vec![finished_ids[3]]
     );
 }
 

@@ -599,20 +599,20 @@ pub(crate) async fn execute(
         form.error_input = input;
         form.error = Some(error.exception());
     };
-    let caller = match super::super::auth::job_caller(&state, &presented_token(&submitted, &headers))
-    {
-        Ok(caller) => caller,
-        Err(error) => {
-            refused(&mut form, None, &error);
-            return Ok(pages::process(
-                &state,
-                &process,
-                error.status(),
-                &form,
-                None,
-            ));
-        }
-    };
+    let caller =
+        match super::super::auth::job_caller(&state, &presented_token(&submitted, &headers)) {
+            Ok(caller) => caller,
+            Err(error) => {
+                refused(&mut form, None, &error);
+                return Ok(pages::process(
+                    &state,
+                    &process,
+                    error.status(),
+                    &form,
+                    None,
+                ));
+            }
+        };
     let description = process.description();
     let inputs = match convert(&description, &submitted) {
         Ok(inputs) => inputs,
@@ -703,11 +703,17 @@ async fn run(
     let base = &state.base_url;
     match negotiated.mode {
         super::super::execution::Mode::Async => {
-            let job = state.scheduler.submit_async(process, request, owner).await?;
+            let job = state
+                .scheduler
+                .submit_async(process, request, owner)
+                .await?;
             Ok(format!("{base}/jobs/{}", job.id))
         }
         super::super::execution::Mode::Sync => {
-            let (job, results) = state.scheduler.execute_sync(process, request, owner).await?;
+            let (job, results) = state
+                .scheduler
+                .execute_sync(process, request, owner)
+                .await?;
             Ok(match results {
                 Some(_) => format!("{base}/jobs/{}/results", job.id),
                 None => format!("{base}/jobs/{}", job.id),

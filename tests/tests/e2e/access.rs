@@ -1,0 +1,506 @@
+//! API keys with roles (`[[auth.keys]]`): what each role may do, and job
+//! ownership — an `execute` key lists, reads and dismisses only the jobs it
+//! created, another key's job answers 404 as if it did not exist, admins
+//! see every job — and a key's own bound on stored data. Run on sled here
+//! and on PostgreSQL by `on_postgres`.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use wasmproc::config::{ApiKey, Config, Role};
+use wasmproc_tests::{Api, JOB_TIMEOUT, Reply, assert_exception, detail, last_segment};
+
+/// The admin token, beside the keys.
+const TOKEN: &str = "access-admin-token";
+/// One key per role, and a second `execute` key.
+const ALICE: &str = "wpk_alice-executes";
+const BOB: &str = "wpk_bob-executes-too";
+const READER: &str = "wpk_reader-only-reads";
+const ROOT: &str = "wpk_root-administers";
+
+const ECHO_WASM: &str = env!("WASMPROC_GUEST_ECHO");
+
+fn key(name: &str, role: Role, secret: &str) -> ApiKey {
+    ApiKey {
+        name: name.into(),
+        role,
+        sha256: hex::encode(Sha256::digest(secret.as_bytes())),
+        max_stored_bytes: None,
+    }
+}
+
+/// The four keys and the admin token.
+fn with_keys(config: &mut Config) {
+    config.auth.admin_token = Some(wasmproc::config::Secret::new(TOKEN));
+    config.auth.keys = vec![
+        key("alice", Role::Execute, ALICE),
+        key("bob", Role::Execute, BOB),
+        key("reader", Role::Read, READER),
+        key("root", Role::Admin, ROOT),
+    ];
+}
+
+fn bearer(secret: &str) -> String {
+    format!("Bearer {secret}")
+}
+
+/// A request as the holder of `secret` (anonymous with `None`).
+async fn send_as(
+    api: &Api,
+    secret: Option<&str>,
+    method: Method,
+    path: &str,
+    content_type: &str,
+    body: Option<Vec<u8>>,
+) -> Reply {
+    let authorization = secret.map(bearer);
+    let mut headers = vec![("content-type", content_type)];
+    if let Some(value) = &authorization {
+        headers.push(("authorization", value.as_str()));
+    }
+    api.send(method, path, &headers, body).await
+}
+
+async fn get_as(api: &Api, secret: Option<&str>, path: &str) -> Reply {
+    send_as(api, secret, Method::GET, path, "application/json", None).await
+}
+
+/// Run echo synchronously as `secret`; the job id.
+async fn run_as(api: &Api, secret: &str, text: &str) -> String {
+    let body = serde_json::to_vec(&json!({ "inputs": { "stringInput": text } })).unwrap();
+    let reply = send_as(
+        api,
+        Some(secret),
+        Method::POST,
+        "/processes/echo/execution",
+        "application/json",
+        Some(body),
+    )
+    .await;
+    reply.expect_status(200);
+    last_segment(&reply.link_header("monitor").expect("monitor link"))
+}
+
+/// Submit echo asynchronously as `secret` and wait for it; the job id.
+async fn submit_as(api: &Api, secret: &str, text: &str) -> String {
+    let body = serde_json::to_vec(&json!({ "inputs": { "stringInput": text } })).unwrap();
+    let authorization = bearer(secret);
+    let reply = api
+        .send(
+            Method::POST,
+            "/processes/echo/execution",
+            &[
+                ("content-type", "application/json"),
+                ("prefer", "respond-async"),
+                ("authorization", &authorization),
+            ],
+            Some(body),
+        )
+        .await;
+    reply.expect_status(201);
+    let id = reply.json()["jobID"].as_str().expect("jobID").to_owned();
+    let deadline = Instant::now() + JOB_TIMEOUT;
+    loop {
+        let status = get_as(api, Some(secret), &format!("/jobs/{id}")).await;
+        status.expect_status(200);
+        if status.json()["status"] == "successful" {
+            return id;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "job {id} did not succeed in time"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The ids `GET /jobs?query` lists for `secret`.
+async fn listed(api: &Api, secret: Option<&str>, query: &str) -> BTreeSet<String> {
+    let reply = get_as(api, secret, &format!("/jobs?limit=1000&{query}")).await;
+    reply.expect_status(200);
+    reply.json()["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .map(|j| j["jobID"].as_str().expect("jobID").to_owned())
+        .collect()
+}
+
+fn set(ids: &[&String]) -> BTreeSet<String> {
+    ids.iter().map(|id| (*id).clone()).collect()
+}
+
+#[tokio::test]
+async fn execute_keys_own_their_jobs_and_see_only_them() {
+    let server = super::server().configure(with_keys).start().await;
+    let alice_sync = run_as(&server, ALICE, "a1").await;
+    let alice_async = submit_as(&server, ALICE, "a2").await;
+    let bob_job = run_as(&server, BOB, "b1").await;
+    let admin_job = run_as(&server, TOKEN, "t1").await;
+
+    // Each execute key lists its own jobs, whatever the filters; the
+    // admin token and an admin key list every job.
+    assert_eq!(
+        listed(&server, Some(ALICE), "").await,
+        set(&[&alice_sync, &alice_async])
+    );
+    assert_eq!(
+        listed(&server, Some(ALICE), "status=successful&processID=echo").await,
+        set(&[&alice_sync, &alice_async])
+    );
+    assert_eq!(listed(&server, Some(BOB), "").await, set(&[&bob_job]));
+    let every = set(&[&alice_sync, &alice_async, &bob_job, &admin_job]);
+    assert_eq!(listed(&server, Some(ROOT), "").await, every);
+    assert_eq!(listed(&server, Some(TOKEN), "").await, every);
+
+    // Another key's job is not there for alice: status, results, one
+    // output, log and dismissal all answer 404 no-such-job.
+    for path in [
+        format!("/jobs/{bob_job}"),
+        format!("/jobs/{bob_job}/results"),
+        format!("/jobs/{bob_job}/results/stringInput"),
+        format!("/jobs/{bob_job}/log"),
+        format!("/jobs/{admin_job}"),
+    ] {
+        let reply = get_as(&server, Some(ALICE), &path).await;
+        let exception = assert_exception(&reply, 404, None);
+        assert!(
+            exception["type"].as_str().unwrap().ends_with("no-such-job"),
+            "{path}: {exception}"
+        );
+    }
+    let reply = send_as(
+        &server,
+        Some(ALICE),
+        Method::DELETE,
+        &format!("/jobs/{bob_job}"),
+        "application/json",
+        None,
+    )
+    .await;
+    assert_exception(&reply, 404, None);
+    // Bob's job is untouched; he and the admins read it.
+    for secret in [BOB, ROOT, TOKEN] {
+        let reply = get_as(&server, Some(secret), &format!("/jobs/{bob_job}/results")).await;
+        reply.expect_status(200);
+    }
+    // Alice reads and dismisses her own.
+    get_as(
+        &server,
+        Some(ALICE),
+        &format!("/jobs/{alice_async}/results"),
+    )
+    .await
+    .expect_status(200);
+    get_as(&server, Some(ALICE), &format!("/jobs/{alice_sync}/log"))
+        .await
+        .expect_status(200);
+    let reply = send_as(
+        &server,
+        Some(ALICE),
+        Method::DELETE,
+        &format!("/jobs/{alice_async}"),
+        "application/json",
+        None,
+    )
+    .await;
+    reply.expect_status(200);
+    assert_eq!(reply.json()["status"], "dismissed");
+    assert_eq!(listed(&server, Some(ALICE), "").await, set(&[&alice_sync]));
+
+    // Without a key the job routes are closed; process descriptions stay
+    // public (no `protect_processes`), the package needs a key.
+    let anonymous = get_as(&server, None, "/jobs").await;
+    assert_exception(&anonymous, 401, None);
+    assert_eq!(
+        anonymous.header("www-authenticate").as_deref(),
+        Some("Bearer")
+    );
+    get_as(&server, None, "/processes").await.expect_status(200);
+    get_as(&server, None, "/processes/echo")
+        .await
+        .expect_status(200);
+    assert_exception(
+        &get_as(&server, None, "/processes/echo/package").await,
+        401,
+        None,
+    );
+    get_as(&server, Some(READER), "/processes/echo/package")
+        .await
+        .expect_status(200);
+    // A read key may not run anything nor see jobs: 403 naming the role.
+    let body = serde_json::to_vec(&json!({ "inputs": { "stringInput": "r" } })).unwrap();
+    let refused = send_as(
+        &server,
+        Some(READER),
+        Method::POST,
+        "/processes/echo/execution",
+        "application/json",
+        Some(body),
+    )
+    .await;
+    let exception = assert_exception(&refused, 403, None);
+    assert!(
+        detail(&exception).contains("role execute") && detail(&exception).contains("role read"),
+        "{exception}"
+    );
+    assert_exception(&get_as(&server, Some(READER), "/jobs").await, 403, None);
+    // And an execute key may not deploy.
+    let refused = send_as(
+        &server,
+        Some(ALICE),
+        Method::POST,
+        "/processes",
+        "application/wasm",
+        Some(std::fs::read(ECHO_WASM).unwrap()),
+    )
+    .await;
+    assert!(
+        detail(&assert_exception(&refused, 403, None)).contains("role admin"),
+        "{}",
+        refused.text()
+    );
+
+    // Ownership is stored with the job: it holds after a restart.
+    let server = server.restart().await;
+    assert_eq!(listed(&server, Some(ALICE), "").await, set(&[&alice_sync]));
+    assert_exception(
+        &get_as(&server, Some(ALICE), &format!("/jobs/{bob_job}")).await,
+        404,
+        None,
+    );
+    get_as(&server, Some(BOB), &format!("/jobs/{bob_job}"))
+        .await
+        .expect_status(200);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn every_operation_answers_each_role_as_the_openapi_document_says() {
+    // The table is the server's own OpenAPI document: each operation that
+    // may ask for credentials says the least role it needs
+    // (`x-wasmproc-role`). With keys and `protect_processes`, every one of
+    // them must refuse an anonymous caller (401), a wrong key (403) and
+    // each role below its own (403 naming the role), and let each role at
+    // or above it through. Operations without a role never refuse.
+    let server = super::server()
+        .configure(|c| {
+            with_keys(c);
+            c.auth.protect_processes = true;
+        })
+        .start()
+        .await;
+    let job_id = run_as(&server, ALICE, "mine").await;
+    let document = get_as(&server, None, "/api").await.json();
+    let paths = document["paths"].as_object().expect("paths");
+    let roles = [("read", READER), ("execute", ALICE), ("admin", ROOT)];
+    let rank = |role: &str| roles.iter().position(|(r, _)| *r == role);
+    let mut checked = Vec::new();
+    for (template, operations) in paths {
+        let path = template
+            .replace("{processID}", "echo")
+            .replace("{jobID}", &job_id)
+            .replace("{outputID}", "stringInput");
+        for (method, operation) in operations.as_object().expect("path item") {
+            let method = match method.as_str() {
+                "get" => Method::GET,
+                "post" => Method::POST,
+                "put" => Method::PUT,
+                "delete" => Method::DELETE,
+                _ => continue,
+            };
+            let id = operation["operationId"].as_str().unwrap_or("?").to_owned();
+            // A DELETE that succeeds would remove what later operations
+            // use: only refusals are sent for those.
+            let destructive = method == Method::DELETE;
+            let (content_type, body) = match id.as_str() {
+                "execute" => (
+                    "application/json",
+                    Some(serde_json::to_vec(&json!({ "inputs": { "stringInput": "x" } })).unwrap()),
+                ),
+                _ if method == Method::POST || method == Method::PUT => {
+                    ("application/wasm", Some(std::fs::read(ECHO_WASM).unwrap()))
+                }
+                _ => ("application/json", None),
+            };
+            let Some(required) = operation["x-wasmproc-role"].as_str() else {
+                let has_bearer = operation["security"]
+                    .as_array()
+                    .is_some_and(|s| s.iter().any(|s| s.get("bearer").is_some()));
+                assert!(
+                    !has_bearer,
+                    "{id} declares bearer security but no x-wasmproc-role"
+                );
+                let reply = send_as(&server, None, method.clone(), &path, content_type, body).await;
+                assert!(
+                    reply.status != 401 && reply.status != 403,
+                    "{id} needs no role but answered {}: {}",
+                    reply.status,
+                    reply.text()
+                );
+                continue;
+            };
+            let needed = rank(required).unwrap_or_else(|| panic!("{id}: unknown role {required}"));
+            let send = |secret: Option<&'static str>| {
+                send_as(
+                    &server,
+                    secret,
+                    method.clone(),
+                    &path,
+                    content_type,
+                    body.clone(),
+                )
+            };
+            let anonymous = send(None).await;
+            assert_exception(&anonymous, 401, None);
+            assert_eq!(
+                anonymous.header("www-authenticate").as_deref(),
+                Some("Bearer"),
+                "{id}"
+            );
+            assert_exception(&send(Some("wpk_nobody")).await, 403, None);
+            for (index, (role, secret)) in roles.iter().enumerate() {
+                if index < needed {
+                    let refused = send(Some(secret)).await;
+                    let exception = assert_exception(&refused, 403, None);
+                    assert!(
+                        detail(&exception).contains(&format!("role {required}")),
+                        "{id} as {role}: {exception}"
+                    );
+                } else if !destructive {
+                    let reply = send(Some(secret)).await;
+                    let refused_for_credentials = reply.status == 401
+                        || (reply.status == 403 && reply.text().contains("role"));
+                    assert!(
+                        !refused_for_credentials,
+                        "{id} needs {required} but refused {role}: {} {}",
+                        reply.status,
+                        reply.text()
+                    );
+                }
+            }
+            checked.push(id);
+        }
+    }
+    for expected in [
+        "getProcesses",
+        "getProcessDescription",
+        "getPackage",
+        "execute",
+        "getJobs",
+        "getStatus",
+        "dismiss",
+        "getResult",
+        "getJobLog",
+        "deploy",
+        "replace",
+        "undeploy",
+        "executeForm",
+        "deployForm",
+    ] {
+        assert!(
+            checked.iter().any(|id| id == expected),
+            "{expected} missing from {checked:?}"
+        );
+    }
+    // Nothing refused changed anything: alice's job is intact.
+    let status = get_as(&server, Some(ALICE), &format!("/jobs/{job_id}")).await;
+    status.expect_status(200);
+    assert_eq!(status.json()["status"], "successful");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_key_past_its_own_bound_gets_507_while_other_keys_go_on() {
+    let server = super::server()
+        .configure(|c| {
+            with_keys(c);
+            c.auth.keys[0].max_stored_bytes = Some(40_000);
+            c.execution.storage_recount = Duration::from_millis(200);
+        })
+        .start()
+        .await;
+    // echo stores its input twice (request and result): ~16 KB a job.
+    let big = "x".repeat(8_000);
+    let body = serde_json::to_vec(&json!({ "inputs": { "stringInput": big } })).unwrap();
+    let mut alices = Vec::new();
+    let mut refused = None;
+    for _ in 0..40 {
+        let reply = send_as(
+            &server,
+            Some(ALICE),
+            Method::POST,
+            "/processes/echo/execution",
+            "application/json",
+            Some(body.clone()),
+        )
+        .await;
+        if reply.status == 507 {
+            refused = Some(reply);
+            break;
+        }
+        reply.expect_status(200);
+        alices.push(last_segment(&reply.link_header("monitor").unwrap()));
+    }
+    let refused = refused.expect("no 507 after 40 jobs of 16 KB under a 40 KB bound");
+    assert!(
+        alices.len() >= 2,
+        "refused too early: {} jobs",
+        alices.len()
+    );
+    let exception = assert_exception(&refused, 507, None);
+    assert_eq!(exception["type"], "urn:wasmproc:error:storage-full");
+    assert!(
+        detail(&exception).contains("key 'alice'"),
+        "the bound is alice's: {exception}"
+    );
+    assert!(refused.header("retry-after").is_some());
+
+    // Bob has no bound of his own: he goes on, and alice still reads.
+    for i in 0..3 {
+        run_as(&server, BOB, &format!("bob-{i}")).await;
+    }
+    for id in &alices {
+        get_as(&server, Some(ALICE), &format!("/jobs/{id}/results"))
+            .await
+            .expect_status(200);
+    }
+    // Alice deletes her jobs; at the next count she may run again.
+    for id in &alices {
+        send_as(
+            &server,
+            Some(ALICE),
+            Method::DELETE,
+            &format!("/jobs/{id}"),
+            "application/json",
+            None,
+        )
+        .await
+        .expect_status(200);
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let reply = send_as(
+            &server,
+            Some(ALICE),
+            Method::POST,
+            "/processes/echo/execution",
+            "application/json",
+            Some(body.clone()),
+        )
+        .await;
+        if reply.status == 200 {
+            break;
+        }
+        assert_eq!(reply.status, 507, "{}", reply.text());
+        assert!(
+            Instant::now() < deadline,
+            "alice's room did not come back within 20 s of deleting her jobs"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.shutdown().await;
+}
