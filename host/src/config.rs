@@ -182,6 +182,11 @@ impl AuthConfig {
     pub fn jobs_protected(&self) -> bool {
         self.protect_jobs || !self.keys.is_empty()
     }
+
+    /// Whether anybody may deploy: there is an admin token or an admin key.
+    pub fn deployment_enabled(&self) -> bool {
+        self.admin_token.is_some() || self.keys.iter().any(|k| k.role == Role::Admin)
+    }
 }
 
 /// What a key may do. Each role may do what the ones before it may.

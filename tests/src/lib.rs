@@ -30,7 +30,7 @@ pub use files::FileServer;
 pub use http::{
     Api, EXCEPTION_PREFIX, JOB_TIMEOUT, POLL_INTERVAL, REL_MONITOR, Reply, assert_error_exception,
     assert_exception, body_link, check_exception, detail, is_json_media_type, last_segment,
-    link_header_href, output_value,
+    link_header_href, multipart, output_value,
 };
 pub use postgres::{TestDatabase, admin_url};
 pub use schema::{assert_invalid, assert_valid, schema_dir, schema_errors};

@@ -170,10 +170,7 @@ pub(crate) fn require(
     needed: Role,
 ) -> Result<Caller, ApiError> {
     let auth = &state.config.auth;
-    if needed == Role::Admin
-        && auth.admin_token.is_none()
-        && !auth.keys.iter().any(|k| k.role == Role::Admin)
-    {
+    if needed == Role::Admin && !auth.deployment_enabled() {
         return Err(ApiError::forbidden(
             "deploying, replacing and undeploying are disabled: no admin token is configured \
              (auth.admin_token or WASMPROC_ADMIN_TOKEN) and no key has the role admin",

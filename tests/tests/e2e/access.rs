@@ -11,7 +11,7 @@ use reqwest::Method;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use wasmproc::config::{ApiKey, Config, Role};
-use wasmproc_tests::{Api, JOB_TIMEOUT, Reply, assert_exception, detail, last_segment};
+use wasmproc_tests::{Api, JOB_TIMEOUT, Reply, assert_exception, detail, last_segment, multipart};
 
 /// The admin token, beside the keys.
 const TOKEN: &str = "access-admin-token";
@@ -275,6 +275,65 @@ async fn execute_keys_own_their_jobs_and_see_only_them() {
     get_as(&server, Some(BOB), &format!("/jobs/{bob_job}"))
         .await
         .expect_status(200);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_execute_form_takes_a_key_and_the_job_belongs_to_it() {
+    let server = super::server().configure(with_keys).start().await;
+    let form = |token: &str| {
+        multipart(
+            &[
+                ("input.stringInput", "from the form"),
+                ("mode", "sync"),
+                ("token", token),
+            ],
+            &[],
+        )
+    };
+    let (content_type, body) = form(ALICE);
+    let reply = send_as(
+        &server,
+        None,
+        Method::POST,
+        "/ui/processes/echo/execution",
+        &content_type,
+        Some(body),
+    )
+    .await;
+    reply.expect_status(303);
+    let location = reply.header("location").expect("location");
+    let job_id = location
+        .trim_end_matches("/results")
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(listed(&server, Some(ALICE), "").await, set(&[&job_id]));
+    assert_exception(
+        &get_as(&server, Some(BOB), &format!("/jobs/{job_id}")).await,
+        404,
+        None,
+    );
+    // A read key gets the form again with the refusal, and no job.
+    let (content_type, body) = form(READER);
+    let reply = send_as(
+        &server,
+        None,
+        Method::POST,
+        "/ui/processes/echo/execution",
+        &content_type,
+        Some(body),
+    )
+    .await;
+    assert_eq!(reply.status, 403);
+    assert!(
+        reply.content_type().starts_with("text/html"),
+        "{:?}",
+        reply.headers
+    );
+    assert!(reply.text().contains("role execute"), "{}", reply.text());
+    assert_eq!(listed(&server, Some(ROOT), "").await, set(&[&job_id]));
     server.shutdown().await;
 }
 

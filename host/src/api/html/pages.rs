@@ -351,7 +351,7 @@ pub(crate) fn process_list(
                 .collect(),
             prev: link_href(links, "prev"),
             next: link_href(links, "next"),
-            admin_enabled: state.config.auth.admin_token.is_some(),
+            admin_enabled: state.config.auth.deployment_enabled(),
             deploy_error,
         },
     )
@@ -450,7 +450,7 @@ struct ProcessView {
     fields: Vec<FormField>,
     /// The modes offered (radio buttons, or a hidden field when there is one).
     modes_offered: Vec<ModeChoice>,
-    /// Whether jobs need the bearer token (`auth.protect_jobs`): the form gets a token field.
+    /// Whether jobs need a token or key (`auth.protect_jobs`, `auth.keys`): the form gets a token field.
     token_needed: bool,
     /// Each input with its schema.
     inputs: Vec<ParameterView>,
@@ -578,10 +578,10 @@ pub(crate) fn process(
             form_error,
             fields: fields(&description, form),
             modes_offered,
-            token_needed: state.config.auth.protect_jobs,
+            token_needed: state.config.auth.jobs_protected(),
             inputs: parameters(&description, "inputs"),
             outputs: parameters(&description, "outputs"),
-            admin_enabled: state.config.auth.admin_token.is_some(),
+            admin_enabled: state.config.auth.deployment_enabled(),
             admin_error,
             replace_action: format!("{base_url}/ui/processes/{id}/replace"),
             undeploy_action: format!("{base_url}/ui/processes/{id}/undeploy"),
