@@ -20,6 +20,9 @@ use serde_json::{Value, json};
 
 use super::auth::{package_reader, require_admin};
 use super::processes::summary;
+use super::responses::{
+    BodyTimeout, Forbidden, InvalidId, NoSuchProcess, ServerError, TooLarge, Unauthorized,
+};
 use super::{ApiError, AppState, Path};
 use crate::config::PartialLimits;
 use crate::jobs::{AddressGuard, FetchFailure, GuardedClient, Policy, Registration, fetch_bytes};
@@ -156,13 +159,13 @@ async fn read_module(
     responses(
         (status = 201, description = "Deployed: processSummary with `mutable: true`; `Location` of the process"),
         (status = 400, description = "Not a component, not the wasmproc:process world, invalid description, compile failure", body = Exception, content_type = "application/problem+json"),
-        (status = 401, description = "No bearer token", body = Exception, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Wrong token, or deployment disabled", body = Exception, content_type = "application/problem+json"),
-        (status = 408, description = "The body did not arrive in time", body = Exception, content_type = "application/problem+json"),
+        (status = 408, response = BodyTimeout),
         (status = 409, description = "duplicated-process", body = Exception, content_type = "application/problem+json"),
-        (status = 413, description = "Too large", body = Exception, content_type = "application/problem+json"),
+        (status = 413, response = TooLarge),
         (status = 415, description = "Neither application/wasm nor application/ogcapppkg+json", body = Exception, content_type = "application/problem+json"),
-        (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
+        (status = 500, response = ServerError)))]
 pub(crate) async fn deploy(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -192,13 +195,13 @@ pub(crate) async fn deploy(
     responses(
         (status = 204, description = "Replaced; running jobs finish on the old version, new jobs use the new one"),
         (status = 400, description = "Invalid module or description (or it describes another id)", body = Exception, content_type = "application/problem+json"),
-        (status = 401, description = "No bearer token", body = Exception, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Wrong token, or immutable-process", body = Exception, content_type = "application/problem+json"),
-        (status = 404, description = "no-such-process", body = Exception, content_type = "application/problem+json"),
-        (status = 408, description = "The body did not arrive in time", body = Exception, content_type = "application/problem+json"),
-        (status = 413, description = "Too large", body = Exception, content_type = "application/problem+json"),
+        (status = 404, response = NoSuchProcess),
+        (status = 408, response = BodyTimeout),
+        (status = 413, response = TooLarge),
         (status = 415, description = "Unsupported media type", body = Exception, content_type = "application/problem+json"),
-        (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
+        (status = 500, response = ServerError)))]
 pub(crate) async fn replace(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -220,11 +223,11 @@ pub(crate) async fn replace(
     params(("processID" = String, Path, description = "Process id", example = "hello-world")),
     responses(
         (status = 204, description = "Undeployed; accepted jobs still run, finished jobs stay readable"),
-        (status = 400, description = "The id is not valid UTF-8", body = Exception, content_type = "application/problem+json"),
-        (status = 401, description = "No bearer token", body = Exception, content_type = "application/problem+json"),
+        (status = 400, response = InvalidId),
+        (status = 401, response = Unauthorized),
         (status = 403, description = "Wrong token, or immutable-process", body = Exception, content_type = "application/problem+json"),
-        (status = 404, description = "no-such-process", body = Exception, content_type = "application/problem+json"),
-        (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
+        (status = 404, response = NoSuchProcess),
+        (status = 500, response = ServerError)))]
 pub(crate) async fn undeploy(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -242,11 +245,11 @@ pub(crate) async fn undeploy(
     params(("processID" = String, Path, description = "Process id", example = "hello-world")),
     responses(
         (status = 200, description = "The application package (application/ogcapppkg+json), or the component (application/wasm)"),
-        (status = 400, description = "The id is not valid UTF-8", body = Exception, content_type = "application/problem+json"),
-        (status = 401, description = "No bearer token (only when jobs or processes are protected)", body = Exception, content_type = "application/problem+json"),
-        (status = 403, description = "Wrong bearer token (only when jobs or processes are protected)", body = Exception, content_type = "application/problem+json"),
-        (status = 404, description = "no-such-process", body = Exception, content_type = "application/problem+json"),
-        (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
+        (status = 400, response = InvalidId),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NoSuchProcess),
+        (status = 500, response = ServerError)))]
 pub(crate) async fn package(
     State(state): State<AppState>,
     Path(id): Path<String>,

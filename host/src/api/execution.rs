@@ -33,6 +33,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::auth::Caller;
+use super::responses::{BodyTimeout, Forbidden, NoSuchProcess, TooLarge, Unauthorized};
 use super::results::render;
 use super::{ApiError, AppState, Path};
 use crate::jobs::documents::{job_url, status_info};
@@ -200,12 +201,12 @@ fn monitor_link(state: &AppState, job: &JobRecord) -> HeaderValue {
         (status = 201, description = "Asynchronous execution accepted: statusInfo, `Location` of the job, `Preference-Applied: respond-async` when asked for", body = StatusInfo),
         (status = 204, description = "Raw response with every output by reference: `Link` headers only"),
         (status = 400, description = "Invalid request or inputs (a subscriber URI the callback guard refuses included), or the job failed on its inputs", body = Exception, content_type = "application/problem+json"),
-        (status = 401, description = "No bearer token (only with auth.keys or auth.protect_jobs)", body = Exception, content_type = "application/problem+json"),
-        (status = 403, description = "Wrong bearer token, or a key below the role execute (only with auth.keys or auth.protect_jobs)", body = Exception, content_type = "application/problem+json"),
-        (status = 404, description = "no-such-process", body = Exception, content_type = "application/problem+json"),
-        (status = 408, description = "The body did not arrive in time", body = Exception, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NoSuchProcess),
+        (status = 408, response = BodyTimeout),
         (status = 409, description = "The synchronous job was dismissed by a client while it ran", body = Exception, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Exception, content_type = "application/problem+json"),
+        (status = 413, response = TooLarge),
         (status = 415, description = "Body is not JSON", body = Exception, content_type = "application/problem+json"),
         (status = 500, description = "The synchronous job failed (reason in detail) or a server error", body = Exception, content_type = "application/problem+json"),
         (status = 503, description = "Queue full; see Retry-After", body = Exception, content_type = "application/problem+json"),

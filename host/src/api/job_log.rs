@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::auth::Caller;
 use super::jobs::load_job;
+use super::responses::{Forbidden, InvalidId, NoSuchJob, ServerError, Unauthorized};
 use super::{ApiError, AppState, Path};
 use crate::ogc::JobStatus;
 use crate::store::JobRecord;
@@ -80,9 +81,9 @@ pub(crate) fn log_text(job: &JobRecord) -> String {
 #[utoipa::path(get, path = "/jobs/{jobID}/log", tag = "Jobs", operation_id = "getJobLog", security((), ("bearer" = [])),
     params(("jobID" = String, Path, description = "Job id")),
     responses((status = 200, description = "The job's log: the guest's stdout, stderr and host.log lines with their times, framed by when the job was accepted, started and how it ended (the failure reason last); bounded by the job's log_bytes limit", content_type = "text/plain", body = String),
-        (status = 400, description = "The id is not valid UTF-8", body = Exception, content_type = "application/problem+json"),
-        (status = 401, description = "No bearer token (only with auth.keys or auth.protect_jobs)", body = Exception, content_type = "application/problem+json"), (status = 403, description = "Wrong bearer token, or a key below the role execute (only with auth.keys or auth.protect_jobs)", body = Exception, content_type = "application/problem+json"),
-        (status = 404, description = "no-such-job", body = Exception, content_type = "application/problem+json"), (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
+        (status = 400, response = InvalidId),
+        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
+        (status = 404, response = NoSuchJob), (status = 500, response = ServerError)))]
 pub(crate) async fn job_log(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

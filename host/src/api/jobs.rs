@@ -44,6 +44,7 @@ use uuid::Uuid;
 use super::auth::Caller;
 use super::execution::job_failed;
 use super::html::{Format, pages, without_empty};
+use super::responses::{Forbidden, InvalidId, NoSuchJob, ServerError, Unauthorized};
 use super::results::{raw_output, render};
 use super::{ApiError, AppState, Paging, Path, known_parameters, query_pairs};
 use crate::jobs::documents::status_info;
@@ -138,7 +139,7 @@ fn job_filter(query: &[(String, String)]) -> Result<Option<JobFilter>, ApiError>
         ("status" = Option<String>, Query, description = "Only jobs in this state (repeatable)"), ("datetime" = Option<String>, Query, description = "Creation time: an RFC 3339 instant or interval `a/b` with `..` for open ends"),
         ("minDuration" = Option<f64>, Query, description = "Minimum run time in seconds"), ("maxDuration" = Option<f64>, Query, description = "Maximum run time in seconds")),
     responses((status = 200, description = "A page of jobs", body = JobList), (status = 400, description = "Invalid parameter", body = Exception, content_type = "application/problem+json"),
-        (status = 401, description = "No bearer token (only with auth.keys or auth.protect_jobs)", body = Exception, content_type = "application/problem+json"), (status = 403, description = "Wrong bearer token, or a key below the role execute (only with auth.keys or auth.protect_jobs)", body = Exception, content_type = "application/problem+json"), (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
+        (status = 401, response = Unauthorized), (status = 403, response = Forbidden), (status = 500, response = ServerError)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -265,8 +266,8 @@ pub(crate) async fn load_job(
 /// The status of one job.
 #[utoipa::path(get, path = "/jobs/{jobID}", tag = "Jobs", operation_id = "getStatus", security((), ("bearer" = [])),
     params(("jobID" = String, Path, description = "Job id")),
-    responses((status = 200, description = "statusInfo", body = StatusInfo), (status = 400, description = "The id is not valid UTF-8", body = Exception, content_type = "application/problem+json"),
-        (status = 401, description = "No bearer token (only with auth.keys or auth.protect_jobs)", body = Exception, content_type = "application/problem+json"), (status = 403, description = "Wrong bearer token, or a key below the role execute (only with auth.keys or auth.protect_jobs)", body = Exception, content_type = "application/problem+json"), (status = 404, description = "no-such-job", body = Exception, content_type = "application/problem+json"), (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
+    responses((status = 200, description = "statusInfo", body = StatusInfo), (status = 400, response = InvalidId),
+        (status = 401, response = Unauthorized), (status = 403, response = Forbidden), (status = 404, response = NoSuchJob), (status = 500, response = ServerError)))]
 pub(crate) async fn status(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -284,9 +285,9 @@ pub(crate) async fn status(
 /// Dismiss a job: stop it if running, delete it and its results.
 #[utoipa::path(delete, path = "/jobs/{jobID}", tag = "Jobs", operation_id = "dismiss", security((), ("bearer" = [])),
     params(("jobID" = String, Path, description = "Job id")),
-    responses((status = 200, description = "The job, now `dismissed`", body = StatusInfo), (status = 400, description = "The id is not valid UTF-8", body = Exception, content_type = "application/problem+json"),
-        (status = 401, description = "No bearer token (only with auth.keys or auth.protect_jobs)", body = Exception, content_type = "application/problem+json"), (status = 403, description = "Wrong bearer token, or a key below the role execute (only with auth.keys or auth.protect_jobs)", body = Exception, content_type = "application/problem+json"), (status = 404, description = "no-such-job", body = Exception, content_type = "application/problem+json"),
-        (status = 405, description = "The job's process does not list `dismiss` in its jobControlOptions (`Allow: GET, HEAD`)", body = Exception, content_type = "application/problem+json"), (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
+    responses((status = 200, description = "The job, now `dismissed`", body = StatusInfo), (status = 400, response = InvalidId),
+        (status = 401, response = Unauthorized), (status = 403, response = Forbidden), (status = 404, response = NoSuchJob),
+        (status = 405, description = "The job's process does not list `dismiss` in its jobControlOptions (`Allow: GET, HEAD`)", body = Exception, content_type = "application/problem+json"), (status = 500, response = ServerError)))]
 pub(crate) async fn dismiss(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -328,7 +329,7 @@ async fn finished_results(
     params(("jobID" = String, Path, description = "Job id")),
     responses((status = 200, description = "The results (results.yaml, or raw)"), (status = 204, description = "Every output by reference: Link headers"),
         (status = 400, description = "The job failed on its inputs, or the id is not valid UTF-8", body = Exception, content_type = "application/problem+json"),
-        (status = 401, description = "No bearer token (only with auth.keys or auth.protect_jobs)", body = Exception, content_type = "application/problem+json"), (status = 403, description = "Wrong bearer token, or a key below the role execute (only with auth.keys or auth.protect_jobs)", body = Exception, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
         (status = 404, description = "no-such-job, or result-not-ready while accepted or running", body = Exception, content_type = "application/problem+json"),
         (status = 500, description = "The job failed (reason in detail)", body = Exception, content_type = "application/problem+json")))]
 pub(crate) async fn results(
@@ -350,7 +351,7 @@ pub(crate) async fn results(
     params(("jobID" = String, Path, description = "Job id"), ("outputID" = String, Path, description = "Output id")),
     responses((status = 200, description = "The output value in its media type"),
         (status = 400, description = "The job failed on its inputs, or an id is not valid UTF-8", body = Exception, content_type = "application/problem+json"),
-        (status = 401, description = "No bearer token (only with auth.keys or auth.protect_jobs)", body = Exception, content_type = "application/problem+json"), (status = 403, description = "Wrong bearer token, or a key below the role execute (only with auth.keys or auth.protect_jobs)", body = Exception, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
         (status = 404, description = "no-such-job, no-such-output, or result-not-ready", body = Exception, content_type = "application/problem+json"),
         (status = 500, description = "The job failed (reason in detail)", body = Exception, content_type = "application/problem+json")))]
 pub(crate) async fn output(

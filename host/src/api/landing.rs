@@ -6,11 +6,12 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use super::html::{Format, pages};
+use super::responses::ServerError;
 use crate::ogc::{CONFORMANCE_CLASSES, ConformanceClasses, LandingPage, Link, rel};
 
 /// The landing page: links to everything else.
 #[utoipa::path(get, path = "/", tag = "Capabilities", operation_id = "getLandingPage",
-    responses((status = 200, description = "Links to the API definition, conformance, processes and jobs", body = LandingPage), (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
+    responses((status = 200, description = "Links to the API definition, conformance, processes and jobs", body = LandingPage), (status = 500, response = ServerError)))]
 pub(crate) async fn landing_page(State(state): State<AppState>, format: Format) -> Response {
     let base = &state.base_url;
     let document = LandingPage {
@@ -32,7 +33,7 @@ pub(crate) async fn landing_page(State(state): State<AppState>, format: Format) 
 
 /// The conformance classes implemented and tested.
 #[utoipa::path(get, path = "/conformance", tag = "Capabilities", operation_id = "getConformanceClasses",
-    responses((status = 200, description = "Conformance classes", body = ConformanceClasses), (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
+    responses((status = 200, description = "Conformance classes", body = ConformanceClasses), (status = 500, response = ServerError)))]
 pub(crate) async fn conformance(State(state): State<AppState>, format: Format) -> Response {
     let document = ConformanceClasses {
         conforms_to: CONFORMANCE_CLASSES

@@ -16,6 +16,8 @@
 //! - `auth.rs`: who is calling (admin token, API keys with roles) and
 //!   what they may do.
 //! - `error.rs`: [`ApiError`], the OGC exception every failure becomes.
+//! - `responses.rs`: the error responses many operations share, declared
+//!   once in the OpenAPI document.
 
 mod auth;
 mod deploy;
@@ -28,6 +30,7 @@ mod landing;
 mod metrics;
 mod openapi;
 mod processes;
+mod responses;
 mod results;
 
 use std::sync::Arc;

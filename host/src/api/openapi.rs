@@ -7,6 +7,11 @@ use serde_json::{Value, json};
 use std::sync::OnceLock;
 use utoipa::OpenApi;
 
+use super::responses::{
+    BodyTimeout, Forbidden, InvalidId, NoSuchJob, NoSuchProcess, NotAForm, ServerError, TooLarge,
+    Unauthorized,
+};
+
 use crate::ogc::{
     ConformanceClasses, Exception, ExecuteRequest, JobList, JobStatus, LandingPage, Link,
     ResponseType, StatusInfo, Subscriber, TransmissionMode, Usage,
@@ -58,6 +63,16 @@ use crate::ogc::{
         JobStatus,
         Usage,
         JobList
+    ), responses(
+        Unauthorized,
+        Forbidden,
+        InvalidId,
+        NoSuchProcess,
+        NoSuchJob,
+        BodyTimeout,
+        TooLarge,
+        NotAForm,
+        ServerError
     ))
 )]
 pub(crate) struct ApiDoc;
@@ -230,6 +245,17 @@ fn html_representations(document: &mut Value) {
         }
     }
     let exception = json!({"schema": {"$ref": "#/components/schemas/Exception"}});
+    // The shared error responses (`api/responses.rs`) come as pages too.
+    if let Some(shared) = document
+        .pointer_mut("/components/responses")
+        .and_then(Value::as_object_mut)
+    {
+        for response in shared.values_mut() {
+            if let Some(Value::Object(content)) = response.get_mut("content") {
+                content.insert("text/html".into(), html.clone());
+            }
+        }
+    }
     for path in HTML_FORMS {
         if let Some(responses) = document.pointer_mut(&format!(
             "/paths/{}/post/responses",
@@ -241,6 +267,11 @@ fn html_representations(document: &mut Value) {
             if let Some(responses) = responses.as_object_mut() {
                 for (status, response) in responses.iter_mut() {
                     if status.starts_with('4') || status.starts_with('5') {
+                        // A shared response (`$ref`) already has both;
+                        // content beside a `$ref` would be ignored.
+                        if response.get("$ref").is_some() {
+                            continue;
+                        }
                         response["content"] = json!({
                             "text/html": html.clone(),
                             "application/problem+json": exception.clone(),

@@ -19,6 +19,7 @@ use serde_json::{Map, Value, json};
 
 use super::auth::process_reader;
 use super::html::{Format, forms::FormState, pages};
+use super::responses::{Forbidden, InvalidId, NoSuchProcess, ServerError, Unauthorized};
 use super::{ApiError, AppState, Paging, Path, known_parameters, query_pairs};
 use crate::jobs::RegisteredProcess;
 use crate::ogc::{Link, rel};
@@ -75,7 +76,7 @@ pub(crate) fn summary(process: &RegisteredProcess, base: &str) -> Value {
 /// The process list, paged.
 #[utoipa::path(get, path = "/processes", tag = "Processes", operation_id = "getProcesses", security((), ("bearer" = [])),
     params(("limit" = Option<usize>, Query, minimum = 1, maximum = 10000, description = "Page size, 1 to 10000 (default 10)"), ("offset" = Option<usize>, Query, description = "Processes to skip")),
-    responses((status = 200, description = "A page of process summaries (processList.yaml)", body = Object), (status = 400, description = "limit or offset out of range", body = Exception, content_type = "application/problem+json"), (status = 401, description = "No bearer token (only with auth.protect_processes)", body = Exception, content_type = "application/problem+json"), (status = 403, description = "Wrong bearer token (only with auth.protect_processes)", body = Exception, content_type = "application/problem+json"), (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
+    responses((status = 200, description = "A page of process summaries (processList.yaml)", body = Object), (status = 400, description = "limit or offset out of range", body = Exception, content_type = "application/problem+json"), (status = 401, response = Unauthorized), (status = 403, response = Forbidden), (status = 500, response = ServerError)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -109,7 +110,7 @@ pub(crate) async fn list(
 /// One process's full description.
 #[utoipa::path(get, path = "/processes/{processID}", tag = "Processes", operation_id = "getProcessDescription", security((), ("bearer" = [])),
     params(("processID" = String, Path, description = "Process id", example = "hello-world")),
-    responses((status = 200, description = "The process description (process.yaml)", body = Object), (status = 400, description = "The id is not valid UTF-8", body = Exception, content_type = "application/problem+json"), (status = 401, description = "No bearer token (only with auth.protect_processes)", body = Exception, content_type = "application/problem+json"), (status = 403, description = "Wrong bearer token (only with auth.protect_processes)", body = Exception, content_type = "application/problem+json"), (status = 404, description = "no-such-process", body = Exception, content_type = "application/problem+json"), (status = 500, description = "Server error", body = Exception, content_type = "application/problem+json")))]
+    responses((status = 200, description = "The process description (process.yaml)", body = Object), (status = 400, response = InvalidId), (status = 401, response = Unauthorized), (status = 403, response = Forbidden), (status = 404, response = NoSuchProcess), (status = 500, response = ServerError)))]
 pub(crate) async fn describe(
     State(state): State<AppState>,
     Path(id): Path<String>,

@@ -19,6 +19,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::super::auth::require_admin;
+use super::super::responses::{BodyTimeout, NoSuchProcess, NotAForm, TooLarge};
 use super::super::{ApiError, AppState, Path};
 use super::forms::{FormState, Submitted, check_token_first, presented_token, read_form};
 use super::{pages, see_other};
@@ -67,9 +68,9 @@ fn registration(policy: Policy) -> Registration {
         (status = 401, description = "No token", content_type = "text/html"),
         (status = 403, description = "Wrong token, or deployment disabled", content_type = "text/html"),
         (status = 409, description = "duplicated-process", content_type = "text/html"),
-        (status = 408, description = "The body did not arrive in time", body = Exception, content_type = "application/problem+json"),
-        (status = 413, description = "Too large", body = Exception, content_type = "application/problem+json"),
-        (status = 415, description = "Not a form", body = Exception, content_type = "application/problem+json")))]
+        (status = 408, response = BodyTimeout),
+        (status = 413, response = TooLarge),
+        (status = 415, response = NotAForm)))]
 pub(crate) async fn deploy(
     State(state): State<AppState>,
     request: Request,
@@ -106,10 +107,10 @@ pub(crate) async fn deploy(
         (status = 400, description = "No module, or not a usable component", content_type = "text/html"),
         (status = 401, description = "No token", content_type = "text/html"),
         (status = 403, description = "Wrong token, deployment disabled, or immutable-process", content_type = "text/html"),
-        (status = 404, description = "no-such-process", body = Exception, content_type = "application/problem+json"),
-        (status = 408, description = "The body did not arrive in time", body = Exception, content_type = "application/problem+json"),
-        (status = 413, description = "Too large", body = Exception, content_type = "application/problem+json"),
-        (status = 415, description = "Not a form", body = Exception, content_type = "application/problem+json")))]
+        (status = 404, response = NoSuchProcess),
+        (status = 408, response = BodyTimeout),
+        (status = 413, response = TooLarge),
+        (status = 415, response = NotAForm)))]
 pub(crate) async fn replace(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -158,10 +159,10 @@ pub(crate) async fn replace(
         (status = 400, description = "Unreadable form", content_type = "text/html"),
         (status = 401, description = "No token", content_type = "text/html"),
         (status = 403, description = "Wrong token, deployment disabled, or immutable-process", content_type = "text/html"),
-        (status = 404, description = "no-such-process", body = Exception, content_type = "application/problem+json"),
-        (status = 408, description = "The body did not arrive in time", body = Exception, content_type = "application/problem+json"),
-        (status = 413, description = "Too large", body = Exception, content_type = "application/problem+json"),
-        (status = 415, description = "Not a form", body = Exception, content_type = "application/problem+json")))]
+        (status = 404, response = NoSuchProcess),
+        (status = 408, response = BodyTimeout),
+        (status = 413, response = TooLarge),
+        (status = 415, response = NotAForm)))]
 pub(crate) async fn undeploy(
     State(state): State<AppState>,
     Path(id): Path<String>,

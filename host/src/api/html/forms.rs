@@ -34,6 +34,7 @@ use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use super::super::execution::negotiate as negotiate_mode;
+use super::super::responses::{BodyTimeout, NoSuchProcess, NotAForm, TooLarge};
 use super::super::{ApiError, AppState, Path};
 use super::{pages, see_other};
 use crate::config::Role;
@@ -563,10 +564,10 @@ pub(crate) fn check_token_first(
         (status = 400, description = "An input is invalid: the form again, the exception next to the input", content_type = "text/html"),
         (status = 401, description = "No bearer token (only with auth.keys or auth.protect_jobs)", content_type = "text/html"),
         (status = 403, description = "Wrong bearer token, or a key below the role execute (only with auth.keys or auth.protect_jobs)", content_type = "text/html"),
-        (status = 404, description = "no-such-process", body = Exception, content_type = "application/problem+json"),
-        (status = 408, description = "The body did not arrive in time", body = Exception, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Exception, content_type = "application/problem+json"),
-        (status = 415, description = "Not a form", body = Exception, content_type = "application/problem+json"),
+        (status = 404, response = NoSuchProcess),
+        (status = 408, response = BodyTimeout),
+        (status = 413, response = TooLarge),
+        (status = 415, response = NotAForm),
         (status = 503, description = "Queue full or shutting down: the form again with the exception", content_type = "text/html")))]
 pub(crate) async fn execute(
     State(state): State<AppState>,

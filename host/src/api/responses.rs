@@ -1,0 +1,75 @@
+//! The error responses that many operations share, declared once in the
+//! OpenAPI document (`components/responses`) and referenced by each
+//! handler's annotation as `(status = 401, response = Unauthorized)`.
+//!
+//! Each type here only describes a response: its doc comment is the
+//! description and its one field the body schema ([`Exception`], the OGC
+//! exception document). Nothing constructs them; the errors themselves are
+//! [`super::ApiError`]s. An operation whose refusal means something of its
+//! own (a deploy's 403 for an immutable process, the results' 404 while a
+//! job runs) keeps declaring it inline, in its own words.
+//!
+//! Every error may also come as a page: a browser that negotiated HTML gets
+//! the same status with the exception rendered ([`super::html`]), so
+//! [`super::openapi`] adds `text/html` beside `application/problem+json`
+//! to each of these.
+
+#![expect(
+    dead_code,
+    reason = "the field names the body schema for the OpenAPI document; nothing reads it"
+)]
+
+use utoipa::ToResponse;
+
+use crate::ogc::Exception;
+
+/// No credentials where the server asks for them (which operations do
+/// depends on its auth settings; `x-wasmproc-role` names the least role).
+/// Sent with `WWW-Authenticate: Bearer`.
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json")]
+pub(crate) struct Unauthorized(Exception);
+
+/// A bearer token that is neither the admin token nor an API key, or a
+/// key whose role is below the one the operation needs (the detail names
+/// both).
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json")]
+pub(crate) struct Forbidden(Exception);
+
+/// A path id that is not valid UTF-8.
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json")]
+pub(crate) struct InvalidId(Exception);
+
+/// `no-such-process`: no process with that id.
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json")]
+pub(crate) struct NoSuchProcess(Exception);
+
+/// `no-such-job`: no job with that id, or one the caller may not see.
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json")]
+pub(crate) struct NoSuchJob(Exception);
+
+/// The request body did not arrive within `body_read_timeout`.
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json")]
+pub(crate) struct BodyTimeout(Exception);
+
+/// The request body is larger than `max_request_bytes` (refused as soon
+/// as a `Content-Length` says so).
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json")]
+pub(crate) struct TooLarge(Exception);
+
+/// A form endpoint got a body that is not `multipart/form-data` or
+/// `application/x-www-form-urlencoded`.
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json")]
+pub(crate) struct NotAForm(Exception);
+
+/// Server error.
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json")]
+pub(crate) struct ServerError(Exception);
