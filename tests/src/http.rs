@@ -477,3 +477,59 @@ pub fn multipart(texts: &[(&str, &str)], files: &[(&str, &str, &[u8])]) -> (Stri
     body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
+
+/// One operation of an OpenAPI document, its path filled in.
+#[derive(Debug, Clone)]
+pub struct Operation {
+    /// GET, POST, PUT or DELETE.
+    pub method: reqwest::Method,
+    /// The path with its parameters replaced.
+    pub path: String,
+    /// The path as the document writes it.
+    pub template: String,
+    /// Its `operationId` (`?` when it has none).
+    pub id: String,
+    /// The operation object itself.
+    pub spec: Value,
+}
+
+impl Operation {
+    /// Whether it declares bearer security (optional or required).
+    pub fn declares_bearer(&self) -> bool {
+        self.spec["security"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|s| s.get("bearer").is_some()))
+    }
+}
+
+/// Every GET, POST, PUT and DELETE operation of an OpenAPI `document`,
+/// each `{name}` in its path replaced by the value `fill` gives it: the
+/// table that security tests walk, so that a route added to the server is
+/// tested without anybody listing it.
+pub fn operations(document: &Value, fill: &[(&str, &str)]) -> Vec<Operation> {
+    let mut found = Vec::new();
+    let paths = document["paths"].as_object().expect("paths");
+    for (template, item) in paths {
+        let mut path = template.clone();
+        for (name, value) in fill {
+            path = path.replace(&format!("{{{name}}}"), value);
+        }
+        for (method, spec) in item.as_object().expect("path item") {
+            let method = match method.as_str() {
+                "get" => reqwest::Method::GET,
+                "post" => reqwest::Method::POST,
+                "put" => reqwest::Method::PUT,
+                "delete" => reqwest::Method::DELETE,
+                _ => continue,
+            };
+            found.push(Operation {
+                method,
+                path: path.clone(),
+                template: template.clone(),
+                id: spec["operationId"].as_str().unwrap_or("?").to_owned(),
+                spec: spec.clone(),
+            });
+        }
+    }
+    found
+}

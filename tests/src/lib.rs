@@ -28,9 +28,9 @@ pub use child::{ChildServer, LISTENING_PREFIX, WORKER_READY};
 pub use cluster::{CLUSTER_TOKEN, Cluster, NodeSpec, OwnPostgres, TEST_LEASE};
 pub use files::FileServer;
 pub use http::{
-    Api, EXCEPTION_PREFIX, JOB_TIMEOUT, POLL_INTERVAL, REL_MONITOR, Reply, assert_error_exception,
-    assert_exception, body_link, check_exception, detail, is_json_media_type, last_segment,
-    link_header_href, multipart, output_value,
+    Api, EXCEPTION_PREFIX, JOB_TIMEOUT, Operation, POLL_INTERVAL, REL_MONITOR, Reply,
+    assert_error_exception, assert_exception, body_link, check_exception, detail,
+    is_json_media_type, last_segment, link_header_href, multipart, operations, output_value,
 };
 pub use postgres::{TestDatabase, admin_url};
 pub use schema::{assert_invalid, assert_valid, schema_dir, schema_errors};

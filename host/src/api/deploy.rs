@@ -8,6 +8,31 @@
 //! may also carry a `processDescription` (overriding the module's
 //! `describe()`), and — wasmproc extensions — `jobControlOptions` and
 //! `limits`.
+//!
+//! # What a deploy does, in order
+//! 1. **Who.** Deploy, replace and undeploy need the admin role
+//!    ([`require_admin`]): the admin token or an admin key. A server with
+//!    neither refuses them all (403), so a fresh server cannot be given
+//!    code by anybody who finds it.
+//! 2. **The bytes.** [`read_module`] turns the body into module bytes and
+//!    a [`Registration`]: an upload as it is, a package's `value` decoded,
+//!    a package's `href` fetched behind the same address guard and size
+//!    bound as `href` inputs ([`fetch_module`]), so deploying by reference
+//!    cannot reach loopback or private addresses either.
+//! 3. **The process.** [`crate::jobs::ProcessRegistry::register`] compiles
+//!    and links the component on the job executor, runs its `describe()`
+//!    there, checks the description and the imports the sandbox grants,
+//!    and stores module and record (the module once per SHA-256) durably
+//!    before it answers: a 201 is never undone by a crash. Any refusal
+//!    (not a component, another world, a refused import, an id that is
+//!    taken) leaves nothing behind.
+//!
+//! Replace keeps the id and swaps the version: a job remembers the SHA-256
+//! of the module it was accepted for, so queued and running jobs finish on
+//! the old version while new ones get the new. Undeploy removes the
+//! process from the list; its queued jobs still run, its finished jobs stay
+//! readable, and the module bytes go once no job needs them
+//! (`execution.module_grace`).
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -32,7 +57,8 @@ const WASM: &str = "application/wasm";
 /// Media type of an OGC application package.
 const APP_PACKAGE: &str = "application/ogcapppkg+json";
 
-/// The parts of an application package we use.
+/// The parts of an application package we use. Other members are
+/// ignored, as OGC API - Processes Part 2 lets profiles add their own.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct AppPackage {
@@ -44,6 +70,9 @@ struct AppPackage {
     limits: Option<PartialLimits>,
 }
 
+/// The request's media type, lower-cased and without parameters
+/// (`application/json; charset=utf-8` is `application/json`); empty when
+/// there is no `Content-Type`.
 fn media_type(headers: &HeaderMap) -> String {
     headers
         .get(header::CONTENT_TYPE)
@@ -114,6 +143,10 @@ async fn execution_unit_module(state: &AppState, unit: &Value) -> Result<Vec<u8>
 }
 
 /// Read a deploy or replace body into module bytes and a registration.
+/// `application/json` is taken as a package too: clients that know JSON
+/// but not the package media type send that. A package's limits are
+/// resolved over `[limits.default]` here, once, so the stored record says
+/// what its jobs get even if the server's defaults change later.
 async fn read_module(
     state: &AppState,
     headers: &HeaderMap,
@@ -187,7 +220,10 @@ pub(crate) async fn deploy(
     Ok(response)
 }
 
-/// Replace a deployed process.
+/// Replace a deployed process. Only a deployed (mutable) process can be
+/// replaced: the built-in and `processes_dir` ones belong to the server's
+/// installation, not to the API (403 `immutable-process`). The new module
+/// must describe the same id.
 #[utoipa::path(put, path = "/processes/{processID}", tag = "Deploy, Replace, Undeploy", operation_id = "replace",
     security(("bearer" = [])),
     params(("processID" = String, Path, description = "Process id", example = "hello-world")),
@@ -217,7 +253,9 @@ pub(crate) async fn replace(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// Undeploy a process.
+/// Undeploy a process. Its jobs are not touched: accepted ones still run on
+/// the version they were accepted for, finished ones stay readable until
+/// retention deletes them.
 #[utoipa::path(delete, path = "/processes/{processID}", tag = "Deploy, Replace, Undeploy", operation_id = "undeploy",
     security(("bearer" = [])),
     params(("processID" = String, Path, description = "Process id", example = "hello-world")),
@@ -241,6 +279,12 @@ pub(crate) async fn undeploy(
 
 /// What was deployed: an application package (JSON) or, with
 /// `Accept: application/wasm`, the component itself.
+///
+/// The package carries the module by value (base64), the description as
+/// stored and the job control options and limits it was deployed with, so
+/// that `POST`ing it to another server deploys the same process there.
+/// It hands out the process's code, so it needs a key whenever jobs or
+/// processes are protected ([`package_reader`]).
 #[utoipa::path(get, path = "/processes/{processID}/package", tag = "Deploy, Replace, Undeploy", operation_id = "getPackage", security((), ("bearer" = [])),
     params(("processID" = String, Path, description = "Process id", example = "hello-world")),
     responses(

@@ -1,4 +1,18 @@
-//! `GET /` and `GET /conformance`.
+//! `GET /` and `GET /conformance`: where an OGC client starts.
+//!
+//! The landing page is the one URL a user gives a client; everything else
+//! is found from its links by relation type (`service-desc` for the
+//! OpenAPI document, `conformance`, the `processes` and `job-list` relations
+//! of OGC API - Processes), so the links carry the relation URIs the
+//! standard names ([`rel`]) and absolute URLs built on the configured
+//! `public_url` (behind a proxy, the address the client sees, not the one
+//! the server bound). The conformance classes are the ones the test suite
+//! exercises (`CONFORMANCE_CLASSES` in `ogc/`); claiming one means its
+//! requirements are tested, not merely intended.
+//!
+//! Neither asks for credentials, whatever the auth settings: a client must
+//! be able to discover what a server is and what it needs before it has a
+//! key.
 
 use axum::Json;
 use axum::extract::State;
@@ -9,7 +23,8 @@ use super::html::{Format, pages};
 use super::responses::ServerError;
 use crate::ogc::{CONFORMANCE_CLASSES, ConformanceClasses, LandingPage, Link, rel};
 
-/// The landing page: links to everything else.
+/// The landing page: links to everything else (JSON, or a page for a
+/// browser).
 #[utoipa::path(get, path = "/", tag = "Capabilities", operation_id = "getLandingPage",
     responses((status = 200, description = "Links to the API definition, conformance, processes and jobs", body = LandingPage), (status = 500, response = ServerError)))]
 pub(crate) async fn landing_page(State(state): State<AppState>, format: Format) -> Response {
@@ -31,7 +46,10 @@ pub(crate) async fn landing_page(State(state): State<AppState>, format: Format) 
     Json(document).into_response()
 }
 
-/// The conformance classes implemented and tested.
+/// The conformance classes implemented and tested (Part 1: core, OGC
+/// process description, JSON, HTML, OpenAPI 3.0, job list, dismiss,
+/// callback; Part 2: deploy-replace-undeploy and the OGC application
+/// package).
 #[utoipa::path(get, path = "/conformance", tag = "Capabilities", operation_id = "getConformanceClasses",
     responses((status = 200, description = "Conformance classes", body = ConformanceClasses), (status = 500, response = ServerError)))]
 pub(crate) async fn conformance(State(state): State<AppState>, format: Format) -> Response {

@@ -1,5 +1,30 @@
 //! `GET /api`: the OpenAPI 3.0 document, generated from the handlers'
 //! annotations and the wire types by utoipa.
+//!
+//! Why generated: the document is a contract that clients, fuzzers and
+//! our own tests read (`fuzz_openapi.rs` fuzzes every operation from it,
+//! the security tests walk it to find every route), so it must not drift
+//! from the code. Each handler carries its `#[utoipa::path]` annotation
+//! beside its signature, the wire types derive their schemas, and the
+//! error responses many operations share are declared once
+//! (`responses.rs`).
+//!
+//! What the annotations of utoipa 4 cannot say is added by [`finish`] on
+//! the generated JSON, once, when the document is first asked for:
+//! - the HTML representations: the `f` parameter on every page and
+//!   `text/html` beside JSON on its responses, and the form endpoints'
+//!   answers ([`html_representations`]);
+//! - the least role each operation needs, as `x-wasmproc-role`
+//!   ([`required_roles`], from the one table in `auth.rs`);
+//! - deploy's and replace's two request media types (a component or an
+//!   application package);
+//! - OpenAPI links from a created job or process to the operations on it,
+//!   which clients and fuzzers follow.
+//!
+//! The document is the same for every configuration: which operations
+//! actually ask for credentials depends on the auth settings, which is why
+//! their security is declared optional (`{}` or bearer) and the role is
+//! given separately.
 
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -17,7 +42,8 @@ use crate::ogc::{
     ResponseType, StatusInfo, Subscriber, TransmissionMode, Usage,
 };
 
-/// The API definition.
+/// The API definition: every route's operation, the wire types' schemas
+/// and the shared error responses.
 #[derive(OpenApi)]
 #[openapi(
     modifiers(&BearerAuth),
@@ -77,7 +103,8 @@ use crate::ogc::{
 )]
 pub(crate) struct ApiDoc;
 
-/// Declares the bearer-token scheme of the deploy routes.
+/// Declares the bearer scheme (`Authorization: Bearer <token or key>`)
+/// that operations name in their `security`.
 struct BearerAuth;
 
 impl utoipa::Modify for BearerAuth {

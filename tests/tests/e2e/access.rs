@@ -11,7 +11,10 @@ use reqwest::Method;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use wasmproc::config::{ApiKey, Config, Role};
-use wasmproc_tests::{Api, JOB_TIMEOUT, Reply, assert_exception, detail, last_segment, multipart};
+use wasmproc_tests::{
+    Api, JOB_TIMEOUT, Operation, Reply, assert_exception, detail, last_segment, multipart,
+    operations,
+};
 
 /// The admin token, beside the keys.
 const TOKEN: &str = "access-admin-token";
@@ -68,10 +71,14 @@ async fn get_as(api: &Api, secret: Option<&str>, path: &str) -> Reply {
     send_as(api, secret, Method::GET, path, "application/json", None).await
 }
 
-/// Run echo synchronously as `secret`; the job id.
-async fn run_as(api: &Api, secret: &str, text: &str) -> String {
-    let body = serde_json::to_vec(&json!({ "inputs": { "stringInput": text } })).unwrap();
-    let reply = send_as(
+/// The body of an echo request.
+fn echo_request(text: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({ "inputs": { "stringInput": text } })).unwrap()
+}
+
+/// `POST /processes/echo/execution` (sync) of `body` as `secret`.
+async fn execute_as(api: &Api, secret: &str, body: Vec<u8>) -> Reply {
+    send_as(
         api,
         Some(secret),
         Method::POST,
@@ -79,14 +86,19 @@ async fn run_as(api: &Api, secret: &str, text: &str) -> String {
         "application/json",
         Some(body),
     )
-    .await;
+    .await
+}
+
+/// Run echo synchronously as `secret`; the job id.
+async fn run_as(api: &Api, secret: &str, text: &str) -> String {
+    let reply = execute_as(api, secret, echo_request(text)).await;
     reply.expect_status(200);
     last_segment(&reply.link_header("monitor").expect("monitor link"))
 }
 
 /// Submit echo asynchronously as `secret` and wait for it; the job id.
 async fn submit_as(api: &Api, secret: &str, text: &str) -> String {
-    let body = serde_json::to_vec(&json!({ "inputs": { "stringInput": text } })).unwrap();
+    let body = echo_request(text);
     let authorization = bearer(secret);
     let reply = api
         .send(
@@ -232,16 +244,7 @@ async fn execute_keys_own_their_jobs_and_see_only_them() {
         .await
         .expect_status(200);
     // A read key may not run anything nor see jobs: 403 naming the role.
-    let body = serde_json::to_vec(&json!({ "inputs": { "stringInput": "r" } })).unwrap();
-    let refused = send_as(
-        &server,
-        Some(READER),
-        Method::POST,
-        "/processes/echo/execution",
-        "application/json",
-        Some(body),
-    )
-    .await;
+    let refused = execute_as(&server, READER, echo_request("r")).await;
     let exception = assert_exception(&refused, 403, None);
     assert!(
         detail(&exception).contains("role execute") && detail(&exception).contains("role read"),
@@ -354,95 +357,82 @@ async fn every_operation_answers_each_role_as_the_openapi_document_says() {
         .await;
     let job_id = run_as(&server, ALICE, "mine").await;
     let document = get_as(&server, None, "/api").await.json();
-    let paths = document["paths"].as_object().expect("paths");
     let roles = [("read", READER), ("execute", ALICE), ("admin", ROOT)];
     let rank = |role: &str| roles.iter().position(|(r, _)| *r == role);
+    let fill = [
+        ("processID", "echo"),
+        ("jobID", job_id.as_str()),
+        ("outputID", "stringInput"),
+    ];
     let mut checked = Vec::new();
-    for (template, operations) in paths {
-        let path = template
-            .replace("{processID}", "echo")
-            .replace("{jobID}", &job_id)
-            .replace("{outputID}", "stringInput");
-        for (method, operation) in operations.as_object().expect("path item") {
-            let method = match method.as_str() {
-                "get" => Method::GET,
-                "post" => Method::POST,
-                "put" => Method::PUT,
-                "delete" => Method::DELETE,
-                _ => continue,
-            };
-            let id = operation["operationId"].as_str().unwrap_or("?").to_owned();
-            // A DELETE that succeeds would remove what later operations
-            // use: only refusals are sent for those.
-            let destructive = method == Method::DELETE;
-            let (content_type, body) = match id.as_str() {
-                "execute" => (
-                    "application/json",
-                    Some(serde_json::to_vec(&json!({ "inputs": { "stringInput": "x" } })).unwrap()),
-                ),
-                _ if method == Method::POST || method == Method::PUT => {
-                    ("application/wasm", Some(std::fs::read(ECHO_WASM).unwrap()))
-                }
-                _ => ("application/json", None),
-            };
-            let Some(required) = operation["x-wasmproc-role"].as_str() else {
-                let has_bearer = operation["security"]
-                    .as_array()
-                    .is_some_and(|s| s.iter().any(|s| s.get("bearer").is_some()));
+    for operation in operations(&document, &fill) {
+        let Operation {
+            method, path, id, ..
+        } = &operation;
+        let (content_type, body) = match id.as_str() {
+            "execute" => ("application/json", Some(echo_request("x"))),
+            _ if *method == Method::POST || *method == Method::PUT => {
+                ("application/wasm", Some(std::fs::read(ECHO_WASM).unwrap()))
+            }
+            _ => ("application/json", None),
+        };
+        let send = |secret: Option<&'static str>| {
+            send_as(
+                &server,
+                secret,
+                method.clone(),
+                path,
+                content_type,
+                body.clone(),
+            )
+        };
+        let Some(required) = operation.spec["x-wasmproc-role"].as_str() else {
+            assert!(
+                !operation.declares_bearer(),
+                "{id} declares bearer security but no x-wasmproc-role"
+            );
+            let reply = send(None).await;
+            assert!(
+                reply.status != 401 && reply.status != 403,
+                "{id} needs no role but answered {}: {}",
+                reply.status,
+                reply.text()
+            );
+            continue;
+        };
+        let needed = rank(required).unwrap_or_else(|| panic!("{id}: unknown role {required}"));
+        let anonymous = send(None).await;
+        assert_exception(&anonymous, 401, None);
+        assert_eq!(
+            anonymous.header("www-authenticate").as_deref(),
+            Some("Bearer"),
+            "{id}"
+        );
+        assert_exception(&send(Some("wpk_nobody")).await, 403, None);
+        // A DELETE that succeeds would remove what later operations use:
+        // only refusals are sent for those.
+        let destructive = *method == Method::DELETE;
+        for (index, (role, secret)) in roles.iter().enumerate() {
+            if index < needed {
+                let refused = send(Some(secret)).await;
+                let exception = assert_exception(&refused, 403, None);
                 assert!(
-                    !has_bearer,
-                    "{id} declares bearer security but no x-wasmproc-role"
+                    detail(&exception).contains(&format!("role {required}")),
+                    "{id} as {role}: {exception}"
                 );
-                let reply = send_as(&server, None, method.clone(), &path, content_type, body).await;
+            } else if !destructive {
+                let reply = send(Some(secret)).await;
+                let refused_for_credentials =
+                    reply.status == 401 || (reply.status == 403 && reply.text().contains("role"));
                 assert!(
-                    reply.status != 401 && reply.status != 403,
-                    "{id} needs no role but answered {}: {}",
+                    !refused_for_credentials,
+                    "{id} needs {required} but refused {role}: {} {}",
                     reply.status,
                     reply.text()
                 );
-                continue;
-            };
-            let needed = rank(required).unwrap_or_else(|| panic!("{id}: unknown role {required}"));
-            let send = |secret: Option<&'static str>| {
-                send_as(
-                    &server,
-                    secret,
-                    method.clone(),
-                    &path,
-                    content_type,
-                    body.clone(),
-                )
-            };
-            let anonymous = send(None).await;
-            assert_exception(&anonymous, 401, None);
-            assert_eq!(
-                anonymous.header("www-authenticate").as_deref(),
-                Some("Bearer"),
-                "{id}"
-            );
-            assert_exception(&send(Some("wpk_nobody")).await, 403, None);
-            for (index, (role, secret)) in roles.iter().enumerate() {
-                if index < needed {
-                    let refused = send(Some(secret)).await;
-                    let exception = assert_exception(&refused, 403, None);
-                    assert!(
-                        detail(&exception).contains(&format!("role {required}")),
-                        "{id} as {role}: {exception}"
-                    );
-                } else if !destructive {
-                    let reply = send(Some(secret)).await;
-                    let refused_for_credentials = reply.status == 401
-                        || (reply.status == 403 && reply.text().contains("role"));
-                    assert!(
-                        !refused_for_credentials,
-                        "{id} needs {required} but refused {role}: {} {}",
-                        reply.status,
-                        reply.text()
-                    );
-                }
             }
-            checked.push(id);
         }
+        checked.push(id.clone());
     }
     for expected in [
         "getProcesses",
@@ -483,20 +473,11 @@ async fn a_key_past_its_own_bound_gets_507_while_other_keys_go_on() {
         .start()
         .await;
     // echo stores its input twice (request and result): ~16 KB a job.
-    let big = "x".repeat(8_000);
-    let body = serde_json::to_vec(&json!({ "inputs": { "stringInput": big } })).unwrap();
+    let body = echo_request(&"x".repeat(8_000));
     let mut alices = Vec::new();
     let mut refused = None;
     for _ in 0..40 {
-        let reply = send_as(
-            &server,
-            Some(ALICE),
-            Method::POST,
-            "/processes/echo/execution",
-            "application/json",
-            Some(body.clone()),
-        )
-        .await;
+        let reply = execute_as(&server, ALICE, body.clone()).await;
         if reply.status == 507 {
             refused = Some(reply);
             break;
@@ -542,15 +523,7 @@ async fn a_key_past_its_own_bound_gets_507_while_other_keys_go_on() {
     }
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let reply = send_as(
-            &server,
-            Some(ALICE),
-            Method::POST,
-            "/processes/echo/execution",
-            "application/json",
-            Some(body.clone()),
-        )
-        .await;
+        let reply = execute_as(&server, ALICE, body.clone()).await;
         if reply.status == 200 {
             break;
         }

@@ -17,8 +17,8 @@ use base64::Engine as _;
 use reqwest::Method;
 use serde_json::{Value, json};
 use wasmproc_tests::{
-    Api, FileServer, JOB_TIMEOUT, Reply, TestServer, assert_exception, assert_valid,
-    check_exception, detail, last_segment, output_value,
+    Api, FileServer, JOB_TIMEOUT, Operation, Reply, TestServer, assert_exception, assert_valid,
+    check_exception, detail, last_segment, operations, output_value,
 };
 
 /// The admin token of the test servers.
@@ -1560,69 +1560,58 @@ async fn every_operation_of_the_openapi_document_is_checked_against_its_security
     let job_id = last_segment(&done.link_header("monitor").expect("monitor link"));
 
     let document = server.get_json("/api").await;
-    let paths = document["paths"].as_object().expect("paths");
+    let fill = [
+        ("processID", "greeter"),
+        ("jobID", job_id.as_str()),
+        ("outputID", "echo"),
+    ];
     let mut checked = Vec::new();
-    for (template, operations) in paths {
-        let path = template
-            .replace("{processID}", "greeter")
-            .replace("{jobID}", &job_id)
-            .replace("{outputID}", "echo");
-        for (method, operation) in operations.as_object().expect("path item") {
-            let method = match method.as_str() {
-                "get" => Method::GET,
-                "post" => Method::POST,
-                "put" => Method::PUT,
-                "delete" => Method::DELETE,
-                _ => continue,
-            };
-            let id = operation["operationId"].as_str().unwrap_or("?").to_owned();
-            let schemes: Vec<&Value> = operation["security"]
-                .as_array()
-                .map(|s| s.iter().collect())
-                .unwrap_or_default();
-            let bearer = schemes.iter().any(|s| s.get("bearer").is_some());
-            let mutating = method != Method::GET;
-            assert!(
-                !mutating || bearer,
-                "{method} {template} ({id}) changes state but declares no bearer security"
-            );
-            let (content_type, body) = match id.as_str() {
-                "execute" => (
-                    "application/json",
-                    Some(serde_json::to_vec(&request).unwrap()),
-                ),
-                _ if method == Method::POST || method == Method::PUT => (WASM, Some(echo_wasm())),
-                _ => ("application/json", None),
-            };
-            for (authorization, refused) in [(None, 401), (Some("Bearer wrong"), 403)] {
-                let mut headers = vec![("content-type", content_type)];
-                if let Some(value) = authorization {
-                    headers.push(("authorization", value));
-                }
-                let reply = server
-                    .send(method.clone(), &path, &headers, body.clone())
-                    .await;
-                if bearer {
-                    assert_exception(&reply, refused, None);
-                    if refused == 401 {
-                        assert_eq!(
-                            reply.header("www-authenticate").as_deref(),
-                            Some("Bearer"),
-                            "{id}: {:?}",
-                            reply.headers
-                        );
-                    }
-                } else {
-                    assert!(
-                        reply.status != 401 && reply.status != 403,
-                        "{id} declares no security but answered {}: {}",
-                        reply.status,
-                        reply.text()
+    for operation in operations(&document, &fill) {
+        let Operation {
+            method, path, id, ..
+        } = &operation;
+        let bearer = operation.declares_bearer();
+        assert!(
+            *method == Method::GET || bearer,
+            "{method} {} ({id}) changes state but declares no bearer security",
+            operation.template
+        );
+        let (content_type, body) = match id.as_str() {
+            "execute" => (
+                "application/json",
+                Some(serde_json::to_vec(&request).unwrap()),
+            ),
+            _ if *method == Method::POST || *method == Method::PUT => (WASM, Some(echo_wasm())),
+            _ => ("application/json", None),
+        };
+        for (authorization, refused) in [(None, 401), (Some("Bearer wrong"), 403)] {
+            let mut headers = vec![("content-type", content_type)];
+            if let Some(value) = authorization {
+                headers.push(("authorization", value));
+            }
+            let reply = server
+                .send(method.clone(), path, &headers, body.clone())
+                .await;
+            if bearer {
+                assert_exception(&reply, refused, None);
+                if refused == 401 {
+                    assert_eq!(
+                        reply.header("www-authenticate").as_deref(),
+                        Some("Bearer"),
+                        "{id}: {:?}",
+                        reply.headers
                     );
                 }
+            } else {
+                assert!(
+                    reply.status != 401 && reply.status != 403,
+                    "{id} declares no security but answered {}: {}",
+                    reply.status,
+                    reply.text()
+                );
             }
-            checked.push(id);
         }
+        checked.push(id.clone());
     }
     for expected in [
         "deploy", "replace", "undeploy", "execute", "dismiss", "getJobs",

@@ -583,7 +583,7 @@ pub(crate) async fn execute(
         .get(&id)
         .ok_or_else(|| ApiError::no_such_process(&id))?;
     let submitted = read_form(request, state.config.max_request_bytes).await?;
-    let mut form = FormState {
+    let form = FormState {
         values: submitted
             .iter()
             .filter_map(|(name, value)| match value {
@@ -596,75 +596,50 @@ pub(crate) async fn execute(
         mode: text(&submitted, "mode").map(str::to_owned),
         ..FormState::default()
     };
-    let refused = |form: &mut FormState, input: Option<String>, error: &ApiError| {
+    // Every refusal is the process page again, the exception next to the
+    // input it names and everything typed kept.
+    let refuse = |mut form: FormState, input: Option<String>, error: ApiError| {
         form.error_input = input;
         form.error = Some(error.exception());
-    };
-    let caller =
-        match super::super::auth::job_caller(&state, &presented_token(&submitted, &headers)) {
-            Ok(caller) => caller,
-            Err(error) => {
-                refused(&mut form, None, &error);
-                return Ok(pages::process(
-                    &state,
-                    &process,
-                    error.status(),
-                    &form,
-                    None,
-                ));
-            }
-        };
-    let description = process.description();
-    let inputs = match convert(&description, &submitted) {
-        Ok(inputs) => inputs,
-        Err((input, error)) => {
-            refused(&mut form, Some(input), &error);
-            return Ok(pages::process(
-                &state,
-                &process,
-                error.status(),
-                &form,
-                None,
-            ));
-        }
-    };
-    if let Err(invalid) = process.validator.validate(&inputs) {
-        let error = ApiError::invalid_request(invalid.to_string());
-        let input = named_input(&invalid.to_string(), &description);
-        refused(&mut form, input, &error);
-        return Ok(pages::process(
+        Ok(pages::process(
             &state,
             &process,
             error.status(),
             &form,
             None,
-        ));
+        ))
+    };
+    let caller =
+        match super::super::auth::job_caller(&state, &presented_token(&submitted, &headers)) {
+            Ok(caller) => caller,
+            Err(error) => return refuse(form, None, error),
+        };
+    let description = process.description();
+    let inputs = match convert(&description, &submitted) {
+        Ok(inputs) => inputs,
+        Err((input, error)) => return refuse(form, Some(input), error),
+    };
+    if let Err(invalid) = process.validator.validate(&inputs) {
+        let input = named_input(&invalid.to_string(), &description);
+        return refuse(form, input, ApiError::invalid_request(invalid.to_string()));
     }
     let request = ExecuteRequest {
         inputs,
         response: Some(ResponseType::Document),
         ..ExecuteRequest::default()
     };
+    let wants_async = form.mode.as_deref() == Some("async");
     match run(
         &state,
         &process,
         request,
-        form.mode.as_deref() == Some("async"),
+        wants_async,
         caller.owner().as_ref(),
     )
     .await
     {
         Ok(location) => Ok(see_other(&location)),
-        Err(error) => {
-            refused(&mut form, None, &error);
-            Ok(pages::process(
-                &state,
-                &process,
-                error.status(),
-                &form,
-                None,
-            ))
-        }
+        Err(error) => refuse(form, None, error),
     }
 }
 
