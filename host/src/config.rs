@@ -486,6 +486,13 @@ pub struct ExecutionConfig {
     /// logged as a warning (`"warn"`); `[processes.ID] output_checks`
     /// overrides it per process.
     pub output_checks: OutputChecks,
+    /// Deepest nesting of processes in one execute request (OGC API -
+    /// Processes Part 3 nested processes; the top process is depth 0).
+    /// Default 8.
+    pub max_nesting_depth: usize,
+    /// Most nested processes (steps) in one execute request, at every
+    /// depth. Each is a job that takes a worker while it runs. Default 64.
+    pub max_nested_steps: usize,
 }
 
 impl Default for ExecutionConfig {
@@ -505,6 +512,8 @@ impl Default for ExecutionConfig {
             module_grace: Duration::from_secs(600),
             shutdown_grace: Duration::from_secs(30),
             output_checks: OutputChecks::Strict,
+            max_nesting_depth: 8,
+            max_nested_steps: 64,
         }
     }
 }

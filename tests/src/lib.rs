@@ -56,3 +56,27 @@ pub mod rel {
     /// Job → results.
     pub const RESULTS: &str = "http://www.opengis.net/def/rel/ogc/1.0/results";
 }
+
+/// The folder of the Python, JavaScript and C example components:
+/// `$WASMPROC_POLYGLOT_DIR`, else `polyglot/out/` of the checkout.
+pub fn polyglot_dir() -> std::path::PathBuf {
+    match std::env::var_os("WASMPROC_POLYGLOT_DIR") {
+        Some(dir) => std::path::PathBuf::from(dir),
+        None => std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../polyglot/out"),
+    }
+}
+
+/// The bytes of a built example component (`hello-world-py`, …); fails
+/// (no silent skip) with the command that builds it when it is missing.
+pub fn polyglot_component(name: &str) -> Vec<u8> {
+    let path = polyglot_dir().join(format!("{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "cannot read the {name} component at {} ({e}).\n\
+             Build the Python, JavaScript and C examples first:\n\
+             \n    polyglot/install-toolchains.sh && polyglot/build-all.sh\n\n\
+             or point WASMPROC_POLYGLOT_DIR at a folder holding {name}.wasm.",
+            path.display()
+        )
+    })
+}

@@ -37,6 +37,7 @@ use super::responses::{BodyTimeout, Forbidden, NoSuchProcess, TooLarge, Unauthor
 use super::results::render;
 use super::{ApiError, AppState, Path};
 use crate::jobs::documents::{job_url, status_info};
+use crate::jobs::nested::{TreeBounds, check_tree};
 use crate::jobs::{RegisteredProcess, Scheduler, check_subscriber};
 use crate::ogc::{ASYNC_EXECUTE, ExecuteRequest, JobStatus, SYNC_EXECUTE, exception_type, rel};
 use crate::store::JobRecord;
@@ -129,12 +130,31 @@ fn parse_request(
     })
 }
 
-/// Check the request against the process: inputs and requested outputs.
-fn check_request(process: &RegisteredProcess, request: &ExecuteRequest) -> Result<(), ApiError> {
+/// Check the request against the process: inputs (with any nested
+/// processes, as a whole tree: nothing runs unless all of it is sound) and
+/// requested outputs.
+fn check_request(
+    state: &AppState,
+    process: &RegisteredProcess,
+    request: &ExecuteRequest,
+) -> Result<(), ApiError> {
     process
         .validator
-        .validate(&request.inputs)
+        .validate_with_nested(&request.inputs)
         .map_err(|e| ApiError::invalid_request(e.to_string()))?;
+    let execution = &state.config.execution;
+    let bounds = TreeBounds {
+        max_depth: execution.max_nesting_depth,
+        max_steps: execution.max_nested_steps,
+    };
+    check_tree(
+        &state.registry,
+        &state.base_url,
+        &process.validator,
+        &request.inputs,
+        bounds,
+    )
+    .map_err(|e| ApiError::invalid_request(e.to_string()))?;
     let outputs = request
         .output_requests()
         .map_err(ApiError::invalid_request)?;
@@ -223,7 +243,7 @@ pub(crate) async fn execute(
         .get(&id)
         .ok_or_else(|| ApiError::no_such_process(&id))?;
     let request = parse_request(&headers, body, state.config.max_request_bytes)?;
-    check_request(&process, &request)?;
+    check_request(&state, &process, &request)?;
     // Callback URIs get the SSRF guard of `href` inputs, before the job
     // exists: a URI we would refuse to call is the client's mistake (400
     // naming the field), not a notification silently dropped later.

@@ -64,6 +64,25 @@ pub fn status_info(job: &JobRecord, base_url: &str) -> StatusInfo {
         "application/json",
         "the process this job runs",
     ));
+    // A workflow's jobs link both ways: a step to the job it computes an
+    // input of (`up`), a job to each of its steps (`item`, titled with
+    // the input's path).
+    if let Some(parent) = job.parent {
+        links.push(Link::new(
+            format!("{base_url}/jobs/{parent}"),
+            "up",
+            "application/json",
+            "the job this step computes an input of",
+        ));
+    }
+    for step in &job.steps {
+        links.push(Link::new(
+            format!("{base_url}/jobs/{}", step.job_id),
+            "item",
+            "application/json",
+            &format!("step computing {}", step.path),
+        ));
+    }
     StatusInfo {
         process_id: job.process_id.clone(),
         job_type: "process".into(),

@@ -8,6 +8,8 @@
 //!   a DNS resolver that connects to exactly the addresses it checked),
 //!   shared by `href` fetches and callbacks.
 //! - `href.rs`: fetching inputs given by reference, through the guard.
+//! - `nested.rs`: nested processes (Part 3): an input computed by another
+//!   process, checked as a whole tree and run as jobs of their own.
 //! - `scheduler.rs`: the handle the API calls (submit, execute sync,
 //!   dismiss) and the state the scheduler's tasks share.
 //! - `dispatch.rs`: free workers claim queued async jobs from the store.
@@ -25,6 +27,7 @@ mod dispatch;
 pub mod documents;
 mod href;
 mod lifecycle;
+pub mod nested;
 mod progress;
 mod registry;
 mod run;

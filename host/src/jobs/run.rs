@@ -149,7 +149,7 @@ impl Inner {
         mut job: JobRecord,
         runnable: Runnable,
         token: CancellationToken,
-        permit: OwnedSemaphorePermit,
+        mut permit: OwnedSemaphorePermit,
     ) -> Result<(JobRecord, Option<JobResults>), JobError> {
         let _storing = self.storing.start();
         let holding_since = std::time::Instant::now();
@@ -166,6 +166,39 @@ impl Inner {
         let shown = job.asynchronous.then(|| job.clone());
 
         let mut inputs = job.request.inputs.clone();
+        if super::nested::has_nested(&runnable.validator, &inputs) {
+            // The steps take workers of their own: this job gives its
+            // worker back while they run (a parent holding one while its
+            // steps wait for one could starve the pool), and takes one
+            // again once its inputs are complete.
+            drop(permit);
+            let (steps, outcome) =
+                super::nested::run_steps(&self, &job, &runnable.validator, &mut inputs, &token)
+                    .await;
+            job.steps = steps;
+            if token.is_cancelled() {
+                self.running.end(job.id);
+                return self.stopped(job).await;
+            }
+            if let Err(failed) = outcome {
+                self.running.end(job.id);
+                job.mark_failed(failed.kind, failed.reason);
+                let visible = self
+                    .store
+                    .finish_job(shown.as_ref().unwrap_or(&job), &job, None)
+                    .await?;
+                if visible {
+                    self.notify_failure(&job);
+                }
+                return Ok((job, None));
+            }
+            permit = self
+                .permits
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| JobError::ShuttingDown)?;
+        }
         let fetch = resolve_references(
             &self.http,
             &mut inputs,
@@ -249,33 +282,7 @@ impl Inner {
             }
         }
         let results = match checked.outcome {
-            RunOutcome::Cancelled
-                if job.asynchronous && self.stopped_by_shutdown.load(Ordering::SeqCst) =>
-            {
-                // Stopped by a shutdown, not a dismissal: run it again.
-                job.status = JobStatus::Accepted;
-                job.started = None;
-                job.finished = None;
-                job.progress = None;
-                job.node = None;
-                job.attempts = job.attempts.saturating_sub(1);
-                job.message = Some("re-queued: the server shut down while it ran".into());
-                job.stats = None;
-                job.log = None;
-                self.store.requeue_job(&job).await?;
-                return Ok((job, None));
-            }
-            // Dismissed (deleted already) or taken over by another node.
-            RunOutcome::Cancelled => {
-                // A sync client waits for this answer: say it was dismissed
-                // (the job is gone from the store), not that it failed.
-                if !job.asynchronous && self.store.get_job(job.id).await?.is_none() {
-                    job.status = JobStatus::Dismissed;
-                    job.message = Some("dismissed by a client while it ran".into());
-                    job.updated = Utc::now();
-                }
-                return Ok((job, None));
-            }
+            RunOutcome::Cancelled => return self.stopped(job).await,
             RunOutcome::Success { outputs } => {
                 job.status = JobStatus::Successful;
                 job.progress = Some(100);
@@ -352,6 +359,38 @@ impl Inner {
                 other => return other,
             }
         }
+    }
+
+    /// A job whose token was cancelled: by a shutdown (an async job goes
+    /// back to the queue to run again), by a dismissal (deleted already),
+    /// or because another node took it over. Nothing is written for the
+    /// last two.
+    async fn stopped(
+        &self,
+        mut job: JobRecord,
+    ) -> Result<(JobRecord, Option<JobResults>), JobError> {
+        if job.asynchronous && self.stopped_by_shutdown.load(Ordering::SeqCst) {
+            job.status = JobStatus::Accepted;
+            job.started = None;
+            job.finished = None;
+            job.progress = None;
+            job.node = None;
+            job.attempts = job.attempts.saturating_sub(1);
+            job.message = Some("re-queued: the server shut down while it ran".into());
+            job.stats = None;
+            job.log = None;
+            job.steps.clear();
+            self.store.requeue_job(&job).await?;
+            return Ok((job, None));
+        }
+        // A sync client waits for this answer: say it was dismissed (the
+        // job is gone from the store), not that it failed.
+        if !job.asynchronous && self.store.get_job(job.id).await?.is_none() {
+            job.status = JobStatus::Dismissed;
+            job.message = Some("dismissed by a client while it ran".into());
+            job.updated = Utc::now();
+        }
+        Ok((job, None))
     }
 
     pub(super) fn notify_failure(&self, job: &JobRecord) {

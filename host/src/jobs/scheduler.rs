@@ -39,6 +39,10 @@ use crate::ogc::{ExecuteRequest, JobStatus};
 use crate::runtime::Runtime;
 use crate::store::{JobRecord, JobResults, Store, StoreError};
 
+/// What running a job now gives: its final record, and its results when
+/// it succeeded.
+pub(super) type StepOutcome = Result<(JobRecord, Option<JobResults>), JobError>;
+
 /// Who a new job belongs to: the API key that submits it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobOwner {
@@ -324,12 +328,64 @@ impl Scheduler {
         request: ExecuteRequest,
         owner: Option<&JobOwner>,
     ) -> Result<(JobRecord, Option<JobResults>), JobError> {
+        self.run_now(process, request, owner, None).await
+    }
+
+    /// Run one step of a workflow (a nested process, see
+    /// [`super::nested`]) now, as a synchronous job of its own whose record
+    /// points to `parent`. While it runs, cancelling `parent_token` (the
+    /// parent dismissed) dismisses it.
+    ///
+    /// Boxed: a step's job may have steps of its own, so this future is
+    /// part of the future that runs a job; naming it as a `Send` box ends
+    /// that recursion for the compiler.
+    pub(super) fn run_step<'a>(
+        &'a self,
+        process: &'a RegisteredProcess,
+        request: ExecuteRequest,
+        owner: Option<&'a JobOwner>,
+        parent: Uuid,
+        parent_token: &'a CancellationToken,
+    ) -> std::pin::Pin<Box<dyn Future<Output = StepOutcome> + Send + 'a>> {
+        Box::pin(self.run_now(process, request, owner, Some((parent, parent_token))))
+    }
+
+    /// Dismiss job `id` if `parent` is cancelled before the returned guard
+    /// is dropped (the watch ends with it).
+    fn dismiss_with(&self, parent: &CancellationToken, id: Uuid) -> tokio_util::sync::DropGuard {
+        let done = CancellationToken::new();
+        let (parent, scheduler, watch) = (parent.clone(), self.clone(), done.clone());
+        self.inner.executor.spawn(async move {
+            tokio::select! {
+                () = parent.cancelled() => {
+                    if let Err(error) = scheduler.dismiss(id).await {
+                        // Gone already, or its process keeps its jobs: it
+                        // ends on its own and its parent ignores it.
+                        tracing::debug!(job = %id, %error, "step not dismissed with its parent");
+                    }
+                }
+                () = watch.cancelled() => {}
+            }
+        });
+        done.drop_guard()
+    }
+
+    /// [`Self::execute_sync`], for a step of `parent` (job id and token)
+    /// when given.
+    async fn run_now(
+        &self,
+        process: &RegisteredProcess,
+        request: ExecuteRequest,
+        owner: Option<&JobOwner>,
+        step_of: Option<(Uuid, &CancellationToken)>,
+    ) -> Result<(JobRecord, Option<JobResults>), JobError> {
         self.check_storage(owner)?;
         let sync_timeout = self.inner.config.execution.sync_timeout;
         let deadline = tokio::time::Instant::now() + sync_timeout;
         let mut job = JobRecord::new(process.id(), &process.record.module_sha256, request, false);
         job.limits = Some(process.limits);
         job.owner = owner.map(|o| o.name.clone());
+        job.parent = step_of.map(|(parent, _)| parent);
         let permit = match self.inner.permits.clone().try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
@@ -367,6 +423,7 @@ impl Scheduler {
         self.inner.store.start_sync_job(&job).await?;
         self.count_inputs(&job);
         let token = self.inner.running.start(job.id);
+        let _dismissed_with_parent = step_of.map(|(_, parent)| self.dismiss_with(parent, job.id));
         let runnable = Runnable {
             module: process.module.clone(),
             validator: process.validator.clone(),

@@ -89,9 +89,16 @@ pub(crate) enum Occurrence<'a> {
     Reference(&'a str),
     /// A qualified value: the value and its media type.
     Qualified(&'a Value, Option<&'a str>),
+    /// A nested process (OGC API - Processes Part 3): `{"process": …,
+    /// "inputs": {…}, "outputs": {…}}`, whose output becomes the value
+    /// ([`super::nested`]).
+    Process(&'a Map<String, Value>),
     /// A plain value.
     Plain(&'a Value),
 }
+
+/// The members a nested process call may have.
+const NESTED_KEYS: &[&str] = &["process", "inputs", "outputs"];
 
 /// Classify an input value.
 pub(crate) fn classify(value: &Value) -> Occurrence<'_> {
@@ -103,6 +110,11 @@ pub(crate) fn classify(value: &Value) -> Occurrence<'_> {
             && fields.keys().all(|k| QUALIFIED_KEYS.contains(&k.as_str()))
         {
             return Occurrence::Qualified(inner, fields.get("mediaType").and_then(Value::as_str));
+        }
+        if matches!(fields.get("process"), Some(Value::String(_)))
+            && fields.keys().all(|k| NESTED_KEYS.contains(&k.as_str()))
+        {
+            return Occurrence::Process(fields);
         }
     }
     Occurrence::Plain(value)
@@ -297,6 +309,23 @@ impl InputValidator {
     /// counts, schemas and media types. References are only checked for
     /// their form here; their content is checked after fetching.
     pub fn validate(&self, inputs: &Map<String, Value>) -> Result<(), InvalidInput> {
+        self.validate_as(inputs, false)
+    }
+
+    /// [`Self::validate`], except that a nested process stands for the
+    /// value it will produce: its form is checked here, the process it
+    /// names and its own inputs by [`super::nested::check_tree`], and the
+    /// value it produced once it ran (by [`Self::validate`]).
+    pub fn validate_with_nested(&self, inputs: &Map<String, Value>) -> Result<(), InvalidInput> {
+        self.validate_as(inputs, true)
+    }
+
+    /// The output ids of the description.
+    pub fn output_ids(&self) -> Vec<&str> {
+        self.outputs.iter().map(|o| o.id.as_str()).collect()
+    }
+
+    fn validate_as(&self, inputs: &Map<String, Value>, nested: bool) -> Result<(), InvalidInput> {
         for id in inputs.keys() {
             if !self.rules.iter().any(|r| &r.id == id) {
                 let known: Vec<&str> = self.rules.iter().map(|r| r.id.as_str()).collect();
@@ -330,7 +359,7 @@ impl InputValidator {
                 )));
             }
             for occurrence in occurrences {
-                rule.check(occurrence)?;
+                rule.check(occurrence, nested)?;
             }
         }
         Ok(())
@@ -338,8 +367,11 @@ impl InputValidator {
 }
 
 impl InputRule {
-    fn check(&self, value: &Value) -> Result<(), InvalidInput> {
+    fn check(&self, value: &Value, nested: bool) -> Result<(), InvalidInput> {
         let inner = match classify(value) {
+            Occurrence::Process(_) if nested => return Ok(()),
+            // Where nested processes are not run, it is just an object.
+            Occurrence::Process(_) => value,
             Occurrence::Reference(href) => {
                 return if href.starts_with("http://") || href.starts_with("https://") {
                     Ok(())

@@ -94,6 +94,25 @@ pub struct JobRecord {
     /// only that key and admins see the job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+    /// For a step of a workflow (a nested process): the job whose input
+    /// it computes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<Uuid>,
+    /// For a job with nested processes: the jobs that computed its inputs,
+    /// each with the path of the input (`inputs.geometry`), in input order.
+    /// Written with the job's final state.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<Step>,
+}
+
+/// One step of a workflow, as its parent job records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    /// Where its output went: `inputs.<id>` (with `[i]` for one of several
+    /// occurrences), nested steps' paths continuing inside theirs.
+    pub path: String,
+    /// The step's own job.
+    pub job_id: Uuid,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -129,6 +148,8 @@ impl JobRecord {
             node: None,
             attempts: 0,
             owner: None,
+            parent: None,
+            steps: Vec::new(),
         }
     }
 

@@ -11,7 +11,6 @@
 //! polyglot/install-toolchains.sh && polyglot/build-all.sh
 //! ```
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -19,33 +18,12 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, LOCATION};
 use serde_json::{Value, json};
 use wasmproc::config::Secret;
 use wasmproc::server::Server;
+use wasmproc_tests::polyglot_component;
 
 const TOKEN: &str = "polyglot-e2e-token";
 /// A job of these examples takes milliseconds; compiling a Python component
 /// at deploy takes seconds, more on a loaded machine.
 const JOB_TIMEOUT: Duration = Duration::from_secs(60);
-
-fn polyglot_dir() -> PathBuf {
-    match std::env::var_os("WASMPROC_POLYGLOT_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../polyglot/out"),
-    }
-}
-
-/// The bytes of a built example component; fails (no silent skip) with the
-/// command that builds it when it is missing.
-fn component(name: &str) -> Vec<u8> {
-    let path = polyglot_dir().join(format!("{name}.wasm"));
-    std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "cannot read the {name} component at {} ({e}).\n\
-             Build the Python, JavaScript and C examples first:\n\
-             \n    polyglot/install-toolchains.sh && polyglot/build-all.sh\n\n\
-             or point WASMPROC_POLYGLOT_DIR at a folder holding {name}.wasm.",
-            path.display()
-        )
-    })
-}
 
 /// An in-process server with an admin token, its data in a temporary
 /// directory, and an HTTP client.
@@ -230,7 +208,7 @@ fn output<'a>(results: &'a Value, id: &str) -> &'a Value {
 
 /// The hello-world contract, the same as the Rust `hello-world`.
 async fn check_hello_world(h: &Harness, id: &str) {
-    h.deploy(id, component(id)).await;
+    h.deploy(id, polyglot_component(id)).await;
 
     let (status, description) = h.get(&format!("/processes/{id}")).await;
     assert_eq!(status, StatusCode::OK, "{description}");
@@ -325,7 +303,7 @@ async fn python_processes_deploy_and_run_sync_and_async() {
     check_hello_world(&h, "hello-world-py").await;
 
     let id = "statistics-py";
-    h.deploy(id, component(id)).await;
+    h.deploy(id, polyglot_component(id)).await;
     let (status, document) = h
         .execute_sync(
             id,
@@ -372,7 +350,7 @@ async fn javascript_processes_deploy_and_run_sync_and_async() {
     check_hello_world(&h, "hello-world-js").await;
 
     let id = "geojson-summary-js";
-    h.deploy(id, component(id)).await;
+    h.deploy(id, polyglot_component(id)).await;
     // A 2x2 square with a 1x1 hole in its lower-left corner, and a point.
     let collection = json!({"type": "FeatureCollection", "features": [
         {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [
@@ -434,7 +412,7 @@ async fn c_processes_deploy_and_run_sync_and_async() {
     check_hello_world(&h, "hello-world-c").await;
 
     let id = "raster-stats-c";
-    h.deploy(id, component(id)).await;
+    h.deploy(id, polyglot_component(id)).await;
     // 4 x 2 uint8 samples 0..=7, base64; 0 is nodata.
     let raster = "AAECAwQFBgc=";
     let (status, document) = h

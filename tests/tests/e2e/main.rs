@@ -5,11 +5,11 @@
 //! built from source.
 //!
 //! One module per area. The suites that must hold on both stores
-//! (access, execution, jobs, deploy, durability) start their servers through
+//! (access, execution, jobs, deploy, durability, workflows) start their servers through
 //! [`server`] and [`child_store_toml`]; [`on_postgres`] compiles them a
 //! second time with those two pointing at PostgreSQL.
 
-// `on_postgres` compiles five suites a second time on purpose.
+// `on_postgres` compiles six suites a second time on purpose.
 #![allow(clippy::duplicate_mod)]
 
 use wasmproc_tests::{TestDatabase, TestServer, TestServerBuilder};
@@ -44,6 +44,7 @@ mod retention;
 mod schema_harness;
 mod slow_clients;
 mod store_contract;
+mod workflows;
 
 /// The `wasmproc-under-test` binary (the server as a child process).
 const BINARY: &str = env!("CARGO_BIN_EXE_wasmproc-under-test");

@@ -1,0 +1,304 @@
+//! Nested processes (OGC API - Processes Part 3): an input computed by
+//! another process on this server. A chain across Rust, Python and
+//! JavaScript guests; independent branches; the step jobs and their links;
+//! the whole tree refused before anything runs when any part is wrong; a
+//! failing step failing its parent with the step's path; dismissing a
+//! workflow dismissing its running step. Run on sled here and on
+//! PostgreSQL by `on_postgres`.
+
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use wasmproc_tests::{
+    Api, HOSTILE_WASM, JOB_TIMEOUT, TestServer, assert_exception, detail, last_segment,
+    output_value, polyglot_component,
+};
+
+const TOKEN: &str = "workflow-admin-token";
+const NESTED: &str = "http://www.opengis.net/spec/ogcapi-processes-3/1.0/conf/nested-processes";
+
+async fn server() -> TestServer {
+    super::server()
+        .configure(|c| {
+            c.auth.admin_token = Some(wasmproc::config::Secret::new(TOKEN));
+            c.execution.max_nesting_depth = 3;
+        })
+        .start()
+        .await
+}
+
+/// Deploy one of the polyglot examples.
+async fn deploy(api: &Api, name: &str) {
+    let authorization = format!("Bearer {TOKEN}");
+    api.send(
+        Method::POST,
+        "/processes",
+        &[
+            ("authorization", &authorization),
+            ("content-type", "application/wasm"),
+        ],
+        Some(polyglot_component(name)),
+    )
+    .await
+    .expect_status(201);
+}
+
+/// `{"process": id, "inputs": inputs}`.
+fn call(process: &str, inputs: Value) -> Value {
+    json!({ "process": process, "inputs": inputs })
+}
+
+/// The href of each link of `status` with relation `rel`.
+fn links(status: &Value, rel: &str) -> Vec<String> {
+    status["links"]
+        .as_array()
+        .expect("links")
+        .iter()
+        .filter(|l| l["rel"] == rel)
+        .map(|l| l["href"].as_str().expect("href").to_owned())
+        .collect()
+}
+
+/// How many jobs the server lists.
+async fn job_count(api: &Api) -> usize {
+    api.get_json("/jobs?limit=1000").await["jobs"]
+        .as_array()
+        .expect("jobs")
+        .len()
+}
+
+#[tokio::test]
+async fn a_chain_across_rust_python_and_javascript_runs_in_host() {
+    let server = server().await;
+    let conformance = server.get_json("/conformance").await;
+    assert!(
+        conformance["conformsTo"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(NESTED)),
+        "{conformance}"
+    );
+    deploy(&server, "hello-world-py").await;
+    deploy(&server, "hello-world-js").await;
+    // echo(hello-world-js(hello-world-py(hello-world("Joe")))), the JS step
+    // named by this server's URL of it.
+    let rust = call("hello-world", json!({ "name": "Joe" }));
+    let python = call("hello-world-py", json!({ "name": rust }));
+    let javascript = call(
+        &format!("{}/processes/hello-world-js", server.base()),
+        json!({ "name": python }),
+    );
+    let request = json!({ "inputs": { "stringInput": javascript } });
+    let (parent_id, reply) = server.execute_sync("echo", &request).await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.json(), json!("Hello Hello Hello Joe!!!"));
+
+    // Each step is a job of its own, linked both ways.
+    let parent = server.job(&parent_id).await;
+    let steps = links(&parent, "item");
+    assert_eq!(steps.len(), 1, "echo has one step: {parent}");
+    let js_job = server.job(&last_segment(&steps[0])).await;
+    assert_eq!(js_job["processID"], "hello-world-js");
+    assert_eq!(js_job["status"], "successful");
+    assert_eq!(
+        links(&js_job, "up"),
+        vec![format!("{}/jobs/{parent_id}", server.base())]
+    );
+    let py_job = server.job(&last_segment(&links(&js_job, "item")[0])).await;
+    assert_eq!(py_job["processID"], "hello-world-py");
+    let rust_job = server.job(&last_segment(&links(&py_job, "item")[0])).await;
+    assert_eq!(rust_job["processID"], "hello-world");
+    assert!(links(&rust_job, "item").is_empty());
+    assert_eq!(
+        last_segment(&links(&rust_job, "up")[0]),
+        py_job["jobID"].as_str().unwrap()
+    );
+    let results = server
+        .get_json(&format!(
+            "/jobs/{}/results",
+            rust_job["jobID"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(output_value(&results, "echo"), json!("Hello Joe!"));
+    // The steps are listed like any job.
+    let listed = server.get_json("/jobs?processID=hello-world-py").await;
+    assert_eq!(listed["jobs"][0]["jobID"], py_job["jobID"]);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn independent_branches_feed_an_async_parent() {
+    let server = server().await;
+    // Two inputs of echo, each computed by its own step: one says hello,
+    // the other echoes a pause (selecting that one of echo's outputs).
+    let request = json!({ "inputs": {
+        "stringInput": call("hello-world", json!({ "name": "branch" })),
+        "pause": {
+            "process": "echo",
+            "inputs": { "stringInput": "inner", "pause": 0.2 },
+            "outputs": { "pause": {} }
+        }
+    }});
+    let parent_id = server.execute_async("echo", &request).await;
+    let status = server
+        .wait_for_status(&parent_id, &["successful"], JOB_TIMEOUT)
+        .await;
+    assert_eq!(links(&status, "item").len(), 2, "{status}");
+    let results = server.get_json(&format!("/jobs/{parent_id}/results")).await;
+    assert_eq!(
+        output_value(&results, "stringInput"),
+        json!("Hello branch!")
+    );
+    assert_eq!(output_value(&results, "pause"), json!(0.2));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_faulty_tree_is_refused_whole_naming_the_path_and_nothing_runs() {
+    let server = server().await;
+    let before = job_count(&server).await;
+    let cases = [
+        (
+            json!({ "stringInput": call("nope", json!({})) }),
+            "inputs.stringInput.process: no process 'nope'",
+        ),
+        (
+            json!({ "stringInput": call("hello-world", json!({ "name": call("hello-world", json!({})) })) }),
+            "inputs.stringInput.process.inputs.name.process.inputs: input 'name' is required",
+        ),
+        (
+            json!({ "stringInput": call("echo", json!({ "stringInput": "x" })) }),
+            "inputs.stringInput.process: the process has",
+        ),
+        (
+            json!({ "stringInput": call("http://127.0.0.2:1/processes/echo", json!({})) }),
+            "not a process of this server",
+        ),
+        (
+            json!({ "stringInput": call("hello-world", json!({ "name": call("hello-world", json!({ "name": call("hello-world", json!({ "name": call("hello-world", json!({ "name": "deep" })) })) })) })) }),
+            "execution.max_nesting_depth = 3",
+        ),
+        (
+            json!({ "stringInput": call("hello-world", json!({ "name": 5 })) }),
+            "inputs.stringInput.process.inputs: input 'name'",
+        ),
+    ];
+    for (inputs, expected) in cases {
+        let reply = server
+            .post_json(
+                "/processes/echo/execution",
+                &json!({ "inputs": inputs }),
+                &[],
+            )
+            .await;
+        let exception = assert_exception(&reply, 400, None);
+        assert!(
+            detail(&exception).contains(expected),
+            "expected '{expected}' in: {exception}"
+        );
+    }
+    assert_eq!(job_count(&server).await, before, "nothing ran");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_failing_step_fails_its_parent_naming_the_step() {
+    let server = server().await;
+    let authorization = format!("Bearer {TOKEN}");
+    server
+        .send(
+            Method::POST,
+            "/processes",
+            &[
+                ("authorization", &authorization),
+                ("content-type", "application/wasm"),
+            ],
+            Some(std::fs::read(HOSTILE_WASM).expect("hostile component")),
+        )
+        .await
+        .expect_status(201);
+    // A valid tree whose step traps when it runs.
+    let request = json!({ "inputs": {
+        "stringInput": {
+            "process": "hostile",
+            "inputs": { "behaviour": "panic" },
+            "outputs": { "result": {} }
+        }
+    }});
+    let reply = server
+        .post_json("/processes/echo/execution", &request, &[])
+        .await;
+    let exception = assert_exception(&reply, 500, None);
+    let reason = detail(&exception);
+    assert!(
+        reason.contains("step inputs.stringInput.process") && reason.contains("'hostile'"),
+        "{reason}"
+    );
+    let parent = server
+        .job(&last_segment(
+            &reply.link_header("monitor").expect("monitor link"),
+        ))
+        .await;
+    assert_eq!(parent["status"], "failed");
+    let step = server.job(&last_segment(&links(&parent, "item")[0])).await;
+    assert_eq!(step["processID"], "hostile");
+    assert_eq!(step["status"], "failed", "the failed step is kept: {step}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn dismissing_a_workflow_dismisses_its_running_step() {
+    let server = server().await;
+    let request = json!({ "inputs": {
+        "stringInput": {
+            "process": "echo",
+            "inputs": { "stringInput": "slow", "pause": 30 },
+            "outputs": { "stringInput": {} }
+        }
+    }});
+    let parent_id = server.execute_async("echo", &request).await;
+    // The step shows up running.
+    let deadline = Instant::now() + JOB_TIMEOUT;
+    let step_id = loop {
+        let running = server.get_json("/jobs?status=running&processID=echo").await;
+        let step = running["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["jobID"] != json!(parent_id))
+            .map(|j| j["jobID"].as_str().unwrap().to_owned());
+        if let Some(step) = step {
+            break step;
+        }
+        assert!(Instant::now() < deadline, "the step never ran");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let step = server.job(&step_id).await;
+    assert_eq!(
+        last_segment(&links(&step, "up")[0]),
+        parent_id,
+        "the running step points to its parent"
+    );
+    server
+        .delete(&format!("/jobs/{parent_id}"))
+        .await
+        .expect_status(200);
+    // Within seconds (not the 30 s pause) the step is gone too.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let reply = server.get(&format!("/jobs/{step_id}")).await;
+        if reply.status == 404 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the step still answers {} 10 s after its parent was dismissed: {}",
+            reply.status,
+            reply.text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(server.get(&format!("/jobs/{parent_id}")).await.status, 404);
+    server.shutdown().await;
+}
