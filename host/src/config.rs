@@ -493,6 +493,9 @@ pub struct ExecutionConfig {
     /// Most nested processes (steps) in one execute request, at every
     /// depth. Each is a job that takes a worker while it runs. Default 64.
     pub max_nested_steps: usize,
+    /// Most elements one `map` of a nested process runs over (each is a
+    /// job). Default 10,000.
+    pub max_map_elements: usize,
 }
 
 impl Default for ExecutionConfig {
@@ -514,6 +517,7 @@ impl Default for ExecutionConfig {
             output_checks: OutputChecks::Strict,
             max_nesting_depth: 8,
             max_nested_steps: 64,
+            max_map_elements: 10_000,
         }
     }
 }

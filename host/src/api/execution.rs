@@ -146,6 +146,7 @@ fn check_request(
     let bounds = TreeBounds {
         max_depth: execution.max_nesting_depth,
         max_steps: execution.max_nested_steps,
+        max_map_elements: execution.max_map_elements,
     };
     check_tree(
         &state.registry,

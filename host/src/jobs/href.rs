@@ -140,9 +140,11 @@ pub async fn resolve_references(
             }
         }
     }
-    validator
-        .validate(inputs)
-        .map_err(|e| FetchError(format!("after fetching references: {e}")))
+    validator.validate(inputs).map_err(|e| {
+        FetchError(format!(
+            "inputs as they arrived (references fetched, nested processes run): {e}"
+        ))
+    })
 }
 
 #[cfg(test)]

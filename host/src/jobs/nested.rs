@@ -41,10 +41,25 @@
 //! A step that fails fails its parent, with a reason naming the step's
 //! path and job. Dismissing a job dismisses its running steps (and theirs).
 //!
-//! Not done yet (see the README): deployable workflows, fan-out over
-//! arrays, remote steps, a total fuel and time budget for a whole tree,
-//! progress aggregated from the steps, and checking at submission that a
-//! step's output schema can satisfy the input's.
+//! # Fan-out: `map` (a wasmproc extension)
+//! A nested call with `"map": {"input": <id>, "over": <array or nested
+//! call>, "onError": "fail" | "skip", "parallelism": n}` runs its process
+//! once per element of the array, the element given as that input, and
+//! gives the parent input the array of the selected outputs in element
+//! order: a merge step is simply the process that takes that array. The
+//! elements run as jobs of their own, at most `parallelism` at once (and
+//! never more than the workers), so a map spreads over the workers the way
+//! the jobs a client would submit one by one do, without the round trips.
+//! A literal array's elements are each checked at submission
+//! (`…map.over[3]: …`), at most `execution.max_map_elements`; an array
+//! that another step gives is checked when it arrives. A failed element
+//! fails the map with its index, unless `onError` is `skip`: then it is
+//! left out.
+//!
+//! Not done yet (see the README): deployable workflows, remote steps, a
+//! total fuel and time budget for a whole tree, progress aggregated from
+//! the steps, and checking at submission that a step's output schema can
+//! satisfy the input's.
 
 use std::sync::Arc;
 
@@ -68,8 +83,74 @@ pub const NESTED_PROCESSES: &str =
 pub struct TreeBounds {
     /// Deepest nesting (the top process is depth 0).
     pub max_depth: usize,
-    /// Most nested processes in all.
+    /// Most nested processes in all (a map counts once).
     pub max_steps: usize,
+    /// Most elements one map runs over.
+    pub max_map_elements: usize,
+}
+
+/// A nested process run once per element of an array (`"map"`).
+#[derive(Debug, Clone, PartialEq)]
+struct MapSpec {
+    /// The input each element is given as.
+    input: String,
+    /// The array, or a nested process whose output is the array.
+    over: Value,
+    /// Leave out the elements whose run failed, instead of failing.
+    skip_failures: bool,
+    /// Most elements running at once (the workers bound it too).
+    parallelism: usize,
+}
+
+/// The `map` of a nested call, if it has one.
+fn map_spec(call: &Map<String, Value>) -> Result<Option<MapSpec>, String> {
+    let Some(map) = call.get("map") else {
+        return Ok(None);
+    };
+    let Value::Object(map) = map else {
+        return Err(
+            "`map` must be an object: {\"input\": <id>, \"over\": <array or process>}".into(),
+        );
+    };
+    for key in map.keys() {
+        if !["input", "over", "onError", "parallelism"].contains(&key.as_str()) {
+            return Err(format!(
+                "map: unknown member '{key}' (input, over, onError, parallelism)"
+            ));
+        }
+    }
+    let input = map
+        .get("input")
+        .and_then(Value::as_str)
+        .ok_or("map.input must name the input each element is given as")?
+        .to_owned();
+    let over = map
+        .get("over")
+        .cloned()
+        .ok_or("map.over must be an array, or a nested process whose output is one")?;
+    let skip_failures = match map.get("onError").and_then(Value::as_str) {
+        None | Some("fail") => false,
+        Some("skip") => true,
+        Some(other) => {
+            return Err(format!(
+                "map.onError is \"fail\" or \"skip\", not '{other}'"
+            ));
+        }
+    };
+    let parallelism = match map.get("parallelism") {
+        None => usize::MAX,
+        Some(value) => value
+            .as_u64()
+            .filter(|n| *n >= 1)
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or("map.parallelism must be a whole number of at least 1")?,
+    };
+    Ok(Some(MapSpec {
+        input,
+        over,
+        skip_failures,
+        parallelism,
+    }))
 }
 
 /// The id of the process a nested `process` names: a bare id, or this
@@ -181,69 +262,147 @@ pub fn check_tree(
     inputs: &Map<String, Value>,
     bounds: TreeBounds,
 ) -> Result<(), InvalidInput> {
-    let mut steps = 0;
-    check_level(
-        registry, base_url, validator, inputs, bounds, "inputs", 0, &mut steps,
-    )
+    Walk {
+        registry,
+        base_url,
+        bounds,
+        steps: 0,
+    }
+    .level(validator, inputs, "inputs", 0)
 }
 
-#[allow(clippy::too_many_arguments)] // One level of a recursive walk.
-fn check_level(
-    registry: &ProcessRegistry,
-    base_url: &str,
-    validator: &InputValidator,
-    inputs: &Map<String, Value>,
+/// What one walk of a tree needs besides the level it is at.
+struct Walk<'a> {
+    registry: &'a ProcessRegistry,
+    base_url: &'a str,
     bounds: TreeBounds,
-    path: &str,
-    depth: usize,
-    steps: &mut usize,
-) -> Result<(), InvalidInput> {
-    for (slot, call) in nested_calls(validator, inputs) {
-        let at = format!("{}.process", slot.path(path));
+    steps: usize,
+}
+
+impl Walk<'_> {
+    /// Every nested call among `inputs` (at `path`, `depth` deep).
+    fn level(
+        &mut self,
+        validator: &InputValidator,
+        inputs: &Map<String, Value>,
+        path: &str,
+        depth: usize,
+    ) -> Result<(), InvalidInput> {
+        for (slot, call) in nested_calls(validator, inputs) {
+            self.call(call, &format!("{}.process", slot.path(path)), depth + 1)?;
+        }
+        Ok(())
+    }
+
+    /// One nested call, at `at` (its path), `depth` deep.
+    fn call(
+        &mut self,
+        call: &Map<String, Value>,
+        at: &str,
+        depth: usize,
+    ) -> Result<(), InvalidInput> {
         let refuse = |reason: String| InvalidInput(format!("{at}: {reason}"));
-        if depth + 1 > bounds.max_depth {
+        if depth > self.bounds.max_depth {
             return Err(refuse(format!(
                 "processes are nested deeper than execution.max_nesting_depth = {}",
-                bounds.max_depth
+                self.bounds.max_depth
             )));
         }
-        *steps += 1;
-        if *steps > bounds.max_steps {
+        self.steps += 1;
+        if self.steps > self.bounds.max_steps {
             return Err(refuse(format!(
                 "the request nests more than execution.max_nested_steps = {} processes",
-                bounds.max_steps
+                self.bounds.max_steps
             )));
         }
         let reference = call
             .get("process")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        let id = process_id_of(reference, base_url).ok_or_else(|| {
+        let id = process_id_of(reference, self.base_url).ok_or_else(|| {
             refuse(format!(
-                "'{reference}' is not a process of this server ({base_url}/processes/…); remote processes are not run"
+                "'{reference}' is not a process of this server ({}/processes/…); remote processes are not run",
+                self.base_url
             ))
         })?;
-        let process = registry
+        let process = self
+            .registry
             .get(id)
             .ok_or_else(|| refuse(format!("no process '{id}' on this server")))?;
         selected_output(call, &process.validator).map_err(&refuse)?;
         let child_inputs = call_inputs(call).map_err(&refuse)?;
+        let mut complete = child_inputs.clone();
+        if let Some(map) = map_spec(call).map_err(&refuse)? {
+            self.map(&map, &process.validator, &child_inputs, at, depth)?;
+            // Each element stands in the mapped input (checked above); a
+            // nested process does for the check of the others.
+            complete.insert(map.input.clone(), json_call_placeholder());
+        }
         process
             .validator
-            .validate_with_nested(&child_inputs)
+            .validate_with_nested(&complete)
             .map_err(|e| InvalidInput(format!("{at}.inputs: {e}")))?;
-        check_level(
-            registry,
-            base_url,
+        self.level(
             &process.validator,
             &child_inputs,
-            bounds,
             &format!("{at}.inputs"),
-            depth + 1,
-            steps,
-        )?;
+            depth,
+        )
     }
-    Ok(())
+
+    /// A map: the input it names, and what it runs over (each element
+    /// checked against the process's inputs, or the nested process that
+    /// will give the array).
+    fn map(
+        &mut self,
+        map: &MapSpec,
+        validator: &InputValidator,
+        inputs: &Map<String, Value>,
+        at: &str,
+        depth: usize,
+    ) -> Result<(), InvalidInput> {
+        let refuse = |reason: String| InvalidInput(format!("{at}.map: {reason}"));
+        if !validator.has_input(&map.input) {
+            return Err(refuse(format!("the process has no input '{}'", map.input)));
+        }
+        if inputs.contains_key(&map.input) {
+            return Err(refuse(format!(
+                "'{}' is given in inputs too; the map gives it",
+                map.input
+            )));
+        }
+        match &map.over {
+            Value::Array(elements) => {
+                if elements.len() > self.bounds.max_map_elements {
+                    return Err(refuse(format!(
+                        "{} elements, more than execution.max_map_elements = {}",
+                        elements.len(),
+                        self.bounds.max_map_elements
+                    )));
+                }
+                for (index, element) in elements.iter().enumerate() {
+                    let mut one = inputs.clone();
+                    one.insert(map.input.clone(), element.clone());
+                    validator
+                        .validate_with_nested(&one)
+                        .map_err(|e| InvalidInput(format!("{at}.map.over[{index}]: {e}")))?;
+                }
+                Ok(())
+            }
+            over => match classify(over) {
+                Occurrence::Process(call) => self.call(call, &format!("{at}.map.over"), depth + 1),
+                _ => Err(refuse(
+                    "map.over must be an array, or a nested process whose output is one".into(),
+                )),
+            },
+        }
+    }
+}
+
+/// A value that passes [`InputValidator::validate_with_nested`] for any
+/// input: a nested process standing for a value not known yet.
+fn json_call_placeholder() -> Value {
+    serde_json::json!({ "process": "(the map's element)" })
 }
 
 /// Why a job's nested processes did not give it its inputs.
@@ -260,13 +419,21 @@ pub(super) struct StepFailed {
 /// value with its media type, so that it is not mistaken for a reference
 /// or another nested process), bytes as a base64 qualified value.
 fn as_input(value: &OutputValue, media_type: &str) -> Value {
-    use base64::Engine as _;
     match value {
         OutputValue::Json(Value::Object(fields)) => serde_json::json!({
             "value": Value::Object(fields.clone()),
             "mediaType": media_type,
         }),
-        OutputValue::Json(plain) => plain.clone(),
+        other => as_element(other, media_type),
+    }
+}
+
+/// An output as an element of a map's array: JSON as it is, bytes as a
+/// base64 qualified value.
+fn as_element(value: &OutputValue, media_type: &str) -> Value {
+    use base64::Engine as _;
+    match value {
+        OutputValue::Json(json) => json.clone(),
         OutputValue::Bytes(bytes) => serde_json::json!({
             "value": base64::engine::general_purpose::STANDARD.encode(bytes),
             "mediaType": media_type,
@@ -274,12 +441,11 @@ fn as_input(value: &OutputValue, media_type: &str) -> Value {
     }
 }
 
-/// Run the nested processes of `parent`'s `inputs`, each as a job of its
-/// own and all at once, and put each one's selected output in its slot.
-/// Returns the steps that ran (for the parent's record), and the first
-/// failure in input order if any failed. `token` is the parent's: when it
-/// is cancelled (the parent dismissed), every step still running is
-/// dismissed too.
+/// Run the nested processes of `parent`'s `inputs`, all at once, and put
+/// each one's value in its slot. Returns the steps that ran (for the
+/// parent's record), and the first failure in input order if any failed.
+/// `token` is the parent's: when it is cancelled (the parent dismissed),
+/// every step still running is dismissed too.
 pub(super) async fn run_steps(
     inner: &Arc<Inner>,
     parent: &JobRecord,
@@ -291,28 +457,22 @@ pub(super) async fn run_steps(
         .into_iter()
         .map(|(slot, call)| (slot, call.clone()))
         .collect();
+    let paths: Vec<String> = calls
+        .iter()
+        .map(|(slot, _)| format!("{}.process", slot.path("inputs")))
+        .collect();
     let runs = calls
         .iter()
-        .map(|(slot, call)| run_step(inner, parent, slot, call, token));
+        .zip(&paths)
+        .map(|((_, call), path)| run_call(inner, parent, path, call, token));
     let outcomes = futures_util::future::join_all(runs).await;
     let mut steps = Vec::new();
     let mut first_failure = None;
-    for ((slot, _), outcome) in calls.iter().zip(outcomes) {
+    for ((slot, _), (ran, outcome)) in calls.iter().zip(outcomes) {
+        steps.extend(ran);
         match outcome {
-            Ok((job_id, value)) => {
-                steps.push(Step {
-                    path: slot.path("inputs"),
-                    job_id,
-                });
-                place(inputs, slot, value);
-            }
-            Err((job_id, failure)) => {
-                if let Some(job_id) = job_id {
-                    steps.push(Step {
-                        path: slot.path("inputs"),
-                        job_id,
-                    });
-                }
+            Ok(value) => place(inputs, slot, value),
+            Err(failure) => {
                 first_failure.get_or_insert(failure);
             }
         }
@@ -339,39 +499,126 @@ fn place(inputs: &mut Map<String, Value>, slot: &Slot, value: Value) {
     }
 }
 
-/// One step: its process run now as a job of its own; its job id and the
-/// selected output as an input value.
-async fn run_step(
+/// The steps a call ran, and the value it gives its input.
+type CallOutcome = (Vec<Step>, Result<Value, StepFailed>);
+
+/// One nested call at `path`: its process run as a job of its own, or, with
+/// a `map`, once per element. Boxed: a map's `over` may be a call itself.
+fn run_call<'a>(
+    inner: &'a Arc<Inner>,
+    parent: &'a JobRecord,
+    path: &'a str,
+    call: &'a Map<String, Value>,
+    token: &'a CancellationToken,
+) -> std::pin::Pin<Box<dyn Future<Output = CallOutcome> + Send + 'a>> {
+    Box::pin(async move {
+        let fail = |kind: FailureKind, reason: String| StepFailed {
+            kind,
+            reason: format!("step {path}: {reason}"),
+        };
+        let reference = call
+            .get("process")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let Some(process) =
+            process_id_of(reference, &inner.base_url).and_then(|id| inner.registry.get(id))
+        else {
+            let reason = format!("process '{reference}' is no longer offered");
+            return (Vec::new(), Err(fail(FailureKind::InvalidInput, reason)));
+        };
+        let prepared = selected_output(call, &process.validator)
+            .and_then(|output| Ok((output, call_inputs(call)?, map_spec(call)?)));
+        let (output, inputs, map) = match prepared {
+            Ok(prepared) => prepared,
+            Err(reason) => return (Vec::new(), Err(fail(FailureKind::InvalidInput, reason))),
+        };
+        let Some(map) = map else {
+            let (step, ran) = run_job(inner, parent, path, &process, inputs, &output, token).await;
+            let value = ran.map(|(value, media_type)| as_input(&value, &media_type));
+            return (
+                step.into_iter().collect(),
+                value.map_err(|r| fail(r.0, r.1)),
+            );
+        };
+        // The array: given, or the output of the call in `over`.
+        let mut steps = Vec::new();
+        let elements = match &map.over {
+            Value::Array(elements) => elements.clone(),
+            over => {
+                let Occurrence::Process(over_call) = classify(over) else {
+                    let reason = "map.over is neither an array nor a nested process".into();
+                    return (steps, Err(fail(FailureKind::InvalidInput, reason)));
+                };
+                let over_path = format!("{path}.map.over");
+                let (ran, value) = run_call(inner, parent, &over_path, over_call, token).await;
+                steps.extend(ran);
+                match value {
+                    Ok(Value::Array(elements)) => elements,
+                    Ok(_) => {
+                        let reason = "map.over gave a value that is not an array".into();
+                        return (steps, Err(fail(FailureKind::InvalidInput, reason)));
+                    }
+                    Err(failure) => return (steps, Err(failure)),
+                }
+            }
+        };
+        let limit = inner.config.execution.max_map_elements;
+        if elements.len() > limit {
+            let reason = format!(
+                "map.over has {} elements, more than execution.max_map_elements = {limit}",
+                elements.len()
+            );
+            return (steps, Err(fail(FailureKind::InvalidInput, reason)));
+        }
+        // Every element in order, at most `parallelism` at once.
+        use futures_util::StreamExt as _;
+        let mut runs = Vec::with_capacity(elements.len());
+        for (index, element) in elements.into_iter().enumerate() {
+            let mut one = inputs.clone();
+            one.insert(map.input.clone(), element);
+            let (process, output) = (process.clone(), output.clone());
+            runs.push(async move {
+                let element_path = format!("{path}.map[{index}]");
+                run_job(inner, parent, &element_path, &process, one, &output, token).await
+            });
+        }
+        let results: Vec<_> = futures_util::stream::iter(runs)
+            .buffered(map.parallelism.max(1))
+            .collect()
+            .await;
+        let mut values = Vec::new();
+        for (index, (step, ran)) in results.into_iter().enumerate() {
+            steps.extend(step);
+            match ran {
+                Ok((value, media_type)) => values.push(as_element(&value, &media_type)),
+                Err(_) if map.skip_failures => {}
+                Err((kind, reason)) => {
+                    let reason = format!("element {index}: {reason}");
+                    return (steps, Err(fail(kind, reason)));
+                }
+            }
+        }
+        (steps, Ok(Value::Array(values)))
+    })
+}
+
+/// One job of a step: `process` with `inputs`, run now as a job of its
+/// own; the step, and the selected `output` with its media type, or why
+/// there is none.
+async fn run_job(
     inner: &Arc<Inner>,
     parent: &JobRecord,
-    slot: &Slot,
-    call: &Map<String, Value>,
+    path: &str,
+    process: &super::registry::RegisteredProcess,
+    inputs: Map<String, Value>,
+    output: &str,
     token: &CancellationToken,
-) -> Result<(uuid::Uuid, Value), (Option<uuid::Uuid>, StepFailed)> {
-    let path = format!("{}.process", slot.path("inputs"));
-    let fail = |kind: FailureKind, reason: String| StepFailed {
-        kind,
-        reason: format!("step {path}: {reason}"),
-    };
-    let reference = call
-        .get("process")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    let process = process_id_of(reference, &inner.base_url)
-        .and_then(|id| inner.registry.get(id))
-        .ok_or_else(|| {
-            (
-                None,
-                fail(
-                    FailureKind::InvalidInput,
-                    format!("process '{reference}' is no longer offered"),
-                ),
-            )
-        })?;
-    let output = selected_output(call, &process.validator)
-        .map_err(|e| (None, fail(FailureKind::InvalidInput, e)))?;
+) -> (
+    Option<Step>,
+    Result<(OutputValue, String), (FailureKind, String)>,
+) {
     let request = ExecuteRequest {
-        inputs: call_inputs(call).map_err(|e| (None, fail(FailureKind::InvalidInput, e)))?,
+        inputs,
         ..ExecuteRequest::default()
     };
     let owner = parent.owner.as_ref().map(|name| JobOwner {
@@ -381,10 +628,17 @@ async fn run_step(
     let scheduler = Scheduler {
         inner: inner.clone(),
     };
-    let (job, results) = scheduler
-        .run_step(&process, request, owner.as_ref(), parent.id, token)
-        .await
-        .map_err(|e| (None, fail(FailureKind::Trap, e.to_string())))?;
+    let ran = scheduler
+        .run_step(process, request, owner.as_ref(), parent.id, token)
+        .await;
+    let (job, results) = match ran {
+        Ok(ran) => ran,
+        Err(error) => return (None, Err((FailureKind::Trap, error.to_string()))),
+    };
+    let step = Some(Step {
+        path: path.to_owned(),
+        job_id: job.id,
+    });
     let Some(results) = results else {
         let kind = job
             .failure
@@ -394,37 +648,24 @@ async fn run_step(
             .message
             .clone()
             .unwrap_or_else(|| job.status.as_str().into());
-        return Err((
-            Some(job.id),
-            fail(
-                kind,
-                format!(
-                    "process '{}' (job {}) {}: {why}",
-                    job.process_id,
-                    job.id,
-                    job.status.as_str()
-                ),
-            ),
-        ));
+        let reason = format!(
+            "process '{}' (job {}) {}: {why}",
+            job.process_id,
+            job.id,
+            job.status.as_str()
+        );
+        return (step, Err((kind, reason)));
     };
-    let value = results
-        .outputs
-        .iter()
-        .find(|o| o.id == output)
-        .map(|o| as_input(&o.value, &o.media_type))
-        .ok_or_else(|| {
-            (
-                Some(job.id),
-                fail(
-                    FailureKind::InvalidOutput,
-                    format!(
-                        "process '{}' (job {}) gave no output '{output}'",
-                        job.process_id, job.id
-                    ),
-                ),
-            )
-        })?;
-    Ok((job.id, value))
+    match results.outputs.into_iter().find(|o| o.id == output) {
+        Some(found) => (step, Ok((found.value, found.media_type))),
+        None => {
+            let reason = format!(
+                "process '{}' (job {}) gave no output '{output}'",
+                job.process_id, job.id
+            );
+            (step, Err((FailureKind::InvalidOutput, reason)))
+        }
+    }
 }
 
 #[cfg(test)]

@@ -98,7 +98,7 @@ pub(crate) enum Occurrence<'a> {
 }
 
 /// The members a nested process call may have.
-const NESTED_KEYS: &[&str] = &["process", "inputs", "outputs"];
+const NESTED_KEYS: &[&str] = &["process", "inputs", "outputs", "map"];
 
 /// Classify an input value.
 pub(crate) fn classify(value: &Value) -> Occurrence<'_> {
@@ -175,6 +175,11 @@ impl InputValidator {
             }
         }
         Ok(Self { rules, outputs })
+    }
+
+    /// Whether the process has an input with this id.
+    pub fn has_input(&self, id: &str) -> bool {
+        self.rules.iter().any(|r| r.id == id)
     }
 
     /// Whether the process has an output with this id.

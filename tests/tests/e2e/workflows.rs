@@ -302,3 +302,136 @@ async fn dismissing_a_workflow_dismisses_its_running_step() {
     assert_eq!(server.get(&format!("/jobs/{parent_id}")).await.status, 404);
     server.shutdown().await;
 }
+
+/// The summary object out of a statistics-py answer.
+fn summary(reply: &wasmproc_tests::Reply) -> Value {
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    reply.json()
+}
+
+#[tokio::test]
+async fn a_map_runs_a_step_per_element_and_feeds_the_array_to_a_merge_step() {
+    let server = server().await;
+    deploy(&server, "statistics-py").await;
+    // statistics-py(values: [echo(doubleInput: e) for e in 1..4]), two at
+    // a time: a Rust step per element, merged by a Python process.
+    let mapped = json!({
+        "process": "echo",
+        "inputs": { "stringInput": "x" },
+        "outputs": { "doubleInput": {} },
+        "map": { "input": "doubleInput", "over": [1, 2, 3, 4], "parallelism": 2 }
+    });
+    let (parent_id, reply) = server
+        .execute_sync("statistics-py", &json!({ "inputs": { "values": mapped } }))
+        .await;
+    let stats = summary(&reply);
+    assert_eq!(stats["count"], json!(4), "{stats}");
+    assert_eq!(stats["mean"], json!(2.5), "{stats}");
+    let parent = server.job(&parent_id).await;
+    let titles: Vec<String> = parent["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["rel"] == "item")
+        .map(|l| l["title"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        titles,
+        (0..4)
+            .map(|i| format!("step computing inputs.values.process.map[{i}]"))
+            .collect::<Vec<_>>(),
+        "one job per element, in element order"
+    );
+
+    // The array may come from another step: echo's arrayInput echoed.
+    let over_a_step = json!({
+        "process": "echo",
+        "inputs": { "stringInput": "x" },
+        "outputs": { "doubleInput": {} },
+        "map": { "input": "doubleInput", "over": {
+            "process": "echo",
+            "inputs": { "stringInput": "y", "arrayInput": [5, 6, 7] },
+            "outputs": { "arrayInput": {} }
+        } }
+    });
+    let (_, reply) = server
+        .execute_sync(
+            "statistics-py",
+            &json!({ "inputs": { "values": over_a_step } }),
+        )
+        .await;
+    let stats = summary(&reply);
+    assert_eq!(
+        (stats["count"].clone(), stats["mean"].clone()),
+        (json!(3), json!(6.0))
+    );
+
+    // A map's elements are checked before anything runs.
+    let bad = json!({
+        "process": "echo",
+        "inputs": { "stringInput": "x" },
+        "outputs": { "doubleInput": {} },
+        "map": { "input": "doubleInput", "over": [1, "two"] }
+    });
+    let reply = server
+        .post_json(
+            "/processes/statistics-py/execution",
+            &json!({ "inputs": { "values": bad } }),
+            &[],
+        )
+        .await;
+    let exception = assert_exception(&reply, 400, None);
+    assert!(
+        detail(&exception).starts_with("inputs.values.process.map.over[1]: input 'doubleInput'"),
+        "{exception}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_failing_element_fails_the_map_unless_failures_are_skipped() {
+    let server = server().await;
+    deploy(&server, "statistics-py").await;
+    let authorization = format!("Bearer {TOKEN}");
+    server
+        .send(
+            Method::POST,
+            "/processes",
+            &[
+                ("authorization", &authorization),
+                ("content-type", "application/wasm"),
+            ],
+            Some(std::fs::read(HOSTILE_WASM).expect("hostile component")),
+        )
+        .await
+        .expect_status(201);
+    let map = |on_error: &str| {
+        json!({ "inputs": { "values": {
+            "process": "hostile",
+            "inputs": { "size": 10 },
+            "outputs": { "result": {} },
+            "map": { "input": "behaviour", "over": ["progress-storm", "process-error"], "onError": on_error }
+        } } })
+    };
+    let reply = server
+        .post_json("/processes/statistics-py/execution", &map("fail"), &[])
+        .await;
+    assert!(reply.status >= 400, "{}", reply.text());
+    let reason = detail(&reply.json());
+    assert!(
+        reason.contains("step inputs.values.process: element 1:")
+            && reason.contains("refusing on purpose"),
+        "{reason}"
+    );
+    // Skipped, the failure leaves one element ("stormed"), which the
+    // merge step's schema then refuses: the map itself did not fail.
+    let reply = server
+        .post_json("/processes/statistics-py/execution", &map("skip"), &[])
+        .await;
+    let reason = detail(&assert_exception(&reply, 400, None));
+    assert!(
+        !reason.contains("element") && reason.contains("input 'values'"),
+        "{reason}"
+    );
+    server.shutdown().await;
+}
