@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """A 3-step chain run in-host (one request with nested processes) against
-the same chain driven by a client as 3 synchronous requests.
+the same chain driven by a client as 3 synchronous requests; and a map over
+1,000 elements against 1,000 jobs submitted by a client.
 
 The chain: hello-world("Joe") -> hello-world(that) -> echo(that), whose
 answer is "Hello Hello Joe!!". In-host it is one request,
@@ -13,6 +14,12 @@ three sync requests, each output sent back as the next input. Both record
 three jobs. For each mode and concurrency (1, then 8), clients run chains
 back to back for --seconds: chains/s, the latency of a chain (p50, p99),
 and the server's CPU per chain (from /proc). The modes alternate, twice.
+
+The map: statistics-py (Python, polyglot/out) over the doubleInput of
+1,000 echo jobs (Rust), one request with "map"; against a client sending
+the 1,000 echo requests itself (8 at a time) and then statistics-py over
+their outputs. Wall time of the whole, and the server's CPU, each mode
+--rounds times.
 
 A fresh release server on sled with 2 workers; everything on 127.0.0.1;
 every wait bounded.
@@ -73,6 +80,48 @@ def by_client(base: str) -> object:
 
 
 MODES = {"in-host": in_host, "client": by_client}
+STATISTICS = ROOT / "polyglot/out/statistics-py.wasm"
+
+
+def map_in_host(base: str, elements: int) -> object:
+    mapped = {"process": "echo", "inputs": {"stringInput": "x"}, "outputs": {"doubleInput": {}},
+              "map": {"input": "doubleInput", "over": list(range(elements))}}
+    return post(base, "statistics-py", {"values": mapped})
+
+
+def map_by_client(base: str, elements: int) -> object:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(i: int) -> object:
+        body = json.dumps({"inputs": {"stringInput": "x", "doubleInput": i},
+                           "outputs": {"doubleInput": {}}}).encode()
+        request = urllib.request.Request(
+            f"{base}/processes/echo/execution", data=body, method="POST",
+            headers={"content-type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            return json.loads(reply.read())
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        values = list(pool.map(one, range(elements)))
+    return post(base, "statistics-py", {"values": values})
+
+
+def run_map(mode: str, base: str, pid: int, elements: int) -> dict:
+    chain = map_in_host if mode == "in-host" else map_by_client
+    ticks0 = sum(cpu_ticks(p) for p in process_tree(pid))
+    started = time.perf_counter()
+    summary = chain(base, elements)
+    seconds = time.perf_counter() - started
+    ticks1 = sum(cpu_ticks(p) for p in process_tree(pid))
+    expected_mean = (elements - 1) / 2
+    if not (isinstance(summary, dict) and summary.get("count") == elements
+            and abs(summary.get("mean", -1) - expected_mean) < 1e-9):
+        sys.exit(f"map {mode} answered {summary!r}")
+    row = {"mode": f"map-{mode}", "elements": elements, "seconds": round(seconds, 3),
+           "jobs_per_s": round(elements / seconds, 1),
+           "server_cpu_ms_per_element": round((ticks1 - ticks0) / TICK * 1000 / elements, 3)}
+    log(json.dumps(row))
+    return row
 
 
 def run(mode: str, base: str, pid: int, concurrency: int, seconds: float) -> dict:
@@ -122,24 +171,30 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=8)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--elements", type=int, default=1000, help="elements of the map")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     if not WASMPROC.exists():
         sys.exit("build it first: cargo build --release -p wasmproc")
+    if not STATISTICS.exists():
+        sys.exit(f"{STATISTICS} is missing: run polyglot/build-all.sh")
     workdir = Path(tempfile.mkdtemp(prefix="wasmproc-workflow-"))
+    processes = workdir / "processes"
+    processes.mkdir()
+    shutil.copy(STATISTICS, processes / STATISTICS.name)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen(
         [str(WASMPROC), "serve", "--bind", f"127.0.0.1:{port}", "--data-dir",
-         str(workdir / "data"), "--workers", "2"],
+         str(workdir / "data"), "--processes", str(processes), "--workers", "2"],
         env=dict(os.environ, RUST_LOG="warn"), stdout=subprocess.DEVNULL,
         stderr=open(workdir / "server.log", "w"), start_new_session=True)
     rows = []
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # the Python component compiles for a while
         while True:
             try:
-                urllib.request.urlopen(f"{base}/processes/echo", timeout=2).read()
+                urllib.request.urlopen(f"{base}/processes/statistics-py", timeout=2).read()
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
@@ -153,6 +208,8 @@ def main() -> int:
             for concurrency in (1, 8):
                 for mode in MODES:
                     rows.append(run(mode, base, proc.pid, concurrency, args.seconds))
+            for mode in ("in-host", "client"):
+                rows.append(run_map(mode, base, proc.pid, args.elements))
     finally:
         try:
             os.killpg(proc.pid, signal.SIGTERM)

@@ -582,8 +582,11 @@ fn run_call<'a>(
                 run_job(inner, parent, &element_path, &process, one, &output, token).await
             });
         }
+        // Never more than the workers: more would only wait for one, and
+        // count against `max_waiting_sync` while they do.
+        let workers = inner.config.execution.max_concurrent_jobs.max(1);
         let results: Vec<_> = futures_util::stream::iter(runs)
-            .buffered(map.parallelism.max(1))
+            .buffered(map.parallelism.min(workers))
             .collect()
             .await;
         let mut values = Vec::new();
