@@ -11,9 +11,11 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{Value, json};
 use wasmproc_tests::{
-    Api, HOSTILE_WASM, JOB_TIMEOUT, TestServer, assert_exception, detail, last_segment,
-    output_value, polyglot_component,
+    Api, ChildServer, HOSTILE_WASM, JOB_TIMEOUT, TestServer, assert_exception, detail,
+    last_segment, output_value, polyglot_component,
 };
+
+use super::BINARY;
 
 const TOKEN: &str = "workflow-admin-token";
 const NESTED: &str = "http://www.opengis.net/spec/ogcapi-processes-3/1.0/conf/nested-processes";
@@ -258,22 +260,7 @@ async fn dismissing_a_workflow_dismisses_its_running_step() {
         }
     }});
     let parent_id = server.execute_async("echo", &request).await;
-    // The step shows up running.
-    let deadline = Instant::now() + JOB_TIMEOUT;
-    let step_id = loop {
-        let running = server.get_json("/jobs?status=running&processID=echo").await;
-        let step = running["jobs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|j| j["jobID"] != json!(parent_id))
-            .map(|j| j["jobID"].as_str().unwrap().to_owned());
-        if let Some(step) = step {
-            break step;
-        }
-        assert!(Instant::now() < deadline, "the step never ran");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let step_id = running_step(&server, &parent_id).await;
     let step = server.job(&step_id).await;
     assert_eq!(
         last_segment(&links(&step, "up")[0]),
@@ -434,4 +421,95 @@ async fn a_failing_element_fails_the_map_unless_failures_are_skipped() {
         "{reason}"
     );
     server.shutdown().await;
+}
+
+/// The id of a running step of `parent_id` (a running echo job other than
+/// the parent), waiting for one to show up.
+async fn running_step(api: &Api, parent_id: &str) -> String {
+    let deadline = Instant::now() + JOB_TIMEOUT;
+    loop {
+        let running = api.get_json("/jobs?status=running&processID=echo").await;
+        let step = running["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["jobID"] != json!(parent_id))
+            .map(|j| j["jobID"].as_str().unwrap().to_owned());
+        if let Some(step) = step {
+            return step;
+        }
+        assert!(Instant::now() < deadline, "the step never ran");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn kill_9_during_a_workflow_leaves_it_finished_or_failed_with_a_reason() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let config = dir.path().join("wasmproc.toml");
+    let (store, _database) = super::child_store_toml().await;
+    std::fs::write(
+        &config,
+        format!(
+            "bind = \"127.0.0.1:0\"\ndata_dir = {:?}\n\n[execution]\nmax_concurrent_jobs = 2\n{store}",
+            dir.path().join("data")
+        ),
+    )
+    .expect("write config");
+    let stderr = dir.path().join("stderr.log");
+    let startup = Duration::from_secs(60);
+    let child = ChildServer::spawn(BINARY, &config, &stderr, startup);
+    let request = json!({ "inputs": { "stringInput": {
+        "process": "echo",
+        "inputs": { "stringInput": "slow step", "pause": 2 },
+        "outputs": { "stringInput": {} }
+    } } });
+    let parent_id = child.execute_async("echo", &request).await;
+    let step_id = running_step(&child, &parent_id).await;
+    child.kill9();
+
+    // After the restart the parent ends: run again to success (a cluster
+    // node re-runs what a lost node held) or failed saying why (one node
+    // cannot know what the interrupted guest did); and the step that was
+    // running is not left running.
+    let child = ChildServer::spawn(BINARY, &config, &stderr, startup);
+    let parent = child
+        .wait_for_status(
+            &parent_id,
+            &["successful", "failed"],
+            Duration::from_secs(60),
+        )
+        .await;
+    if parent["status"] == "failed" {
+        let message = parent["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_lowercase();
+        assert!(
+            ["restart", "interrupt", "node"]
+                .iter()
+                .any(|w| message.contains(w)),
+            "a failure after kill -9 says why: {parent}"
+        );
+    } else {
+        let results = child.get_json(&format!("/jobs/{parent_id}/results")).await;
+        assert_eq!(output_value(&results, "stringInput"), json!("slow step"));
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let step = child.get(&format!("/jobs/{step_id}")).await;
+        // sled never wrote the running step (a sync job is written when it
+        // ends); PostgreSQL fails it once its node's lease expires.
+        if step.status == 404 || step.json()["status"] == "failed" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the step interrupted by kill -9 is still {}: {}",
+            step.status,
+            step.text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    child.kill9();
 }
