@@ -496,6 +496,13 @@ pub struct ExecutionConfig {
     /// Most elements one `map` of a nested process runs over (each is a
     /// job). Default 10,000.
     pub max_map_elements: usize,
+    /// How long the results of a process with `cache = true` are reused.
+    /// Default 1 hour.
+    #[serde(with = "humantime_serde")]
+    pub cache_ttl: Duration,
+    /// Most bytes of results the cache keeps in memory (least recently
+    /// used go first). Default 256 MiB.
+    pub cache_max_bytes: u64,
 }
 
 impl Default for ExecutionConfig {
@@ -518,6 +525,8 @@ impl Default for ExecutionConfig {
             max_nesting_depth: 8,
             max_nested_steps: 64,
             max_map_elements: 10_000,
+            cache_ttl: Duration::from_secs(3600),
+            cache_max_bytes: 256 << 20,
         }
     }
 }
@@ -696,6 +705,10 @@ pub struct ProcessOverrides {
     pub limits: Option<PartialLimits>,
     /// Overrides `execution.output_checks` for this process.
     pub output_checks: Option<OutputChecks>,
+    /// The process is deterministic: a job with the same module, inputs
+    /// and requested outputs as an earlier successful one reuses its
+    /// results instead of running (`jobs/cache.rs`). Default `false`.
+    pub cache: Option<bool>,
 }
 
 /// Fetching `href` inputs.
@@ -887,6 +900,15 @@ impl Config {
             Some(url) => url.trim_end_matches('/').to_owned(),
             None => format!("http://{bound}"),
         }
+    }
+
+    /// Whether the results of `process_id`'s jobs are reused for identical
+    /// requests (`[processes.ID] cache = true`).
+    pub fn caches(&self, process_id: &str) -> bool {
+        self.processes
+            .get(process_id)
+            .and_then(|p| p.cache)
+            .unwrap_or(false)
     }
 
     /// How strictly the outputs of `process_id`'s jobs are checked: its

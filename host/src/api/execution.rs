@@ -270,10 +270,18 @@ pub(crate) async fn execute(
         )
     })?;
     let scheduler: &Scheduler = &state.scheduler;
+    // `Cache-Control: no-cache`: run it even if identical results are at
+    // hand (a process with `cache = true`).
+    let reuse = !headers
+        .get_all(header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|directive| directive.trim().eq_ignore_ascii_case("no-cache"));
     match negotiated.mode {
         Mode::Async => {
             let job = scheduler
-                .submit_async(&process, request, caller.owner().as_ref())
+                .submit_async(&process, request, caller.owner().as_ref(), reuse)
                 .await?;
             let mut response = (
                 StatusCode::CREATED,
@@ -295,7 +303,7 @@ pub(crate) async fn execute(
         Mode::Sync => {
             let response_type = request.response.unwrap_or_default();
             let (job, results) = scheduler
-                .execute_sync(&process, request, caller.owner().as_ref())
+                .execute_sync(&process, request, caller.owner().as_ref(), reuse)
                 .await?;
             let mut response = match results {
                 Some(results) => render(&job, &results, response_type, &state.base_url),

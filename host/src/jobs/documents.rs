@@ -75,6 +75,14 @@ pub fn status_info(job: &JobRecord, base_url: &str) -> StatusInfo {
             "the job this step computes an input of",
         ));
     }
+    if let Some(original) = job.cached_from {
+        links.push(Link::new(
+            format!("{base_url}/jobs/{original}"),
+            "via",
+            "application/json",
+            "the job whose results this one reused",
+        ));
+    }
     for step in &job.steps {
         links.push(Link::new(
             format!("{base_url}/jobs/{}", step.job_id),

@@ -17,11 +17,14 @@
 //! - `running.rs`: the jobs running on this node and how they are stopped.
 //! - `progress.rs`: progress reports, kept in memory and written sparingly.
 //! - `storage.rs`: the bound on stored job data (507 past it).
+//! - `cache.rs`: results of deterministic processes, reused for identical
+//!   requests.
 //! - `lifecycle.rs`: shutdown, retention, store events, lease heartbeat.
 //! - `callbacks.rs`: POSTs to subscriber URIs.
 //! - `documents.rs`: statusInfo and results documents built from records.
 
 mod address_guard;
+mod cache;
 mod callbacks;
 mod dispatch;
 pub mod documents;

@@ -320,6 +320,13 @@ impl Inner {
                 super::storage::outcome_bytes(&job, results.as_ref()),
             );
         }
+        // A process with `cache = true`: keep the results under the key
+        // computed when the job was accepted.
+        if let Some(results) = &results
+            && let Some(key) = job.cache_key.as_deref().and_then(super::cache::parse_key)
+        {
+            self.cache.put(key, job.id, results.clone());
+        }
         if job.asynchronous {
             match &results {
                 Some(results) => self.callbacks.notify(

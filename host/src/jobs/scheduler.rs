@@ -172,6 +172,8 @@ pub(super) struct Inner {
     pub(super) recent_run_time: super::dispatch::RecentRunTime,
     /// What is stored, against `execution.max_stored_bytes`.
     pub(super) storage: super::storage::StorageBudget,
+    /// Results of deterministic processes, reused for identical requests.
+    pub(super) cache: super::cache::ResultCache,
 }
 
 impl Scheduler {
@@ -186,6 +188,10 @@ impl Scheduler {
         executor: Handle,
     ) -> Self {
         let http = GuardedClient::new(AddressGuard::for_href(&config.href));
+        let cache = super::cache::ResultCache::new(
+            config.execution.cache_ttl,
+            config.execution.cache_max_bytes,
+        );
         let scheduler = Self {
             inner: Arc::new(Inner {
                 permits: Arc::new(Semaphore::new(config.execution.max_concurrent_jobs)),
@@ -205,6 +211,7 @@ impl Scheduler {
                 write_failures: Arc::default(),
                 recent_run_time: super::dispatch::RecentRunTime::default(),
                 storage: super::storage::StorageBudget::default(),
+                cache,
             }),
         };
         if scheduler.runs_async_jobs() {
@@ -300,6 +307,7 @@ impl Scheduler {
         process: &RegisteredProcess,
         request: ExecuteRequest,
         owner: Option<&JobOwner>,
+        reuse: bool,
     ) -> Result<JobRecord, JobError> {
         if self.inner.stopping.is_cancelled() {
             return Err(JobError::ShuttingDown);
@@ -308,6 +316,9 @@ impl Scheduler {
         let mut job = JobRecord::new(process.id(), &process.record.module_sha256, request, true);
         job.limits = Some(process.limits);
         job.owner = owner.map(|o| o.name.clone());
+        if let Some((job, _)) = self.cache_or_reuse(process, &mut job, reuse).await? {
+            return Ok(job);
+        }
         self.inner
             .store
             .enqueue_job(&job, self.inner.config.execution.max_queued_jobs)
@@ -322,13 +333,55 @@ impl Scheduler {
     /// lowered to what is left). At most `max_waiting_sync` requests wait
     /// for a worker; beyond, [`JobError::SyncQueueFull`] at once. Returns
     /// the final job record and its results when it succeeded.
+    /// With `reuse`, a process with `cache = true` answers an identical
+    /// earlier request's results at once ([`super::cache`]).
     pub async fn execute_sync(
         &self,
         process: &RegisteredProcess,
         request: ExecuteRequest,
         owner: Option<&JobOwner>,
+        reuse: bool,
     ) -> Result<(JobRecord, Option<JobResults>), JobError> {
-        self.run_now(process, request, owner, None).await
+        self.run_now(process, request, owner, reuse, None).await
+    }
+
+    /// For a process with `cache = true`: give `job` its cache key and,
+    /// with `reuse`, when results for that key are at hand, record `job`
+    /// as ended at once with them, `cached_from` naming the job that
+    /// computed them ([`super::cache`]). `None`: the job is to run.
+    async fn cache_or_reuse(
+        &self,
+        process: &RegisteredProcess,
+        job: &mut JobRecord,
+        reuse: bool,
+    ) -> Result<Option<(JobRecord, JobResults)>, JobError> {
+        if !self.inner.config.caches(process.id()) {
+            return Ok(None);
+        }
+        let Some(key) = super::cache::key(&process.record, &job.request) else {
+            return Ok(None);
+        };
+        job.cache_key = Some(hex::encode(key));
+        let Some(reused) = reuse.then(|| self.inner.cache.get(&key)).flatten() else {
+            return Ok(None);
+        };
+        let mut job = job.clone();
+        let now = Utc::now();
+        job.status = JobStatus::Successful;
+        job.started = Some(now);
+        job.finished = Some(now);
+        job.updated = now;
+        job.progress = Some(100);
+        job.message = Some(format!(
+            "completed: the results of job {} reused (same process, inputs and outputs)",
+            reused.job_id
+        ));
+        job.cached_from = Some(reused.job_id);
+        job.node = self.node_id();
+        let results = JobResults::clone(&reused.results);
+        self.inner.store.insert_finished_job(&job, &results).await?;
+        self.count_inputs(&job);
+        Ok(Some((job, results)))
     }
 
     /// Run one step of a workflow (a nested process, see
@@ -347,7 +400,7 @@ impl Scheduler {
         parent: Uuid,
         parent_token: &'a CancellationToken,
     ) -> std::pin::Pin<Box<dyn Future<Output = StepOutcome> + Send + 'a>> {
-        Box::pin(self.run_now(process, request, owner, Some((parent, parent_token))))
+        Box::pin(self.run_now(process, request, owner, true, Some((parent, parent_token))))
     }
 
     /// Dismiss job `id` if `parent` is cancelled before the returned guard
@@ -377,6 +430,7 @@ impl Scheduler {
         process: &RegisteredProcess,
         request: ExecuteRequest,
         owner: Option<&JobOwner>,
+        reuse: bool,
         step_of: Option<(Uuid, &CancellationToken)>,
     ) -> Result<(JobRecord, Option<JobResults>), JobError> {
         self.check_storage(owner)?;
@@ -386,6 +440,9 @@ impl Scheduler {
         job.limits = Some(process.limits);
         job.owner = owner.map(|o| o.name.clone());
         job.parent = step_of.map(|(parent, _)| parent);
+        if let Some((job, results)) = self.cache_or_reuse(process, &mut job, reuse).await? {
+            return Ok((job, Some(results)));
+        }
         let permit = match self.inner.permits.clone().try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {

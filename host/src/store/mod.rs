@@ -310,6 +310,7 @@ const WRITE_OPERATIONS: &[&str] = &[
     "claim_jobs",
     "start_sync_job",
     "insert_failed_job",
+    "insert_finished_job",
     "update_progress",
     "finish_job",
     "requeue_job",
@@ -495,6 +496,21 @@ impl Store {
         if result.is_ok() {
             metrics::job_submitted(job);
             metrics::job_started(job);
+        }
+        result
+    }
+
+    /// Record a job that is finished when it is created, with its
+    /// results (a result reused from the cache, `jobs/cache.rs`).
+    pub async fn insert_finished_job(
+        &self,
+        job: &JobRecord,
+        results: &JobResults,
+    ) -> Result<(), StoreError> {
+        let result = dispatch!(self.insert_finished_job(job, results));
+        if result.is_ok() {
+            metrics::job_submitted(job);
+            metrics::job_finished(job);
         }
         result
     }

@@ -103,6 +103,16 @@ pub struct JobRecord {
     /// Written with the job's final state.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<Step>,
+    /// For a job whose results were reused from an earlier one (same
+    /// module, inputs and requested outputs of a process with `cache`):
+    /// that job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_from: Option<Uuid>,
+    /// For a job of a process with `cache = true`: the key its results are
+    /// kept under once it succeeds (hex), computed when it was accepted
+    /// from the registration it was accepted under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_key: Option<String>,
 }
 
 /// One step of a workflow, as its parent job records it.
@@ -150,6 +160,8 @@ impl JobRecord {
             owner: None,
             parent: None,
             steps: Vec::new(),
+            cached_from: None,
+            cache_key: None,
         }
     }
 

@@ -5,11 +5,11 @@
 //! built from source.
 //!
 //! One module per area. The suites that must hold on both stores
-//! (access, execution, jobs, deploy, durability, workflows) start their servers through
+//! (access, execution, jobs, deploy, durability, result_cache, workflows) start their servers through
 //! [`server`] and [`child_store_toml`]; [`on_postgres`] compiles them a
 //! second time with those two pointing at PostgreSQL.
 
-// `on_postgres` compiles six suites a second time on purpose.
+// `on_postgres` compiles seven suites a second time on purpose.
 #![allow(clippy::duplicate_mod)]
 
 use wasmproc_tests::{TestDatabase, TestServer, TestServerBuilder};
@@ -40,6 +40,7 @@ mod on_postgres;
 mod overload;
 mod processes;
 mod references;
+mod result_cache;
 mod retention;
 mod schema_harness;
 mod slow_clients;

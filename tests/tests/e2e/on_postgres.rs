@@ -1,4 +1,4 @@
-//! The access, execution, jobs, deploy, durability and workflows suites again, on a server
+//! The access, execution, jobs, deploy, durability, result cache and workflows suites again, on a server
 //! whose store is a PostgreSQL database of its own.
 
 use wasmproc_tests::{TestDatabase, TestServer, TestServerBuilder};
@@ -15,6 +15,8 @@ mod durability;
 mod execution;
 #[path = "jobs.rs"]
 mod jobs;
+#[path = "result_cache.rs"]
+mod result_cache;
 #[path = "workflows.rs"]
 mod workflows;
 

@@ -681,14 +681,14 @@ async fn run(
         super::super::execution::Mode::Async => {
             let job = state
                 .scheduler
-                .submit_async(process, request, owner)
+                .submit_async(process, request, owner, true)
                 .await?;
             Ok(format!("{base}/jobs/{}", job.id))
         }
         super::super::execution::Mode::Sync => {
             let (job, results) = state
                 .scheduler
-                .execute_sync(process, request, owner)
+                .execute_sync(process, request, owner, true)
                 .await?;
             Ok(match results {
                 Some(_) => format!("{base}/jobs/{}/results", job.id),

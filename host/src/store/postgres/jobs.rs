@@ -414,6 +414,45 @@ impl PgStore {
         .await
     }
 
+    /// Record a job that is finished when it is created (a result reused
+    /// from the cache), with its results: the row and the results in one
+    /// statement, so both or neither are there.
+    pub(crate) async fn insert_finished_job(
+        &self,
+        job: &JobRecord,
+        results: &JobResults,
+    ) -> Result<(), StoreError> {
+        let outputs = serde_json::to_vec(results)?;
+        self.bounded(async {
+            let client = self.client().await?;
+            client
+                .execute(
+                    "WITH j AS (INSERT INTO jobs (id, process_id, status, asynchronous, created, \
+                       started, finished, duration_ms, record, request, owner) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id) \
+                     INSERT INTO results (job_id, outputs) SELECT id, $12 FROM j",
+                    &[
+                        &job.id,
+                        &job.process_id,
+                        &job.status.as_str(),
+                        &job.asynchronous,
+                        &job.created,
+                        &job.started,
+                        &job.finished,
+                        &job.duration_millis(),
+                        &record_value(job)?,
+                        &serde_json::to_vec(&job.request)?,
+                        &job.owner,
+                        &outputs,
+                    ],
+                )
+                .await
+                .map_err(map_error)?;
+            Ok(())
+        })
+        .await
+    }
+
     /// Record a job that failed before it could start (a sync request
     /// that found no worker within its deadline): one insert of the final
     /// row, so it is listed and readable like any failed job.

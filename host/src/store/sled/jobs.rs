@@ -175,6 +175,23 @@ impl SledStore {
         Ok(())
     }
 
+    /// Write a job that is finished when it is created (a result reused
+    /// from the cache): results, record and index, flushed when it is an
+    /// async job (its 201 promises it survives a crash).
+    pub(crate) async fn insert_finished_job(
+        &self,
+        job: &JobRecord,
+        results: &JobResults,
+    ) -> Result<(), StoreError> {
+        self.results
+            .insert(job.id.as_bytes(), serde_json::to_vec(results)?)?;
+        self.insert_finished(job)?;
+        if job.asynchronous {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
     /// Write a job that failed before it could start, record and index.
     pub(crate) async fn insert_failed_job(&self, job: &JobRecord) -> Result<(), StoreError> {
         self.insert_finished(job)

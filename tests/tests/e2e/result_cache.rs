@@ -1,0 +1,235 @@
+//! The result cache (`[processes.ID] cache = true`): an identical request
+//! reuses the results of an earlier successful job, recorded as a job of its
+//! own that links (`via`) to the one it reused; different inputs miss;
+//! member order does not matter; `Cache-Control: no-cache` runs anyway and
+//! its results replace the entry; a replaced process starts afresh, even
+//! with the same module; a process without `cache` never reuses. Run on
+//! sled here and on PostgreSQL by `on_postgres`.
+
+use base64::Engine as _;
+use reqwest::Method;
+use serde_json::{Value, json};
+use wasmproc::config::{ProcessOverrides, Secret};
+use wasmproc_tests::{Api, Reply, TestServer, last_segment};
+
+const TOKEN: &str = "cache-admin-token";
+const HELLO_WASM: &str = env!("WASMPROC_GUEST_HELLO_WORLD");
+
+async fn server() -> TestServer {
+    super::server()
+        .configure(|c| {
+            c.auth.admin_token = Some(Secret::new(TOKEN));
+            for id in ["echo", "greeter"] {
+                c.processes.insert(
+                    id.into(),
+                    ProcessOverrides {
+                        cache: Some(true),
+                        ..ProcessOverrides::default()
+                    },
+                );
+            }
+        })
+        .start()
+        .await
+}
+
+/// A sync execute (with extra headers); the reply and its job's statusInfo.
+async fn run(api: &Api, process: &str, inputs: Value, headers: &[(&str, &str)]) -> (Reply, Value) {
+    let reply = api
+        .post_json(
+            &format!("/processes/{process}/execution"),
+            &json!({ "inputs": inputs }),
+            headers,
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let job_id = last_segment(&reply.link_header("monitor").expect("monitor link"));
+    let status = api.job(&job_id).await;
+    (reply, status)
+}
+
+/// The job a job's results were reused from, if any (its `via` link).
+fn reused_from(status: &Value) -> Option<String> {
+    status["links"]
+        .as_array()
+        .expect("links")
+        .iter()
+        .find(|l| l["rel"] == "via")
+        .map(|l| last_segment(l["href"].as_str().expect("href")))
+}
+
+#[tokio::test]
+async fn identical_requests_reuse_results_and_others_run() {
+    let server = server().await;
+    let (first, first_status) = run(
+        &server,
+        "echo",
+        json!({ "stringInput": "a", "doubleInput": 1 }),
+        &[],
+    )
+    .await;
+    assert_eq!(reused_from(&first_status), None, "the first one runs");
+    let first_id = first_status["jobID"].as_str().unwrap().to_owned();
+
+    // Same inputs, members in another order: reused.
+    let (again, again_status) = run(
+        &server,
+        "echo",
+        json!({ "doubleInput": 1, "stringInput": "a" }),
+        &[],
+    )
+    .await;
+    assert_ne!(
+        again_status["jobID"], first_status["jobID"],
+        "a job of its own"
+    );
+    assert_eq!(
+        reused_from(&again_status).as_deref(),
+        Some(first_id.as_str())
+    );
+    assert_eq!(again_status["status"], "successful");
+    assert!(
+        again_status["message"].as_str().unwrap().contains("reused"),
+        "{again_status}"
+    );
+    let api: &Api = &server;
+    let results = |status: &Value| {
+        let id = status["jobID"].as_str().unwrap().to_owned();
+        async move { api.get_json(&format!("/jobs/{id}/results")).await }
+    };
+    assert_eq!(
+        results(&again_status).await,
+        results(&first_status).await,
+        "the same results"
+    );
+    assert_eq!(again.status, first.status);
+
+    // Other inputs: run.
+    let (_, other) = run(
+        &server,
+        "echo",
+        json!({ "stringInput": "b", "doubleInput": 1 }),
+        &[],
+    )
+    .await;
+    assert_eq!(reused_from(&other), None);
+
+    // no-cache runs anyway, and its results replace the entry.
+    let (_, forced) = run(
+        &server,
+        "echo",
+        json!({ "stringInput": "a", "doubleInput": 1 }),
+        &[("cache-control", "no-cache")],
+    )
+    .await;
+    assert_eq!(
+        reused_from(&forced),
+        None,
+        "Cache-Control: no-cache runs it"
+    );
+    let (_, after) = run(
+        &server,
+        "echo",
+        json!({ "stringInput": "a", "doubleInput": 1 }),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        reused_from(&after),
+        forced["jobID"].as_str().map(str::to_owned)
+    );
+
+    // An async submission is answered successful at once.
+    let reply = server
+        .post_json(
+            "/processes/echo/execution",
+            &json!({ "inputs": { "stringInput": "a", "doubleInput": 1 } }),
+            &[("prefer", "respond-async")],
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.text());
+    let created = reply.json();
+    assert_eq!(created["status"], "successful", "{created}");
+    let results = server
+        .get_json(&format!(
+            "/jobs/{}/results",
+            created["jobID"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(results["stringInput"], json!("a"), "{results}");
+
+    // A step of a workflow with the same inputs reuses them too.
+    let nested = json!({ "stringInput": {
+        "process": "echo",
+        "inputs": { "stringInput": "a", "doubleInput": 1 },
+        "outputs": { "stringInput": {} }
+    } });
+    let (_, parent) = run(&server, "echo", nested, &[]).await;
+    let step_id = parent["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["rel"] == "item")
+        .map(|l| last_segment(l["href"].as_str().unwrap()))
+        .expect("the step");
+    let step = server.job(&step_id).await;
+    assert_eq!(
+        reused_from(&step),
+        forced["jobID"].as_str().map(str::to_owned)
+    );
+
+    // A process without `cache` never reuses.
+    let (_, hello) = run(&server, "hello-world", json!({ "name": "x" }), &[]).await;
+    let (_, hello_again) = run(&server, "hello-world", json!({ "name": "x" }), &[]).await;
+    assert_eq!(reused_from(&hello), None);
+    assert_eq!(reused_from(&hello_again), None);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_replaced_process_starts_afresh_even_with_the_same_module() {
+    let server = server().await;
+    let mut description = server.get_json("/processes/hello-world").await;
+    let fields = description.as_object_mut().expect("description");
+    fields.remove("links");
+    fields.remove("mutable");
+    fields.insert("id".into(), json!("greeter"));
+    let package = serde_json::to_vec(&json!({
+        "processDescription": { "process": description },
+        "executionUnit": {
+            "value": base64::engine::general_purpose::STANDARD
+                .encode(std::fs::read(HELLO_WASM).expect("hello-world component")),
+            "mediaType": "application/wasm"
+        }
+    }))
+    .unwrap();
+    let authorization = format!("Bearer {TOKEN}");
+    let headers = [
+        ("authorization", authorization.as_str()),
+        ("content-type", "application/ogcapppkg+json"),
+    ];
+    server
+        .send(Method::POST, "/processes", &headers, Some(package.clone()))
+        .await
+        .expect_status(201);
+    let inputs = json!({ "name": "Joe" });
+    let (_, first) = run(&server, "greeter", inputs.clone(), &[]).await;
+    let (_, hit) = run(&server, "greeter", inputs.clone(), &[]).await;
+    assert_eq!(
+        reused_from(&hit),
+        first["jobID"].as_str().map(str::to_owned)
+    );
+
+    server
+        .send(Method::PUT, "/processes/greeter", &headers, Some(package))
+        .await
+        .expect_status(204);
+    let (_, after_replace) = run(&server, "greeter", inputs.clone(), &[]).await;
+    assert_eq!(reused_from(&after_replace), None, "replaced: runs again");
+    let (_, hit_again) = run(&server, "greeter", inputs, &[]).await;
+    assert_eq!(
+        reused_from(&hit_again),
+        after_replace["jobID"].as_str().map(str::to_owned)
+    );
+    server.shutdown().await;
+}
