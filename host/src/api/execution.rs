@@ -151,7 +151,7 @@ fn check_request(
     check_tree(
         &state.registry,
         &state.base_url,
-        &process.validator,
+        process,
         &request.inputs,
         bounds,
     )

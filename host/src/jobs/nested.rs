@@ -20,9 +20,12 @@
 //! values standing in for what they will produce), and its output must be
 //! selectable. A refusal is a 400 whose detail is the path of the faulty
 //! part, e.g. `inputs.stringInput.process.inputs: input 'name' is
-//! required`, and nothing runs. What cannot be known before the steps run
-//! — whether a step's output will satisfy the input's schema — is checked
-//! when the value arrives, like a fetched `href`.
+//! required`, and nothing runs. A step's output must be able to feed its
+//! input: when both schemas declare types and none can match (a string
+//! output for a number input, something other than an array to map over),
+//! the tree is refused too. The rest of what a step gives (its value
+//! against every rule of the input's schema) is checked when it arrives,
+//! like a fetched `href`.
 //!
 //! # How a tree runs
 //! A job whose inputs hold nested processes gives its worker back before
@@ -57,16 +60,15 @@
 //! left out.
 //!
 //! Not done yet (see the README): deployable workflows, remote steps, a
-//! total fuel and time budget for a whole tree, progress aggregated from
-//! the steps, and checking at submission that a step's output schema can
-//! satisfy the input's.
+//! total fuel and time budget for a whole tree, and progress aggregated
+//! from the steps.
 
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
-use super::registry::ProcessRegistry;
+use super::registry::{ProcessRegistry, RegisteredProcess};
 use super::scheduler::{Inner, JobOwner, Scheduler};
 use super::validate::{InputValidator, InvalidInput, Occurrence, classify};
 use crate::failure::FailureKind;
@@ -258,7 +260,7 @@ fn selected_output(
 pub fn check_tree(
     registry: &ProcessRegistry,
     base_url: &str,
-    validator: &InputValidator,
+    process: &RegisteredProcess,
     inputs: &Map<String, Value>,
     bounds: TreeBounds,
 ) -> Result<(), InvalidInput> {
@@ -268,7 +270,36 @@ pub fn check_tree(
         bounds,
         steps: 0,
     }
-    .level(validator, inputs, "inputs", 0)
+    .level(process, inputs, "inputs", 0)
+}
+
+/// The JSON types a schema admits, when it says (`type`, a name or a list).
+fn schema_types(schema: &Value) -> Option<Vec<&str>> {
+    match schema.get("type")? {
+        Value::String(one) => Some(vec![one.as_str()]),
+        Value::Array(many) => Some(many.iter().filter_map(Value::as_str).collect()),
+        _ => None,
+    }
+}
+
+/// Whether a value of schema `produced` may satisfy schema `wanted`, as
+/// far as their declared types tell: refused only when both declare types
+/// and none can match (an integer is a number). Everything else about
+/// the value is checked when it arrives.
+fn may_satisfy(produced: &Value, wanted: &Value) -> bool {
+    match (schema_types(produced), schema_types(wanted)) {
+        (Some(produced), Some(wanted)) => produced.iter().any(|p| {
+            wanted
+                .iter()
+                .any(|w| p == w || (*p == "integer" && *w == "number"))
+        }),
+        _ => true,
+    }
+}
+
+/// The schema of `process`'s input or output `id` in its description.
+fn declared_schema<'a>(process: &'a RegisteredProcess, kind: &str, id: &str) -> Option<&'a Value> {
+    process.record.description.get(kind)?.get(id)?.get("schema")
 }
 
 /// What one walk of a tree needs besides the level it is at.
@@ -280,27 +311,44 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
-    /// Every nested call among `inputs` (at `path`, `depth` deep).
+    /// Every nested call among the `inputs` of `process` (at `path`,
+    /// `depth` deep), each checked and its value's schema held against the
+    /// input's.
     fn level(
         &mut self,
-        validator: &InputValidator,
+        process: &RegisteredProcess,
         inputs: &Map<String, Value>,
         path: &str,
         depth: usize,
     ) -> Result<(), InvalidInput> {
-        for (slot, call) in nested_calls(validator, inputs) {
-            self.call(call, &format!("{}.process", slot.path(path)), depth + 1)?;
+        for (slot, call) in nested_calls(&process.validator, inputs) {
+            let at = format!("{}.process", slot.path(path));
+            let produced = self.call(call, &at, depth + 1)?;
+            if let (Some(produced), Some(wanted)) =
+                (produced, declared_schema(process, "inputs", &slot.input))
+                && !may_satisfy(&produced, wanted)
+            {
+                return Err(InvalidInput(format!(
+                    "{at}: its output ({}) cannot be a value of input '{}' ({}) of process '{}'",
+                    produced,
+                    slot.input,
+                    wanted,
+                    process.id()
+                )));
+            }
         }
         Ok(())
     }
 
-    /// One nested call, at `at` (its path), `depth` deep.
+    /// One nested call, at `at` (its path), `depth` deep; the schema of
+    /// the value it gives (its selected output's, or an array for a map),
+    /// when known.
     fn call(
         &mut self,
         call: &Map<String, Value>,
         at: &str,
         depth: usize,
-    ) -> Result<(), InvalidInput> {
+    ) -> Result<Option<Value>, InvalidInput> {
         let refuse = |reason: String| InvalidInput(format!("{at}: {reason}"));
         if depth > self.bounds.max_depth {
             return Err(refuse(format!(
@@ -329,11 +377,13 @@ impl Walk<'_> {
             .registry
             .get(id)
             .ok_or_else(|| refuse(format!("no process '{id}' on this server")))?;
-        selected_output(call, &process.validator).map_err(&refuse)?;
+        let output = selected_output(call, &process.validator).map_err(&refuse)?;
+        let mut produced = declared_schema(&process, "outputs", &output).cloned();
         let child_inputs = call_inputs(call).map_err(&refuse)?;
         let mut complete = child_inputs.clone();
         if let Some(map) = map_spec(call).map_err(&refuse)? {
             self.map(&map, &process.validator, &child_inputs, at, depth)?;
+            produced = Some(serde_json::json!({ "type": "array" }));
             // Each element stands in the mapped input (checked above); a
             // nested process does for the check of the others.
             complete.insert(map.input.clone(), json_call_placeholder());
@@ -342,12 +392,8 @@ impl Walk<'_> {
             .validator
             .validate_with_nested(&complete)
             .map_err(|e| InvalidInput(format!("{at}.inputs: {e}")))?;
-        self.level(
-            &process.validator,
-            &child_inputs,
-            &format!("{at}.inputs"),
-            depth,
-        )
+        self.level(&process, &child_inputs, &format!("{at}.inputs"), depth)?;
+        Ok(produced)
     }
 
     /// A map: the input it names, and what it runs over (each element
@@ -390,7 +436,20 @@ impl Walk<'_> {
                 Ok(())
             }
             over => match classify(over) {
-                Occurrence::Process(call) => self.call(call, &format!("{at}.map.over"), depth + 1),
+                Occurrence::Process(call) => {
+                    let over_at = format!("{at}.map.over");
+                    let produced = self.call(call, &over_at, depth + 1)?;
+                    match produced {
+                        Some(schema)
+                            if !may_satisfy(&schema, &serde_json::json!({"type": "array"})) =>
+                        {
+                            Err(InvalidInput(format!(
+                                "{over_at}: its output ({schema}) is not an array to map over"
+                            )))
+                        }
+                        _ => Ok(()),
+                    }
+                }
                 _ => Err(refuse(
                     "map.over must be an array, or a nested process whose output is one".into(),
                 )),

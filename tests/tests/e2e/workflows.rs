@@ -185,6 +185,19 @@ async fn a_faulty_tree_is_refused_whole_naming_the_path_and_nothing_runs() {
             json!({ "stringInput": call("hello-world", json!({ "name": 5 })) }),
             "inputs.stringInput.process.inputs: input 'name'",
         ),
+        (
+            json!({ "stringInput": "s", "doubleInput": call("hello-world", json!({ "name": "x" })) }),
+            "cannot be a value of input 'doubleInput'",
+        ),
+        (
+            json!({ "stringInput": "s", "arrayInput": {
+                "process": "echo",
+                "inputs": { "stringInput": "x" },
+                "outputs": { "doubleInput": {} },
+                "map": { "input": "doubleInput", "over": call("hello-world", json!({ "name": "x" })) }
+            } }),
+            "inputs.arrayInput.process.map.over: its output (",
+        ),
     ];
     for (inputs, expected) in cases {
         let reply = server
