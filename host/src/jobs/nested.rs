@@ -59,9 +59,11 @@
 //! fails the map with its index, unless `onError` is `skip`: then it is
 //! left out.
 //!
-//! Not done yet (see the README): deployable workflows, remote steps, a
-//! total fuel and time budget for a whole tree, and progress aggregated
-//! from the steps.
+//! While its steps run, a job's progress says how many of its nested
+//! calls have ended (`1 of 2 steps done`, up to 90 %).
+//!
+//! Not done yet (see the README): deployable workflows, remote steps, and
+//! a total fuel and time budget for a whole tree.
 
 use std::sync::Arc;
 
@@ -520,10 +522,19 @@ pub(super) async fn run_steps(
         .iter()
         .map(|(slot, _)| format!("{}.process", slot.path("inputs")))
         .collect();
-    let runs = calls
-        .iter()
-        .zip(&paths)
-        .map(|((_, call), path)| run_call(inner, parent, path, call, token));
+    // The parent's progress follows its steps: each call that ends moves
+    // it (to 90 % when all have; the parent's own run does the rest).
+    let total = calls.len();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let runs = calls.iter().zip(&paths).map(|((_, call), path)| {
+        let done = &done;
+        async move {
+            let outcome = run_call(inner, parent, path, call, token).await;
+            let finished = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            report_progress(inner, parent, finished, total).await;
+            outcome
+        }
+    });
     let outcomes = futures_util::future::join_all(runs).await;
     let mut steps = Vec::new();
     let mut first_failure = None;
@@ -541,6 +552,19 @@ pub(super) async fn run_steps(
         None => Ok(()),
     };
     (steps, outcome)
+}
+
+/// Write the parent's progress: `finished` of its `total` nested calls have
+/// ended. A failed write is logged and counted, not fatal: progress is
+/// advice to a client polling.
+async fn report_progress(inner: &Arc<Inner>, parent: &JobRecord, finished: usize, total: usize) {
+    let mut shown = parent.clone();
+    shown.progress = Some(u8::try_from(finished * 90 / total.max(1)).unwrap_or(90));
+    shown.message = Some(format!("{finished} of {total} steps done"));
+    shown.updated = chrono::Utc::now();
+    if let Err(error) = inner.store.update_progress(&shown).await {
+        inner.write_failures.record(parent.id, "progress", &error);
+    }
 }
 
 /// Put a step's value where its call was.

@@ -138,11 +138,19 @@ async fn independent_branches_feed_an_async_parent() {
         "stringInput": call("hello-world", json!({ "name": "branch" })),
         "pause": {
             "process": "echo",
-            "inputs": { "stringInput": "inner", "pause": 0.2 },
+            "inputs": { "stringInput": "inner", "pause": 1.5 },
             "outputs": { "pause": {} }
         }
     }});
     let parent_id = server.execute_async("echo", &request).await;
+    // While the slow branch runs, the parent says the quick one is done.
+    let midway = server
+        .wait_until(&parent_id, JOB_TIMEOUT, "half its steps done", |s| {
+            s["progress"] == json!(45) || s["status"] == "successful"
+        })
+        .await;
+    assert_eq!(midway["status"], "running", "{midway}");
+    assert_eq!(midway["message"], "1 of 2 steps done");
     let status = server
         .wait_for_status(&parent_id, &["successful"], JOB_TIMEOUT)
         .await;
@@ -152,7 +160,7 @@ async fn independent_branches_feed_an_async_parent() {
         output_value(&results, "stringInput"),
         json!("Hello branch!")
     );
-    assert_eq!(output_value(&results, "pause"), json!(0.2));
+    assert_eq!(output_value(&results, "pause"), json!(1.5));
     server.shutdown().await;
 }
 
