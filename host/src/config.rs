@@ -496,6 +496,11 @@ pub struct ExecutionConfig {
     /// Most elements one `map` of a nested process runs over (each is a
     /// job). Default 10,000.
     pub max_map_elements: usize,
+    /// Longest time the steps of one job (its nested processes, at every
+    /// depth) may take in all; past it the running steps are dismissed and
+    /// the job fails saying so. Default 1 hour.
+    #[serde(with = "humantime_serde")]
+    pub workflow_timeout: Duration,
     /// How long the results of a process with `cache = true` are reused.
     /// Default 1 hour.
     #[serde(with = "humantime_serde")]
@@ -525,6 +530,7 @@ impl Default for ExecutionConfig {
             max_nesting_depth: 8,
             max_nested_steps: 64,
             max_map_elements: 10_000,
+            workflow_timeout: Duration::from_secs(3600),
             cache_ttl: Duration::from_secs(3600),
             cache_max_bytes: 256 << 20,
         }

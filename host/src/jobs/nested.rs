@@ -62,8 +62,11 @@
 //! While its steps run, a job's progress says how many of its nested
 //! calls have ended (`1 of 2 steps done`, up to 90 %).
 //!
+//! The steps of one job run within `execution.workflow_timeout` in all;
+//! past it the running ones are dismissed and the job fails saying so.
+//!
 //! Not done yet (see the README): deployable workflows, remote steps, and
-//! a total fuel and time budget for a whole tree.
+//! a total fuel budget for a whole tree.
 
 use std::sync::Arc;
 

@@ -172,9 +172,39 @@ impl Inner {
             // steps wait for one could starve the pool), and takes one
             // again once its inputs are complete.
             drop(permit);
-            let (steps, outcome) =
-                super::nested::run_steps(&self, &job, &runnable.validator, &mut inputs, &token)
-                    .await;
+            // The steps answer to a token of their own under the job's:
+            // dismissing the job stops them, and so does running out of
+            // `workflow_timeout`.
+            let steps_token = token.child_token();
+            let budget = self.config.execution.workflow_timeout;
+            let (steps, outcome) = {
+                let steps_run = super::nested::run_steps(
+                    &self,
+                    &job,
+                    &runnable.validator,
+                    &mut inputs,
+                    &steps_token,
+                );
+                tokio::pin!(steps_run);
+                tokio::select! {
+                    ran = &mut steps_run => ran,
+                    () = tokio::time::sleep(budget) => {
+                        // Out of time: dismiss the running steps, and wait for
+                        // them to notice (quickly) so that none is left behind.
+                        steps_token.cancel();
+                        let (steps, _) = steps_run.await;
+                        let reason = format!(
+                            "its nested processes ran longer than execution.workflow_timeout = {}; the running steps were dismissed",
+                            humantime::format_duration(budget)
+                        );
+                        let failed = super::nested::StepFailed {
+                            kind: FailureKind::Timeout,
+                            reason,
+                        };
+                        (steps, Err(failed))
+                    }
+                }
+            };
             job.steps = steps;
             if token.is_cancelled() {
                 self.running.end(job.id);

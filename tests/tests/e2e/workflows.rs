@@ -534,3 +534,37 @@ async fn kill_9_during_a_workflow_leaves_it_finished_or_failed_with_a_reason() {
     }
     child.kill9();
 }
+
+#[tokio::test]
+async fn steps_past_the_workflow_timeout_are_dismissed_and_the_job_fails_saying_so() {
+    let server = super::server()
+        .configure(|c| c.execution.workflow_timeout = Duration::from_secs(1))
+        .start()
+        .await;
+    let request = json!({ "inputs": { "stringInput": {
+        "process": "echo",
+        "inputs": { "stringInput": "slow", "pause": 20 },
+        "outputs": { "stringInput": {} }
+    } } });
+    let started = Instant::now();
+    let parent_id = server.execute_async("echo", &request).await;
+    let step_id = running_step(&server, &parent_id).await;
+    let parent = server
+        .wait_for_status(&parent_id, &["failed"], JOB_TIMEOUT)
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "failed by the 1 s budget, not after the step's 20 s"
+    );
+    let message = parent["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("execution.workflow_timeout = 1s"),
+        "{parent}"
+    );
+    assert_eq!(
+        server.get(&format!("/jobs/{step_id}")).await.status,
+        404,
+        "the running step was dismissed"
+    );
+    server.shutdown().await;
+}
