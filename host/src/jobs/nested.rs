@@ -29,8 +29,8 @@
 //!
 //! # How a tree runs
 //! A job whose inputs hold nested processes gives its worker back before
-//! they run ([`super::run`]), and takes one again once every input has its
-//! value. Each nested process is a job of its own ([`run_steps`]): run on
+//! they run (`jobs/run.rs`), and takes one again once every input has its
+//! value. Each nested process is a job of its own (`run_steps`): run on
 //! this node like a synchronous job (it takes a worker, has its own limits
 //! and sandbox, is listed in `/jobs` and owned by the parent's owner), its
 //! record pointing `up` to the parent and the parent's final record

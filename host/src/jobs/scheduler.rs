@@ -334,7 +334,7 @@ impl Scheduler {
     /// for a worker; beyond, [`JobError::SyncQueueFull`] at once. Returns
     /// the final job record and its results when it succeeded.
     /// With `reuse`, a process with `cache = true` answers an identical
-    /// earlier request's results at once ([`super::cache`]).
+    /// earlier request's results at once (`jobs/cache.rs`).
     pub async fn execute_sync(
         &self,
         process: &RegisteredProcess,
