@@ -381,6 +381,26 @@ impl Scheduler {
         let results = JobResults::clone(&reused.results);
         self.inner.store.insert_finished_job(&job, &results).await?;
         self.count_inputs(&job);
+        if super::storage::counts(&self.inner.config) {
+            self.inner.storage.add(
+                job.owner.as_deref(),
+                super::storage::outcome_bytes(&job, Some(&results)),
+            );
+        }
+        // An async client that subscribed hears of it as of any job that
+        // ended well.
+        if job.asynchronous
+            && let Some(success_uri) = job
+                .request
+                .subscriber
+                .as_ref()
+                .and_then(|s| s.success_uri.as_deref())
+        {
+            self.inner.callbacks.notify(
+                Some(success_uri),
+                super::documents::results_document(&job, &results, &self.inner.base_url),
+            );
+        }
         Ok(Some((job, results)))
     }
 

@@ -10,7 +10,7 @@ use base64::Engine as _;
 use reqwest::Method;
 use serde_json::{Value, json};
 use wasmproc::config::{ProcessOverrides, Secret};
-use wasmproc_tests::{Api, Reply, TestServer, last_segment};
+use wasmproc_tests::{Api, CallbackReceiver, Reply, TestServer, last_segment, output_value};
 
 const TOKEN: &str = "cache-admin-token";
 const HELLO_WASM: &str = env!("WASMPROC_GUEST_HELLO_WORLD");
@@ -19,6 +19,7 @@ async fn server() -> TestServer {
     super::server()
         .configure(|c| {
             c.auth.admin_token = Some(Secret::new(TOKEN));
+            c.callbacks.allowed_hosts = vec!["127.0.0.1".into()];
             for id in ["echo", "greeter"] {
                 c.processes.insert(
                     id.into(),
@@ -230,6 +231,36 @@ async fn a_replaced_process_starts_afresh_even_with_the_same_module() {
     assert_eq!(
         reused_from(&hit_again),
         after_replace["jobID"].as_str().map(str::to_owned)
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_reused_async_result_notifies_its_subscriber() {
+    let server = server().await;
+    let receiver = CallbackReceiver::start().await;
+    run(&server, "echo", json!({ "stringInput": "heard" }), &[]).await;
+    let reply = server
+        .post_json(
+            "/processes/echo/execution",
+            &json!({
+                "inputs": { "stringInput": "heard" },
+                "subscriber": { "successUri": receiver.url("/hit") }
+            }),
+            &[("prefer", "respond-async")],
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.text());
+    assert_eq!(reply.json()["status"], "successful");
+    let callback = receiver
+        .wait_for("/hit", std::time::Duration::from_secs(20))
+        .await;
+    assert_eq!(callback.method, "POST");
+    assert_eq!(
+        output_value(&callback.json(), "stringInput"),
+        json!("heard"),
+        "{:?}",
+        callback.json()
     );
     server.shutdown().await;
 }
