@@ -211,16 +211,9 @@ impl Inner {
                 return self.stopped(job).await;
             }
             if let Err(failed) = outcome {
-                self.running.end(job.id);
-                job.mark_failed(failed.kind, failed.reason);
-                let visible = self
-                    .store
-                    .finish_job(shown.as_ref().unwrap_or(&job), &job, None)
-                    .await?;
-                if visible {
-                    self.notify_failure(&job);
-                }
-                return Ok((job, None));
+                return self
+                    .fail_before_run(job, shown.as_ref(), failed.kind, failed.reason)
+                    .await;
             }
             permit = self
                 .permits
@@ -259,16 +252,9 @@ impl Inner {
             None => Ok(()),
         });
         if let Err((kind, reason)) = fetched {
-            self.running.end(job.id);
-            job.mark_failed(kind, reason);
-            let visible = self
-                .store
-                .finish_job(shown.as_ref().unwrap_or(&job), &job, None)
-                .await?;
-            if visible {
-                self.notify_failure(&job);
-            }
-            return Ok((job, None));
+            return self
+                .fail_before_run(job, shown.as_ref(), kind, reason)
+                .await;
         }
         let inputs = serde_json::Value::Object(inputs).to_string();
         let progress =
@@ -396,6 +382,29 @@ impl Inner {
                 other => return other,
             }
         }
+    }
+
+    /// End a job whose inputs could not be completed (a step failed, an
+    /// `href` could not be fetched, the deadline passed) before its guest
+    /// ran: stored failed (shown as `shown` until durable) and its
+    /// subscriber told.
+    async fn fail_before_run(
+        &self,
+        mut job: JobRecord,
+        shown: Option<&JobRecord>,
+        kind: FailureKind,
+        reason: String,
+    ) -> Result<(JobRecord, Option<JobResults>), JobError> {
+        self.running.end(job.id);
+        job.mark_failed(kind, reason);
+        let visible = self
+            .store
+            .finish_job(shown.unwrap_or(&job), &job, None)
+            .await?;
+        if visible {
+            self.notify_failure(&job);
+        }
+        Ok((job, None))
     }
 
     /// A job whose token was cancelled: by a shutdown (an async job goes

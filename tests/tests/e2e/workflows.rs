@@ -32,6 +32,11 @@ async fn server() -> TestServer {
 
 /// Deploy one of the polyglot examples.
 async fn deploy(api: &Api, name: &str) {
+    deploy_wasm(api, polyglot_component(name)).await;
+}
+
+/// Deploy a component with the admin token.
+async fn deploy_wasm(api: &Api, wasm: Vec<u8>) {
     let authorization = format!("Bearer {TOKEN}");
     api.send(
         Method::POST,
@@ -40,7 +45,7 @@ async fn deploy(api: &Api, name: &str) {
             ("authorization", &authorization),
             ("content-type", "application/wasm"),
         ],
-        Some(polyglot_component(name)),
+        Some(wasm),
     )
     .await
     .expect_status(201);
@@ -228,19 +233,11 @@ async fn a_faulty_tree_is_refused_whole_naming_the_path_and_nothing_runs() {
 #[tokio::test]
 async fn a_failing_step_fails_its_parent_naming_the_step() {
     let server = server().await;
-    let authorization = format!("Bearer {TOKEN}");
-    server
-        .send(
-            Method::POST,
-            "/processes",
-            &[
-                ("authorization", &authorization),
-                ("content-type", "application/wasm"),
-            ],
-            Some(std::fs::read(HOSTILE_WASM).expect("hostile component")),
-        )
-        .await
-        .expect_status(201);
+    deploy_wasm(
+        &server,
+        std::fs::read(HOSTILE_WASM).expect("hostile component"),
+    )
+    .await;
     // A valid tree whose step traps when it runs.
     let request = json!({ "inputs": {
         "stringInput": {
@@ -400,19 +397,11 @@ async fn a_map_runs_a_step_per_element_and_feeds_the_array_to_a_merge_step() {
 async fn a_failing_element_fails_the_map_unless_failures_are_skipped() {
     let server = server().await;
     deploy(&server, "statistics-py").await;
-    let authorization = format!("Bearer {TOKEN}");
-    server
-        .send(
-            Method::POST,
-            "/processes",
-            &[
-                ("authorization", &authorization),
-                ("content-type", "application/wasm"),
-            ],
-            Some(std::fs::read(HOSTILE_WASM).expect("hostile component")),
-        )
-        .await
-        .expect_status(201);
+    deploy_wasm(
+        &server,
+        std::fs::read(HOSTILE_WASM).expect("hostile component"),
+    )
+    .await;
     let map = |on_error: &str| {
         json!({ "inputs": { "values": {
             "process": "hostile",
