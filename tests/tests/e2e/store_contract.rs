@@ -826,8 +826,19 @@ async fn a_newer_schema_is_refused(place: Place) {
     drop(place.open().await);
     match &place {
         Place::Sled(dir) => {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            let db = sled::open(dir.path().join("db")).unwrap();
+            // The dropped store's background threads (sled's flusher, the
+            // store's tasks) let go of the file lock a moment later; under
+            // load that moment can be long. Retry, bounded.
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            let db = loop {
+                match sled::open(dir.path().join("db")) {
+                    Ok(db) => break db,
+                    Err(_) if std::time::Instant::now() < deadline => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    Err(error) => panic!("the dropped store still holds the lock: {error}"),
+                }
+            };
             db.open_tree("meta")
                 .unwrap()
                 .insert("schema_version", b"99")
