@@ -52,6 +52,18 @@ use crate::ogc::{JobList, JobStatus, Link, ResponseType, StatusInfo};
 use crate::store::{JobCursor, JobFilter, JobQuery, JobRecord};
 
 /// Query parameters `GET /jobs` understands; others are ignored.
+/// The query parameters the jobs page's filter form sends, empty when
+/// left blank.
+pub(crate) const FILTER_FORM_FIELDS: &[&str] = &[
+    "processID",
+    "status",
+    "type",
+    "datetime",
+    "minDuration",
+    "maxDuration",
+    "limit",
+];
+
 const KNOWN_PARAMETERS: &[&str] = &[
     "limit",
     "offset",
@@ -146,11 +158,10 @@ pub(crate) async fn list(
     RawQuery(query): RawQuery,
     format: Format,
 ) -> Result<Response, ApiError> {
-    let mut query = query_pairs(query.as_deref());
-    if format.is_html() {
-        // The filter form sends its empty fields too.
-        query = without_empty(query);
-    }
+    // The jobs page's filter form sends every field, empty ones too: an
+    // empty filter means no filter, for every client alike (and the
+    // OpenAPI document says so, see `api/openapi.rs`).
+    let query = without_empty(query_pairs(query.as_deref()), FILTER_FORM_FIELDS);
     let paging = Paging::from_query(&query)?;
     let query = known_parameters(query, KNOWN_PARAMETERS);
     let after = match query.iter().find(|(k, _)| k == "cursor") {

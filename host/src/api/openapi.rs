@@ -159,6 +159,7 @@ fn finish(document: &mut Value) {
     });
     html_representations(document);
     required_roles(document);
+    empty_filters(document);
     let paths = &mut document["paths"];
     for (path, method) in [("/processes", "post"), ("/processes/{processID}", "put")] {
         if let Some(operation) = paths.get_mut(path).and_then(|p| p.get_mut(method)) {
@@ -206,6 +207,34 @@ fn required_roles(document: &mut Value) {
         {
             operation["x-wasmproc-role"] = json!(role.as_str());
         }
+    }
+}
+
+/// Say that the `/jobs` parameters the jobs page's filter form sends may
+/// be empty, meaning no filter (as the handler treats them,
+/// [`super::jobs::FILTER_FORM_FIELDS`]): each schema also admits the empty
+/// string.
+fn empty_filters(document: &mut Value) {
+    let Some(parameters) = document
+        .pointer_mut("/paths/~1jobs/get/parameters")
+        .and_then(Value::as_array_mut)
+    else {
+        return;
+    };
+    for parameter in parameters {
+        let name = parameter["name"].as_str().unwrap_or_default();
+        if parameter["in"] != "query" || !super::jobs::FILTER_FORM_FIELDS.contains(&name) {
+            continue;
+        }
+        let schema = parameter["schema"].take();
+        parameter["schema"] = json!({"anyOf": [schema, {"type": "string", "maxLength": 0}]});
+        let description = parameter["description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        parameter["description"] = json!(format!(
+            "{description} (empty: no filter, as a browser's filter form sends it)"
+        ));
     }
 }
 

@@ -191,11 +191,17 @@ async fn exception_page(response: Response, base_url: &str) -> Response {
     page
 }
 
-/// Query pairs with empty values removed: a plain HTML GET form sends
-/// every field, `minDuration=` included, where an API client would leave
-/// the parameter out.
-pub(crate) fn without_empty(query: Vec<(String, String)>) -> Vec<(String, String)> {
-    query.into_iter().filter(|(_, v)| !v.is_empty()).collect()
+/// Query pairs without the empty values of `fields`: a plain HTML GET form
+/// sends every field, `minDuration=` included, where an API client would
+/// leave the parameter out.
+pub(crate) fn without_empty(
+    query: Vec<(String, String)>,
+    fields: &[&str],
+) -> Vec<(String, String)> {
+    query
+        .into_iter()
+        .filter(|(k, v)| !(v.is_empty() && fields.contains(&k.as_str())))
+        .collect()
 }
 
 /// The URL of the same resource as JSON: `href` with `f=json`.
