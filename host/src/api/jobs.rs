@@ -52,8 +52,9 @@ use crate::ogc::{JobList, JobStatus, Link, ResponseType, StatusInfo};
 use crate::store::{JobCursor, JobFilter, JobQuery, JobRecord};
 
 /// Query parameters `GET /jobs` understands; others are ignored.
-/// The query parameters the jobs page's filter form sends, empty when
-/// left blank.
+/// The filters the jobs page's form sends, empty when left blank. (Its
+/// `limit` field is always filled in with the current page size; an empty
+/// `limit` is a 400 like any other invalid one.)
 pub(crate) const FILTER_FORM_FIELDS: &[&str] = &[
     "processID",
     "status",
@@ -61,7 +62,6 @@ pub(crate) const FILTER_FORM_FIELDS: &[&str] = &[
     "datetime",
     "minDuration",
     "maxDuration",
-    "limit",
 ];
 
 const KNOWN_PARAMETERS: &[&str] = &[
