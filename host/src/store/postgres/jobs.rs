@@ -422,7 +422,24 @@ impl PgStore {
         job: &JobRecord,
         results: &JobResults,
     ) -> Result<(), StoreError> {
-        let outputs = serde_json::to_vec(results)?;
+        self.insert_final(job, Some(serde_json::to_vec(results)?))
+            .await
+    }
+
+    /// Record a job that failed before it could start (a sync request
+    /// that found no worker within its deadline): one insert of the final
+    /// row, so it is listed and readable like any failed job.
+    pub(crate) async fn insert_failed_job(&self, job: &JobRecord) -> Result<(), StoreError> {
+        self.insert_final(job, None).await
+    }
+
+    /// Insert a job's final row, and its results (serialised) when given,
+    /// in one statement: both or neither are there.
+    async fn insert_final(
+        &self,
+        job: &JobRecord,
+        outputs: Option<Vec<u8>>,
+    ) -> Result<(), StoreError> {
         self.bounded(async {
             let client = self.client().await?;
             client
@@ -430,7 +447,8 @@ impl PgStore {
                     "WITH j AS (INSERT INTO jobs (id, process_id, status, asynchronous, created, \
                        started, finished, duration_ms, record, request, owner) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id) \
-                     INSERT INTO results (job_id, outputs) SELECT id, $12 FROM j",
+                     INSERT INTO results (job_id, outputs) \
+                     SELECT id, $12 FROM j WHERE $12::bytea IS NOT NULL",
                     &[
                         &job.id,
                         &job.process_id,
@@ -444,38 +462,6 @@ impl PgStore {
                         &serde_json::to_vec(&job.request)?,
                         &job.owner,
                         &outputs,
-                    ],
-                )
-                .await
-                .map_err(map_error)?;
-            Ok(())
-        })
-        .await
-    }
-
-    /// Record a job that failed before it could start (a sync request
-    /// that found no worker within its deadline): one insert of the final
-    /// row, so it is listed and readable like any failed job.
-    pub(crate) async fn insert_failed_job(&self, job: &JobRecord) -> Result<(), StoreError> {
-        self.bounded(async {
-            let client = self.client().await?;
-            client
-                .execute(
-                    "INSERT INTO jobs (id, process_id, status, asynchronous, created, started, \
-                       finished, duration_ms, record, request, owner) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                    &[
-                        &job.id,
-                        &job.process_id,
-                        &job.status.as_str(),
-                        &job.asynchronous,
-                        &job.created,
-                        &job.started,
-                        &job.finished,
-                        &job.duration_millis(),
-                        &record_value(job)?,
-                        &serde_json::to_vec(&job.request)?,
-                        &job.owner,
                     ],
                 )
                 .await
