@@ -4,7 +4,11 @@
 //!
 //! A module arrives as `application/wasm` (the component itself) or as an
 //! `application/ogcapppkg+json` application package whose `executionUnit`
-//! carries it by value (base64 qualified value) or by `href`. The package
+//! carries it by value (base64 qualified value) or by `href`. An
+//! `executionUnit` may instead carry a workflow: an execute request naming
+//! its top `process`, with `{"$input": name}` placeholders, as the value of
+//! media type `application/ogcexec+json` (see [`crate::jobs::workflow`]);
+//! it is checked, described and stored the same way. The package
 //! may also carry a `processDescription` (overriding the module's
 //! `describe()`), and — wasmproc extensions — `jobControlOptions` and
 //! `limits`.
@@ -50,6 +54,7 @@ use super::responses::{
 };
 use super::{ApiError, AppState, Path};
 use crate::config::PartialLimits;
+use crate::jobs::workflow::WORKFLOW_MEDIA_TYPE;
 use crate::jobs::{AddressGuard, FetchFailure, GuardedClient, Policy, Registration, fetch_bytes};
 
 /// Media type of a component.
@@ -103,46 +108,72 @@ async fn fetch_module(state: &AppState, href: &str) -> Result<Vec<u8>, ApiError>
     }
 }
 
-/// The module bytes of an `executionUnit`: a qualified value, a link, or
+/// What an `executionUnit` deploys.
+enum Unit {
+    /// A component's bytes.
+    Component(Vec<u8>),
+    /// A workflow document (see [`crate::jobs::workflow`]).
+    Workflow(Value),
+}
+
+/// What an `executionUnit` carries: a component as a qualified value or
+/// a link, or a workflow (an execute request naming its `process`, as a
+/// qualified value of media type [`WORKFLOW_MEDIA_TYPE`] or as it is); or
 /// an array holding one of those.
-async fn execution_unit_module(state: &AppState, unit: &Value) -> Result<Vec<u8>, ApiError> {
+async fn execution_unit(state: &AppState, unit: &Value) -> Result<Unit, ApiError> {
     let unit = match unit {
         Value::Array(units) => units
             .iter()
-            .find(|u| u.get("value").is_some() || u.get("href").is_some())
+            .find(|u| {
+                u.get("value").is_some() || u.get("href").is_some() || u.get("process").is_some()
+            })
             .ok_or_else(|| {
-                ApiError::invalid_request("executionUnit: no element carries a module")
+                ApiError::invalid_request(
+                    "executionUnit: no element carries a module or a workflow",
+                )
             })?,
         other => other,
     };
+    if unit.get("process").is_some() {
+        return Ok(Unit::Workflow(unit.clone()));
+    }
     let declared = unit
         .get("mediaType")
         .or_else(|| unit.get("type"))
         .and_then(Value::as_str);
+    if declared == Some(WORKFLOW_MEDIA_TYPE) {
+        return match unit.get("value") {
+            Some(document @ Value::Object(_)) => Ok(Unit::Workflow(document.clone())),
+            _ => Err(ApiError::invalid_request(format!(
+                "executionUnit: a workflow ({WORKFLOW_MEDIA_TYPE}) is given as its document in \"value\": {{\"process\": <id>, \"inputs\": {{…}}}}"
+            ))),
+        };
+    }
     if let Some(declared) = declared
         && declared != WASM
         && declared != "wasm"
     {
         return Err(ApiError::invalid_request(format!(
-            "executionUnit: only WebAssembly components ({WASM}) run here, not '{declared}'"
+            "executionUnit: only WebAssembly components ({WASM}) and workflows ({WORKFLOW_MEDIA_TYPE}) run here, not '{declared}'"
         )));
     }
     if let Some(encoded) = unit.get("value").and_then(Value::as_str) {
         return base64::engine::general_purpose::STANDARD
             .decode(encoded.trim())
+            .map(Unit::Component)
             .map_err(|e| {
                 ApiError::invalid_request(format!("executionUnit.value is not base64: {e}"))
             });
     }
     if let Some(href) = unit.get("href").and_then(Value::as_str) {
-        return fetch_module(state, href).await;
+        return fetch_module(state, href).await.map(Unit::Component);
     }
     Err(ApiError::invalid_request(
         "executionUnit must carry the component by value ({\"value\": <base64>, \"mediaType\": \"application/wasm\"}) or by {\"href\": …}",
     ))
 }
 
-/// Read a deploy or replace body into module bytes and a registration.
+/// Read a deploy or replace body into what it deploys and a registration.
 /// `application/json` is taken as a package too: clients that know JSON
 /// but not the package media type send that. A package's limits are
 /// resolved over `[limits.default]` here, once, so the stored record says
@@ -152,7 +183,7 @@ async fn read_module(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
     policy: Policy,
-) -> Result<(Vec<u8>, Registration), ApiError> {
+) -> Result<(Unit, Registration), ApiError> {
     let body = body.map_err(|r| ApiError::unreadable_body(&r, state.config.max_request_bytes))?;
     let mut registration = Registration {
         mutable: true,
@@ -162,12 +193,12 @@ async fn read_module(
         policy,
     };
     match media_type(headers).as_str() {
-        WASM => Ok((body.to_vec(), registration)),
+        WASM => Ok((Unit::Component(body.to_vec()), registration)),
         APP_PACKAGE | "application/json" => {
             let package: AppPackage = serde_json::from_slice(&body).map_err(|e| {
                 ApiError::invalid_request(format!("invalid application package: {e}"))
             })?;
-            let wasm = execution_unit_module(state, &package.execution_unit).await?;
+            let unit = execution_unit(state, &package.execution_unit).await?;
             registration.description =
                 package.process_description.map(|d| match d.get("process") {
                     Some(process) if d.get("id").is_none() => process.clone(),
@@ -177,7 +208,7 @@ async fn read_module(
                 .limits
                 .map(|given| given.over(&state.config.limits.default));
             registration.job_control_options = package.job_control_options;
-            Ok((wasm, registration))
+            Ok((unit, registration))
         }
         other => Err(ApiError::unsupported_media_type(format!(
             "deploy a component as {WASM} or an application package as {APP_PACKAGE}, not '{other}'"
@@ -185,13 +216,30 @@ async fn read_module(
     }
 }
 
+/// Register what a deploy or replace carries.
+async fn register(
+    state: &AppState,
+    unit: Unit,
+    registration: Registration,
+) -> Result<std::sync::Arc<crate::jobs::RegisteredProcess>, ApiError> {
+    Ok(match unit {
+        Unit::Component(wasm) => state.registry.register(wasm, registration).await?,
+        Unit::Workflow(document) => {
+            state
+                .registry
+                .register_workflow(document, registration, &state.base_url)
+                .await?
+        }
+    })
+}
+
 /// Deploy a process.
 #[utoipa::path(post, path = "/processes", tag = "Deploy, Replace, Undeploy", operation_id = "deploy",
     security(("bearer" = [])),
-    request_body(content = String, content_type = "application/wasm", description = "The component (application/wasm), or an application package (application/ogcapppkg+json) whose executionUnit carries it by value or href"),
+    request_body(content = String, content_type = "application/wasm", description = "The component (application/wasm), or an application package (application/ogcapppkg+json) whose executionUnit carries it by value or href, or carries a workflow (application/ogcexec+json: a nested-process execute request with {\"$input\": name} placeholders)"),
     responses(
         (status = 201, description = "Deployed: processSummary with `mutable: true`; `Location` of the process"),
-        (status = 400, description = "Not a component, not the wasmproc:process world, invalid description, compile failure", body = Exception, content_type = "application/problem+json"),
+        (status = 400, description = "Not a component, not the wasmproc:process world, invalid description, compile failure; a workflow naming an unknown process, a missing input or an unusable placeholder, or making a cycle", body = Exception, content_type = "application/problem+json"),
         (status = 401, response = Unauthorized),
         (status = 403, description = "Wrong token, or deployment disabled", body = Exception, content_type = "application/problem+json"),
         (status = 408, response = BodyTimeout),
@@ -205,8 +253,8 @@ pub(crate) async fn deploy(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     require_admin(&state, &headers)?;
-    let (wasm, registration) = read_module(&state, &headers, body, Policy::Deploy).await?;
-    let process = state.registry.register(wasm, registration).await?;
+    let (unit, registration) = read_module(&state, &headers, body, Policy::Deploy).await?;
+    let process = register(&state, unit, registration).await?;
     tracing::info!(process = process.id(), "deployed");
     let location = format!("{}/processes/{}", state.base_url, process.id());
     let mut response = (
@@ -246,9 +294,9 @@ pub(crate) async fn replace(
 ) -> Result<Response, ApiError> {
     require_admin(&state, &headers)?;
     state.registry.check_mutable(&id)?;
-    let (wasm, registration) =
+    let (unit, registration) =
         read_module(&state, &headers, body, Policy::Replace(id.clone())).await?;
-    state.registry.register(wasm, registration).await?;
+    register(&state, unit, registration).await?;
     tracing::info!(process = %id, "replaced");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -278,7 +326,9 @@ pub(crate) async fn undeploy(
 }
 
 /// What was deployed: an application package (JSON) or, with
-/// `Accept: application/wasm`, the component itself.
+/// `Accept: application/wasm`, the component itself. A workflow's package
+/// carries its document as the `executionUnit` (media type
+/// [`WORKFLOW_MEDIA_TYPE`]); it has no component (406).
 ///
 /// The package carries the module by value (base64), the description as
 /// stored and the job control options and limits it was deployed with, so
@@ -293,6 +343,7 @@ pub(crate) async fn undeploy(
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NoSuchProcess),
+        (status = 406, description = "`Accept: application/wasm` for a workflow, which is no component", body = Exception, content_type = "application/problem+json"),
         (status = 500, response = ServerError)))]
 pub(crate) async fn package(
     State(state): State<AppState>,
@@ -304,6 +355,23 @@ pub(crate) async fn package(
         .registry
         .get(&id)
         .ok_or_else(|| ApiError::no_such_process(&id))?;
+    let wants_wasm = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains(WASM));
+    if let Some(workflow) = &process.record.workflow {
+        if wants_wasm {
+            return Err(ApiError::not_acceptable(format!(
+                "process '{id}' is a workflow, not a component: its package is {APP_PACKAGE}"
+            )));
+        }
+        let mut package = json!({
+            "processDescription": { "process": process.record.description },
+            "executionUnit": { "value": workflow, "mediaType": WORKFLOW_MEDIA_TYPE },
+        });
+        add_deploy_options(&mut package, &process.record);
+        return Ok(package_response(package));
+    }
     let wasm = state
         .store
         .get_module(&process.record.module_sha256)
@@ -311,10 +379,6 @@ pub(crate) async fn package(
         .ok_or_else(|| {
             ApiError::internal(&format!("module of '{id}' is missing from the store"))
         })?;
-    let wants_wasm = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| accept.contains(WASM));
     if wants_wasm {
         let mut response = Body::from(wasm).into_response();
         response
@@ -329,15 +393,26 @@ pub(crate) async fn package(
             "mediaType": WASM,
         },
     });
-    if let Some(options) = &process.record.job_control_options {
+    add_deploy_options(&mut package, &process.record);
+    Ok(package_response(package))
+}
+
+/// The job control options and limits a process was deployed with, in
+/// its package.
+fn add_deploy_options(package: &mut Value, record: &crate::store::ProcessRecord) {
+    if let Some(options) = &record.job_control_options {
         package["jobControlOptions"] = json!(options);
     }
-    if let Some(limits) = &process.record.limits {
+    if let Some(limits) = &record.limits {
         package["limits"] = json!(limits);
     }
+}
+
+/// A package as the answer, with its media type.
+fn package_response(package: Value) -> Response {
     let mut response = axum::Json(package).into_response();
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(APP_PACKAGE));
-    Ok(response)
+    response
 }

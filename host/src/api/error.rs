@@ -174,6 +174,16 @@ impl ApiError {
         )
     }
 
+    /// 406 when the resource has no representation the client accepts.
+    pub fn not_acceptable(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::NOT_ACCEPTABLE,
+            ty::NOT_ACCEPTABLE,
+            "Not acceptable",
+            detail,
+        )
+    }
+
     /// 413 for a body over the limit.
     pub fn payload_too_large(limit: u64) -> Self {
         Self::new(
@@ -347,6 +357,8 @@ impl From<JobError> for ApiError {
             )
             .retry_after(30),
             JobError::NoSuchJob(id) => ApiError::no_such_job(&id.to_string()),
+            // The inputs given to a workflow make no sound tree.
+            JobError::Workflow(_) => ApiError::invalid_request(error.to_string()),
             // The job resource exists but takes no DELETE: 405 with the
             // methods it does take.
             JobError::DismissNotSupported { .. } => {
@@ -391,7 +403,8 @@ impl From<RegisterError> for ApiError {
             // The module or its description: the deployer's to fix.
             RegisterError::IdMismatch { .. }
             | RegisterError::Load(_)
-            | RegisterError::Description(_) => ApiError::invalid_request(error.to_string()),
+            | RegisterError::Description(_)
+            | RegisterError::Workflow(_) => ApiError::invalid_request(error.to_string()),
         }
     }
 }

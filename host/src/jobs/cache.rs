@@ -201,6 +201,7 @@ mod tests {
             description_overridden: false,
             limits: None,
             job_control_options: None,
+            workflow: None,
         }
     }
 

@@ -10,6 +10,8 @@
 //! - `href.rs`: fetching inputs given by reference, through the guard.
 //! - `nested.rs`: nested processes (Part 3): an input computed by another
 //!   process, checked as a whole tree and run as jobs of their own.
+//! - `workflow.rs`: deployable workflows (Part 3): a tree of nested
+//!   processes with `$input` placeholders, deployed as a process.
 //! - `scheduler.rs`: the handle the API calls (submit, execute sync,
 //!   dismiss) and the state the scheduler's tasks share.
 //! - `dispatch.rs`: free workers claim queued async jobs from the store.
@@ -38,11 +40,14 @@ mod running;
 mod scheduler;
 mod storage;
 mod validate;
+pub mod workflow;
 
 pub use address_guard::{AddressGuard, AddressRefused, GuardedClient, is_public, refusal_in};
 pub use callbacks::{SubscriberRefused, check_subscriber};
 pub use href::{FetchError, FetchFailure, fetch_bytes, resolve_references};
-pub use registry::{Policy, ProcessRegistry, RegisterError, RegisteredProcess, Registration};
+pub use registry::{
+    Executable, Policy, ProcessRegistry, RegisterError, RegisteredProcess, Registration,
+};
 pub use scheduler::{JobError, JobOwner, Scheduler, WriteFailures};
 pub use validate::{CheckedOutcome, DescriptionError, InputValidator, InvalidInput};
 

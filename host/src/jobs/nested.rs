@@ -211,13 +211,65 @@ fn nested_calls<'a>(
     calls
 }
 
+/// Every `{"$input": …}` placeholder in `inputs`, with its slot.
+fn placeholder_slots<'a>(
+    validator: &InputValidator,
+    inputs: &'a Map<String, Value>,
+) -> Vec<(Slot, &'a str)> {
+    let mut found = Vec::new();
+    for (id, value) in inputs {
+        let repeated = validator.is_repeated(id, value);
+        for (index, occurrence) in validator.occurrences(id, value).into_iter().enumerate() {
+            if let Occurrence::Placeholder(name) = classify(occurrence) {
+                let slot = Slot {
+                    input: id.clone(),
+                    occurrence: repeated.then_some(index),
+                };
+                found.push((slot, name));
+            }
+        }
+    }
+    found
+}
+
+/// Where a deployable workflow uses one of its inputs (`{"$input":
+/// name}`), and what that place asks of the value.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct PlaceholderUse {
+    /// The workflow input's name.
+    pub(crate) name: String,
+    /// The path of the place, e.g. `inputs.a.process.inputs.name`.
+    pub(crate) at: String,
+    /// The description a workflow input standing there would have: the
+    /// step input's own (one occurrence of it when the placeholder is one
+    /// element), or an array of it when the placeholder is a map's `over`.
+    pub(crate) input: Value,
+}
+
+/// The description of `process`'s input `id` (title, schema, occurrences),
+/// as one occurrence when `single`.
+fn input_description(process: &RegisteredProcess, id: &str, single: bool) -> Value {
+    let mut input = process
+        .record
+        .description
+        .get("inputs")
+        .and_then(|inputs| inputs.get(id))
+        .cloned()
+        .unwrap_or_else(|| serde_json::json!({}));
+    if single && let Value::Object(fields) = &mut input {
+        fields.remove("minOccurs");
+        fields.remove("maxOccurs");
+    }
+    input
+}
+
 /// Whether any input of `inputs` is a nested process.
 pub(crate) fn has_nested(validator: &InputValidator, inputs: &Map<String, Value>) -> bool {
     !nested_calls(validator, inputs).is_empty()
 }
 
 /// The inputs of a nested call (none when it gives none).
-fn call_inputs(call: &Map<String, Value>) -> Result<Map<String, Value>, String> {
+pub(super) fn call_inputs(call: &Map<String, Value>) -> Result<Map<String, Value>, String> {
     match call.get("inputs") {
         None => Ok(Map::new()),
         Some(Value::Object(inputs)) => Ok(inputs.clone()),
@@ -274,8 +326,33 @@ pub fn check_tree(
         base_url,
         bounds,
         steps: 0,
+        placeholders: None,
     }
     .level(process, inputs, "inputs", 0)
+}
+
+/// [`check_tree`] for the template of a deployable workflow, whose
+/// `{"$input": …}` placeholders stand for values not known until a job
+/// runs it: each is checked as a nested process's value would be, and
+/// returned with what its place asks of the value. `path` is where the
+/// inputs are (e.g. `executionUnit.inputs`).
+pub(crate) fn check_template(
+    registry: &ProcessRegistry,
+    base_url: &str,
+    process: &RegisteredProcess,
+    inputs: &Map<String, Value>,
+    path: &str,
+    bounds: TreeBounds,
+) -> Result<Vec<PlaceholderUse>, InvalidInput> {
+    let mut walk = Walk {
+        registry,
+        base_url,
+        bounds,
+        steps: 0,
+        placeholders: Some(Vec::new()),
+    };
+    walk.level(process, inputs, path, 0)?;
+    Ok(walk.placeholders.unwrap_or_default())
 }
 
 /// The JSON types a schema admits, when it says (`type`, a name or a list).
@@ -291,7 +368,7 @@ fn schema_types(schema: &Value) -> Option<Vec<&str>> {
 /// far as their declared types tell: refused only when both declare types
 /// and none can match (an integer is a number). Everything else about
 /// the value is checked when it arrives.
-fn may_satisfy(produced: &Value, wanted: &Value) -> bool {
+pub(super) fn may_satisfy(produced: &Value, wanted: &Value) -> bool {
     match (schema_types(produced), schema_types(wanted)) {
         (Some(produced), Some(wanted)) => produced.iter().any(|p| {
             wanted
@@ -313,9 +390,28 @@ struct Walk<'a> {
     base_url: &'a str,
     bounds: TreeBounds,
     steps: usize,
+    /// Checking a deployable workflow's template: the placeholders found
+    /// so far. `None` in a job's request, where a placeholder is refused.
+    placeholders: Option<Vec<PlaceholderUse>>,
 }
 
 impl Walk<'_> {
+    /// Note a placeholder at `at` whose value would be `input` (see
+    /// [`PlaceholderUse`]), or refuse it outside a workflow's template.
+    fn placeholder(&mut self, name: &str, at: String, input: Value) -> Result<(), InvalidInput> {
+        let Some(uses) = self.placeholders.as_mut() else {
+            return Err(InvalidInput(format!(
+                "{at}: {{\"$input\": \"{name}\"}} stands for an input of a deployed workflow; a request to execute gives values"
+            )));
+        };
+        uses.push(PlaceholderUse {
+            name: name.to_owned(),
+            at,
+            input,
+        });
+        Ok(())
+    }
+
     /// Every nested call among the `inputs` of `process` (at `path`,
     /// `depth` deep), each checked and its value's schema held against the
     /// input's.
@@ -326,6 +422,10 @@ impl Walk<'_> {
         path: &str,
         depth: usize,
     ) -> Result<(), InvalidInput> {
+        for (slot, name) in placeholder_slots(&process.validator, inputs) {
+            let input = input_description(process, &slot.input, slot.occurrence.is_some());
+            self.placeholder(name, slot.path(path), input)?;
+        }
         for (slot, call) in nested_calls(&process.validator, inputs) {
             let at = format!("{}.process", slot.path(path));
             let produced = self.call(call, &at, depth + 1)?;
@@ -387,7 +487,7 @@ impl Walk<'_> {
         let child_inputs = call_inputs(call).map_err(&refuse)?;
         let mut complete = child_inputs.clone();
         if let Some(map) = map_spec(call).map_err(&refuse)? {
-            self.map(&map, &process.validator, &child_inputs, at, depth)?;
+            self.map(&map, &process, &child_inputs, at, depth)?;
             produced = Some(serde_json::json!({ "type": "array" }));
             // Each element stands in the mapped input (checked above); a
             // nested process does for the check of the others.
@@ -407,11 +507,12 @@ impl Walk<'_> {
     fn map(
         &mut self,
         map: &MapSpec,
-        validator: &InputValidator,
+        process: &RegisteredProcess,
         inputs: &Map<String, Value>,
         at: &str,
         depth: usize,
     ) -> Result<(), InvalidInput> {
+        let validator = &process.validator;
         let refuse = |reason: String| InvalidInput(format!("{at}.map: {reason}"));
         if !validator.has_input(&map.input) {
             return Err(refuse(format!("the process has no input '{}'", map.input)));
@@ -432,6 +533,11 @@ impl Walk<'_> {
                     )));
                 }
                 for (index, element) in elements.iter().enumerate() {
+                    if let Occurrence::Placeholder(name) = classify(element) {
+                        let input = input_description(process, &map.input, true);
+                        self.placeholder(name, format!("{at}.map.over[{index}]"), input)?;
+                        continue;
+                    }
                     let mut one = inputs.clone();
                     one.insert(map.input.clone(), element.clone());
                     validator
@@ -441,6 +547,17 @@ impl Walk<'_> {
                 Ok(())
             }
             over => match classify(over) {
+                Occurrence::Placeholder(name) => {
+                    let element = input_description(process, &map.input, true);
+                    let mut input = serde_json::json!({
+                        "title": format!("The elements '{}' is given, one per run", map.input),
+                        "schema": {"type": "array"},
+                    });
+                    if let Some(schema) = element.get("schema") {
+                        input["schema"]["items"] = schema.clone();
+                    }
+                    self.placeholder(name, format!("{at}.map.over"), input)
+                }
                 Occurrence::Process(call) => {
                     let over_at = format!("{at}.map.over");
                     let produced = self.call(call, &over_at, depth + 1)?;
@@ -722,7 +839,14 @@ async fn run_job(
         .await;
     let (job, results) = match ran {
         Ok(ran) => ran,
-        Err(error) => return (None, Err((FailureKind::Trap, error.to_string()))),
+        Err(error) => {
+            let kind = match error {
+                // A workflow step whose inputs make no sound tree.
+                super::JobError::Workflow(_) => FailureKind::InvalidInput,
+                _ => FailureKind::Trap,
+            };
+            return (None, Err((kind, error.to_string())));
+        }
     };
     let step = Some(Step {
         path: path.to_owned(),

@@ -40,7 +40,9 @@ use std::sync::{Arc, PoisonError, RwLock};
 use chrono::Utc;
 use serde_json::Value;
 
+use super::nested::TreeBounds;
 use super::validate::{DescriptionError, InputValidator};
+use super::workflow::{Workflow, check_cycles, describe};
 use crate::config::Config;
 use crate::ogc::{ASYNC_EXECUTE, DISMISS, SYNC_EXECUTE, check_process_description};
 use crate::runtime::{Limits, LoadError, ProcessModule, Runtime, module_sha256};
@@ -72,9 +74,22 @@ pub enum RegisterError {
     /// Its description is unusable.
     #[error(transparent)]
     Description(#[from] DescriptionError),
+    /// A workflow's document is unusable (or would make a cycle).
+    #[error(transparent)]
+    Workflow(#[from] super::workflow::WorkflowError),
     /// Storing it failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// What a process runs.
+#[derive(Debug, Clone)]
+pub enum Executable {
+    /// A component, compiled.
+    Component(ProcessModule),
+    /// A deployed workflow: its jobs run its top process
+    /// ([`super::workflow::expand`]).
+    Workflow(Arc<Workflow>),
 }
 
 /// What to do when the id is taken.
@@ -121,8 +136,8 @@ impl Registration {
 pub struct RegisteredProcess {
     /// The stored record.
     pub record: ProcessRecord,
-    /// The compiled module.
-    pub module: ProcessModule,
+    /// What it runs: a compiled component, or a workflow.
+    pub executable: Executable,
     /// `jobControlOptions` after the server's per-process overrides.
     pub job_control_options: Vec<String>,
     /// Compiled input rules.
@@ -288,16 +303,88 @@ impl ProcessRegistry {
             description_overridden: overridden,
             limits: registration.limits,
             job_control_options: registration.job_control_options,
+            workflow: None,
         };
-        let process = Arc::new(self.build(record.clone(), module.clone(), validator));
+        let process =
+            Arc::new(self.build(record.clone(), Executable::Component(module), validator));
+        self.store_and_offer(&record, &wasm, &registration.policy, process)
+            .await
+    }
 
-        // The store decides atomically whether the id is free (deploy) or a
-        // mutable process (replace), for every node sharing it; the write
-        // is durable before the client hears 201/204, so a kill -9 right
-        // after cannot bring back the old version (or nothing).
-        match &registration.policy {
+    /// Check, describe and store a deployable workflow (see
+    /// [`super::workflow`]), then offer it. Its document is stored as its
+    /// module; `base_url` is how this server's URLs of processes begin.
+    pub async fn register_workflow(
+        &self,
+        document: Value,
+        registration: Registration,
+        base_url: &str,
+    ) -> Result<Arc<RegisteredProcess>, RegisterError> {
+        let workflow = Workflow::parse(&document)?;
+        let id = registration
+            .description
+            .as_ref()
+            .and_then(|d| d.get("id"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        check_cycles(self, base_url, &id, &workflow)?;
+        let description = describe(
+            self,
+            base_url,
+            self.tree_bounds(),
+            &workflow,
+            registration.description,
+        )?;
+        check_process_description(&description).map_err(DescriptionError)?;
+        let id = check_description(&description)?;
+        let validator = Arc::new(InputValidator::new(&description)?);
+        let bytes = serde_json::to_vec(&document).unwrap_or_default();
+        let record = ProcessRecord {
+            id,
+            description,
+            module_sha256: module_sha256(&bytes),
+            mutable: registration.mutable,
+            deployed: Utc::now(),
+            description_overridden: true,
+            limits: registration.limits,
+            job_control_options: registration.job_control_options,
+            workflow: Some(document),
+        };
+        let executable = Executable::Workflow(Arc::new(workflow));
+        let process = Arc::new(self.build(record.clone(), executable, validator));
+        self.store_and_offer(&record, &bytes, &registration.policy, process)
+            .await
+    }
+
+    /// The bounds of a tree of nested processes, from the configuration.
+    pub fn tree_bounds(&self) -> TreeBounds {
+        let execution = &self.config.execution;
+        TreeBounds {
+            max_depth: execution.max_nesting_depth,
+            max_steps: execution.max_nested_steps,
+            max_map_elements: execution.max_map_elements,
+        }
+    }
+
+    /// Store `record` (with its module `bytes`) as `policy` says, then
+    /// offer `process`.
+    ///
+    /// The store decides atomically whether the id is free (deploy) or a
+    /// mutable process (replace), for every node sharing it; the write
+    /// is durable before the client hears 201/204, so a kill -9 right
+    /// after cannot bring back the old version (or nothing).
+    async fn store_and_offer(
+        &self,
+        record: &ProcessRecord,
+        bytes: &[u8],
+        policy: &Policy,
+        process: Arc<RegisteredProcess>,
+    ) -> Result<Arc<RegisteredProcess>, RegisterError> {
+        let id = record.id.clone();
+        match policy {
             Policy::Deploy => {
-                if !self.store.insert_process(&record, &wasm).await? {
+                if !self.store.insert_process(record, bytes).await? {
                     return Err(RegisterError::Duplicate(id));
                 }
             }
@@ -308,20 +395,58 @@ impl ProcessRegistry {
                         found: id,
                     });
                 }
-                if !self.store.replace_process(&record, &wasm).await? {
+                if !self.store.replace_process(record, bytes).await? {
                     return Err(match self.store.get_process(&id).await? {
                         Some(_) => RegisterError::Immutable(id),
                         None => RegisterError::NotFound(id),
                     });
                 }
             }
-            Policy::Install => self.store.install_process(&record, &wasm).await?,
+            Policy::Install => self.store.install_process(record, bytes).await?,
         }
-        self.offer(process.clone(), module);
-        if matches!(registration.policy, Policy::Replace(_)) {
+        self.offer(process.clone());
+        if matches!(policy, Policy::Replace(_)) {
             self.collect_after_change().await;
         }
         Ok(process)
+    }
+
+    /// The process a job of `workflow` runs when its top process is the
+    /// component `top` (see [`super::workflow::expand`]); the top
+    /// process's rules are kept under the job's (workflow id, module), so
+    /// that the job is checked by them when it runs.
+    pub(super) fn runner(
+        &self,
+        workflow: &RegisteredProcess,
+        top: &RegisteredProcess,
+        deployed: chrono::DateTime<Utc>,
+    ) -> Arc<RegisteredProcess> {
+        let record = super::workflow::runner_record(workflow, top, deployed);
+        self.validators
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(
+                (record.id.clone(), record.module_sha256.clone()),
+                top.validator.clone(),
+            );
+        Arc::new(RegisteredProcess {
+            record,
+            executable: top.executable.clone(),
+            job_control_options: workflow.job_control_options.clone(),
+            validator: top.validator.clone(),
+            limits: top.limits,
+        })
+    }
+
+    /// The input rules of the process offered now whose module is
+    /// `sha256`, if any (for a queued job of a workflow after a restart).
+    pub fn validator_of_module(&self, sha256: &str) -> Option<Arc<InputValidator>> {
+        self.processes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .find(|p| p.record.module_sha256 == sha256)
+            .map(|p| p.validator.clone())
     }
 
     /// After a replace or undeploy: collect what became unused (once its
@@ -333,12 +458,15 @@ impl ProcessRegistry {
         }
     }
 
-    /// Make a process available here (its module kept by sha256).
-    fn offer(&self, process: Arc<RegisteredProcess>, module: ProcessModule) {
-        self.modules
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(process.record.module_sha256.clone(), module);
+    /// Make a process available here (a component's module kept by
+    /// sha256).
+    fn offer(&self, process: Arc<RegisteredProcess>) {
+        if let Executable::Component(module) = &process.executable {
+            self.modules
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(process.record.module_sha256.clone(), module.clone());
+        }
         self.processes
             .write()
             .unwrap_or_else(PoisonError::into_inner)
@@ -466,18 +594,26 @@ impl ProcessRegistry {
     /// Load a stored record's module and rules and offer it; `false` (and
     /// logged) when it does not load.
     async fn load_record(&self, record: ProcessRecord) -> bool {
-        let loaded = match self.module_for(&record.module_sha256).await {
-            Ok(Some(module)) => InputValidator::new(&record.description)
-                .map(|v| (module, Arc::new(v)))
+        let executable = match &record.workflow {
+            Some(document) => Workflow::parse(document)
+                .map(|w| Executable::Workflow(Arc::new(w)))
                 .map_err(RegisterError::from),
-            Ok(None) => Err(RegisterError::NotFound(record.module_sha256.clone())),
-            Err(e) => Err(e),
+            None => match self.module_for(&record.module_sha256).await {
+                Ok(Some(module)) => Ok(Executable::Component(module)),
+                Ok(None) => Err(RegisterError::NotFound(record.module_sha256.clone())),
+                Err(e) => Err(e),
+            },
         };
+        let loaded = executable.and_then(|executable| {
+            InputValidator::new(&record.description)
+                .map(|v| (executable, Arc::new(v)))
+                .map_err(RegisterError::from)
+        });
         match loaded {
-            Ok((module, validator)) => {
+            Ok((executable, validator)) => {
                 let id = record.id.clone();
-                let process = Arc::new(self.build(record, module.clone(), validator));
-                self.offer(process, module);
+                let process = Arc::new(self.build(record, executable, validator));
+                self.offer(process);
                 tracing::debug!(process = %id, "process loaded from the store");
                 true
             }
@@ -501,7 +637,7 @@ impl ProcessRegistry {
     fn build(
         &self,
         record: ProcessRecord,
-        module: ProcessModule,
+        executable: Executable,
         validator: Arc<InputValidator>,
     ) -> RegisteredProcess {
         let overrides = self.config.processes.get(&record.id);
@@ -530,7 +666,7 @@ impl ProcessRegistry {
         };
         RegisteredProcess {
             record,
-            module,
+            executable,
             job_control_options,
             validator,
             limits,

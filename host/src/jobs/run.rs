@@ -117,11 +117,14 @@ impl Inner {
                 ));
             }
         };
-        // After a restart, or on a node that never saw that version, the
-        // module's own description gives the rules.
+        // After a restart, or on a node that never saw that version: the
+        // rules of the process offering that module now (a workflow's job
+        // runs its top process's module), else the module's own
+        // description.
         let validator = match self
             .registry
             .validator_for(&job.process_id, &job.module_sha256)
+            .or_else(|| self.registry.validator_of_module(&job.module_sha256))
         {
             Some(validator) => validator,
             None => match InputValidator::new(module.description()) {

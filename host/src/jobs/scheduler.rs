@@ -30,7 +30,7 @@ use uuid::Uuid;
 
 use super::address_guard::{AddressGuard, GuardedClient};
 use super::callbacks::Callbacks;
-use super::registry::{ProcessRegistry, RegisteredProcess};
+use super::registry::{Executable, ProcessRegistry, RegisteredProcess};
 use super::run::Runnable;
 use super::running::RunningJobs;
 use crate::config::{Config, NodeRole};
@@ -98,6 +98,10 @@ pub enum JobError {
         /// Its effective `jobControlOptions`.
         options: Vec<String>,
     },
+    /// A request to a deployed workflow that does not make a sound tree
+    /// once its inputs are in place (see [`super::workflow::expand`]).
+    #[error(transparent)]
+    Workflow(#[from] super::validate::InvalidInput),
     /// The scheduler is shutting down.
     #[error("the server is shutting down")]
     ShuttingDown,
@@ -313,6 +317,8 @@ impl Scheduler {
             return Err(JobError::ShuttingDown);
         }
         self.check_storage(owner)?;
+        let (expanded, request) = self.expand(process, request)?;
+        let process = expanded.as_deref().unwrap_or(process);
         let mut job = JobRecord::new(process.id(), &process.record.module_sha256, request, true);
         job.limits = Some(process.limits);
         job.owner = owner.map(|o| o.name.clone());
@@ -423,6 +429,29 @@ impl Scheduler {
         Box::pin(self.run_now(process, request, owner, true, Some((parent, parent_token))))
     }
 
+    /// The process that runs a request to `process`, and the request it
+    /// runs: the same for a component; for a deployed workflow, its top
+    /// process with the workflow's inputs in place
+    /// ([`super::workflow::expand`]).
+    fn expand(
+        &self,
+        process: &RegisteredProcess,
+        request: ExecuteRequest,
+    ) -> Result<(Option<Arc<RegisteredProcess>>, ExecuteRequest), JobError> {
+        if let Executable::Component(_) = process.executable {
+            return Ok((None, request));
+        }
+        let registry = &self.inner.registry;
+        let (runner, request) = super::workflow::expand(
+            registry,
+            &self.inner.base_url,
+            registry.tree_bounds(),
+            process,
+            request,
+        )?;
+        Ok((Some(runner), request))
+    }
+
     /// Dismiss job `id` if `parent` is cancelled before the returned guard
     /// is dropped (the watch ends with it).
     fn dismiss_with(&self, parent: &CancellationToken, id: Uuid) -> tokio_util::sync::DropGuard {
@@ -454,6 +483,11 @@ impl Scheduler {
         step_of: Option<(Uuid, &CancellationToken)>,
     ) -> Result<(JobRecord, Option<JobResults>), JobError> {
         self.check_storage(owner)?;
+        let (expanded, request) = self.expand(process, request)?;
+        let process = expanded.as_deref().unwrap_or(process);
+        let Executable::Component(module) = &process.executable else {
+            unreachable!("expand gives a component");
+        };
         let sync_timeout = self.inner.config.execution.sync_timeout;
         let deadline = tokio::time::Instant::now() + sync_timeout;
         let mut job = JobRecord::new(process.id(), &process.record.module_sha256, request, false);
@@ -502,7 +536,7 @@ impl Scheduler {
         let token = self.inner.running.start(job.id);
         let _dismissed_with_parent = step_of.map(|(_, parent)| self.dismiss_with(parent, job.id));
         let runnable = Runnable {
-            module: process.module.clone(),
+            module: module.clone(),
             validator: process.validator.clone(),
             limits: process.limits,
             deadline: Some(deadline),

@@ -93,6 +93,10 @@ pub(crate) enum Occurrence<'a> {
     /// "inputs": {…}, "outputs": {…}}`, whose output becomes the value
     /// ([`super::nested`]).
     Process(&'a Map<String, Value>),
+    /// `{"$input": "<name>"}`: in a deployable workflow, the value of the
+    /// workflow's input `<name>` ([`super::workflow`]). Anywhere else it is
+    /// refused with the rest of a tree ([`super::nested::check_tree`]).
+    Placeholder(&'a str),
     /// A plain value.
     Plain(&'a Value),
 }
@@ -110,6 +114,9 @@ pub(crate) fn classify(value: &Value) -> Occurrence<'_> {
             && fields.keys().all(|k| QUALIFIED_KEYS.contains(&k.as_str()))
         {
             return Occurrence::Qualified(inner, fields.get("mediaType").and_then(Value::as_str));
+        }
+        if let (Some(Value::String(name)), 1) = (fields.get("$input"), fields.len()) {
+            return Occurrence::Placeholder(name);
         }
         if matches!(fields.get("process"), Some(Value::String(_)))
             && fields.keys().all(|k| NESTED_KEYS.contains(&k.as_str()))
@@ -374,9 +381,9 @@ impl InputValidator {
 impl InputRule {
     fn check(&self, value: &Value, nested: bool) -> Result<(), InvalidInput> {
         let inner = match classify(value) {
-            Occurrence::Process(_) if nested => return Ok(()),
+            Occurrence::Process(_) | Occurrence::Placeholder(_) if nested => return Ok(()),
             // Where nested processes are not run, it is just an object.
-            Occurrence::Process(_) => value,
+            Occurrence::Process(_) | Occurrence::Placeholder(_) => value,
             Occurrence::Reference(href) => {
                 return if href.starts_with("http://") || href.starts_with("https://") {
                     Ok(())

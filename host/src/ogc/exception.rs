@@ -41,6 +41,9 @@ pub mod exception_type {
     pub const INVALID_PARAMETER: &str = "urn:wasmproc:error:invalid-parameter";
     /// The body's media type is not accepted.
     pub const UNSUPPORTED_MEDIA_TYPE: &str = "urn:wasmproc:error:unsupported-media-type";
+    /// No representation of the resource in a media type the client
+    /// accepts.
+    pub const NOT_ACCEPTABLE: &str = "urn:wasmproc:error:not-acceptable";
     /// The body did not arrive in time.
     pub const REQUEST_TIMEOUT: &str = "urn:wasmproc:error:request-timeout";
     /// The body is too large.

@@ -31,6 +31,7 @@ pub const CONFORMANCE_CLASSES: &[&str] = &[
     "http://www.opengis.net/spec/ogcapi-processes-2/1.0/conf/deploy-replace-undeploy",
     "http://www.opengis.net/spec/ogcapi-processes-2/1.0/conf/ogcapppkg",
     "http://www.opengis.net/spec/ogcapi-processes-3/1.0/conf/nested-processes",
+    "http://www.opengis.net/spec/ogcapi-processes-3/1.0/conf/deployable-workflows",
 ];
 
 /// `sync-execute` in `jobControlOptions`.

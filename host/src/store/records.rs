@@ -32,6 +32,11 @@ pub struct ProcessRecord {
     /// `jobControlOptions` given at deploy time.
     #[serde(default)]
     pub job_control_options: Option<Vec<String>>,
+    /// A deployed workflow's document (its top call, with `$input`
+    /// placeholders); `None` for a component. Its bytes are also stored
+    /// as the process's module, `module_sha256` being their hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<serde_json::Value>,
 }
 
 /// Why a job failed.

@@ -5,11 +5,12 @@
 //! built from source.
 //!
 //! One module per area. The suites that must hold on both stores
-//! (access, execution, jobs, deploy, durability, result_cache, workflows) start their servers through
+//! (access, execution, jobs, deploy, deployed_workflows, durability, result_cache,
+//! workflows) start their servers through
 //! [`server`] and [`child_store_toml`]; [`on_postgres`] compiles them a
 //! second time with those two pointing at PostgreSQL.
 
-// `on_postgres` compiles seven suites a second time on purpose.
+// `on_postgres` compiles eight suites a second time on purpose.
 #![allow(clippy::duplicate_mod)]
 
 use wasmproc_tests::{TestDatabase, TestServer, TestServerBuilder};
@@ -21,6 +22,7 @@ mod cluster;
 mod cors;
 mod crash_rounds;
 mod deploy;
+mod deployed_workflows;
 mod durability;
 mod execution;
 mod fuzz_openapi;

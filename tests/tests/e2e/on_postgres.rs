@@ -1,4 +1,5 @@
-//! The access, execution, jobs, deploy, durability, result cache and workflows suites again, on a server
+//! The access, execution, jobs, deploy, deployed workflows, durability, result cache and workflows
+//! suites again, on a server
 //! whose store is a PostgreSQL database of its own.
 
 use wasmproc_tests::{TestDatabase, TestServer, TestServerBuilder};
@@ -9,6 +10,8 @@ use super::BINARY;
 mod access;
 #[path = "deploy.rs"]
 mod deploy;
+#[path = "deployed_workflows.rs"]
+mod deployed_workflows;
 #[path = "durability.rs"]
 mod durability;
 #[path = "execution.rs"]

@@ -491,6 +491,7 @@ fn process(id: &str, sha: &str, mutable: bool) -> ProcessRecord {
         description_overridden: false,
         limits: None,
         job_control_options: None,
+        workflow: None,
     }
 }
 
