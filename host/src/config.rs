@@ -501,6 +501,11 @@ pub struct ExecutionConfig {
     /// the job fails saying so. Default 1 hour.
     #[serde(with = "humantime_serde")]
     pub workflow_timeout: Duration,
+    /// Most fuel the guests of one tree of nested processes (every step
+    /// at every depth, and the top job's own run) may burn in all; each
+    /// also keeps its own limit. Default 10^12, ten steps at the default
+    /// per-job limit.
+    pub workflow_fuel: u64,
     /// How long the results of a process with `cache = true` are reused.
     /// Default 1 hour.
     #[serde(with = "humantime_serde")]
@@ -531,6 +536,7 @@ impl Default for ExecutionConfig {
             max_nested_steps: 64,
             max_map_elements: 10_000,
             workflow_timeout: Duration::from_secs(3600),
+            workflow_fuel: 1_000_000_000_000,
             cache_ttl: Duration::from_secs(3600),
             cache_max_bytes: 256 << 20,
         }

@@ -174,7 +174,7 @@ pub(super) fn parse_key(hex_key: &str) -> Option<CacheKey> {
 }
 
 /// `value` with the members of every object in sorted order.
-fn canonical(value: &Value) -> Value {
+pub(super) fn canonical(value: &Value) -> Value {
     match value {
         Value::Object(fields) => {
             let sorted: BTreeMap<&String, Value> =

@@ -10,6 +10,8 @@
 //! - `href.rs`: fetching inputs given by reference, through the guard.
 //! - `nested.rs`: nested processes (Part 3): an input computed by another
 //!   process, checked as a whole tree and run as jobs of their own.
+//! - `tree.rs`: what the jobs of one tree share: a fuel budget, and the
+//!   calls made (a call written twice runs once).
 //! - `workflow.rs`: deployable workflows (Part 3): a tree of nested
 //!   processes with `$input` placeholders, deployed as a process.
 //! - `scheduler.rs`: the handle the API calls (submit, execute sync,
@@ -39,6 +41,7 @@ mod run;
 mod running;
 mod scheduler;
 mod storage;
+mod tree;
 mod validate;
 pub mod workflow;
 

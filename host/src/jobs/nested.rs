@@ -75,6 +75,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::registry::{ProcessRegistry, RegisteredProcess};
 use super::scheduler::{Inner, JobOwner, Scheduler};
+use super::tree::Tree;
 use super::validate::{InputValidator, InvalidInput, Occurrence, classify};
 use crate::failure::FailureKind;
 use crate::ogc::ExecuteRequest;
@@ -587,7 +588,7 @@ fn json_call_placeholder() -> Value {
 }
 
 /// Why a job's nested processes did not give it its inputs.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) struct StepFailed {
     /// How the parent fails: the failed step's own kind (so that a step
     /// refused for its inputs blames the client, as it would alone).
@@ -626,13 +627,15 @@ fn as_element(value: &OutputValue, media_type: &str) -> Value {
 /// each one's value in its slot. Returns the steps that ran (for the
 /// parent's record), and the first failure in input order if any failed.
 /// `token` is the parent's: when it is cancelled (the parent dismissed),
-/// every step still running is dismissed too.
+/// every step still running is dismissed too. `tree` is what all the
+/// jobs of the parent's tree share (its fuel budget, the calls made).
 pub(super) async fn run_steps(
     inner: &Arc<Inner>,
     parent: &JobRecord,
     validator: &InputValidator,
     inputs: &mut Map<String, Value>,
     token: &CancellationToken,
+    tree: &Arc<Tree>,
 ) -> (Vec<Step>, Result<(), StepFailed>) {
     let calls: Vec<(Slot, Map<String, Value>)> = nested_calls(validator, inputs)
         .into_iter()
@@ -649,7 +652,7 @@ pub(super) async fn run_steps(
     let runs = calls.iter().zip(&paths).map(|((_, call), path)| {
         let done = &done;
         async move {
-            let outcome = run_call(inner, parent, path, call, token).await;
+            let outcome = run_call(inner, parent, path, call, token, tree).await;
             let finished = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
             report_progress(inner, parent, finished, total).await;
             outcome
@@ -705,112 +708,161 @@ fn place(inputs: &mut Map<String, Value>, slot: &Slot, value: Value) {
 /// The steps a call ran, and the value it gives its input.
 type CallOutcome = (Vec<Step>, Result<Value, StepFailed>);
 
-/// One nested call at `path`: its process run as a job of its own, or, with
-/// a `map`, once per element. Boxed: a map's `over` may be a call itself.
+/// One nested call at `path`, made once per tree: the first place of the
+/// tree to need it runs it ([`run_call_once`]), every identical call
+/// elsewhere in the tree waits for that and takes its value, listing the
+/// same job(s) among its steps (see [`super::tree`]). Boxed: a map's
+/// `over` may be a call itself.
 fn run_call<'a>(
     inner: &'a Arc<Inner>,
     parent: &'a JobRecord,
     path: &'a str,
     call: &'a Map<String, Value>,
     token: &'a CancellationToken,
+    tree: &'a Arc<Tree>,
 ) -> std::pin::Pin<Box<dyn Future<Output = CallOutcome> + Send + 'a>> {
     Box::pin(async move {
-        let fail = |kind: FailureKind, reason: String| StepFailed {
-            kind,
-            reason: format!("step {path}: {reason}"),
-        };
-        let reference = call
-            .get("process")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        let Some(process) =
-            process_id_of(reference, &inner.base_url).and_then(|id| inner.registry.get(id))
-        else {
-            let reason = format!("process '{reference}' is no longer offered");
-            return (Vec::new(), Err(fail(FailureKind::InvalidInput, reason)));
-        };
-        let prepared = selected_output(call, &process.validator)
-            .and_then(|output| Ok((output, call_inputs(call)?, map_spec(call)?)));
-        let (output, inputs, map) = match prepared {
-            Ok(prepared) => prepared,
-            Err(reason) => return (Vec::new(), Err(fail(FailureKind::InvalidInput, reason))),
-        };
-        let Some(map) = map else {
-            let (step, ran) = run_job(inner, parent, path, &process, inputs, &output, token).await;
-            let value = ran.map(|(value, media_type)| as_input(&value, &media_type));
-            return (
-                step.into_iter().collect(),
-                value.map_err(|r| fail(r.0, r.1)),
-            );
-        };
-        // The array: given, or the output of the call in `over`.
-        let mut steps = Vec::new();
-        let elements = match &map.over {
-            Value::Array(elements) => elements.clone(),
-            over => {
-                let Occurrence::Process(over_call) = classify(over) else {
-                    let reason = "map.over is neither an array nor a nested process".into();
-                    return (steps, Err(fail(FailureKind::InvalidInput, reason)));
-                };
-                let over_path = format!("{path}.map.over");
-                let (ran, value) = run_call(inner, parent, &over_path, over_call, token).await;
-                steps.extend(ran);
-                match value {
-                    Ok(Value::Array(elements)) => elements,
-                    Ok(_) => {
-                        let reason = "map.over gave a value that is not an array".into();
-                        return (steps, Err(fail(FailureKind::InvalidInput, reason)));
-                    }
-                    Err(failure) => return (steps, Err(failure)),
-                }
-            }
-        };
-        let limit = inner.config.execution.max_map_elements;
-        if elements.len() > limit {
-            let reason = format!(
-                "map.over has {} elements, more than execution.max_map_elements = {limit}",
-                elements.len()
-            );
-            return (steps, Err(fail(FailureKind::InvalidInput, reason)));
+        let key = super::cache::canonical(&Value::Object(call.clone())).to_string();
+        let slot = tree.call_slot(key);
+        let (first_path, steps, value) = slot
+            .get_or_init(|| async {
+                let (steps, value) = run_call_once(inner, parent, path, call, token, tree).await;
+                (path.to_owned(), steps, value)
+            })
+            .await
+            .clone();
+        if first_path == path {
+            return (steps, value);
         }
-        // Every element in order, at most `parallelism` at once.
-        use futures_util::StreamExt as _;
-        let mut runs = Vec::with_capacity(elements.len());
-        for (index, element) in elements.into_iter().enumerate() {
-            let mut one = inputs.clone();
-            one.insert(map.input.clone(), element);
-            let (process, output) = (process.clone(), output.clone());
-            runs.push(async move {
-                let element_path = format!("{path}.map[{index}]");
-                run_job(inner, parent, &element_path, &process, one, &output, token).await
-            });
-        }
-        // Never more than the workers: more would only wait for one, and
-        // count against `max_waiting_sync` while they do.
-        let workers = inner.config.execution.max_concurrent_jobs.max(1);
-        let results: Vec<_> = futures_util::stream::iter(runs)
-            .buffered(map.parallelism.min(workers))
-            .collect()
-            .await;
-        let mut values = Vec::new();
-        for (index, (step, ran)) in results.into_iter().enumerate() {
-            steps.extend(step);
-            match ran {
-                Ok((value, media_type)) => values.push(as_element(&value, &media_type)),
-                Err(_) if map.skip_failures => {}
-                Err((kind, reason)) => {
-                    let reason = format!("element {index}: {reason}");
-                    return (steps, Err(fail(kind, reason)));
-                }
-            }
-        }
-        (steps, Ok(Value::Array(values)))
+        // Made at another place: the same jobs, listed under this path.
+        let steps = steps
+            .into_iter()
+            .map(|step| Step {
+                path: step.path.replacen(&first_path, path, 1),
+                job_id: step.job_id,
+            })
+            .collect();
+        (steps, value)
     })
 }
 
+/// [`run_call`] itself: the call's process run as a job of its own, or,
+/// with a `map`, once per element.
+async fn run_call_once(
+    inner: &Arc<Inner>,
+    parent: &JobRecord,
+    path: &str,
+    call: &Map<String, Value>,
+    token: &CancellationToken,
+    tree: &Arc<Tree>,
+) -> CallOutcome {
+    let fail = |kind: FailureKind, reason: String| StepFailed {
+        kind,
+        reason: format!("step {path}: {reason}"),
+    };
+    let reference = call
+        .get("process")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let Some(process) =
+        process_id_of(reference, &inner.base_url).and_then(|id| inner.registry.get(id))
+    else {
+        let reason = format!("process '{reference}' is no longer offered");
+        return (Vec::new(), Err(fail(FailureKind::InvalidInput, reason)));
+    };
+    let prepared = selected_output(call, &process.validator)
+        .and_then(|output| Ok((output, call_inputs(call)?, map_spec(call)?)));
+    let (output, inputs, map) = match prepared {
+        Ok(prepared) => prepared,
+        Err(reason) => return (Vec::new(), Err(fail(FailureKind::InvalidInput, reason))),
+    };
+    let Some(map) = map else {
+        let (step, ran) =
+            run_job(inner, parent, path, &process, inputs, &output, token, tree).await;
+        let value = ran.map(|(value, media_type)| as_input(&value, &media_type));
+        return (
+            step.into_iter().collect(),
+            value.map_err(|r| fail(r.0, r.1)),
+        );
+    };
+    // The array: given, or the output of the call in `over`.
+    let mut steps = Vec::new();
+    let elements = match &map.over {
+        Value::Array(elements) => elements.clone(),
+        over => {
+            let Occurrence::Process(over_call) = classify(over) else {
+                let reason = "map.over is neither an array nor a nested process".into();
+                return (steps, Err(fail(FailureKind::InvalidInput, reason)));
+            };
+            let over_path = format!("{path}.map.over");
+            let (ran, value) = run_call(inner, parent, &over_path, over_call, token, tree).await;
+            steps.extend(ran);
+            match value {
+                Ok(Value::Array(elements)) => elements,
+                Ok(_) => {
+                    let reason = "map.over gave a value that is not an array".into();
+                    return (steps, Err(fail(FailureKind::InvalidInput, reason)));
+                }
+                Err(failure) => return (steps, Err(failure)),
+            }
+        }
+    };
+    let limit = inner.config.execution.max_map_elements;
+    if elements.len() > limit {
+        let reason = format!(
+            "map.over has {} elements, more than execution.max_map_elements = {limit}",
+            elements.len()
+        );
+        return (steps, Err(fail(FailureKind::InvalidInput, reason)));
+    }
+    // Every element in order, at most `parallelism` at once.
+    use futures_util::StreamExt as _;
+    let mut runs = Vec::with_capacity(elements.len());
+    for (index, element) in elements.into_iter().enumerate() {
+        let mut one = inputs.clone();
+        one.insert(map.input.clone(), element);
+        let (process, output) = (process.clone(), output.clone());
+        runs.push(async move {
+            let element_path = format!("{path}.map[{index}]");
+            run_job(
+                inner,
+                parent,
+                &element_path,
+                &process,
+                one,
+                &output,
+                token,
+                tree,
+            )
+            .await
+        });
+    }
+    // Never more than the workers: more would only wait for one, and
+    // count against `max_waiting_sync` while they do.
+    let workers = inner.config.execution.max_concurrent_jobs.max(1);
+    let results: Vec<_> = futures_util::stream::iter(runs)
+        .buffered(map.parallelism.min(workers))
+        .collect()
+        .await;
+    let mut values = Vec::new();
+    for (index, (step, ran)) in results.into_iter().enumerate() {
+        steps.extend(step);
+        match ran {
+            Ok((value, media_type)) => values.push(as_element(&value, &media_type)),
+            Err(_) if map.skip_failures => {}
+            Err((kind, reason)) => {
+                let reason = format!("element {index}: {reason}");
+                return (steps, Err(fail(kind, reason)));
+            }
+        }
+    }
+    (steps, Ok(Value::Array(values)))
+}
+
 /// One job of a step: `process` with `inputs`, run now as a job of its
-/// own; the step, and the selected `output` with its media type, or why
-/// there is none.
+/// own in `tree`; the step, and the selected `output` with its media
+/// type, or why there is none.
+#[allow(clippy::too_many_arguments)]
 async fn run_job(
     inner: &Arc<Inner>,
     parent: &JobRecord,
@@ -819,6 +871,7 @@ async fn run_job(
     inputs: Map<String, Value>,
     output: &str,
     token: &CancellationToken,
+    tree: &Arc<Tree>,
 ) -> (
     Option<Step>,
     Result<(OutputValue, String), (FailureKind, String)>,
@@ -835,7 +888,14 @@ async fn run_job(
         inner: inner.clone(),
     };
     let ran = scheduler
-        .run_step(process, request, owner.as_ref(), parent.id, token)
+        .run_step(
+            process,
+            request,
+            owner.as_ref(),
+            parent.id,
+            token,
+            tree.clone(),
+        )
         .await;
     let (job, results) = match ran {
         Ok(ran) => ran,

@@ -51,6 +51,7 @@ use super::documents::{results_document, status_info};
 use super::href::resolve_references;
 use super::progress::ProgressReports;
 use super::scheduler::{Inner, JobError};
+use super::tree::Tree;
 use super::validate::InputValidator;
 use crate::failure::FailureKind;
 use crate::ogc::JobStatus;
@@ -69,6 +70,9 @@ pub(super) struct Runnable {
     /// A sync job's deadline (`sync_timeout` from its request's arrival):
     /// fetching its `href` inputs and its run must both end by then.
     pub(super) deadline: Option<tokio::time::Instant>,
+    /// A step's: what the jobs of its tree share. A job with nested
+    /// processes and no tree yet is the top of one, and makes it.
+    pub(super) tree: Option<Arc<Tree>>,
 }
 
 impl Inner {
@@ -140,6 +144,7 @@ impl Inner {
             validator,
             limits,
             deadline: None,
+            tree: None,
         })
     }
 
@@ -169,7 +174,10 @@ impl Inner {
         let shown = job.asynchronous.then(|| job.clone());
 
         let mut inputs = job.request.inputs.clone();
+        let mut tree = runnable.tree.clone();
         if super::nested::has_nested(&runnable.validator, &inputs) {
+            let tree = tree
+                .get_or_insert_with(|| Arc::new(Tree::new(self.config.execution.workflow_fuel)));
             // The steps take workers of their own: this job gives its
             // worker back while they run (a parent holding one while its
             // steps wait for one could starve the pool), and takes one
@@ -187,6 +195,7 @@ impl Inner {
                     &runnable.validator,
                     &mut inputs,
                     &steps_token,
+                    tree,
                 );
                 tokio::pin!(steps_run);
                 tokio::select! {
@@ -259,6 +268,32 @@ impl Inner {
                 .fail_before_run(job, shown.as_ref(), kind, reason)
                 .await;
         }
+        // In a tree, the guest's fuel comes out of the tree's budget too
+        // (see `super::tree`): its own limit, or what is left of it.
+        let reservation = match &tree {
+            Some(tree) => {
+                let wanted = limits.fuel;
+                let granted = tokio::select! {
+                    granted = tree.fuel.reserve(wanted) => granted,
+                    () = token.cancelled() => {
+                        self.running.end(job.id);
+                        return self.stopped(job).await;
+                    }
+                };
+                if granted == 0 {
+                    let reason = format!(
+                        "the fuel budget of its workflow (execution.workflow_fuel = {}) was used up by the jobs before it",
+                        tree.fuel.total()
+                    );
+                    return self
+                        .fail_before_run(job, shown.as_ref(), FailureKind::FuelExhausted, reason)
+                        .await;
+                }
+                limits.fuel = granted;
+                Some((tree.clone(), wanted, granted))
+            }
+            None => None,
+        };
         let inputs = serde_json::Value::Object(inputs).to_string();
         let progress =
             ProgressReports::new(self.store.clone(), job.id, self.write_failures.clone());
@@ -274,6 +309,9 @@ impl Inner {
             .await;
         self.running.end(job.id);
         drop(permit);
+        if let Some((tree, _, granted)) = &reservation {
+            tree.fuel.settle(*granted, report.stats.fuel_consumed);
+        }
         self.recent_run_time.record(holding_since.elapsed());
         progress.finish(&mut job);
 
@@ -309,7 +347,16 @@ impl Inner {
                 Some(JobResults { outputs })
             }
             ref failed => {
-                let reason = failed.failure_reason().unwrap_or_default();
+                let mut reason = failed.failure_reason().unwrap_or_default();
+                if let (RunOutcome::FuelExhausted { .. }, Some((tree, wanted, granted))) =
+                    (failed, &reservation)
+                    && granted < wanted
+                {
+                    reason = format!(
+                        "{reason}: all that was left of its workflow's fuel budget (execution.workflow_fuel = {}; its own limit is {wanted})",
+                        tree.fuel.total()
+                    );
+                }
                 job.status = JobStatus::Failed;
                 job.message = Some(reason.clone());
                 job.failure = Some(JobFailure {

@@ -33,6 +33,7 @@ use super::callbacks::Callbacks;
 use super::registry::{Executable, ProcessRegistry, RegisteredProcess};
 use super::run::Runnable;
 use super::running::RunningJobs;
+use super::tree::Tree;
 use crate::config::{Config, NodeRole};
 use crate::failure::FailureKind;
 use crate::ogc::{ExecuteRequest, JobStatus};
@@ -42,6 +43,16 @@ use crate::store::{JobRecord, JobResults, Store, StoreError};
 /// What running a job now gives: its final record, and its results when
 /// it succeeded.
 pub(super) type StepOutcome = Result<(JobRecord, Option<JobResults>), JobError>;
+
+/// A job run as a step of another ([`Scheduler::run_step`]).
+pub(super) struct StepOf<'a> {
+    /// The parent job.
+    parent: Uuid,
+    /// The parent's token: cancelled, it dismisses the step.
+    parent_token: &'a CancellationToken,
+    /// What the jobs of the parent's tree share.
+    tree: Arc<Tree>,
+}
 
 /// Who a new job belongs to: the API key that submits it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -425,8 +436,14 @@ impl Scheduler {
         owner: Option<&'a JobOwner>,
         parent: Uuid,
         parent_token: &'a CancellationToken,
+        tree: Arc<Tree>,
     ) -> std::pin::Pin<Box<dyn Future<Output = StepOutcome> + Send + 'a>> {
-        Box::pin(self.run_now(process, request, owner, true, Some((parent, parent_token))))
+        let step_of = StepOf {
+            parent,
+            parent_token,
+            tree,
+        };
+        Box::pin(self.run_now(process, request, owner, true, Some(step_of)))
     }
 
     /// The process that runs a request to `process`, and the request it
@@ -472,15 +489,15 @@ impl Scheduler {
         done.drop_guard()
     }
 
-    /// [`Self::execute_sync`], for a step of `parent` (job id and token)
-    /// when given.
+    /// [`Self::execute_sync`], for a step of a parent when `step_of` says
+    /// so.
     async fn run_now(
         &self,
         process: &RegisteredProcess,
         request: ExecuteRequest,
         owner: Option<&JobOwner>,
         reuse: bool,
-        step_of: Option<(Uuid, &CancellationToken)>,
+        step_of: Option<StepOf<'_>>,
     ) -> Result<(JobRecord, Option<JobResults>), JobError> {
         self.check_storage(owner)?;
         let (expanded, request) = self.expand(process, request)?;
@@ -493,7 +510,7 @@ impl Scheduler {
         let mut job = JobRecord::new(process.id(), &process.record.module_sha256, request, false);
         job.limits = Some(process.limits);
         job.owner = owner.map(|o| o.name.clone());
-        job.parent = step_of.map(|(parent, _)| parent);
+        job.parent = step_of.as_ref().map(|step| step.parent);
         if let Some((job, results)) = self.cache_or_reuse(process, &mut job, reuse).await? {
             return Ok((job, Some(results)));
         }
@@ -534,12 +551,15 @@ impl Scheduler {
         self.inner.store.start_sync_job(&job).await?;
         self.count_inputs(&job);
         let token = self.inner.running.start(job.id);
-        let _dismissed_with_parent = step_of.map(|(_, parent)| self.dismiss_with(parent, job.id));
+        let _dismissed_with_parent = step_of
+            .as_ref()
+            .map(|step| self.dismiss_with(step.parent_token, job.id));
         let runnable = Runnable {
             module: module.clone(),
             validator: process.validator.clone(),
             limits: process.limits,
             deadline: Some(deadline),
+            tree: step_of.map(|step| step.tree),
         };
         let inner = self.inner.clone();
         // Every log line about the job carries its id (the request's span

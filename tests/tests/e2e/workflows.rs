@@ -557,3 +557,93 @@ async fn steps_past_the_workflow_timeout_are_dismissed_and_the_job_fails_saying_
     );
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_call_written_twice_runs_once_and_a_tree_shares_one_fuel_budget() {
+    let server = super::server()
+        .configure(|c| {
+            c.auth.admin_token = Some(wasmproc::config::Secret::new(TOKEN));
+            c.execution.workflow_fuel = 2_000_000_000;
+            // The hostile step's own limit: 10^10, five times the tree's.
+            let limits = wasmproc::runtime::Limits {
+                fuel: 10_000_000_000,
+                ..wasmproc::runtime::Limits::default()
+            };
+            wasmproc_tests::set_limits(c, "hostile", limits);
+        })
+        .start()
+        .await;
+    // A diamond: a = echo("Joe") feeds b and c, which both feed d.
+    let a = json!({
+        "process": "echo",
+        "inputs": { "stringInput": "Joe" },
+        "outputs": { "stringInput": {} }
+    });
+    let b = call("hello-world", json!({ "name": a, "message": "from b" }));
+    let c = call("hello-world", json!({ "name": a, "message": "from c" }));
+    let request = json!({ "inputs": { "name": b, "message": c } });
+    let (top_id, reply) = server.execute_sync("hello-world", &request).await;
+    assert_eq!(
+        reply.json(),
+        json!("Hello Hello Joe! from b! Hello Joe! from c")
+    );
+    // a ran once: one echo job, listed as a step by both b and c.
+    let echoes = server.get_json("/jobs?processID=echo").await;
+    let echoes = echoes["jobs"].as_array().expect("jobs");
+    assert_eq!(echoes.len(), 1, "{echoes:?}");
+    let echo_url = format!(
+        "{}/jobs/{}",
+        server.base(),
+        echoes[0]["jobID"].as_str().unwrap()
+    );
+    let top = server.job(&top_id).await;
+    let middle = links(&top, "item");
+    assert_eq!(middle.len(), 2, "{top}");
+    for step in middle {
+        let step = server.job(&last_segment(&step)).await;
+        assert_eq!(links(&step, "item"), vec![echo_url.clone()], "{step}");
+    }
+
+    // The tree's fuel: a step that would loop until its own limit (10^10)
+    // stops at what is left of the tree's 2·10^9, and says so.
+    deploy_wasm(
+        &server,
+        std::fs::read(HOSTILE_WASM).expect("hostile component"),
+    )
+    .await;
+    let request = json!({ "inputs": { "stringInput": {
+        "process": "hostile",
+        "inputs": { "behaviour": "infinite-loop" },
+        "outputs": { "result": {} }
+    } } });
+    let reply = server
+        .post_json("/processes/echo/execution", &request, &[])
+        .await;
+    let exception = assert_exception(&reply, 500, None);
+    let reason = detail(&exception);
+    assert!(
+        reason.contains("fuel limit exhausted")
+            && reason.contains("workflow's fuel budget (execution.workflow_fuel = 2000000000"),
+        "{reason}"
+    );
+    let step = server.get_json("/jobs?processID=hostile").await["jobs"][0].clone();
+    assert_eq!(step["status"], "failed", "{step}");
+    assert!(
+        step["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("the process used all 2000000000 units of fuel"),
+        "{step}"
+    );
+    // The same step alone has its own limit, not the tree's.
+    let alone = server
+        .post_json(
+            "/processes/hostile/execution",
+            &json!({ "inputs": { "behaviour": "infinite-loop" } }),
+            &[],
+        )
+        .await;
+    let exception = assert_exception(&alone, 500, None);
+    assert!(!detail(&exception).contains("workflow"), "{exception}");
+    server.shutdown().await;
+}
