@@ -402,6 +402,11 @@ pub struct ClusterConfig {
     /// claimed ahead and stay for idle nodes), at most this many. 0 claims
     /// only for idle workers. Default 16.
     pub claim_ahead: usize,
+    /// Whether the steps of a tree of nested processes whose inputs are
+    /// all values (a map's elements, the first links of a chain) are
+    /// queued for any node of the cluster rather than run on their
+    /// parent's node (`jobs/spread.rs`). PostgreSQL only. Default true.
+    pub spread_steps: bool,
 }
 
 impl Default for ClusterConfig {
@@ -413,6 +418,7 @@ impl Default for ClusterConfig {
             heartbeat: Duration::from_secs(2),
             max_attempts: 3,
             claim_ahead: 16,
+            spread_steps: true,
         }
     }
 }

@@ -127,6 +127,8 @@ async fn follow_events(
                 }
             }
             StoreEvent::ProcessChanged(id) => inner.registry.reload(&id).await,
+            // For the parents waiting for their steps (`super::spread`).
+            StoreEvent::JobFinished(_) => {}
             StoreEvent::Resync => inner.registry.reload_all().await,
         }
     }

@@ -16,6 +16,8 @@
 //!   processes with `$input` placeholders, deployed as a process.
 //! - `scheduler.rs`: the handle the API calls (submit, execute sync,
 //!   dismiss) and the state the scheduler's tasks share.
+//! - `spread.rs`: on a cluster, the leaves of a tree of nested processes
+//!   queued for any node, their parent waiting for them.
 //! - `dispatch.rs`: free workers claim queued async jobs from the store.
 //! - `run.rs`: one job from start to stored outcome.
 //! - `running.rs`: the jobs running on this node and how they are stopped.
@@ -40,6 +42,7 @@ mod registry;
 mod run;
 mod running;
 mod scheduler;
+mod spread;
 mod storage;
 mod tree;
 mod validate;

@@ -837,11 +837,22 @@ async fn run_call_once(
             .await
         });
     }
-    // Never more than the workers: more would only wait for one, and
-    // count against `max_waiting_sync` while they do.
+    // Here, never more than the workers: more would only wait for one,
+    // and count against `max_waiting_sync` while they do. Queued for the
+    // whole cluster (`super::spread`), up to a quarter of the queue's
+    // bound, so that a map leaves room for other jobs.
     let workers = inner.config.execution.max_concurrent_jobs.max(1);
+    let spread = Scheduler {
+        inner: inner.clone(),
+    }
+    .spreads_steps();
+    let at_once = if spread {
+        (inner.config.execution.max_queued_jobs / 4).max(workers)
+    } else {
+        workers
+    };
     let results: Vec<_> = futures_util::stream::iter(runs)
-        .buffered(map.parallelism.min(workers))
+        .buffered(map.parallelism.min(at_once))
         .collect()
         .await;
     let mut values = Vec::new();

@@ -47,11 +47,11 @@ pub(super) type StepOutcome = Result<(JobRecord, Option<JobResults>), JobError>;
 /// A job run as a step of another ([`Scheduler::run_step`]).
 pub(super) struct StepOf<'a> {
     /// The parent job.
-    parent: Uuid,
+    pub(super) parent: Uuid,
     /// The parent's token: cancelled, it dismisses the step.
-    parent_token: &'a CancellationToken,
+    pub(super) parent_token: &'a CancellationToken,
     /// What the jobs of the parent's tree share.
-    tree: Arc<Tree>,
+    pub(super) tree: Arc<Tree>,
 }
 
 /// Who a new job belongs to: the API key that submits it.
@@ -246,7 +246,7 @@ impl Scheduler {
 
     /// Refuse a new job when the stored job data reached its bound, or
     /// its owner's data reached the owner's.
-    fn check_storage(&self, owner: Option<&JobOwner>) -> Result<(), JobError> {
+    pub(super) fn check_storage(&self, owner: Option<&JobOwner>) -> Result<(), JobError> {
         let storage = &self.inner.storage;
         let max = self.inner.config.execution.max_stored_bytes;
         if !storage.has_room(max) {
@@ -272,7 +272,7 @@ impl Scheduler {
 
     /// Count a new job's inputs against the bounds (only when there is
     /// one: measuring costs a serialisation of the request).
-    fn count_inputs(&self, job: &JobRecord) {
+    pub(super) fn count_inputs(&self, job: &JobRecord) {
         if super::storage::counts(&self.inner.config) {
             self.inner
                 .storage
@@ -366,7 +366,7 @@ impl Scheduler {
     /// with `reuse`, when results for that key are at hand, record `job`
     /// as ended at once with them, `cached_from` naming the job that
     /// computed them ([`super::cache`]). `None`: the job is to run.
-    async fn cache_or_reuse(
+    pub(super) async fn cache_or_reuse(
         &self,
         process: &RegisteredProcess,
         job: &mut JobRecord,
@@ -443,7 +443,22 @@ impl Scheduler {
             parent_token,
             tree,
         };
-        Box::pin(self.run_now(process, request, owner, true, Some(step_of)))
+        Box::pin(async move {
+            // A leaf of the tree goes to any node of a cluster
+            // (`super::spread`); the others run here.
+            if self.spreads_steps() {
+                let (expanded, request) = self.expand(process, request)?;
+                let process = expanded.as_deref().unwrap_or(process);
+                if !super::nested::has_nested(&process.validator, &request.inputs) {
+                    return self.queue_step(process, request, owner, step_of).await;
+                }
+                return self
+                    .run_now(process, request, owner, true, Some(step_of))
+                    .await;
+            }
+            self.run_now(process, request, owner, true, Some(step_of))
+                .await
+        })
     }
 
     /// The process that runs a request to `process`, and the request it

@@ -219,6 +219,9 @@ pub struct JobPage {
 pub enum StoreEvent {
     /// This job was dismissed (deleted): stop it if it runs here.
     JobDismissed(Uuid),
+    /// This step of a tree (a job with a parent) ended: its parent may be
+    /// waiting for it on another node (`jobs/spread.rs`). PostgreSQL only.
+    JobFinished(Uuid),
     /// This process was deployed, replaced or undeployed: reload it.
     ProcessChanged(String),
     /// Notifications may have been missed (a reconnect, a lagging

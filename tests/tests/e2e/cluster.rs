@@ -316,6 +316,51 @@ async fn long_jobs_submitted_to_a_busy_node_run_on_an_idle_one() {
     );
 }
 
+#[tokio::test]
+async fn the_elements_of_a_map_run_on_every_node() {
+    // One worker each. A synchronous request to node-a maps a slow echo
+    // over six elements: the elements are queued for the cluster, so
+    // node-b runs some of them while node-a runs the others.
+    let (_db, cluster) = Cluster::on_new_database(
+        BINARY,
+        &[NodeSpec::all("node-a", 1), NodeSpec::all("node-b", 1)],
+    )
+    .await;
+    let a = cluster.node(0);
+    let request = json!({"inputs": {
+        "stringInput": "merged",
+        "arrayInput": {
+            "process": "echo",
+            "inputs": {"stringInput": "element", "pause": 0.5},
+            "outputs": {"doubleInput": {}},
+            "map": {"input": "doubleInput", "over": [1, 2, 3, 4, 5, 6]}
+        }
+    }, "outputs": {"arrayInput": {}}});
+    let (parent_id, reply) = a.execute_sync("echo", &request).await;
+    assert_eq!(reply.json(), json!([1, 2, 3, 4, 5, 6]), "in element order");
+    let parent = a.job(&parent_id).await;
+    let steps: Vec<String> = parent["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["rel"] == "item")
+        .map(|l| last_segment(l["href"].as_str().unwrap()))
+        .collect();
+    assert_eq!(steps.len(), 6, "{parent}");
+    let mut nodes = HashSet::new();
+    for step in &steps {
+        let step = a.job(step).await;
+        assert_eq!(step["status"], "successful", "{step}");
+        let node = step["node"].as_str().unwrap();
+        nodes.insert(node.split('#').next().unwrap().to_owned());
+    }
+    assert_eq!(
+        nodes,
+        HashSet::from(["node-a".to_owned(), "node-b".to_owned()]),
+        "both nodes ran some of the elements"
+    );
+}
+
 /// An application package deploying the hello-world module under `id`.
 fn package(id: &str, version: &str) -> Value {
     use base64::Engine as _;

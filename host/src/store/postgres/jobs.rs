@@ -505,7 +505,32 @@ impl PgStore {
         results: Option<&JobResults>,
     ) -> Result<bool, StoreError> {
         let outputs = results.map(serde_json::to_vec).transpose()?;
-        self.outcomes.call((job.clone(), outputs)).await
+        let written = self.outcomes.call((job.clone(), outputs)).await?;
+        if written && job.parent.is_some() {
+            // A step: its parent may wait for it on another node
+            // (`jobs/spread.rs`), and looks again every second anyway, so
+            // a notification that fails is only logged.
+            if let Err(error) = self.announce_finished(job.id).await {
+                tracing::debug!(job = %job.id, %error, "step's end not announced");
+            }
+        }
+        Ok(written)
+    }
+
+    /// Tell every node that step `id` ended.
+    async fn announce_finished(&self, id: Uuid) -> Result<(), StoreError> {
+        self.bounded(async {
+            let client = self.client().await?;
+            client
+                .execute(
+                    "SELECT pg_notify($1, 'finished:' || $2)",
+                    &[&CHANNEL, &id.to_string()],
+                )
+                .await
+                .map_err(map_error)?;
+            Ok(())
+        })
+        .await
     }
 
     /// Put a job this node holds back in the queue (`accepted`, no lease):

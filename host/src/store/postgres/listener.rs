@@ -34,6 +34,11 @@ fn parse_payload(payload: &str) -> Option<Notification> {
             .ok()
             .map(|id| Notification::Event(StoreEvent::JobDismissed(id)));
     }
+    if let Some(id) = payload.strip_prefix("finished:") {
+        return Uuid::parse_str(id)
+            .ok()
+            .map(|id| Notification::Event(StoreEvent::JobFinished(id)));
+    }
     payload
         .strip_prefix("process:")
         .map(|id| Notification::Event(StoreEvent::ProcessChanged(id.to_owned())))
@@ -180,6 +185,10 @@ mod tests {
             Some(Notification::Event(StoreEvent::ProcessChanged(
                 "echo".into()
             )))
+        );
+        assert_eq!(
+            parse_payload(&format!("finished:{id}")),
+            Some(Notification::Event(StoreEvent::JobFinished(id)))
         );
         assert_eq!(parse_payload("dismiss:not-a-uuid"), None);
         assert_eq!(parse_payload("other"), None);
