@@ -12,9 +12,16 @@
 //! (`cache_key`), so a job's results go under the registration it was
 //! accepted for: replacing a process makes its old entries unreachable at
 //! once, even with the same module bytes (they leave memory as they age
-//! out). A request with an `href` input or a nested process is never
-//! cached: what a URL or another step gives can change while the request
-//! stays the same.
+//! out).
+//!
+//! A request with an `href` input or a nested process has no key when it
+//! is accepted: what a URL or another step gives can change while the
+//! request stays the same. Its key is computed when it runs, once the
+//! URLs are fetched and the steps have given their values, from those
+//! values ([`key_once_known`], with the registration kept in the job's
+//! `cache_pending`): the same content under the same URL, or the same
+//! values from the steps, hit; changed content misses. The fetches and
+//! steps still happen; what a hit saves is the run.
 //!
 //! # What a hit does
 //! The new job is recorded as it would have ended: `successful` at once,
@@ -34,14 +41,15 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use lru::LruCache;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::validate::{Occurrence, classify};
 use crate::ogc::ExecuteRequest;
-use crate::store::{JobResults, ProcessRecord};
+use crate::store::{JobRecord, JobResults, ProcessRecord};
 
 /// A cache key (see the module documentation).
 pub(super) type CacheKey = [u8; 32];
@@ -138,9 +146,42 @@ impl ResultCache {
     }
 }
 
-/// The key of `request` to `process`, or `None` when the request must not
-/// be cached (an `href` input or a nested process).
+/// The key of `request` to `process`, or `None` while its inputs are not
+/// known (an `href` to fetch, a nested process to run: see
+/// [`key_once_known`]).
 pub(super) fn key(process: &ProcessRecord, request: &ExecuteRequest) -> Option<CacheKey> {
+    key_of(
+        &process.id,
+        &process.module_sha256,
+        process.deployed,
+        request,
+    )
+}
+
+/// The key of a job whose inputs became known when it ran: `job`'s
+/// registration with `inputs` (fetched, or given by its steps) in place of
+/// what it was given.
+pub(super) fn key_once_known(
+    job: &JobRecord,
+    deployed: DateTime<Utc>,
+    inputs: &Map<String, Value>,
+) -> Option<CacheKey> {
+    let request = ExecuteRequest {
+        inputs: inputs.clone(),
+        outputs: job.request.outputs.clone(),
+        response: job.request.response,
+        subscriber: None,
+    };
+    key_of(&job.process_id, &job.module_sha256, deployed, &request)
+}
+
+/// The key of `request` to the registration (`id`, `module`, `deployed`).
+fn key_of(
+    id: &str,
+    module: &str,
+    deployed: DateTime<Utc>,
+    request: &ExecuteRequest,
+) -> Option<CacheKey> {
     for value in request.inputs.values() {
         let occurrences: Vec<&Value> = match value {
             Value::Array(items) => std::iter::once(value).chain(items).collect(),
@@ -156,9 +197,9 @@ pub(super) fn key(process: &ProcessRecord, request: &ExecuteRequest) -> Option<C
         }
     }
     let keyed = serde_json::json!([
-        process.id,
-        process.module_sha256,
-        process.deployed.to_rfc3339(),
+        id,
+        module,
+        deployed.to_rfc3339(),
         canonical(&Value::Object(request.inputs.clone())),
         canonical(&serde_json::to_value(&request.outputs).unwrap_or(Value::Null)),
         canonical(&serde_json::to_value(request.response).unwrap_or(Value::Null)),

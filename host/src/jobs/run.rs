@@ -268,6 +268,21 @@ impl Inner {
                 .fail_before_run(job, shown.as_ref(), kind, reason)
                 .await;
         }
+        // A process with `cache = true` whose inputs were not known when
+        // the job was accepted: keyed now, and answered from the cache if
+        // the same inputs gave results before (`super::cache`).
+        if let Some(pending) = job.cache_pending.clone()
+            && let Some(key) = super::cache::key_once_known(&job, pending.deployed, &inputs)
+        {
+            job.cache_key = Some(hex::encode(key));
+            if pending.reuse
+                && let Some(reused) = self.cache.get(&key)
+            {
+                self.running.end(job.id);
+                drop(permit);
+                return self.reuse_results(job, shown.as_ref(), reused).await;
+            }
+        }
         // In a tree, the guest's fuel comes out of the tree's budget too
         // (see `super::tree`): its own limit, or what is left of it.
         let reservation = match &tree {
@@ -403,6 +418,49 @@ impl Inner {
             }
         }
         Ok((job, results))
+    }
+
+    /// End a job with the results of an earlier one (`reused`, see
+    /// `super::cache`) instead of running it: stored successful (shown as
+    /// `shown` until durable), `cached_from` naming that job, and its
+    /// subscriber told as for any job that ended well.
+    async fn reuse_results(
+        &self,
+        mut job: JobRecord,
+        shown: Option<&JobRecord>,
+        reused: super::cache::Reusable,
+    ) -> Result<(JobRecord, Option<JobResults>), JobError> {
+        let now = Utc::now();
+        job.status = JobStatus::Successful;
+        job.finished = Some(now);
+        job.updated = now;
+        job.progress = Some(100);
+        job.message = Some(format!(
+            "completed: the results of job {} reused (same process, and the same inputs once fetched or computed)",
+            reused.job_id
+        ));
+        job.cached_from = Some(reused.job_id);
+        let results = JobResults::clone(&reused.results);
+        let visible = self
+            .finish_with_retries(shown.unwrap_or(&job), &job, Some(&results))
+            .await?;
+        if !visible {
+            return Ok((job, None));
+        }
+        if super::storage::counts(&self.config) {
+            self.storage.add(
+                job.owner.as_deref(),
+                super::storage::outcome_bytes(&job, Some(&results)),
+            );
+        }
+        if job.asynchronous {
+            let subscriber = job.request.subscriber.clone().unwrap_or_default();
+            self.callbacks.notify(
+                subscriber.success_uri.as_deref(),
+                results_document(&job, &results, &self.base_url),
+            );
+        }
+        Ok((job, Some(results)))
     }
 
     /// Why a sync job failed whose deadline passed before its guest ran.

@@ -376,6 +376,11 @@ impl Scheduler {
             return Ok(None);
         }
         let Some(key) = super::cache::key(&process.record, &job.request) else {
+            // Inputs known only when it runs: keyed then (`super::cache`).
+            job.cache_pending = Some(crate::store::CachePending {
+                deployed: process.record.deployed,
+                reuse,
+            });
             return Ok(None);
         };
         job.cache_key = Some(hex::encode(key));

@@ -59,7 +59,7 @@ use uuid::Uuid;
 use crate::config::{StoreBackend, StoreConfig};
 use crate::ogc::JobStatus;
 use crate::telemetry::metrics;
-pub use records::{JobFailure, JobRecord, JobResults, ProcessRecord, Step};
+pub use records::{CachePending, JobFailure, JobRecord, JobResults, ProcessRecord, Step};
 
 /// Storage failures.
 #[derive(Debug, thiserror::Error)]

@@ -118,6 +118,22 @@ pub struct JobRecord {
     /// from the registration it was accepted under.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_key: Option<String>,
+    /// For a job of a process with `cache = true` whose inputs are not
+    /// known when it is accepted (an `href` to fetch, a nested process to
+    /// run): what its key is computed from once they are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_pending: Option<CachePending>,
+}
+
+/// What the cache key of a job whose inputs are known only when it runs is
+/// computed from, besides those inputs (see `jobs/cache.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachePending {
+    /// When the registration it was accepted under was deployed.
+    pub deployed: DateTime<Utc>,
+    /// Whether earlier results may answer it (false with
+    /// `Cache-Control: no-cache`: it runs, and its results are kept).
+    pub reuse: bool,
 }
 
 /// One step of a workflow, as its parent job records it.
@@ -167,6 +183,7 @@ impl JobRecord {
             steps: Vec::new(),
             cached_from: None,
             cache_key: None,
+            cache_pending: None,
         }
     }
 

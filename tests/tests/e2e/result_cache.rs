@@ -3,8 +3,9 @@
 //! own that links (`via`) to the one it reused; different inputs miss;
 //! member order does not matter; `Cache-Control: no-cache` runs anyway and
 //! its results replace the entry; a replaced process starts afresh, even
-//! with the same module; a process without `cache` never reuses. Run on
-//! sled here and on PostgreSQL by `on_postgres`.
+//! with the same module; a process without `cache` never reuses; a request
+//! with an `href` or a nested input is keyed by what they gave when it
+//! ran. Run on sled here and on PostgreSQL by `on_postgres`.
 
 use base64::Engine as _;
 use reqwest::Method;
@@ -262,5 +263,77 @@ async fn a_reused_async_result_notifies_its_subscriber() {
         "{:?}",
         callback.json()
     );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn inputs_known_only_when_the_job_runs_are_keyed_by_what_they_turned_out_to_be() {
+    let files = wasmproc_tests::FileServer::start(vec![
+        ("/a.txt", "text/plain", b"same".to_vec()),
+        ("/copy-of-a.txt", "text/plain", b"same".to_vec()),
+        ("/b.txt", "text/plain", b"other".to_vec()),
+    ])
+    .await;
+    let server = super::server()
+        .configure(|c| {
+            c.href.allowed_hosts = vec!["127.0.0.1".into()];
+            c.processes.insert(
+                "echo".into(),
+                ProcessOverrides {
+                    cache: Some(true),
+                    ..ProcessOverrides::default()
+                },
+            );
+        })
+        .start()
+        .await;
+    let by_reference = |path: &str| json!({ "stringInput": { "href": files.url(path) } });
+    let (reply, first) = run(&server, "echo", by_reference("/a.txt"), &[]).await;
+    assert_eq!(reply.json(), json!("same"));
+    assert_eq!(reused_from(&first), None, "the first one runs");
+    // Another URL with the same content: fetched, then answered from the
+    // cache (keyed by content, not by URL).
+    let (reply, copy) = run(&server, "echo", by_reference("/copy-of-a.txt"), &[]).await;
+    assert_eq!(reply.json(), json!("same"));
+    assert_eq!(
+        reused_from(&copy),
+        first["jobID"].as_str().map(str::to_owned)
+    );
+    // Other content: runs.
+    let (reply, other) = run(&server, "echo", by_reference("/b.txt"), &[]).await;
+    assert_eq!(reply.json(), json!("other"));
+    assert_eq!(reused_from(&other), None);
+    // `Cache-Control: no-cache` runs even when the content matches.
+    let (_, bypassed) = run(
+        &server,
+        "echo",
+        by_reference("/a.txt"),
+        &[("cache-control", "no-cache")],
+    )
+    .await;
+    assert_eq!(reused_from(&bypassed), None);
+
+    // A nested input: the step runs each time (hello-world is not cached),
+    // and the parent is answered from the cache once the step gave the
+    // same value.
+    let nested = json!({ "stringInput": {
+        "process": "hello-world", "inputs": { "name": "Joe" }
+    } });
+    let (reply, parent) = run(&server, "echo", nested.clone(), &[]).await;
+    assert_eq!(reply.json(), json!("Hello Joe!"));
+    assert_eq!(reused_from(&parent), None);
+    let (reply, again) = run(&server, "echo", nested, &[]).await;
+    assert_eq!(reply.json(), json!("Hello Joe!"));
+    assert_eq!(
+        reused_from(&again),
+        parent["jobID"].as_str().map(str::to_owned)
+    );
+    let steps = again["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["rel"] == "item")
+        .count();
+    assert_eq!(steps, 1, "its step ran: {again}");
     server.shutdown().await;
 }
