@@ -512,6 +512,11 @@ pub struct ExecutionConfig {
     /// also keeps its own limit. Default 10^12, ten steps at the default
     /// per-job limit.
     pub workflow_fuel: u64,
+    /// URL prefixes of processes on other OGC API - Processes servers that
+    /// a nested process may name (`jobs/remote.rs`), e.g.
+    /// `"https://processes.example.org/processes/"`. They are reached
+    /// through the guard of `href` inputs too. Default: none.
+    pub remote_processes: Vec<String>,
     /// How long the results of a process with `cache = true` are reused.
     /// Default 1 hour.
     #[serde(with = "humantime_serde")]
@@ -543,6 +548,7 @@ impl Default for ExecutionConfig {
             max_map_elements: 10_000,
             workflow_timeout: Duration::from_secs(3600),
             workflow_fuel: 1_000_000_000_000,
+            remote_processes: Vec::new(),
             cache_ttl: Duration::from_secs(3600),
             cache_max_bytes: 256 << 20,
         }

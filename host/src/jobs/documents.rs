@@ -85,7 +85,9 @@ pub fn status_info(job: &JobRecord, base_url: &str) -> StatusInfo {
     }
     for step in &job.steps {
         links.push(Link::new(
-            format!("{base_url}/jobs/{}", step.job_id),
+            step.url
+                .clone()
+                .unwrap_or_else(|| format!("{base_url}/jobs/{}", step.job_id)),
             "item",
             "application/json",
             &format!("step computing {}", step.path),

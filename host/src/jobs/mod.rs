@@ -10,6 +10,7 @@
 //! - `href.rs`: fetching inputs given by reference, through the guard.
 //! - `nested.rs`: nested processes (Part 3): an input computed by another
 //!   process, checked as a whole tree and run as jobs of their own.
+//! - `remote.rs`: nested processes on other servers, when allow-listed.
 //! - `tree.rs`: what the jobs of one tree share: a fuel budget, and the
 //!   calls made (a call written twice runs once).
 //! - `workflow.rs`: deployable workflows (Part 3): a tree of nested
@@ -39,6 +40,7 @@ mod lifecycle;
 pub mod nested;
 mod progress;
 mod registry;
+mod remote;
 mod run;
 mod running;
 mod scheduler;

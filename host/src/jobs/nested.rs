@@ -65,8 +65,12 @@
 //! The steps of one job run within `execution.workflow_timeout` in all;
 //! past it the running ones are dismissed and the job fails saying so.
 //!
-//! Not done yet (see the README): deployable workflows, remote steps, and
-//! a total fuel budget for a whole tree.
+//! What the jobs of one tree share (a fuel budget, calls written twice made
+//! once) is in `jobs/tree.rs`; on a cluster, the leaves of a tree go to
+//! any node (`jobs/spread.rs`); a `process` on another server, when
+//! allowed, is called over HTTP (`jobs/remote.rs`); and a tree with
+//! `$input` placeholders can be deployed as a process
+//! ([`super::workflow`]).
 
 use std::sync::Arc;
 
@@ -74,6 +78,7 @@ use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
 use super::registry::{ProcessRegistry, RegisteredProcess};
+use super::remote::{remote_allowed, run_remote};
 use super::scheduler::{Inner, JobOwner, Scheduler};
 use super::tree::Tree;
 use super::validate::{InputValidator, InvalidInput, Occurrence, classify};
@@ -163,7 +168,7 @@ fn map_spec(call: &Map<String, Value>) -> Result<Option<MapSpec>, String> {
 
 /// The id of the process a nested `process` names: a bare id, or this
 /// server's URL of it (`{base_url}/processes/{id}`). `None` for any other
-/// URL: remote processes are not run.
+/// URL (a process on another server: see [`super::remote`]).
 pub(crate) fn process_id_of<'a>(reference: &'a str, base_url: &str) -> Option<&'a str> {
     if !reference.contains('/') {
         return Some(reference);
@@ -473,12 +478,9 @@ impl Walk<'_> {
             .get("process")
             .and_then(Value::as_str)
             .unwrap_or_default();
-        let id = process_id_of(reference, self.base_url).ok_or_else(|| {
-            refuse(format!(
-                "'{reference}' is not a process of this server ({}/processes/…); remote processes are not run",
-                self.base_url
-            ))
-        })?;
+        let Some(id) = process_id_of(reference, self.base_url) else {
+            return self.remote_call(call, reference, at).map(|()| None);
+        };
         let process = self
             .registry
             .get(id)
@@ -500,6 +502,52 @@ impl Walk<'_> {
             .map_err(|e| InvalidInput(format!("{at}.inputs: {e}")))?;
         self.level(&process, &child_inputs, &format!("{at}.inputs"), depth)?;
         Ok(produced)
+    }
+
+    /// A nested call naming a process on another server: refused unless
+    /// `execution.remote_processes` allows it (see [`super::remote`]);
+    /// then only its form is checked here (that server checks its inputs).
+    fn remote_call(
+        &mut self,
+        call: &Map<String, Value>,
+        reference: &str,
+        at: &str,
+    ) -> Result<(), InvalidInput> {
+        let refuse = |reason: String| InvalidInput(format!("{at}: {reason}"));
+        let allowed = &self.registry.config().execution.remote_processes;
+        if !remote_allowed(reference, allowed) {
+            return Err(refuse(format!(
+                "'{reference}' is not a process of this server ({}/processes/…), and execution.remote_processes does not allow it",
+                self.base_url
+            )));
+        }
+        if call.contains_key("map") {
+            return Err(refuse(
+                "a process on another server cannot be mapped; map a process of this server".into(),
+            ));
+        }
+        let selected = call.get("outputs").and_then(Value::as_object);
+        if selected.is_none_or(|outputs| outputs.len() != 1) {
+            return Err(refuse(
+                "a process on another server must select the one output to use: \"outputs\": {\"<id>\": {}}".into(),
+            ));
+        }
+        let inputs = call_inputs(call).map_err(&refuse)?;
+        for (id, value) in &inputs {
+            match classify(value) {
+                Occurrence::Process(_) => {
+                    return Err(refuse(format!(
+                        "inputs.{id}: the inputs of a process on another server are values, not nested processes"
+                    )));
+                }
+                Occurrence::Placeholder(name) => {
+                    let input = serde_json::json!({ "title": format!("{name} (for {reference})") });
+                    self.placeholder(name, format!("{at}.inputs.{id}"), input)?;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// A map: the input it names, and what it runs over (each element
@@ -739,7 +787,7 @@ fn run_call<'a>(
             .into_iter()
             .map(|step| Step {
                 path: step.path.replacen(&first_path, path, 1),
-                job_id: step.job_id,
+                ..step
             })
             .collect();
         (steps, value)
@@ -764,6 +812,26 @@ async fn run_call_once(
         .get("process")
         .and_then(Value::as_str)
         .unwrap_or_default();
+    if process_id_of(reference, &inner.base_url).is_none()
+        && remote_allowed(reference, &inner.config.execution.remote_processes)
+    {
+        // On another server (`super::remote`): the output named, since
+        // its description is not known here.
+        let output = call
+            .get("outputs")
+            .and_then(Value::as_object)
+            .and_then(|selected| selected.keys().next().cloned())
+            .unwrap_or_default();
+        let inputs = match call_inputs(call) {
+            Ok(inputs) => inputs,
+            Err(reason) => return (Vec::new(), Err(fail(FailureKind::InvalidInput, reason))),
+        };
+        let (step, value) = run_remote(inner, path, reference, inputs, &output, token).await;
+        return (
+            step.into_iter().collect(),
+            value.map_err(|r| fail(r.0, r.1)),
+        );
+    }
     let Some(process) =
         process_id_of(reference, &inner.base_url).and_then(|id| inner.registry.get(id))
     else {
@@ -922,6 +990,7 @@ async fn run_job(
     let step = Some(Step {
         path: path.to_owned(),
         job_id: job.id,
+        url: None,
     });
     let Some(results) = results else {
         let kind = job

@@ -88,7 +88,7 @@ pub enum Executable {
     /// A component, compiled.
     Component(ProcessModule),
     /// A deployed workflow: its jobs run its top process
-    /// ([`super::workflow::expand`]).
+    /// (`jobs/workflow.rs`).
     Workflow(Arc<Workflow>),
 }
 
@@ -355,6 +355,11 @@ impl ProcessRegistry {
         let process = Arc::new(self.build(record.clone(), executable, validator));
         self.store_and_offer(&record, &bytes, &registration.policy, process)
             .await
+    }
+
+    /// The server's configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     /// The bounds of a tree of nested processes, from the configuration.

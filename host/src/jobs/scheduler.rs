@@ -110,7 +110,7 @@ pub enum JobError {
         options: Vec<String>,
     },
     /// A request to a deployed workflow that does not make a sound tree
-    /// once its inputs are in place (see [`super::workflow::expand`]).
+    /// once its inputs are in place (see `jobs/workflow.rs`).
     #[error(transparent)]
     Workflow(#[from] super::validate::InvalidInput),
     /// The scheduler is shutting down.

@@ -13,15 +13,15 @@
 //! # Deploy: checked once, described from its steps
 //! [`Workflow::parse`] takes the top call (`process`, `inputs`,
 //! `outputs`; a `map` belongs inside, where a merge step takes its array).
-//! [`describe`] checks the whole template like a request's tree
-//! ([`super::nested::check_template`]: every step exists, its inputs pass,
+//! `describe` checks the whole template like a request's tree
+//! (`nested::check_template`: every step exists, its inputs pass,
 //! outputs fit inputs), with each placeholder standing for a value of the
 //! input it fills, and derives what the deployer did not give: each
 //! placeholder becomes an input described as the step input it fills (an
 //! array of it when it is a map's `over`), and the outputs are those of
 //! the top call (the ones it selects, or all). A given description must
 //! declare exactly the inputs the placeholders name and only outputs the
-//! top call has. [`check_cycles`] refuses a workflow that would reach
+//! top call has. `check_cycles` refuses a workflow that would reach
 //! itself through the workflows it uses (directly or not), naming the
 //! cycle; nested JSON cannot make one, references between deployed
 //! workflows can.
@@ -32,7 +32,7 @@
 //! like any deployed process.
 //!
 //! # A job of a workflow
-//! [`expand`] turns a request to the workflow into a request to its top
+//! `expand` turns a request to the workflow into a request to its top
 //! process: the job's inputs replace the placeholders (an optional input
 //! not given takes its placeholder out), the request's `outputs` (or else
 //! the top call's) select the outputs, and the resulting tree is checked

@@ -142,8 +142,12 @@ pub struct Step {
     /// Where its output went: `inputs.<id>` (with `[i]` for one of several
     /// occurrences), nested steps' paths continuing inside theirs.
     pub path: String,
-    /// The step's own job.
+    /// The step's own job (nil for a step on another server).
     pub job_id: Uuid,
+    /// A step on another server (`jobs/remote.rs`): its job's URL there,
+    /// when that server gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 fn is_zero(n: &u32) -> bool {

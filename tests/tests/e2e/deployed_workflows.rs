@@ -450,7 +450,7 @@ async fn a_faulty_workflow_or_a_cycle_is_refused_naming_the_part_and_nothing_is_
                 "process": "http://127.0.0.2:9/processes/x"
             } } }),
             ),
-            "remote processes are not run",
+            "execution.remote_processes does not allow it",
         ),
         (
             "itself as a step",

@@ -42,6 +42,7 @@ mod on_postgres;
 mod overload;
 mod processes;
 mod references;
+mod remote_steps;
 mod result_cache;
 mod retention;
 mod schema_harness;
