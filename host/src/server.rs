@@ -36,6 +36,23 @@
 //! stop the rest (async ones go back to the queue), then stop the executor,
 //! whose tasks hold the store: once [`Server::shutdown`] returns, the data
 //! directory is free for the next server.
+//!
+//! HTTP goes first because a synchronous request is waiting on a job: the
+//! scheduler must still be running for that job to finish and the client
+//! to get its answer. Jobs go before the executor because the executor is
+//! where they run. A signal before start-up has finished is not caught
+//! (the handlers are installed once the server is up) and ends the
+//! process at once, as a crash would; the next start recovers what it
+//! left (step 5).
+//!
+//! # Slow clients
+//! A connection costs a task and its buffers for as long as it stays
+//! open, so an HTTP/1 client must send a request's headers within
+//! `header_read_timeout` (30 s by default), and an idle keep-alive
+//! connection is closed after the same time without a new request;
+//! otherwise a few thousand clients each trickling a byte now and then
+//! (slow-loris) would hold the server's memory and file descriptors. The
+//! body has its own bound, `body_read_timeout`, enforced by the API (408).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -55,30 +72,45 @@ use crate::store::{NodeIdentity, Store, StoreError};
 /// Why the server could not start or stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    /// The configuration is invalid.
+    /// The configuration is invalid: every contradiction
+    /// [`Config::validate`] found, each naming its keys. Nothing has been
+    /// opened yet.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The database could not be opened.
+    /// The database could not be opened: sled's directory is locked by
+    /// another server or unreadable, or PostgreSQL is unreachable or its
+    /// migrations failed. Also a store error while recovering jobs.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The wasm runtime could not be created.
+    /// The wasm runtime could not be created (the engine, the linker, or
+    /// the artifact cache directory under `data_dir`).
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
-    /// A built-in or processes-directory module could not be loaded.
+    /// A built-in or processes-directory module could not be loaded, or
+    /// the deployed processes could not be read back from the store. Any
+    /// one of these stops the start-up.
     #[error("loading process {name}: {source}")]
     Process {
-        /// The file or built-in name.
+        /// The file or built-in name, or `deployed processes`.
         name: String,
-        /// Why.
+        /// Why it was refused: not a component, a failed `describe()`,
+        /// an invalid description, a store error.
         source: RegisterError,
     },
-    /// Binding, reading the processes directory, or serving failed.
+    /// Creating the data directory, binding, reading the processes
+    /// directory or one of its files, building the job executor, or
+    /// serving failed.
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
 }
 
 /// The runtime guests run on; shut down without blocking when dropped (a
 /// tokio runtime may not be dropped from async code otherwise).
+///
+/// `None` once [`Server::shutdown`] has taken it to shut it down with a
+/// timeout; only a server dropped without `shutdown` (or a start-up that
+/// failed) reaches `shutdown_background`, which stops its tasks without
+/// waiting for them.
 struct Executor(Option<tokio::runtime::Runtime>);
 
 impl Drop for Executor {
@@ -90,13 +122,31 @@ impl Drop for Executor {
 }
 
 /// A running server.
+///
+/// Made by [`Server::start`]; stop it with [`Server::shutdown`], which
+/// finishes open requests and running jobs. Merely dropping it aborts the
+/// HTTP and retention tasks and stops the executor without waiting,
+/// which is enough for a failed test but not a graceful stop.
 pub struct Server {
+    /// The address the listener is bound to (the real port when the
+    /// configuration asked for port 0); the configured address on a
+    /// worker node, which binds nothing.
     local_addr: SocketAddr,
+    /// `public_url`, or `http://` and `local_addr`: the start of every
+    /// link the API writes.
     base_url: String,
+    /// Fired (once) to make the HTTP task stop accepting and drain.
     shutdown: Option<oneshot::Sender<()>>,
+    /// The HTTP task (`serve_http`), or on a worker node a task that only
+    /// waits for the shutdown signal; its result is `shutdown`'s.
     http: JoinHandle<std::io::Result<()>>,
+    /// The periodic sweep that deletes expired jobs and unused modules.
     retention: JoinHandle<()>,
+    /// An `Option`, like `shutdown`, so that `Server::shutdown` can take
+    /// it out of a type that implements `Drop`.
     scheduler: Option<Scheduler>,
+    /// `execution.shutdown_grace`, kept because the configuration itself
+    /// is not.
     shutdown_grace: std::time::Duration,
     // Dropped last: stops the guests after HTTP has stopped.
     executor: Executor,
@@ -110,6 +160,14 @@ impl std::fmt::Debug for Server {
     }
 }
 
+/// Offer every process the server knows at start-up, in this order: the
+/// built-ins (when `builtin_processes`), the `.wasm` files of
+/// `processes_dir` in file-name order, then the deployed processes kept
+/// in the store. The first two are installed as immutable and take their
+/// ids, overwriting whatever the store holds under them (a file of the
+/// directory wins over a built-in of the same id). A deployed process
+/// that no longer loads is logged and skipped (see
+/// `ProcessRegistry::restore_deployed`) rather than stopping the server.
 async fn register_all(registry: &ProcessRegistry, config: &Config) -> Result<(), ServerError> {
     if config.builtin_processes {
         for builtin in BUILTIN_PROCESSES {
@@ -155,6 +213,19 @@ async fn register_all(registry: &ProcessRegistry, config: &Config) -> Result<(),
 impl Server {
     /// Open the store, load the processes, recover interrupted jobs and
     /// start serving. Returns once the listener is bound.
+    ///
+    /// The steps and their order are those of the module documentation.
+    /// Every process is compiled (or taken from `data_dir/artifacts`) and
+    /// described before this returns, so start-up takes seconds when
+    /// Python or JavaScript components must be compiled afresh. The
+    /// engine is sized from the configuration: `limits.max.memory_bytes`
+    /// is the largest memory a sandbox can get, and there are sandbox
+    /// slots for twice `max_concurrent_jobs` (running jobs plus the
+    /// `describe()` calls of deploys), at least the engine's default.
+    ///
+    /// The metrics recorder is process-wide and installed by the first
+    /// server of a process: a second `start` in the same process (tests)
+    /// keeps the first one's labels.
     pub async fn start(config: Config) -> Result<Self, ServerError> {
         config.validate()?;
         let config = Arc::new(config);
@@ -270,12 +341,16 @@ impl Server {
         })
     }
 
-    /// The bound address.
+    /// The bound address: with port 0 in `bind`, the port the system
+    /// picked. A worker node binds nothing and reports the configured
+    /// address.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
 
-    /// The base URL of links, without a trailing slash.
+    /// The base URL of links, without a trailing slash: `public_url` when
+    /// it is set (a server behind a proxy), else `http://` and the bound
+    /// address.
     pub fn base_url(&self) -> String {
         self.base_url.clone()
     }
@@ -284,6 +359,13 @@ impl Server {
     /// running jobs `execution.shutdown_grace` to finish, stop and re-queue
     /// the rest; stop the executor; release the data directory (a new
     /// server can open it as soon as this returns).
+    ///
+    /// The retention sweep is aborted first; a sweep cut short leaves the
+    /// rest for the next one. The wait is bounded at each step: up to 30 s
+    /// for open connections, `shutdown_grace` for the jobs (plus up to
+    /// 15 s for stopped guests to end and outcomes to be written), 10 s
+    /// for the executor's tasks. The result is that of the HTTP task: an
+    /// error only when serving itself failed.
     pub async fn shutdown(mut self) -> Result<(), ServerError> {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
@@ -309,6 +391,9 @@ impl Server {
     }
 }
 
+/// A server dropped without [`Server::shutdown`] (a test that failed, a
+/// caller that returned early) stops its background tasks, so that they do
+/// not outlive it; `executor`, dropped after this, stops the guests.
 impl Drop for Server {
     fn drop(&mut self) {
         self.retention.abort();
@@ -317,6 +402,12 @@ impl Drop for Server {
 }
 
 /// Longest the HTTP side waits for open connections to finish at shutdown.
+///
+/// A synchronous request may wait for its job longer than this
+/// (`execution.sync_timeout` is 60 s by default); when it is still open
+/// after this time, shutdown goes on without waiting for it. Its job then
+/// gets `shutdown_grace` like any other, and the connection's task
+/// answers if the job ends in time, or ends with the process.
 const CONNECTION_DRAIN: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Accept connections until `stop` fires, each served by hyper with a
@@ -329,6 +420,13 @@ const CONNECTION_DRAIN: std::time::Duration = std::time::Duration::from_secs(30)
 /// watched by a [`GracefulShutdown`](hyper_util::server::graceful::GracefulShutdown)
 /// so that shutdown finishes in-flight requests (up to
 /// `CONNECTION_DRAIN`) instead of cutting them.
+///
+/// The timeout is an HTTP/1 setting, and needs the timer set with it
+/// (hyper panics on a timeout without one). The auto builder also serves
+/// HTTP/2 with prior knowledge, which this timeout does not cover. A
+/// failed `accept` (out of file descriptors, typically) is logged and
+/// retried after 50 ms rather than ending the server: the condition
+/// passes as connections close.
 async fn serve_http(
     listener: TcpListener,
     app: axum::Router,
@@ -377,6 +475,11 @@ async fn serve_http(
 
 /// Run a server until SIGINT or SIGTERM. Prints
 /// `wasmproc listening on <base url>` on stdout once bound.
+///
+/// A worker node prints `wasmproc worker ready (no HTTP listener)`
+/// instead. The line comes after start-up has finished (every process
+/// loaded), so scripts and tests wait for it, and read the port from it
+/// when `bind` asked for port 0. What `wasmproc serve` runs.
 pub async fn serve(config: Config) -> Result<(), ServerError> {
     let worker = config.cluster.role == NodeRole::Worker;
     let server = Server::start(config).await?;

@@ -263,6 +263,61 @@ pub struct Api {
 }
 
 impl Api {
+    /// `method` on `path` as an administrator (`Authorization: Bearer
+    /// {token}`), with `body` of `content_type`: deploy, replace and
+    /// undeploy.
+    pub async fn send_as_admin(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        content_type: &str,
+        body: Option<Vec<u8>>,
+    ) -> Reply {
+        let authorization = format!("Bearer {token}");
+        let mut headers = vec![("authorization", authorization.as_str())];
+        if body.is_some() {
+            headers.push(("content-type", content_type));
+        }
+        self.send(method, path, &headers, body).await
+    }
+
+    /// Deploy a component (`application/wasm`) as an administrator, and
+    /// insist on 201.
+    pub async fn deploy_wasm(&self, token: &str, wasm: Vec<u8>) -> Reply {
+        let reply = self
+            .send_as_admin(
+                token,
+                reqwest::Method::POST,
+                "/processes",
+                "application/wasm",
+                Some(wasm),
+            )
+            .await;
+        reply.expect_status(201);
+        reply
+    }
+
+    /// Send an application package (`application/ogcapppkg+json`) as an
+    /// administrator: POST `/processes` to deploy, PUT
+    /// `/processes/{id}` to replace.
+    pub async fn send_package(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        package: &Value,
+    ) -> Reply {
+        self.send_as_admin(
+            token,
+            method,
+            path,
+            "application/ogcapppkg+json",
+            Some(package.to_string().into_bytes()),
+        )
+        .await
+    }
+
     /// A client for the server at `base` (no trailing slash).
     pub fn new(base: impl Into<String>) -> Self {
         let client = reqwest::Client::builder()

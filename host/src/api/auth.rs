@@ -64,18 +64,26 @@ pub(crate) const OPERATION_ROLES: &[(&str, Role)] = &[
 ];
 
 /// Who made a request.
+///
+/// The job routes get it from [`jobs_access`] as a request extension;
+/// other handlers get it from [`require`] when they need one. It carries
+/// no secret: a key is known by its configuration (name, role, storage
+/// bound), never by what the client sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Caller {
-    /// No credentials. Only reaches routes that need none.
+    /// No credentials, or credentials not asked for: on a server whose
+    /// jobs are not protected, every caller of a job route is anonymous,
+    /// whatever header it sent. Only reaches routes that need none.
     Anonymous,
-    /// The admin token.
+    /// The admin token (`auth.admin_token`): role admin, owning nothing.
     AdminToken,
-    /// A configured key.
+    /// A configured key, with the role and storage bound it was given.
     Key(ApiKey),
 }
 
 impl Caller {
-    /// The caller's role (`None`: anonymous).
+    /// The caller's role (`None`: anonymous). Roles are ordered, so a
+    /// check is one comparison against the least role an operation needs.
     pub(crate) fn role(&self) -> Option<Role> {
         match self {
             Self::Anonymous => None,
@@ -119,7 +127,11 @@ impl Caller {
     }
 }
 
-/// The bearer secret of a request, if it sent one.
+/// The bearer secret of a request, if it sent one. The scheme is matched
+/// as `Bearer` or `bearer` (RFC 7235 makes it case-insensitive; these are
+/// the spellings clients send) and surrounding spaces are trimmed. Any
+/// other `Authorization` (Basic, say) counts as no credentials, so the
+/// answer is a 401 asking for a bearer token, not a 403.
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)
@@ -133,7 +145,10 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 
 /// The configured key whose hash is `secret`'s. Every hash is compared
 /// (in constant time) whatever matches, so timing does not tell which
-/// key, or how many, came close.
+/// key, or how many, came close. Comparing hashes rather than secrets
+/// also makes every comparison the same length. A key whose `sha256` is
+/// not 64 hex digits matches nothing; configuration validation refuses
+/// such a key, and two keys with one hash, before the server starts.
 fn key_for(auth: &AuthConfig, secret: &str) -> Option<ApiKey> {
     let presented = Sha256::digest(secret.as_bytes());
     let mut found = None;
@@ -148,7 +163,9 @@ fn key_for(auth: &AuthConfig, secret: &str) -> Option<ApiKey> {
 
 /// Who sent `headers`: anonymous without a bearer secret, else whoever it
 /// belongs to, or 403 for a secret that is neither the admin token nor a
-/// key.
+/// key. A wrong secret is a 403 rather than a 401 because the client did
+/// authenticate, and failed: asking it again for credentials
+/// (`WWW-Authenticate`) would invite a retry with the same secret.
 pub(crate) fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
     let auth = &state.config.auth;
     let Some(secret) = bearer(headers) else {
@@ -164,6 +181,11 @@ pub(crate) fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Call
 
 /// The caller, who must hold at least `needed`: 401 without credentials,
 /// 403 with a wrong secret or a role below `needed`.
+///
+/// For the admin role, a server where nobody could hold it (no admin
+/// token, no admin key) answers 403 before looking at the credentials:
+/// the operation is disabled, and saying so is more useful than a 401
+/// asking for a token that does not exist.
 pub(crate) fn require(
     state: &AppState,
     headers: &HeaderMap,
@@ -190,7 +212,9 @@ pub(crate) fn require(
     }
 }
 
-/// Require the admin role (the admin token or an admin key).
+/// Require the admin role (the admin token or an admin key): deploy,
+/// replace and undeploy, whatever the other auth settings say, since
+/// they put code on the server.
 pub(crate) fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     require(state, headers, Role::Admin).map(drop)
 }
@@ -215,7 +239,10 @@ pub(crate) fn package_reader(state: &AppState, headers: &HeaderMap) -> Result<()
 }
 
 /// The caller of an execution or job operation: role execute when jobs
-/// are protected, else anybody.
+/// are protected (`auth.protect_jobs`, or any key configured), else
+/// anybody, as [`Caller::Anonymous`]. The HTML execute form calls it too,
+/// with its `token` field turned into the header, so a form and an API
+/// call are held to the same rule.
 pub(crate) fn job_caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
     if state.config.auth.jobs_protected() {
         require(state, headers, Role::Execute)
@@ -227,6 +254,11 @@ pub(crate) fn job_caller(state: &AppState, headers: &HeaderMap) -> Result<Caller
 /// Middleware of the execution and job routes: refuses callers that may
 /// not use them ([`job_caller`]) and hands the [`Caller`] to the handler
 /// as a request extension.
+///
+/// It runs before the body is read, so an unauthorised client cannot make
+/// the server read (or wait for) a large body, and the refusal (401, 403)
+/// comes before any 404 or 400 that would tell it something about the
+/// processes or jobs.
 pub(crate) async fn jobs_access(
     State(state): State<AppState>,
     mut request: Request,

@@ -57,9 +57,11 @@ use crate::config::PartialLimits;
 use crate::jobs::workflow::WORKFLOW_MEDIA_TYPE;
 use crate::jobs::{AddressGuard, FetchFailure, GuardedClient, Policy, Registration, fetch_bytes};
 
-/// Media type of a component.
+/// Media type of a component: an upload of the `.wasm` file as it is,
+/// and what `GET …/package` answers when the client accepts it.
 const WASM: &str = "application/wasm";
-/// Media type of an OGC application package.
+/// Media type of an OGC application package (Part 2): JSON that carries
+/// the module and, optionally, the description and deploy options.
 const APP_PACKAGE: &str = "application/ogcapppkg+json";
 
 /// The parts of an application package we use. Other members are
@@ -67,8 +69,17 @@ const APP_PACKAGE: &str = "application/ogcapppkg+json";
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct AppPackage {
+    /// A description that replaces the module's `describe()`, either the
+    /// description itself or wrapped as `{"process": …}` (as this
+    /// server's own packages carry it). It is checked as strictly as one
+    /// that a module's `describe()` gives.
     process_description: Option<Value>,
+    /// What to deploy: a component or a workflow, in one of the shapes
+    /// `execution_unit` accepts. The one member a package must have.
     execution_unit: Value,
+    /// `jobControlOptions` overriding the description's (a wasmproc
+    /// extension): how a deployer restricts a process to one mode, or
+    /// takes `dismiss` away, without rebuilding its module.
     job_control_options: Option<Vec<String>>,
     /// The fields given; the others come from the server's
     /// `[limits.default]`, as for a process's `limits` in the config.
@@ -92,6 +103,12 @@ fn media_type(headers: &HeaderMap) -> String {
 
 /// Fetch a module given by reference, with the `href` guards and limits
 /// (and never more bytes than an upload may have).
+///
+/// The fetch happens inside the deploy request, so the client waits for
+/// it; the `href` timeout bounds that wait. A module that is too large is
+/// a 413, as the same bytes uploaded would be; any other failure (an
+/// address the guard refuses, a connection error, an HTTP error status)
+/// is a 400 naming `executionUnit`, since the reference is the client's.
 async fn fetch_module(state: &AppState, href: &str) -> Result<Vec<u8>, ApiError> {
     let client = GuardedClient::new(AddressGuard::for_href(&state.config.href));
     let limit = state
@@ -120,6 +137,14 @@ enum Unit {
 /// a link, or a workflow (an execute request naming its `process`, as a
 /// qualified value of media type [`WORKFLOW_MEDIA_TYPE`] or as it is); or
 /// an array holding one of those.
+///
+/// The checks go from the most specific shape to the least: a `process`
+/// member means a bare workflow, whatever else is there; then the
+/// declared media type (`mediaType`, or `type` as some clients write it)
+/// picks a workflow or refuses anything but WebAssembly; only then are
+/// `value` (base64) and `href` read. Of an array, the first element that
+/// carries a value, a link or a workflow is used; the others are not
+/// looked at.
 async fn execution_unit(state: &AppState, unit: &Value) -> Result<Unit, ApiError> {
     let unit = match unit {
         Value::Array(units) => units
@@ -216,7 +241,13 @@ async fn read_module(
     }
 }
 
-/// Register what a deploy or replace carries.
+/// Register what a deploy or replace carries: a component is compiled,
+/// described and checked on the job executor; a workflow is checked
+/// against the processes on offer now (each it names must exist, within
+/// the tree bounds, with no cycle back to itself). Either way the record
+/// is stored durably before this returns, and the policy in
+/// `registration` decides what a taken id means (409 for a deploy, the
+/// same id required for a replace).
 async fn register(
     state: &AppState,
     unit: Unit,
@@ -234,6 +265,10 @@ async fn register(
 }
 
 /// Deploy a process.
+///
+/// Needs the admin role. The body is a component or an application
+/// package; the process is compiled, checked and stored durably before
+/// the 201, and its id is the one its description gives.
 #[utoipa::path(post, path = "/processes", tag = "Deploy, Replace, Undeploy", operation_id = "deploy",
     security(("bearer" = [])),
     request_body(content = String, content_type = "application/wasm", description = "The component (application/wasm), or an application package (application/ogcapppkg+json) whose executionUnit carries it by value or href, or carries a workflow (application/ogcexec+json: a nested-process execute request with {\"$input\": name} placeholders)"),
@@ -268,10 +303,13 @@ pub(crate) async fn deploy(
     Ok(response)
 }
 
-/// Replace a deployed process. Only a deployed (mutable) process can be
-/// replaced: the built-in and `processes_dir` ones belong to the server's
-/// installation, not to the API (403 `immutable-process`). The new module
-/// must describe the same id.
+/// Replace a deployed process.
+///
+/// Only a deployed (mutable) process can be replaced: the built-in and
+/// `processes_dir` ones belong to the server's installation, not to the
+/// API (403 `immutable-process`). The new module must describe the same
+/// id. Mutability is checked first, so a refused replace costs no fetch
+/// and no compilation.
 #[utoipa::path(put, path = "/processes/{processID}", tag = "Deploy, Replace, Undeploy", operation_id = "replace",
     security(("bearer" = [])),
     params(("processID" = String, Path, description = "Process id", example = "hello-world")),
@@ -301,9 +339,12 @@ pub(crate) async fn replace(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// Undeploy a process. Its jobs are not touched: accepted ones still run on
-/// the version they were accepted for, finished ones stay readable until
-/// retention deletes them.
+/// Undeploy a process.
+///
+/// Its jobs are not touched: accepted ones still run on the version they
+/// were accepted for, finished ones stay readable until retention deletes
+/// them. Built-in and `processes_dir` processes cannot be undeployed (403
+/// `immutable-process`).
 #[utoipa::path(delete, path = "/processes/{processID}", tag = "Deploy, Replace, Undeploy", operation_id = "undeploy",
     security(("bearer" = [])),
     params(("processID" = String, Path, description = "Process id", example = "hello-world")),
@@ -325,10 +366,12 @@ pub(crate) async fn undeploy(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// What was deployed: an application package (JSON) or, with
-/// `Accept: application/wasm`, the component itself. A workflow's package
-/// carries its document as the `executionUnit` (media type
-/// [`WORKFLOW_MEDIA_TYPE`]); it has no component (406).
+/// The deployed package of a process.
+///
+/// An application package (JSON) or, with `Accept: application/wasm`,
+/// the component itself. A workflow's package carries its document as the
+/// `executionUnit` (media type [`WORKFLOW_MEDIA_TYPE`]); it has no
+/// component (406).
 ///
 /// The package carries the module by value (base64), the description as
 /// stored and the job control options and limits it was deployed with, so
@@ -398,7 +441,9 @@ pub(crate) async fn package(
 }
 
 /// The job control options and limits a process was deployed with, in
-/// its package.
+/// its package. Only what the deployer gave is written: a process
+/// deployed without them gets the server's defaults wherever it is
+/// deployed next, rather than this server's values frozen into it.
 fn add_deploy_options(package: &mut Value, record: &crate::store::ProcessRecord) {
     if let Some(options) = &record.job_control_options {
         package["jobControlOptions"] = json!(options);
@@ -408,7 +453,9 @@ fn add_deploy_options(package: &mut Value, record: &crate::store::ProcessRecord)
     }
 }
 
-/// A package as the answer, with its media type.
+/// A package as the answer, with its media type: `axum::Json` would say
+/// `application/json`, and a client that dispatches on the media type
+/// would not know it holds a package.
 fn package_response(package: Value) -> Response {
     let mut response = axum::Json(package).into_response();
     response

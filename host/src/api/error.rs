@@ -14,6 +14,15 @@
 //! - [`RegisterError`]: a taken id is 409 `duplicated-process`, a built-in
 //!   is 403 `immutable-process`, a module that does not compile, link or
 //!   describe itself is 400 naming why.
+//! - axum's path rejection: a segment that is not UTF-8 once decoded is a
+//!   400 `invalid-parameter`; anything else there is our own bug, a 500.
+//!
+//! What a status tells the client, across the API: 400 and 415 mean the
+//! request must change before it is sent again; 401 and 403 that the
+//! credentials must; 404 that the resource is not there (or not the
+//! caller's to see); 409 that the state of the resource is in the way;
+//! 503 and 507 with `Retry-After` that the same request may succeed later
+//! unchanged; 500 that the server failed and its operator should look.
 //!
 //! The document is `application/problem+json` with OGC's `type`, `title`,
 //! `status` and `detail`. `type` is an OGC exception URI where Part 1 or 2
@@ -39,7 +48,8 @@ use crate::store::StoreError;
 pub(crate) const MAX_DETAIL_BYTES: usize = 4096;
 
 /// `detail` cut to [`MAX_DETAIL_BYTES`] on a character boundary, saying
-/// how much was left out.
+/// how much was left out. The cut is made 64 bytes short of the bound to
+/// leave room for that note, so the result never exceeds the bound.
 fn bounded_detail(mut detail: String) -> String {
     if detail.len() <= MAX_DETAIL_BYTES {
         return detail;
@@ -55,20 +65,37 @@ fn bounded_detail(mut detail: String) -> String {
 }
 
 /// An error answered as an OGC exception.
+///
+/// Built by the constructors below or converted from the errors of the
+/// layers below (`?` in a handler does it), and answered by its
+/// `IntoResponse` as an `application/problem+json` document with the
+/// headers the status calls for. The fields are private so that every
+/// error goes through `new`, which bounds the detail.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
+    /// The HTTP status of the answer, and the document's `status`.
     status: StatusCode,
+    /// The document's `type`: an OGC exception URI or a
+    /// `urn:wasmproc:error:` name, the one field a client should branch
+    /// on.
     type_uri: &'static str,
+    /// A short fixed title for the kind of error (never client text).
     title: &'static str,
+    /// What went wrong in this request, already bounded.
     detail: String,
+    /// The `Retry-After` header, in seconds: set on errors where the
+    /// same request may succeed later.
     retry_after_seconds: Option<u64>,
+    /// Whether to send `WWW-Authenticate: Bearer`, as RFC 9110 asks of a
+    /// 401.
     ask_for_bearer_token: bool,
     /// The `Allow` header of a 405.
     allow: Option<&'static str>,
 }
 
 impl ApiError {
-    /// An error with every field chosen.
+    /// An error with every field chosen. `detail` is cut to
+    /// `MAX_DETAIL_BYTES` here, whichever constructor called.
     pub fn new(
         status: StatusCode,
         type_uri: &'static str,
@@ -99,7 +126,9 @@ impl ApiError {
         }
     }
 
-    /// 403: the credentials are wrong or the operation is disabled.
+    /// 403: the credentials are wrong or the operation is disabled. The
+    /// client should not retry with the same credentials; unlike a 401, no
+    /// `WWW-Authenticate` invites it to.
     pub fn forbidden(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, ty::FORBIDDEN, "Forbidden", detail)
     }
@@ -124,7 +153,9 @@ impl ApiError {
         )
     }
 
-    /// 404 `result-not-ready`.
+    /// 404 `result-not-ready`: the job exists but is still `accepted` or
+    /// `running` (named in the detail). OGC Part 1 answers 404 here; the
+    /// client polls the job's status and asks again once it has ended.
     pub fn result_not_ready(id: &str, status: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
@@ -144,7 +175,9 @@ impl ApiError {
         )
     }
 
-    /// 400 for a malformed request body or invalid inputs.
+    /// 400 for a malformed request body or invalid inputs. The detail
+    /// should name the part at fault (a JSON path, an input id), because
+    /// the HTML form and clients use it to point at the field.
     pub fn invalid_request(detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
@@ -154,7 +187,8 @@ impl ApiError {
         )
     }
 
-    /// 400 for a query parameter out of range.
+    /// 400 for a query or path parameter out of range or malformed: a
+    /// `limit` of 0, an unknown `status`, an `f` other than json or html.
     pub fn invalid_parameter(detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::BAD_REQUEST,
@@ -184,7 +218,8 @@ impl ApiError {
         )
     }
 
-    /// 413 for a body over the limit.
+    /// 413 for a body over the limit, the limit named so a client can
+    /// tell how far over it was.
     pub fn payload_too_large(limit: u64) -> Self {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -194,7 +229,10 @@ impl ApiError {
         )
     }
 
-    /// A body that could not be read: 413 when over `limit`, else 400.
+    /// A body that could not be read: 413 when over `limit`, 408 when it
+    /// did not arrive within `body_read_timeout`, else 400 (a broken
+    /// connection, a malformed chunked encoding). The timeout is found in
+    /// the rejection's chain of sources, where the timeout layer left it.
     pub fn unreadable_body(
         rejection: &axum::extract::rejection::BytesRejection,
         limit: u64,
@@ -213,7 +251,9 @@ impl ApiError {
         }
     }
 
-    /// 500 without internals: the detail is logged, not sent.
+    /// 500 without internals: the detail is logged, not sent. Logged at
+    /// error level in the request's span, so the request id the client
+    /// got in `x-request-id` finds the line.
     pub fn internal(error: &dyn std::fmt::Display) -> Self {
         tracing::error!(%error, "internal error");
         Self::new(
@@ -224,13 +264,16 @@ impl ApiError {
         )
     }
 
-    /// Ask the client to come back after this many seconds.
+    /// Ask the client to come back after this many seconds
+    /// (`Retry-After`). Only for errors where the same request may succeed
+    /// later: a full queue, a database that is restarting.
     pub fn retry_after(mut self, seconds: u64) -> Self {
         self.retry_after_seconds = Some(seconds);
         self
     }
 
-    /// The HTTP status.
+    /// The HTTP status. The HTML forms re-render a refused form with it,
+    /// so the page carries the status the API would have sent.
     pub fn status(&self) -> StatusCode {
         self.status
     }
@@ -249,6 +292,8 @@ impl ApiError {
 }
 
 /// Whether reading the body failed because the body deadline passed.
+/// axum wraps the body's error, so the chain of `source()`s is walked
+/// until the timeout layer's own error type turns up, or the chain ends.
 fn is_timeout(rejection: &axum::extract::rejection::BytesRejection) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
     while let Some(error) = source {
@@ -260,6 +305,10 @@ fn is_timeout(rejection: &axum::extract::rejection::BytesRejection) -> bool {
     false
 }
 
+/// The answer: the status, the exception document as
+/// `application/problem+json`, and the headers the status calls for
+/// (`WWW-Authenticate` on a 401, `Allow` on a 405, `Retry-After` where
+/// set).
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = Exception {
@@ -293,6 +342,9 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A path that did not deserialize: the rejection of the crate's `Path`
+/// extractor. Every route's parameters are strings, so the only failure a
+/// client can cause is a segment that is not UTF-8 once percent-decoded.
 impl From<axum::extract::rejection::PathRejection> for ApiError {
     fn from(rejection: axum::extract::rejection::PathRejection) -> Self {
         use axum::extract::path::ErrorKind;
@@ -309,6 +361,8 @@ impl From<axum::extract::rejection::PathRejection> for ApiError {
     }
 }
 
+/// The store's errors: unavailability is the client's to retry, a full
+/// queue is load, the rest is the server's fault (500, logged).
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match &error {
@@ -332,7 +386,10 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// 503 `queue-full` with `Retry-After`.
+/// 503 `queue-full` with `Retry-After`: too many jobs are waiting, the
+/// async queue (`max_queued_jobs`) or the sync waiters
+/// (`max_waiting_sync`). Nothing was stored: the request may be sent
+/// again as it is, after the five seconds `Retry-After` suggests.
 fn queue_full(error: &dyn std::fmt::Display) -> ApiError {
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -343,6 +400,8 @@ fn queue_full(error: &dyn std::fmt::Display) -> ApiError {
     .retry_after(5)
 }
 
+/// The scheduler's errors, each mapped to what the client can do about
+/// it (see the module documentation).
 impl From<JobError> for ApiError {
     fn from(error: JobError) -> Self {
         match error {
@@ -383,6 +442,7 @@ impl From<JobError> for ApiError {
     }
 }
 
+/// The registry's errors, from deploy, replace and undeploy.
 impl From<RegisterError> for ApiError {
     fn from(error: RegisterError) -> Self {
         match error {

@@ -3,17 +3,26 @@
 //!
 //! # Everything is checked before a job exists
 //! In this order, each failure answered at once and nothing stored:
-//! the process exists (404); the body arrived within its time and size
-//! (408, 413), is JSON (415) and has the shape of OGC's `execute.yaml`
-//! (400 naming the path of the bad field); its inputs satisfy the
-//! process's input rules and every requested output is declared (400
-//! naming the input or output); its callback URIs pass the SSRF guard of
-//! `href` inputs (400 naming the field); the process can run in some mode
-//! here (400 `execution-mode-not-supported`). Only then does the scheduler
-//! see the request, and it may still refuse for load: a full queue or too
-//! many waiting sync requests (503 with `Retry-After`), or the storage
-//! bound (507). `href` inputs are fetched later, by the job, within its
-//! limits: a slow remote server holds a worker, never an HTTP thread.
+//! the caller may execute (401, 403; checked by `auth::jobs_access`
+//! before the handler runs, so a stranger learns nothing of the
+//! processes); the process exists (404); the body arrived within its time
+//! and size (408, 413), is JSON (415) and has the shape of OGC's
+//! `execute.yaml` (400 naming the path of the bad field); its inputs
+//! satisfy the process's input rules and every requested output is
+//! declared (400 naming the input or output); its callback URIs pass the
+//! SSRF guard (the one `href` inputs go through, with its own
+//! `callbacks.allowed_hosts`; 400 naming the field); the process can run
+//! in some mode here (400 `execution-mode-not-supported`). Only then does
+//! the scheduler see the request, and it may still refuse for load: a
+//! full queue or too many waiting sync requests (503 with `Retry-After`),
+//! or the storage bound (507). `href` inputs are fetched later, by the
+//! job, within its limits: a slow remote server holds a worker, never an
+//! HTTP thread.
+//!
+//! The order puts the cheap checks first and makes each answer about the
+//! first thing wrong: there is no point parsing a body for a process that
+//! does not exist, nor resolving callback hosts (a DNS lookup) for a
+//! request whose inputs are invalid anyway.
 //!
 //! # Answers
 //! - **async**: 201 with statusInfo and `Location` of the job, durable
@@ -45,9 +54,12 @@ use crate::store::JobRecord;
 /// How a request will run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
-    /// The client waits for the results.
+    /// The client waits for the results: the job runs on this node, in
+    /// the request, within `sync_timeout`, and the answer is its results
+    /// (OGC `sync-execute`).
     Sync,
-    /// The client gets a job to poll.
+    /// The client gets a job to poll: the job is queued durably and any
+    /// node with a free worker runs it (OGC `async-execute`).
     Async,
 }
 
@@ -55,12 +67,20 @@ pub(crate) enum Mode {
 /// `respond-async` preference was honoured (for `Preference-Applied`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Negotiated {
+    /// The mode the request runs in.
     pub(crate) mode: Mode,
+    /// Whether the answer says `Preference-Applied: respond-async`: only
+    /// when the client asked for async and got it. A client that asked
+    /// and got sync is told nothing, and sees the results instead.
     pub(crate) preference_applied: bool,
 }
 
 /// Whether any `Prefer` header (RFC 7240: comma-separated preferences,
-/// each `token[=value][; params]`) asks for `respond-async`.
+/// each `token[=value][; params]`) asks for `respond-async`. Several
+/// headers count as one list, the token is case-insensitive, and other
+/// preferences (`wait`, `handling`) are ignored. A header that is not
+/// visible ASCII is skipped rather than refused: a preference may always
+/// be ignored.
 pub(crate) fn prefers_async(headers: &HeaderMap) -> bool {
     headers
         .get_all("prefer")
@@ -76,6 +96,11 @@ pub(crate) fn prefers_async(headers: &HeaderMap) -> bool {
 /// - otherwise sync if possible (a sync-only process ignores the preference);
 /// - otherwise async if possible (an async-only process);
 /// - otherwise the request cannot be served.
+///
+/// Without a preference the server may choose, and sync comes first: a
+/// client that did not ask for a job to poll is best served by the
+/// results themselves. The HTML form uses the same function, its `mode`
+/// field standing for the header.
 pub(crate) fn negotiate(wants_async: bool, can_sync: bool, can_async: bool) -> Option<Negotiated> {
     let (mode, applied) = match (wants_async, can_sync, can_async) {
         (true, _, true) => (Mode::Async, true),
@@ -90,6 +115,13 @@ pub(crate) fn negotiate(wants_async: bool, can_sync: bool, can_async: bool) -> O
 }
 
 /// Parse the body: JSON object in the shape of `execute.yaml`.
+///
+/// Without a `Content-Type` the body is taken as JSON; with one, it must
+/// be JSON or one of the types hand-typed requests send by accident
+/// (415 otherwise). The body is parsed as a JSON value first, then
+/// deserialized with `serde_path_to_error`, so a syntax error and a shape
+/// error give different details, the latter naming the path of the field
+/// (`inputs.x.href`, `response`).
 fn parse_request(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -133,6 +165,13 @@ fn parse_request(
 /// Check the request against the process: inputs (with any nested
 /// processes, as a whole tree: nothing runs unless all of it is sound) and
 /// requested outputs.
+///
+/// The inputs are validated against the top process's rules first, each
+/// nested process standing for the value it will give; then the tree is
+/// walked within the configured bounds (depth, steps, map elements), each
+/// nested process checked against its own description. An output the
+/// process does not declare is refused here, not ignored: a misspelt one
+/// would otherwise vanish from the results without a word.
 fn check_request(
     state: &AppState,
     process: &RegisteredProcess,
@@ -169,6 +208,12 @@ fn check_request(
 
 /// The exception for a failed job: 400 when its inputs were to blame,
 /// 500 otherwise; the detail is the failure reason.
+///
+/// Who is to blame is the failure kind's to say: invalid input, or a
+/// process error the guest itself coded `invalid-input`. Everything else
+/// (fuel, memory, time, a trap) is a 500, since the request was valid and
+/// the server's run of it failed. The type is `job-failed` either way, so
+/// a client can tell a failed job from a refused request.
 pub(crate) fn job_failed(job: &JobRecord) -> ApiError {
     let failure = job.failure.as_ref();
     let invalid_input = failure.is_some_and(|f| f.kind.blames_the_client(f.code.as_deref()));
@@ -203,6 +248,10 @@ pub(crate) fn job_dismissed(job: &JobRecord) -> ApiError {
     )
 }
 
+/// `Link: <…/jobs/{id}>; rel="monitor"` for a synchronous answer: the
+/// job a sync request ran stays in the store like any other, and this is
+/// how a client finds it (its status, usage and log) without parsing the
+/// body, which may be a raw output of any media type.
 fn monitor_link(state: &AppState, job: &JobRecord) -> HeaderValue {
     HeaderValue::from_str(&format!(
         "<{}>; rel=\"{}\"",
@@ -213,6 +262,10 @@ fn monitor_link(state: &AppState, job: &JobRecord) -> HeaderValue {
 }
 
 /// Execute a process.
+///
+/// Synchronously by default, asynchronously with
+/// `Prefer: respond-async` when the process allows it. The request is
+/// checked in full before a job exists; a refusal stores nothing.
 #[utoipa::path(post, path = "/processes/{processID}/execution", tag = "Execution", operation_id = "execute",
     security((), ("bearer" = [])),
     params(("processID" = String, Path, description = "Process id", example = "hello-world"), ("Prefer" = Option<String>, Header, description = "`respond-async` asks for asynchronous execution (RFC 7240)")),

@@ -21,7 +21,10 @@ use super::{ApiError, AppState, Path};
 use crate::ogc::JobStatus;
 use crate::store::JobRecord;
 
-/// One framing line in the log's own format.
+/// One framing line in the log's own format: a UTC timestamp to the
+/// millisecond, then `[wasmproc]` where the guest's lines carry their
+/// source tag, so the server's lines read as part of the same log and
+/// sort with it.
 fn line(at: chrono::DateTime<chrono::Utc>, text: &str) -> String {
     format!(
         "{} [wasmproc] {text}\n",
@@ -31,6 +34,12 @@ fn line(at: chrono::DateTime<chrono::Utc>, text: &str) -> String {
 
 /// The whole log text of a job: framing lines from the record around the
 /// guest's captured lines.
+///
+/// First when it was accepted (and in which mode), then when and where it
+/// started (the attempt, when a lost node made it run again), the guest's
+/// lines as stored, and last its state now: the failure kind and reason
+/// for a failed job, so the end of the log says why. The last line's time
+/// is when the job finished, or its last update while it has not.
 pub(crate) fn log_text(job: &JobRecord) -> String {
     let mode = if job.asynchronous { "async" } else { "sync" };
     let mut text = line(
@@ -78,6 +87,9 @@ pub(crate) fn log_text(job: &JobRecord) -> String {
 }
 
 /// A job's log.
+///
+/// Plain text, readable in a browser or with `curl`; the same access rules
+/// as the job's status.
 #[utoipa::path(get, path = "/jobs/{jobID}/log", tag = "Jobs", operation_id = "getJobLog", security((), ("bearer" = [])),
     params(("jobID" = String, Path, description = "Job id")),
     responses((status = 200, description = "The job's log: the guest's stdout, stderr and host.log lines with their times, framed by when the job was accepted, started and how it ended (the failure reason last); bounded by the job's log_bytes limit", content_type = "text/plain", body = String),

@@ -31,9 +31,10 @@
 //! still queued or running answers `result-not-ready`. One output alone
 //! (`/jobs/{id}/results/{output}`) is served raw in its media type.
 //!
-//! Every route here is behind the bearer token when `auth.protect_jobs`
-//! is set (see `api/auth.rs`), and answers HTML to a browser that asks for
-//! it (`api/html`).
+//! Every route here needs a key or the token with role execute when jobs
+//! are protected (`auth.protect_jobs`, or any `auth.keys` configured; see
+//! `api/auth.rs`), and a key sees only its own jobs. Every route answers
+//! HTML to a browser that asks for it (`api/html`).
 
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
@@ -51,10 +52,11 @@ use crate::jobs::documents::status_info;
 use crate::ogc::{JobList, JobStatus, Link, ResponseType, StatusInfo};
 use crate::store::{JobCursor, JobFilter, JobQuery, JobRecord};
 
-/// Query parameters `GET /jobs` understands; others are ignored.
 /// The filters the jobs page's form sends, empty when left blank. (Its
 /// `limit` field is always filled in with the current page size; an empty
-/// `limit` is a 400 like any other invalid one.)
+/// `limit` is a 400 like any other invalid one.) An empty one of these is
+/// dropped before anything else reads the query, for every client, and
+/// the OpenAPI document says so (`openapi.rs`).
 pub(crate) const FILTER_FORM_FIELDS: &[&str] = &[
     "processID",
     "status",
@@ -64,6 +66,10 @@ pub(crate) const FILTER_FORM_FIELDS: &[&str] = &[
     "maxDuration",
 ];
 
+/// Query parameters `GET /jobs` understands; others are ignored, and left
+/// out of the paging links. `processId` is accepted as a spelling of
+/// OGC's `processID`; `f` is kept so that the links of an HTML page lead
+/// to HTML pages.
 const KNOWN_PARAMETERS: &[&str] = &[
     "limit",
     "offset",
@@ -79,7 +85,8 @@ const KNOWN_PARAMETERS: &[&str] = &[
 ];
 
 /// One end of a `datetime` interval: an RFC 3339 instant, or `None` for an
-/// open end (`..` or empty).
+/// open end (`..` or empty). Any offset is accepted and turned into UTC,
+/// the zone creation times are stored in.
 fn parse_time(text: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
     if text.is_empty() || text == ".." {
         return Ok(None);
@@ -89,7 +96,9 @@ fn parse_time(text: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
         .map_err(|e| ApiError::invalid_parameter(format!("datetime '{text}' is not RFC 3339: {e}")))
 }
 
-/// A duration filter in seconds: a finite, non-negative number.
+/// A duration filter in seconds: a finite, non-negative number. A
+/// fraction is fine (`0.25`); `NaN` and infinities are refused, as no
+/// job's duration compares with them meaningfully.
 fn parse_seconds(name: &str, text: &str) -> Result<f64, ApiError> {
     text.parse::<f64>()
         .ok()
@@ -104,6 +113,12 @@ fn parse_seconds(name: &str, text: &str) -> Result<f64, ApiError> {
 /// Build the job filter from the query; `None` when the query can match no
 /// job at all (a `type` other than `process`). Every parameter is checked
 /// even then: an invalid one is a 400 whatever `type` says.
+///
+/// Lists are accepted both ways OGC clients send them: repeated
+/// (`status=failed&status=dismissed`) and comma-separated
+/// (`status=failed,dismissed`). Values of one parameter match any of
+/// them; different parameters must all match. A `datetime` without `/` is
+/// one instant: jobs created exactly then.
 fn job_filter(query: &[(String, String)]) -> Result<Option<JobFilter>, ApiError> {
     let mut filter = JobFilter::default();
     let mut matches_nothing = false;
@@ -143,6 +158,10 @@ fn job_filter(query: &[(String, String)]) -> Result<Option<JobFilter>, ApiError>
 }
 
 /// The job list, newest first.
+///
+/// Filtered by OGC Part 1's parameters and paged by `limit` with a
+/// `next` link that continues from a cursor. A key sees its own jobs
+/// only.
 #[utoipa::path(get, path = "/jobs", tag = "Jobs", operation_id = "getJobs",
     security((), ("bearer" = [])),
     params(("limit" = Option<usize>, Query, minimum = 1, maximum = 10000, description = "Page size, 1 to 10000 (default 10)"), ("offset" = Option<usize>, Query, description = "Jobs to skip"),
@@ -203,7 +222,9 @@ pub(crate) async fn list(
 
 /// `self` (the query as asked) and, when more jobs match, `next`: the same
 /// filters continued from a keyset cursor, so the link stays valid while
-/// jobs are added (an offset would shift). `prev` only for offset paging.
+/// jobs are added (an offset would shift). `prev` only for offset paging:
+/// a cursor points forward only, so a page reached by one has no way
+/// back but the client's own history.
 fn job_list_links(
     base_url: &str,
     query: &[(String, String)],
@@ -275,6 +296,10 @@ pub(crate) async fn load_job(
 }
 
 /// The status of one job.
+///
+/// The statusInfo document of OGC Part 1, with links to the job's log,
+/// its process and, once it succeeded, its results; a browser gets a
+/// page that follows the job while it runs.
 #[utoipa::path(get, path = "/jobs/{jobID}", tag = "Jobs", operation_id = "getStatus", security((), ("bearer" = [])),
     params(("jobID" = String, Path, description = "Job id")),
     responses((status = 200, description = "statusInfo", body = StatusInfo), (status = 400, response = InvalidId),
@@ -294,6 +319,10 @@ pub(crate) async fn status(
 }
 
 /// Dismiss a job: stop it if running, delete it and its results.
+///
+/// The answer is the job as it was, marked `dismissed`; afterwards the
+/// job is gone (404). Refused (405) when its process does not list
+/// `dismiss` in its `jobControlOptions`.
 #[utoipa::path(delete, path = "/jobs/{jobID}", tag = "Jobs", operation_id = "dismiss", security((), ("bearer" = [])),
     params(("jobID" = String, Path, description = "Job id")),
     responses((status = 200, description = "The job, now `dismissed`", body = StatusInfo), (status = 400, response = InvalidId),
@@ -311,7 +340,11 @@ pub(crate) async fn dismiss(
     Ok(Json(status_info(&job, &state.base_url)))
 }
 
-/// A finished job's results, or why there are none.
+/// A finished job's results, or why there are none: `result-not-ready`
+/// while the job is queued or running, the job's failure as an exception
+/// once it failed. A successful job whose results are missing (deleted
+/// between the two reads, by retention or a dismissal) is answered as no
+/// such job, which by then it is.
 async fn finished_results(
     state: &AppState,
     caller: &Caller,
@@ -334,8 +367,10 @@ async fn finished_results(
     }
 }
 
-/// The results of a job: as the request's `response` asked, or a results
-/// document when it did not say.
+/// The results of a job.
+///
+/// As the execute request's `response` asked, or a results document when
+/// it did not say: the same rendering the synchronous answer had.
 #[utoipa::path(get, path = "/jobs/{jobID}/results", tag = "Jobs", operation_id = "getResult", security((), ("bearer" = [])),
     params(("jobID" = String, Path, description = "Job id")),
     responses((status = 200, description = "The results (results.yaml, or raw)"), (status = 204, description = "Every output by reference: Link headers"),
@@ -358,6 +393,10 @@ pub(crate) async fn results(
 }
 
 /// One output of a job, raw.
+///
+/// In its own media type, whatever the request's `response` and
+/// transmission modes said: this is where an output sent by reference
+/// points.
 #[utoipa::path(get, path = "/jobs/{jobID}/results/{outputID}", tag = "Jobs", operation_id = "getResultOutput", security((), ("bearer" = [])),
     params(("jobID" = String, Path, description = "Job id"), ("outputID" = String, Path, description = "Output id")),
     responses((status = 200, description = "The output value in its media type"),

@@ -23,8 +23,10 @@ use super::html::{Format, pages};
 use super::responses::ServerError;
 use crate::ogc::{CONFORMANCE_CLASSES, ConformanceClasses, LandingPage, Link, rel};
 
-/// The landing page: links to everything else (JSON, or a page for a
-/// browser).
+/// The landing page.
+///
+/// Links to everything else: the API definition, the conformance
+/// classes, the processes and the jobs (JSON, or a page for a browser).
 #[utoipa::path(get, path = "/", tag = "Capabilities", operation_id = "getLandingPage",
     responses((status = 200, description = "Links to the API definition, conformance, processes and jobs", body = LandingPage), (status = 500, response = ServerError)))]
 pub(crate) async fn landing_page(State(state): State<AppState>, format: Format) -> Response {
@@ -46,10 +48,12 @@ pub(crate) async fn landing_page(State(state): State<AppState>, format: Format) 
     Json(document).into_response()
 }
 
-/// The conformance classes implemented and tested (Part 1: core, OGC
-/// process description, JSON, HTML, OpenAPI 3.0, job list, dismiss,
-/// callback; Part 2: deploy-replace-undeploy and the OGC application
-/// package).
+/// The conformance classes implemented and tested.
+///
+/// Part 1: core, OGC process description, JSON, HTML, OpenAPI 3.0, job
+/// list, dismiss, callback; Part 2: deploy-replace-undeploy and the OGC
+/// application package; Part 3 (draft): nested processes and deployable
+/// workflows.
 #[utoipa::path(get, path = "/conformance", tag = "Capabilities", operation_id = "getConformanceClasses",
     responses((status = 200, description = "Conformance classes", body = ConformanceClasses), (status = 500, response = ServerError)))]
 pub(crate) async fn conformance(State(state): State<AppState>, format: Format) -> Response {

@@ -13,10 +13,15 @@ use axum::response::{IntoResponse, Response};
 use super::AppState;
 use crate::telemetry::metrics::{Gauges, render, set_gauges};
 
-/// Media type of the Prometheus text exposition format.
+/// Media type of the Prometheus text exposition format. Prometheus
+/// chooses its parser by this header, and the version parameter names
+/// the format exactly.
 pub(crate) const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The metrics, as Prometheus scrapes them.
+///
+/// Never behind credentials and never an error: a scrape reports what it
+/// can, and a store that cannot answer leaves the queue gauge as it was.
 #[utoipa::path(get, path = "/metrics", tag = "Monitoring", operation_id = "getMetrics",
     responses((status = 200, description = "Every metric in the Prometheus text exposition format 0.0.4 (HTTP requests by route and status, jobs by process and outcome, queue, workers, sandbox, store)", content_type = "text/plain", body = String)))]
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {

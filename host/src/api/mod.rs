@@ -18,6 +18,34 @@
 //! - `error.rs`: [`ApiError`], the OGC exception every failure becomes.
 //! - `responses.rs`: the error responses many operations share, declared
 //!   once in the OpenAPI document.
+//!
+//! # The path of a request through the router
+//! axum matches the route first and applies the layers of [`router`] to
+//! each route and to the fallbacks, so every layer knows the matched
+//! route. The layers wrap each other, the last added outermost, so a
+//! request meets them in this order, and its response in the reverse:
+//! 1. a request id (the client's `x-request-id`, or a fresh UUID), echoed
+//!    in the response and carried by the span every log line of the
+//!    request is written in;
+//! 2. the HTTP metrics (by route and status, so they count every answer,
+//!    error pages included);
+//! 3. the HTML middleware (`html::pages_for_people`): it renders an OGC
+//!    exception as a page for a browser and sets the security headers on
+//!    every response;
+//! 4. a caught panic, answered as a 500 exception rather than a dropped
+//!    connection;
+//! 5. CORS, then the body's deadline and size bounds (a declared
+//!    `Content-Length` over the limit is a 413 before anything is read);
+//! 6. for execution and `/jobs…` only, the authentication middleware
+//!    (`auth::jobs_access`), which hands the handler its caller; the
+//!    other routes authenticate in the handler, because whether they ask
+//!    at all depends on the settings.
+//!
+//! A handler then goes the same way every time: who is calling, parse the
+//! path, query and body, validate them against the process, and only then
+//! hand the request to the scheduler or the registry, which write to the
+//! store. Every refusal on that way is an [`ApiError`], answered before
+//! anything is stored, so a refused request changes nothing.
 
 mod auth;
 mod deploy;
@@ -49,21 +77,41 @@ use crate::ogc::{Link, exception_type};
 use crate::store::Store;
 
 /// What every handler can reach.
+///
+/// Cloned into every request by axum, so each field is a handle onto
+/// shared state (an `Arc`, or a type that is one inside): cloning it costs
+/// a few reference counts, never a copy of the processes or the settings.
 #[derive(Clone)]
 pub struct AppState {
-    /// The processes on offer.
+    /// The processes on offer, compiled and ready. Handlers look processes
+    /// up here, in memory, never in the store; it is kept in step with the
+    /// store by deploys and, in a cluster, by other nodes' notifications.
     pub registry: Arc<ProcessRegistry>,
-    /// Runs jobs.
+    /// Accepts, runs and dismisses jobs. Handlers give it requests that
+    /// are already validated: what it may still refuse is load (a full
+    /// queue, full storage) or a shutdown in progress.
     pub scheduler: Scheduler,
-    /// The database.
+    /// The durable state: jobs, results, processes and modules. Handlers
+    /// read jobs from it directly; writes go through the scheduler or the
+    /// registry, which keep the invariants that span several records.
     pub store: Store,
-    /// Settings.
+    /// The settings as loaded at start; they do not change while the
+    /// server runs.
     pub config: Arc<Config>,
-    /// Base URL for links, without a trailing slash.
+    /// Base URL for links, without a trailing slash: the configured
+    /// `public_url` (else `http://` and the bound address), so that every
+    /// link in a document is absolute and, behind a proxy, points where
+    /// the client can reach the server.
     pub base_url: Arc<str>,
 }
 
-/// The whole API.
+/// The whole API: every route of OGC API - Processes Parts 1 and 2, the
+/// HTML forms and assets, `/metrics`, and the layers every request goes
+/// through (see the module documentation for their order).
+///
+/// Unknown paths and methods are answered as OGC exceptions (404, 405)
+/// rather than axum's empty replies, so a client always gets a document
+/// it can parse.
 pub fn router(state: AppState) -> Router {
     let body_limit = usize::try_from(state.config.max_request_bytes).unwrap_or(usize::MAX);
     // Execution and job routes: behind a key or the token when jobs are
@@ -172,6 +220,12 @@ fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Spa
 /// CORS for browser clients: the configured origins, the methods and
 /// headers of the API, and the response headers a client needs to read
 /// (`Location` of a new job, `Link`, `Preference-Applied`, `Retry-After`).
+///
+/// Without configured origins the layer adds no CORS headers at all, so
+/// browsers keep scripts of other origins out (the same-origin default);
+/// `*` allows any origin. Credentials are not allowed either way: a
+/// bearer token is sent by the script explicitly, not by the browser.
+/// An origin that is not a valid header value is left out, not fatal.
 fn cors_layer(config: &crate::config::CorsConfig) -> tower_http::cors::CorsLayer {
     use axum::http::{HeaderName, HeaderValue, Method, header};
     use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -231,6 +285,10 @@ async fn reject_declared_oversize(
     next.run(request).await
 }
 
+/// The fallback of the router: a path no route matches is a 404 OGC
+/// exception naming the path. It is answered before any authentication,
+/// which is harmless: it says only that no such route exists, the same
+/// for every caller.
 async fn not_found(uri: axum::http::Uri) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
@@ -240,6 +298,9 @@ async fn not_found(uri: axum::http::Uri) -> ApiError {
     )
 }
 
+/// A method a matched path does not take (`PATCH /jobs`): a 405 OGC
+/// exception. axum adds the `Allow` header of the methods the path does
+/// take.
 async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
@@ -249,6 +310,11 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
     )
 }
 
+/// The answer of a handler that panicked: a 500 whose detail says
+/// nothing of the panic (its message may name internals). The log gets
+/// an error line in the request's span, and Rust's panic hook prints the
+/// message on standard error. The server keeps serving: one request's
+/// bug must not take the others down.
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     ApiError::internal(&"a request handler panicked").into_response()
 }
@@ -274,19 +340,31 @@ pub(crate) fn known_parameters(
 }
 
 /// The `limit` and `offset` query parameters of a list.
+///
+/// OGC API - Processes pages its lists with `limit` and `next` links; the
+/// `offset` is this server's way of saying where a page starts (the job
+/// list also pages by cursor, see `jobs.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Paging {
+    /// How many items a page holds, 1 to `MAX_LIMIT`.
     pub(crate) limit: usize,
+    /// How many items come before the page. Any non-negative value is
+    /// accepted: past the end, the page is simply empty.
     pub(crate) offset: usize,
 }
 
-/// Largest `limit` a list accepts.
+/// Largest `limit` a list accepts: large enough for a client that wants
+/// everything at once, small enough that one request cannot ask the store
+/// for an unbounded page.
 const MAX_LIMIT: usize = 10_000;
 /// `limit` when none is given.
 const DEFAULT_LIMIT: usize = 10;
 
 impl Paging {
     /// Parse `limit` (1..=10000, default 10) and `offset` (≥ 0, default 0).
+    /// A value that is not a number, or a `limit` out of range, is a 400
+    /// `invalid-parameter` naming it: a server that silently clamped it
+    /// would answer a page the client did not ask for.
     pub(crate) fn from_query(query: &[(String, String)]) -> Result<Self, ApiError> {
         let number = |name: &str, default: usize| -> Result<usize, ApiError> {
             match query.iter().find(|(k, _)| k == name) {
@@ -311,7 +389,10 @@ impl Paging {
     }
 
     /// `self`, `next` and `prev` links for a page at `path` (other query
-    /// parameters kept).
+    /// parameters kept). `next` only when `has_more` (the caller knows
+    /// whether items follow), `prev` only when the page does not start at
+    /// the first item. Every link repeats `limit` and `offset` explicitly,
+    /// so following one never depends on the server's default.
     pub(crate) fn links(
         &self,
         base_url: &str,
@@ -358,7 +439,11 @@ impl Paging {
     }
 }
 
-/// Parse a raw query string into pairs (repeated keys kept).
+/// Parse a raw query string into pairs (repeated keys kept, in order,
+/// percent-decoding and `+` as space done). Handlers take the raw query
+/// rather than a typed one so that a repeated filter (`status=a&status=b`)
+/// and an unknown parameter are theirs to interpret, not a 400 from the
+/// extractor.
 pub(crate) fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
     form_urlencoded::parse(raw.unwrap_or("").as_bytes())
         .into_owned()

@@ -44,6 +44,10 @@ use crate::ogc::{
 
 /// The API definition: every route's operation, the wire types' schemas
 /// and the shared error responses.
+///
+/// A route missing from `paths` here is missing from the document, and
+/// so from what the fuzzer and the security tests walk: a new handler
+/// must be listed as well as routed.
 #[derive(OpenApi)]
 #[openapi(
     modifiers(&BearerAuth),
@@ -118,11 +122,15 @@ impl utoipa::Modify for BearerAuth {
     }
 }
 
-/// Media type of the OpenAPI document.
+/// Media type of the OpenAPI document, as OGC API - Common names it for
+/// the `service-desc` link: a client tells the version of OpenAPI from it
+/// without parsing the document.
 pub(crate) const OPENAPI_MEDIA_TYPE: &str = "application/vnd.oai.openapi+json;version=3.0";
 
 /// The document as served: what utoipa generates from the annotations,
-/// finished by [`finish`]. Built once.
+/// finished by [`finish`]. Built once, on the first request, and kept as
+/// text: it depends on nothing that changes while the server runs (not
+/// even the configuration), so every later request is a copy.
 pub(crate) fn document() -> &'static str {
     static DOCUMENT: OnceLock<String> = OnceLock::new();
     DOCUMENT.get_or_init(|| {
@@ -132,10 +140,16 @@ pub(crate) fn document() -> &'static str {
     })
 }
 
-/// What utoipa 4's annotations cannot say: the two request media types of
-/// deploy and replace (a binary component, or an application package),
-/// and the OpenAPI links from a created job or process to the operations
-/// on it (clients and fuzzers follow them).
+/// What utoipa 4's annotations cannot say: the HTML representations
+/// ([`html_representations`]), the least role of each operation
+/// ([`required_roles`]), the empty filters of the jobs page
+/// ([`empty_filters`]), the two request media types of deploy and replace
+/// (a binary component, or an application package), and the OpenAPI
+/// links from a created job or process to the operations on it (clients
+/// and fuzzers follow them).
+///
+/// Every step looks its target up by path and skips it when absent, so a
+/// renamed route leaves the document valid, only less complete.
 fn finish(document: &mut Value) {
     let package_body = json!({
         "required": true,
@@ -344,6 +358,9 @@ fn html_representations(document: &mut Value) {
 }
 
 /// The OpenAPI document.
+///
+/// OpenAPI 3.0 JSON, the same for every configuration; a browser gets it
+/// as a page listing the operations.
 #[utoipa::path(get, path = "/api", tag = "Capabilities", operation_id = "getAPIDefinition",
     responses((status = 200, description = "This OpenAPI 3.0 document", content_type = "application/vnd.oai.openapi+json;version=3.0")))]
 pub(crate) async fn api_document(

@@ -24,7 +24,10 @@ use super::{ApiError, AppState, Paging, Path, known_parameters, query_pairs};
 use crate::jobs::RegisteredProcess;
 use crate::ogc::{Link, rel};
 
-/// Fields of a description that also appear in its summary.
+/// Fields of a description that also appear in its summary: the members
+/// of OGC's `processSummary` (its `links` are built here). Inputs and
+/// outputs are left out, so the list stays small however large the
+/// schemas are; a client reads them from the description.
 const SUMMARY_FIELDS: &[&str] = &[
     "id",
     "version",
@@ -36,6 +39,11 @@ const SUMMARY_FIELDS: &[&str] = &[
     "outputTransmission",
 ];
 
+/// The links every process carries, in its summary and its description:
+/// its description (OGC's `process-desc` relation), its execution
+/// endpoint (`execute`) and the job list filtered to it (`job-list`), so
+/// a client can go from a list entry to running it and to its jobs
+/// without building URLs itself.
 fn process_links(base: &str, id: &str) -> Vec<Link> {
     vec![
         Link::new(
@@ -59,7 +67,9 @@ fn process_links(base: &str, id: &str) -> Vec<Link> {
     ]
 }
 
-/// The processSummary of a process, with `mutable` (Part 2).
+/// The processSummary of a process, with `mutable` (Part 2): whether the
+/// API may replace or undeploy it. Also what a deploy answers with, so a
+/// deployer sees the process as the list will show it.
 pub(crate) fn summary(process: &RegisteredProcess, base: &str) -> Value {
     let description = process.description();
     let mut summary = Map::new();
@@ -74,6 +84,9 @@ pub(crate) fn summary(process: &RegisteredProcess, base: &str) -> Value {
 }
 
 /// The process list, paged.
+///
+/// Process summaries ordered by id, so that `limit` and `offset` page
+/// through them in a stable order.
 #[utoipa::path(get, path = "/processes", tag = "Processes", operation_id = "getProcesses", security((), ("bearer" = [])),
     params(("limit" = Option<usize>, Query, minimum = 1, maximum = 10000, description = "Page size, 1 to 10000 (default 10)"), ("offset" = Option<usize>, Query, description = "Processes to skip")),
     responses((status = 200, description = "A page of process summaries (processList.yaml)", body = Object), (status = 400, description = "limit or offset out of range", body = Exception, content_type = "application/problem+json"), (status = 401, response = Unauthorized), (status = 403, response = Forbidden), (status = 500, response = ServerError)))]
@@ -108,6 +121,10 @@ pub(crate) async fn list(
 }
 
 /// One process's full description.
+///
+/// The effective description: the module's `describe()` or the
+/// deployer's, with the effective `jobControlOptions`, `mutable` and
+/// links.
 #[utoipa::path(get, path = "/processes/{processID}", tag = "Processes", operation_id = "getProcessDescription", security((), ("bearer" = [])),
     params(("processID" = String, Path, description = "Process id", example = "hello-world")),
     responses((status = 200, description = "The process description (process.yaml)", body = Object), (status = 400, response = InvalidId), (status = 401, response = Unauthorized), (status = 403, response = Forbidden), (status = 404, response = NoSuchProcess), (status = 500, response = ServerError)))]

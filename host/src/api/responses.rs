@@ -37,7 +37,9 @@ pub(crate) struct Unauthorized(Exception);
 #[response(content_type = "application/problem+json")]
 pub(crate) struct Forbidden(Exception);
 
-/// A path id that is not valid UTF-8.
+/// A path id that is not valid UTF-8 once percent-decoded
+/// (`invalid-parameter`). Any other string is a valid id here: one that
+/// names nothing is a 404, not a 400.
 #[derive(ToResponse)]
 #[response(content_type = "application/problem+json")]
 pub(crate) struct InvalidId(Exception);
@@ -52,7 +54,8 @@ pub(crate) struct NoSuchProcess(Exception);
 #[response(content_type = "application/problem+json")]
 pub(crate) struct NoSuchJob(Exception);
 
-/// The request body did not arrive within `body_read_timeout`.
+/// The request body did not arrive within `body_read_timeout`, so a
+/// client that sends slowly cannot hold a request open indefinitely.
 #[derive(ToResponse)]
 #[response(content_type = "application/problem+json")]
 pub(crate) struct BodyTimeout(Exception);
@@ -69,7 +72,8 @@ pub(crate) struct TooLarge(Exception);
 #[response(content_type = "application/problem+json")]
 pub(crate) struct NotAForm(Exception);
 
-/// Server error.
+/// Server error: a failure of the server itself. The detail is a fixed
+/// sentence; the cause is in the server's log, under the request id.
 #[derive(ToResponse)]
 #[response(content_type = "application/problem+json")]
 pub(crate) struct ServerError(Exception);

@@ -42,19 +42,30 @@ pub(crate) fn raw_bytes(output: &ProcessOutput) -> Vec<u8> {
     }
 }
 
-/// A response with one output's raw value.
+/// A response with one output's raw value, as its media type says. The
+/// `Content-Type` is the output's own; one that is not a valid header
+/// value (it was checked when the job ended, so this should not happen)
+/// falls back to `application/octet-stream` rather than failing.
 pub(crate) fn raw_output(output: &ProcessOutput) -> Response {
     let mut response = Body::from(raw_bytes(output)).into_response();
     set_content_type(response.headers_mut(), &output.media_type);
     response
 }
 
+/// Set `Content-Type`, or `application/octet-stream` when `media_type`
+/// cannot be a header value: the client still gets the bytes, only not
+/// told what they are.
 fn set_content_type(headers: &mut HeaderMap, media_type: &str) {
     let value = HeaderValue::from_str(media_type)
         .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
     headers.insert(header::CONTENT_TYPE, value);
 }
 
+/// The `Link` header of an output sent by reference in a raw answer:
+/// its URL with the OGC `results` relation, its media type as `type` and
+/// its id as `title`, so a client can tell the links apart. `None` when
+/// the text cannot be a header value; the output is then only in the
+/// body, if anywhere.
 fn link_header(href: &str, output: &ProcessOutput) -> Option<HeaderValue> {
     HeaderValue::from_str(&format!(
         "<{href}>; rel=\"{}\"; type=\"{}\"; title=\"{}\"",
@@ -66,6 +77,11 @@ fn link_header(href: &str, output: &ProcessOutput) -> Option<HeaderValue> {
 }
 
 /// Render results per `response` and the job's output selection.
+///
+/// Used by the synchronous answer and by `GET /jobs/{id}/results`, which
+/// is why the two agree. Only the outputs the request selected are
+/// rendered, each in its own transmission mode; the `Link` headers of
+/// outputs by reference are added to whichever body is chosen.
 pub(crate) fn render(
     job: &JobRecord,
     results: &JobResults,
@@ -100,6 +116,11 @@ pub(crate) fn render(
 
 /// A `multipart/related` body: one part per output, values inline and
 /// references as empty parts with a `Content-Location`.
+///
+/// The boundary is random per response (`wasmproc-` and a UUID), so a
+/// guest cannot plant it in an output to forge a part. Each part's
+/// `Content-ID` is its output id: how a client matches the parts to the
+/// outputs.
 fn multipart(
     job: &JobRecord,
     selected: &[(&ProcessOutput, TransmissionMode)],

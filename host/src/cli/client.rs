@@ -1,5 +1,28 @@
 //! `wasmproc deploy | replace | undeploy | processes`: the client side of
 //! OGC API - Processes Part 2, against a running server.
+//!
+//! | command | HTTP | success |
+//! |---|---|---|
+//! | `deploy FILE` | `POST /processes` | 201, the process summary printed |
+//! | `deploy FILE --replace`, `replace FILE` | `PUT /processes/{id}`, `POST` on 404 | 204, `replaced ID` (201 after the `POST`) |
+//! | `undeploy ID…` | `DELETE /processes/{id}`, one per id | 204, `undeployed ID` |
+//! | `processes` | `GET /processes?limit=10000` | 200, one line per process |
+//!
+//! The module is sent as it is (`application/wasm`), or, with `--id`, as
+//! an `application/ogcapppkg+json` application package whose description
+//! is the module's own under the new id, so one component can be
+//! deployed under several ids without rebuilding. Deploy, replace and
+//! undeploy need the admin role on the server: `--token` is the admin
+//! token or an admin key, and listing needs a key only when the server
+//! protects its processes.
+//!
+//! What a user sees: a success prints the server's answer (or the line
+//! above) on stdout and exits 0; an answer with an error status prints
+//! `HTTP <status>` and the server's problem document (pretty JSON) on
+//! stderr and exits 1; a server that cannot be reached, or a file that
+//! cannot be read (or, when it has to be described locally, loaded), is
+//! an error and exits 2 through `main`. Without a local description the
+//! server is the one to refuse a bad file: 400, exit 1.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,12 +33,26 @@ use clap::Args;
 use serde_json::{Value, json};
 
 /// Where the server is and how to authenticate.
+///
+/// Shared by every client command (flattened into `DeployArgs` and
+/// `UndeployArgs`, and the whole of `processes`'s arguments).
 #[derive(Debug, Args)]
 pub(crate) struct ServerArgs {
     /// Base URL of the server.
+    ///
+    /// What `wasmproc serve` printed as `listening on`, or its
+    /// `public_url`: the paths `/processes…` are appended to it, a
+    /// trailing slash removed first.
     #[arg(long, default_value = "http://127.0.0.1:5000", env = "WASMPROC_URL")]
     url: String,
     /// Admin bearer token.
+    ///
+    /// Sent as `Authorization: Bearer`: the server's admin token (the
+    /// same variable `serve` reads, so one environment serves both) or an
+    /// API key. Deploy, replace and undeploy need the admin role: without
+    /// a token they get 401, and 403 from a server that has no admin
+    /// token and no admin key. `processes` needs a key of any role only
+    /// when the server sets `auth.protect_processes`.
     #[arg(long, env = "WASMPROC_ADMIN_TOKEN", hide_env_values = true)]
     token: Option<String>,
 }
@@ -26,6 +63,10 @@ pub(crate) struct DeployArgs {
     /// The component (.wasm).
     file: PathBuf,
     /// Deploy under this id (overrides the id in the module's description).
+    ///
+    /// The module is then compiled and described locally first (through
+    /// the artifact cache of `wasmproc run`), and sent as an application
+    /// package carrying its description under this id.
     #[arg(long)]
     id: Option<String>,
     /// Replace the process when one with this id is deployed already
@@ -33,6 +74,7 @@ pub(crate) struct DeployArgs {
     /// version); deploy it when none is.
     #[arg(long)]
     replace: bool,
+    /// `--url` and `--token`.
     #[command(flatten)]
     server: ServerArgs,
 }
@@ -41,12 +83,21 @@ pub(crate) struct DeployArgs {
 #[derive(Debug, Args)]
 pub(crate) struct UndeployArgs {
     /// Process ids.
+    ///
+    /// Each is undeployed in turn; one that fails (not found, built in)
+    /// does not stop the others, and the exit status is 1 if any failed.
     #[arg(required = true)]
     ids: Vec<String>,
+    /// `--url` and `--token`.
     #[command(flatten)]
     server: ServerArgs,
 }
 
+/// A request to `path` (which starts with `/`) on the server, with the
+/// bearer token when one is given. `path` is appended to `--url` as it
+/// is: an id in it is not percent-encoded, which valid process ids
+/// (`A-Z a-z 0-9 - _ .`) never need. Each call builds its own client,
+/// which costs nothing that matters to a command making a few requests.
 fn request(server: &ServerArgs, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
     let url = format!("{}{path}", server.url.trim_end_matches('/'));
     let builder = reqwest::Client::new().request(method, url);
@@ -57,6 +108,10 @@ fn request(server: &ServerArgs, method: reqwest::Method, path: &str) -> reqwest:
 }
 
 /// Print the server's answer; exit 1 when it is an error.
+///
+/// A JSON body (a summary, a problem document) is pretty-printed; any
+/// other text is shown as it is, and an empty body prints nothing on
+/// success. A body that cannot be read counts as empty.
 async fn report(response: reqwest::Response) -> anyhow::Result<ExitCode> {
     let status = response.status();
     let text = response.text().await.unwrap_or_default();
@@ -82,6 +137,11 @@ async fn report(response: reqwest::Response) -> anyhow::Result<ExitCode> {
 /// (nothing to replace) falls back to deploying. A plain deploy that finds
 /// the id taken (409) says how to replace it instead of showing the bare
 /// status.
+///
+/// The same body goes with both requests of a fallback: the component
+/// as it is, or the package when `--id` is given. A replace of a built-in
+/// process gets 403 (`immutable-process`) and exits 1 like any other
+/// refusal; it is not retried as a deploy, which would fail with 409.
 pub(crate) async fn deploy(args: DeployArgs, replace: bool) -> anyhow::Result<ExitCode> {
     let replace = replace || args.replace;
     let wasm = tokio::fs::read(&args.file)
@@ -162,13 +222,24 @@ pub(crate) async fn deploy(args: DeployArgs, replace: bool) -> anyhow::Result<Ex
 
 /// The module's description, compiled through the per-user artifact
 /// cache of `wasmproc run`.
+///
+/// Needed when the id is not known from the flags (`replace` without
+/// `--id` must name the process in its URL) or a package must carry the
+/// description (`--id`). Loading runs the guest's `describe()` in the
+/// local sandbox; a file that is not a loadable component fails here,
+/// before anything is sent.
 async fn describe_locally(wasm: &[u8]) -> anyhow::Result<Value> {
     let runtime = wasmproc::runtime::Runtime::new(super::run::default_runtime_config())?;
     let module = runtime.load(wasm.to_vec()).await?;
     Ok(module.description().clone())
 }
 
-/// Undeploy processes.
+/// Undeploy processes: one `DELETE /processes/{id}` per id, in the order
+/// given, printing `undeployed ID` or the server's error for each.
+///
+/// Exit 1 when any id failed (404 for an unknown one, 403 for a built-in
+/// or processes-directory one); a connection failure ends the command at
+/// once with exit 2, whatever ids are left.
 pub(crate) async fn undeploy(args: UndeployArgs) -> anyhow::Result<ExitCode> {
     let mut code = ExitCode::SUCCESS;
     for id in &args.ids {
@@ -190,6 +261,13 @@ pub(crate) async fn undeploy(args: UndeployArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// List processes: id, version, mutable, title.
+///
+/// One tab-separated line per process, in the server's order, for
+/// scripts (`cut -f1` gives the ids). The third column is `mutable` for a
+/// deployed process and `built-in` for one the API cannot change (built
+/// in or from the processes directory). A field the summary lacks is
+/// printed empty. One page of at most 10000 processes is asked for (the
+/// server's largest `limit`); the rest, if any, are not listed.
 pub(crate) async fn processes(args: ServerArgs) -> anyhow::Result<ExitCode> {
     let response = request(&args, reqwest::Method::GET, "/processes?limit=10000")
         .send()

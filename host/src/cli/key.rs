@@ -1,6 +1,12 @@
 //! `wasmproc key new`: make an API key and the configuration that
 //! accepts it. The key is printed once and never stored: the server's
 //! configuration holds only its SHA-256.
+//!
+//! Nothing here talks to a server or touches a file: the command prints,
+//! and the operator pastes the table into the configuration and restarts
+//! the server. The server hashes whatever bearer secret it is given,
+//! `wpk_` prefix included, and compares it with every configured hash, so
+//! the key works exactly as printed.
 
 use std::process::ExitCode;
 
@@ -19,13 +25,23 @@ pub(crate) struct NewKeyArgs {
     #[arg(long)]
     name: String,
     /// `read`, `execute` or `admin`.
+    ///
+    /// `read` lists and describes processes; `execute` also runs them and
+    /// sees its own jobs; `admin` also deploys, replaces and undeploys, and
+    /// sees every job.
     #[arg(long, value_parser = parse_role)]
     role: Role,
     /// Bound on the bytes its jobs keep stored (inputs, results, logs).
+    ///
+    /// Past it, this key's new jobs get 507 while other keys go on. Left
+    /// out, the table has no `max_stored_bytes` and only the server-wide
+    /// `execution.max_stored_bytes` bounds the key.
     #[arg(long)]
     max_stored_bytes: Option<u64>,
 }
 
+/// Clap's parser for `--role`: the names the configuration uses
+/// (`Role::as_str`), so what is typed is what the table says.
 fn parse_role(text: &str) -> Result<Role, String> {
     match text {
         "read" => Ok(Role::Read),
@@ -49,6 +65,12 @@ fn new_key() -> anyhow::Result<String> {
 
 /// Print the key (stdout's first line, for scripts) and the
 /// `[[auth.keys]]` table to add to the configuration.
+///
+/// The name is checked with the server's own rule (`valid_key_name`)
+/// before any key is made, so a table that the server would refuse at
+/// start-up is never printed; a bad name exits 2, as a usage error does.
+/// Two keys with one name are refused by the server, not here: this
+/// command does not see the configuration.
 pub(crate) fn new_key_command(args: NewKeyArgs) -> anyhow::Result<ExitCode> {
     if !valid_key_name(&args.name) {
         eprintln!(

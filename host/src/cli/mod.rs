@@ -1,5 +1,30 @@
 //! Command-line parsing and the subcommands. `anyhow` lives here, at the
 //! binary's edge; the library returns typed errors.
+//!
+//! The commands fall in three groups:
+//!
+//! - **The server**: `serve` builds a [`wasmproc::config::Config`] from
+//!   the file, the environment and the flags, and hands it to
+//!   [`wasmproc::server::serve`], which runs until SIGINT or SIGTERM.
+//!   `config check` builds the same configuration without the flags and
+//!   prints it instead of serving.
+//! - **Local, no server**: `run` and `describe` (`run.rs`) load a
+//!   component with the server's runtime and sandbox; `new` (`new.rs`)
+//!   writes a project folder; `key new` (`key.rs`) prints an API key.
+//! - **Clients of a running server**: `deploy`, `replace`, `undeploy` and
+//!   `processes` (`client.rs`) make the HTTP calls of OGC API - Processes
+//!   Part 2 against `--url`, with `--token` as the bearer token.
+//!
+//! Where a setting of `serve` comes from, first match wins: the flag, the
+//! flag's `WASMPROC_*` environment variable (clap reads both), the config
+//! file, the built-in default. Two settings have no flag because a flag
+//! shows in `ps`: `WASMPROC_ADMIN_TOKEN` and `WASMPROC_DATABASE_URL`
+//! override the file (see `load_config`).
+//!
+//! Exit statuses: a command returns the `ExitCode` for what it found (0,
+//! or 1 for a "no": a failed run, an HTTP error, a configuration that does
+//! not check) and an `Err` when it could not do its work; `main.rs` prints
+//! the error and exits 2, the status clap uses for usage errors too.
 
 mod client;
 mod key;
@@ -18,10 +43,17 @@ use wasmproc::telemetry::{LogFormat, init_logging};
 #[derive(Debug, Parser)]
 #[command(name = "wasmproc", version, about)]
 pub(crate) struct Cli {
+    // The `about` above is the crate's description (Cargo.toml); a second
+    // paragraph in this doc comment would become the `--help` text.
+    /// The one subcommand; `wasmproc` without one prints the usage and
+    /// exits 2.
     #[command(subcommand)]
     command: Command,
 }
 
+/// The subcommands. Each variant's doc comment is its line in
+/// `wasmproc --help` and the heading of its own `--help`; `main` below
+/// says which function runs each.
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the OGC API - Processes HTTP API.
@@ -43,6 +75,8 @@ enum Command {
     Describe {
         /// The component (.wasm).
         file: PathBuf,
+        /// `--cache-dir` and `--no-cache`, as for `run`: describing
+        /// compiles the component, and the cache makes that once.
         #[command(flatten)]
         cache: run::CacheArgs,
     },
@@ -54,7 +88,9 @@ enum Command {
     Key(KeyCommand),
 }
 
-/// `wasmproc key …`.
+/// `wasmproc key …`: only `new` so far. Keys are never listed or revoked
+/// from here: the server knows them from its configuration, so revoking
+/// one is deleting its `[[auth.keys]]` table and restarting.
 #[derive(Debug, Subcommand)]
 enum KeyCommand {
     /// Print a new random API key and the `[[auth.keys]]` table (name,
@@ -62,7 +98,8 @@ enum KeyCommand {
     New(key::NewKeyArgs),
 }
 
-/// `wasmproc config …`.
+/// `wasmproc config …`: commands that read the server's configuration
+/// without starting a server.
 #[derive(Debug, Subcommand)]
 enum ConfigCommand {
     /// Print the effective configuration (TOML: defaults filled in, each
@@ -76,18 +113,36 @@ enum ConfigCommand {
 }
 
 /// Arguments of `wasmproc serve`; flags override the config file.
+///
+/// Every flag is optional and stays `None` when not given, so that an
+/// absent flag leaves the file's setting (or the default) in place;
+/// `serve` copies only the flags that were given over the loaded
+/// configuration. Each flag can also come from its `WASMPROC_*`
+/// environment variable.
 #[derive(Debug, clap::Args)]
 struct ServeArgs {
     /// A TOML config file (see README); every setting has a default.
     #[arg(long, env = "WASMPROC_CONFIG")]
     config: Option<PathBuf>,
     /// Address to listen on (default 127.0.0.1:5000).
+    ///
+    /// Port 0 takes a free port; the `wasmproc listening on` line printed
+    /// at start-up names the one bound (unless `public_url` is set, which
+    /// links use instead). A `worker` node listens on nothing.
     #[arg(long, env = "WASMPROC_BIND")]
     bind: Option<SocketAddr>,
     /// Directory of the database and artifact cache (default ./wasmproc-data).
+    ///
+    /// Created if missing. It holds the sled database (not used with
+    /// PostgreSQL) and `artifacts/`, the compiled components that spare a
+    /// restart from compiling every process again.
     #[arg(long, env = "WASMPROC_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// A directory of .wasm process modules to serve (immutable).
+    ///
+    /// Every `*.wasm` file in it (not in subfolders) is loaded at start-up,
+    /// in file-name order, as a process the API cannot replace or
+    /// undeploy. A file that does not load stops the start-up, naming it.
     #[arg(long, env = "WASMPROC_PROCESSES")]
     processes: Option<PathBuf>,
     /// Jobs this node runs at once (default: its cores). 0 makes an
@@ -112,6 +167,14 @@ struct ServeArgs {
 /// The file's settings (or the defaults), with the admin token from
 /// `WASMPROC_ADMIN_TOKEN` when it is set: what `serve` and `config check`
 /// both start from.
+///
+/// A set, non-empty `WASMPROC_DATABASE_URL` also switches the store to
+/// PostgreSQL, whatever the file's `store.backend` says: the URL would be
+/// of no use to sled. Empty variables count as unset, so `VAR=` in a
+/// service file does not install an empty token. A file that cannot be
+/// read or is not valid TOML for `Config` (unknown keys included) is an
+/// error naming the file; nothing is validated here (`Config::validate`
+/// is the caller's, or the server's, business).
 fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<wasmproc::config::Config> {
     let mut config = match path {
         Some(path) => wasmproc::config::Config::from_file(path)?,
@@ -148,6 +211,17 @@ fn config_check(path: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// `wasmproc serve`: the configuration (file, environment, then flags),
+/// the log subscriber, a multi-threaded tokio runtime for HTTP, and
+/// [`wasmproc::server::serve`] on it until a signal ends it. Returns
+/// success after a clean shutdown; an error (invalid configuration, store
+/// or port unavailable, a process that does not load) is reported by
+/// `main` with exit status 2.
+///
+/// `--workers 0` also makes the node API-only, the one role validation
+/// accepts with no workers; an explicit `--role` is applied after it and
+/// wins, so `--workers 0 --role all` is refused by validation rather than
+/// silently changed.
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut config = load_config(args.config.as_deref())?;
     if let Some(bind) = args.bind {
@@ -208,6 +282,10 @@ pub(crate) fn main(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Run an async command on a fresh multi-threaded tokio runtime. Each
+/// client and local command gets its own (they run one at a time, in a
+/// short-lived process); `serve` builds its runtime itself, after the
+/// logging is set up.
 fn block_on<F: std::future::Future<Output = anyhow::Result<ExitCode>>>(
     future: F,
 ) -> anyhow::Result<ExitCode> {

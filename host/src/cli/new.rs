@@ -17,6 +17,14 @@
 //!
 //! What belongs here: choosing and rewriting the files, checking the name,
 //! writing the folder. The project README lives in `host/new-project/`.
+//!
+//! The command works offline and runs no toolchain: it writes files and
+//! prints the two commands that build and run the result. Whether a
+//! project made here builds is for the CLI tests (`host/tests/cli.rs`),
+//! which build and run some; this file's unit tests check that every
+//! rewrite still finds its text, that no placeholder survives, and that
+//! the vendored Rust SDK asks for the dependency versions the workspace
+//! tests it with.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -28,6 +36,10 @@ use clap::{Args, ValueEnum};
 #[derive(Debug, Args)]
 pub(crate) struct NewArgs {
     /// The language of the process.
+    ///
+    /// It picks the template, the SDK copied into `sdk/`, and the
+    /// toolchain `build.sh` runs; the README made says which tools that
+    /// needs.
     #[arg(long, value_enum)]
     lang: Language,
     /// The project's name: its folder (created in the current directory),
@@ -50,6 +62,8 @@ pub(crate) enum Language {
 }
 
 impl Language {
+    /// The `--lang` value, for `{{lang}}` in the project README (the
+    /// command that made it).
     fn flag(self) -> &'static str {
         match self {
             Language::Rust => "rust",
@@ -59,6 +73,8 @@ impl Language {
         }
     }
 
+    /// The language's usual name, for the README and the message printed
+    /// after the project is made.
     fn title(self) -> &'static str {
         match self {
             Language::Rust => "Rust",
@@ -68,7 +84,8 @@ impl Language {
         }
     }
 
-    /// The file people edit.
+    /// The file people edit: the template's example with the process id
+    /// set to the name, at this path in the project.
     fn source(self) -> &'static str {
         match self {
             Language::Rust => "src/lib.rs",
@@ -145,11 +162,14 @@ pub(crate) const EXAMPLE_INPUTS: &str = r#"{"text": "the quick brown fox", "minL
 pub(crate) struct ProjectFile {
     /// Relative to the project folder, `/`-separated.
     pub(crate) path: &'static str,
+    /// The whole file: a compiled-in file as it is, or rewritten for the
+    /// project's name and language.
     pub(crate) contents: String,
     /// Scripts get mode 0755.
     pub(crate) executable: bool,
 }
 
+/// A plain (not executable) file of the project.
 fn file(path: &'static str, contents: impl Into<String>) -> ProjectFile {
     ProjectFile {
         path,
@@ -158,6 +178,8 @@ fn file(path: &'static str, contents: impl Into<String>) -> ProjectFile {
     }
 }
 
+/// An executable file of the project: `build.sh` and the SDK's helper
+/// scripts, which are run directly (`./build.sh`), not through `sh`.
 fn script(path: &'static str, contents: impl Into<String>) -> ProjectFile {
     ProjectFile {
         path,
@@ -200,6 +222,12 @@ fn fill(text: &str, name: &str, language: Language) -> String {
 }
 
 /// Every file of a `language` project named `name` (already checked).
+///
+/// Common to all: the README (placeholders filled), a `.gitignore` for
+/// the build outputs, and the WIT contract in `wit/`. Then the language's
+/// own: `build.sh`, the example source rewritten for `name`, and the SDK
+/// files under `sdk/`, copied as they are. An error here means a template
+/// changed under this file (see `rewrite`), never a user's mistake.
 pub(crate) fn project_files(language: Language, name: &str) -> anyhow::Result<Vec<ProjectFile>> {
     let mut files = vec![
         file(
@@ -471,6 +499,8 @@ pub(crate) fn write_project(dir: &Path, files: &[ProjectFile]) -> anyhow::Result
     written
 }
 
+/// Write one file under `dir`, creating its parent folders, and on Unix
+/// make a script executable (0755). Every error names the path.
 fn write_file(dir: &Path, file: &ProjectFile) -> anyhow::Result<()> {
     let path = dir.join(file.path);
     if let Some(parent) = path.parent() {
@@ -489,6 +519,12 @@ fn write_file(dir: &Path, file: &ProjectFile) -> anyhow::Result<()> {
 
 /// `wasmproc new`: create `./NAME`, then say how to build and run it.
 /// A bad name or an existing non-empty folder is an error (exit status 2).
+///
+/// The name is checked before any file is rendered or written, so a
+/// refused name leaves nothing behind; the folder is created in the
+/// current directory, whatever it is. On success stdout says where the
+/// project is, the build command, a `wasmproc run` with inputs the
+/// example accepts, and which file to edit.
 pub(crate) fn new_project(args: NewArgs) -> anyhow::Result<ExitCode> {
     check_name(&args.name, args.lang).map_err(anyhow::Error::msg)?;
     let files = project_files(args.lang, &args.name)?;

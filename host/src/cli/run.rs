@@ -10,6 +10,31 @@
 //! per-user directory, so a second run of the same component skips the
 //! compile (seconds for Python and JavaScript components) and the stats
 //! line says `compile=cached`.
+//!
+//! # What `run` does, in order
+//! 1. Build a [`Runtime`] with the server's code (engine, linker,
+//!    sandbox) and default settings, its memory cap raised to `--memory`
+//!    when that is above the engine's default of 1 GiB.
+//! 2. Parse `--inputs`; it must be a JSON object.
+//! 3. Load the file: compile it (or take the cached artifact) and call the
+//!    guest's `describe()`, under the runtime's own describe budget.
+//! 4. Unless `--no-validate`: build the input rules from the description
+//!    (rules that cannot be built, which the server would refuse to
+//!    deploy, stop here), check the inputs against them, fetch `href`
+//!    inputs through the SSRF guard and check again; see
+//!    [`check_inputs`].
+//! 5. Run the guest with the limits of the flags (each defaulting to the
+//!    server's [`Limits::default`]), the bar following its progress and,
+//!    with `--show-log`, its log lines going to stderr as they come.
+//! 6. Unless `--no-validate`, hold the outputs to the description as the
+//!    server does with `output_checks = "strict"`.
+//! 7. Print the stats line, then the outputs or the failure.
+//!
+//! Exit statuses: 0 when the run succeeded (and its outputs passed the
+//! checks); 1 when the guest ran and failed (fuel, memory, timeout, a trap,
+//! its own error, invalid outputs); 2, through `main`, when it never ran
+//! (unreadable or invalid file, bad `--inputs`, inputs the server would
+//! refuse, a cache directory that cannot be opened).
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
@@ -36,18 +61,33 @@ pub(crate) struct RunArgs {
     /// The component (.wasm).
     file: PathBuf,
     /// The inputs as a JSON object keyed by input id.
+    ///
+    /// The `inputs` member of an execute request, as `POST
+    /// /processes/{id}/execution` takes it: plain values, qualified values
+    /// (`{"value": …, "mediaType": …}`) and `href` references.
     #[arg(long, default_value = "{}")]
     inputs: String,
     /// Fuel budget (instructions).
+    ///
+    /// Default: the server's default limit, 10^11. A guest that burns it
+    /// all stops with `outcome=fuel-exhausted`.
     #[arg(long)]
     fuel: Option<u64>,
     /// Linear memory budget, e.g. `64MiB`.
+    ///
+    /// Default: the server's default limit, 256 MiB. Unlike on a server,
+    /// no maximum caps it: a local run may ask for more than 1 GiB.
     #[arg(long)]
     memory: Option<ByteSize>,
     /// Wall-clock budget, e.g. `10s` or `500ms`.
+    ///
+    /// Default: the server's default limit, one minute. It counts the run
+    /// only, not the compile before it.
     #[arg(long)]
     timeout: Option<humantime::Duration>,
     /// Output size budget, e.g. `1MiB`.
+    ///
+    /// Default: the server's default limit, 64 MiB.
     #[arg(long)]
     output_limit: Option<ByteSize>,
     /// Print the job log's lines (the guest's `log` calls, stdout and
@@ -63,8 +103,12 @@ pub(crate) struct RunArgs {
     /// private (repeatable): the server's `href.allowed_hosts`. Without
     /// one, only public hosts are fetched, as on a server with the default
     /// configuration.
+    ///
+    /// As on the server, a non-empty list means only these hosts: once
+    /// one is given, a public host that is not listed is refused too.
     #[arg(long = "allow-href-host", value_name = "HOST")]
     allow_href_hosts: Vec<String>,
+    /// `--cache-dir` and `--no-cache`, shared with `describe`.
     #[command(flatten)]
     cache: CacheArgs,
 }
@@ -76,6 +120,11 @@ pub(crate) struct CacheArgs {
     /// sha256 and the engine's compatibility hash, as the server keeps
     /// them in `data_dir/artifacts`. Default `$XDG_CACHE_HOME/wasmproc`,
     /// else `~/.cache/wasmproc`.
+    ///
+    /// The artifacts go in its `artifacts/` subfolder, which is bounded
+    /// like the server's cache (2 GiB, least recently used first). An
+    /// artifact made by another engine version is not used; the
+    /// component is compiled again.
     #[arg(long, env = "WASMPROC_CACHE_DIR", value_name = "DIR")]
     cache_dir: Option<PathBuf>,
     /// Compile every time; read and write no cache.
@@ -149,6 +198,10 @@ pub(crate) fn default_runtime_config() -> RuntimeConfig {
 }
 
 /// The guest's `progress(percent, message)` moves the bar.
+///
+/// A message stays until the next one replaces it, so a guest that
+/// reports only percentages keeps the last message it sent (or
+/// `running`). The hidden bar of a non-terminal ignores both.
 struct BarProgress(ProgressBar);
 
 impl ProgressSink for BarProgress {
@@ -171,6 +224,9 @@ impl LogSink for StderrLog {
     }
 }
 
+/// Read `file` and load it on `runtime`: compile (or take the cached
+/// artifact), link and run its `describe()`. Either failure names the
+/// file (`reading …`, `loading …`) ahead of the reason.
 async fn load(file: &PathBuf, runtime: &Runtime) -> anyhow::Result<ProcessModule> {
     let wasm = tokio::fs::read(file)
         .await
@@ -182,6 +238,12 @@ async fn load(file: &PathBuf, runtime: &Runtime) -> anyhow::Result<ProcessModule
 }
 
 /// `wasmproc describe FILE`: print the process description.
+///
+/// The description is what the guest's `describe()` returns, pretty
+/// printed as JSON on stdout. Loading only requires a JSON object of at
+/// most 1 MiB; the checks a deploy adds (the OGC `process.yaml` schema,
+/// the id, the input rules) are not made, so a description the server
+/// would refuse is still printed, which helps to see why.
 pub(crate) async fn describe(file: PathBuf, cache: CacheArgs) -> anyhow::Result<ExitCode> {
     let runtime = Runtime::new(cache.runtime_config())?;
     let module = load(&file, &runtime).await?;
@@ -207,6 +269,14 @@ async fn check_inputs(
 
 /// `wasmproc run FILE --inputs JSON`: print outputs as JSON on stdout and a
 /// stats line on stderr; exit 1 when the run fails.
+///
+/// The outputs are one JSON object keyed by output id: a JSON output as
+/// its value, a binary one as `{"value", "encoding": "base64",
+/// "mediaType"}`. The stats line, `outcome= fuel= peak_memory= duration=
+/// compile=`, is printed whatever the outcome, so a script can read the
+/// cost of a failed run too; `compile=` is the time loading took (compile
+/// and `describe()`), or `cached`. A failure adds `error: ` and the same
+/// reason a failed job's status would carry.
 pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let defaults = Limits::default();
     let limits = Limits {
@@ -267,7 +337,8 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         if let Err(reason) = checked {
             bar.finish_and_clear();
             if reason.contains("href.allowed_hosts") {
-                // The guard's reason reads "host 'NAME' resolves to …".
+                // The guard's reason reads "host 'NAME' resolves to …"
+                // or "host 'NAME' is not in href.allowed_hosts".
                 let host = reason
                     .split_once("host '")
                     .and_then(|(_, rest)| rest.split_once('\''))

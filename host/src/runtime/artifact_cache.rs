@@ -36,8 +36,15 @@ const KEY_FILE: &str = "cache.key";
 /// A directory of compiled components.
 #[derive(Debug, Clone)]
 pub(crate) struct ArtifactCache {
+    /// The cache directory: artifacts, tags and the key file.
     dir: PathBuf,
+    /// The HMAC key, from `cache.key` (created at first open).
     key: [u8; 32],
+    /// 16 hex digits derived from the engine's compatibility hash; part of
+    /// every artifact's name and of every tag. Derived with std's
+    /// `DefaultHasher`, whose output may change between Rust releases: a
+    /// rebuilt binary may then miss its old artifacts, which costs only
+    /// recompilation.
     engine_hash: String,
     /// Most bytes of artifacts and tags kept (see the module docs).
     max_bytes: u64,
@@ -59,11 +66,16 @@ impl ArtifactCache {
         })
     }
 
+    /// `<dir>/<module sha256>-<engine hash>.cwasm`; the tag sits next to it
+    /// with the extension `tag`.
     fn artifact_path(&self, module_sha256: &str) -> PathBuf {
         self.dir
             .join(format!("{module_sha256}-{}.cwasm", self.engine_hash))
     }
 
+    /// The HMAC over the engine hash and the artifact's bytes. The module's
+    /// sha256 is not in it: the tag proves this server wrote these bytes
+    /// for this engine, and the file name says which module they are.
     fn tag(&self, artifact: &[u8]) -> HmacSha256 {
         let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key size");
         mac.update(self.engine_hash.as_bytes());
@@ -174,12 +186,21 @@ fn touch(path: &Path) {
     }
 }
 
+/// Write `bytes` to a fresh temporary name in the same directory, then
+/// rename it over `path`: a rename within one file system is atomic, so a
+/// reader (or a crash) sees the old file or the whole new one, never half.
+/// No fsync: after a power loss a file may be empty or short, and then its
+/// tag does not match and it is recompiled.
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let temporary = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4()));
     std::fs::write(&temporary, bytes)?;
     std::fs::rename(&temporary, path)
 }
 
+/// The cache's HMAC key: read from `path`, or 32 fresh random bytes (two
+/// v4 UUIDs, 244 random bits) written there when the file is missing or
+/// not 32 bytes long. A new key orphans every existing artifact (their
+/// tags no longer verify), which costs recompilation and nothing else.
 fn load_or_create_key(path: &Path) -> std::io::Result<[u8; 32]> {
     if let Ok(bytes) = std::fs::read(path)
         && let Ok(key) = <[u8; 32]>::try_from(bytes.as_slice())

@@ -51,6 +51,10 @@ impl ImportPolicy {
             .collect()
     }
 
+    /// Why the import `name` is refused, or `None` when it is allowed. An
+    /// operator's `denied` prefix is checked first, so it can refuse even
+    /// a granted or inert interface; names are matched by prefix, so one
+    /// entry covers every version of an interface (`wasi:sockets/tcp@…`).
     fn refusal(&self, name: &str) -> Option<String> {
         if let Some(prefix) = self
             .denied

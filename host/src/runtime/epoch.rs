@@ -19,11 +19,21 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// The thread stops when the ticker is dropped.
 #[derive(Debug)]
 pub(crate) struct EpochTicker {
+    /// Set on drop; the thread sees it within one tick.
     stop: Arc<AtomicBool>,
+    /// Joined on drop, so no ticker outlives its runtime.
     thread: Option<JoinHandle<()>>,
 }
 
 impl EpochTicker {
+    /// Start the thread for `engine`. It holds only a weak handle, so it
+    /// never keeps an engine alive: once the last `Engine` clone is gone
+    /// its next tick finds nothing to upgrade and it ends by itself.
+    ///
+    /// A plain OS thread rather than a tokio task: it must keep ticking
+    /// when every executor thread is busy running guests, which is exactly
+    /// when deadlines matter. `increment_epoch` is one atomic add, so the
+    /// thread costs nothing measurable.
     pub(crate) fn start(engine: &Engine) -> std::io::Result<Self> {
         let engine = engine.weak();
         let stop = Arc::new(AtomicBool::new(false));
@@ -53,6 +63,7 @@ impl EpochTicker {
 }
 
 impl Drop for EpochTicker {
+    /// Stop and join the thread; waits at most one tick for its sleep.
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {

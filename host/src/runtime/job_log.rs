@@ -38,6 +38,7 @@ pub enum LogStream {
 }
 
 impl LogStream {
+    /// The source tag its lines carry: `[stdout]` or `[stderr]`.
     fn tag(self) -> &'static str {
         match self {
             LogStream::Stdout => "stdout",
@@ -56,9 +57,17 @@ pub trait LogSink: Send + Sync {
     fn line(&self, line: &str);
 }
 
+/// The state behind a [`JobLog`]'s mutex. One lock for the guest's three
+/// writers (`host.log`, stdout, stderr) is what keeps their lines whole
+/// and in order.
 struct LogBuffer {
+    /// The log as bytes: guests may write invalid UTF-8, which is kept as
+    /// written and only made lossy when read.
     text: Vec<u8>,
+    /// Most bytes `text` may hold. Reached, it stops growing; a line may be
+    /// cut anywhere, even inside a UTF-8 sequence (shown as `�`).
     limit: usize,
+    /// Bytes the guest wrote past `limit`, reported in the closing note.
     dropped_bytes: u64,
     /// The stream whose line is open (no newline yet), if any.
     open_line: Option<LogStream>,
@@ -179,6 +188,8 @@ impl JobLog {
         }
     }
 
+    /// The locked buffer. A `std` mutex, not an async one: every critical
+    /// section is a short copy with no `.await` in it.
     fn buffer(&self) -> std::sync::MutexGuard<'_, LogBuffer> {
         // A poisoned lock only means another writer panicked mid-append; the
         // buffer is still a valid byte vector, so keep using it.
@@ -287,6 +298,10 @@ impl StdoutStream for StreamLog {
     }
 }
 
+/// The WASI p2 `output-stream` the guest's stdout or stderr is. It never
+/// reports an error or a closed stream: a guest that checks its writes
+/// sees them all succeed, even those dropped past the limit, so a full
+/// log never turns into a failing process.
 impl OutputStream for StreamLog {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
         self.log.append_stream(self.stream, &bytes);
@@ -302,11 +317,16 @@ impl OutputStream for StreamLog {
     }
 }
 
+/// Always ready: a guest waiting to write (a `blocking-write`, a poll)
+/// never waits, since writes never block.
 #[wasmtime_wasi::async_trait]
 impl Pollable for StreamLog {
     async fn ready(&mut self) {}
 }
 
+/// The same stream in the form `StdoutStream::async_stream` hands out
+/// (the trait asks for both): every write is taken whole and completes at
+/// once.
 impl tokio::io::AsyncWrite for StreamLog {
     fn poll_write(
         self: std::pin::Pin<&mut Self>,

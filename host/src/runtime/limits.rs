@@ -81,13 +81,21 @@ const MAX_TABLE_ELEMENTS: usize = 1_000_000;
 /// is what the budget caps and what `peak_bytes` reports.
 #[derive(Debug)]
 pub(crate) struct MemoryLimiter {
+    /// The job's `memory_bytes`.
     limit: u64,
+    /// Linear memory granted so far, over every memory of the store.
+    /// Memories never shrink in wasm, so this is also the current total.
     total_bytes: u64,
+    /// Kept apart from `total_bytes` for the reports, though with memories
+    /// that never shrink the two stay equal.
     peak_bytes: u64,
+    /// The first (and only) denial: the trap it causes ends the call, so
+    /// no second grow is asked for.
     exceeded: Option<MemoryLimitExceeded>,
 }
 
 impl MemoryLimiter {
+    /// A limiter for a fresh store, nothing granted yet.
     pub(crate) fn new(limit: u64) -> Self {
         Self {
             limit,
@@ -109,6 +117,14 @@ impl MemoryLimiter {
 }
 
 impl wasmtime::ResourceLimiter for MemoryLimiter {
+    /// Grant a grow while the store's total stays within the limit.
+    ///
+    /// Past it, the guest does not get the `-1` that `memory.grow` returns
+    /// on failure: the instruction traps, and the call ends with
+    /// [`MemoryLimitExceeded`] in its error. At instantiation (a memory's
+    /// initial size, `current` 0) the same denial fails the instantiation,
+    /// so a component that declares more initial memory than the job may
+    /// have never starts.
     fn memory_growing(
         &mut self,
         current: usize,
@@ -133,6 +149,10 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
         Ok(true)
     }
 
+    /// A grow this limiter allowed but wasmtime could not do. This also
+    /// catches a grow past the memory's own declared maximum (wasmtime
+    /// asks `memory_growing` even then), which therefore traps too rather
+    /// than returning `-1`.
     fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
         // Reached when wasmtime itself refuses the grow (e.g. the pool's slot
         // size), after `memory_growing` said yes. Surface it as a trap with
@@ -140,6 +160,10 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
         Err(error.context("linear memory could not grow"))
     }
 
+    /// Allow tables up to [`MAX_TABLE_ELEMENTS`]. Unlike memory, a denial
+    /// here is `Ok(false)`: `table.grow` returns `-1` to the guest, as the
+    /// wasm spec has it, and the guest carries on (table limits are a host
+    /// protection, not a job budget that outcomes report).
     fn table_growing(
         &mut self,
         _current: usize,

@@ -170,8 +170,15 @@ pub struct Runtime {
 }
 
 struct RuntimeInner {
+    /// The one engine: every component is compiled for it, and its
+    /// settings (fuel, epochs, the pool) are fixed for its lifetime.
     engine: Engine,
+    /// WASI p2 (async) plus our `host` interface, built once. Every
+    /// component is pre-instantiated against it at load, so a missing or
+    /// mistyped import fails the deploy, never a job.
     linker: Linker<SandboxState>,
+    /// Compiled artifacts on disk; `None` when no directory is configured,
+    /// and then every load compiles.
     cache: Option<ArtifactCache>,
     config: RuntimeConfig,
     // Declared last: dropped after the engine handle above is released.
@@ -185,10 +192,15 @@ pub struct ProcessModule {
 }
 
 struct ModuleInner {
+    /// Hex SHA-256 of the module bytes, the name of its artifact.
     sha256: String,
     /// Whether the compiled code came from the artifact cache.
     from_cache: bool,
+    /// The component with its imports already resolved against the
+    /// linker and its exports type-checked against the world: a job only
+    /// allocates and initialises an instance from it.
     pre: ProcessPre<SandboxState>,
+    /// What `describe()` returned at load, parsed and size-checked.
     description: serde_json::Value,
 }
 
@@ -225,6 +237,11 @@ pub fn module_sha256(wasm: &[u8]) -> String {
 
 impl Runtime {
     /// Create the engine, link the host functions and start the epoch ticker.
+    ///
+    /// WASI is linked in its async form: with the async exports, a guest
+    /// blocked in a WASI call (a `sleep`, a poll) is a pending future that
+    /// the job's timeout can drop, where a synchronous host call would
+    /// hold the thread until it returned.
     pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
         let engine = engine::build_engine(&config.engine)?;
         let mut linker = Linker::new(&engine);
@@ -314,6 +331,10 @@ impl Runtime {
         Ok((component, false))
     }
 
+    /// Call `describe()` in a sandbox of its own under the describe limits
+    /// (a module's first run happens at deploy, so a hostile `describe`
+    /// meets fuel, memory and time bounds like a job's), then check
+    /// the answer is a JSON object within `max_description_bytes`.
     async fn describe_with(
         &self,
         pre: &ProcessPre<SandboxState>,
@@ -363,6 +384,15 @@ impl Runtime {
     /// or a cancellation around the call takes effect within a tick even for
     /// a guest in a tight loop; past the wall-clock deadline the callback
     /// interrupts the guest as a second line of defence.
+    ///
+    /// What the guest sees at each limit: out of fuel, the next fuel check
+    /// (at function entries and loop back-edges) traps with `OutOfFuel`;
+    /// past the deadline, the next epoch check traps with `Interrupt`, or
+    /// the timer drops the call's future first, while the guest is
+    /// suspended at a yield. Neither can be caught or handled by the
+    /// guest. The deadline starts one tick ahead: left at the store's
+    /// default of 0, which has always passed, the guest would enter the
+    /// callback at its very first check.
     fn new_store(
         &self,
         limits: &Limits,
@@ -418,6 +448,11 @@ impl Runtime {
     ) -> RunReport {
         let started = Instant::now();
         let mut store = self.new_store(limits, log.clone(), progress);
+        // `biased`: the cancellation is polled before the call, so a
+        // dismissed job stops at its next yield (within a tick) even if the
+        // call itself would be ready. Both the cancellation and the timeout
+        // end the call by dropping its future, which drops the guest where
+        // it stood; the store stays readable for the statistics below.
         let result = {
             let call = async {
                 let instantiating = Instant::now();

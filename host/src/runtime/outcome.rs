@@ -18,6 +18,8 @@ pub enum OutputValue {
     Bytes(#[serde(with = "base64_bytes")] Vec<u8>),
 }
 
+/// Serde for `OutputValue::Bytes`: standard base64 with padding, so that
+/// binary outputs fit in the JSON the stores keep results as.
 mod base64_bytes {
     use base64::Engine as _;
     use serde::{Deserialize, Deserializer, Serializer};
@@ -267,6 +269,13 @@ impl RunOutcome {
 }
 
 /// The root cause of a trap plus the wasm backtrace, without host frames.
+///
+/// Built from the error's parts, never from `{:?}`: with `RUST_BACKTRACE`
+/// set, the debug form carries kilobytes of host frames that mean nothing
+/// to the process author. The hints translate what a trap usually means
+/// for a guest (a Rust panic is `unreachable`; a Rust stack overflow hits
+/// the shadow stack in linear memory and shows as an out-of-bounds
+/// access, not as a stack overflow). At most 8 named frames are kept.
 fn describe_trap(error: &wasmtime::Error) -> String {
     let mut message = error.root_cause().to_string();
     if let Some(trap) = error.downcast_ref::<Trap>() {
@@ -298,6 +307,8 @@ fn describe_trap(error: &wasmtime::Error) -> String {
     message
 }
 
+/// Serde for durations in outcomes and statistics: whole milliseconds
+/// (sub-millisecond parts are dropped when written).
 mod duration_millis {
     use std::time::Duration;
 

@@ -519,7 +519,8 @@ impl Store {
     }
 
     /// Record a job that failed before it ever ran (a sync job that found
-    /// no worker in time).
+    /// no worker in time, a workflow step whose tree's fuel budget was
+    /// used up before it was queued).
     pub async fn insert_failed_job(&self, job: &JobRecord) -> Result<(), StoreError> {
         let result = dispatch!(self.insert_failed_job(job));
         if result.is_ok() {
@@ -614,9 +615,11 @@ impl Store {
         result
     }
 
-    /// Delete up to `max` jobs that finished before `cutoff`, with their
-    /// results; returns how many. PostgreSQL: one node at a time (an
-    /// advisory lock), the others return 0.
+    /// Delete jobs that finished before `cutoff`, with their results, one
+    /// batch per call: up to `max` on sled, up to `max` per finished state
+    /// on PostgreSQL (so up to three times `max`); returns how many.
+    /// PostgreSQL: one node at a time (an advisory lock), the others
+    /// return 0.
     pub async fn delete_finished_before(
         &self,
         cutoff: DateTime<Utc>,

@@ -150,6 +150,8 @@ pub struct Step {
     pub url: Option<String>,
 }
 
+/// Whether to leave `attempts` out of a stored record: a job no claim has
+/// counted yet (queued, or failed before it ran) carries no zero field.
 fn is_zero(n: &u32) -> bool {
     *n == 0
 }

@@ -31,24 +31,14 @@ async fn server() -> TestServer {
 }
 
 /// Send `body` (an application package) to deploy (POST /processes) or
-/// replace (PUT /processes/{id}).
+/// replace (PUT /processes/{id}) as the admin.
 async fn send_package(
     api: &Api,
     method: Method,
     path: &str,
     body: &Value,
 ) -> wasmproc_tests::Reply {
-    let authorization = format!("Bearer {TOKEN}");
-    api.send(
-        method,
-        path,
-        &[
-            ("authorization", &authorization),
-            ("content-type", "application/ogcapppkg+json"),
-        ],
-        Some(body.to_string().into_bytes()),
-    )
-    .await
+    api.send_package(TOKEN, method, path, body).await
 }
 
 /// A package deploying `document` as a workflow, with `description`.
@@ -100,19 +90,9 @@ async fn a_deployed_workflow_runs_like_any_process_and_survives_a_restart() {
             .contains(&json!(DEPLOYABLE_WORKFLOWS)),
         "{conformance}"
     );
-    let authorization = format!("Bearer {TOKEN}");
     server
-        .send(
-            Method::POST,
-            "/processes",
-            &[
-                ("authorization", &authorization),
-                ("content-type", "application/wasm"),
-            ],
-            Some(polyglot_component("hello-world-py")),
-        )
-        .await
-        .expect_status(201);
+        .deploy_wasm(TOKEN, polyglot_component("hello-world-py"))
+        .await;
     let reply = send_package(
         &server,
         Method::POST,
@@ -337,14 +317,8 @@ async fn a_workflow_is_replaced_and_undeployed_like_any_deployed_process() {
     .await;
     assert_exception(&reply, 403, None);
 
-    let authorization = format!("Bearer {TOKEN}");
     server
-        .send(
-            Method::DELETE,
-            "/processes/twice",
-            &[("authorization", &authorization)],
-            None,
-        )
+        .send_as_admin(TOKEN, Method::DELETE, "/processes/twice", "", None)
         .await
         .expect_status(204);
     assert_exception(&server.get("/processes/twice").await, 404, None);
@@ -537,14 +511,8 @@ async fn a_faulty_workflow_or_a_cycle_is_refused_naming_the_part_and_nothing_is_
     );
 
     // A workflow whose top process went away answers why.
-    let authorization = format!("Bearer {TOKEN}");
     server
-        .send(
-            Method::DELETE,
-            "/processes/a",
-            &[("authorization", &authorization)],
-            None,
-        )
+        .send_as_admin(TOKEN, Method::DELETE, "/processes/a", "", None)
         .await
         .expect_status(204);
     let reply = server
@@ -565,19 +533,9 @@ async fn a_faulty_workflow_or_a_cycle_is_refused_naming_the_part_and_nothing_is_
 #[tokio::test]
 async fn a_workflow_maps_over_its_input_and_merges_in_python() {
     let server = server().await;
-    let authorization = format!("Bearer {TOKEN}");
     server
-        .send(
-            Method::POST,
-            "/processes",
-            &[
-                ("authorization", &authorization),
-                ("content-type", "application/wasm"),
-            ],
-            Some(polyglot_component("statistics-py")),
-        )
-        .await
-        .expect_status(201);
+        .deploy_wasm(TOKEN, polyglot_component("statistics-py"))
+        .await;
     // statistics-py(values: [echo(doubleInput: e) for e in $numbers]).
     let document = json!({
         "process": "statistics-py",

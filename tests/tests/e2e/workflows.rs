@@ -8,7 +8,6 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::Method;
 use serde_json::{Value, json};
 use wasmproc_tests::{
     Api, ChildServer, HOSTILE_WASM, JOB_TIMEOUT, TestServer, assert_exception, detail,
@@ -37,18 +36,7 @@ async fn deploy(api: &Api, name: &str) {
 
 /// Deploy a component with the admin token.
 async fn deploy_wasm(api: &Api, wasm: Vec<u8>) {
-    let authorization = format!("Bearer {TOKEN}");
-    api.send(
-        Method::POST,
-        "/processes",
-        &[
-            ("authorization", &authorization),
-            ("content-type", "application/wasm"),
-        ],
-        Some(wasm),
-    )
-    .await
-    .expect_status(201);
+    api.deploy_wasm(TOKEN, wasm).await;
 }
 
 /// `{"process": id, "inputs": inputs}`.

@@ -13,6 +13,16 @@
 //! Success answers 303 to the page of the process (deploy, replace) or to
 //! the process list (undeploy); a refusal shows the page again with the
 //! OGC exception above the form.
+//!
+//! # Order of the checks
+//! Each endpoint checks an `Authorization` header, if any, before reading
+//! the body, and refuses a body that is not a form and so carries no
+//! token at all (`forms::check_token_first`); then, for replace and
+//! undeploy, that the process exists (a 404 has no page to re-render the
+//! form on); then it reads the form, and only then checks the `token`
+//! field and does the work. Refusals from the last stage are the page
+//! again; the earlier ones are plain exceptions, which the error-page
+//! middleware renders for a browser.
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -55,10 +65,12 @@ fn registration(policy: Policy) -> Registration {
     }
 }
 
-/// Deploy a component from the process list's form: the token (field or
-/// header), then the module (the `module` file), registered exactly as
-/// `POST /processes` with `application/wasm` registers it (compiled,
-/// described, stored durably) before the 303 to its page.
+/// Deploy a component from the process list's form.
+///
+/// The token (field or header), then the module (the `module` file),
+/// registered exactly as `POST /processes` with `application/wasm`
+/// registers it (compiled, described, stored durably) before the 303 to
+/// its page.
 #[utoipa::path(post, path = "/ui/processes", tag = "HTML", operation_id = "deployForm",
     security(("bearer" = [])),
     request_body(content = Object, content_type = "multipart/form-data", description = "`module`: the component (.wasm file); `token`: the admin token (or send Authorization: Bearer)"),
@@ -95,9 +107,12 @@ pub(crate) async fn deploy(
     }
 }
 
-/// Replace a deployed process from its page's form: as `PUT
-/// /processes/{id}` with `application/wasm` (jobs already accepted finish
-/// on the version they were accepted with), then 303 to its page.
+/// Replace a deployed process from its page's form.
+///
+/// As `PUT /processes/{id}` with `application/wasm` (jobs already
+/// accepted finish on the version they were accepted with), then 303 to
+/// its page. Job control options and limits given at deploy time are not
+/// carried over: the form registers the module as it describes itself.
 #[utoipa::path(post, path = "/ui/processes/{processID}/replace", tag = "HTML", operation_id = "replaceForm",
     security(("bearer" = [])),
     params(("processID" = String, Path, description = "Process id", example = "hello-world")),
@@ -147,9 +162,12 @@ pub(crate) async fn replace(
     }
 }
 
-/// Undeploy a process from its page's form: as `DELETE /processes/{id}`
-/// (accepted jobs still run, finished ones stay readable), then 303 to
-/// the process list.
+/// Undeploy a process from its page's form.
+///
+/// As `DELETE /processes/{id}` (accepted jobs still run, finished ones
+/// stay readable), then 303 to the process list. A process that vanished
+/// meanwhile (another admin undeployed it) is a plain 404: there is no
+/// page left to show the form on.
 #[utoipa::path(post, path = "/ui/processes/{processID}/undeploy", tag = "HTML", operation_id = "undeployForm",
     security(("bearer" = [])),
     params(("processID" = String, Path, description = "Process id", example = "hello-world")),

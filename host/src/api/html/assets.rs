@@ -33,8 +33,10 @@ const ASSETS: &[(&str, &str, &str)] = &[
 /// afresh while a page's assets are cached for a day.
 pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// One asset, cached by browsers for a day (the `?v=` of its links
-/// changes with each release); a name not in [`ASSETS`] is a 404.
+/// One asset of the HTML pages.
+///
+/// Cached by browsers for a day (the `?v=` of its links changes with each
+/// release); a name not in the built-in list is a 404.
 #[utoipa::path(get, path = "/ui/static/{name}", tag = "HTML", operation_id = "getAsset",
     params(("name" = String, Path, description = "File name: wasmproc.css, job.js or favicon.svg")),
     responses((status = 200, description = "The stylesheet or script of the HTML pages", content_type = "text/css", body = String),
@@ -59,8 +61,10 @@ pub(crate) async fn asset(Path(name): Path<String>) -> Result<Response, ApiError
     Ok(response)
 }
 
-/// The site icon, for the requests browsers make on their own (for a
-/// plain-text log, say), which would otherwise be 404s in their console.
+/// The site icon.
+///
+/// For the requests browsers make on their own (for a plain-text log,
+/// say), which would otherwise be 404s in their console.
 #[utoipa::path(get, path = "/favicon.ico", tag = "HTML", operation_id = "getFavicon",
     responses((status = 200, description = "The site icon (SVG)", content_type = "image/svg+xml", body = String)))]
 pub(crate) async fn favicon() -> Response {

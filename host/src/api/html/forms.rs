@@ -92,6 +92,11 @@ pub(crate) struct FormField {
 }
 
 /// The kind of field an input schema asks for (see the module doc).
+///
+/// An input that may occur several times is always a JSON text area: one
+/// HTML control cannot hold a list. Schemas the rules do not recognise
+/// (`oneOf`, objects, arrays) fall back to JSON too, which can express
+/// any value the validator will then judge.
 pub(crate) fn field_kind(schema: &Value, repeated: bool) -> &'static str {
     if repeated {
         return "json";
@@ -131,7 +136,9 @@ fn is_scalar(value: &Value) -> bool {
     )
 }
 
-/// `minOccurs` of an input (default 1, as OGC says).
+/// `minOccurs` of an input (default 1, as OGC says). A value that is not
+/// a non-negative integer also reads as 1: the field is then marked
+/// required, and the validator has the final say.
 fn min_occurs(input: &Value) -> u64 {
     input.get("minOccurs").and_then(Value::as_u64).unwrap_or(1)
 }
@@ -146,7 +153,10 @@ fn repeated(input: &Value) -> bool {
     }
 }
 
-/// An element id from an input id: letters, digits, `-` and `_` kept.
+/// An element id from an input id: letters, digits, `-` and `_` kept,
+/// anything else replaced. The index keeps ids unique when two input ids
+/// clean to the same text, and the `in-` prefix keeps them from starting
+/// with a digit.
 fn dom_id(index: usize, id: &str) -> String {
     let clean: String = id
         .chars()
@@ -161,7 +171,9 @@ fn dom_id(index: usize, id: &str) -> String {
     format!("in-{index}-{clean}")
 }
 
-/// The inputs of a description, required ones first, then by id.
+/// The inputs of a description, required ones first, then by id. The
+/// form and [`convert`] both go through this, so fields and inputs are
+/// matched by the same list.
 fn sorted_inputs(description: &Value) -> Vec<(&String, &Value)> {
     let mut inputs: Vec<(&String, &Value)> = description
         .get("inputs")
@@ -190,7 +202,11 @@ pub(crate) struct FormState {
     pub(crate) error: Option<crate::ogc::Exception>,
 }
 
-/// The form fields of a process, filled from `state`.
+/// The form fields of a process, filled from `state`: on a first visit
+/// everything is empty; after a refusal each field shows what was typed,
+/// and the one the error names shows the error. A boolean gets
+/// `(not set)` as its first choice when the input is optional, as an
+/// optional `enum` does.
 pub(crate) fn fields(description: &Value, state: &FormState) -> Vec<FormField> {
     sorted_inputs(description)
         .into_iter()
@@ -345,6 +361,10 @@ pub(crate) enum Submitted {
 /// The fields of a form submission, in order: `multipart/form-data`
 /// (files) or `application/x-www-form-urlencoded`. At most
 /// [`MAX_FIELDS`]; the body limit of the router bounds the bytes.
+///
+/// A part over the body limit is a 413, like any body; a field's text
+/// that is not UTF-8 is read lossily rather than refused. Any other
+/// content type is a 415.
 pub(crate) async fn read_form(
     request: Request,
     limit: u64,
@@ -425,7 +445,8 @@ pub(crate) fn text<'a>(fields: &'a [(String, Submitted)], name: &str) -> Option<
     })
 }
 
-/// A refusal of one input: the input id and the exception.
+/// A refusal of one input: the input id and the exception. The id lets
+/// the form show the exception beside that field.
 type FieldError = (String, ApiError);
 
 /// Turn submitted fields into execute-request inputs, by the kind of
@@ -525,7 +546,9 @@ pub(crate) fn presented_token(
     with_token
 }
 
-/// Whether the request's body is a form (multipart or urlencoded).
+/// Whether the request's body is a form (multipart or urlencoded), by its
+/// declared `Content-Type`; parameters (the multipart boundary) are
+/// allowed.
 fn is_form(headers: &axum::http::HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
@@ -555,6 +578,9 @@ pub(crate) fn check_token_first(
 }
 
 /// Execute a process from its HTML form.
+///
+/// The fields become an execute request, validated against the process's
+/// inputs, and the browser is sent (303) to the job or its results.
 #[utoipa::path(post, path = "/ui/processes/{processID}/execution", tag = "HTML", operation_id = "executeForm",
     security((), ("bearer" = [])),
     params(("processID" = String, Path, description = "Process id", example = "hello-world")),
@@ -643,7 +669,11 @@ pub(crate) async fn execute(
     }
 }
 
-/// The modes this server offers for a process: `(sync, async)`.
+/// The modes this server offers for a process: `(sync, async)`. The same
+/// three conditions as the API's negotiation: the mode is enabled in the
+/// settings, the process lists it, and, for sync, this node runs jobs
+/// itself (an API-only node of a cluster does not). The process page
+/// offers exactly these, so the form never proposes a mode it refuses.
 pub(crate) fn modes(state: &AppState, process: &RegisteredProcess) -> (bool, bool) {
     let execution = &state.config.execution;
     (

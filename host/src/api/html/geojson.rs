@@ -22,7 +22,9 @@ const MAX_POSITIONS: usize = 50_000;
 const WIDTH: f64 = 480.0;
 
 /// Whether a JSON value looks like GeoJSON (a geometry, a feature or a
-/// feature collection).
+/// feature collection). Only the `type` member is looked at, so the
+/// results page tries a map for any such object; [`svg`] then decides
+/// whether there is anything to draw.
 pub(crate) fn is_geojson(value: &Value) -> bool {
     matches!(
         value.get("type").and_then(Value::as_str),
@@ -73,7 +75,11 @@ fn positions(value: &Value) -> Vec<[f64; 2]> {
 
 impl Shapes {
     /// Gather `value` (any GeoJSON object), `depth` bounding the nesting
-    /// of collections.
+    /// of collections. A guest's output may nest collections without end;
+    /// 16 levels is far beyond any real data and keeps the recursion off
+    /// the end of the stack. Once more than [`MAX_POSITIONS`] are held,
+    /// no further object is gathered (one large geometry is still read
+    /// whole before that check).
     fn gather(&mut self, value: &Value, depth: usize) {
         if depth > 16 || self.positions > MAX_POSITIONS {
             return;
@@ -153,6 +159,11 @@ impl Shapes {
 /// draw or too much. The `title` (an output id) goes into the map's
 /// accessible label, filtered to harmless characters; the label also
 /// gives the extent in degrees, which a screen reader can say.
+///
+/// The drawing is `WIDTH` units wide and between a quarter and one and a
+/// half times that high, whatever the extent, so a long thin shape still
+/// gets a readable map. Coordinates are written to one decimal of an SVG
+/// unit, which is finer than a screen pixel at the map's size.
 pub(crate) fn svg(value: &Value, title: &str) -> Option<String> {
     let mut shapes = Shapes::default();
     shapes.gather(value, 0);

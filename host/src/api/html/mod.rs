@@ -71,9 +71,13 @@ pub(crate) const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-
 /// origin, so guest-made HTML or SVG cannot act as this server.
 pub(crate) const DEFAULT_CSP: &str = "default-src 'none'; frame-ancestors 'none'; sandbox";
 
-/// Media type of the pages.
+/// Media type of the pages. The charset is stated so that a browser
+/// never guesses one from the bytes.
 const HTML: &str = "text/html; charset=utf-8";
 
+/// A handler that takes a [`Format`] gets the negotiated one, or the
+/// request is refused with a 400 before the handler runs (an `f` other
+/// than `json` or `html`).
 impl<S: Send + Sync> FromRequestParts<S> for Format {
     type Rejection = ApiError;
 
@@ -90,6 +94,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Format {
 /// `Vary: Accept` (the same URL answers JSON to other clients). A render
 /// failure can only come from a `Display` impl failing, which ours never
 /// do; it is still answered as an OGC exception, not a panic.
+///
+/// `Cache-Control: no-store`: a page shows state that changes (a job's
+/// status, the process list), so a stored copy, in the browser or a
+/// shared cache, would soon show it wrong.
 pub(crate) fn page(status: StatusCode, template: &impl askama::Template) -> Response {
     match template.render() {
         Ok(html) => {
@@ -162,6 +170,9 @@ pub(crate) async fn pages_for_people(
     response
 }
 
+/// Whether a response is one of our OGC exceptions: an error status with
+/// the problem media type. Other error bodies (a raw output, plain text)
+/// are passed through untouched.
 fn is_exception(response: &Response) -> bool {
     response.status().as_u16() >= 400
         && response
@@ -172,7 +183,9 @@ fn is_exception(response: &Response) -> bool {
 }
 
 /// Re-render an exception response as an error page, keeping its status
-/// and the headers a client acts on (`WWW-Authenticate`, `Retry-After`).
+/// and the headers a client acts on (`WWW-Authenticate`, `Retry-After`,
+/// `Allow`). A body that is too large or not an exception document after
+/// all is passed on rather than lost in a second error.
 async fn exception_page(response: Response, base_url: &str) -> Response {
     let (parts, body) = response.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, MAX_EXCEPTION_BYTES).await else {
@@ -204,7 +217,10 @@ pub(crate) fn without_empty(
         .collect()
 }
 
-/// The URL of the same resource as JSON: `href` with `f=json`.
+/// The URL of the same resource as JSON: `href` with `f=json`. A
+/// resource's page links it (`rel=alternate` and in the footer), and
+/// `f=json` wins over a browser's `Accept`, so the link shows the JSON in
+/// the browser.
 pub(crate) fn json_href(href: &str) -> String {
     with_format(href, "json")
 }

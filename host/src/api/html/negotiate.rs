@@ -29,6 +29,8 @@ impl Format {
 }
 
 /// Decide the format from the raw query string and the `Accept` header.
+/// Only the first `f` counts. An unknown one is a 400 rather than JSON:
+/// the client asked for a representation it would not get.
 pub(crate) fn negotiate(query: Option<&str>, accept: Option<&str>) -> Result<Format, ApiError> {
     let f = form_urlencoded::parse(query.unwrap_or("").as_bytes())
         .find(|(k, _)| k == "f")

@@ -63,7 +63,8 @@ pub(crate) struct TagGroup {
 /// them (reads first, then writes).
 const METHODS: &[&str] = &["get", "put", "post", "delete", "patch", "head", "options"];
 
-/// A string field of an object, or empty.
+/// A string field of an object, or empty: the document is walked as
+/// plain JSON, and a missing member is shown as nothing.
 fn text(value: &Value, key: &str) -> String {
     value
         .get(key)
@@ -81,6 +82,13 @@ fn media_types(content: Option<&Value>) -> String {
 }
 
 /// The operations of an OpenAPI 3.0 document, grouped by tag.
+///
+/// Groups appear in the order their first operation does in `paths`.
+/// The document has been through `serde_json::Value`, whose maps are
+/// sorted (serde_json is built without `preserve_order`), so that order
+/// is alphabetical by path: `/` first, the `/ui/…` endpoints last. A
+/// malformed document yields fewer operations, never an error: the page
+/// is a convenience, and the JSON is the contract.
 pub(crate) fn groups(document: &Value) -> Vec<TagGroup> {
     let mut groups: Vec<TagGroup> = Vec::new();
     let Some(paths) = document.get("paths").and_then(Value::as_object) else {

@@ -2,6 +2,14 @@
 //! (the landing document, a page of summaries, a statusInfo, …) and
 //! renders it with its template in `host/templates/`, so a page shows what
 //! the JSON says; `base.html` is the frame every page shares.
+//!
+//! Each page has a view struct deriving `askama::Template`: its fields are
+//! exactly what the template reads, already turned into text for people
+//! (times to the second, sizes in KiB and MiB, durations in ms or s).
+//! Formatting here rather than in the templates keeps them free of logic,
+//! and a field the template names but the struct lacks fails the build.
+//! Every value is escaped by askama; the one exception, the SVG map, is
+//! built from numbers only (`geojson.rs`).
 
 use std::sync::Arc;
 
@@ -290,7 +298,8 @@ struct ProcessesView {
     prev: Option<String>,
     /// The next page, when there is one.
     next: Option<String>,
-    /// Whether an admin token is configured: without one, deploying is off and the form is replaced by a note.
+    /// Whether deploying is enabled (an admin token or an admin key is
+    /// configured): without either, the form is replaced by a note.
     admin_enabled: bool,
     /// A refused deploy, shown above the form.
     deploy_error: Option<Exception>,
@@ -318,9 +327,9 @@ fn job_control_options(description: &Value) -> Vec<String> {
 
 /// `/processes` as a page: `summaries` and `links` are the JSON list's
 /// (so paging works as it does in JSON, `prev`/`next` included), then
-/// the deploy form when an admin token is configured. `status` and
-/// `deploy_error` are for a refused deploy, shown above the form with the
-/// status of the refusal.
+/// the deploy form when deploying is enabled (an admin token or key).
+/// `status` and `deploy_error` are for a refused deploy, shown above the
+/// form with the status of the refusal.
 pub(crate) fn process_list(
     state: &AppState,
     summaries: &[Value],
@@ -456,7 +465,8 @@ struct ProcessView {
     inputs: Vec<ParameterView>,
     /// Each output with its schema.
     outputs: Vec<ParameterView>,
-    /// Whether an admin token is configured.
+    /// Whether deploying is enabled (an admin token or an admin key is
+    /// configured): the replace and undeploy forms are shown only then.
     admin_enabled: bool,
     /// A refused replace or undeploy, shown above those forms.
     admin_error: Option<Exception>,
@@ -507,6 +517,12 @@ fn parameters(description: &Value, key: &str) -> Vec<ParameterView> {
 /// `/processes/{id}` as a page: the description, the execute form (with
 /// `form`'s values and refusal) and, for a deployed process, the replace
 /// and undeploy forms (with `admin_error`).
+///
+/// The mode buttons offer only what the server would run
+/// (`forms::modes`); the one preselected is the mode the refused form
+/// asked for, else sync when offered, as the API's negotiation would
+/// choose without a `Prefer` header. `status` is the status of the
+/// refusal being shown, 200 otherwise.
 pub(crate) fn process(
     state: &AppState,
     process: &Arc<RegisteredProcess>,
@@ -648,6 +664,12 @@ fn short(id: &str) -> String {
 
 /// `/jobs` as a page: the list's filters as a form (filled from `query`),
 /// its jobs and its paging links.
+///
+/// The form is a plain GET to `/jobs`, so filtering is the API's own
+/// filtering and a filtered page's URL can be bookmarked or shared. It
+/// offers one process and one status at a time (the API takes lists);
+/// the process choices are the processes on offer, plus the one asked
+/// for when it has been undeployed since.
 pub(crate) fn job_list(state: &AppState, list: &JobList, query: &[(String, String)]) -> Response {
     let base_url = &state.base_url;
     let value = |key: &str| {
@@ -768,6 +790,10 @@ struct JobView {
 
 /// `/jobs/{id}` as a page, from its statusInfo; while the job has not
 /// ended, `job.js` follows it.
+///
+/// `asynchronous` comes from the job record, not the statusInfo (OGC's
+/// document has no such member), so the page shows a little more than
+/// the JSON: whether a client waited for the job or polled it.
 pub(crate) fn job(base_url: &str, info: &StatusInfo, asynchronous: bool) -> Response {
     let url = format!("{base_url}/jobs/{}", info.job_id);
     let mut base = Base::new(
@@ -929,6 +955,10 @@ fn output_view(base_url: &str, job: &JobRecord, output: &ProcessOutput) -> Outpu
 
 /// `/jobs/{id}/results` as a page: every output, JSON pretty-printed,
 /// images shown, GeoJSON drawn as a map.
+///
+/// Every output the job produced is shown, whatever outputs its request
+/// selected: the page is for looking at a job, and each output links its
+/// raw value (`/jobs/{id}/results/{output}`), which serves any of them.
 pub(crate) fn results(base_url: &str, job: &JobRecord, results: &JobResults) -> Response {
     let url = format!("{base_url}/jobs/{}", job.id);
     page(

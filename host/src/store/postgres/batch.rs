@@ -17,22 +17,35 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::store::StoreError;
 
-/// Most requests written in one statement.
+/// Most requests written in one statement. It bounds the size of a batch
+/// (128 rows of arrays, or 128 pipelined updates) and so how long the
+/// requests queued behind one batch wait for it.
 pub(super) const MAX_BATCH: usize = 128;
 
 /// What a batch returns for each of its requests, in order.
 pub(super) type BatchResult<T> = Result<Vec<T>, StoreError>;
 
+/// A request and where its answer goes. The caller waits on the other
+/// end of the oneshot; if it stopped waiting (its future was dropped), the
+/// send fails and is ignored.
 type Waiting<Req, Resp> = (Req, oneshot::Sender<Result<Resp, StoreError>>);
 
 /// Sends requests to a batching task.
 pub(super) struct Batcher<Req, Resp> {
+    /// Unbounded, but each caller waits for its answer before it can send
+    /// again, so the channel holds at most one request per caller waiting.
+    /// Dropping the last sender ends the task once its queue is drained.
     requests: mpsc::UnboundedSender<Waiting<Req, Resp>>,
 }
 
 impl<Req: Send + 'static, Resp: Send + 'static> Batcher<Req, Resp> {
     /// Start the task: `write` runs one batch and returns one answer per
     /// request, in order. The task ends when the batcher is dropped.
+    ///
+    /// One batch is written at a time: that is what lets requests pile up
+    /// behind a batch in flight and leave together in the next one. `write`
+    /// must answer each request; a request left without an answer (fewer
+    /// results than requests) is told the store is closing.
     pub(super) fn start<F, Fut>(write: F) -> Self
     where
         F: Fn(Vec<Req>) -> Fut + Send + Sync + 'static,
@@ -69,6 +82,10 @@ impl<Req: Send + 'static, Resp: Send + 'static> Batcher<Req, Resp> {
     }
 
     /// Queue a request and wait for its answer.
+    ///
+    /// Once queued, the request is written whatever happens to the caller:
+    /// a caller dropped while waiting (a client that disconnected) does not
+    /// take its row out of the batch, so the write may still happen.
     pub(super) async fn call(&self, request: Req) -> Result<Resp, StoreError> {
         let (answer, result) = oneshot::channel();
         self.requests
@@ -78,6 +95,9 @@ impl<Req: Send + 'static, Resp: Send + 'static> Batcher<Req, Resp> {
     }
 }
 
+/// The error of a request the task can no longer answer: the task is gone
+/// (the store is being dropped) or gave no answer for it. `Unavailable`,
+/// so a client is told to retry rather than shown an internal error.
 fn closed() -> StoreError {
     StoreError::Unavailable {
         reason: "the store is closing".into(),
@@ -88,11 +108,17 @@ fn closed() -> StoreError {
 /// One batch failed: the same failure for each of its requests. A
 /// connection problem stays [`StoreError::Unavailable`] (503 for each
 /// client); anything else is shared behind an `Arc`.
+///
+/// Needed because `StoreError` is not `Clone` (it carries driver errors
+/// that are not), yet each waiting caller needs an error of its own.
 enum Shared {
+    /// The batch could not reach the database: each caller gets its own
+    /// copy of the same `Unavailable`.
     Unavailable {
         reason: String,
         retry_after: std::time::Duration,
     },
+    /// Any other failure, one allocation shared by every caller.
     Other(Arc<StoreError>),
 }
 
@@ -112,6 +138,8 @@ impl From<StoreError> for Shared {
 }
 
 impl Shared {
+    /// The error one caller gets: `Unavailable` rebuilt, anything else
+    /// wrapped as `PgError::Batch` around the shared original.
     fn for_one(&self) -> StoreError {
         match self {
             Shared::Unavailable {

@@ -44,16 +44,31 @@ use crate::store::{JobRecord, JobResults, LeaseSweep, Recovery, StoreError, Stor
 /// every submission counts afresh.
 pub(super) const QUEUE_COUNT_AGE: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// The last queue count of this node.
+/// The last queue count of this node, and what this node did since.
+///
+/// The estimate is `queued + submitted - claimed`. It misses the other
+/// nodes' submissions (too low, by at most what they accept within
+/// [`QUEUE_COUNT_AGE`]) and their claims (too high, which only refuses
+/// early); both errors last one count at most.
 #[derive(Debug, Default)]
 pub(super) struct QueueCount {
+    /// When `queued` was counted (on this node's clock); `None` before
+    /// the first count, which forces one.
     counted_at: Option<std::time::Instant>,
+    /// Queued async jobs cluster-wide at `counted_at`, capped at the
+    /// `max_queued` of that count (the count stops there).
     queued: usize,
+    /// Jobs this node queued since the count.
     submitted: usize,
+    /// Jobs this node claimed since the count.
     claimed: usize,
 }
 
 /// Advisory lock key of the retention sweep: one node at a time deletes.
+/// Nodes sweeping together would walk the same oldest rows and wait on
+/// each other's row locks; with the lock, the others skip the turn.
+/// Distinct from the migration lock's key (`schema.rs`), since both live
+/// in PostgreSQL's one advisory-lock key space.
 const RETENTION_LOCK: i64 = 0x7761_736d_7265_7465; // "wasmrete"
 
 /// The record as stored: everything but the request, which has its own
@@ -76,15 +91,26 @@ pub(super) fn decode(row: &Row) -> Result<JobRecord, StoreError> {
     Ok(serde_json::from_value(record)?)
 }
 
+/// A duration as float milliseconds, the parameter form of every SQL
+/// interval here (`$n::float8 * interval '1 millisecond'`): one `float8`
+/// parameter type for every statement, sub-millisecond leases kept.
 pub(super) fn millis(duration: std::time::Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
 }
 
-/// A job's final state and its serialised results, to be written.
+/// A job's final state and its serialised results, to be written. The
+/// results are serialised by the caller before it queues them, so the
+/// batching task, which writes one batch at a time, does not.
 pub(super) type Outcome = (JobRecord, Option<Vec<u8>>);
 
 /// The batcher of new async jobs: every job of a batch inserted by one
 /// statement, committed once, durable before any of their 201s.
+///
+/// The rows go in as parallel arrays through `unnest`, so the statement
+/// text is the same for any batch size and is prepared once per
+/// connection. One statement is all or nothing: if any row fails (a
+/// duplicate id, say), no job of the batch is queued and every caller
+/// gets the error.
 pub(super) fn submission_batcher(db: Db) -> Batcher<JobRecord, ()> {
     Batcher::start(move |jobs: Vec<JobRecord>| {
         let db = db.clone();
@@ -270,6 +296,9 @@ impl PgStore {
         Ok(())
     }
 
+    /// The queue count, ignoring poisoning: its fields are plain counters
+    /// that a panic cannot leave half-updated in a harmful way (the next
+    /// count replaces them all).
     fn lock_queue_count(&self) -> std::sync::MutexGuard<'_, QueueCount> {
         self.queue_count
             .lock()
@@ -281,6 +310,13 @@ impl PgStore {
     /// submissions and minus its claims since, is under half the bound,
     /// that estimate; nearer the bound, a fresh count (of at most
     /// `max_queued` index entries).
+    ///
+    /// The count's `LIMIT` inside the sub-select stops the walk of the
+    /// `jobs_queue` index at the bound: knowing that the queue is full
+    /// never costs more than `max_queued` entries, however long it is.
+    /// The mutex is not held across the query; two submissions that count
+    /// at once both count, and the one that finishes last overwrites the
+    /// other's count.
     async fn queue_length_estimate(&self, max_queued: usize) -> Result<usize, StoreError> {
         {
             let count = self.lock_queue_count();
@@ -341,6 +377,19 @@ impl PgStore {
     /// them `running` with a lease and an attempt more, on the relaxed
     /// pool. `SKIP LOCKED` lets several nodes claim at once without
     /// waiting for each other or taking a job twice.
+    ///
+    /// The sub-select walks `jobs_queue` oldest first and locks each row
+    /// it keeps; a row another claimer has locked is skipped, not waited
+    /// for, so a claim can return fewer than `max` jobs while more are
+    /// queued (they are someone else's). A row that another claim changed
+    /// and committed meanwhile is re-checked on its new version and
+    /// dropped (no longer `accepted`). In the `SET` list `attempts` still
+    /// means the old value, so the column and the record both get
+    /// `attempts + 1`. `RETURNING` comes back in no promised order, hence
+    /// the sort. The lease is `now()` on the database plus the node's
+    /// lease length. Lost in a database crash (relaxed commit), the claim
+    /// leaves the job `accepted`, and the node's first progress or outcome
+    /// write matches no row, telling it so.
     pub(crate) async fn claim_jobs(&self, max: usize) -> Result<Vec<JobRecord>, StoreError> {
         if max == 0 {
             return Ok(Vec::new());
@@ -380,6 +429,10 @@ impl PgStore {
     /// gets its worker: every node lists it while it runs, and if this
     /// node dies the sweep of another one fails it as `node-lost` (a sync
     /// job is never run again: its client is gone).
+    ///
+    /// Inserted straight as `running` with `attempts = 1`: it never passes
+    /// through the queue, so no claim could count its attempt. It is not
+    /// announced: no other node can do anything with it.
     pub(crate) async fn start_sync_job(&self, job: &JobRecord) -> Result<(), StoreError> {
         self.bounded(async {
             let client = self.client().await?;
@@ -474,6 +527,13 @@ impl PgStore {
     /// Write a running job's progress (at most every 250 ms per job, see
     /// `jobs/progress.rs`) on the relaxed pool; `false` when this node no
     /// longer holds the job.
+    ///
+    /// It rewrites `record` only: the request, often the bulk of a job,
+    /// sits in its own column and is neither serialised nor sent again,
+    /// and no indexed column changes, so PostgreSQL can make it a
+    /// heap-only update that touches no index. The `lease_owner`
+    /// condition keeps a node that lost the job from writing over its
+    /// next run's progress.
     pub(crate) async fn update_progress(&self, job: &JobRecord) -> Result<bool, StoreError> {
         self.bounded(async {
             let client = self.relaxed.client().await?;
@@ -517,7 +577,10 @@ impl PgStore {
         Ok(written)
     }
 
-    /// Tell every node that step `id` ended.
+    /// Tell every node that step `id` ended. Sent only after the outcome
+    /// committed, so a parent never hears of a step's end before it can
+    /// read it; if it is lost, the parent's once-a-second look finds the
+    /// step anyway.
     async fn announce_finished(&self, id: Uuid) -> Result<(), StoreError> {
         self.bounded(async {
             let client = self.client().await?;
@@ -535,6 +598,12 @@ impl PgStore {
 
     /// Put a job this node holds back in the queue (`accepted`, no lease):
     /// it was stopped by a shutdown, or claimed ahead and never started.
+    ///
+    /// The record and `attempts` come from the caller, which gives back
+    /// the attempt its claim counted (a run that never happened, or was
+    /// cut short by a shutdown, is not a lost node's attempt). Conditional
+    /// on this node's lease like every other write of a running job, and
+    /// on the durable pool.
     pub(crate) async fn requeue_job(&self, job: &JobRecord) -> Result<bool, StoreError> {
         let requeued = self
             .bounded(async {
@@ -568,6 +637,10 @@ impl PgStore {
     /// Dismiss: delete the row (its results go with it, `ON DELETE
     /// CASCADE`) and, in the same statement, notify every node, so the one
     /// running it stops it within a notification's delay.
+    ///
+    /// Deleting the row is what makes every later write of the job a no-op:
+    /// claims, progress and outcomes are all `UPDATE`s that need the row,
+    /// so a run that ends after the dismissal finds nothing to write.
     pub(crate) async fn delete_job(&self, id: Uuid) -> Result<Option<JobRecord>, StoreError> {
         self.bounded(async {
             let client = self.client().await?;
@@ -586,7 +659,9 @@ impl PgStore {
         .await
     }
 
-    /// A job by id: its record with the request put back in.
+    /// A job by id: its record with the request put back in. The
+    /// statement is prepared once per connection: polling `GET /jobs/{id}`
+    /// is the most frequent read of all.
     pub(crate) async fn get_job(&self, id: Uuid) -> Result<Option<JobRecord>, StoreError> {
         self.bounded(async {
             let client = self.client().await?;
@@ -630,6 +705,13 @@ impl PgStore {
     /// (`nodes.last_seen`); returns the jobs among `running` whose lease
     /// this node no longer holds (taken over after an expiry, or deleted),
     /// which the caller stops.
+    ///
+    /// A sweep on another node that got to a job first holds its row lock
+    /// until it commits; this `UPDATE` then waits, re-checks the row,
+    /// finds it no longer `running` under this node, and leaves it out of
+    /// `RETURNING`, so the job is reported lost rather than renewed.
+    /// Conversely a row this heartbeat has locked is skipped by a sweep
+    /// (`SKIP LOCKED`), so a renewal under way is never swept.
     pub(crate) async fn heartbeat(&self, running: &[Uuid]) -> Result<Vec<Uuid>, StoreError> {
         self.bounded(async {
             let client = self.relaxed.client().await?;
@@ -668,6 +750,14 @@ impl PgStore {
     /// which node was lost; the others, and every sync job, fail as
     /// `node-lost` with that node's name. One statement with `SKIP LOCKED`,
     /// so several nodes sweeping at once take each job once.
+    ///
+    /// The `expired` CTE locks the rows once; the two data-modifying CTEs
+    /// take disjoint parts of it (`asynchronous AND attempts < limit`
+    /// versus the rest), since CTEs of one statement do not see each
+    /// other's updates. A failed job keeps its `lease_owner`, naming the
+    /// lost node. The small partial index `jobs_leases` can serve the
+    /// search for expired rows. The requeued jobs are announced like new
+    /// submissions.
     pub(crate) async fn sweep_expired_leases(&self) -> Result<LeaseSweep, StoreError> {
         let sweep = self
             .bounded(async {
@@ -727,6 +817,12 @@ impl PgStore {
     /// before `cutoff`, oldest first, under a transaction-level advisory
     /// lock (a node that does not get it returns 0: another node is
     /// sweeping). Nodes not seen for a day leave the `nodes` table here too.
+    ///
+    /// Each state's branch deletes up to `max`, so one call may delete up
+    /// to three times `max`. The lock is transaction-level: it goes with
+    /// the commit, or with the `ROLLBACK` sent when the time bound drops
+    /// the transaction, so a node that dies mid-sweep never keeps the
+    /// others from sweeping.
     pub(crate) async fn delete_finished_before(
         &self,
         cutoff: DateTime<Utc>,

@@ -3,9 +3,12 @@
 //!
 //! - Time range and cursor are range conditions on `(created, id)`, which
 //!   every `jobs_by_*` index ends with.
-//! - One process and/or one status: plain equalities, served by
-//!   `jobs_by_process`, `jobs_by_status` or `jobs_by_process_status` in
-//!   order. PostgreSQL 15 cannot walk `process_id = ANY(…)` in `created`
+//! - One process and/or one status: plain equalities, served in order by
+//!   `jobs_by_status` or `jobs_by_process_status` for a finished state;
+//!   the `accepted` and `running` branches can use the small partial
+//!   indexes `jobs_queue` and `jobs_leases` (see `schema`), as no index
+//!   spans every state. PostgreSQL 15 cannot walk
+//!   `process_id = ANY(…)` in `created`
 //!   order, so several processes or statuses become a `UNION ALL` of one
 //!   ordered, limited branch per (process, status) pair, merged by an outer
 //!   `ORDER BY` (up to [`MAX_BRANCHES`]; beyond, `= ANY` and a sort).
@@ -26,15 +29,24 @@ use crate::store::{JobCursor, JobPage, JobQuery, StoreError};
 /// of a status branch become one `= ANY`.
 const MAX_BRANCHES: usize = 64;
 
+/// One bound parameter, boxed: the statement's parameters have as many
+/// types as it has filters (timestamps, text, arrays, integers).
 type Param = Box<dyn ToSql + Sync + Send>;
 
 /// SQL text and its parameters, numbered as they are added.
+///
+/// Every value reaches PostgreSQL as a bound parameter, never spliced into
+/// the SQL text: the text holds only placeholders and fixed SQL, so it
+/// cannot be injected into and stays the same for the same shape of query
+/// (which the per-connection statement cache relies on).
 #[derive(Default)]
 struct Statement {
     params: Vec<Param>,
 }
 
 impl Statement {
+    /// Bind `value` as the next parameter and return its placeholder
+    /// (`$1`, `$2`, …) to write into the SQL text.
     fn param(&mut self, value: impl ToSql + Sync + Send + 'static) -> String {
         self.params.push(Box::new(value));
         format!("${}", self.params.len())
@@ -156,7 +168,8 @@ fn build(query: &JobQuery) -> (String, Vec<Param>) {
     (sql, st.params)
 }
 
-/// Every state, for a filter that names none.
+/// Every state, for a filter that names none: one branch each, since the
+/// indexes are per state.
 const ALL_STATUSES: [JobStatus; 5] = [
     JobStatus::Accepted,
     JobStatus::Running,
@@ -166,6 +179,11 @@ const ALL_STATUSES: [JobStatus; 5] = [
 ];
 
 impl PgStore {
+    /// A page of `GET /jobs`: build the statement, run it, and cut the one
+    /// extra row it fetched into the cursor of the next page (the last job
+    /// shown, which the next page starts strictly after). The statement
+    /// applies `offset` too, so skipped jobs are read by the database, not
+    /// sent here.
     pub(crate) async fn list_jobs(&self, query: &JobQuery) -> Result<JobPage, StoreError> {
         let (sql, params) = build(query);
         self.bounded(async {

@@ -14,7 +14,9 @@ use uuid::Uuid;
 use super::CHANNEL;
 use crate::store::StoreEvent;
 
-/// Longest pause between two reconnection attempts of the listener.
+/// Longest pause between two reconnection attempts of the listener. The
+/// pause starts at 200 ms and doubles; the cap keeps a node that was cut
+/// off from staying deaf for long after the database is back.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Least time between two `queued` notifications from one node. Each
@@ -24,7 +26,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// queue is empty).
 const ANNOUNCE_INTERVAL: Duration = Duration::from_millis(10);
 
-/// What a notification payload means.
+/// What a notification payload means; `None` for a payload this build does
+/// not know (sent by a newer node, or malformed), which is logged and
+/// ignored so that nodes of two versions can share a database.
 fn parse_payload(payload: &str) -> Option<Notification> {
     if payload == "queued" {
         return Some(Notification::Queued);
@@ -44,9 +48,13 @@ fn parse_payload(payload: &str) -> Option<Notification> {
         .map(|id| Notification::Event(StoreEvent::ProcessChanged(id.to_owned())))
 }
 
+/// A parsed notification.
 #[derive(Debug, PartialEq)]
 enum Notification {
+    /// Jobs were queued somewhere: wake this node's dispatcher, which
+    /// claims if it has room (no event: nothing else needs to know).
     Queued,
+    /// Something subscribers react to, forwarded on the broadcast channel.
     Event(StoreEvent),
 }
 
@@ -58,6 +66,12 @@ enum Notification {
 /// so that the store can wait for it before it is used: a dismissal made
 /// through this very node is announced only by NOTIFY, and one sent before
 /// the LISTEN would never reach the worker running the job.
+///
+/// The connection is opened outside the pool: a `LISTEN` belongs to its
+/// session, and a pooled connection is shared and recycled. It is built
+/// from the pool's configuration, with its TCP keepalives, so a database
+/// that vanished without closing the socket ends this loop too, and the
+/// reconnection's `Resync` makes up for what was missed meanwhile.
 pub(super) fn spawn_listener(
     config: tokio_postgres::Config,
     events: broadcast::Sender<StoreEvent>,
@@ -141,6 +155,14 @@ pub(super) fn spawn_listener(
 
 /// Send `NOTIFY wasmproc, 'queued'` after jobs were queued, at most once
 /// per [`ANNOUNCE_INTERVAL`] (requests in between are coalesced into one).
+///
+/// Coalescing comes from `Notify`: any number of `notify_one` calls made
+/// while the task sends or sleeps leave one stored permit, so the next
+/// turn sends one notification for all of them. The notification is its
+/// own autocommitted statement on the durable pool, sent after the jobs it
+/// announces were committed, so a node it wakes never looks before they
+/// are visible. A failure is only logged: the other nodes' dispatchers
+/// also poll.
 pub(super) fn spawn_notifier(pool: Pool, requests: Arc<Notify>, stop: CancellationToken) {
     tokio::spawn(async move {
         loop {

@@ -40,19 +40,30 @@
 //! mistakes its previous life's leases for live ones, and it leaves alone
 //! every lease that has not expired.
 //!
+//! # Clocks
+//! Every time the cluster compares (`lease_expires`, `nodes.last_seen`, a
+//! module's `stored`) is the database's `now()`, written and compared by
+//! SQL, never a node's clock: nodes whose clocks disagree still agree on
+//! which leases have expired.
+//!
 //! # Notifications
-//! One channel, `wasmproc`, with payloads `queued`, `dismiss:<job id>` and
-//! `process:<id>`, heard by a dedicated connection per node (`listener`)
-//! and turned into [`StoreEvent`]s and queue wake-ups. A node that
-//! reconnects after missing notifications emits [`StoreEvent::Resync`]. A
-//! claim loop also polls once a second, so a lost `queued` notification
-//! delays a job by at most that.
+//! One channel, `wasmproc`, with payloads `queued`, `dismiss:<job id>`,
+//! `finished:<job id>` and `process:<id>`, heard by a dedicated connection
+//! per node (`listener`) and turned into [`StoreEvent`]s and queue
+//! wake-ups. A node that reconnects after missing notifications emits
+//! [`StoreEvent::Resync`]. A claim loop also polls once a second, so a
+//! lost `queued` notification delays a job by at most that.
 //!
 //! # Unavailability
 //! Waiting for a connection and every statement are bounded by
 //! `store.timeout`; a connection failure or a timeout is
 //! [`StoreError::Unavailable`] (503 + `Retry-After` over HTTP), and the pool
 //! replaces broken connections by itself once the database is back.
+//!
+//! A timeout is given up on by this side only: the statement was already
+//! sent, and tokio-postgres does not cancel it on the server, so a write
+//! answered with `Unavailable` may still commit (a submission refused with
+//! a 503 can still be queued and run).
 
 mod batch;
 mod jobs;
@@ -71,7 +82,9 @@ use tokio_util::sync::CancellationToken;
 use super::{JobRecord, NodeIdentity, ProcessRecord, StoreError, StoreEvent};
 use crate::config::StoreConfig;
 
-/// The notification channel every node listens on.
+/// The notification channel every node listens on. One channel for every
+/// kind of message (the payload says which) keeps a node at one `LISTEN`
+/// and one connection, whatever is added later.
 const CHANNEL: &str = "wasmproc";
 
 /// Connections for the writes that need no durability (claims, progress,
@@ -79,7 +92,11 @@ const CHANNEL: &str = "wasmproc";
 /// use them at once.
 const RELAXED_POOL_SIZE: usize = 4;
 
-/// How long to tell a client to wait when the database is unavailable.
+/// How long to tell a client to wait when the database is unavailable. A
+/// PostgreSQL restart or failover typically takes seconds, and the pool
+/// opens fresh connections on the first request after it, so a short wait
+/// is enough, and clients retrying at this pace add little load to a
+/// database that is coming back.
 const RETRY_AFTER: Duration = Duration::from_secs(2);
 
 /// PostgreSQL errors that are not about reaching the database.
@@ -133,7 +150,10 @@ fn is_connection_error(error: &tokio_postgres::Error) -> bool {
     }
 }
 
-/// Classify a driver error.
+/// Classify a driver error: a connection problem becomes
+/// [`StoreError::Unavailable`] (503 and `Retry-After`, since trying again
+/// later can succeed), anything else a statement error (500: a bug or a
+/// database changed by hand, which retrying will not fix).
 pub(super) fn map_error(error: tokio_postgres::Error) -> StoreError {
     if is_connection_error(&error) {
         StoreError::Unavailable {
@@ -163,7 +183,10 @@ pub(crate) fn redacted_url(url: &str) -> String {
 /// the batching tasks.
 #[derive(Clone)]
 pub(super) struct Db {
+    /// Either the durable pool or the relaxed one (see `PgStore::relaxed`).
     pool: Pool,
+    /// `store.timeout`: the bound on waiting for a connection and on each
+    /// use of it.
     timeout: Duration,
 }
 
@@ -186,6 +209,9 @@ impl Db {
         self.timeout
     }
 
+    /// The error of a use that ran past the bound: `Unavailable`, since a
+    /// database too slow to answer is, for a client, one that is down
+    /// (and the statement may still commit, see the module docs).
     pub(super) fn timed_out(&self) -> StoreError {
         StoreError::Unavailable {
             reason: format!(
@@ -196,7 +222,12 @@ impl Db {
         }
     }
 
-    /// Run `work` bounded by `store.timeout`.
+    /// Run `work` bounded by `store.timeout`. When the bound fires, `work`
+    /// is dropped where it stands and its connection goes back to the
+    /// pool; that is safe for single statements (the next user's statement
+    /// queues behind the abandoned one) and for a `Transaction`, whose drop
+    /// sends a `ROLLBACK`, but not for a transaction opened with a bare
+    /// `BEGIN` (see the outcome batcher).
     pub(super) async fn bounded<T>(
         &self,
         work: impl std::future::Future<Output = Result<T, StoreError>>,
@@ -209,17 +240,28 @@ impl Db {
 
 /// The shared store.
 pub struct PgStore {
+    /// The durable pool itself, for the notifier task, which sends its
+    /// `NOTIFY` without the time bound of `db`.
     pool: Pool,
+    /// The durable pool with its time bound: every read, and every write
+    /// that is not on the relaxed pool.
     db: Db,
     /// The same database with `synchronous_commit = off`, for writes whose
     /// loss in a database crash is harmless (see `connect`).
     relaxed: Db,
+    /// This node's incarnation id (the `lease_owner` of its claims), lease
+    /// length and attempt limit.
     node: NodeIdentity,
     /// New async jobs, inserted in batches (group commit).
     submissions: batch::Batcher<JobRecord, ()>,
     /// Final states and results, written in batches (group commit).
     outcomes: batch::Batcher<jobs::Outcome, bool>,
+    /// Where the listener task publishes what other nodes announced (and
+    /// `Resync` after each reconnection); 1024 deep. A receiver that lags
+    /// further gets `Lagged`, which the scheduler treats as a `Resync`.
     events: broadcast::Sender<StoreEvent>,
+    /// Wakes this node's dispatcher: a local submission, a `queued`
+    /// notification from another node, a sweep that re-queued jobs.
     queue_wake: Arc<Notify>,
     /// Asks the notifier task to tell the other nodes that jobs are
     /// queued (coalesced, see [`listener::spawn_notifier`]).
@@ -385,10 +427,15 @@ impl PgStore {
         &self.node
     }
 
+    /// Events from every node, this one included: a dismissal made here
+    /// also comes back through NOTIFY, which is how the worker running the
+    /// job hears of it whichever node received the `DELETE`.
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<StoreEvent> {
         self.events.subscribe()
     }
 
+    /// Woken when a job may have become claimable here (see `queue_wake`
+    /// the field); a wake-up is a hint, the claim statement decides.
     pub(crate) fn queue_wake(&self) -> &Notify {
         &self.queue_wake
     }
@@ -441,6 +488,15 @@ impl PgStore {
         Ok(())
     }
 
+    /// Deploy: the module bytes, then the process row, each its own
+    /// autocommitted statement. The row is inserted with `ON CONFLICT DO
+    /// NOTHING`, so two nodes deploying the same id at once cannot both
+    /// succeed: the primary key decides, and the loser gets no row back
+    /// (`false`). The `pg_notify` runs only for the row actually inserted
+    /// (it selects from the insert's `RETURNING`) and is delivered when the
+    /// statement commits. A crash between the two statements leaves module
+    /// bytes no process uses, which `collect_modules` removes after the
+    /// grace period.
     pub(crate) async fn insert_process(
         &self,
         record: &ProcessRecord,
@@ -469,6 +525,13 @@ impl PgStore {
         .await
     }
 
+    /// Replace: store the new module, touch the old one (jobs accepted
+    /// under the old registration may still need it), then rewrite the
+    /// row. `AND mutable` in the `UPDATE` makes built-ins immutable in the
+    /// database itself, whatever a caller checked before; the notification
+    /// comes from `RETURNING`, so it is sent only when a row changed.
+    /// Concurrent replaces of one id serialise on its row lock, and the
+    /// last to commit wins.
     pub(crate) async fn replace_process(
         &self,
         record: &ProcessRecord,
@@ -492,6 +555,12 @@ impl PgStore {
         .await
     }
 
+    /// Install a built-in or a process from the processes directory at
+    /// start-up: an upsert whose `DO UPDATE ... WHERE` rewrites the row only
+    /// when its module or mutability differ, so the nodes of a cluster
+    /// starting together do not rewrite (and bump `changed` on) the same
+    /// rows over and over. Unlike deploy, replace and undeploy, this
+    /// statement sends no notification.
     pub(crate) async fn install_process(
         &self,
         record: &ProcessRecord,
@@ -518,6 +587,7 @@ impl PgStore {
         .await
     }
 
+    /// A process by id: a primary-key lookup, the record from its jsonb.
     pub(crate) async fn get_process(&self, id: &str) -> Result<Option<ProcessRecord>, StoreError> {
         self.bounded(async {
             let client = self.client().await?;
@@ -533,6 +603,8 @@ impl PgStore {
         .await
     }
 
+    /// Every process, in id order (`ORDER BY id`, in the database's
+    /// collation; the primary key's index can serve it).
     pub(crate) async fn list_processes(&self) -> Result<Vec<ProcessRecord>, StoreError> {
         self.bounded(async {
             let client = self.client().await?;
@@ -547,6 +619,10 @@ impl PgStore {
         .await
     }
 
+    /// Undeploy: touch the process's module first (a job accepted just
+    /// before may still be queued with it), then delete the row if it is
+    /// mutable, notifying in the same statement. The module bytes stay; a
+    /// later `collect_modules` removes them once nothing uses them.
     pub(crate) async fn delete_process(&self, id: &str) -> Result<bool, StoreError> {
         self.bounded(async {
             let client = self.client().await?;
@@ -564,6 +640,8 @@ impl PgStore {
         .await
     }
 
+    /// Module bytes by sha256, for a node that has not compiled the module
+    /// yet (each node compiles and caches its own artifact).
     pub(crate) async fn get_module(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.bounded(async {
             let client = self.client().await?;
@@ -580,6 +658,13 @@ impl PgStore {
     /// last touched (stored, replaced away from, undeployed) more than
     /// `grace` ago by the database's clock; returns their sha256s. One
     /// statement: several nodes may run it at once, each module goes once.
+    ///
+    /// The `DELETE` locks each row it removes. A row that `put_module` or
+    /// `touch_module_of` updated meanwhile is re-read after that update
+    /// commits, and its new `stored` no longer passes the cutoff, so it
+    /// stays. The `NOT EXISTS` checks look up the module inside the
+    /// process and job records (`record->>'module_sha256'`, no index):
+    /// fine for a statement that runs now and then, not per request.
     pub(crate) async fn collect_modules(
         &self,
         grace: std::time::Duration,

@@ -90,12 +90,21 @@ const MIGRATIONS: &[&str] = &[
     "#,
 ];
 
-/// The schema version this build writes.
+/// The schema version this build writes: the number of migrations it
+/// carries, since version `n` is the state after the first `n`.
 pub(super) fn supported_version() -> i64 {
     MIGRATIONS.len() as i64
 }
 
 /// Apply the missing migrations (see the module documentation).
+///
+/// The lock is session-level (`pg_advisory_lock`), taken on the pooled
+/// connection that then runs every migration, and waited for: a node that
+/// starts while another migrates blocks here until it is done, then finds
+/// nothing left to apply. It is released explicitly, whatever the
+/// migrations did, because the connection goes back to the pool and a
+/// session lock would otherwise outlive this call; if the connection
+/// broke instead, PostgreSQL releases the lock with the session.
 pub(super) async fn migrate(client: &mut Client) -> Result<(), StoreError> {
     client
         .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
@@ -110,6 +119,11 @@ pub(super) async fn migrate(client: &mut Client) -> Result<(), StoreError> {
     unlocked.map(|_| ())
 }
 
+/// Create the version table if needed, refuse a newer schema, and apply
+/// each missing migration in a transaction of its own with its version
+/// bump. Called with the migration lock held. PostgreSQL's DDL is
+/// transactional, so a migration that fails halfway leaves no table or
+/// index of it behind, and the version says exactly what exists.
 async fn apply(client: &mut Client) -> Result<(), StoreError> {
     client
         .batch_execute("CREATE TABLE IF NOT EXISTS wasmproc_schema (version bigint NOT NULL)")

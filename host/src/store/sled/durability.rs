@@ -29,6 +29,8 @@ impl Durability {
         // Every request up to `covered` was made after its writes, so the
         // flush that starts now makes all of them durable.
         let covered = self.written.load(Ordering::SeqCst);
+        // sled's flush blocks until fsync returns: run it on the blocking
+        // pool, so only the waiters wait, not an executor thread.
         let db = db.clone();
         tokio::task::spawn_blocking(move || db.flush())
             .await

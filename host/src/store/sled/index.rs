@@ -36,12 +36,20 @@ use crate::ogc::JobStatus;
 /// Length of a job key: created µs (8) ‖ id (16).
 pub(super) const JOB_KEY_LEN: usize = 24;
 
+/// First byte of the `A` keys: jobs still accepted or running. Small (the
+/// queue plus what runs), so recovery and module collection read all of it.
 pub(super) const ACTIVE: u8 = b'A';
+/// First byte of the `Q` keys: finished jobs by process and state, the
+/// main source of every `/jobs` page and of the retention sweep.
 pub(super) const BY_PROCESS_STATUS: u8 = b'Q';
+/// First byte of the `D` keys: finished jobs by state and duration, which
+/// can drive a page when a duration filter is selective.
 pub(super) const BY_DURATION: u8 = b'D';
+/// First byte of the `O` keys: finished jobs by owner and state.
 pub(super) const BY_OWNER_STATUS: u8 = b'O';
 
-/// The finished states, each with its byte in `S` and `Q` keys.
+/// The finished states, each with its byte in `Q`, `D` and `O` keys. The
+/// bytes are part of the stored keys: changing one needs a migration.
 pub(super) const FINISHED: [(JobStatus, u8); 3] = [
     (JobStatus::Successful, 2),
     (JobStatus::Failed, 3),
@@ -57,7 +65,9 @@ pub(super) fn status_byte(status: JobStatus) -> Option<u8> {
 }
 
 /// Microseconds since the epoch as an order-preserving key part (times
-/// before 1970 clamp to 0).
+/// before 1970 clamp to 0). Big-endian, so byte order is numeric order;
+/// microseconds, so a key round-trips through a cursor, which both
+/// backends keep to the microsecond.
 pub(super) fn micros_key(micros: i64) -> [u8; 8] {
     (micros.max(0) as u64).to_be_bytes()
 }
@@ -75,7 +85,8 @@ pub(super) fn cursor_key(cursor: &JobCursor) -> [u8; JOB_KEY_LEN] {
     key
 }
 
-/// The job id at the end of an index key.
+/// The job id at the end of an index key. Every key ends with it, so this
+/// needs no knowledge of the prefix; `None` only for a key too short.
 pub(super) fn id_of(key: &[u8]) -> Option<Uuid> {
     key.len()
         .checked_sub(16)
@@ -95,6 +106,10 @@ pub(super) fn active_key(job: &JobRecord) -> Vec<u8> {
 
 /// The index keys of a finished job (`Q`, `D`, and `O` when it has an
 /// owner); none for a job that is not finished.
+///
+/// They are a function of the record alone, so removing a job recomputes
+/// them from its stored record instead of looking them up. A job that
+/// never started has no duration and so no `D` key.
 pub(super) fn finished_keys(job: &JobRecord) -> Vec<Vec<u8>> {
     let Some(status) = status_byte(job.status) else {
         return Vec::new();
@@ -129,6 +144,7 @@ pub(super) fn process_status_prefix(process: &str, status: u8) -> Vec<u8> {
     concat(&[&[BY_PROCESS_STATUS], process.as_bytes(), &[0, status]])
 }
 
+/// The parts joined into one key, allocated once at its final size.
 pub(super) fn concat(parts: &[&[u8]]) -> Vec<u8> {
     let mut key = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
     for part in parts {

@@ -26,7 +26,10 @@ use crate::store::{
 
 impl SledStore {
     /// Write the index entries of `job` for its current state: `A` while
-    /// it is active, `S`/`Q`/`D` once finished.
+    /// it is active, `Q`/`D` (and `O` with an owner) once finished. Called
+    /// after the record is written, never before (see the module docs);
+    /// the `A` entry of a job that just finished is removed separately,
+    /// once the final state is durable.
     pub(super) fn write_index(&self, job: &JobRecord) -> Result<(), StoreError> {
         if job.status.is_finished() {
             for key in finished_keys(job) {
@@ -56,6 +59,9 @@ impl SledStore {
         self.write_index(job)
     }
 
+    /// The record on disk, ignoring the in-memory overlays: what writers
+    /// compare against, and what readers must not see alone (see
+    /// `get_shown`).
     fn get_stored(&self, id: Uuid) -> Result<Option<JobRecord>, StoreError> {
         match self.jobs.get(id.as_bytes())? {
             Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
@@ -97,6 +103,9 @@ impl SledStore {
         Ok(())
     }
 
+    /// Append an id to the in-memory queue and wake the dispatcher. The
+    /// caller has already taken its place in `queued` and written (and,
+    /// for a new job, flushed) the record.
     fn push_queue(&self, id: Uuid) {
         lock(&self.queue).push_back(id);
         self.queue_wake.notify_one();
@@ -132,7 +141,9 @@ impl SledStore {
         Ok(())
     }
 
-    /// Places taken in the queue (an atomic counter, no read).
+    /// Places taken in the queue (an atomic counter, no read). The id of
+    /// a job dismissed while queued keeps its place until the dispatcher
+    /// pops and skips it, so this can count a few jobs that are gone.
     pub(crate) async fn queued_jobs(&self) -> Result<usize, StoreError> {
         Ok(self.queued.load(Ordering::SeqCst))
     }
@@ -142,6 +153,12 @@ impl SledStore {
     /// no longer `accepted` (dismissed while queued) is skipped. The
     /// `running` state is not flushed: a crash before the next flush
     /// leaves the job `accepted` or `running`, and recovery handles both.
+    ///
+    /// The status check and the write are two steps, not one
+    /// compare-and-swap: each id is popped from the queue once, so no
+    /// other claim races this one for the job, and a dismissal in between
+    /// removes the record, which `update_stored` then declines to
+    /// recreate.
     pub(crate) async fn claim_jobs(&self, max: usize) -> Result<Vec<JobRecord>, StoreError> {
         let mut claimed = Vec::new();
         while claimed.len() < max {
@@ -193,6 +210,8 @@ impl SledStore {
     }
 
     /// Write a job that failed before it could start, record and index.
+    /// Not flushed: sled writes it out within its flush interval, and a
+    /// crash before then loses a job that never ran.
     pub(crate) async fn insert_failed_job(&self, job: &JobRecord) -> Result<(), StoreError> {
         self.insert_finished(job)
     }
@@ -281,6 +300,13 @@ impl SledStore {
         finished
     }
 
+    /// Put a job back in the queue (a graceful shutdown stopped it, or it
+    /// was claimed ahead and never started): overwrite its record if it
+    /// still exists, flush (a re-queued job must still be there after the
+    /// restart that usually follows), then take a place and push its id.
+    /// The place is taken even past `max_queued`: the job was accepted
+    /// once already. Its `A` entry never went away, so recovery also finds
+    /// it if the queue in memory is lost.
     pub(crate) async fn requeue_job(&self, job: &JobRecord) -> Result<bool, StoreError> {
         if !self.update_stored(job)? {
             return Ok(false);
@@ -295,6 +321,13 @@ impl SledStore {
     /// record, results and index entries (durably: a dismissed job must
     /// not come back after a crash), and announce it so the scheduler
     /// stops it if it runs. Returns the job as readers last saw it.
+    ///
+    /// The record goes first, in one `remove` that also says whether there
+    /// was one: of two concurrent dismissals only one gets it back and
+    /// announces. Once the record is gone every later write of the job
+    /// (progress, finish, requeue) is a compare-and-swap that finds no
+    /// record and leaves none behind; its id may stay in the in-memory
+    /// queue until a claim skips it.
     pub(crate) async fn delete_job(&self, id: Uuid) -> Result<Option<JobRecord>, StoreError> {
         // A running sync job was never written.
         if let Some(job) = lock(&self.running_sync).remove(&id) {

@@ -20,7 +20,7 @@
 //!    others). More: the duration is rare enough to check on the records
 //!    of the other plan.
 //! 4. The sources are merged by job key (a k-way merge, duplicates
-//!    dropped: a job finishing right now can be in `A` and `S` at once),
+//!    dropped: a job finishing right now can be in `A` and `Q` at once),
 //!    each record is read and checked against the whole filter
 //!    ([`JobFilter::matches`]), until one more than `limit` match.
 //!
@@ -45,18 +45,27 @@ use crate::store::{JobCursor, JobFilter, JobPage, JobQuery, StoreError};
 /// Counting 2,000 keys costs about a millisecond.
 pub(super) const DURATION_PLAN_CAP: usize = 2000;
 
+/// `created ‖ id`, the common tail of every index key: comparing two
+/// job keys compares the jobs' places in newest-first order.
 type JobKey = [u8; JOB_KEY_LEN];
+/// One newest-first stream of candidate job keys (an index range read
+/// backwards, or keys gathered in memory and sorted).
 type Source<'a> = Box<dyn Iterator<Item = Result<JobKey, StoreError>> + 'a>;
 
 /// The job-key interval a query may return: `lower` inclusive, `upper`
 /// exclusive.
 #[derive(Debug, Clone, Copy)]
 struct Bounds {
+    /// From `datetime`'s start: its microsecond followed by a zero id, so
+    /// every job created in that microsecond is in.
     lower: JobKey,
+    /// The smaller of the cursor (exclusive: the page starts strictly
+    /// after the last job shown) and just past `datetime`'s end.
     upper: Option<JobKey>,
 }
 
 impl Bounds {
+    /// The interval of `query`'s time filter and cursor.
     fn of(query: &JobQuery) -> Self {
         let mut lower = [0u8; JOB_KEY_LEN];
         if let Some(from) = query.filter.created_from {
@@ -76,12 +85,18 @@ impl Bounds {
         Self { lower, upper }
     }
 
+    /// Whether a job key lies inside, for keys not read from a range cut
+    /// to the bounds (running sync jobs, duration candidates).
     fn contains(&self, key: &JobKey) -> bool {
         *key >= self.lower && self.upper.is_none_or(|upper| *key < upper)
     }
 }
 
 impl SledStore {
+    /// A page of `GET /jobs`, computed on a blocking thread: sled's reads
+    /// are synchronous, and a page can read thousands of index entries and
+    /// records, which must not hold up an async executor thread serving
+    /// other requests.
     pub(crate) async fn list_jobs(
         self: &Arc<Self>,
         query: &JobQuery,
@@ -92,6 +107,7 @@ impl SledStore {
             .map_err(|e| StoreError::from(sled::Error::ReportableBug(e.to_string())))?
     }
 
+    /// The plan of the module docs: choose the sources, then merge them.
     fn list_blocking(&self, query: &JobQuery) -> Result<JobPage, StoreError> {
         let bounds = Bounds::of(query);
         let filter = &query.filter;
@@ -277,7 +293,9 @@ impl SledStore {
     }
 }
 
-/// The smallest key greater than every key starting with `prefix`.
+/// The smallest key greater than every key starting with `prefix`: drop
+/// trailing `0xff` bytes and increment the last byte left; `None` when
+/// the prefix is all `0xff` (nothing is greater, the range is open).
 fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     let mut end = prefix.to_vec();
     while let Some(last) = end.pop() {

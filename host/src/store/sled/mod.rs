@@ -64,7 +64,9 @@ impl From<sled::Error> for StoreError {
     }
 }
 
-/// The schema this build writes.
+/// The schema this build writes (see the `meta` tree in the module docs).
+/// Bumped when the trees or their keys change shape, so that an older
+/// binary refuses a database it would misread.
 const SCHEMA_VERSION: i64 = 2;
 
 /// sled's page cache (a soft bound on its share of the server's RSS).
@@ -73,12 +75,21 @@ const CACHE_BYTES: u64 = 256 * 1024 * 1024;
 /// The embedded store.
 #[derive(Debug)]
 pub struct SledStore {
+    /// The database: flushed as a whole (one log for every tree), so one
+    /// flush makes the writes of every tree durable.
     db: sled::Db,
+    /// `processes`: process id (UTF-8) → `ProcessRecord` JSON.
     processes: sled::Tree,
+    /// `modules`: sha256 (hex) → component bytes.
     modules: sled::Tree,
+    /// `jobs`: job id (16 bytes) → `JobRecord` JSON, request included.
     jobs: sled::Tree,
+    /// `job_index`: keys only, see `index`.
     index: sled::Tree,
+    /// `results`: job id (16 bytes) → `JobResults` JSON, for successful
+    /// jobs only.
     results: sled::Tree,
+    /// Group commit of the flushes that callers wait for.
     durability: Durability,
     /// Running sync jobs, never on disk while they run.
     running_sync: Mutex<HashMap<Uuid, JobRecord>>,
@@ -91,13 +102,19 @@ pub struct SledStore {
     /// reserving a place and pushing their id (so a full queue refuses
     /// before anything is written).
     queued: AtomicUsize,
+    /// Wakes the dispatcher when an id enters `queue`.
     queue_wake: Notify,
+    /// Dismissals, for the scheduler to stop a job it runs; 256 deep. A
+    /// receiver that lags further gets `Lagged`, which the scheduler
+    /// treats as a `Resync`.
     events: broadcast::Sender<StoreEvent>,
     /// When each module was last stored, replaced away from or undeployed
     /// (see [`SledStore::collect_modules`]); a module not in it counts
     /// from `opened` (in memory only: after a restart every module waits
     /// one grace period again, which is merely late).
     module_touched: Mutex<HashMap<String, std::time::Instant>>,
+    /// When this store was opened: the last touch of every module not in
+    /// `module_touched`.
     opened: std::time::Instant,
 }
 
@@ -147,6 +164,11 @@ impl SledStore {
     }
 
     /// Bring an older database to [`SCHEMA_VERSION`]; refuse a newer one.
+    ///
+    /// The version is written only after the re-index, and flushed: a
+    /// crash during the re-index leaves the database without a version,
+    /// and the next open re-indexes again. Index writes are idempotent (a
+    /// key set twice is one key), so doing it twice is harmless.
     fn migrate(&self) -> Result<(), StoreError> {
         let meta = self.db.open_tree("meta")?;
         let found = match meta.get("schema_version")? {
@@ -190,6 +212,9 @@ impl SledStore {
         &self.queue_wake
     }
 
+    /// Wait until every write made so far is on disk (group commit, see
+    /// `durability`). Only for writes a client is told about: the others
+    /// reach the disk with sled's own periodic flush.
     async fn flush(&self) -> Result<(), StoreError> {
         Ok(self.durability.flush(&self.db).await?)
     }
@@ -212,6 +237,11 @@ impl SledStore {
         Ok(())
     }
 
+    /// Deploy: the module bytes (keyed by their hash, so storing them
+    /// again is harmless), then the record with a compare-and-swap from
+    /// nothing, which makes two concurrent deploys of one id agree on a
+    /// single winner. Flushed only when the record went in; the loser's
+    /// module bytes, if new, wait for a collection.
     pub(crate) async fn insert_process(
         &self,
         record: &ProcessRecord,
@@ -233,6 +263,12 @@ impl SledStore {
         Ok(inserted)
     }
 
+    /// Replace a mutable process: touch the old module (jobs accepted under
+    /// it may still need it) and the new one, store the new bytes, then
+    /// swap the record in one `fetch_and_update`. The mutability check
+    /// runs inside the update closure, on the value being replaced, so a
+    /// concurrent install that made the process immutable cannot be
+    /// overwritten; an immutable record is written back unchanged.
     pub(crate) async fn replace_process(
         &self,
         record: &ProcessRecord,
@@ -256,6 +292,8 @@ impl SledStore {
         Ok(replaced)
     }
 
+    /// Install a built-in or a processes-directory module at start-up:
+    /// overwrite whatever is there, and flush.
     pub(crate) async fn install_process(
         &self,
         record: &ProcessRecord,
@@ -269,6 +307,7 @@ impl SledStore {
         self.flush().await
     }
 
+    /// A process by id (one key lookup).
     pub(crate) async fn get_process(&self, id: &str) -> Result<Option<ProcessRecord>, StoreError> {
         match self.processes.get(id.as_bytes())? {
             Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
@@ -276,6 +315,8 @@ impl SledStore {
         }
     }
 
+    /// Every process, in id order: sled iterates keys in byte order, so
+    /// this is the byte order of the ids.
     pub(crate) async fn list_processes(&self) -> Result<Vec<ProcessRecord>, StoreError> {
         self.processes
             .iter()
@@ -284,6 +325,10 @@ impl SledStore {
             .collect()
     }
 
+    /// Undeploy a mutable process: touch its module, then remove the record
+    /// in one `fetch_and_update` that keeps an immutable one (the closure
+    /// returns it unchanged) and removes a mutable one (it returns `None`).
+    /// The module bytes stay until a collection finds them unused.
     pub(crate) async fn delete_process(&self, id: &str) -> Result<bool, StoreError> {
         self.touch_module_of(id)?;
         let mut deleted = false;
@@ -299,6 +344,7 @@ impl SledStore {
         Ok(deleted)
     }
 
+    /// Module bytes by sha256 (hex).
     pub(crate) async fn get_module(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.modules.get(sha256.as_bytes())?.map(|v| v.to_vec()))
     }
