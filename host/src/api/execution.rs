@@ -172,7 +172,7 @@ fn parse_request(
 /// nested process checked against its own description. An output the
 /// process does not declare is refused here, not ignored: a misspelt one
 /// would otherwise vanish from the results without a word.
-fn check_request(
+pub(crate) fn check_request(
     state: &AppState,
     process: &RegisteredProcess,
     request: &ExecuteRequest,

@@ -153,7 +153,7 @@ pub(crate) fn document() -> &'static str {
 fn finish(document: &mut Value) {
     let package_body = json!({
         "required": true,
-        "description": "The component (application/wasm), or an OGC application package (application/ogcapppkg+json) whose executionUnit carries it by value (base64) or by href",
+        "description": "The component (application/wasm), or an OGC application package (application/ogcapppkg+json) whose executionUnit carries it by value (base64) or by href, or carries a workflow: a nested-process execute request with {\"$input\": name} placeholders (application/ogcexec+json)",
         "content": {
             "application/wasm": {"schema": {"type": "string", "format": "binary"}},
             "application/ogcapppkg+json": {"schema": {
@@ -162,7 +162,7 @@ fn finish(document: &mut Value) {
                 "properties": {
                     "processDescription": {"type": "object"},
                     "executionUnit": {
-                        "description": "{\"value\": <base64>, \"mediaType\": \"application/wasm\"} or {\"href\": <url>}, or an array holding one",
+                        "description": "{\"value\": <base64>, \"mediaType\": \"application/wasm\"} or {\"href\": <url>}; or a workflow, {\"value\": {\"process\": <id>, \"inputs\": {…}}, \"mediaType\": \"application/ogcexec+json\"} or the call itself; or an array holding one",
                         "oneOf": [{"type": "object"}, {"type": "array", "items": {"type": "object"}}]
                     },
                     "jobControlOptions": {"type": "array", "items": {"type": "string"}},

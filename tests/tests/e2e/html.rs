@@ -331,6 +331,36 @@ async fn a_refused_form_shows_the_exception_next_to_its_field_and_keeps_the_valu
         field.html()
     );
     assert!(text.contains("value=\"no name\""), "{text}");
+    // A nested process in a JSON field gets the checks of the API's tree:
+    // an unknown process is refused, and nothing runs.
+    let reply = post_form(
+        &server,
+        "/ui/processes/echo/execution",
+        &[
+            ("input.stringInput", "x"),
+            (
+                "input.objectInput",
+                r#"{"process": "nowhere", "inputs": {}}"#,
+            ),
+            ("mode", "sync"),
+        ],
+        &[],
+    )
+    .await;
+    reply.expect_status(400);
+    assert!(
+        reply
+            .text()
+            .contains("no process &#39;nowhere&#39; on this server")
+            || reply.text().contains("no process 'nowhere' on this server"),
+        "{}",
+        reply.text()
+    );
+    let jobs = server.get_json("/jobs").await;
+    assert!(
+        jobs["jobs"].as_array().unwrap().is_empty(),
+        "nothing ran: {jobs}"
+    );
     // A number that is not one.
     let reply = post_form(
         &server,

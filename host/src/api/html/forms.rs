@@ -16,8 +16,10 @@
 //! `POST /ui/processes/{id}/execution` (multipart, or urlencoded when no
 //! file is sent) reads the fields, converts each non-empty one back by
 //! its kind ([`convert`]: numbers parsed, JSON parsed, files base64
-//! encoded), validates the inputs with the process's own validator, and
-//! runs the job through the scheduler, as `POST …/execution` would, in
+//! encoded), validates the inputs with the process's own validator and,
+//! when a JSON field holds a nested process, checks the whole tree as an
+//! API request's is checked (so the form cannot bypass the tree's bounds),
+//! and runs the job through the scheduler, as `POST …/execution` would, in
 //! the mode the form asked for (negotiated as a `Prefer` header would
 //! be). Then a 303: to the job's page (async), or to its results (sync,
 //! or its page when it failed). Any refusal re-renders the form with the
@@ -645,7 +647,7 @@ pub(crate) async fn execute(
         Ok(inputs) => inputs,
         Err((input, error)) => return refuse(form, Some(input), error),
     };
-    if let Err(invalid) = process.validator.validate(&inputs) {
+    if let Err(invalid) = process.validator.validate_with_nested(&inputs) {
         let input = named_input(&invalid.to_string(), &description);
         return refuse(form, input, ApiError::invalid_request(invalid.to_string()));
     }
@@ -654,6 +656,12 @@ pub(crate) async fn execute(
         response: Some(ResponseType::Document),
         ..ExecuteRequest::default()
     };
+    // A JSON field may hold a nested process (`{"process": …}`): the whole
+    // tree gets the checks and bounds an API request gets, before anything
+    // runs.
+    if let Err(error) = super::super::execution::check_request(&state, &process, &request) {
+        return refuse(form, None, error);
+    }
     let wants_async = form.mode.as_deref() == Some("async");
     match run(
         &state,
