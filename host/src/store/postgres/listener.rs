@@ -120,6 +120,14 @@ pub(super) fn spawn_listener(
             if let Err(error) = client.batch_execute(&format!("LISTEN {CHANNEL}")).await {
                 tracing::warn!(%error, "LISTEN failed; reconnecting");
                 driver.abort();
+                // With the same backoff as a failed connect: a database
+                // that accepts connections but refuses LISTEN must not be
+                // hammered in a tight loop.
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
                 continue;
             }
             backoff = Duration::from_millis(200);

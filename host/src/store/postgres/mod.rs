@@ -570,7 +570,9 @@ impl PgStore {
             let client = self.client().await?;
             self.put_module(&client, &record.module_sha256, wasm).await?;
             // Every node installs the same built-ins at start-up: only a
-            // real change is written (and announced).
+            // real change is written. Nothing is announced: each node
+            // installs its own immutable processes, and other nodes reload
+            // only deployed (mutable) ones.
             client
                 .execute(
                     "INSERT INTO processes AS p (id, mutable, record) VALUES ($1, $2, $3) \
