@@ -57,7 +57,10 @@ pub async fn check_subscriber(
 /// Sends callbacks.
 #[derive(Debug, Clone)]
 pub(crate) struct Callbacks {
+    /// Connects only to addresses `callbacks.allowed_hosts` allows, and
+    /// follows no redirects.
     client: GuardedClient,
+    /// `attempts` and `timeout` of each delivery.
     config: CallbackConfig,
 }
 
@@ -71,6 +74,12 @@ impl Callbacks {
     }
 
     /// POST `body` to `uri` in the background; no-op when `uri` is `None`.
+    ///
+    /// Returns at once: the delivery is a task of its own on the current
+    /// runtime. A non-2xx answer or a failed connection is tried again
+    /// after 200 ms, then 400 ms and so on, up to `attempts` tries; a
+    /// refusal by the guard ends it at once, since trying again would not
+    /// change it. Nothing about the delivery is stored on the job.
     pub(crate) fn notify(&self, uri: Option<&str>, body: Value) {
         let Some(uri) = uri else { return };
         // Checked at submission already; a job stored before the guard

@@ -23,17 +23,32 @@ use crate::ogc::{Link, StatusInfo, TransmissionMode, Usage, rel};
 use crate::runtime::{OutputValue, ProcessOutput};
 use crate::store::{JobRecord, JobResults};
 
-/// The URL of a job.
+/// The URL of a job: `{base_url}/jobs/{id}`, from the server's
+/// configured base URL (never a request's `Host`), so that the `Location`
+/// of a 201, the `monitor` link of a sync answer and every link in a
+/// callback body name the same place behind any proxy.
 pub fn job_url(base_url: &str, job: &JobRecord) -> String {
     format!("{base_url}/jobs/{}", job.id)
 }
 
-/// The URL of one output of a job.
+/// The URL of one output of a job, `{base_url}/jobs/{id}/results/{output}`:
+/// where an output requested by reference is served raw, with its own
+/// media type.
 pub fn output_url(base_url: &str, job: &JobRecord, output_id: &str) -> String {
     format!("{base_url}/jobs/{}/results/{output_id}", job.id)
 }
 
-/// The statusInfo document of a job.
+/// The statusInfo document of a job, from its record as given.
+///
+/// Links: `self`; `results` only once the job is successful; its `log` at
+/// any stage; its process's description; `up` to the parent of a step;
+/// `via` to the job whose results a cached job reused; one `item` per
+/// step, to the step's job here or, for a remote step, to its URL on the
+/// other server. `usage` is there once the guest ran (`stats`), `node`
+/// once a node of a cluster took the job, and `attempts` only when the
+/// job was started more than once (its node was lost while it ran; a
+/// shutdown gives its attempt back), so that a plain job's document
+/// stays OGC's.
 pub fn status_info(job: &JobRecord, base_url: &str) -> StatusInfo {
     let url = job_url(base_url, job);
     let mut links = vec![Link::new(
@@ -118,6 +133,12 @@ pub fn status_info(job: &JobRecord, base_url: &str) -> StatusInfo {
 /// The outputs the request asked for, each with its transmission mode, in
 /// the order the process produced them. No `outputs` in the request means
 /// all outputs by value.
+///
+/// A requested output the process did not produce is left out (the
+/// output checks of `jobs/validate.rs` already held the run to its
+/// description). An `outputs` member that does not parse counts as no
+/// selection: it was checked when the request arrived, so this only
+/// happens to records written under other rules.
 pub fn selected_outputs<'a>(
     job: &JobRecord,
     results: &'a JobResults,
@@ -139,6 +160,12 @@ pub fn selected_outputs<'a>(
 /// An output inline in a results document (`inlineOrRefData`): plain JSON
 /// for strings, numbers, booleans and arrays; a qualified value for objects
 /// and binary data.
+///
+/// An object (and `null`) is wrapped as `{"value", "mediaType"}` because a
+/// bare object could read as a qualified value or a reference
+/// (`{"href": …}`) to a client, or to a server feeding it to another
+/// process; bytes are base64 with `"encoding": "base64"`, since JSON
+/// cannot carry them.
 pub fn inline_value(output: &ProcessOutput) -> Value {
     match &output.value {
         OutputValue::Json(value @ (Value::Object(_) | Value::Null)) => json!({
@@ -154,7 +181,13 @@ pub fn inline_value(output: &ProcessOutput) -> Value {
     }
 }
 
-/// The results document (`results.yaml`) of a successful job.
+/// The results document (`results.yaml`) of a successful job: one member
+/// per selected output, by value ([`inline_value`]) or as a link to
+/// [`output_url`] (`rel` `results`, with the output's media type), as
+/// the request's transmission modes say. The answer of
+/// `GET /jobs/{id}/results` and of a sync execution when the request's
+/// `response` is `document` (the default of the former), and the body
+/// posted to `successUri`.
 pub fn results_document(job: &JobRecord, results: &JobResults, base_url: &str) -> Value {
     let mut document = Map::new();
     for (output, mode) in selected_outputs(job, results) {

@@ -34,6 +34,12 @@ pub enum FetchFailure {
 /// Fetch `href` through `client` (whose guard checks the scheme, the
 /// allow-list and every address it connects to), within `timeout`, reading
 /// at most `limit` bytes. Returns the body and its media type.
+///
+/// Redirects are not followed (the client follows none: a redirect is a
+/// second URL nobody checked), so a 3xx fails like any answer not 2xx.
+/// The body is read chunk by chunk and refused as soon as it would pass
+/// `limit`, so a huge answer is never held whole. A response without
+/// `Content-Type` is `application/octet-stream`.
 pub async fn fetch_bytes(
     client: &GuardedClient,
     href: &str,
@@ -113,6 +119,11 @@ async fn fetch(client: &GuardedClient, href: &str, config: &HrefConfig) -> Resul
 
 /// Replace every reference among `inputs` by the fetched value, then
 /// validate the result again.
+///
+/// References are fetched one after the other, in input order, each
+/// occurrence of a repeated input on its own; the first that fails ends
+/// the lot, naming its input. A fetched value is not searched for
+/// references again.
 ///
 /// The server calls this when a job starts (its inputs were validated by
 /// [`InputValidator::validate`] when the request arrived); `wasmproc run`

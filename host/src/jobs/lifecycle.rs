@@ -27,6 +27,9 @@ use crate::store::StoreEvent;
 /// Retention deletes at most this many jobs per batch and this many
 /// batches per tick, so one tick never holds the store for long.
 const RETENTION_BATCH: usize = 500;
+/// Most batches of [`RETENTION_BATCH`] one tick deletes: a backlog larger
+/// than 50,000 jobs is worked off over several ticks, leaving the store to
+/// other writers in between.
 const RETENTION_BATCHES: usize = 100;
 
 /// Longest a shutdown waits for the outcomes of ended guests to be
@@ -35,6 +38,24 @@ const RETENTION_BATCHES: usize = 100;
 const OUTCOME_WAIT: Duration = Duration::from_secs(10);
 
 impl Inner {
+    /// The graceful stop, in this order:
+    /// 1. fire `stopping`: the dispatcher stops claiming (jobs it claimed
+    ///    ahead and cannot start go back to the queue), and `submit_async`
+    ///    refuses new jobs;
+    /// 2. wait up to `grace` until every worker is free at once (the guests
+    ///    running now ended on their own), then up to [`OUTCOME_WAIT`] for
+    ///    the runs still under way (`storing` counts a run from its start:
+    ///    outcomes being written, and parents between their steps and
+    ///    their own guest, which hold no worker);
+    /// 3. past `grace`, set `stopped_by_shutdown` and fire every running
+    ///    job's token: the guests end within an epoch tick (their workers
+    ///    are waited for up to 5 s), async jobs are written back as
+    ///    `accepted` (see `stopped` in `jobs/run.rs`), and the writes are
+    ///    again waited for up to [`OUTCOME_WAIT`].
+    ///
+    /// Queued jobs are not touched: they stay `accepted` in the store, for
+    /// this node after a restart or for another node now. A node without
+    /// workers has nothing to wait for.
     pub(super) async fn shutdown(&self, grace: Duration) {
         self.stopping.cancel();
         let all = u32::try_from(self.config.execution.max_concurrent_jobs).unwrap_or(u32::MAX);
@@ -59,6 +80,16 @@ impl Inner {
 }
 
 /// Delete finished jobs older than `job_retention`, now and then.
+///
+/// A tick comes every `job_retention`, at least every minute and at most
+/// every 100 ms (the first at once); each deletes in batches for as long
+/// as a batch deletes exactly [`RETENTION_BATCH`] jobs, then collects the
+/// modules nothing uses any more (the registry's
+/// `collect_unused_modules`), which is how a replaced or undeployed
+/// module's bytes leave the store once `execution.module_grace` passed. A
+/// failure only ends the tick: the next one tries again. With PostgreSQL
+/// only the node that gets the advisory lock deletes; the others count 0.
+/// The task holds a weak reference and ends when the scheduler is dropped.
 pub(super) fn spawn_retention(inner: &Arc<Inner>) -> tokio::task::JoinHandle<()> {
     let weak = Arc::downgrade(inner);
     let retention = inner.config.execution.job_retention;
@@ -108,6 +139,18 @@ pub(super) fn spawn_cluster_tasks(inner: &Arc<Inner>) {
     }
 }
 
+/// Apply the store's events to this node while the scheduler lives.
+///
+/// - `JobDismissed`: stop the job if it runs here (the node that took the
+///   `DELETE` has stopped its own already; this is for the others).
+/// - `ProcessChanged`: reload that process from the store, so a deploy,
+///   replace or undeploy made on another node is served here too.
+/// - `JobFinished`: nothing here; parents waiting for queued steps
+///   subscribe on their own (`jobs/spread.rs`).
+/// - A lagging receiver missed events it cannot name: every process is
+///   reloaded (`Resync`). On a shared store, a dismissal missed that way
+///   is caught by the next heartbeat, which reports the job as no longer
+///   held.
 async fn follow_events(
     weak: Weak<Inner>,
     mut events: tokio::sync::broadcast::Receiver<StoreEvent>,
@@ -134,6 +177,18 @@ async fn follow_events(
     }
 }
 
+/// Every `cluster.heartbeat` (shared store only): renew the leases of the
+/// jobs running here, stop the ones the store says this node no longer
+/// holds (dismissed elsewhere, or taken over after this node was cut off
+/// for longer than a lease), then sweep the expired leases of lost nodes:
+/// their async jobs go back to the queue, or fail past
+/// `cluster.max_attempts`, and their sync jobs fail as `node-lost`.
+///
+/// A late tick is delayed, not followed by a burst. Store errors are
+/// logged and the next tick tries again; a node that cannot renew for a
+/// whole lease loses its jobs to the other nodes' sweeps. The task keeps
+/// renewing during a shutdown while jobs still run here, and ends once
+/// none does, or when the scheduler is dropped.
 async fn heartbeat(weak: Weak<Inner>) {
     let Some(period) = weak.upgrade().map(|i| i.config.cluster.heartbeat) else {
         return;

@@ -115,7 +115,14 @@ struct MapSpec {
     parallelism: usize,
 }
 
-/// The `map` of a nested call, if it has one.
+/// The `map` of a nested call, if it has one. `Err` is the reason, for the
+/// caller to prefix with the call's path: an unknown member, no `input`
+/// string, no `over`, an `onError` other than `fail` or `skip`, a
+/// `parallelism` that is not a whole number of at least 1. Without
+/// `parallelism`, only what `run_call_once` allows at once bounds the
+/// elements (the workers, or on a cluster a share of the queue). Whether
+/// `input` names an input of the process, and what `over` holds, is
+/// checked by the walk (`Walk::map`).
 fn map_spec(call: &Map<String, Value>) -> Result<Option<MapSpec>, String> {
     let Some(map) = call.get("map") else {
         return Ok(None);
@@ -183,11 +190,17 @@ pub(crate) fn process_id_of<'a>(reference: &'a str, base_url: &str) -> Option<&'
 /// and which occurrence when the input occurs several times.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Slot {
+    /// The parent's input the value goes to.
     input: String,
+    /// The index in the input's array when the input is given as several
+    /// occurrences (see `InputValidator::is_repeated`); `None` when the
+    /// call is the input's whole value.
     occurrence: Option<usize>,
 }
 
 impl Slot {
+    /// The slot's path under `prefix`, as refusals and step records name
+    /// it: `inputs.a`, or `inputs.a[1]` for the second occurrence.
     fn path(&self, prefix: &str) -> String {
         match self.occurrence {
             Some(i) => format!("{prefix}.{}[{i}]", self.input),
@@ -392,9 +405,14 @@ fn declared_schema<'a>(process: &'a RegisteredProcess, kind: &str, id: &str) -> 
 
 /// What one walk of a tree needs besides the level it is at.
 struct Walk<'a> {
+    /// Where the processes the calls name are looked up (as offered now).
     registry: &'a ProcessRegistry,
+    /// This server's URL, to tell its processes' URLs from other servers'.
     base_url: &'a str,
+    /// The bounds the whole tree is held to.
     bounds: TreeBounds,
+    /// Nested calls met so far in the whole walk, against `max_steps` (a
+    /// map counts once, however many elements it has).
     steps: usize,
     /// Checking a deployable workflow's template: the placeholders found
     /// so far. `None` in a job's request, where a placeholder is refused.
@@ -738,7 +756,10 @@ async fn report_progress(inner: &Arc<Inner>, parent: &JobRecord, finished: usize
     }
 }
 
-/// Put a step's value where its call was.
+/// Put a step's value where its call was: the whole input, or the one
+/// occurrence of a repeated input. A slot that is not there leaves the
+/// inputs as they are (the slots were found in these same inputs, so
+/// this does not happen).
 fn place(inputs: &mut Map<String, Value>, slot: &Slot, value: Value) {
     let Some(target) = inputs.get_mut(&slot.input) else {
         return;
@@ -941,6 +962,15 @@ async fn run_call_once(
 /// One job of a step: `process` with `inputs`, run now as a job of its
 /// own in `tree`; the step, and the selected `output` with its media
 /// type, or why there is none.
+///
+/// The step belongs to the parent's owner, and is held to the server's
+/// bound on stored data but not to the owner's own (the parent was, when
+/// it was accepted). A step refused before it became a job (no room,
+/// `max_waiting_sync` requests already waiting for a worker, a workflow
+/// whose inputs make no sound tree) has no step record; one that
+/// ran and failed fails with its own failure kind, so that bad inputs
+/// still blame the client; a step dismissed with its parent ends as
+/// `dismissed`, and the parent, stopped too, ignores it.
 #[allow(clippy::too_many_arguments)]
 async fn run_job(
     inner: &Arc<Inner>,

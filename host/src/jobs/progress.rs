@@ -37,18 +37,26 @@ type Report = (u8, Option<String>);
 #[derive(Clone)]
 pub(super) struct ProgressReports(Arc<Shared>);
 
+/// What the sink and the writer task share.
 struct Shared {
+    /// Where progress is written (`update_progress`: not forced to disk).
     store: Store,
     /// The job; each write reads its record, applies the latest report and
     /// writes it back (no copy of the record is kept while the guest runs:
     /// most jobs report no progress at all).
     job_id: Uuid,
+    /// The newest report, kept after it is written (`finish` puts it in
+    /// the final record); `None` until the guest reports.
     latest: Mutex<Option<Report>>,
     /// A report arrived that is not written yet.
     dirty: AtomicBool,
+    /// Set by the first report, which starts the writer task: a job that
+    /// never reports costs no task.
     writer_started: AtomicBool,
     /// Fired when the job ends: the writer stops.
     done: CancellationToken,
+    /// Where a failed progress write is logged and counted; it does not
+    /// fail the job.
     failures: Arc<WriteFailures>,
 }
 

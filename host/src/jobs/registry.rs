@@ -174,7 +174,12 @@ impl RegisteredProcess {
 
 /// Every registered process.
 pub struct ProcessRegistry {
+    /// The processes offered now, by id: what listings, descriptions and
+    /// new jobs see.
     processes: RwLock<BTreeMap<String, Arc<RegisteredProcess>>>,
+    /// Compiled components by module sha256: those of the offered
+    /// processes, and older versions loaded again for queued jobs until
+    /// the next collection forgets them.
     modules: RwLock<HashMap<String, ProcessModule>>,
     /// Input rules of every (process id, module sha256) registered since
     /// start-up, for jobs accepted before a replace or undeploy.
@@ -185,7 +190,11 @@ pub struct ProcessRegistry {
     /// runtime's threads (a slow or hostile `describe()` would hold up
     /// status reads, as a slow job would).
     executor: tokio::runtime::Handle,
+    /// Where deployed processes and module bytes are kept; it decides
+    /// deploys and replaces atomically for every node sharing it.
     store: Store,
+    /// Per-process overrides (`jobControlOptions`, limits), the server's
+    /// caps on limits, and the bounds of trees of nested processes.
     config: Arc<Config>,
 }
 
@@ -280,6 +289,14 @@ impl ProcessRegistry {
     }
 
     /// Compile, describe, check and store a module, then offer it.
+    ///
+    /// The module is loaded first (on the executor: its `describe()` is
+    /// guest code); the description used is the deployer's when given,
+    /// else the module's own, and must pass the OGC schema, the id and
+    /// version rules, and compile into input rules. Only then is anything
+    /// written ([`Policy`] says how), and only once the write is durable
+    /// is the process offered here; other nodes load a deployed one when
+    /// they hear the store's event. Nothing is written when a check fails.
     pub async fn register(
         &self,
         wasm: Vec<u8>,
@@ -639,6 +656,13 @@ impl ProcessRegistry {
             .cloned()
     }
 
+    /// A process from its record: the effective `jobControlOptions` (the
+    /// server's override, else the deployer's, else the description's,
+    /// else every mode and dismissal) and limits (a deployer's, capped by
+    /// `limits.max`, unless the server overrides them; else the server's
+    /// for this id). Remembers `validator` under (id, sha256), for the
+    /// jobs of this version; when registering, that is before the store
+    /// has decided whether the registration is accepted.
     fn build(
         &self,
         record: ProcessRecord,

@@ -61,6 +61,15 @@ type Failure = (FailureKind, String);
 /// Run the remote process `reference` with `inputs`, selecting `output`
 /// (see the module documentation). The step (the remote job, when the
 /// other server gave its URL) and the output's value as an input value.
+///
+/// The POST is bounded by `execution.sync_timeout`, each later request by
+/// `href.timeout`, and the whole call only by the parent's
+/// `workflow_timeout`. A 200 without a `Location` or `monitor` link
+/// leaves the step without a record, and the parent does not list it; a
+/// remote step's record has the nil job id and the remote URL. The value
+/// is the results document's member for `output` as the other server
+/// rendered it (plain JSON, a qualified value, or a link), checked
+/// against the parent's input like any other once the steps are done.
 pub(super) async fn run_remote(
     inner: &Inner,
     path: &str,
@@ -177,6 +186,11 @@ async fn follow(
 /// One request through the guarded client: the status, the headers and
 /// the body as JSON (`null` when empty or not JSON), read to at most
 /// `limit` bytes.
+///
+/// A URL or address the guard refuses fails as the client's mistake
+/// (`invalid-input`, as for an `href`), no answer in time as `timeout`,
+/// anything else as `trap`. Redirects are not followed (the guard's
+/// client follows none): a 3xx is an answer like any other.
 async fn send(
     client: &GuardedClient,
     method: Method,

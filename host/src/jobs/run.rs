@@ -64,8 +64,16 @@ const FINISH_RETRY: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Everything a run needs, resolved before it starts.
 pub(super) struct Runnable {
+    /// The compiled component the guest is instantiated from: for a
+    /// claimed job the version it was accepted for (by `module_sha256`),
+    /// for a sync job or a step the one registered when it was submitted.
     pub(super) module: ProcessModule,
+    /// The rules the inputs are checked by once `href`s are fetched and
+    /// steps have given their values, and the outputs after the run.
     pub(super) validator: Arc<InputValidator>,
+    /// Fuel, memory, wall-clock, output and log limits of the guest. The
+    /// wall-clock limit is cut to what is left of `deadline`, and the fuel
+    /// to what the tree's budget grants, just before the guest starts.
     pub(super) limits: Limits,
     /// A sync job's deadline (`sync_timeout` from its request's arrival):
     /// fetching its `href` inputs and its run must both end by then.
@@ -76,7 +84,18 @@ pub(super) struct Runnable {
 }
 
 impl Inner {
-    /// Run a job this node claimed from the queue (already `running`).
+    /// Run a job this node claimed from the queue (already `running`,
+    /// under this node's lease on PostgreSQL). Spawned by the dispatcher
+    /// on the executor, in the job's span, with the worker it took.
+    ///
+    /// When what the job runs cannot be resolved (its module is gone from
+    /// the store, or no longer loads), the job fails as
+    /// `module-unavailable` without a guest: written once, a failed write
+    /// only logged and counted (nobody waits for the answer), and its
+    /// `failedUri` called whatever the write gave. Otherwise
+    /// [`Inner::execute`] runs it; an error from there (the outcome could
+    /// not be stored) is logged, and the job is left `running` for its
+    /// lease (PostgreSQL) or the next start-up's recovery (sled) to settle.
     pub(super) async fn run_claimed(
         self: Arc<Self>,
         mut job: JobRecord,
@@ -105,6 +124,14 @@ impl Inner {
     /// The module, input rules and limits a queued job runs with: the ones
     /// it was accepted under, even if its process was replaced or
     /// undeployed since.
+    ///
+    /// The module comes from memory, or is compiled again from the bytes
+    /// the store keeps (module collection leaves the bytes of a module a
+    /// live job uses). The limits are those recorded on the job when it
+    /// was accepted (for a step queued by `jobs/spread.rs`, with the fuel
+    /// its tree granted); only a record without them falls back to the
+    /// process's configured limits now. A claimed job has no deadline and
+    /// no tree: if it has nested processes it starts a tree of its own.
     async fn resolve(&self, job: &JobRecord) -> Result<Runnable, (FailureKind, String)> {
         let module = match self.registry.module_for(&job.module_sha256).await {
             Ok(Some(module)) => module,
@@ -152,6 +179,17 @@ impl Inner {
     /// outcome. Holds `permit` (its worker) while the guest runs, and gives
     /// it back before the outcome is written (see
     /// [`super::running::StoringOutcomes`]).
+    ///
+    /// `token` is the job's stop token from [`super::running`]: fired, it
+    /// stops the steps, a wait for the tree's fuel, or the guest, and the
+    /// run ends through [`Self::stopped`]. Returns the job's final record
+    /// as this node last saw it and, when it succeeded and the outcome is
+    /// visible, its results; a job that was dismissed or taken over while
+    /// its outcome was written comes back without results. `Err` comes from
+    /// the store (writing the outcome or a re-queue, or looking whether a
+    /// stopped sync job still exists), or from the worker pool being closed
+    /// while the job waits for a worker again after its steps (nothing
+    /// closes it today).
     pub(super) async fn execute(
         self: Arc<Self>,
         mut job: JobRecord,
@@ -475,6 +513,12 @@ impl Inner {
     /// every [`FINISH_RETRY`] for up to half a lease. A brief outage thus
     /// costs no re-run; a longer one leaves the job `running` under a lease
     /// nobody renews, and another run (here or on another node) records it.
+    ///
+    /// Returns the store's answer: `true` when the outcome was written
+    /// (for an async job, durable before it became visible), `false` when
+    /// the job was deleted (dismissed) or, in a cluster, another node holds
+    /// it now; nothing was written then. Only `Unavailable` is retried:
+    /// any other error is returned at once.
     async fn finish_with_retries(
         &self,
         shown: &JobRecord,
@@ -496,6 +540,11 @@ impl Inner {
     /// `href` could not be fetched, the deadline passed) before its guest
     /// ran: stored failed (shown as `shown` until durable) and its
     /// subscriber told.
+    ///
+    /// Written once, without the retries of [`Self::finish_with_retries`]:
+    /// a store error goes back to the caller and the job is left as it was
+    /// stored (`running`). `failedUri` is called only when the failure was
+    /// written and is visible (not for a dismissed job).
     async fn fail_before_run(
         &self,
         mut job: JobRecord,
@@ -519,6 +568,17 @@ impl Inner {
     /// back to the queue to run again), by a dismissal (deleted already),
     /// or because another node took it over. Nothing is written for the
     /// last two.
+    ///
+    /// A re-queued job loses what this run gave it (progress, stats, log,
+    /// the steps it ran: it runs them again) and the attempt it used, so
+    /// that a shutdown does not count against `cluster.max_attempts`. It is
+    /// re-queued only when the graceful shutdown gave up waiting
+    /// (`stopped_by_shutdown`); a job stopped before that was dismissed or
+    /// lost. A sync job is never re-queued: stopped by a shutdown or a lost
+    /// lease, it comes back as it was (`running`, nothing written), its
+    /// client is answered as for a failed job, and its record is settled
+    /// by the lease sweep (PostgreSQL: failed as `node-lost`); on sled a
+    /// running sync job lives only in memory, and goes with the process.
     async fn stopped(
         &self,
         mut job: JobRecord,
@@ -547,6 +607,10 @@ impl Inner {
         Ok((job, None))
     }
 
+    /// Call an async job's `failedUri` (if it gave one) with its
+    /// statusInfo, in the background ([`super::callbacks`]). Nothing for a
+    /// sync job: its client gets the failure as the answer to its request,
+    /// and a step's parent reads it from the step's record.
     pub(super) fn notify_failure(&self, job: &JobRecord) {
         if !job.asynchronous {
             return;

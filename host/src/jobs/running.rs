@@ -18,6 +18,10 @@ use uuid::Uuid;
 /// back as soon as its guest ends, not after the database answered: on
 /// PostgreSQL a commit takes a millisecond or two, and a worker waiting for
 /// it would leave the CPU idle). A graceful shutdown waits for these too.
+///
+/// `execute` in `jobs/run.rs` counts itself here from its start, not only
+/// once its guest ended: a parent waiting for its steps holds no worker
+/// either, and is counted all the same.
 #[derive(Debug, Default)]
 pub(super) struct StoringOutcomes {
     count: std::sync::atomic::AtomicUsize,

@@ -154,20 +154,34 @@ impl WriteFailures {
 /// Runs jobs. Cheap to clone.
 #[derive(Clone)]
 pub struct Scheduler {
+    /// Shared with the dispatcher, the cluster tasks and every running
+    /// job. The long-lived tasks hold it weakly, so they end once no
+    /// handle and no running job holds it any more.
     pub(super) inner: Arc<Inner>,
 }
 
 /// What the scheduler's tasks share.
 pub(super) struct Inner {
+    /// Where jobs are queued, claimed and finished (sled on one node,
+    /// PostgreSQL shared by a cluster), and whose events this node follows.
     pub(super) store: Store,
+    /// The processes offered now, and the modules and input rules of the
+    /// versions jobs were accepted for.
     pub(super) registry: Arc<ProcessRegistry>,
+    /// The Wasm engine the guests run in.
     pub(super) runtime: Runtime,
     pub(super) config: Arc<Config>,
+    /// The server's public URL, from which every link in a statusInfo or
+    /// results document (and in a callback body) is built.
     pub(super) base_url: String,
     /// One permit per worker (`max_concurrent_jobs`).
     pub(super) permits: Arc<Semaphore>,
+    /// The stop token of every job running (or claimed ahead) on this node.
     pub(super) running: RunningJobs,
-    /// Outcomes of ended guests still being written.
+    /// Runs from the start of `execute` until their outcome is written:
+    /// above all outcomes of ended guests still being written (they hold
+    /// no worker any more), and parents waiting for their steps. A
+    /// graceful shutdown waits for them.
     pub(super) storing: super::running::StoringOutcomes,
     /// Synchronous requests waiting for a permit (bounded by
     /// `max_waiting_sync`).
@@ -177,10 +191,14 @@ pub(super) struct Inner {
     pub(super) stopping: CancellationToken,
     /// Set once the graceful shutdown gave up waiting and stopped jobs.
     pub(super) stopped_by_shutdown: AtomicBool,
+    /// The runtime guests run on, apart from the HTTP runtime's threads:
+    /// every job, the dispatcher and the cluster tasks are spawned here.
     pub(super) executor: Handle,
+    /// Sends subscriber notifications, through `callbacks.allowed_hosts`.
     pub(super) callbacks: Callbacks,
     /// Fetches `href` inputs through the SSRF guard.
     pub(super) http: GuardedClient,
+    /// Writes nobody waited for that failed; shared with progress writers.
     pub(super) write_failures: Arc<WriteFailures>,
     /// How long this node's jobs have held a worker lately: sizes the
     /// claim-ahead buffer ([`super::dispatch`]).
@@ -317,6 +335,15 @@ impl Scheduler {
 
     /// Accept an async job: durable (and claimable by any node) when this
     /// returns.
+    ///
+    /// In order: refused while shutting down, or when stored job data is
+    /// at its bound (the server's or the owner's); a deployed workflow is
+    /// expanded to its top process (refused if its inputs make no sound
+    /// tree); a process with `cache = true` may answer at once from the
+    /// cache (the job is then recorded already `successful`); otherwise
+    /// the job is queued in the store, bounded by `max_queued_jobs`
+    /// ([`JobError::QueueFull`]). The limits are fixed now, on the record:
+    /// a job runs with the limits it was accepted under.
     pub async fn submit_async(
         &self,
         process: &RegisteredProcess,

@@ -40,14 +40,24 @@ pub struct DescriptionError(pub String);
 #[error("{0}")]
 pub struct InvalidInput(pub String);
 
+/// What the description says of one input.
 #[derive(Debug)]
 struct InputRule {
+    /// The input id, as requests name it.
     id: String,
+    /// `minOccurs`, 1 when the description says nothing: 0 makes the
+    /// input optional.
     min_occurs: u64,
     /// `None` means unbounded.
     max_occurs: Option<u64>,
+    /// The schema's own `type` is `array`: an array given for this input
+    /// is then one value, never a list of occurrences.
     schema_is_array: bool,
+    /// The compiled schema, held against each occurrence (the value inside
+    /// a qualified value). `format` is not asserted.
     validator: jsonschema::Validator,
+    /// `contentMediaType`s of the schema (see [`collect_media_types`]); a
+    /// qualified value's `mediaType` must match one when there are any.
     media_types: Vec<String>,
 }
 
@@ -78,7 +88,10 @@ pub struct CheckedOutcome {
 /// The compiled input rules and the output rules of one process.
 #[derive(Debug)]
 pub struct InputValidator {
+    /// One per declared input; a request may name no other.
     rules: Vec<InputRule>,
+    /// One per declared output; a run may return no other (under
+    /// `strict`), and a nested call may select only these.
     outputs: Vec<OutputRule>,
 }
 
@@ -104,7 +117,12 @@ pub(crate) enum Occurrence<'a> {
 /// The members a nested process call may have.
 const NESTED_KEYS: &[&str] = &["process", "inputs", "outputs", "map"];
 
-/// Classify an input value.
+/// Classify an input value. The forms are tried in this order, so an
+/// object with a string `href` is a reference whatever else it holds; a
+/// qualified value needs `value` and no member outside
+/// [`QUALIFIED_KEYS`]; a placeholder is an object with `$input` alone; a
+/// nested call names its `process` and has no member outside
+/// `NESTED_KEYS`. Anything else, objects included, is a plain value.
 pub(crate) fn classify(value: &Value) -> Occurrence<'_> {
     if let Value::Object(fields) = value {
         if let Some(Value::String(href)) = fields.get("href") {
@@ -128,7 +146,12 @@ pub(crate) fn classify(value: &Value) -> Occurrence<'_> {
 }
 
 impl InputValidator {
-    /// Compile the rules of a process description.
+    /// Compile the rules of a process description. An input without
+    /// `minOccurs` is required once, without `maxOccurs` it occurs at most
+    /// once, and without a `schema` it accepts any value; an output
+    /// without a schema accepts any value too. Fails on `inputs` that is
+    /// not an object, a `maxOccurs` that is neither a number nor
+    /// `"unbounded"`, or a schema that does not compile.
     pub fn new(description: &Value) -> Result<Self, DescriptionError> {
         let mut rules = Vec::new();
         let empty = Map::new();
@@ -337,6 +360,10 @@ impl InputValidator {
         self.outputs.iter().map(|o| o.id.as_str()).collect()
     }
 
+    /// [`Self::validate`] and [`Self::validate_with_nested`]: unknown ids
+    /// first (naming the ones the process takes), then presence, the
+    /// number of occurrences and each occurrence, rule by rule; the first
+    /// refusal is the one reported.
     fn validate_as(&self, inputs: &Map<String, Value>, nested: bool) -> Result<(), InvalidInput> {
         for id in inputs.keys() {
             if !self.rules.iter().any(|r| &r.id == id) {
@@ -379,6 +406,11 @@ impl InputValidator {
 }
 
 impl InputRule {
+    /// Check one occurrence. A reference only for its scheme (its content
+    /// is checked once fetched); a nested call or placeholder not at all
+    /// when `nested` (it stands for a value to come), else as the plain
+    /// object it is; a qualified value for its media type, then its
+    /// `value` against the schema; a plain value against the schema.
     fn check(&self, value: &Value, nested: bool) -> Result<(), InvalidInput> {
         let inner = match classify(value) {
             Occurrence::Process(_) | Occurrence::Placeholder(_) if nested => return Ok(()),

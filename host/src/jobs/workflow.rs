@@ -74,6 +74,7 @@ const TOP_KEYS: &[&str] = &["process", "inputs", "outputs"];
 /// A deployed workflow: its top call, placeholders and all.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Workflow {
+    /// The top call as deployed, `{"$input"}` placeholders in place.
     call: Map<String, Value>,
 }
 
@@ -109,7 +110,9 @@ impl Workflow {
         Ok(Self { call: call.clone() })
     }
 
-    /// The document as deployed.
+    /// The document as deployed (the value stored as the module and
+    /// served in the package): what `expand` substitutes a job's inputs
+    /// into, and `references` searches.
     pub fn document(&self) -> Value {
         Value::Object(self.call.clone())
     }
@@ -136,7 +139,9 @@ impl Workflow {
     }
 }
 
-/// Every process id named by a nested call in `value`, at any depth.
+/// Every process id named by a nested call in `value`, at any depth: the
+/// top call's own, those in inputs and in a map's `over`. URLs of other
+/// servers are skipped.
 fn collect_references(value: &Value, base_url: &str, found: &mut BTreeSet<String>) {
     match value {
         Value::Object(fields) => {
@@ -443,6 +448,12 @@ pub(crate) fn expand(
 /// What runs a job of workflow `workflow` whose top process is the
 /// component `top`: the workflow's id, options and version, the top
 /// process's module, rules, description and limits.
+///
+/// `deployed` is the latest registration along the chain from the
+/// workflow to the component (see `expand`), so that the cache key of
+/// such a job changes when any of them is replaced. `limits` and
+/// `job_control_options` stay empty here: the registry's `runner` takes
+/// them from `top` and from the workflow.
 pub(super) fn runner_record(
     workflow: &RegisteredProcess,
     top: &RegisteredProcess,
