@@ -83,7 +83,7 @@ impl Inner {
 ///
 /// A tick comes every `job_retention`, at least every minute and at most
 /// every 100 ms (the first at once); each deletes in batches for as long
-/// as a batch deletes exactly [`RETENTION_BATCH`] jobs, then collects the
+/// as a batch deletes at least [`RETENTION_BATCH`] jobs, then collects the
 /// modules nothing uses any more (the registry's
 /// `collect_unused_modules`), which is how a replaced or undeployed
 /// module's bytes leave the store once `execution.module_grace` passed. A
@@ -111,7 +111,9 @@ pub(super) fn spawn_retention(inner: &Arc<Inner>) -> tokio::task::JoinHandle<()>
                     .delete_finished_before(cutoff, RETENTION_BATCH)
                     .await
                 {
-                    Ok(n) if n == RETENTION_BATCH => continue,
+                    // PostgreSQL deletes up to a batch per finished state,
+                    // so a full call may return more than one batch.
+                    Ok(n) if n >= RETENTION_BATCH => continue,
                     Ok(_) => break,
                     Err(error) => {
                         tracing::warn!(%error, "retention sweep failed; retrying next tick");

@@ -730,7 +730,17 @@ pub(super) async fn run_steps(
     for ((slot, _), (ran, outcome)) in calls.iter().zip(outcomes) {
         steps.extend(ran);
         match outcome {
-            Ok(value) => place(inputs, slot, value),
+            Ok(value) => {
+                // A map's array given to an input that occurs several
+                // times: each element becomes an occurrence, and an output
+                // shaped like a reference or a call must stay a value.
+                let value = if validator.is_repeated(&slot.input, &value) {
+                    occurrences_as_values(value)
+                } else {
+                    value
+                };
+                place(inputs, slot, value)
+            }
             Err(failure) => {
                 first_failure.get_or_insert(failure);
             }
@@ -754,6 +764,27 @@ async fn report_progress(inner: &Arc<Inner>, parent: &JobRecord, finished: usize
     if let Err(error) = inner.store.update_progress(&shown).await {
         inner.write_failures.record(parent.id, "progress", &error);
     }
+}
+
+/// The elements of an array that become occurrences of an input, each
+/// one that would be taken for a reference (`{"href"}`) or a nested call
+/// (`{"process"}`) wrapped as a qualified JSON value: what a guest gave is
+/// never fetched or run by the host.
+fn occurrences_as_values(value: Value) -> Value {
+    let Value::Array(elements) = value else {
+        return value;
+    };
+    Value::Array(
+        elements
+            .into_iter()
+            .map(|element| match classify(&element) {
+                Occurrence::Reference(_) | Occurrence::Process(_) | Occurrence::Placeholder(_) => {
+                    serde_json::json!({ "value": element, "mediaType": "application/json" })
+                }
+                _ => element,
+            })
+            .collect(),
+    )
 }
 
 /// Put a step's value where its call was: the whole input, or the one
@@ -1074,6 +1105,28 @@ mod tests {
         assert_eq!(
             process_id_of("http://127.0.0.1:5000/processes/a/b", base),
             None
+        );
+    }
+
+    #[test]
+    fn map_elements_that_look_like_references_or_calls_stay_values() {
+        let elements = serde_json::json!([
+            {"href": "http://127.0.0.1/secret"},
+            {"process": "x"},
+            {"value": "AQI=", "mediaType": "image/png"},
+            {"plain": true},
+            3
+        ]);
+        let guarded = occurrences_as_values(elements);
+        assert_eq!(
+            guarded,
+            serde_json::json!([
+                {"value": {"href": "http://127.0.0.1/secret"}, "mediaType": "application/json"},
+                {"value": {"process": "x"}, "mediaType": "application/json"},
+                {"value": "AQI=", "mediaType": "image/png"},
+                {"plain": true},
+                3
+            ])
         );
     }
 

@@ -483,6 +483,19 @@ impl ProcessRegistry {
     /// Make a process available here (a component's module kept by
     /// sha256).
     fn offer(&self, process: Arc<RegisteredProcess>) {
+        // Its rules are kept for its jobs only now that the store took it:
+        // a refused registration of the same module must not replace the
+        // rules of the live process's queued jobs.
+        self.validators
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(
+                (
+                    process.record.id.clone(),
+                    process.record.module_sha256.clone(),
+                ),
+                process.validator.clone(),
+            );
         if let Executable::Component(module) = &process.executable {
             self.modules
                 .write()
@@ -660,9 +673,8 @@ impl ProcessRegistry {
     /// server's override, else the deployer's, else the description's,
     /// else every mode and dismissal) and limits (a deployer's, capped by
     /// `limits.max`, unless the server overrides them; else the server's
-    /// for this id). Remembers `validator` under (id, sha256), for the
-    /// jobs of this version; when registering, that is before the store
-    /// has decided whether the registration is accepted.
+    /// for this id). Its rules are remembered for the jobs of this version
+    /// only when it is offered (`offer`), after the store accepted it.
     fn build(
         &self,
         record: ProcessRecord,
@@ -682,13 +694,6 @@ impl ProcessRegistry {
             // Said nothing: every mode, and dismissable (a sandboxed job
             // can always be stopped).
             .unwrap_or_else(|| vec![SYNC_EXECUTE.into(), ASYNC_EXECUTE.into(), DISMISS.into()]);
-        self.validators
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(
-                (record.id.clone(), record.module_sha256.clone()),
-                validator.clone(),
-            );
         let limits = match (overrides.and_then(|o| o.limits), record.limits) {
             (None, Some(deployed)) => deployed.capped_by(&self.config.limits.max),
             _ => self.config.limits_for(&record.id),

@@ -26,10 +26,12 @@
 //! asynchronously there) gives the job's URL: it is polled (every 250 ms)
 //! until it ends, then its results are read. Every response body is read
 //! to at most `href.max_bytes`. The parent lists the remote job among its
-//! steps, linked by its URL on the other server. Dismissing the parent (or
-//! its `workflow_timeout`) abandons the call, and DELETEs the remote job
-//! when there is one. A refusal by the other server (4xx) fails the parent
-//! as its client's mistake; anything else as a failed step.
+//! steps, linked by its URL on the other server, when that server gave one
+//! (a `Location`, or a `Link` with `rel="monitor"`, resolved against the
+//! URL called, and only when it is on that same server). Dismissing the
+//! parent (or its `workflow_timeout`) abandons the call, and DELETEs the
+//! remote job when there is one. A refusal by the other server (4xx) fails
+//! the parent as its client's mistake; anything else as a failed step.
 
 use std::time::Duration;
 
@@ -95,11 +97,18 @@ pub(super) async fn run_remote(
         Ok(reply) => reply,
         Err(failure) => return (None, Err(failure)),
     };
-    let monitor = headers
+    let given = headers
         .get(reqwest::header::LOCATION)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
         .or_else(|| monitor_link(&headers));
+    // Only a job on the server that was called is polled or dismissed: a
+    // URL given by that server must not send this one elsewhere.
+    let monitor = match given.map(|given| same_server_url(&url, &given)) {
+        Some(Ok(job_url)) => Some(job_url),
+        Some(Err(why)) => return (None, Err((FailureKind::Trap, why))),
+        None => None,
+    };
     let step = monitor.as_ref().map(|job_url| Step {
         path: path.to_owned(),
         job_id: Uuid::nil(),
@@ -238,6 +247,21 @@ async fn send(
     Ok((status, headers, json))
 }
 
+/// `given` (absolute, or relative to `called`) when it is on the same
+/// server (scheme, host and port) as `called`.
+fn same_server_url(called: &str, given: &str) -> Result<String, String> {
+    let called = reqwest::Url::parse(called).map_err(|e| format!("'{called}': {e}"))?;
+    let job = called
+        .join(given)
+        .map_err(|e| format!("the job URL '{given}' from {called}: {e}"))?;
+    if job.origin() != called.origin() {
+        return Err(format!(
+            "{called} gave a job URL on another server ('{job}'); it is not followed"
+        ));
+    }
+    Ok(job.to_string())
+}
+
 /// The target of a `Link: <…>; rel="monitor"` header, if any.
 fn monitor_link(headers: &reqwest::header::HeaderMap) -> Option<String> {
     headers
@@ -298,6 +322,21 @@ mod tests {
             "http://127.0.0.1:5001/processes/echo",
             &[String::new()]
         ));
+    }
+
+    #[test]
+    fn job_urls_are_followed_only_on_the_server_called() {
+        let called = "http://127.0.0.1:5001/processes/echo/execution";
+        assert_eq!(
+            same_server_url(called, "/jobs/1").as_deref(),
+            Ok("http://127.0.0.1:5001/jobs/1")
+        );
+        assert_eq!(
+            same_server_url(called, "http://127.0.0.1:5001/jobs/2").as_deref(),
+            Ok("http://127.0.0.1:5001/jobs/2")
+        );
+        assert!(same_server_url(called, "http://127.0.0.1:5002/jobs/3").is_err());
+        assert!(same_server_url(called, "https://127.0.0.1:5001/jobs/3").is_err());
     }
 
     #[test]
