@@ -207,6 +207,25 @@ fn key_of(
     Some(Sha256::digest(keyed.to_string().as_bytes()).into())
 }
 
+/// Make `job` a job that ended at once with `reused`'s results (see "What
+/// a hit does" above): successful, `cached_from` the job that computed
+/// them, its message saying why they matched (`because`). Returns the
+/// results to store with it.
+pub(super) fn mark_reused(job: &mut JobRecord, reused: &Reusable, because: &str) -> JobResults {
+    let now = Utc::now();
+    job.status = crate::ogc::JobStatus::Successful;
+    job.started.get_or_insert(now);
+    job.finished = Some(now);
+    job.updated = now;
+    job.progress = Some(100);
+    job.message = Some(format!(
+        "completed: the results of job {} reused ({because})",
+        reused.job_id
+    ));
+    job.cached_from = Some(reused.job_id);
+    JobResults::clone(&reused.results)
+}
+
 /// A key as kept in a job record (hex), back to bytes.
 pub(super) fn parse_key(hex_key: &str) -> Option<CacheKey> {
     let mut key = [0u8; 32];

@@ -70,18 +70,30 @@ pub async fn fetch_bytes(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/octet-stream")
         .to_owned();
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
+    let body = read_capped(&mut response, limit)
         .await
-        .map_err(|e| failed(format!("reading '{href}' failed: {e}")))?
-    {
+        .map_err(|error| match error {
+            None => FetchFailure::TooLarge(limit),
+            Some(e) => failed(format!("reading '{href}' failed: {e}")),
+        })?;
+    Ok((body, media_type))
+}
+
+/// A response's body, read chunk by chunk and given up as soon as it
+/// passes `limit` bytes (`Err(None)`), so a huge or endless body never
+/// fills memory; `Err(Some(_))` when reading failed.
+pub(super) async fn read_capped(
+    response: &mut reqwest::Response,
+    limit: u64,
+) -> Result<Vec<u8>, Option<reqwest::Error>> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(Some)? {
         if (body.len() + chunk.len()) as u64 > limit {
-            return Err(FetchFailure::TooLarge(limit));
+            return Err(None);
         }
         body.extend_from_slice(&chunk);
     }
-    Ok((body, media_type))
+    Ok(body)
 }
 
 /// Fetch one reference and turn it into an input value: JSON documents

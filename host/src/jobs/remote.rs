@@ -41,6 +41,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::address_guard::{GuardedClient, refusal_in};
+use super::href::read_capped;
 use super::scheduler::Inner;
 use crate::failure::FailureKind;
 use crate::store::Step;
@@ -230,19 +231,14 @@ async fn send(
     })?;
     let status = response.status().as_u16();
     let headers = response.headers().clone();
-    let mut bytes = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
+    let bytes = read_capped(&mut response, limit)
         .await
-        .map_err(|e| failed(format!("reading the answer of {url} failed: {e}")))?
-    {
-        if (bytes.len() + chunk.len()) as u64 > limit {
-            return Err(failed(format!(
+        .map_err(|error| match error {
+            None => failed(format!(
                 "the answer of {url} is larger than href.max_bytes = {limit}"
-            )));
-        }
-        bytes.extend_from_slice(&chunk);
-    }
+            )),
+            Some(e) => failed(format!("reading the answer of {url} failed: {e}")),
+        })?;
     let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     Ok((status, headers, json))
 }

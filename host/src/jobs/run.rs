@@ -433,29 +433,42 @@ impl Inner {
             // Dismissed (or, in a cluster, taken over) while finishing.
             return Ok((job, None));
         }
-        if super::storage::counts(&self.config) {
-            self.storage.add(
-                job.owner.as_deref(),
-                super::storage::outcome_bytes(&job, results.as_ref()),
-            );
-        }
         // A process with `cache = true`: keep the results under the key
-        // computed when the job was accepted.
+        // computed when the job was accepted (or once its inputs were known).
         if let Some(results) = &results
             && let Some(key) = job.cache_key.as_deref().and_then(super::cache::parse_key)
         {
             self.cache.put(key, job.id, results.clone());
         }
-        if job.asynchronous {
-            match &results {
-                Some(results) => self.callbacks.notify(
-                    subscriber.success_uri.as_deref(),
-                    results_document(&job, results, &self.base_url),
-                ),
-                None => self.notify_failure(&job),
-            }
-        }
+        self.after_outcome(&job, results.as_ref());
         Ok((job, results))
+    }
+
+    /// What follows a job's outcome once it is durable and visible: its
+    /// bytes counted toward the storage bound, and, for an async job, its
+    /// subscriber told (`successUri` with the results document, else
+    /// `failedUri` with its statusInfo). Fire and forget: a callback that
+    /// fails is logged by `callbacks.rs`, never the job's failure.
+    pub(super) fn after_outcome(&self, job: &JobRecord, results: Option<&JobResults>) {
+        if super::storage::counts(&self.config) {
+            self.storage.add(
+                job.owner.as_deref(),
+                super::storage::outcome_bytes(job, results),
+            );
+        }
+        if !job.asynchronous {
+            return;
+        }
+        match results {
+            Some(results) => {
+                let subscriber = job.request.subscriber.as_ref();
+                self.callbacks.notify(
+                    subscriber.and_then(|s| s.success_uri.as_deref()),
+                    results_document(job, results, &self.base_url),
+                );
+            }
+            None => self.notify_failure(job),
+        }
     }
 
     /// End a job with the results of an earlier one (`reused`, see
@@ -468,36 +481,18 @@ impl Inner {
         shown: Option<&JobRecord>,
         reused: super::cache::Reusable,
     ) -> Result<(JobRecord, Option<JobResults>), JobError> {
-        let now = Utc::now();
-        job.status = JobStatus::Successful;
-        job.finished = Some(now);
-        job.updated = now;
-        job.progress = Some(100);
-        job.message = Some(format!(
-            "completed: the results of job {} reused (same process, and the same inputs once fetched or computed)",
-            reused.job_id
-        ));
-        job.cached_from = Some(reused.job_id);
-        let results = JobResults::clone(&reused.results);
+        let results = super::cache::mark_reused(
+            &mut job,
+            &reused,
+            "same process, and the same inputs once fetched or computed",
+        );
         let visible = self
             .finish_with_retries(shown.unwrap_or(&job), &job, Some(&results))
             .await?;
         if !visible {
             return Ok((job, None));
         }
-        if super::storage::counts(&self.config) {
-            self.storage.add(
-                job.owner.as_deref(),
-                super::storage::outcome_bytes(&job, Some(&results)),
-            );
-        }
-        if job.asynchronous {
-            let subscriber = job.request.subscriber.clone().unwrap_or_default();
-            self.callbacks.notify(
-                subscriber.success_uri.as_deref(),
-                results_document(&job, &results, &self.base_url),
-            );
-        }
+        self.after_outcome(&job, Some(&results));
         Ok((job, Some(results)))
     }
 

@@ -415,41 +415,12 @@ impl Scheduler {
             return Ok(None);
         };
         let mut job = job.clone();
-        let now = Utc::now();
-        job.status = JobStatus::Successful;
-        job.started = Some(now);
-        job.finished = Some(now);
-        job.updated = now;
-        job.progress = Some(100);
-        job.message = Some(format!(
-            "completed: the results of job {} reused (same process, inputs and outputs)",
-            reused.job_id
-        ));
-        job.cached_from = Some(reused.job_id);
         job.node = self.node_id();
-        let results = JobResults::clone(&reused.results);
+        let results =
+            super::cache::mark_reused(&mut job, &reused, "same process, inputs and outputs");
         self.inner.store.insert_finished_job(&job, &results).await?;
         self.count_inputs(&job);
-        if super::storage::counts(&self.inner.config) {
-            self.inner.storage.add(
-                job.owner.as_deref(),
-                super::storage::outcome_bytes(&job, Some(&results)),
-            );
-        }
-        // An async client that subscribed hears of it as of any job that
-        // ended well.
-        if job.asynchronous
-            && let Some(success_uri) = job
-                .request
-                .subscriber
-                .as_ref()
-                .and_then(|s| s.success_uri.as_deref())
-        {
-            self.inner.callbacks.notify(
-                Some(success_uri),
-                super::documents::results_document(&job, &results, &self.inner.base_url),
-            );
-        }
+        self.inner.after_outcome(&job, Some(&results));
         Ok(Some((job, results)))
     }
 
