@@ -277,6 +277,43 @@ def start(kind: str, workdir: Path, **kw: object) -> Server:
     return Server(kind, workdir, **kw)  # type: ignore[arg-type]
 
 
+def serve_wasmproc(port: int, data_dir: Path, log_path: Path, *args: str,
+                   env: dict[str, str] | None = None) -> subprocess.Popen:
+    """`wasmproc serve` on 127.0.0.1:PORT with its data in DATA_DIR and ARGS
+    after those, stderr to LOG_PATH, in a process group of its own (end it
+    with stop_group); ENV defaults to ours with RUST_LOG=warn. For the
+    scripts beside this one, which run the server their own way."""
+    return subprocess.Popen(
+        [str(WASMPROC), "serve", "--bind", f"127.0.0.1:{port}", "--data-dir", str(data_dir),
+         *args],
+        env=env if env is not None else dict(os.environ, RUST_LOG="warn"),
+        stdout=subprocess.DEVNULL, stderr=open(log_path, "w"), start_new_session=True)
+
+
+def wait_up(proc: subprocess.Popen, url: str, timeout: float, log_path: Path,
+            what: str = "server") -> None:
+    """Wait until a GET of URL answers; exit naming LOG_PATH when PROC ends
+    first or TIMEOUT seconds pass."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2).read()
+            return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                sys.exit(f"{what} did not start; see {log_path}")
+            time.sleep(0.1)
+
+
+def stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM to PROC's process group; SIGKILL when it is not gone in 20 s."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
 # ------------------------------------------------------------------ wrk ----
 
 

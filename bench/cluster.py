@@ -24,7 +24,6 @@ import json
 import os
 import resource
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -35,9 +34,9 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
-from bench import cpu_ticks, free_port, process_tree, write_report  # noqa: E402
+from bench import (WASMPROC, cpu_ticks, free_port, process_tree, serve_wasmproc,  # noqa: E402
+                   stop_group, wait_up, write_report)
 
-WASMPROC = Path(os.environ.get("WASMPROC_BENCH_BINARY", ROOT / "target/release/wasmproc"))
 PG_ROOT = ROOT / "target/bench-postgres"
 PG_PORT = 54330
 TICK = os.sysconf("SC_CLK_TCK")
@@ -59,6 +58,18 @@ def pg(*args: str) -> str:
 def psql(url: str, sql: str) -> str:
     return subprocess.run(["psql", url, "-Atc", sql], capture_output=True, text=True,
                           check=True, timeout=60).stdout.strip()
+
+
+def create_database(admin_url: str, prefix: str) -> str:
+    """A new, empty database on the benchmark's PostgreSQL, named PREFIX_<ms
+    since the epoch>: its URL (drop it with drop_database)."""
+    name = f"{prefix}_{int(time.time() * 1000)}"
+    psql(admin_url, f"CREATE DATABASE {name}")
+    return admin_url.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_database(admin_url: str, db_url: str) -> None:
+    psql(admin_url, f"DROP DATABASE IF EXISTS {db_url.rsplit('/', 1)[1]} WITH (FORCE)")
 
 
 def postmaster_pid() -> int:
@@ -84,30 +95,16 @@ class Node:
             f'[execution]\nmax_queued_jobs = 1000000\nmax_concurrent_jobs = {workers}\n'
             f'job_retention = "7days"\n'
         )
-        self.proc = subprocess.Popen(
-            [str(WASMPROC), "serve", "--config", str(config), "--bind", f"127.0.0.1:{self.port}",
-             "--data-dir", str(workdir / name), "--node-name", name],
-            env=env, stdout=subprocess.DEVNULL, stderr=open(workdir / f"{name}.log", "w"),
-            start_new_session=True)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(self.base + "/processes/hello-world", timeout=2).read()
-                return
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    sys.exit(f"node {name} did not start; see {workdir / (name + '.log')}")
-                time.sleep(0.1)
+        self.proc = serve_wasmproc(self.port, workdir / name, workdir / f"{name}.log",
+                                   "--config", str(config), "--node-name", name, env=env)
+        wait_up(self.proc, self.base + "/processes/hello-world", 60, workdir / f"{name}.log",
+                f"node {name}")
 
     def ticks(self) -> int:
         return ticks(process_tree(self.proc.pid))
 
     def stop(self) -> None:
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout=20)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(self.proc.pid, signal.SIGKILL)
+        stop_group(self.proc)
 
 
 def run_client(bases: list[str], jobs: int, concurrency: int) -> dict:
@@ -197,9 +194,7 @@ def measure(backend: str, nodes: int, args: argparse.Namespace, admin_url: str |
     env = dict(os.environ, RUST_LIB_BACKTRACE="0", RUST_LOG="warn")
     db_url = None
     if backend == "postgres":
-        name = f"bench_{int(time.time() * 1000)}"
-        psql(admin_url, f"CREATE DATABASE {name}")
-        db_url = admin_url.rsplit("/", 1)[0] + "/" + name
+        db_url = create_database(admin_url, "bench")
         env["WASMPROC_DATABASE_URL"] = db_url
     started = [Node(f"node{i + 1}", workdir, env, args.workers) for i in range(nodes)]
     try:
@@ -259,7 +254,7 @@ def measure(backend: str, nodes: int, args: argparse.Namespace, admin_url: str |
         for n in started:
             n.stop()
         if db_url:
-            psql(admin_url, f"DROP DATABASE IF EXISTS {db_url.rsplit('/', 1)[1]} WITH (FORCE)")
+            drop_database(admin_url, db_url)
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -22,21 +22,17 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
-from bench import (cpu_ticks, free_port, metric_sum, process_tree, status_kb,  # noqa: E402
-                   write_report)
+from bench import (WASMPROC, cpu_ticks, free_port, metric_sum, process_tree,  # noqa: E402
+                   serve_wasmproc, status_kb, stop_group, wait_up, write_report)
 
-WASMPROC = Path(os.environ.get("WASMPROC_BENCH_BINARY", ROOT / "target/release/wasmproc"))
 TICK = os.sysconf("SC_CLK_TCK")
 GUESTS = [
     ("rust", "hello-world", None),
@@ -72,21 +68,11 @@ def measure(language: str, process: str, wasm: Path | None, args: argparse.Names
         shutil.copy(wasm, processes / wasm.name)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [str(WASMPROC), "serve", "--bind", f"127.0.0.1:{port}", "--data-dir", str(workdir / "data"),
-         "--processes", str(processes), "--workers", "2"],
-        env=dict(os.environ, RUST_LOG="warn"), stdout=subprocess.DEVNULL,
-        stderr=open(workdir / "server.log", "w"), start_new_session=True)
+    proc = serve_wasmproc(port, workdir / "data", workdir / "server.log",
+                          "--processes", str(processes), "--workers", "2")
     try:
-        deadline = time.monotonic() + 180  # a Python component compiles for a while
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/processes/{process}", timeout=2).read()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    sys.exit(f"server did not start; see {workdir / 'server.log'}")
-                time.sleep(0.2)
+        # A Python component compiles for a while.
+        wait_up(proc, f"{base}/processes/{process}", 180, workdir / "server.log")
         url = f"{base}/processes/{process}/execution"
         wrk(url, 4, 2)  # warm-up: pool slots, caches
         idle_rss = sum(status_kb(p, "VmRSS") for p in process_tree(proc.pid))
@@ -112,11 +98,7 @@ def measure(language: str, process: str, wasm: Path | None, args: argparse.Names
         log(json.dumps(row))
         return row
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=20)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_group(proc)
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -34,12 +34,10 @@ import urllib.request
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
-from bench import free_port, metric_sum, process_tree, status_kb, write_report  # noqa: E402
-from cluster import pg, psql  # noqa: E402
-
-WASMPROC = Path(os.environ.get("WASMPROC_BENCH_BINARY", ROOT / "target/release/wasmproc"))
+from bench import (WASMPROC, free_port, metric_sum, process_tree, serve_wasmproc,  # noqa: E402
+                   status_kb, stop_group, wait_up, write_report)
+from cluster import create_database, drop_database, pg  # noqa: E402
 
 
 def log(msg: str) -> None:
@@ -69,31 +67,19 @@ def submit(base: str, jobs: int) -> None:
 def measure(store: str, args: argparse.Namespace, admin_url: str | None) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix="wasmproc-queued-memory-"))
     env = dict(os.environ, RUST_LIB_BACKTRACE="0", RUST_LOG="warn")
-    db = None
+    db_url = None
     if store == "postgres":
-        db = f"queued_{int(time.time() * 1000)}"
-        psql(admin_url, f"CREATE DATABASE {db}")
-        env["WASMPROC_DATABASE_URL"] = admin_url.rsplit("/", 1)[0] + "/" + db
+        db_url = create_database(admin_url, "queued")
+        env["WASMPROC_DATABASE_URL"] = db_url
     config = workdir / "config.toml"
     config.write_text('[execution]\nmax_queued_jobs = 1000000\n\n'
                       '[processes.echo]\nlimits = { timeout = "20m" }\n')
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [str(WASMPROC), "serve", "--config", str(config), "--bind", f"127.0.0.1:{port}",
-         "--data-dir", str(workdir / "data"), "--workers", "1"],
-        env=env, stdout=subprocess.DEVNULL, stderr=open(workdir / "server.log", "w"),
-        start_new_session=True)
+    proc = serve_wasmproc(port, workdir / "data", workdir / "server.log",
+                          "--config", str(config), "--workers", "1", env=env)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(base + "/processes/hello-world", timeout=2).read()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    sys.exit(f"server did not start; see {workdir / 'server.log'}")
-                time.sleep(0.1)
+        wait_up(proc, base + "/processes/hello-world", 60, workdir / "server.log")
         # The only worker: busy for 60 s (echo's longest pause), longer than the run.
         hold = urllib.request.Request(
             base + "/processes/echo/execution", method="POST",
@@ -129,13 +115,9 @@ def measure(store: str, args: argparse.Namespace, admin_url: str | None) -> dict
         log(json.dumps(row))
         return row
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=20)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(proc.pid, signal.SIGKILL)
-        if db:
-            psql(admin_url, f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        stop_group(proc)
+        if db_url:
+            drop_database(admin_url, db_url)
         shutil.rmtree(workdir, ignore_errors=True)
 
 

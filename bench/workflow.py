@@ -33,9 +33,7 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -46,9 +44,9 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
-from bench import cpu_ticks, free_port, process_tree, write_report  # noqa: E402
+from bench import (WASMPROC, cpu_ticks, free_port, process_tree, serve_wasmproc,  # noqa: E402
+                   stop_group, wait_up, write_report)
 
-WASMPROC = Path(os.environ.get("WASMPROC_BENCH_BINARY", ROOT / "target/release/wasmproc"))
 TICK = os.sysconf("SC_CLK_TCK")
 EXPECTED = "Hello Hello Joe!!"
 
@@ -184,22 +182,12 @@ def main() -> int:
     shutil.copy(STATISTICS, processes / STATISTICS.name)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [str(WASMPROC), "serve", "--bind", f"127.0.0.1:{port}", "--data-dir",
-         str(workdir / "data"), "--processes", str(processes), "--workers", "2"],
-        env=dict(os.environ, RUST_LOG="warn"), stdout=subprocess.DEVNULL,
-        stderr=open(workdir / "server.log", "w"), start_new_session=True)
+    proc = serve_wasmproc(port, workdir / "data", workdir / "server.log",
+                          "--processes", str(processes), "--workers", "2")
     rows = []
     try:
-        deadline = time.monotonic() + 180  # the Python component compiles for a while
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/processes/statistics-py", timeout=2).read()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    sys.exit(f"server did not start; see {workdir / 'server.log'}")
-                time.sleep(0.2)
+        # The Python component compiles for a while.
+        wait_up(proc, f"{base}/processes/statistics-py", 180, workdir / "server.log")
         for mode in MODES:  # warm-up, and a check that both give the answer
             answer = MODES[mode](base)
             if answer != EXPECTED:
@@ -211,11 +199,7 @@ def main() -> int:
             for mode in ("in-host", "client"):
                 rows.append(run_map(mode, base, proc.pid, args.elements))
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=20)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_group(proc)
         shutil.rmtree(workdir, ignore_errors=True)
     write_report(args, rows, "workflow.json")
     return 0

@@ -395,58 +395,13 @@ fn config_check_exits_1_naming_every_contradiction() {
 
 /// `serve --log-format json`: every line the server writes to stderr is a
 /// JSON object; the start-up line says where it listens. The server is
-/// killed once that line is read (at most 60 s: it compiles the built-in
-/// processes first).
+/// killed once that line is read.
 #[test]
 fn serve_with_log_format_json_writes_json_lines() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-    let data = tempfile::tempdir().unwrap();
-    let mut child = binary()
-        .args([
-            "serve",
-            "--bind",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--data-dir",
-        ])
-        .arg(data.path())
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("wasmproc serve runs");
-    let stderr = child.stderr.take().expect("piped stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
+    let (server, started) = start_serve(&[], |line| {
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"))
     });
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let mut seen = Vec::new();
-    let started = loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let Ok(line) = rx.recv_timeout(left) else {
-            let _ = child.kill();
-            panic!(
-                "no start-up line within 60 s; stderr so far:\n{}",
-                seen.join("\n")
-            );
-        };
-        let parsed: serde_json::Value =
-            serde_json::from_str(&line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
-        seen.push(line);
-        if parsed["fields"]["message"] == "wasmproc started" {
-            break parsed;
-        }
-    };
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
     assert_eq!(started["level"], "INFO", "{started}");
     assert!(
         started["fields"]["base_url"]
@@ -840,13 +795,29 @@ fn new_refuses_a_bad_name_and_a_non_empty_folder_with_status_2() {
     assert_eq!(kept, ["notes.txt"]);
 }
 
+/// The lines `child` writes to its piped stderr, each with the time it
+/// came, from a thread that reads to the end (so the child never blocks
+/// on a full pipe, also once the receiver is gone).
+fn stderr_lines(
+    child: &mut std::process::Child,
+) -> std::sync::mpsc::Receiver<(std::time::Instant, String)> {
+    use std::io::{BufRead, BufReader};
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send((std::time::Instant::now(), line));
+        }
+    });
+    rx
+}
+
 /// `--show-log` prints each log line when the guest writes it: the guest
 /// writes two lines, sleeps 3 s, writes a third and fails, and the third
 /// line must come about 3 s after the second (printed after the run, all
 /// would come at once). Then the stats line and the error, in that order.
 #[test]
 fn show_log_streams_log_lines_in_order_as_the_guest_writes_them() {
-    use std::io::{BufRead, BufReader};
     use std::process::Stdio;
     use std::time::{Duration, Instant};
     let mut child = binary()
@@ -863,15 +834,7 @@ fn show_log_streams_log_lines_in_order_as_the_guest_writes_them() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("wasmproc runs");
-    let stderr = child.stderr.take().expect("piped stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send((Instant::now(), line)).is_err() {
-                break;
-            }
-        }
-    });
+    let rx = stderr_lines(&mut child);
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut lines: Vec<(Instant, String)> = Vec::new();
     loop {
@@ -981,10 +944,16 @@ impl Drop for Served {
 /// The admin token of [`serve`].
 const ADMIN_TOKEN: &str = "cli-t0ken";
 
-/// Start `wasmproc serve` and wait (at most 60 s: it compiles the built-in
-/// processes first) for the start-up line that says where it listens.
-fn serve() -> Served {
-    use std::io::{BufRead, BufReader};
+/// Start `wasmproc serve --log-format json` (RUST_LOG=info, and `envs`)
+/// on 127.0.0.1 (a free port) with a temporary data directory, and wait
+/// at most 60 s (it compiles the built-in processes first) for the
+/// start-up line that says where it listens: the server, and that line.
+/// Each stderr line until then goes through `parse`; a thread reads the
+/// rest, so the server never blocks on a full pipe.
+fn start_serve(
+    envs: &[(&str, &str)],
+    parse: fn(&str) -> serde_json::Value,
+) -> (Served, serde_json::Value) {
     use std::process::Stdio;
     let data = tempfile::tempdir().expect("temporary directory");
     let mut child = binary()
@@ -997,43 +966,46 @@ fn serve() -> Served {
             "--data-dir",
         ])
         .arg(data.path())
-        .env("WASMPROC_ADMIN_TOKEN", ADMIN_TOKEN)
+        .envs(envs.iter().copied())
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("wasmproc serve runs");
-    let stderr = child.stderr.take().expect("piped stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            // Keep draining after the start-up line, so the server never
-            // blocks on a full pipe.
-            let _ = tx.send(line);
-        }
-    });
+    let lines = stderr_lines(&mut child);
+    // Killed when dropped: also when a line fails `parse` or the wait.
+    let mut served = Served {
+        child,
+        base_url: String::new(),
+        _data: data,
+    };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut seen = Vec::new();
     loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let Ok(line) = rx.recv_timeout(left) else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("wasmproc serve did not start within 60 s");
+        let Ok((_, line)) = lines.recv_timeout(left) else {
+            panic!(
+                "wasmproc serve did not start within 60 s; stderr so far:\n{}",
+                seen.join("\n")
+            );
         };
-        let parsed: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        let parsed = parse(&line);
+        seen.push(line);
         if parsed["fields"]["message"] == "wasmproc started" {
-            let base_url = parsed["fields"]["base_url"]
+            served.base_url = parsed["fields"]["base_url"]
                 .as_str()
                 .expect("base_url")
                 .to_owned();
-            return Served {
-                child,
-                base_url,
-                _data: data,
-            };
+            return (served, parsed);
         }
     }
+}
+
+/// [`start_serve`] with the admin token [`ADMIN_TOKEN`].
+fn serve() -> Served {
+    let envs = [("WASMPROC_ADMIN_TOKEN", ADMIN_TOKEN)];
+    start_serve(&envs, |line| serde_json::from_str(line).unwrap_or_default()).0
 }
 
 /// `wasmproc deploy` of an id that is taken: exit 1 with the server's
@@ -1138,27 +1110,26 @@ fn guide_steps_run_as_written(guide: &str) {
         ran.stdout,
         ran.stderr
     );
-    for (shown, what) in [
+    let on_stdout = [
         ("\"words\": 2", "the local run's answer"),
         ("{\"words\":2}", "the server's answer"),
         ("replaced word-count", "the replacement"),
-    ] {
-        assert!(
-            ran.stdout.contains(shown),
-            "{guide}: no {what} ({shown}) in\n{}",
-            ran.stdout
-        );
-    }
-    for (shown, what) in [
+    ];
+    let on_stderr = [
         ("unknown input 'txt'", "the refusal of a bad input"),
         ("outcome=success", "the stats line"),
         ("words", "a log line of --show-log"),
+    ];
+    for (stream, text, expected) in [
+        ("stdout", &ran.stdout, on_stdout),
+        ("stderr", &ran.stderr, on_stderr),
     ] {
-        assert!(
-            ran.stderr.contains(shown),
-            "{guide}: no {what} ({shown}) in\n{}",
-            ran.stderr
-        );
+        for (shown, what) in expected {
+            assert!(
+                text.contains(shown),
+                "{guide}: no {what} ({shown}) on {stream}:\n{text}"
+            );
+        }
     }
 }
 

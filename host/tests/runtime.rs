@@ -75,6 +75,23 @@ async fn assert_hello_still_works(runtime: &Runtime) {
     );
 }
 
+/// A fresh runtime, and the report of the hostile process run on `inputs`
+/// (`{"behaviour": ...}`) within `limits`.
+async fn run_hostile(inputs: &str, limits: Limits) -> (Runtime, RunReport) {
+    let runtime = runtime();
+    let hostile = load(&runtime, HOSTILE).await;
+    let report = run(&runtime, &hostile, inputs, limits).await;
+    (runtime, report)
+}
+
+/// The message of a run that trapped; a panic for any other outcome.
+fn trap_message(report: &RunReport) -> &str {
+    match &report.outcome {
+        RunOutcome::Trap { message } => message,
+        other => panic!("expected a trap, got {other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn hello_world_greets_like_pygeoapi() {
     let runtime = runtime();
@@ -210,19 +227,11 @@ async fn geometry_measures_a_polygon() {
 
 #[tokio::test]
 async fn infinite_loop_exhausts_fuel() {
-    let runtime = runtime();
-    let hostile = load(&runtime, HOSTILE).await;
     let limits = Limits {
         fuel: 50_000_000,
         ..Limits::default()
     };
-    let report = run(
-        &runtime,
-        &hostile,
-        r#"{"behaviour": "infinite-loop"}"#,
-        limits,
-    )
-    .await;
+    let (runtime, report) = run_hostile(r#"{"behaviour": "infinite-loop"}"#, limits).await;
     assert_eq!(
         report.outcome,
         RunOutcome::FuelExhausted { limit: 50_000_000 }
@@ -232,22 +241,16 @@ async fn infinite_loop_exhausts_fuel() {
     assert_hello_still_works(&runtime).await;
 }
 
-#[tokio::test]
-async fn infinite_loop_with_ample_fuel_hits_the_wall_clock_limit() {
-    let runtime = runtime();
-    let hostile = load(&runtime, HOSTILE).await;
+/// `behaviour` run with a 300 ms wall-clock limit (and `fuel`) ends as a
+/// timeout soon after, and the runtime still runs good jobs.
+async fn assert_cut_off_by_the_wall_clock(behaviour: &str, fuel: u64) {
     let limits = Limits {
-        fuel: u64::MAX / 2,
+        fuel,
         timeout: Duration::from_millis(300),
         ..Limits::default()
     };
-    let report = run(
-        &runtime,
-        &hostile,
-        r#"{"behaviour": "infinite-loop"}"#,
-        limits,
-    )
-    .await;
+    let inputs = format!(r#"{{"behaviour": "{behaviour}"}}"#);
+    let (runtime, report) = run_hostile(&inputs, limits).await;
     assert_eq!(
         report.outcome,
         RunOutcome::Timeout {
@@ -261,32 +264,7 @@ async fn infinite_loop_with_ample_fuel_hits_the_wall_clock_limit() {
             .unwrap()
             .contains("wall-clock")
     );
-    assert!(report.stats.duration < Duration::from_secs(5));
-    assert_hello_still_works(&runtime).await;
-}
-
-#[tokio::test]
-async fn endless_sleep_is_cut_off_by_the_wall_clock_limit() {
-    let runtime = runtime();
-    let hostile = load(&runtime, HOSTILE).await;
-    let limits = Limits {
-        timeout: Duration::from_millis(300),
-        ..Limits::default()
-    };
-    let report = run(
-        &runtime,
-        &hostile,
-        r#"{"behaviour": "endless-sleep"}"#,
-        limits,
-    )
-    .await;
-    assert_eq!(
-        report.outcome,
-        RunOutcome::Timeout {
-            limit: Duration::from_millis(300)
-        }
-    );
-    // Cut off by the timer, not after the guest's hour of sleep.
+    // Cut off by the timer, not after the guest's loop or hour of sleep.
     assert!(
         report.stats.duration < Duration::from_secs(5),
         "{:?}",
@@ -296,20 +274,22 @@ async fn endless_sleep_is_cut_off_by_the_wall_clock_limit() {
 }
 
 #[tokio::test]
+async fn infinite_loop_with_ample_fuel_hits_the_wall_clock_limit() {
+    assert_cut_off_by_the_wall_clock("infinite-loop", u64::MAX / 2).await;
+}
+
+#[tokio::test]
+async fn endless_sleep_is_cut_off_by_the_wall_clock_limit() {
+    assert_cut_off_by_the_wall_clock("endless-sleep", Limits::default().fuel).await;
+}
+
+#[tokio::test]
 async fn memory_bomb_hits_the_memory_limit() {
-    let runtime = runtime();
-    let hostile = load(&runtime, HOSTILE).await;
     let limits = Limits {
         memory_bytes: 32 * 1024 * 1024,
         ..Limits::default()
     };
-    let report = run(
-        &runtime,
-        &hostile,
-        r#"{"behaviour": "memory-bomb"}"#,
-        limits,
-    )
-    .await;
+    let (runtime, report) = run_hostile(r#"{"behaviour": "memory-bomb"}"#, limits).await;
     match &report.outcome {
         RunOutcome::MemoryLimit { requested, limit } => {
             assert_eq!(*limit, 32 * 1024 * 1024);
@@ -330,42 +310,21 @@ async fn memory_bomb_hits_the_memory_limit() {
 
 #[tokio::test]
 async fn unbounded_recursion_traps_as_stack_overflow() {
-    let runtime = runtime();
-    let hostile = load(&runtime, HOSTILE).await;
-    let report = run(
-        &runtime,
-        &hostile,
-        r#"{"behaviour": "deep-recursion"}"#,
-        Limits::default(),
-    )
-    .await;
-    match &report.outcome {
-        RunOutcome::Trap { message } => assert!(
-            message.contains("stack overflow") || message.contains("out of bounds"),
-            "{message}"
-        ),
-        other => panic!("expected a trap, got {other:?}"),
-    }
+    let (runtime, report) =
+        run_hostile(r#"{"behaviour": "deep-recursion"}"#, Limits::default()).await;
+    let message = trap_message(&report);
+    assert!(
+        message.contains("stack overflow") || message.contains("out of bounds"),
+        "{message}"
+    );
     assert_hello_still_works(&runtime).await;
 }
 
 #[tokio::test]
 async fn panic_traps_and_the_message_reaches_the_log() {
-    let runtime = runtime();
-    let hostile = load(&runtime, HOSTILE).await;
-    let report = run(
-        &runtime,
-        &hostile,
-        r#"{"behaviour": "panic"}"#,
-        Limits::default(),
-    )
-    .await;
-    match &report.outcome {
-        RunOutcome::Trap { message } => {
-            assert!(message.contains("panicked or aborted"), "{message}")
-        }
-        other => panic!("expected a trap, got {other:?}"),
-    }
+    let (runtime, report) = run_hostile(r#"{"behaviour": "panic"}"#, Limits::default()).await;
+    let message = trap_message(&report);
+    assert!(message.contains("panicked or aborted"), "{message}");
     assert!(
         report.log.contains("hostile process panicked on purpose"),
         "{}",
@@ -376,19 +335,12 @@ async fn panic_traps_and_the_message_reaches_the_log() {
 
 #[tokio::test]
 async fn huge_output_hits_the_output_limit() {
-    let runtime = runtime();
-    let hostile = load(&runtime, HOSTILE).await;
     let limits = Limits {
         output_bytes: 1024 * 1024,
         ..Limits::default()
     };
-    let report = run(
-        &runtime,
-        &hostile,
-        r#"{"behaviour": "huge-output", "size": 8388608}"#,
-        limits,
-    )
-    .await;
+    let (runtime, report) =
+        run_hostile(r#"{"behaviour": "huge-output", "size": 8388608}"#, limits).await;
     assert_eq!(
         report.outcome,
         RunOutcome::OutputTooLarge {
@@ -401,13 +353,11 @@ async fn huge_output_hits_the_output_limit() {
 
 #[tokio::test]
 async fn log_flood_is_truncated_and_the_job_succeeds() {
-    let runtime = runtime();
-    let hostile = load(&runtime, HOSTILE).await;
     let limits = Limits {
         log_bytes: 16 * 1024,
         ..Limits::default()
     };
-    let report = run(&runtime, &hostile, r#"{"behaviour": "log-flood"}"#, limits).await;
+    let (runtime, report) = run_hostile(r#"{"behaviour": "log-flood"}"#, limits).await;
     assert_eq!(
         outputs(&report)[0].value,
         OutputValue::Json("flooded".into())
@@ -423,15 +373,7 @@ async fn log_flood_is_truncated_and_the_job_succeeds() {
 
 #[tokio::test]
 async fn guest_process_error_is_reported_with_its_code() {
-    let runtime = runtime();
-    let hostile = load(&runtime, HOSTILE).await;
-    let report = run(
-        &runtime,
-        &hostile,
-        r#"{"behaviour": "process-error"}"#,
-        Limits::default(),
-    )
-    .await;
+    let (_, report) = run_hostile(r#"{"behaviour": "process-error"}"#, Limits::default()).await;
     assert_eq!(
         report.outcome,
         RunOutcome::ProcessError {
@@ -443,15 +385,8 @@ async fn guest_process_error_is_reported_with_its_code() {
 
 #[tokio::test]
 async fn a_json_value_that_is_not_json_is_an_invalid_output_naming_it() {
-    let runtime = runtime();
-    let hostile = load(&runtime, HOSTILE).await;
-    let report = run(
-        &runtime,
-        &hostile,
-        r#"{"behaviour": "invalid-json"}"#,
-        Limits::default(),
-    )
-    .await;
+    let (runtime, report) =
+        run_hostile(r#"{"behaviour": "invalid-json"}"#, Limits::default()).await;
     match &report.outcome {
         RunOutcome::InvalidOutput {
             output,
@@ -488,19 +423,9 @@ async fn a_describe_that_cannot_be_a_description_is_refused_at_load() {
 
 #[tokio::test]
 async fn exit_is_a_trap_naming_the_exit() {
-    let runtime = runtime();
-    let hostile = load(&runtime, HOSTILE).await;
-    let report = run(
-        &runtime,
-        &hostile,
-        r#"{"behaviour": "exit"}"#,
-        Limits::default(),
-    )
-    .await;
-    match &report.outcome {
-        RunOutcome::Trap { message } => assert!(message.contains("exit"), "{message}"),
-        other => panic!("expected a trap, got {other:?}"),
-    }
+    let (_, report) = run_hostile(r#"{"behaviour": "exit"}"#, Limits::default()).await;
+    let message = trap_message(&report);
+    assert!(message.contains("exit"), "{message}");
 }
 
 #[tokio::test]

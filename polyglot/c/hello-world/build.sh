@@ -2,8 +2,5 @@
 # Build hello-world-c.wasm into polyglot/out/ (or $WASMPROC_POLYGLOT_DIR).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../../.." && pwd)"
-out="${WASMPROC_POLYGLOT_DIR:-$root/polyglot/out}"
-mkdir -p "$out"
-"$root/guest-sdk/c/wasmproc-cc.sh" -o "$out/hello-world-c.wasm" "$here/hello.c"
-echo "built $out/hello-world-c.wasm"
+. "$here/../../lib.sh"
+polyglot_build c hello-world-c "$here/hello.c"

@@ -2,8 +2,5 @@
 # Build statistics-py.wasm into polyglot/out/ (or $WASMPROC_POLYGLOT_DIR).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../../.." && pwd)"
-out="${WASMPROC_POLYGLOT_DIR:-$root/polyglot/out}"
-mkdir -p "$out"
-"$root/guest-sdk/python/componentize.sh" "$here" "$out/statistics-py.wasm"
-echo "built $out/statistics-py.wasm"
+. "$here/../../lib.sh"
+polyglot_build python statistics-py "$here"
