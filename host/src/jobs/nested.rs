@@ -214,20 +214,10 @@ fn nested_calls<'a>(
     validator: &InputValidator,
     inputs: &'a Map<String, Value>,
 ) -> Vec<(Slot, &'a Map<String, Value>)> {
-    let mut calls = Vec::new();
-    for (id, value) in inputs {
-        let repeated = validator.is_repeated(id, value);
-        for (index, occurrence) in validator.occurrences(id, value).into_iter().enumerate() {
-            if let Occurrence::Process(call) = classify(occurrence) {
-                let slot = Slot {
-                    input: id.clone(),
-                    occurrence: repeated.then_some(index),
-                };
-                calls.push((slot, call));
-            }
-        }
-    }
-    calls
+    occurrences_where(validator, inputs, |occurrence| match occurrence {
+        Occurrence::Process(call) => Some(call),
+        _ => None,
+    })
 }
 
 /// Every `{"$input": …}` placeholder in `inputs`, with its slot.
@@ -235,16 +225,32 @@ fn placeholder_slots<'a>(
     validator: &InputValidator,
     inputs: &'a Map<String, Value>,
 ) -> Vec<(Slot, &'a str)> {
+    occurrences_where(validator, inputs, |occurrence| match occurrence {
+        Occurrence::Placeholder(name) => Some(name),
+        _ => None,
+    })
+}
+
+/// What `pick` takes from each occurrence of each input, with its slot,
+/// in input order. An input the process declares as repeated is split
+/// into its occurrences (the validator's own split), and only those get an
+/// index in their slot: a single value's slot names the input alone, as
+/// the input is addressed when its result is put back.
+fn occurrences_where<'a, T>(
+    validator: &InputValidator,
+    inputs: &'a Map<String, Value>,
+    pick: impl Fn(Occurrence<'a>) -> Option<T>,
+) -> Vec<(Slot, T)> {
     let mut found = Vec::new();
     for (id, value) in inputs {
         let repeated = validator.is_repeated(id, value);
         for (index, occurrence) in validator.occurrences(id, value).into_iter().enumerate() {
-            if let Occurrence::Placeholder(name) = classify(occurrence) {
+            if let Some(picked) = pick(classify(occurrence)) {
                 let slot = Slot {
                     input: id.clone(),
                     occurrence: repeated.then_some(index),
                 };
-                found.push((slot, name));
+                found.push((slot, picked));
             }
         }
     }

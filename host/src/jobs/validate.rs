@@ -172,12 +172,7 @@ impl InputValidator {
                 })?),
             };
             let schema = input.get("schema").cloned().unwrap_or(Value::Bool(true));
-            let validator = jsonschema::options()
-                .should_validate_formats(false)
-                .build(&schema)
-                .map_err(|e| DescriptionError(format!("input '{id}': invalid schema: {e}")))?;
-            let mut media_types = Vec::new();
-            collect_media_types(&schema, &mut media_types);
+            let (validator, media_types) = compile_schema(&schema, "input", id)?;
             rules.push(InputRule {
                 id: id.clone(),
                 min_occurs,
@@ -191,12 +186,7 @@ impl InputValidator {
         if let Some(Value::Object(declared)) = description.get("outputs") {
             for (id, output) in declared {
                 let schema = output.get("schema").cloned().unwrap_or(Value::Bool(true));
-                let validator = jsonschema::options()
-                    .should_validate_formats(false)
-                    .build(&schema)
-                    .map_err(|e| DescriptionError(format!("output '{id}': invalid schema: {e}")))?;
-                let mut media_types = Vec::new();
-                collect_media_types(&schema, &mut media_types);
+                let (validator, media_types) = compile_schema(&schema, "output", id)?;
                 outputs.push(OutputRule {
                     id: id.clone(),
                     media_types,
@@ -472,6 +462,25 @@ fn schema_reason(error: &jsonschema::ValidationError<'_>) -> String {
 /// Longest schema-violation reason quoted with its value; longer ones name
 /// the rule without the value.
 const MAX_QUOTED_REASON: usize = 512;
+
+/// The validator of an input's or output's schema (`kind` says which, for
+/// the error: `input 'x': invalid schema: …`) and the media types it
+/// names. `format` is not asserted, as for every rule here. One function
+/// for both, so an input and an output schema are compiled alike and a
+/// bad one is refused in the same words.
+fn compile_schema(
+    schema: &Value,
+    kind: &str,
+    id: &str,
+) -> Result<(jsonschema::Validator, Vec<String>), DescriptionError> {
+    let validator = jsonschema::options()
+        .should_validate_formats(false)
+        .build(schema)
+        .map_err(|e| DescriptionError(format!("{kind} '{id}': invalid schema: {e}")))?;
+    let mut media_types = Vec::new();
+    collect_media_types(schema, &mut media_types);
+    Ok((validator, media_types))
+}
 
 /// Media types named by `contentMediaType` anywhere in a schema's
 /// `oneOf`/`anyOf` branches (or at its top).

@@ -24,6 +24,8 @@
 //! again; the earlier ones are plain exceptions, which the error-page
 //! middleware renders for a browser.
 
+use std::sync::Arc;
+
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -31,10 +33,12 @@ use axum::response::Response;
 use super::super::auth::require_admin;
 use super::super::responses::{BodyTimeout, NoSuchProcess, NotAForm, TooLarge};
 use super::super::{ApiError, AppState, Path};
-use super::forms::{FormState, Submitted, check_token_first, presented_token, read_form};
+use super::forms::{
+    FormState, ProcessForm, Submitted, check_token_first, presented_token, read_form,
+};
 use super::{pages, see_other};
 use crate::config::Role;
-use crate::jobs::{Policy, Registration};
+use crate::jobs::{Policy, RegisteredProcess, Registration};
 
 /// The module bytes of the form's `module` file field: a 400 naming what
 /// to do when no file was chosen (browsers send an empty part then).
@@ -131,17 +135,11 @@ pub(crate) async fn replace(
     Path(id): Path<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let headers = request.headers().clone();
-    check_token_first(&state, &headers, Role::Admin)?;
-    let process = state
-        .registry
-        .get(&id)
-        .ok_or_else(|| ApiError::no_such_process(&id))?;
-    let fields = read_form(request, state.config.max_request_bytes).await?;
+    let form = ProcessForm::read(&state, &id, request, Some(Role::Admin)).await?;
     let outcome = async {
-        require_admin(&state, &presented_token(&fields, &headers))?;
+        require_admin(&state, &form.token())?;
         state.registry.check_mutable(&id)?;
-        let wasm = module(&fields)?;
+        let wasm = module(&form.fields)?;
         state
             .registry
             .register(wasm, registration(Policy::Replace(id.clone())))
@@ -150,16 +148,7 @@ pub(crate) async fn replace(
         Ok::<_, ApiError>(format!("{}/processes/{id}", state.base_url))
     }
     .await;
-    match outcome {
-        Ok(location) => Ok(see_other(&location)),
-        Err(error) => Ok(pages::process(
-            &state,
-            &process,
-            error.status(),
-            &FormState::default(),
-            Some(error.exception()),
-        )),
-    }
+    Ok(answer(&state, &form.process, outcome))
 }
 
 /// Undeploy a process from its page's form.
@@ -186,29 +175,38 @@ pub(crate) async fn undeploy(
     Path(id): Path<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let headers = request.headers().clone();
-    check_token_first(&state, &headers, Role::Admin)?;
-    let process = state
-        .registry
-        .get(&id)
-        .ok_or_else(|| ApiError::no_such_process(&id))?;
-    let fields = read_form(request, state.config.max_request_bytes).await?;
+    let form = ProcessForm::read(&state, &id, request, Some(Role::Admin)).await?;
     let outcome = async {
-        require_admin(&state, &presented_token(&fields, &headers))?;
+        require_admin(&state, &form.token())?;
         state.registry.undeploy(&id).await?;
         tracing::info!(process = %id, "undeployed from the form");
         Ok::<_, ApiError>(format!("{}/processes", state.base_url))
     }
     .await;
     match outcome {
-        Ok(location) => Ok(see_other(&location)),
         Err(error) if error.status() == StatusCode::NOT_FOUND => Err(error),
-        Err(error) => Ok(pages::process(
-            &state,
-            &process,
+        outcome => Ok(answer(&state, &form.process, outcome)),
+    }
+}
+
+/// How a replace or undeploy form ends once its work is done: a 303 to
+/// `location` on success, else the process's page again with the refusal
+/// above the form (its status, its OGC exception). The page is the one
+/// read before the work, so it still shows a process that the work
+/// failed to change.
+fn answer(
+    state: &AppState,
+    process: &Arc<RegisteredProcess>,
+    outcome: Result<String, ApiError>,
+) -> Response {
+    match outcome {
+        Ok(location) => see_other(&location),
+        Err(error) => pages::process(
+            state,
+            process,
             error.status(),
             &FormState::default(),
             Some(error.exception()),
-        )),
+        ),
     }
 }

@@ -28,6 +28,7 @@
 //! refilled by a server: browsers forbid it).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{StatusCode, header};
@@ -60,6 +61,28 @@ pub(crate) struct SelectOption {
     pub(crate) label: String,
     /// Whether it is the current choice.
     pub(crate) selected: bool,
+}
+
+impl SelectOption {
+    /// One option per value, each shown as it is sent (label and value
+    /// alike), the one equal to `current` selected: the choices of a
+    /// boolean input, and the filters of the job list.
+    pub(crate) fn plain<S: Into<String>>(
+        values: impl IntoIterator<Item = S>,
+        current: &str,
+    ) -> Vec<Self> {
+        values
+            .into_iter()
+            .map(|value| {
+                let value = value.into();
+                Self {
+                    selected: value == current,
+                    label: value.clone(),
+                    value,
+                }
+            })
+            .collect()
+    }
 }
 
 /// One field of the execute form.
@@ -222,14 +245,7 @@ pub(crate) fn fields(description: &Value, state: &FormState) -> Vec<FormField> {
             let required = min_occurs(input) > 0;
             let options = match kind {
                 "select" => select_options(&schema, &value, required),
-                "boolean" => ["true", "false"]
-                    .iter()
-                    .map(|v| SelectOption {
-                        value: (*v).to_owned(),
-                        label: (*v).to_owned(),
-                        selected: value == *v,
-                    })
-                    .collect(),
+                "boolean" => SelectOption::plain(["true", "false"], &value),
                 _ => Vec::new(),
             };
             let options = match kind {
@@ -579,6 +595,57 @@ pub(crate) fn check_token_first(
     Ok(())
 }
 
+/// A form submitted about one existing process, read in the order every
+/// such endpoint checks things (`admin.rs`, "Order of the checks"): an
+/// early token check where the endpoint needs a role, then the process,
+/// then the body. The process is looked up before the body is read
+/// because a 404 has no page to re-render the form on, and a large upload
+/// for a process that does not exist need not be read at all.
+pub(crate) struct ProcessForm {
+    /// The request's headers, kept for the later check of the `token`
+    /// field ([`ProcessForm::token`]).
+    pub(crate) headers: axum::http::HeaderMap,
+    /// The process the form is about.
+    pub(crate) process: Arc<RegisteredProcess>,
+    /// The submitted fields, in order.
+    pub(crate) fields: Vec<(String, Submitted)>,
+}
+
+impl ProcessForm {
+    /// The first stage of the execute, replace and undeploy forms:
+    /// [`check_token_first`] when `needed` names a role (the execute form
+    /// needs none unless jobs are protected), the process `id` or a plain
+    /// `no-such-process`, then [`read_form`] under the request limit.
+    pub(crate) async fn read(
+        state: &AppState,
+        id: &str,
+        request: Request,
+        needed: Option<Role>,
+    ) -> Result<Self, ApiError> {
+        let headers = request.headers().clone();
+        if let Some(role) = needed {
+            check_token_first(state, &headers, role)?;
+        }
+        let process = state
+            .registry
+            .get(id)
+            .ok_or_else(|| ApiError::no_such_process(id))?;
+        let fields = read_form(request, state.config.max_request_bytes).await?;
+        Ok(Self {
+            headers,
+            process,
+            fields,
+        })
+    }
+
+    /// The headers the API's own token check reads: the request's, with
+    /// the form's `token` field as the bearer token when one was typed
+    /// ([`presented_token`]).
+    pub(crate) fn token(&self) -> axum::http::HeaderMap {
+        presented_token(&self.fields, &self.headers)
+    }
+}
+
 /// Execute a process from its HTML form.
 ///
 /// The fields become an execute request, validated against the process's
@@ -602,15 +669,9 @@ pub(crate) async fn execute(
     Path(id): Path<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let headers = request.headers().clone();
-    if state.config.auth.jobs_protected() {
-        check_token_first(&state, &headers, Role::Execute)?;
-    }
-    let process = state
-        .registry
-        .get(&id)
-        .ok_or_else(|| ApiError::no_such_process(&id))?;
-    let submitted = read_form(request, state.config.max_request_bytes).await?;
+    let needed = state.config.auth.jobs_protected().then_some(Role::Execute);
+    let submission = ProcessForm::read(&state, &id, request, needed).await?;
+    let (process, submitted) = (&submission.process, &submission.fields);
     let form = FormState {
         values: submitted
             .iter()
@@ -621,7 +682,7 @@ pub(crate) async fn execute(
                 _ => None,
             })
             .collect(),
-        mode: text(&submitted, "mode").map(str::to_owned),
+        mode: text(submitted, "mode").map(str::to_owned),
         ..FormState::default()
     };
     // Every refusal is the process page again, the exception next to the
@@ -629,21 +690,14 @@ pub(crate) async fn execute(
     let refuse = |mut form: FormState, input: Option<String>, error: ApiError| {
         form.error_input = input;
         form.error = Some(error.exception());
-        Ok(pages::process(
-            &state,
-            &process,
-            error.status(),
-            &form,
-            None,
-        ))
+        Ok(pages::process(&state, process, error.status(), &form, None))
     };
-    let caller =
-        match super::super::auth::job_caller(&state, &presented_token(&submitted, &headers)) {
-            Ok(caller) => caller,
-            Err(error) => return refuse(form, None, error),
-        };
+    let caller = match super::super::auth::job_caller(&state, &submission.token()) {
+        Ok(caller) => caller,
+        Err(error) => return refuse(form, None, error),
+    };
     let description = process.description();
-    let inputs = match convert(&description, &submitted) {
+    let inputs = match convert(&description, submitted) {
         Ok(inputs) => inputs,
         Err((input, error)) => return refuse(form, Some(input), error),
     };
@@ -659,13 +713,13 @@ pub(crate) async fn execute(
     // A JSON field may hold a nested process (`{"process": …}`): the whole
     // tree gets the checks and bounds an API request gets, before anything
     // runs.
-    if let Err(error) = super::super::execution::check_request(&state, &process, &request) {
+    if let Err(error) = super::super::execution::check_request(&state, process, &request) {
         return refuse(form, None, error);
     }
     let wants_async = form.mode.as_deref() == Some("async");
     match run(
         &state,
-        &process,
+        process,
         request,
         wants_async,
         caller.owner().as_ref(),

@@ -713,22 +713,11 @@ pub(crate) fn job_list(state: &AppState, list: &JobList, query: &[(String, Strin
                     duration: j.usage.map(|u| millis(u.duration_ms)).unwrap_or_default(),
                 })
                 .collect(),
-            process_options: process_ids
-                .into_iter()
-                .map(|id| SelectOption {
-                    selected: id == process_id,
-                    label: id.clone(),
-                    value: id,
-                })
-                .collect(),
-            status_options: ["accepted", "running", "successful", "failed", "dismissed"]
-                .iter()
-                .map(|s| SelectOption {
-                    value: (*s).to_owned(),
-                    label: (*s).to_owned(),
-                    selected: status == *s,
-                })
-                .collect(),
+            process_options: SelectOption::plain(process_ids, &process_id),
+            status_options: SelectOption::plain(
+                ["accepted", "running", "successful", "failed", "dismissed"],
+                &status,
+            ),
             type_process: value("type") == "process",
             datetime: value("datetime"),
             min_duration: value("minDuration"),

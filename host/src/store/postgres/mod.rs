@@ -502,26 +502,19 @@ impl PgStore {
         record: &ProcessRecord,
         wasm: &[u8],
     ) -> Result<bool, StoreError> {
-        self.bounded(async {
-            let client = self.client().await?;
-            self.put_module(&client, &record.module_sha256, wasm)
-                .await?;
-            let row = client
-                .query_opt(
-                    "WITH p AS (INSERT INTO processes (id, mutable, record) VALUES ($1, $2, $3) \
-                     ON CONFLICT DO NOTHING RETURNING id) \
-                     SELECT pg_notify($4, 'process:' || id) FROM p",
-                    &[
-                        &record.id,
-                        &record.mutable,
-                        &serde_json::to_value(record)?,
-                        &CHANNEL,
-                    ],
-                )
-                .await
-                .map_err(map_error)?;
-            Ok(row.is_some())
-        })
+        self.change_process(
+            Some((record, wasm)),
+            None,
+            "WITH p AS (INSERT INTO processes (id, mutable, record) VALUES ($1, $2, $3) \
+             ON CONFLICT DO NOTHING RETURNING id) \
+             SELECT pg_notify($4, 'process:' || id) FROM p",
+            &[
+                &record.id,
+                &record.mutable,
+                &serde_json::to_value(record)?,
+                &CHANNEL,
+            ],
+        )
         .await
     }
 
@@ -537,21 +530,13 @@ impl PgStore {
         record: &ProcessRecord,
         wasm: &[u8],
     ) -> Result<bool, StoreError> {
-        self.bounded(async {
-            let client = self.client().await?;
-            self.put_module(&client, &record.module_sha256, wasm)
-                .await?;
-            touch_module_of(&client, &record.id).await?;
-            let row = client
-                .query_opt(
-                    "UPDATE processes SET record = $2, changed = now() WHERE id = $1 AND mutable \
-                     RETURNING pg_notify($3, 'process:' || id)",
-                    &[&record.id, &serde_json::to_value(record)?, &CHANNEL],
-                )
-                .await
-                .map_err(map_error)?;
-            Ok(row.is_some())
-        })
+        self.change_process(
+            Some((record, wasm)),
+            Some(&record.id),
+            "UPDATE processes SET record = $2, changed = now() WHERE id = $1 AND mutable \
+             RETURNING pg_notify($3, 'process:' || id)",
+            &[&record.id, &serde_json::to_value(record)?, &CHANNEL],
+        )
         .await
     }
 
@@ -626,15 +611,42 @@ impl PgStore {
     /// mutable, notifying in the same statement. The module bytes stay; a
     /// later `collect_modules` removes them once nothing uses them.
     pub(crate) async fn delete_process(&self, id: &str) -> Result<bool, StoreError> {
+        self.change_process(
+            None,
+            Some(id),
+            "DELETE FROM processes WHERE id = $1 AND mutable \
+             RETURNING pg_notify($2, 'process:' || id)",
+            &[&id, &CHANNEL],
+        )
+        .await
+    }
+
+    /// The steps deploy, replace and undeploy share, in one time-bounded
+    /// call on one pooled connection, each its own autocommitted statement
+    /// and in this order: store `module`'s bytes (`put_module`), when the
+    /// change brings a new one; touch the module of process `touch_of`
+    /// (`touch_module_of`), when the change moves a process off its
+    /// module; then `statement`, written to return a row exactly when it
+    /// changed the process (its `pg_notify` rides on that row). Whether
+    /// it did.
+    async fn change_process(
+        &self,
+        module: Option<(&ProcessRecord, &[u8])>,
+        touch_of: Option<&str>,
+        statement: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<bool, StoreError> {
         self.bounded(async {
             let client = self.client().await?;
-            touch_module_of(&client, id).await?;
+            if let Some((record, wasm)) = module {
+                self.put_module(&client, &record.module_sha256, wasm)
+                    .await?;
+            }
+            if let Some(id) = touch_of {
+                touch_module_of(&client, id).await?;
+            }
             let row = client
-                .query_opt(
-                    "DELETE FROM processes WHERE id = $1 AND mutable \
-                     RETURNING pg_notify($2, 'process:' || id)",
-                    &[&id, &CHANNEL],
-                )
+                .query_opt(statement, params)
                 .await
                 .map_err(map_error)?;
             Ok(row.is_some())

@@ -237,6 +237,15 @@ impl SledStore {
         Ok(())
     }
 
+    /// Store the module bytes of `record` under their hash (storing them
+    /// again is harmless), touched first so that a collection running
+    /// meanwhile spares them.
+    fn put_module(&self, record: &ProcessRecord, wasm: &[u8]) -> Result<(), StoreError> {
+        self.touch_module(&record.module_sha256);
+        self.modules.insert(record.module_sha256.as_bytes(), wasm)?;
+        Ok(())
+    }
+
     /// Deploy: the module bytes (keyed by their hash, so storing them
     /// again is harmless), then the record with a compare-and-swap from
     /// nothing, which makes two concurrent deploys of one id agree on a
@@ -247,8 +256,7 @@ impl SledStore {
         record: &ProcessRecord,
         wasm: &[u8],
     ) -> Result<bool, StoreError> {
-        self.touch_module(&record.module_sha256);
-        self.modules.insert(record.module_sha256.as_bytes(), wasm)?;
+        self.put_module(record, wasm)?;
         let inserted = self
             .processes
             .compare_and_swap(
@@ -276,8 +284,7 @@ impl SledStore {
     ) -> Result<bool, StoreError> {
         let value = serde_json::to_vec(record)?;
         self.touch_module_of(&record.id)?;
-        self.touch_module(&record.module_sha256);
-        self.modules.insert(record.module_sha256.as_bytes(), wasm)?;
+        self.put_module(record, wasm)?;
         let mut replaced = false;
         self.processes
             .fetch_and_update(record.id.as_bytes(), |old| {
@@ -300,8 +307,7 @@ impl SledStore {
         wasm: &[u8],
     ) -> Result<(), StoreError> {
         self.touch_module_of(&record.id)?;
-        self.touch_module(&record.module_sha256);
-        self.modules.insert(record.module_sha256.as_bytes(), wasm)?;
+        self.put_module(record, wasm)?;
         self.processes
             .insert(record.id.as_bytes(), serde_json::to_vec(record)?)?;
         self.flush().await
