@@ -775,6 +775,57 @@ struct JobView {
     results_href: String,
     /// Its log.
     log_href: String,
+    /// The jobs it is linked to besides its steps: the job it computes an
+    /// input of (`up`), the job whose results it reused (`via`).
+    related: Vec<RelatedJob>,
+    /// Its steps (nested processes, `item` links), in input order.
+    steps: Vec<RelatedJob>,
+}
+
+/// A job linked from a job's page, from the statusInfo's links.
+struct RelatedJob {
+    /// What it is to this job (`Step of`, …), or for a step the input
+    /// path it computes.
+    title: String,
+    /// Its URL (on another server for a remote step).
+    href: String,
+    /// The job id (shortened) or, for a remote step, its URL.
+    label: String,
+}
+
+/// The related jobs and the steps of a job, from its statusInfo's links:
+/// every relation the page shows comes from what the JSON says.
+fn related_jobs(base_url: &str, info: &StatusInfo) -> (Vec<RelatedJob>, Vec<RelatedJob>) {
+    let label = |href: &str| match href.strip_prefix(&format!("{base_url}/jobs/")) {
+        Some(id) => id.to_owned(),
+        None => href.to_owned(),
+    };
+    let (mut related, mut steps) = (Vec::new(), Vec::new());
+    for link in &info.links {
+        let title = match link.rel.as_deref() {
+            Some("up") => "Step of".to_owned(),
+            Some("via") => "Results reused from".to_owned(),
+            Some("item") => {
+                let path = link.title.as_deref().unwrap_or_default();
+                steps.push(RelatedJob {
+                    title: path
+                        .strip_prefix("step computing ")
+                        .unwrap_or(path)
+                        .to_owned(),
+                    href: link.href.clone(),
+                    label: label(&link.href),
+                });
+                continue;
+            }
+            _ => continue,
+        };
+        related.push(RelatedJob {
+            title,
+            href: link.href.clone(),
+            label: label(&link.href),
+        });
+    }
+    (related, steps)
 }
 
 /// `/jobs/{id}` as a page, from its statusInfo; while the job has not
@@ -791,6 +842,7 @@ pub(crate) fn job(base_url: &str, info: &StatusInfo, asynchronous: bool) -> Resp
         Some(json_href(&url)),
     );
     base.follow_job = !info.status.is_finished();
+    let (related, steps) = related_jobs(base_url, info);
     page(
         StatusCode::OK,
         &JobView {
@@ -829,6 +881,8 @@ pub(crate) fn job(base_url: &str, info: &StatusInfo, asynchronous: bool) -> Resp
             finished_yet: info.status.is_finished(),
             results_href: format!("{url}/results"),
             log_href: format!("{url}/log"),
+            related,
+            steps,
         },
     )
 }
