@@ -150,6 +150,24 @@ pub fn body_link(body: &Value, rel: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The href of every link with relation `rel` in a JSON body's `links`
+/// (a job's `item` links to its steps, say); panics when `links` is
+/// missing or a link has no href.
+pub fn body_links(body: &Value, rel: &str) -> Vec<String> {
+    body["links"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no links array: {body}"))
+        .iter()
+        .filter(|l| l["rel"] == rel)
+        .map(|l| {
+            l["href"]
+                .as_str()
+                .unwrap_or_else(|| panic!("link without href: {l}"))
+                .to_owned()
+        })
+        .collect()
+}
+
 /// The last path segment of a URL, e.g. the job id of `…/jobs/{id}`.
 pub fn last_segment(url: &str) -> String {
     url.split(['?', '#'])
@@ -184,6 +202,20 @@ pub fn output_value(results: &Value, id: &str) -> Value {
 /// Returns the body.
 pub fn assert_exception(reply: &Reply, status: u16, type_name: Option<&str>) -> Value {
     check_exception(reply, Some(status), type_name).unwrap_or_else(|problem| panic!("{problem}"))
+}
+
+/// [`assert_exception`] (any `type`) whose `detail` also contains
+/// `fragment`: the check of most refusals, which say in the detail which
+/// part of the request was wrong. Returns the body.
+pub fn assert_detail(reply: &Reply, status: u16, fragment: &str) -> Value {
+    let body = assert_exception(reply, status, None);
+    assert!(
+        detail(&body).contains(fragment),
+        "{} → {}: detail does not mention {fragment:?}: {body}",
+        reply.request,
+        reply.status
+    );
+    body
 }
 
 /// Like [`assert_exception`] for any 4xx/5xx status. Returns the body.
@@ -396,6 +428,21 @@ impl Api {
         self.get(path).await.expect_status(200).expect_json()
     }
 
+    /// Panic unless `GET /conformance` (200, JSON) declares every one of
+    /// `classes` in its `conformsTo`.
+    pub async fn assert_conforms_to(&self, classes: &[&str]) {
+        let conformance = self.get_json("/conformance").await;
+        let declared: Vec<&str> = conformance["conformsTo"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no conformsTo array: {conformance}"))
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        for class in classes {
+            assert!(declared.contains(class), "{class} not in {declared:?}");
+        }
+    }
+
     /// `DELETE path`.
     pub async fn delete(&self, path: &str) -> Reply {
         self.send(reqwest::Method::DELETE, path, &[], None).await
@@ -438,6 +485,21 @@ impl Api {
             .header("location")
             .unwrap_or_else(|| panic!("201 without Location: {}", reply.text()));
         last_segment(&location)
+    }
+
+    /// Execute asynchronously (expecting 201) and poll the job until its
+    /// status is one of `wanted`, at most [`JOB_TIMEOUT`]: the opening of
+    /// most job tests (a job running, or finished). Returns the job id and
+    /// that statusInfo.
+    pub async fn execute_async_until(
+        &self,
+        process: &str,
+        request: &Value,
+        wanted: &[&str],
+    ) -> (String, Value) {
+        let job_id = self.execute_async(process, request).await;
+        let status_info = self.wait_for_status(&job_id, wanted, JOB_TIMEOUT).await;
+        (job_id, status_info)
     }
 
     /// Execute synchronously, expect 200 and return the job id of the

@@ -29,14 +29,15 @@ pub use cluster::{CLUSTER_TOKEN, Cluster, NodeSpec, OwnPostgres, TEST_LEASE};
 pub use files::FileServer;
 pub use http::{
     Api, EXCEPTION_PREFIX, JOB_TIMEOUT, Operation, POLL_INTERVAL, REL_MONITOR, Reply,
-    assert_error_exception, assert_exception, body_link, check_exception, detail,
-    is_json_media_type, last_segment, link_header_href, multipart, operations, output_value,
+    assert_detail, assert_error_exception, assert_exception, body_link, body_links,
+    check_exception, detail, is_json_media_type, last_segment, link_header_href, multipart,
+    operations, output_value,
 };
 pub use postgres::{TestDatabase, admin_url};
 pub use schema::{assert_invalid, assert_valid, schema_dir, schema_errors};
 pub use server::{
-    HOSTILE_DESCRIBE_WASM, HOSTILE_WASM, TestServer, TestServerBuilder, hostile_describe_wasm,
-    hostile_limits, set_job_control, set_limits, test_config,
+    ADMIN_BEARER, ADMIN_TOKEN, HOSTILE_DESCRIBE_WASM, HOSTILE_WASM, TestServer, TestServerBuilder,
+    hostile_describe_wasm, hostile_limits, set_job_control, set_limits, test_config,
 };
 
 /// Whether the long versions of the reliability scenarios were asked for

@@ -20,6 +20,25 @@ pub const HOSTILE_WASM: &str = env!("WASMPROC_GUEST_HOSTILE");
 /// built by `build.rs`.
 pub const HOSTILE_DESCRIBE_WASM: &str = env!("WASMPROC_GUEST_HOSTILE_DESCRIBE");
 
+/// The literal behind [`ADMIN_TOKEN`], so that [`ADMIN_BEARER`] can be
+/// built from it at compile time (`concat!` takes only literals).
+macro_rules! admin_token {
+    () => {
+        "e2e-admin-t0ken"
+    };
+}
+
+/// The administrator token of servers built with
+/// [`TestServerBuilder::with_admin_token`]: one arbitrary value shared by
+/// the suites that only need *some* token to deploy, replace and undeploy.
+/// A test that depends on a token's value (e.g. that it never reaches the
+/// logs) keeps a distinctive one of its own.
+pub const ADMIN_TOKEN: &str = admin_token!();
+
+/// The `Authorization` value that carries [`ADMIN_TOKEN`]:
+/// `Bearer e2e-admin-t0ken`, for requests built header by header.
+pub const ADMIN_BEARER: &str = concat!("Bearer ", admin_token!());
+
 /// The marker in `hostile-describe`'s data before its variant name.
 const DESCRIBE_VARIANT_MARKER: &[u8] = b"HOSTILE-DESCRIBE-VARIANT=";
 /// Bytes reserved for the variant name after the marker.
@@ -118,6 +137,12 @@ impl TestServerBuilder {
     pub fn configure(mut self, change: impl FnOnce(&mut Config)) -> Self {
         change(&mut self.config);
         self
+    }
+
+    /// Require [`ADMIN_TOKEN`] (`Authorization: Bearer …`) for deploy,
+    /// replace and undeploy, which are disabled without a token.
+    pub fn with_admin_token(self) -> Self {
+        self.configure(|c| c.auth.admin_token = Some(Secret::new(ADMIN_TOKEN)))
     }
 
     /// Keep the server's state in a PostgreSQL database of its own (created

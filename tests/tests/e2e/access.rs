@@ -12,12 +12,10 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use wasmproc::config::{ApiKey, Config, Role};
 use wasmproc_tests::{
-    Api, JOB_TIMEOUT, Operation, Reply, assert_exception, detail, last_segment, multipart,
-    operations,
+    ADMIN_TOKEN, Api, JOB_TIMEOUT, Operation, Reply, assert_exception, detail, last_segment,
+    multipart, operations,
 };
 
-/// The admin token, beside the keys.
-const TOKEN: &str = "access-admin-token";
 /// One key per role, and a second `execute` key.
 const ALICE: &str = "wpk_alice-executes";
 const BOB: &str = "wpk_bob-executes-too";
@@ -37,7 +35,7 @@ fn key(name: &str, role: Role, secret: &str) -> ApiKey {
 
 /// The four keys and the admin token.
 fn with_keys(config: &mut Config) {
-    config.auth.admin_token = Some(wasmproc::config::Secret::new(TOKEN));
+    config.auth.admin_token = Some(wasmproc::config::Secret::new(ADMIN_TOKEN));
     config.auth.keys = vec![
         key("alice", Role::Execute, ALICE),
         key("bob", Role::Execute, BOB),
@@ -151,7 +149,7 @@ async fn execute_keys_own_their_jobs_and_see_only_them() {
     let alice_sync = run_as(&server, ALICE, "a1").await;
     let alice_async = submit_as(&server, ALICE, "a2").await;
     let bob_job = run_as(&server, BOB, "b1").await;
-    let admin_job = run_as(&server, TOKEN, "t1").await;
+    let admin_job = run_as(&server, ADMIN_TOKEN, "t1").await;
 
     // Each execute key lists its own jobs, whatever the filters; the
     // admin token and an admin key list every job.
@@ -166,7 +164,7 @@ async fn execute_keys_own_their_jobs_and_see_only_them() {
     assert_eq!(listed(&server, Some(BOB), "").await, set(&[&bob_job]));
     let every = set(&[&alice_sync, &alice_async, &bob_job, &admin_job]);
     assert_eq!(listed(&server, Some(ROOT), "").await, every);
-    assert_eq!(listed(&server, Some(TOKEN), "").await, every);
+    assert_eq!(listed(&server, Some(ADMIN_TOKEN), "").await, every);
 
     // Another key's job is not there for alice: status, results, one
     // output, log and dismissal all answer 404 no-such-job.
@@ -195,7 +193,7 @@ async fn execute_keys_own_their_jobs_and_see_only_them() {
     .await;
     assert_exception(&reply, 404, None);
     // Bob's job is untouched; he and the admins read it.
-    for secret in [BOB, ROOT, TOKEN] {
+    for secret in [BOB, ROOT, ADMIN_TOKEN] {
         let reply = get_as(&server, Some(secret), &format!("/jobs/{bob_job}/results")).await;
         reply.expect_status(200);
     }

@@ -295,12 +295,7 @@ impl Walk {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_runs_hello_world_in_a_real_browser() {
-    let server = TestServer::builder()
-        .configure(|c| {
-            c.auth.admin_token = Some(wasmproc::config::Secret::new("browser-token"));
-        })
-        .start()
-        .await;
+    let server = TestServer::builder().with_admin_token().start().await;
     let scratch = tempfile::tempdir().unwrap();
     let driver = Chromedriver::start(&std::path::PathBuf::from("/tmp/wtui-chromedriver.log")).await;
     let profile = scratch.path().join("profile");

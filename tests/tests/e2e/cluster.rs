@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use wasmproc_tests::{
     Api, CLUSTER_TOKEN, Cluster, NodeSpec, OwnPostgres, TEST_LEASE, TestDatabase, assert_exception,
-    last_segment,
+    body_links, last_segment,
 };
 
 use super::BINARY;
@@ -339,12 +339,9 @@ async fn the_elements_of_a_map_run_on_every_node() {
     let (parent_id, reply) = a.execute_sync("echo", &request).await;
     assert_eq!(reply.json(), json!([1, 2, 3, 4, 5, 6]), "in element order");
     let parent = a.job(&parent_id).await;
-    let steps: Vec<String> = parent["links"]
-        .as_array()
-        .unwrap()
+    let steps: Vec<String> = body_links(&parent, "item")
         .iter()
-        .filter(|l| l["rel"] == "item")
-        .map(|l| last_segment(l["href"].as_str().unwrap()))
+        .map(|href| last_segment(href))
         .collect();
     assert_eq!(steps.len(), 6, "{parent}");
     let mut nodes = HashSet::new();

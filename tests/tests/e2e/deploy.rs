@@ -17,14 +17,13 @@ use base64::Engine as _;
 use reqwest::Method;
 use serde_json::{Value, json};
 use wasmproc_tests::{
-    Api, FileServer, JOB_TIMEOUT, Operation, Reply, TestServer, assert_exception, assert_valid,
-    check_exception, detail, last_segment, operations, output_value,
+    ADMIN_BEARER, ADMIN_TOKEN, Api, FileServer, JOB_TIMEOUT, Operation, Reply, TestServer,
+    assert_detail, assert_exception, assert_valid, check_exception, detail, last_segment,
+    operations, output_value,
 };
 
-/// The admin token of the test servers.
-const TOKEN: &str = "t0ken";
 /// `Authorization` with the right token.
-const AUTH: (&str, &str) = ("authorization", "Bearer t0ken");
+const AUTH: (&str, &str) = ("authorization", ADMIN_BEARER);
 /// Exception type URIs of OGC API - Processes Part 2 1.0.
 const PART2: &str = "http://www.opengis.net/def/exceptions/ogcapi-processes-2/1.0/";
 const WASM: &str = "application/wasm";
@@ -105,15 +104,15 @@ fn base64(bytes: &[u8]) -> String {
 /// A server with the admin token, configured further by `change`.
 async fn admin_server(change: impl FnOnce(&mut wasmproc::config::Config)) -> TestServer {
     super::server()
-        .configure(|c| {
-            c.auth.admin_token = Some(wasmproc::config::Secret::new(TOKEN));
-            change(c);
-        })
+        .with_admin_token()
+        .configure(change)
         .start()
         .await
 }
 
 /// A request with the admin token and (when given) a body of `content_type`.
+/// Unlike [`Api::send_as_admin`] it can also send a body without any
+/// `Content-Type`, which the 415 checks need.
 async fn admin(
     api: &Api,
     method: Method,
@@ -133,26 +132,31 @@ async fn deploy_wasm(api: &Api, wasm: Vec<u8>) -> Reply {
     admin(api, Method::POST, "/processes", Some(WASM), Some(wasm)).await
 }
 
-/// `POST /processes` of an application package.
-async fn deploy_package(api: &Api, package: &Value) -> Reply {
-    admin(
-        api,
-        Method::POST,
-        "/processes",
-        Some(APP_PACKAGE),
-        Some(serde_json::to_vec(package).expect("package JSON")),
-    )
-    .await
-}
-
-/// `PUT /processes/{id}` of an application package.
-async fn replace_package(api: &Api, id: &str, package: &Value) -> Reply {
+/// `PUT /processes/{id}` of a component.
+async fn replace_wasm(api: &Api, id: &str, wasm: Vec<u8>) -> Reply {
     admin(
         api,
         Method::PUT,
         &format!("/processes/{id}"),
-        Some(APP_PACKAGE),
-        Some(serde_json::to_vec(package).expect("package JSON")),
+        Some(WASM),
+        Some(wasm),
+    )
+    .await
+}
+
+/// `POST /processes` of an application package.
+async fn deploy_package(api: &Api, package: &Value) -> Reply {
+    api.send_package(ADMIN_TOKEN, Method::POST, "/processes", package)
+        .await
+}
+
+/// `PUT /processes/{id}` of an application package.
+async fn replace_package(api: &Api, id: &str, package: &Value) -> Reply {
+    api.send_package(
+        ADMIN_TOKEN,
+        Method::PUT,
+        &format!("/processes/{id}"),
+        package,
     )
     .await
 }
@@ -200,14 +204,20 @@ fn assert_part2_exception(reply: &Reply, status: u16, name: &str) -> Value {
     body
 }
 
-/// Panic unless `reply` is an exception with `status` whose detail
-/// contains `fragment`.
-fn assert_detail(reply: &Reply, status: u16, fragment: &str) -> Value {
+/// Panic unless `reply` is the OGC `no-such-process` exception (404): what
+/// every route of an undeployed or unknown process answers.
+fn assert_no_such_process(reply: &Reply) {
+    assert_exception(reply, 404, Some("no-such-process"));
+}
+
+/// [`assert_detail`], naming `what` was sent in the message (for the
+/// tables of bad uploads, where the request line alone does not say
+/// which case failed).
+fn assert_detail_of(what: &str, reply: &Reply, status: u16, fragment: &str) -> Value {
     let body = assert_exception(reply, status, None);
     assert!(
         detail(&body).contains(fragment),
-        "{} → {}: detail does not mention {fragment:?}: {body}",
-        reply.request,
+        "{what} → {}: detail does not mention {fragment:?}: {body}",
         reply.status
     );
     body
@@ -268,18 +278,25 @@ async fn mutating_routes_need_the_admin_token() {
         (Method::PUT, "/processes/greeter", true),
         (Method::DELETE, "/processes/greeter", false),
     ];
-    // (Authorization header, expected status)
-    let cases: &[(Option<&str>, u16)] = &[
+    // (Authorization header, expected status): none, the right token
+    // under another scheme, a wrong one, the right one with more after it.
+    let cases: &[(Option<String>, u16)] = &[
         (None, 401),
-        (Some("Basic dDBrZW46"), 401),
-        (Some("Bearer wrong"), 403),
-        (Some("Bearer t0ken-but-longer"), 403),
+        (
+            Some(format!(
+                "Basic {}",
+                base64(format!("{ADMIN_TOKEN}:").as_bytes())
+            )),
+            401,
+        ),
+        (Some("Bearer wrong".to_owned()), 403),
+        (Some(format!("{ADMIN_BEARER}-but-longer")), 403),
     ];
     for (method, path, with_body) in routes {
         for (authorization, status) in cases {
             let mut headers = vec![("content-type", WASM)];
             if let Some(value) = authorization {
-                headers.push(("authorization", *value));
+                headers.push(("authorization", value.as_str()));
             }
             let body = with_body.then(echo_wasm);
             let reply = server.send(method.clone(), path, &headers, body).await;
@@ -312,7 +329,7 @@ async fn without_an_admin_token_deployment_is_disabled() {
         (Method::DELETE, "/processes/hello-world"),
         (Method::PUT, "/processes/no-such-process"),
     ] {
-        for authorization in [None, Some("Bearer t0ken"), Some("Bearer ")] {
+        for authorization in [None, Some(ADMIN_BEARER), Some("Bearer ")] {
             let mut headers = vec![("content-type", WASM)];
             if let Some(value) = authorization {
                 headers.push(("authorization", value));
@@ -420,9 +437,8 @@ async fn deploy_a_component_as_application_wasm() {
     let reply = server.execute("hostile", &request).await;
     reply.expect_status(200);
     assert_eq!(reply.body, vec![7, 7, 7], "{reply:?}");
-    let job_id = server.execute_async("hostile", &request).await;
-    server
-        .wait_for_status(&job_id, &["successful"], JOB_TIMEOUT)
+    let (job_id, _) = server
+        .execute_async_until("hostile", &request, &["successful"])
         .await;
     let results = results(&server, &job_id).await;
     assert_eq!(output_value(&results, "result"), json!(base64(&[7, 7, 7])));
@@ -439,15 +455,9 @@ async fn deploy_a_component_as_application_wasm() {
     );
 
     // Replacing it with a component that describes the same id works.
-    admin(
-        &server,
-        Method::PUT,
-        "/processes/hostile",
-        Some(WASM),
-        Some(wasm),
-    )
-    .await
-    .expect_status(204);
+    replace_wasm(&server, "hostile", wasm)
+        .await
+        .expect_status(204);
     assert_healthy(&server, "deploying hostile").await;
     server.shutdown().await;
 }
@@ -489,9 +499,8 @@ async fn deploy_an_application_package_by_value() {
     let (sync_job, reply) = server.execute_sync("hello-pkg", &request).await;
     assert_eq!(reply.json(), json!("Hello Ann!"));
     assert_eq!(server.job(&sync_job).await["processID"], "hello-pkg");
-    let job_id = server.execute_async("hello-pkg", &request).await;
-    let status_info = server
-        .wait_for_status(&job_id, &["successful"], JOB_TIMEOUT)
+    let (job_id, status_info) = server
+        .execute_async_until("hello-pkg", &request, &["successful"])
         .await;
     assert_eq!(status_info["processID"], "hello-pkg");
     assert_eq!(
@@ -531,11 +540,7 @@ async fn deploy_an_application_package_by_value() {
         raw.body == wasm,
         "Accept: application/wasm gave other bytes"
     );
-    assert_exception(
-        &server.get("/processes/nope/package").await,
-        404,
-        Some("no-such-process"),
-    );
+    assert_no_such_process(&server.get("/processes/nope/package").await);
 
     // A duplicate package id.
     let reply = deploy_package(&server, &package(Some(description), &wasm)).await;
@@ -583,11 +588,12 @@ async fn deploy_an_application_package_by_href() {
         .execute_sync("hello-href", &json!({ "inputs": { "name": "Bo" } }))
         .await;
     assert_eq!(reply.json(), json!("Hello Bo!"));
-    let job_id = server
-        .execute_async("hello-href", &json!({ "inputs": { "name": "Bo" } }))
-        .await;
     server
-        .wait_for_status(&job_id, &["successful"], JOB_TIMEOUT)
+        .execute_async_until(
+            "hello-href",
+            &json!({ "inputs": { "name": "Bo" } }),
+            &["successful"],
+        )
         .await;
     // What was fetched is what the package serves.
     let raw = server
@@ -674,14 +680,12 @@ async fn package_job_control_options_and_limits_apply() {
     let mut limited = package(None, &hostile_wasm());
     limited["limits"] = json!({ "fuel": 1_000_000 });
     deploy_package(&server, &limited).await.expect_status(201);
-    let job_id = server
-        .execute_async(
+    let (_, status_info) = server
+        .execute_async_until(
             "hostile",
             &json!({ "inputs": { "behaviour": "infinite-loop" } }),
+            &["failed"],
         )
-        .await;
-    let status_info = server
-        .wait_for_status(&job_id, &["failed"], JOB_TIMEOUT)
         .await;
     let message = status_info["message"].as_str().unwrap_or_default();
     assert!(
@@ -853,11 +857,7 @@ async fn invalid_uploads_get_400_or_415_and_leave_the_server_healthy() {
             Some(body.clone()),
         )
         .await;
-        let exception = assert_exception(&reply, 400, None);
-        assert!(
-            detail(&exception).contains(fragment),
-            "{what}: detail does not mention {fragment:?}: {exception}"
-        );
+        assert_detail_of(what, &reply, 400, fragment);
         assert_healthy(&server, what).await;
     }
 
@@ -881,19 +881,8 @@ async fn invalid_uploads_get_400_or_415_and_leave_the_server_healthy() {
         .await
         .expect_status(201);
     for (what, body, fragment) in &wasm_bodies {
-        let reply = admin(
-            &server,
-            Method::PUT,
-            "/processes/greeter",
-            Some(WASM),
-            Some(body.clone()),
-        )
-        .await;
-        let exception = assert_exception(&reply, 400, None);
-        assert!(
-            detail(&exception).contains(fragment),
-            "PUT {what}: detail does not mention {fragment:?}: {exception}"
-        );
+        let reply = replace_wasm(&server, "greeter", body.clone()).await;
+        assert_detail_of(&format!("PUT {what}"), &reply, 400, fragment);
     }
     let reply = admin(
         &server,
@@ -956,14 +945,7 @@ async fn oversized_uploads_get_413_and_leave_the_server_healthy() {
     assert_healthy(&server, "an oversized module by href").await;
 
     // Replace is limited too.
-    let reply = admin(
-        &server,
-        Method::PUT,
-        "/processes/echo",
-        Some(WASM),
-        Some(echo.clone()),
-    )
-    .await;
+    let reply = replace_wasm(&server, "echo", echo.clone()).await;
     assert!(
         matches!(reply.status, 403 | 413),
         "PUT of an oversized body on a built-in: {} {}",
@@ -986,14 +968,7 @@ async fn builtins_are_immutable_and_unknown_ids_are_404() {
     for (id, mutable) in process_ids(&server).await {
         assert_eq!(mutable, json!(false), "built-in {id} listed as mutable");
     }
-    let put = admin(
-        &server,
-        Method::PUT,
-        "/processes/hello-world",
-        Some(WASM),
-        Some(hello_wasm()),
-    )
-    .await;
+    let put = replace_wasm(&server, "hello-world", hello_wasm()).await;
     assert_part2_exception(&put, 403, "immutable-process");
     let put_package = replace_package(
         &server,
@@ -1013,17 +988,10 @@ async fn builtins_are_immutable_and_unknown_ids_are_404() {
         "0.2.0"
     );
 
-    let put = admin(
-        &server,
-        Method::PUT,
-        "/processes/no-such-process",
-        Some(WASM),
-        Some(hello_wasm()),
-    )
-    .await;
-    assert_exception(&put, 404, Some("no-such-process"));
+    let put = replace_wasm(&server, "no-such-process", hello_wasm()).await;
+    assert_no_such_process(&put);
     let delete = undeploy(&server, "no-such-process").await;
-    assert_exception(&delete, 404, Some("no-such-process"));
+    assert_no_such_process(&delete);
     assert!(!process_ids(&server).await.contains_key("no-such-process"));
     server.shutdown().await;
 }
@@ -1045,11 +1013,12 @@ async fn deploy_execute_replace_execute_undeploy() {
         .execute_sync("greeter", &json!({ "inputs": { "name": "X" } }))
         .await;
     assert_eq!(reply.json(), json!("Hello X!"));
-    let async_v1 = server
-        .execute_async("greeter", &json!({ "inputs": { "name": "Y" } }))
-        .await;
-    server
-        .wait_for_status(&async_v1, &["successful"], JOB_TIMEOUT)
+    let (async_v1, _) = server
+        .execute_async_until(
+            "greeter",
+            &json!({ "inputs": { "name": "Y" } }),
+            &["successful"],
+        )
         .await;
 
     // Replace it with the echo module and an echo-shaped description.
@@ -1085,14 +1054,12 @@ async fn deploy_execute_replace_execute_undeploy() {
         .execute_sync("greeter", &json!({ "inputs": { "stringInput": "v2" } }))
         .await;
     assert_eq!(reply.json(), json!("v2"));
-    let async_v2 = server
-        .execute_async(
+    let (async_v2, _) = server
+        .execute_async_until(
             "greeter",
             &json!({ "inputs": { "stringInput": "async v2", "arrayInput": [1, 2] } }),
+            &["successful"],
         )
-        .await;
-    server
-        .wait_for_status(&async_v2, &["successful"], JOB_TIMEOUT)
         .await;
     let v2_results = results(&server, &async_v2).await;
     assert_eq!(output_value(&v2_results, "stringInput"), json!("async v2"));
@@ -1120,14 +1087,7 @@ async fn deploy_execute_replace_execute_undeploy() {
     assert_eq!(server.job(&sync_v1).await["status"], "successful");
 
     // A bare component describing another id cannot replace `greeter`.
-    let reply = admin(
-        &server,
-        Method::PUT,
-        "/processes/greeter",
-        Some(WASM),
-        Some(hello.clone()),
-    )
-    .await;
+    let reply = replace_wasm(&server, "greeter", hello.clone()).await;
     let body = assert_detail(&reply, 400, "hello-world");
     assert!(detail(&body).contains("greeter"), "{body}");
     // Nor can a package whose description names another id.
@@ -1144,36 +1104,13 @@ async fn deploy_execute_replace_execute_undeploy() {
     let reply = undeploy(&server, "greeter").await;
     reply.expect_status(204);
     assert!(reply.body.is_empty(), "204 with a body: {}", reply.text());
-    assert_exception(
-        &server.get("/processes/greeter").await,
-        404,
-        Some("no-such-process"),
-    );
-    assert_exception(
-        &server
-            .execute("greeter", &json!({ "inputs": { "stringInput": "gone" } }))
-            .await,
-        404,
-        Some("no-such-process"),
-    );
-    assert_exception(
-        &server
-            .execute_async_reply("greeter", &json!({ "inputs": { "stringInput": "gone" } }))
-            .await,
-        404,
-        Some("no-such-process"),
-    );
-    assert_exception(
-        &server.get("/processes/greeter/package").await,
-        404,
-        Some("no-such-process"),
-    );
+    assert_no_such_process(&server.get("/processes/greeter").await);
+    let gone = json!({ "inputs": { "stringInput": "gone" } });
+    assert_no_such_process(&server.execute("greeter", &gone).await);
+    assert_no_such_process(&server.execute_async_reply("greeter", &gone).await);
+    assert_no_such_process(&server.get("/processes/greeter/package").await);
     assert!(!process_ids(&server).await.contains_key("greeter"));
-    assert_exception(
-        &undeploy(&server, "greeter").await,
-        404,
-        Some("no-such-process"),
-    );
+    assert_no_such_process(&undeploy(&server, "greeter").await);
 
     // Its finished jobs stay readable.
     for job_id in [&sync_v1, &async_v1, &sync_v2, &async_v2] {
@@ -1200,22 +1137,23 @@ async fn deploy_execute_replace_execute_undeploy() {
     server.shutdown().await;
 }
 
-#[tokio::test]
-async fn jobs_running_or_queued_at_a_replace_finish_on_the_old_version() {
+/// A server with a single worker and a deployed `slow` (echo's module,
+/// version 1.0.0) with two jobs of it: one running (`stringInput`
+/// `running`, pausing 2 s) and one still queued behind it (`queued`).
+/// Returns the server and the two job ids.
+async fn slow_with_running_and_queued_jobs() -> (TestServer, String, String) {
     let server = admin_server(|c| c.execution.max_concurrent_jobs = 1).await;
     let slow = description_as(&server, "echo", "slow", "1.0.0").await;
     deploy_package(&server, &package(Some(slow), &echo_wasm()))
         .await
         .expect_status(201);
 
-    let running = server
-        .execute_async(
+    let (running, _) = server
+        .execute_async_until(
             "slow",
             &json!({ "inputs": { "stringInput": "running", "pause": 2 } }),
+            &["running"],
         )
-        .await;
-    server
-        .wait_for_status(&running, &["running"], JOB_TIMEOUT)
         .await;
     let queued = server
         .execute_async("slow", &json!({ "inputs": { "stringInput": "queued" } }))
@@ -1225,6 +1163,12 @@ async fn jobs_running_or_queued_at_a_replace_finish_on_the_old_version() {
         "accepted",
         "the single worker is busy"
     );
+    (server, running, queued)
+}
+
+#[tokio::test]
+async fn jobs_running_or_queued_at_a_replace_finish_on_the_old_version() {
+    let (server, running, queued) = slow_with_running_and_queued_jobs().await;
 
     let v2 = description_as(&server, "hello-world", "slow", "2.0.0").await;
     replace_package(&server, "slow", &package(Some(v2), &hello_wasm()))
@@ -1254,31 +1198,10 @@ async fn jobs_running_or_queued_at_a_replace_finish_on_the_old_version() {
 
 #[tokio::test]
 async fn jobs_running_or_queued_at_an_undeploy_still_complete() {
-    let server = admin_server(|c| c.execution.max_concurrent_jobs = 1).await;
-    let slow = description_as(&server, "echo", "slow", "1.0.0").await;
-    deploy_package(&server, &package(Some(slow), &echo_wasm()))
-        .await
-        .expect_status(201);
-    let running = server
-        .execute_async(
-            "slow",
-            &json!({ "inputs": { "stringInput": "running", "pause": 2 } }),
-        )
-        .await;
-    server
-        .wait_for_status(&running, &["running"], JOB_TIMEOUT)
-        .await;
-    let queued = server
-        .execute_async("slow", &json!({ "inputs": { "stringInput": "queued" } }))
-        .await;
-    assert_eq!(server.job(&queued).await["status"], "accepted");
+    let (server, running, queued) = slow_with_running_and_queued_jobs().await;
 
     undeploy(&server, "slow").await.expect_status(204);
-    assert_exception(
-        &server.get("/processes/slow").await,
-        404,
-        Some("no-such-process"),
-    );
+    assert_no_such_process(&server.get("/processes/slow").await);
 
     for (job_id, value) in [(&running, "running"), (&queued, "queued")] {
         let status_info = server
@@ -1317,9 +1240,8 @@ async fn a_job_queued_at_an_undeploy_keeps_its_deployed_limits() {
     let looping = json!({ "inputs": { "behaviour": "infinite-loop" } });
 
     // While deployed: fuel stops it.
-    let job_id = server.execute_async("hostile", &looping).await;
-    let status_info = server
-        .wait_for_status(&job_id, &["failed"], JOB_TIMEOUT)
+    let (_, status_info) = server
+        .execute_async_until("hostile", &looping, &["failed"])
         .await;
     assert!(
         status_info["message"]
@@ -1331,14 +1253,12 @@ async fn a_job_queued_at_an_undeploy_keeps_its_deployed_limits() {
     );
 
     // Queued behind a built-in job, then undeployed.
-    let blocker = server
-        .execute_async(
+    server
+        .execute_async_until(
             "echo",
             &json!({ "inputs": { "stringInput": "block", "pause": 2 } }),
+            &["running"],
         )
-        .await;
-    server
-        .wait_for_status(&blocker, &["running"], JOB_TIMEOUT)
         .await;
     let queued = server.execute_async("hostile", &looping).await;
     assert_eq!(server.job(&queued).await["status"], "accepted");
@@ -1359,19 +1279,12 @@ async fn a_job_queued_at_an_undeploy_keeps_its_deployed_limits() {
 #[tokio::test]
 async fn conformance_and_api_document_part_2() {
     let server = super::server().start().await;
-    let conformance = server.get_json("/conformance").await;
-    let classes: Vec<&str> = conformance["conformsTo"]
-        .as_array()
-        .expect("conformsTo")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    for class in [
-        "http://www.opengis.net/spec/ogcapi-processes-2/1.0/conf/deploy-replace-undeploy",
-        "http://www.opengis.net/spec/ogcapi-processes-2/1.0/conf/ogcapppkg",
-    ] {
-        assert!(classes.contains(&class), "{class} not in {classes:?}");
-    }
+    server
+        .assert_conforms_to(&[
+            "http://www.opengis.net/spec/ogcapi-processes-2/1.0/conf/deploy-replace-undeploy",
+            "http://www.opengis.net/spec/ogcapi-processes-2/1.0/conf/ogcapppkg",
+        ])
+        .await;
 
     let reply = server.get("/api").await;
     reply.expect_status(200);
@@ -1427,11 +1340,12 @@ async fn deployed_processes_survive_a_restart_without_recompiling() {
     deploy_package(&server, &greeter_package)
         .await
         .expect_status(201);
-    let job_before = server
-        .execute_async("greeter", &json!({ "inputs": { "name": "Before" } }))
-        .await;
-    server
-        .wait_for_status(&job_before, &["successful"], JOB_TIMEOUT)
+    let (job_before, _) = server
+        .execute_async_until(
+            "greeter",
+            &json!({ "inputs": { "name": "Before" } }),
+            &["successful"],
+        )
         .await;
 
     let artifacts = server.data_dir().join("artifacts");
@@ -1463,11 +1377,12 @@ async fn deployed_processes_survive_a_restart_without_recompiling() {
         .await;
     reply.expect_status(200);
     assert_eq!(reply.body, vec![7, 7]);
-    let job_after = server
-        .execute_async("greeter", &json!({ "inputs": { "name": "After" } }))
-        .await;
-    server
-        .wait_for_status(&job_after, &["successful"], JOB_TIMEOUT)
+    let (job_after, _) = server
+        .execute_async_until(
+            "greeter",
+            &json!({ "inputs": { "name": "After" } }),
+            &["successful"],
+        )
         .await;
     assert_eq!(
         output_value(&results(&server, &job_after).await, "echo"),

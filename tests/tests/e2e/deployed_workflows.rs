@@ -12,22 +12,16 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 use wasmproc_tests::{
-    Api, JOB_TIMEOUT, TestServer, assert_exception, detail, last_segment, output_value,
-    polyglot_component,
+    ADMIN_TOKEN, Api, JOB_TIMEOUT, TestServer, assert_detail, assert_exception, body_links, detail,
+    last_segment, output_value, polyglot_component,
 };
 
-const TOKEN: &str = "deployed-workflow-admin-token";
 const WORKFLOW: &str = "application/ogcexec+json";
 const DEPLOYABLE_WORKFLOWS: &str =
     "http://www.opengis.net/spec/ogcapi-processes-3/1.0/conf/deployable-workflows";
 
 async fn server() -> TestServer {
-    super::server()
-        .configure(|c| {
-            c.auth.admin_token = Some(wasmproc::config::Secret::new(TOKEN));
-        })
-        .start()
-        .await
+    super::server().with_admin_token().start().await
 }
 
 /// Send `body` (an application package) to deploy (POST /processes) or
@@ -38,7 +32,7 @@ async fn send_package(
     path: &str,
     body: &Value,
 ) -> wasmproc_tests::Reply {
-    api.send_package(TOKEN, method, path, body).await
+    api.send_package(ADMIN_TOKEN, method, path, body).await
 }
 
 /// A package deploying `document` as a workflow, with `description`.
@@ -68,30 +62,12 @@ fn greeting_workflow() -> Value {
     })
 }
 
-/// The href of each link of `status` with relation `rel`.
-fn links(status: &Value, rel: &str) -> Vec<String> {
-    status["links"]
-        .as_array()
-        .expect("links")
-        .iter()
-        .filter(|l| l["rel"] == rel)
-        .map(|l| l["href"].as_str().expect("href").to_owned())
-        .collect()
-}
-
 #[tokio::test]
 async fn a_deployed_workflow_runs_like_any_process_and_survives_a_restart() {
     let server = server().await;
-    let conformance = server.get_json("/conformance").await;
-    assert!(
-        conformance["conformsTo"]
-            .as_array()
-            .unwrap()
-            .contains(&json!(DEPLOYABLE_WORKFLOWS)),
-        "{conformance}"
-    );
+    server.assert_conforms_to(&[DEPLOYABLE_WORKFLOWS]).await;
     server
-        .deploy_wasm(TOKEN, polyglot_component("hello-world-py"))
+        .deploy_wasm(ADMIN_TOKEN, polyglot_component("hello-world-py"))
         .await;
     let reply = send_package(
         &server,
@@ -152,15 +128,17 @@ async fn a_deployed_workflow_runs_like_any_process_and_survives_a_restart() {
     assert_eq!(reply.json(), json!("Hello Hello Joe! hi!"));
     let job = server.job(&job_id).await;
     assert_eq!(job["processID"], "greet");
-    let steps = links(&job, "item");
+    let steps = body_links(&job, "item");
     assert_eq!(steps.len(), 1, "{job}");
     let python = server.job(&last_segment(&steps[0])).await;
     assert_eq!(python["processID"], "hello-world-py");
     assert_eq!(
-        links(&python, "up"),
+        body_links(&python, "up"),
         vec![format!("{}/jobs/{job_id}", server.base())]
     );
-    let rust = server.job(&last_segment(&links(&python, "item")[0])).await;
+    let rust = server
+        .job(&last_segment(&body_links(&python, "item")[0]))
+        .await;
     assert_eq!(rust["processID"], "hello-world");
     let listed = server.get_json("/jobs?processID=greet").await;
     assert_eq!(listed["jobs"].as_array().unwrap().len(), 1, "{listed}");
@@ -168,26 +146,13 @@ async fn a_deployed_workflow_runs_like_any_process_and_survives_a_restart() {
     // Its own inputs are checked against its description, and the tree
     // they make is checked before anything runs.
     let reply = server
-        .post_json(
-            "/processes/greet/execution",
-            &json!({ "inputs": { "who": 5 } }),
-            &[],
-        )
+        .execute("greet", &json!({ "inputs": { "who": 5 } }))
         .await;
-    let exception = assert_exception(&reply, 400, None);
-    assert!(detail(&exception).contains("input 'who'"), "{exception}");
+    assert_detail(&reply, 400, "input 'who'");
     let reply = server
-        .post_json(
-            "/processes/greet/execution",
-            &json!({ "inputs": { "note": "no name" } }),
-            &[],
-        )
+        .execute("greet", &json!({ "inputs": { "note": "no name" } }))
         .await;
-    let exception = assert_exception(&reply, 400, None);
-    assert!(
-        detail(&exception).contains("input 'who' is required"),
-        "{exception}"
-    );
+    assert_detail(&reply, 400, "input 'who' is required");
     // An input of the workflow may itself be a nested process.
     let (_, reply) = server
         .execute_sync(
@@ -200,14 +165,12 @@ async fn a_deployed_workflow_runs_like_any_process_and_survives_a_restart() {
     assert_eq!(reply.json(), json!("Hello Hello Hello Ann!!!"));
 
     // Async, with the document response.
-    let async_id = server
-        .execute_async(
+    let (async_id, done) = server
+        .execute_async_until(
             "greet",
             &json!({ "inputs": { "who": "Bo" }, "response": "document" }),
+            &["successful", "failed"],
         )
-        .await;
-    let done = server
-        .wait_for_status(&async_id, &["successful", "failed"], JOB_TIMEOUT)
         .await;
     assert_eq!(done["status"], "successful", "{done}");
     let results = server.get_json(&format!("/jobs/{async_id}/results")).await;
@@ -318,7 +281,7 @@ async fn a_workflow_is_replaced_and_undeployed_like_any_deployed_process() {
     assert_exception(&reply, 403, None);
 
     server
-        .send_as_admin(TOKEN, Method::DELETE, "/processes/twice", "", None)
+        .send_as_admin(ADMIN_TOKEN, Method::DELETE, "/processes/twice", "", None)
         .await
         .expect_status(204);
     assert_exception(&server.get("/processes/twice").await, 404, None);
@@ -485,11 +448,7 @@ async fn a_faulty_workflow_or_a_cycle_is_refused_naming_the_part_and_nothing_is_
         ),
     )
     .await;
-    let exception = assert_exception(&reply, 400, None);
-    assert!(
-        detail(&exception).contains("would run itself: a → b → a"),
-        "{exception}"
-    );
+    assert_detail(&reply, 400, "would run itself: a → b → a");
     // b runs a, the workflow as it was.
     let (_, reply) = server
         .execute_sync("b", &json!({ "inputs": { "n": "Di" } }))
@@ -498,34 +457,25 @@ async fn a_faulty_workflow_or_a_cycle_is_refused_naming_the_part_and_nothing_is_
 
     // Outside a deployed workflow, a placeholder is refused.
     let reply = server
-        .post_json(
-            "/processes/echo/execution",
+        .execute(
+            "echo",
             &json!({ "inputs": { "stringInput": { "$input": "x" } } }),
-            &[],
         )
         .await;
-    let exception = assert_exception(&reply, 400, None);
-    assert!(
-        detail(&exception).contains("stands for an input of a deployed workflow"),
-        "{exception}"
-    );
+    assert_detail(&reply, 400, "stands for an input of a deployed workflow");
 
     // A workflow whose top process went away answers why.
     server
-        .send_as_admin(TOKEN, Method::DELETE, "/processes/a", "", None)
+        .send_as_admin(ADMIN_TOKEN, Method::DELETE, "/processes/a", "", None)
         .await
         .expect_status(204);
     let reply = server
-        .post_json(
-            "/processes/b/execution",
-            &json!({ "inputs": { "n": "Ed" } }),
-            &[],
-        )
+        .execute("b", &json!({ "inputs": { "n": "Ed" } }))
         .await;
-    let exception = assert_exception(&reply, 400, None);
-    assert!(
-        detail(&exception).contains("workflow 'b': its process 'a' is no longer offered"),
-        "{exception}"
+    assert_detail(
+        &reply,
+        400,
+        "workflow 'b': its process 'a' is no longer offered",
     );
     server.shutdown().await;
 }
@@ -534,7 +484,7 @@ async fn a_faulty_workflow_or_a_cycle_is_refused_naming_the_part_and_nothing_is_
 async fn a_workflow_maps_over_its_input_and_merges_in_python() {
     let server = server().await;
     server
-        .deploy_wasm(TOKEN, polyglot_component("statistics-py"))
+        .deploy_wasm(ADMIN_TOKEN, polyglot_component("statistics-py"))
         .await;
     // statistics-py(values: [echo(doubleInput: e) for e in $numbers]).
     let document = json!({
@@ -571,11 +521,7 @@ async fn a_workflow_maps_over_its_input_and_merges_in_python() {
     );
     // An element that is not a number is refused by the derived schema.
     let reply = server
-        .post_json(
-            "/processes/summarise/execution",
-            &json!({ "inputs": { "numbers": [1, "two"] } }),
-            &[],
-        )
+        .execute("summarise", &json!({ "inputs": { "numbers": [1, "two"] } }))
         .await;
     assert_exception(&reply, 400, None);
     server.shutdown().await;

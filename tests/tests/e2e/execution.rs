@@ -7,12 +7,43 @@ use base64::Engine as _;
 use chrono::{DateTime, FixedOffset};
 use serde_json::{Value, json};
 use wasmproc_tests::{
-    JOB_TIMEOUT, REL_MONITOR, assert_error_exception, assert_exception, assert_valid,
+    Api, JOB_TIMEOUT, REL_MONITOR, Reply, assert_error_exception, assert_exception, assert_valid,
     check_exception, detail, is_json_media_type, last_segment, output_value, set_job_control,
 };
 
 fn hello_joe() -> Value {
     json!({ "inputs": { "name": "Joe", "message": "hi" } })
+}
+
+/// Poll `GET /jobs?status=running` (every 20 ms, at most [`JOB_TIMEOUT`])
+/// until some job runs: the first of several requests on a single worker
+/// holds it, so the next ones have to wait.
+async fn wait_for_a_running_job(server: &Api) {
+    let deadline = std::time::Instant::now() + JOB_TIMEOUT;
+    while server.get_json("/jobs?status=running").await["jobs"]
+        .as_array()
+        .is_none_or(|jobs| jobs.is_empty())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first job never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Panic unless `reply` is 201 with a `Location`; wait until that job is
+/// successful and return its id.
+async fn created_job_succeeds(server: &Api, reply: &Reply) -> String {
+    reply.expect_status(201);
+    let location = reply
+        .header("location")
+        .unwrap_or_else(|| panic!("201 without Location: {:?}", reply.headers));
+    let job_id = last_segment(&location);
+    server
+        .wait_for_status(&job_id, &["successful"], JOB_TIMEOUT)
+        .await;
+    job_id
 }
 
 fn timestamp(status_info: &Value, field: &str) -> DateTime<FixedOffset> {
@@ -128,8 +159,6 @@ async fn prefer_list_with_wait_still_executes_async() {
             &[("prefer", "respond-async, wait=10")],
         )
         .await;
-    reply.expect_status(201);
-    assert!(reply.header("location").is_some());
     assert!(
         reply
             .header("preference-applied")
@@ -138,10 +167,7 @@ async fn prefer_list_with_wait_still_executes_async() {
         "Preference-Applied {:?}",
         reply.header("preference-applied")
     );
-    let job_id = last_segment(&reply.header("location").unwrap());
-    server
-        .wait_for_status(&job_id, &["successful"], JOB_TIMEOUT)
-        .await;
+    created_job_succeeds(&server, &reply).await;
     server.shutdown().await;
 }
 
@@ -157,16 +183,12 @@ async fn async_only_process_executes_async_without_prefer() {
     let reply = server
         .execute("echo", &json!({ "inputs": { "stringInput": "x" } }))
         .await;
-    reply.expect_status(201);
-    let job_id = last_segment(&reply.header("location").expect("Location"));
     assert!(
         reply.header("preference-applied").is_none(),
         "no Prefer was sent, yet Preference-Applied {:?}",
         reply.header("preference-applied")
     );
-    server
-        .wait_for_status(&job_id, &["successful"], JOB_TIMEOUT)
-        .await;
+    created_job_succeeds(&server, &reply).await;
     server.shutdown().await;
 }
 
@@ -199,11 +221,7 @@ async fn server_with_sync_disabled_runs_async_without_prefer() {
         .start()
         .await;
     let reply = server.execute("hello-world", &hello_joe()).await;
-    reply.expect_status(201);
-    let job_id = last_segment(&reply.header("location").expect("Location"));
-    server
-        .wait_for_status(&job_id, &["successful"], JOB_TIMEOUT)
-        .await;
+    created_job_succeeds(&server, &reply).await;
     server.shutdown().await;
 }
 
@@ -483,9 +501,8 @@ async fn full_queue_rejects_async_jobs_with_503_and_retry_after() {
         .await;
     let request = json!({ "inputs": { "stringInput": "x", "pause": 1 } });
     // One job takes the only worker...
-    let running = server.execute_async("echo", &request).await;
-    server
-        .wait_for_status(&running, &["running"], JOB_TIMEOUT)
+    let (running, _) = server
+        .execute_async_until("echo", &request, &["running"])
         .await;
     // ...so of the next five, two wait in the queue and three are turned away.
     let mut accepted = vec![running];
@@ -601,17 +618,7 @@ async fn sync_timeout_is_one_deadline_for_waiting_and_running() {
         tokio::spawn(async move { api.execute("echo", &busy).await })
     };
     // The first request holds the only worker...
-    let deadline = std::time::Instant::now() + JOB_TIMEOUT;
-    while server.get_json("/jobs?status=running").await["jobs"]
-        .as_array()
-        .is_none_or(|jobs| jobs.is_empty())
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the first job never ran"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_a_running_job(&server).await;
     // ...so the second waits about 1.5 s of its 2 s, and cannot then run
     // for 1.5 s more: the deadline covers waiting and running together.
     let second = server
@@ -651,17 +658,7 @@ async fn sync_requests_waiting_for_a_worker_are_bounded_with_503() {
         })
     };
     let running = spawn(2.0);
-    let deadline = std::time::Instant::now() + JOB_TIMEOUT;
-    while server.get_json("/jobs?status=running").await["jobs"]
-        .as_array()
-        .is_none_or(|jobs| jobs.is_empty())
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the first job never ran"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for_a_running_job(&server).await;
     let waiting = spawn(0.0);
     // Let the second request reach the wait (it is answered only later).
     tokio::time::sleep(Duration::from_millis(300)).await;

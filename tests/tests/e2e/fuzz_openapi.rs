@@ -30,9 +30,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use wasmproc_tests::TestServer;
+use wasmproc_tests::{ADMIN_TOKEN, TestServer};
 
-const TOKEN: &str = "fuzz-openapi-token";
 /// Hard limit on one schemathesis run; it is killed past it.
 const WALL_CLOCK: Duration = Duration::from_secs(150);
 /// Examples per operation and phase, with and without the token.
@@ -186,8 +185,8 @@ fn assert_passed(run: &Run, what: &str, operations: usize) {
 async fn the_api_survives_schemathesis_and_matches_its_openapi_document() {
     let binary = schemathesis();
     let server = TestServer::builder()
+        .with_admin_token()
         .configure(|c| {
-            c.auth.admin_token = Some(wasmproc::config::Secret::new(TOKEN));
             c.auth.protect_jobs = true;
             c.execution.sync_timeout = Duration::from_secs(5);
             c.execution.max_concurrent_jobs = 2;
@@ -219,7 +218,7 @@ async fn the_api_survives_schemathesis_and_matches_its_openapi_document() {
         binary.display()
     );
 
-    let run = run_schemathesis(&api_url, EXAMPLES_AUTHENTICATED, Some(TOKEN)).await;
+    let run = run_schemathesis(&api_url, EXAMPLES_AUTHENTICATED, Some(ADMIN_TOKEN)).await;
     assert_passed(&run, "with the admin token", operations);
     let run = run_schemathesis(&api_url, EXAMPLES_ANONYMOUS, None).await;
     assert_passed(&run, "without a token", operations);

@@ -6,10 +6,9 @@
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use wasmproc::config::Secret;
 use wasmproc_tests::{
-    JOB_TIMEOUT, Reply, TestServer, assert_error_exception, assert_valid, check_exception, detail,
-    hostile_describe_wasm, hostile_limits, set_limits,
+    ADMIN_TOKEN, JOB_TIMEOUT, Reply, TestServer, assert_error_exception, assert_valid,
+    check_exception, detail, hostile_describe_wasm, hostile_limits, set_limits,
 };
 
 async fn hostile_server() -> TestServer {
@@ -27,9 +26,8 @@ fn behaviour(name: &str) -> Value {
 /// Run `attack` asynchronously; the job must fail with a message containing
 /// `reason`, and its results must be an exception carrying it too.
 async fn assert_fails_with(server: &TestServer, attack: Value, reason: &str) {
-    let job_id = server.execute_async("hostile", &attack).await;
-    let status_info = server
-        .wait_for_status(&job_id, &["failed"], JOB_TIMEOUT)
+    let (job_id, status_info) = server
+        .execute_async_until("hostile", &attack, &["failed"])
         .await;
     let message = status_info["message"].as_str().unwrap_or_default();
     assert!(
@@ -275,20 +273,14 @@ async fn malformed_outputs_fail_the_job_naming_the_output() {
     server.shutdown().await;
 }
 
-/// The admin token of the deploy tests here.
-const ADMIN_TOKEN: &str = "hostile-t0ken";
-
 /// `POST /processes` with a component, as the admin.
 async fn deploy_wasm(server: &TestServer, wasm: Vec<u8>) -> Reply {
-    let auth = format!("Bearer {ADMIN_TOKEN}");
     server
-        .send(
+        .send_as_admin(
+            ADMIN_TOKEN,
             Method::POST,
             "/processes",
-            &[
-                ("authorization", auth.as_str()),
-                ("content-type", "application/wasm"),
-            ],
+            "application/wasm",
             Some(wasm),
         )
         .await
@@ -301,10 +293,8 @@ async fn deploy_wasm(server: &TestServer, wasm: Vec<u8>) -> Reply {
 #[tokio::test]
 async fn a_describe_that_is_no_valid_description_refuses_the_deploy() {
     let server = TestServer::builder()
-        .configure(|c| {
-            c.builtin_processes = false;
-            c.auth.admin_token = Some(Secret::new(ADMIN_TOKEN));
-        })
+        .with_admin_token()
+        .configure(|c| c.builtin_processes = false)
         .start()
         .await;
     let cases = [

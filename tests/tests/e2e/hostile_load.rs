@@ -27,11 +27,10 @@ use base64::Engine as _;
 use reqwest::Method;
 use serde_json::{Value, json};
 use wasmproc_tests::{
-    Api, ChildServer, HOSTILE_WASM, Reply, assert_error_exception, detail, output_value,
+    ADMIN_TOKEN, Api, ChildServer, HOSTILE_WASM, assert_error_exception, detail, output_value,
 };
 
 use super::BINARY;
-const TOKEN: &str = "h0stile";
 /// Jobs running at once in the child.
 const WORKERS: u64 = 4;
 /// The memory limit of each hostile job, in MiB.
@@ -280,19 +279,9 @@ async fn deploy_roomy(api: &Api) {
             "log_bytes": 64 * 1024
         }
     });
-    let auth = format!("Bearer {TOKEN}");
-    let reply: Reply = api
-        .send(
-            Method::POST,
-            "/processes",
-            &[
-                ("authorization", auth.as_str()),
-                ("content-type", "application/ogcapppkg+json"),
-            ],
-            Some(serde_json::to_vec(&package).expect("package JSON")),
-        )
-        .await;
-    reply.expect_status(201);
+    api.send_package(ADMIN_TOKEN, Method::POST, "/processes", &package)
+        .await
+        .expect_status(201);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -310,7 +299,7 @@ async fn hostile_jobs_fail_with_their_reason_while_good_jobs_succeed() {
         dir.path(),
         &format!(
             "processes_dir = {processes:?}\n\n[execution]\nmax_concurrent_jobs = {WORKERS}\n\n\
-             [auth]\nadmin_token = {TOKEN:?}\n\n[processes.hostile.limits]\nfuel = 50000000\n\
+             [auth]\nadmin_token = {ADMIN_TOKEN:?}\n\n[processes.hostile.limits]\nfuel = 50000000\n\
              memory_bytes = {}\ntimeout = \"1s\"\noutput_bytes = 1048576\nlog_bytes = 65536\n",
             HOSTILE_MEMORY_MIB * 1024 * 1024
         ),

@@ -16,9 +16,10 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use wasmproc_tests::{Api, Reply, TestServer, assert_exception, body_link, detail, output_value};
+use wasmproc_tests::{
+    ADMIN_BEARER, Api, Reply, TestServer, assert_exception, body_link, detail, output_value,
+};
 
-const TOKEN: &str = "hostile-requests-token";
 const INVALID_PARAMETER: &str = "urn:wasmproc:error:invalid-parameter";
 const INVALID_REQUEST: &str = "urn:wasmproc:error:invalid-request";
 const UNSUPPORTED_MEDIA_TYPE: &str = "urn:wasmproc:error:unsupported-media-type";
@@ -29,10 +30,7 @@ const NO_SUCH_PROCESS: &str =
     "http://www.opengis.net/def/exceptions/ogcapi-processes-1/1.0/no-such-process";
 
 async fn admin_server() -> TestServer {
-    TestServer::builder()
-        .configure(|c| c.auth.admin_token = Some(wasmproc::config::Secret::new(TOKEN)))
-        .start()
-        .await
+    TestServer::builder().with_admin_token().start().await
 }
 
 /// Panic if an error body gives away anything about the server's insides.
@@ -90,7 +88,7 @@ async fn assert_alive(api: &Api, after: &str) {
 }
 
 async fn post(api: &Api, path: &str, content_type: Option<&str>, body: Vec<u8>) -> Reply {
-    let mut headers = vec![("authorization", "Bearer hostile-requests-token")];
+    let mut headers = vec![("authorization", ADMIN_BEARER)];
     if let Some(content_type) = content_type {
         headers.push(("content-type", content_type));
     }
@@ -233,7 +231,7 @@ async fn invalid_utf8_in_bodies_paths_and_queries_is_400() {
                 method,
                 path,
                 &[
-                    ("authorization", "Bearer hostile-requests-token"),
+                    ("authorization", ADMIN_BEARER),
                     ("content-type", "application/json"),
                 ],
                 Some(b"{}".to_vec()),
@@ -387,7 +385,7 @@ async fn traversal_and_nul_in_ids_are_404_without_internals() {
     let server = admin_server().await;
     let data_dir = server.data_dir();
     let auth = [
-        ("authorization", "Bearer hostile-requests-token"),
+        ("authorization", ADMIN_BEARER),
         ("content-type", "application/wasm"),
     ];
     let cases: &[(Method, &str, &str)] = &[

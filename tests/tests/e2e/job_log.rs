@@ -3,9 +3,7 @@
 //! the job; bounded by `log_bytes`.
 
 use serde_json::json;
-use wasmproc_tests::{JOB_TIMEOUT, TestServer, assert_exception, body_link};
-
-const TOKEN: &str = "job-log-token";
+use wasmproc_tests::{ADMIN_BEARER, JOB_TIMEOUT, TestServer, assert_exception, body_link};
 
 /// Every line starts with an RFC 3339 time.
 fn assert_timestamped(log: &str) {
@@ -61,10 +59,13 @@ async fn a_successful_jobs_log_is_linked_from_its_status_and_framed_by_its_recor
 #[tokio::test]
 async fn a_failed_jobs_log_has_the_guests_stderr_and_the_reason_last() {
     let server = TestServer::builder().with_hostile().start().await;
-    let job = server
-        .execute_async("hostile", &json!({"inputs": {"behaviour": "panic"}}))
+    let (job, _) = server
+        .execute_async_until(
+            "hostile",
+            &json!({"inputs": {"behaviour": "panic"}}),
+            &["failed"],
+        )
         .await;
-    server.wait_for_status(&job, &["failed"], JOB_TIMEOUT).await;
     let log = server.get(&format!("/jobs/{job}/log")).await.text();
     assert_timestamped(&log);
     assert!(
@@ -114,18 +115,15 @@ async fn a_flooded_log_is_bounded_and_says_so() {
 #[tokio::test]
 async fn the_log_is_protected_like_the_job() {
     let server = TestServer::builder()
-        .configure(|c| {
-            c.auth.admin_token = Some(wasmproc::config::Secret::new(TOKEN));
-            c.auth.protect_jobs = true;
-        })
+        .with_admin_token()
+        .configure(|c| c.auth.protect_jobs = true)
         .start()
         .await;
-    let bearer = format!("Bearer {TOKEN}");
     let reply = server
         .post_json(
             "/processes/hello-world/execution",
             &json!({"inputs": {"name": "Joe"}}),
-            &[("authorization", &bearer)],
+            &[("authorization", ADMIN_BEARER)],
         )
         .await;
     reply.expect_status(200);
@@ -136,7 +134,7 @@ async fn the_log_is_protected_like_the_job() {
         .send(
             reqwest::Method::GET,
             &path,
-            &[("authorization", &bearer)],
+            &[("authorization", ADMIN_BEARER)],
             None,
         )
         .await;
@@ -146,7 +144,7 @@ async fn the_log_is_protected_like_the_job() {
             .send(
                 reqwest::Method::GET,
                 "/jobs/00000000-0000-4000-8000-000000000000/log",
-                &[("authorization", &bearer)],
+                &[("authorization", ADMIN_BEARER)],
                 None,
             )
             .await,

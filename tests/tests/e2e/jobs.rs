@@ -64,14 +64,12 @@ async fn fixture(server: &TestServer) -> Fixture {
             &json!({ "inputs": { "stringInput": "slow", "pause": 1.5 } }),
         )
         .await;
-    let failed = server
-        .execute_async(
+    let (failed, _) = server
+        .execute_async_until(
             "hostile",
             &json!({ "inputs": { "behaviour": "process-error" } }),
+            &["failed"],
         )
-        .await;
-    server
-        .wait_for_status(&failed, &["failed"], JOB_TIMEOUT)
         .await;
     Fixture {
         hello: vec![first, second],
@@ -88,108 +86,86 @@ async fn job_list_is_newest_first_and_filters_work() {
     let all = jobs.all();
     let newest_first: Vec<String> = all.iter().rev().cloned().collect();
     let mut problems = Vec::new();
-    let mut check = |what: &str, got: Vec<String>, want: Vec<String>| {
-        if got != want {
-            problems.push(format!("{what}: got {got:?}, want {want:?}"));
-        }
-    };
 
     let body = server.get_json("/jobs").await;
     assert_valid("jobList.yaml", &body);
     for job in body["jobs"].as_array().unwrap() {
         assert_eq!(job["type"], "process", "{job}");
     }
-    check("all, newest first", job_ids(&body), newest_first.clone());
+    let got = job_ids(&body);
+    if got != newest_first {
+        problems.push(format!(
+            "all, newest first: got {got:?}, want {newest_first:?}"
+        ));
+    }
 
-    check(
-        "processID=echo",
-        sorted(list(&server, "processID=echo").await),
-        sorted(vec![jobs.echo.clone(), jobs.slow_echo.clone()]),
-    );
-    check(
-        "processID=hello-world&processID=hostile",
-        sorted(list(&server, "processID=hello-world&processID=hostile").await),
-        sorted(vec![
-            jobs.hello[0].clone(),
-            jobs.hello[1].clone(),
-            jobs.failed.clone(),
-        ]),
-    );
-    check(
-        "processID=nope",
-        list(&server, "processID=nope").await,
-        vec![],
-    );
-    check(
-        "status=failed",
-        list(&server, "status=failed").await,
-        vec![jobs.failed.clone()],
-    );
-    let successful: Vec<String> = newest_first
-        .iter()
-        .filter(|id| **id != jobs.failed)
-        .cloned()
-        .collect();
-    check(
-        "status=successful",
-        list(&server, "status=successful").await,
-        successful,
-    );
-    check(
-        "status=failed&status=successful",
-        list(&server, "status=failed&status=successful").await,
-        newest_first.clone(),
-    );
-    check(
-        "status=running",
-        list(&server, "status=running").await,
-        vec![],
-    );
-    check(
-        "type=process",
-        list(&server, "type=process").await,
-        newest_first.clone(),
-    );
-    check(
-        "datetime open end",
-        list(&server, "datetime=2020-01-01T00:00:00Z/..").await,
-        newest_first.clone(),
-    );
-    check(
-        "datetime open start in the past",
-        list(&server, "datetime=../2020-01-01T00:00:00Z").await,
-        vec![],
-    );
-    check(
-        "datetime closed interval around now",
-        list(
-            &server,
+    let without = |skip: &String| -> Vec<String> {
+        newest_first
+            .iter()
+            .filter(|id| *id != skip)
+            .cloned()
+            .collect()
+    };
+    // (query, the jobs it lists newest first, whether their order is
+    // left out of the comparison)
+    let cases: Vec<(&str, Vec<String>, bool)> = vec![
+        (
+            "processID=echo",
+            vec![jobs.echo.clone(), jobs.slow_echo.clone()],
+            true,
+        ),
+        (
+            "processID=hello-world&processID=hostile",
+            vec![
+                jobs.hello[0].clone(),
+                jobs.hello[1].clone(),
+                jobs.failed.clone(),
+            ],
+            true,
+        ),
+        ("processID=nope", vec![], false),
+        ("status=failed", vec![jobs.failed.clone()], false),
+        ("status=successful", without(&jobs.failed), false),
+        (
+            "status=failed&status=successful",
+            newest_first.clone(),
+            false,
+        ),
+        ("status=running", vec![], false),
+        ("type=process", newest_first.clone(), false),
+        // An open end, an open start in the past, a closed interval
+        // around now, one in the future.
+        (
+            "datetime=2020-01-01T00:00:00Z/..",
+            newest_first.clone(),
+            false,
+        ),
+        ("datetime=../2020-01-01T00:00:00Z", vec![], false),
+        (
             "datetime=2020-01-01T00:00:00Z/2999-12-31T23:59:59Z",
-        )
-        .await,
-        newest_first.clone(),
-    );
-    check(
-        "datetime in the future",
-        list(&server, "datetime=2999-01-01T00:00:00Z/..").await,
-        vec![],
-    );
-    check(
-        "minDuration=1",
-        list(&server, "minDuration=1").await,
-        vec![jobs.slow_echo.clone()],
-    );
-    let quick: Vec<String> = newest_first
-        .iter()
-        .filter(|id| **id != jobs.slow_echo)
-        .cloned()
-        .collect();
-    check("maxDuration=1", list(&server, "maxDuration=1").await, quick);
-    check(
-        "combined processID=echo&minDuration=1",
-        list(&server, "processID=echo&minDuration=1").await,
-        vec![jobs.slow_echo.clone()],
-    );
+            newest_first.clone(),
+            false,
+        ),
+        ("datetime=2999-01-01T00:00:00Z/..", vec![], false),
+        ("minDuration=1", vec![jobs.slow_echo.clone()], false),
+        ("maxDuration=1", without(&jobs.slow_echo), false),
+        // Combined filters.
+        (
+            "processID=echo&minDuration=1",
+            vec![jobs.slow_echo.clone()],
+            false,
+        ),
+    ];
+    for (query, want, any_order) in cases {
+        let (got, want) = if any_order {
+            (sorted(list(&server, query).await), sorted(want))
+        } else {
+            (list(&server, query).await, want)
+        };
+        if got != want {
+            problems.push(format!("{query}: got {got:?}, want {want:?}"));
+        }
+    }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     server.shutdown().await;
 }
@@ -333,14 +309,12 @@ async fn dismissing_a_running_job_stops_it() {
         .configure(|c| c.execution.max_concurrent_jobs = 1)
         .start()
         .await;
-    let job_id = server
-        .execute_async(
+    let (job_id, _) = server
+        .execute_async_until(
             "echo",
             &json!({ "inputs": { "stringInput": "x", "pause": 30 } }),
+            &["running"],
         )
-        .await;
-    server
-        .wait_for_status(&job_id, &["running"], JOB_TIMEOUT)
         .await;
 
     let reply = server.delete(&format!("/jobs/{job_id}")).await;
@@ -378,9 +352,8 @@ async fn dismissing_a_queued_job_removes_it_before_it_runs() {
         .start()
         .await;
     let slow = json!({ "inputs": { "stringInput": "x", "pause": 30 } });
-    let running = server.execute_async("echo", &slow).await;
-    server
-        .wait_for_status(&running, &["running"], JOB_TIMEOUT)
+    let (running, _) = server
+        .execute_async_until("echo", &slow, &["running"])
         .await;
     let queued = server.execute_async("echo", &slow).await;
     assert_eq!(server.job(&queued).await["status"], "accepted");
@@ -412,14 +385,12 @@ async fn a_process_without_dismiss_keeps_its_jobs() {
         .configure(|c| set_job_control(c, "echo", &["sync-execute", "async-execute"]))
         .start()
         .await;
-    let job_id = server
-        .execute_async(
+    let (job_id, _) = server
+        .execute_async_until(
             "echo",
             &json!({ "inputs": { "stringInput": "x", "pause": 1 } }),
+            &["running"],
         )
-        .await;
-    server
-        .wait_for_status(&job_id, &["running"], JOB_TIMEOUT)
         .await;
     for state in ["running", "successful"] {
         let reply = server.delete(&format!("/jobs/{job_id}")).await;

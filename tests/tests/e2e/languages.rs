@@ -18,9 +18,8 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, LOCATION};
 use serde_json::{Value, json};
 use wasmproc::config::Secret;
 use wasmproc::server::Server;
-use wasmproc_tests::polyglot_component;
+use wasmproc_tests::{ADMIN_BEARER, ADMIN_TOKEN, polyglot_component};
 
-const TOKEN: &str = "polyglot-e2e-token";
 /// A job of these examples takes milliseconds; compiling a Python component
 /// at deploy takes seconds, more on a loaded machine.
 const JOB_TIMEOUT: Duration = Duration::from_secs(60);
@@ -47,7 +46,7 @@ impl Harness {
             builtin_processes: false,
             ..Default::default()
         };
-        config.auth.admin_token = Some(Secret::new(TOKEN));
+        config.auth.admin_token = Some(Secret::new(ADMIN_TOKEN));
         let server = Server::start(config)
             .await
             .unwrap_or_else(|e| panic!("server did not start: {e:?}"));
@@ -68,6 +67,15 @@ impl Harness {
         }
     }
 
+    /// A server with a language's two examples: its hello-world, checked
+    /// by [`check_hello_world`], then `example` deployed.
+    async fn with_examples(hello_world: &str, example: &str) -> Self {
+        let h = Self::start().await;
+        check_hello_world(&h, hello_world).await;
+        h.deploy(example, polyglot_component(example)).await;
+        h
+    }
+
     /// Deploy a component over HTTP; returns how long the deploy (which
     /// compiles the component) took.
     async fn deploy(&self, id: &str, wasm: Vec<u8>) -> Duration {
@@ -77,7 +85,7 @@ impl Harness {
             .http
             .post(self.url("/processes"))
             .header(CONTENT_TYPE, "application/wasm")
-            .header(AUTHORIZATION, format!("Bearer {TOKEN}"))
+            .header(AUTHORIZATION, ADMIN_BEARER)
             .body(wasm)
             .send()
             .await
@@ -168,6 +176,14 @@ impl Harness {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Run `request` asynchronously to success, print what it used (see
+    /// [`report_usage`]) and return its results document.
+    async fn async_results(&self, id: &str, request: Value) -> Value {
+        let info = self.execute_async(id, request).await;
+        report_usage(id, &info);
+        self.results(&info).await
     }
 
     /// The results document of a successful async job.
@@ -299,11 +315,8 @@ async fn check_failure(h: &Harness, id: &str, inputs: Value, code: &str, message
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_processes_deploy_and_run_sync_and_async() {
-    let h = Harness::start().await;
-    check_hello_world(&h, "hello-world-py").await;
-
     let id = "statistics-py";
-    h.deploy(id, polyglot_component(id)).await;
+    let h = Harness::with_examples("hello-world-py", id).await;
     let (status, document) = h
         .execute_sync(
             id,
@@ -323,14 +336,12 @@ async fn python_processes_deploy_and_run_sync_and_async() {
     assert!((stdev - 2.138_089_935_299_395).abs() < 1e-12, "{summary}");
     assert_eq!(summary["quantiles"], json!([4.0, 4.5, 5.5]));
 
-    let info = h
-        .execute_async(
+    let results = h
+        .async_results(
             id,
             json!({"inputs": {"values": [1, 2, 3, 10], "weights": [1, 1, 1, 0]}}),
         )
         .await;
-    report_usage(id, &info);
-    let results = h.results(&info).await;
     assert_eq!(output(&results, "summary")["weightedMean"], 2.0);
 
     check_failure(
@@ -346,11 +357,8 @@ async fn python_processes_deploy_and_run_sync_and_async() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn javascript_processes_deploy_and_run_sync_and_async() {
-    let h = Harness::start().await;
-    check_hello_world(&h, "hello-world-js").await;
-
     let id = "geojson-summary-js";
-    h.deploy(id, polyglot_component(id)).await;
+    let h = Harness::with_examples("hello-world-js", id).await;
     // A 2x2 square with a 1x1 hole in its lower-left corner, and a point.
     let collection = json!({"type": "FeatureCollection", "features": [
         {"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [
@@ -380,15 +388,13 @@ async fn javascript_processes_deploy_and_run_sync_and_async() {
     assert_eq!(summary["vertices"], 11);
     assert_eq!(summary["area"], 3);
 
-    let info = h
-        .execute_async(
+    let results = h
+        .async_results(
             id,
             json!({"inputs": {"geojson": {"type": "LineString", "coordinates": [[0, 0], [4, 0], [4, 2]]},
                               "precision": 3}}),
         )
         .await;
-    report_usage(id, &info);
-    let results = h.results(&info).await;
     // Length-weighted midpoints: (4·(2,0) + 2·(4,1)) / 6.
     assert_eq!(
         output(&results, "centroid")["geometry"]["coordinates"],
@@ -408,11 +414,8 @@ async fn javascript_processes_deploy_and_run_sync_and_async() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn c_processes_deploy_and_run_sync_and_async() {
-    let h = Harness::start().await;
-    check_hello_world(&h, "hello-world-c").await;
-
     let id = "raster-stats-c";
-    h.deploy(id, polyglot_component(id)).await;
+    let h = Harness::with_examples("hello-world-c", id).await;
     // 4 x 2 uint8 samples 0..=7, base64; 0 is nodata.
     let raster = "AAECAwQFBgc=";
     let (status, document) = h
@@ -443,14 +446,12 @@ async fn c_processes_deploy_and_run_sync_and_async() {
     assert_eq!(stretched["value"], "AAArVYCq1f8=", "{stretched}");
 
     // float32 samples 1.5, -2.5 (little endian) asynchronously.
-    let info = h
-        .execute_async(
+    let results = h
+        .async_results(
             id,
             json!({"inputs": {"raster": "AADAPwAAIMA=", "width": 2, "height": 1, "sampleType": "float32"}}),
         )
         .await;
-    report_usage(id, &info);
-    let results = h.results(&info).await;
     let statistics = output(&results, "statistics");
     assert_eq!(
         (statistics["min"].as_f64(), statistics["max"].as_f64()),

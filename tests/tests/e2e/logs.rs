@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use wasmproc_tests::{ChildServer, JOB_TIMEOUT};
+use wasmproc_tests::ChildServer;
 
 use super::BINARY;
 
@@ -66,11 +66,12 @@ async fn json_lines_carry_the_request_id_and_the_job_id() {
     let made_up = reply.header("x-request-id").expect("a request id");
     assert!(uuid::Uuid::parse_str(&made_up).is_ok(), "{made_up}");
 
-    let job = server
-        .execute_async("echo", &json!({"inputs": {"stringInput": "x"}}))
-        .await;
-    server
-        .wait_for_status(&job, &["successful"], JOB_TIMEOUT)
+    let (job, _) = server
+        .execute_async_until(
+            "echo",
+            &json!({"inputs": {"stringInput": "x"}}),
+            &["successful"],
+        )
         .await;
     let (sync_job, _) = server
         .execute_sync("hello-world", &json!({"inputs": {"name": "Joe"}}))

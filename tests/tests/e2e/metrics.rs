@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use serde_json::json;
-use wasmproc_tests::{Api, ChildServer, JOB_TIMEOUT, TestDatabase};
+use wasmproc_tests::{Api, ChildServer, TestDatabase};
 
 use super::BINARY;
 
@@ -245,11 +245,12 @@ async fn counters_move_as_jobs_succeed_and_fail_and_promtool_accepts_the_text() 
             .execute_sync("hello-world", &json!({"inputs": {"name": name}}))
             .await;
     }
-    let job = server
-        .execute_async("echo", &json!({"inputs": {"stringInput": "x"}}))
-        .await;
     server
-        .wait_for_status(&job, &["successful"], JOB_TIMEOUT)
+        .execute_async_until(
+            "echo",
+            &json!({"inputs": {"stringInput": "x"}}),
+            &["successful"],
+        )
         .await;
     // Fails in the guest (not GeoJSON): a process-error.
     server
@@ -402,11 +403,12 @@ async fn on_postgres_every_series_names_the_node() {
     server
         .execute_sync("hello-world", &json!({"inputs": {"name": "pg"}}))
         .await;
-    let job = server
-        .execute_async("hello-world", &json!({"inputs": {"name": "pg"}}))
-        .await;
     server
-        .wait_for_status(&job, &["successful"], JOB_TIMEOUT)
+        .execute_async_until(
+            "hello-world",
+            &json!({"inputs": {"name": "pg"}}),
+            &["successful"],
+        )
         .await;
     let (text, scrape) = scrape(server.api()).await;
     promtool_check(&text);

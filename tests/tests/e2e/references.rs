@@ -1,12 +1,8 @@
 //! Inputs given by reference (`{"href": …}`): fetched by the host before the
 //! guest runs, within the allow-list, size limit and timeout.
 
-use std::time::Duration;
-
 use serde_json::json;
 use wasmproc_tests::{FileServer, TestServer, assert_valid, detail, output_value};
-
-const JOB_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[tokio::test]
 async fn href_inputs_are_fetched_and_passed_to_the_guest() {
@@ -54,9 +50,8 @@ async fn href_inputs_are_fetched_and_passed_to_the_guest() {
         "outputs": { "binaryInput": {} },
         "response": "document",
     });
-    let job = server.execute_async("echo", &request).await;
-    server
-        .wait_for_status(&job, &["successful"], JOB_TIMEOUT)
+    let (job, _) = server
+        .execute_async_until("echo", &request, &["successful"])
         .await;
     let raw = server
         .get(&format!("/jobs/{job}/results/binaryInput"))

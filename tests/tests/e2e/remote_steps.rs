@@ -8,8 +8,10 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
-use wasmproc_tests::{TestServer, assert_exception, detail, set_job_control};
+use serde_json::json;
+use wasmproc_tests::{
+    TestServer, assert_detail, assert_exception, body_links, detail, set_job_control,
+};
 
 /// The other server: echo runs only asynchronously there.
 async fn other_server() -> TestServer {
@@ -31,17 +33,6 @@ async fn this_server(other: &TestServer) -> TestServer {
         .await
 }
 
-/// The item links of a job's statusInfo.
-fn items(status: &Value) -> Vec<String> {
-    status["links"]
-        .as_array()
-        .expect("links")
-        .iter()
-        .filter(|l| l["rel"] == "item")
-        .map(|l| l["href"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 #[tokio::test]
 async fn allow_listed_processes_of_another_server_run_as_steps() {
     let other = other_server().await;
@@ -56,7 +47,7 @@ async fn allow_listed_processes_of_another_server_run_as_steps() {
     } } });
     let (job_id, reply) = here.execute_sync("echo", &request).await;
     assert_eq!(reply.json(), json!("Hello Joe!"));
-    let steps = items(&here.job(&job_id).await);
+    let steps = body_links(&here.job(&job_id).await, "item");
     assert_eq!(steps.len(), 1);
     assert!(
         steps[0].starts_with(&format!("{}/jobs/", other.base())),
@@ -80,9 +71,7 @@ async fn allow_listed_processes_of_another_server_run_as_steps() {
         "inputs": {},
         "outputs": { "echo": {} }
     } } });
-    let reply = here
-        .post_json("/processes/echo/execution", &request, &[])
-        .await;
+    let reply = here.execute("echo", &request).await;
     let exception = assert_exception(&reply, 400, None);
     assert!(
         detail(&exception).contains("answered 400")
@@ -114,14 +103,9 @@ async fn allow_listed_processes_of_another_server_run_as_steps() {
     ];
     for (call, expected) in refusals {
         let reply = here
-            .post_json(
-                "/processes/echo/execution",
-                &json!({ "inputs": { "stringInput": call } }),
-                &[],
-            )
+            .execute("echo", &json!({ "inputs": { "stringInput": call } }))
             .await;
-        let exception = assert_exception(&reply, 400, None);
-        assert!(detail(&exception).contains(expected), "{exception}");
+        assert_detail(&reply, 400, expected);
     }
     let listed = other.get_json("/jobs?limit=100").await;
     assert_eq!(

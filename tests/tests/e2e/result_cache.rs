@@ -10,16 +10,18 @@
 use base64::Engine as _;
 use reqwest::Method;
 use serde_json::{Value, json};
-use wasmproc::config::{ProcessOverrides, Secret};
-use wasmproc_tests::{Api, CallbackReceiver, Reply, TestServer, last_segment, output_value};
+use wasmproc::config::ProcessOverrides;
+use wasmproc_tests::{
+    ADMIN_BEARER, Api, CallbackReceiver, Reply, TestServer, body_link, body_links, last_segment,
+    output_value,
+};
 
-const TOKEN: &str = "cache-admin-token";
 const HELLO_WASM: &str = env!("WASMPROC_GUEST_HELLO_WORLD");
 
 async fn server() -> TestServer {
     super::server()
+        .with_admin_token()
         .configure(|c| {
-            c.auth.admin_token = Some(Secret::new(TOKEN));
             c.callbacks.allowed_hosts = vec!["127.0.0.1".into()];
             for id in ["echo", "greeter"] {
                 c.processes.insert(
@@ -167,13 +169,7 @@ async fn identical_requests_reuse_results_and_others_run() {
         "outputs": { "stringInput": {} }
     } });
     let (_, parent) = run(&server, "echo", nested, &[]).await;
-    let step_id = parent["links"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["rel"] == "item")
-        .map(|l| last_segment(l["href"].as_str().unwrap()))
-        .expect("the step");
+    let step_id = last_segment(&body_link(&parent, "item").expect("the step"));
     let step = server.job(&step_id).await;
     assert_eq!(
         reused_from(&step),
@@ -205,9 +201,8 @@ async fn a_replaced_process_starts_afresh_even_with_the_same_module() {
         }
     }))
     .unwrap();
-    let authorization = format!("Bearer {TOKEN}");
     let headers = [
-        ("authorization", authorization.as_str()),
+        ("authorization", ADMIN_BEARER),
         ("content-type", "application/ogcapppkg+json"),
     ];
     server
@@ -328,12 +323,7 @@ async fn inputs_known_only_when_the_job_runs_are_keyed_by_what_they_turned_out_t
         reused_from(&again),
         parent["jobID"].as_str().map(str::to_owned)
     );
-    let steps = again["links"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|l| l["rel"] == "item")
-        .count();
+    let steps = body_links(&again, "item").len();
     assert_eq!(steps, 1, "its step ran: {again}");
     server.shutdown().await;
 }

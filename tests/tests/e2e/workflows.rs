@@ -10,21 +10,18 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use wasmproc_tests::{
-    Api, ChildServer, HOSTILE_WASM, JOB_TIMEOUT, TestServer, assert_exception, detail,
-    last_segment, output_value, polyglot_component,
+    ADMIN_TOKEN, Api, ChildServer, HOSTILE_WASM, JOB_TIMEOUT, TestServer, assert_exception,
+    body_links, detail, last_segment, output_value, polyglot_component,
 };
 
 use super::BINARY;
 
-const TOKEN: &str = "workflow-admin-token";
 const NESTED: &str = "http://www.opengis.net/spec/ogcapi-processes-3/1.0/conf/nested-processes";
 
 async fn server() -> TestServer {
     super::server()
-        .configure(|c| {
-            c.auth.admin_token = Some(wasmproc::config::Secret::new(TOKEN));
-            c.execution.max_nesting_depth = 3;
-        })
+        .with_admin_token()
+        .configure(|c| c.execution.max_nesting_depth = 3)
         .start()
         .await
 }
@@ -36,23 +33,12 @@ async fn deploy(api: &Api, name: &str) {
 
 /// Deploy a component with the admin token.
 async fn deploy_wasm(api: &Api, wasm: Vec<u8>) {
-    api.deploy_wasm(TOKEN, wasm).await;
+    api.deploy_wasm(ADMIN_TOKEN, wasm).await;
 }
 
 /// `{"process": id, "inputs": inputs}`.
 fn call(process: &str, inputs: Value) -> Value {
     json!({ "process": process, "inputs": inputs })
-}
-
-/// The href of each link of `status` with relation `rel`.
-fn links(status: &Value, rel: &str) -> Vec<String> {
-    status["links"]
-        .as_array()
-        .expect("links")
-        .iter()
-        .filter(|l| l["rel"] == rel)
-        .map(|l| l["href"].as_str().expect("href").to_owned())
-        .collect()
 }
 
 /// How many jobs the server lists.
@@ -66,14 +52,7 @@ async fn job_count(api: &Api) -> usize {
 #[tokio::test]
 async fn a_chain_across_rust_python_and_javascript_runs_in_host() {
     let server = server().await;
-    let conformance = server.get_json("/conformance").await;
-    assert!(
-        conformance["conformsTo"]
-            .as_array()
-            .unwrap()
-            .contains(&json!(NESTED)),
-        "{conformance}"
-    );
+    server.assert_conforms_to(&[NESTED]).await;
     deploy(&server, "hello-world-py").await;
     deploy(&server, "hello-world-js").await;
     // echo(hello-world-js(hello-world-py(hello-world("Joe")))), the JS step
@@ -91,22 +70,26 @@ async fn a_chain_across_rust_python_and_javascript_runs_in_host() {
 
     // Each step is a job of its own, linked both ways.
     let parent = server.job(&parent_id).await;
-    let steps = links(&parent, "item");
+    let steps = body_links(&parent, "item");
     assert_eq!(steps.len(), 1, "echo has one step: {parent}");
     let js_job = server.job(&last_segment(&steps[0])).await;
     assert_eq!(js_job["processID"], "hello-world-js");
     assert_eq!(js_job["status"], "successful");
     assert_eq!(
-        links(&js_job, "up"),
+        body_links(&js_job, "up"),
         vec![format!("{}/jobs/{parent_id}", server.base())]
     );
-    let py_job = server.job(&last_segment(&links(&js_job, "item")[0])).await;
+    let py_job = server
+        .job(&last_segment(&body_links(&js_job, "item")[0]))
+        .await;
     assert_eq!(py_job["processID"], "hello-world-py");
-    let rust_job = server.job(&last_segment(&links(&py_job, "item")[0])).await;
+    let rust_job = server
+        .job(&last_segment(&body_links(&py_job, "item")[0]))
+        .await;
     assert_eq!(rust_job["processID"], "hello-world");
-    assert!(links(&rust_job, "item").is_empty());
+    assert!(body_links(&rust_job, "item").is_empty());
     assert_eq!(
-        last_segment(&links(&rust_job, "up")[0]),
+        last_segment(&body_links(&rust_job, "up")[0]),
         py_job["jobID"].as_str().unwrap()
     );
     let results = server
@@ -147,7 +130,7 @@ async fn independent_branches_feed_an_async_parent() {
     let status = server
         .wait_for_status(&parent_id, &["successful"], JOB_TIMEOUT)
         .await;
-    assert_eq!(links(&status, "item").len(), 2, "{status}");
+    assert_eq!(body_links(&status, "item").len(), 2, "{status}");
     let results = server.get_json(&format!("/jobs/{parent_id}/results")).await;
     assert_eq!(
         output_value(&results, "stringInput"),
@@ -201,13 +184,7 @@ async fn a_faulty_tree_is_refused_whole_naming_the_path_and_nothing_runs() {
         ),
     ];
     for (inputs, expected) in cases {
-        let reply = server
-            .post_json(
-                "/processes/echo/execution",
-                &json!({ "inputs": inputs }),
-                &[],
-            )
-            .await;
+        let reply = server.execute("echo", &json!({ "inputs": inputs })).await;
         let exception = assert_exception(&reply, 400, None);
         assert!(
             detail(&exception).contains(expected),
@@ -234,9 +211,7 @@ async fn a_failing_step_fails_its_parent_naming_the_step() {
             "outputs": { "result": {} }
         }
     }});
-    let reply = server
-        .post_json("/processes/echo/execution", &request, &[])
-        .await;
+    let reply = server.execute("echo", &request).await;
     let exception = assert_exception(&reply, 500, None);
     let reason = detail(&exception);
     assert!(
@@ -249,7 +224,9 @@ async fn a_failing_step_fails_its_parent_naming_the_step() {
         ))
         .await;
     assert_eq!(parent["status"], "failed");
-    let step = server.job(&last_segment(&links(&parent, "item")[0])).await;
+    let step = server
+        .job(&last_segment(&body_links(&parent, "item")[0]))
+        .await;
     assert_eq!(step["processID"], "hostile");
     assert_eq!(step["status"], "failed", "the failed step is kept: {step}");
     server.shutdown().await;
@@ -269,7 +246,7 @@ async fn dismissing_a_workflow_dismisses_its_running_step() {
     let step_id = running_step(&server, &parent_id).await;
     let step = server.job(&step_id).await;
     assert_eq!(
-        last_segment(&links(&step, "up")[0]),
+        last_segment(&body_links(&step, "up")[0]),
         parent_id,
         "the running step points to its parent"
     );
@@ -367,11 +344,7 @@ async fn a_map_runs_a_step_per_element_and_feeds_the_array_to_a_merge_step() {
         "map": { "input": "doubleInput", "over": [1, "two"] }
     });
     let reply = server
-        .post_json(
-            "/processes/statistics-py/execution",
-            &json!({ "inputs": { "values": bad } }),
-            &[],
-        )
+        .execute("statistics-py", &json!({ "inputs": { "values": bad } }))
         .await;
     let exception = assert_exception(&reply, 400, None);
     assert!(
@@ -398,9 +371,7 @@ async fn a_failing_element_fails_the_map_unless_failures_are_skipped() {
             "map": { "input": "behaviour", "over": ["progress-storm", "process-error"], "onError": on_error }
         } } })
     };
-    let reply = server
-        .post_json("/processes/statistics-py/execution", &map("fail"), &[])
-        .await;
+    let reply = server.execute("statistics-py", &map("fail")).await;
     assert!(reply.status >= 400, "{}", reply.text());
     let reason = detail(&reply.json());
     assert!(
@@ -410,9 +381,7 @@ async fn a_failing_element_fails_the_map_unless_failures_are_skipped() {
     );
     // Skipped, the failure leaves one element ("stormed"), which the
     // merge step's schema then refuses: the map itself did not fail.
-    let reply = server
-        .post_json("/processes/statistics-py/execution", &map("skip"), &[])
-        .await;
+    let reply = server.execute("statistics-py", &map("skip")).await;
     let reason = detail(&assert_exception(&reply, 400, None));
     assert!(
         !reason.contains("element") && reason.contains("input 'values'"),
@@ -554,8 +523,8 @@ async fn steps_past_the_workflow_timeout_are_dismissed_and_the_job_fails_saying_
 #[tokio::test]
 async fn a_call_written_twice_runs_once_and_a_tree_shares_one_fuel_budget() {
     let server = super::server()
+        .with_admin_token()
         .configure(|c| {
-            c.auth.admin_token = Some(wasmproc::config::Secret::new(TOKEN));
             c.execution.workflow_fuel = 2_000_000_000;
             // The hostile step's own limit: 10^10, five times the tree's.
             let limits = wasmproc::runtime::Limits {
@@ -590,11 +559,11 @@ async fn a_call_written_twice_runs_once_and_a_tree_shares_one_fuel_budget() {
         echoes[0]["jobID"].as_str().unwrap()
     );
     let top = server.job(&top_id).await;
-    let middle = links(&top, "item");
+    let middle = body_links(&top, "item");
     assert_eq!(middle.len(), 2, "{top}");
     for step in middle {
         let step = server.job(&last_segment(&step)).await;
-        assert_eq!(links(&step, "item"), vec![echo_url.clone()], "{step}");
+        assert_eq!(body_links(&step, "item"), vec![echo_url.clone()], "{step}");
     }
 
     // The tree's fuel: a step that would loop until its own limit (10^10)
@@ -609,9 +578,7 @@ async fn a_call_written_twice_runs_once_and_a_tree_shares_one_fuel_budget() {
         "inputs": { "behaviour": "infinite-loop" },
         "outputs": { "result": {} }
     } } });
-    let reply = server
-        .post_json("/processes/echo/execution", &request, &[])
-        .await;
+    let reply = server.execute("echo", &request).await;
     let exception = assert_exception(&reply, 500, None);
     let reason = detail(&exception);
     assert!(
@@ -630,10 +597,9 @@ async fn a_call_written_twice_runs_once_and_a_tree_shares_one_fuel_budget() {
     );
     // The same step alone has its own limit, not the tree's.
     let alone = server
-        .post_json(
-            "/processes/hostile/execution",
+        .execute(
+            "hostile",
             &json!({ "inputs": { "behaviour": "infinite-loop" } }),
-            &[],
         )
         .await;
     let exception = assert_exception(&alone, 500, None);
