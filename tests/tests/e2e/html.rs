@@ -478,6 +478,47 @@ async fn the_job_list_page_filters_and_pages_with_the_cursor() {
 }
 
 #[tokio::test]
+async fn a_workflow_jobs_page_lists_its_steps_and_a_steps_page_its_parent() {
+    let server = TestServer::start().await;
+    let request = json!({"inputs": {"stringInput": {
+        "process": "hello-world", "inputs": {"name": "Joe"}
+    }}});
+    let (parent, _) = server.execute_sync("echo", &request).await;
+    let text = page(&server, &format!("/jobs/{parent}")).await;
+    let document = scraper::Html::parse_document(&text);
+    let select = |css: &str| scraper::Selector::parse(css).unwrap();
+    let rows: Vec<scraper::ElementRef<'_>> =
+        document.select(&select("#job-steps tbody tr")).collect();
+    assert_eq!(rows.len(), 1, "one step: {text}");
+    let cells: Vec<String> = rows[0]
+        .select(&select("td"))
+        .map(|td| td.text().collect::<String>())
+        .collect();
+    assert_eq!(cells[0], "inputs.stringInput.process", "{text}");
+    let step_href = rows[0]
+        .select(&select("a"))
+        .next()
+        .and_then(|a| a.value().attr("href"))
+        .expect("a link to the step")
+        .to_owned();
+    let step = wasmproc_tests::last_segment(&step_href);
+    assert_eq!(cells[1], step);
+    assert_eq!(server.job(&step).await["processID"], "hello-world");
+    // The step's page links back to the job it computed an input of.
+    let text = page(&server, &format!("/jobs/{step}")).await;
+    assert!(
+        text.contains("<dt>Step of</dt>")
+            && text.contains(&format!("href=\"{}/jobs/{parent}\"", server.base())),
+        "{text}"
+    );
+    assert!(
+        !text.contains("id=\"job-steps\""),
+        "no steps of its own: {text}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn geojson_outputs_are_drawn_and_raw_outputs_are_sandboxed() {
     let server = TestServer::start().await;
     let (job, _) = server
