@@ -20,7 +20,12 @@
 //!   validation, `href` fetching behind the SSRF guard, and the scheduler:
 //!   submission, the worker pool, claiming queued jobs, running one job to
 //!   its stored outcome, dismissal, shutdown, retention, and the cluster
-//!   tasks (store events, lease heartbeat).
+//!   tasks (store events, lease heartbeat). Workflows live there too:
+//!   nested processes (`jobs/nested.rs`), what one tree of them shares
+//!   (`jobs/tree.rs`: a fuel budget, calls made once), its steps spread
+//!   over a cluster (`jobs/spread.rs`) or sent to other servers
+//!   (`jobs/remote.rs`), deployable workflows ([`jobs::workflow`]), and the
+//!   result cache (`jobs/cache.rs`).
 //! - [`runtime`]: the sandbox, a narrow wrapper around wasmtime: engine
 //!   configuration, per-job limits (fuel, memory, wall clock, output, log),
 //!   the compiled-artifact cache, the capabilities a component may import,
@@ -82,6 +87,16 @@
 //!   **claim**: a node taking a queued job; **lease**: how long the claim
 //!   lasts without a heartbeat renewing it.
 //! - **failure kind**: why a job failed ([`failure::FailureKind`]).
+//! - **nested process** / **step**: an input given as the execution of
+//!   another process (`{"process": …}`); each one runs as a job of its
+//!   own, a *step* of the job it computes an input of (its *parent*). A
+//!   job with steps and its steps, at every depth, form a **tree**.
+//! - **map**: a step run once per element of an array, its results
+//!   collected in element order.
+//! - **workflow**: a tree deployed as a process of its own, its inputs
+//!   filling `{"$input": …}` placeholders ([`jobs::workflow::Workflow`]).
+//!   What a process runs, component or workflow, is its
+//!   [`jobs::Executable`].
 
 pub mod api;
 pub mod builtin;
