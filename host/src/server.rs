@@ -102,6 +102,12 @@ pub enum ServerError {
     /// serving failed.
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
+    /// The task serving HTTP ended without returning: it panicked (a bug,
+    /// whose message this carries) or its runtime cancelled it. Returned
+    /// by [`Server::shutdown`], after the jobs and the executor have been
+    /// stopped as usual; in-flight requests may have been cut off.
+    #[error("the HTTP server task ended abnormally: {0}")]
+    HttpTaskEnded(#[from] tokio::task::JoinError),
 }
 
 /// The runtime guests run on; shut down without blocking when dropped (a
@@ -374,7 +380,7 @@ impl Server {
         let _ = (&mut self.retention).await;
         let served = match (&mut self.http).await {
             Ok(served) => served.map_err(ServerError::Io),
-            Err(join) => Err(ServerError::Io(std::io::Error::other(join.to_string()))),
+            Err(join) => Err(ServerError::HttpTaskEnded(join)),
         };
         if let Some(scheduler) = self.scheduler.take() {
             scheduler.shutdown(self.shutdown_grace).await;

@@ -118,9 +118,15 @@ async fn fetch_module(state: &AppState, href: &str) -> Result<Vec<u8>, ApiError>
         .min(state.config.max_request_bytes);
     match fetch_bytes(&client, href, state.config.href.timeout, limit).await {
         Ok((wasm, _)) => Ok(wasm),
-        Err(FetchFailure::TooLarge(limit)) => Err(ApiError::payload_too_large(limit)),
-        Err(FetchFailure::Failed(reason)) => Err(ApiError::invalid_request(format!(
-            "executionUnit: {reason}"
+        Err(FetchFailure::TooLarge { limit, .. }) => Err(ApiError::payload_too_large(limit)),
+        Err(
+            failure @ (FetchFailure::Refused(_)
+            | FetchFailure::Unreachable { .. }
+            | FetchFailure::Status { .. }
+            | FetchFailure::Read { .. }
+            | FetchFailure::NotJson { .. }),
+        ) => Err(ApiError::invalid_request(format!(
+            "executionUnit: {failure}"
         ))),
     }
 }

@@ -14,8 +14,10 @@
 //! - [`RegisterError`]: a taken id is 409 `duplicated-process`, a built-in
 //!   is 403 `immutable-process`, a module that does not compile, link or
 //!   describe itself is 400 naming why.
-//! - axum's path rejection: a segment that is not UTF-8 once decoded is a
-//!   400 `invalid-parameter`; anything else there is our own bug, a 500.
+//! - axum's path rejection: a segment that is not UTF-8 once decoded, or
+//!   that does not deserialize, is a 400 `invalid-parameter`; missing path
+//!   parameters are our own bug, a 500. axum marks these enums
+//!   `#[non_exhaustive]`, so this one conversion needs catch-all arms.
 //!
 //! What a status tells the client, across the API: 400 and 415 mean the
 //! request must change before it is sent again; 401 and 403 that the
@@ -345,6 +347,12 @@ impl IntoResponse for ApiError {
 /// A path that did not deserialize: the rejection of the crate's `Path`
 /// extractor. Every route's parameters are strings, so the only failure a
 /// client can cause is a segment that is not UTF-8 once percent-decoded.
+///
+/// The one conversion here with catch-all arms: axum marks `PathRejection`
+/// and `ErrorKind` `#[non_exhaustive]`, so a `match` on them must have
+/// one. Every rejection axum has today is named, so that arm only takes
+/// what a later axum adds (a 500); every kind but invalid UTF-8 is the
+/// same 400 naming the path, today's and later ones alike.
 impl From<axum::extract::rejection::PathRejection> for ApiError {
     fn from(rejection: axum::extract::rejection::PathRejection) -> Self {
         use axum::extract::path::ErrorKind;
@@ -354,9 +362,15 @@ impl From<axum::extract::rejection::PathRejection> for ApiError {
                 ErrorKind::InvalidUtf8InPathParam { .. } => ApiError::invalid_parameter(
                     "a path segment is not valid UTF-8 once percent-decoded",
                 ),
+                // Every other kind, today's and a later axum's, is a 400
+                // naming the path.
                 _ => ApiError::invalid_parameter(format!("invalid path: {}", e.body_text())),
             },
-            other => ApiError::internal(&other),
+            // No path parameters in the request's extensions: the route
+            // and the extractor disagree, our own bug.
+            PathRejection::MissingPathParams(_) => ApiError::internal(&rejection),
+            // `#[non_exhaustive]`: a rejection a later axum adds.
+            _ => ApiError::internal(&rejection),
         }
     }
 }
@@ -464,6 +478,7 @@ impl From<RegisterError> for ApiError {
             RegisterError::IdMismatch { .. }
             | RegisterError::Load(_)
             | RegisterError::Description(_)
+            | RegisterError::InvalidDescription(_)
             | RegisterError::Workflow(_) => ApiError::invalid_request(error.to_string()),
         }
     }

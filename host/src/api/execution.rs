@@ -197,7 +197,7 @@ pub(crate) fn check_request(
     .map_err(|e| ApiError::invalid_request(e.to_string()))?;
     let outputs = request
         .output_requests()
-        .map_err(ApiError::invalid_request)?;
+        .map_err(|e| ApiError::invalid_request(e.to_string()))?;
     for (id, _) in outputs.iter().flatten() {
         if !process.validator.has_output(id) {
             return Err(ApiError::invalid_request(format!("unknown output '{id}'")));

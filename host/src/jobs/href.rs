@@ -13,22 +13,96 @@ use std::time::Duration;
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
-use super::address_guard::{GuardedClient, refusal_in};
-use super::validate::{InputValidator, Occurrence, classify};
+use super::address_guard::{AddressRefused, GuardedClient, refusal_in};
+use super::validate::{InputValidator, InvalidInput, Occurrence, classify};
 use crate::config::HrefConfig;
 
-/// Why a reference could not be resolved; the text names the input.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct FetchError(pub String);
+/// Why a job's `href` inputs could not be resolved
+/// ([`resolve_references`]); the text names the input.
+///
+/// Happens when a job starts, before its guest runs (and in
+/// `wasmproc run`): the job fails as `invalid-input`, and its status
+/// message, which the client sees, is this error's text.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// One reference of `input` could not be fetched, or its body is not
+    /// what its media type says (see [`FetchFailure`]).
+    #[error("input '{input}': {source}")]
+    Reference {
+        /// The input id whose value (or one of whose values) it is.
+        input: String,
+        /// Why the reference could not become a value.
+        #[source]
+        source: FetchFailure,
+    },
+    /// Every reference was fetched, but the inputs as they now are fail
+    /// the description's rules (a fetched value of the wrong type, say).
+    #[error("inputs as they arrived (references fetched, nested processes run): {0}")]
+    Revalidation(#[source] InvalidInput),
+}
 
-/// Why a fetch failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why a fetch ([`fetch_bytes`]) failed, or its body could not be read as
+/// an input value.
+///
+/// A job's `href` input that fails becomes a [`FetchError::Reference`]
+/// naming the input (the job fails as `invalid-input` with the text); a
+/// deploy's `executionUnit` that fails is a 413 for
+/// [`TooLarge`](Self::TooLarge) and otherwise a 400 whose detail is
+/// `executionUnit: ` and this text.
+#[derive(Debug, thiserror::Error)]
 pub enum FetchFailure {
-    /// The body is larger than the limit (in bytes).
-    TooLarge(u64),
-    /// Refused, unreachable, or an HTTP error; the text says which.
-    Failed(String),
+    /// The body is larger than the limit.
+    #[error("'{href}' is larger than the limit of {limit} bytes")]
+    TooLarge {
+        /// The URL fetched.
+        href: String,
+        /// The limit, in bytes.
+        limit: u64,
+    },
+    /// The guard refused the URL or an address its host resolves to (a
+    /// scheme other than http(s), a non-public address not allow-listed;
+    /// also a string that is not a URL at all).
+    #[error(transparent)]
+    Refused(#[from] AddressRefused),
+    /// The request could not be sent or got no answer: a connection
+    /// refused, a timeout, a TLS failure.
+    #[error("fetching '{href}' failed: {source}")]
+    Unreachable {
+        /// The URL fetched.
+        href: String,
+        /// reqwest's reason.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The answer's status is not 2xx (3xx included: redirects are not
+    /// followed).
+    #[error("fetching '{href}' answered HTTP {status}")]
+    Status {
+        /// The URL fetched.
+        href: String,
+        /// The status it answered.
+        status: reqwest::StatusCode,
+    },
+    /// The body broke off while it was read.
+    #[error("reading '{href}' failed: {source}")]
+    Read {
+        /// The URL fetched.
+        href: String,
+        /// reqwest's reason.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// A job's reference answered a JSON media type, but the body is not
+    /// JSON. Never returned by [`fetch_bytes`], which does not look into
+    /// the body.
+    #[error("'{href}' is not valid JSON: {source}")]
+    NotJson {
+        /// The URL fetched.
+        href: String,
+        /// The parser's reason.
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 /// Fetch `href` through `client` (whose guard checks the scheme, the
@@ -46,23 +120,23 @@ pub async fn fetch_bytes(
     timeout: Duration,
     limit: u64,
 ) -> Result<(Vec<u8>, String), FetchFailure> {
-    let failed = FetchFailure::Failed;
-    let request = client
-        .request(reqwest::Method::GET, href)
-        .map_err(|refused| failed(refused.to_string()))?;
+    let request = client.request(reqwest::Method::GET, href)?;
     let mut response = request.timeout(timeout).send().await.map_err(|e| {
         // A refusal by the guard's resolver says why better than reqwest's
         // "error sending request".
         match refusal_in(&e) {
-            Some(refused) => failed(refused.to_string()),
-            None => failed(format!("fetching '{href}' failed: {e}")),
+            Some(refused) => FetchFailure::Refused(refused.clone()),
+            None => FetchFailure::Unreachable {
+                href: href.to_owned(),
+                source: e,
+            },
         }
     })?;
     if !response.status().is_success() {
-        return Err(failed(format!(
-            "fetching '{href}' answered HTTP {}",
-            response.status()
-        )));
+        return Err(FetchFailure::Status {
+            href: href.to_owned(),
+            status: response.status(),
+        });
     }
     let media_type = response
         .headers()
@@ -73,8 +147,14 @@ pub async fn fetch_bytes(
     let body = read_capped(&mut response, limit)
         .await
         .map_err(|error| match error {
-            None => FetchFailure::TooLarge(limit),
-            Some(e) => failed(format!("reading '{href}' failed: {e}")),
+            None => FetchFailure::TooLarge {
+                href: href.to_owned(),
+                limit,
+            },
+            Some(source) => FetchFailure::Read {
+                href: href.to_owned(),
+                source,
+            },
         })?;
     Ok((body, media_type))
 }
@@ -99,15 +179,12 @@ pub(super) async fn read_capped(
 /// Fetch one reference and turn it into an input value: JSON documents
 /// become JSON, text becomes a string, anything else a base64 qualified
 /// value with the response's media type.
-async fn fetch(client: &GuardedClient, href: &str, config: &HrefConfig) -> Result<Value, String> {
-    let (body, media_type) = fetch_bytes(client, href, config.timeout, config.max_bytes)
-        .await
-        .map_err(|failure| match failure {
-            FetchFailure::TooLarge(limit) => {
-                format!("'{href}' is larger than the limit of {limit} bytes")
-            }
-            FetchFailure::Failed(reason) => reason,
-        })?;
+async fn fetch(
+    client: &GuardedClient,
+    href: &str,
+    config: &HrefConfig,
+) -> Result<Value, FetchFailure> {
+    let (body, media_type) = fetch_bytes(client, href, config.timeout, config.max_bytes).await?;
     let essence = media_type
         .split(';')
         .next()
@@ -115,8 +192,10 @@ async fn fetch(client: &GuardedClient, href: &str, config: &HrefConfig) -> Resul
         .trim()
         .to_ascii_lowercase();
     if essence == "application/json" || essence.ends_with("+json") {
-        return serde_json::from_slice(&body)
-            .map_err(|e| format!("'{href}' is not valid JSON: {e}"));
+        return serde_json::from_slice(&body).map_err(|source| FetchFailure::NotJson {
+            href: href.to_owned(),
+            source,
+        });
     }
     if essence.starts_with("text/")
         && let Ok(text) = std::str::from_utf8(&body)
@@ -157,17 +236,17 @@ pub async fn resolve_references(
         for item in items {
             if let Occurrence::Reference(href) = classify(item) {
                 let href = href.to_owned();
-                *item = fetch(client, &href, config)
-                    .await
-                    .map_err(|e| FetchError(format!("input '{id}': {e}")))?;
+                *item =
+                    fetch(client, &href, config)
+                        .await
+                        .map_err(|source| FetchError::Reference {
+                            input: id.clone(),
+                            source,
+                        })?;
             }
         }
     }
-    validator.validate(inputs).map_err(|e| {
-        FetchError(format!(
-            "inputs as they arrived (references fetched, nested processes run): {e}"
-        ))
-    })
+    validator.validate(inputs).map_err(FetchError::Revalidation)
 }
 
 #[cfg(test)]
@@ -249,11 +328,10 @@ mod tests {
         let failure = fetch_bytes(&client, &url, Duration::from_secs(5), 1024)
             .await
             .unwrap_err();
+        assert!(matches!(failure, FetchFailure::Refused(_)), "{failure:?}");
         assert_eq!(
-            failure,
-            FetchFailure::Failed(
-                "host 'localhost' resolves to the non-public address 127.0.0.2; add 'localhost' to href.allowed_hosts to allow it".into()
-            )
+            failure.to_string(),
+            "host 'localhost' resolves to the non-public address 127.0.0.2; add 'localhost' to href.allowed_hosts to allow it"
         );
         assert_eq!(lookups.load(Ordering::SeqCst), 1);
         assert_eq!(hits.load(Ordering::SeqCst), 0, "the server was reached");
@@ -271,7 +349,8 @@ mod tests {
             ("http://10.1.2.3/x", "non-public"),
         ] {
             match fetch_bytes(&open, url, Duration::from_secs(1), 1024).await {
-                Err(FetchFailure::Failed(message)) => {
+                Err(failure @ FetchFailure::Refused(_)) => {
+                    let message = failure.to_string();
                     assert!(message.contains(reason), "{url}: {message}")
                 }
                 other => panic!("{url}: {other:?}"),

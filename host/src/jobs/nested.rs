@@ -293,12 +293,25 @@ pub(crate) fn has_nested(validator: &InputValidator, inputs: &Map<String, Value>
     !nested_calls(validator, inputs).is_empty()
 }
 
+/// A nested call (or a workflow's top call) whose `inputs` is not a JSON
+/// object.
+///
+/// Happens when a request or a workflow is checked, or when a nested
+/// call runs: the text, after the path of the call, becomes the 400
+/// `invalid-request` detail, the `invalid workflow: …` of a refused
+/// deploy, or the message of a job failed as `invalid-input`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("`inputs` must be an object")]
+pub(super) struct InputsNotAnObject;
+
 /// The inputs of a nested call (none when it gives none).
-pub(super) fn call_inputs(call: &Map<String, Value>) -> Result<Map<String, Value>, String> {
+pub(super) fn call_inputs(
+    call: &Map<String, Value>,
+) -> Result<Map<String, Value>, InputsNotAnObject> {
     match call.get("inputs") {
         None => Ok(Map::new()),
         Some(Value::Object(inputs)) => Ok(inputs.clone()),
-        Some(_) => Err("`inputs` must be an object".into()),
+        Some(_) => Err(InputsNotAnObject),
     }
 }
 
@@ -511,7 +524,7 @@ impl Walk<'_> {
             .ok_or_else(|| refuse(format!("no process '{id}' on this server")))?;
         let output = selected_output(call, &process.validator).map_err(&refuse)?;
         let mut produced = declared_schema(&process, "outputs", &output).cloned();
-        let child_inputs = call_inputs(call).map_err(&refuse)?;
+        let child_inputs = call_inputs(call).map_err(|e| refuse(e.to_string()))?;
         let mut complete = child_inputs.clone();
         if let Some(map) = map_spec(call).map_err(&refuse)? {
             self.map(&map, &process, &child_inputs, at, depth)?;
@@ -556,7 +569,7 @@ impl Walk<'_> {
                 "a process on another server must select the one output to use: \"outputs\": {\"<id>\": {}}".into(),
             ));
         }
-        let inputs = call_inputs(call).map_err(&refuse)?;
+        let inputs = call_inputs(call).map_err(|e| refuse(e.to_string()))?;
         for (id, value) in &inputs {
             match classify(value) {
                 Occurrence::Process(_) => {
@@ -882,7 +895,12 @@ async fn run_call_once(
             .unwrap_or_default();
         let inputs = match call_inputs(call) {
             Ok(inputs) => inputs,
-            Err(reason) => return (Vec::new(), Err(fail(FailureKind::InvalidInput, reason))),
+            Err(e) => {
+                return (
+                    Vec::new(),
+                    Err(fail(FailureKind::InvalidInput, e.to_string())),
+                );
+            }
         };
         let (step, value) = run_remote(inner, path, reference, inputs, &output, token).await;
         return (
@@ -896,8 +914,10 @@ async fn run_call_once(
         let reason = format!("process '{reference}' is no longer offered");
         return (Vec::new(), Err(fail(FailureKind::InvalidInput, reason)));
     };
-    let prepared = selected_output(call, &process.validator)
-        .and_then(|output| Ok((output, call_inputs(call)?, map_spec(call)?)));
+    let prepared = selected_output(call, &process.validator).and_then(|output| {
+        let inputs = call_inputs(call).map_err(|e| e.to_string())?;
+        Ok((output, inputs, map_spec(call)?))
+    });
     let (output, inputs, map) = match prepared {
         Ok(prepared) => prepared,
         Err(reason) => return (Vec::new(), Err(fail(FailureKind::InvalidInput, reason))),

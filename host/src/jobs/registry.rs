@@ -44,7 +44,9 @@ use super::nested::TreeBounds;
 use super::validate::{DescriptionError, InputValidator};
 use super::workflow::{Workflow, check_cycles, describe};
 use crate::config::Config;
-use crate::ogc::{ASYNC_EXECUTE, DISMISS, SYNC_EXECUTE, check_process_description};
+use crate::ogc::{
+    ASYNC_EXECUTE, DISMISS, InvalidDescription, SYNC_EXECUTE, check_process_description,
+};
 use crate::runtime::{Limits, LoadError, ProcessModule, Runtime, module_sha256};
 use crate::store::{ProcessRecord, Store, StoreError};
 
@@ -74,6 +76,13 @@ pub enum RegisterError {
     /// Its description is unusable.
     #[error(transparent)]
     Description(#[from] DescriptionError),
+    /// Its description does not have the shape of OGC's `process.yaml`, or
+    /// says what no request could use (an input's `minOccurs` above its
+    /// `maxOccurs`, an output schema that does not compile). The deploying
+    /// client gets a 400 `invalid-request` with this text, which begins
+    /// `invalid process description: ` as [`DescriptionError`]'s does.
+    #[error("invalid process description: {0}")]
+    InvalidDescription(#[from] InvalidDescription),
     /// A workflow's document is unusable (or would make a cycle).
     #[error(transparent)]
     Workflow(#[from] super::workflow::WorkflowError),
@@ -308,7 +317,7 @@ impl ProcessRegistry {
         let description = registration
             .description
             .unwrap_or_else(|| module.description().clone());
-        check_process_description(&description).map_err(DescriptionError)?;
+        check_process_description(&description)?;
         let id = check_description(&description)?;
         let validator = Arc::new(InputValidator::new(&description)?);
         let record = ProcessRecord {
@@ -353,7 +362,7 @@ impl ProcessRegistry {
             &workflow,
             registration.description,
         )?;
-        check_process_description(&description).map_err(DescriptionError)?;
+        check_process_description(&description)?;
         let id = check_description(&description)?;
         let validator = Arc::new(InputValidator::new(&description)?);
         let bytes = serde_json::to_vec(&document).unwrap_or_default();

@@ -262,7 +262,7 @@ pub(crate) fn describe(
                 "executionUnit.process: '{reference}' is not a process of this server"
             ))
         })?;
-    let inputs = call_inputs(&workflow.call).map_err(WorkflowError)?;
+    let inputs = call_inputs(&workflow.call).map_err(|e| WorkflowError(e.to_string()))?;
     top.validator
         .validate_with_nested(&inputs)
         .map_err(|e| WorkflowError(format!("executionUnit.inputs: {e}")))?;
@@ -414,7 +414,7 @@ pub(crate) fn expand(
         let top = process_id_of(reference, base_url)
             .and_then(|id| registry.get(id))
             .ok_or_else(|| refuse(format!("its process '{reference}' is no longer offered")))?;
-        let inputs = call_inputs(&call).map_err(&refuse)?;
+        let inputs = call_inputs(&call).map_err(|e| refuse(e.to_string()))?;
         let outputs = request
             .outputs
             .take()

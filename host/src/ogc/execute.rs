@@ -70,10 +70,30 @@ pub struct Subscriber {
     pub failed_uri: Option<String>,
 }
 
+/// An entry of an execute request's `outputs` that is not an
+/// [`OutputRequest`] (not an object, or a `transmissionMode` other than
+/// `value` and `reference`).
+///
+/// Happens when a request arrives: the client gets a 400
+/// `invalid-request` whose detail is this text, naming the output. A job
+/// already stored whose selection no longer parses is served every
+/// output, by value.
+#[derive(Debug, thiserror::Error)]
+#[error("output '{output}': {source}")]
+pub struct InvalidOutputRequest {
+    /// The output id the entry is keyed by.
+    pub output: String,
+    /// Why the entry does not parse.
+    #[source]
+    pub source: serde_json::Error,
+}
+
 impl ExecuteRequest {
     /// The parsed `outputs` selection: `None` means every output by value.
     /// An entry that is not an object is an error naming the output.
-    pub fn output_requests(&self) -> Result<Option<Vec<(String, OutputRequest)>>, String> {
+    pub fn output_requests(
+        &self,
+    ) -> Result<Option<Vec<(String, OutputRequest)>>, InvalidOutputRequest> {
         let Some(outputs) = &self.outputs else {
             return Ok(None);
         };
@@ -82,7 +102,10 @@ impl ExecuteRequest {
             .map(|(id, spec)| {
                 serde_json::from_value::<OutputRequest>(spec.clone())
                     .map(|request| (id.clone(), request))
-                    .map_err(|e| format!("output '{id}': {e}"))
+                    .map_err(|source| InvalidOutputRequest {
+                        output: id.clone(),
+                        source,
+                    })
             })
             .collect::<Result<Vec<_>, _>>()
             .map(Some)

@@ -12,10 +12,12 @@ mod process_description;
 mod status;
 
 pub use exception::{Exception, exception_type};
-pub use execute::{ExecuteRequest, OutputRequest, ResponseType, Subscriber, TransmissionMode};
+pub use execute::{
+    ExecuteRequest, InvalidOutputRequest, OutputRequest, ResponseType, Subscriber, TransmissionMode,
+};
 pub use landing::{ConformanceClasses, LandingPage};
 pub use link::{Link, rel};
-pub use process_description::check_process_description;
+pub use process_description::{InvalidDescription, check_process_description};
 pub use status::{JobList, JobStatus, StatusInfo, Usage};
 
 /// Conformance classes this server implements and tests.
