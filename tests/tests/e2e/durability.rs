@@ -108,16 +108,11 @@ async fn wait_all_final(api: &Api, ids: &[String], timeout: Duration) -> Vec<Val
 #[tokio::test]
 async fn kill_9_mid_run_loses_no_accepted_job() {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let config = dir.path().join("wasmproc.toml");
     let (store, _database) = super::child_store_toml().await;
-    std::fs::write(
-        &config,
-        format!(
-            "bind = \"127.0.0.1:0\"\ndata_dir = {:?}\n\n[execution]\nmax_concurrent_jobs = 1\n{store}",
-            dir.path().join("data")
-        ),
-    )
-    .expect("write config");
+    let config = ChildServer::write_config(
+        dir.path(),
+        &format!("\n[execution]\nmax_concurrent_jobs = 1\n{store}"),
+    );
     let stderr = dir.path().join("stderr.log");
     let startup = Duration::from_secs(60);
 

@@ -413,16 +413,11 @@ async fn running_step(api: &Api, parent_id: &str) -> String {
 #[tokio::test]
 async fn kill_9_during_a_workflow_leaves_it_finished_or_failed_with_a_reason() {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let config = dir.path().join("wasmproc.toml");
     let (store, _database) = super::child_store_toml().await;
-    std::fs::write(
-        &config,
-        format!(
-            "bind = \"127.0.0.1:0\"\ndata_dir = {:?}\n\n[execution]\nmax_concurrent_jobs = 2\n{store}",
-            dir.path().join("data")
-        ),
-    )
-    .expect("write config");
+    let config = ChildServer::write_config(
+        dir.path(),
+        &format!("\n[execution]\nmax_concurrent_jobs = 2\n{store}"),
+    );
     let stderr = dir.path().join("stderr.log");
     let startup = Duration::from_secs(60);
     let child = ChildServer::spawn(BINARY, &config, &stderr, startup);
