@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use wasmproc::runtime::{
-    Limits, LoadError, NoProgress, OutputProblem, OutputValue, ProcessModule, ProgressSink,
-    RunOutcome, RunReport, Runtime, RuntimeConfig,
+    Limits, LoadError, MemoryReset, NoProgress, OutputProblem, OutputValue, ProcessModule,
+    ProgressSink, RunOutcome, RunReport, Runtime, RuntimeConfig,
 };
 
 const HELLO: &str = env!("WASMPROC_GUEST_HELLO_WORLD");
@@ -549,4 +549,44 @@ async fn artifacts_are_cached_and_tampered_ones_ignored() {
         outputs(&report)[0].value,
         OutputValue::Json("Hello again!".into())
     );
+}
+
+/// No job sees what another left in memory, in either pool: the same
+/// hostile module, in the dirty-page pool (its size is far below the
+/// threshold) and in the whole-memory pool (threshold 0), runs `snoop`
+/// again and again, sequentially and two at a time (so that slots are
+/// reused while another is busy), and must find nothing each time.
+#[tokio::test]
+async fn no_job_sees_what_an_earlier_job_left_in_memory_in_either_pool() {
+    for (threshold, expected) in [
+        (usize::MAX, MemoryReset::DirtyPages),
+        (0, MemoryReset::WholeMemory),
+    ] {
+        let runtime = Runtime::new(RuntimeConfig {
+            whole_memory_reset_from_bytes: threshold,
+            ..RuntimeConfig::default()
+        })
+        .expect("runtime");
+        let hostile = load(&runtime, HOSTILE).await;
+        assert_eq!(hostile.memory_reset(), expected);
+        let snoop = |n: usize| {
+            let runtime = runtime.clone();
+            let hostile = hostile.clone();
+            async move {
+                let inputs = format!(r#"{{"behaviour": "snoop", "secret": "job-{n}-"}}"#);
+                let report = run(&runtime, &hostile, &inputs, Limits::default()).await;
+                outputs(&report)[0].value.clone()
+            }
+        };
+        for round in 0..8 {
+            let (a, b) = tokio::join!(snoop(2 * round), snoop(2 * round + 1));
+            for found in [a, b] {
+                assert_eq!(
+                    found,
+                    OutputValue::Json("".into()),
+                    "{expected:?}: round {round} found an earlier job's secret"
+                );
+            }
+        }
+    }
 }

@@ -41,6 +41,37 @@ const MAX_WASM_STACK: usize = 1024 * 1024;
 /// The host stack each async call runs on; must exceed `MAX_WASM_STACK`
 /// plus room for host functions called from wasm.
 const ASYNC_STACK: usize = 2 * 1024 * 1024;
+/// How a pool slot's linear memory is put back to the module's initial
+/// contents before its next job. Each runtime has one engine (one pool) per
+/// strategy, and a component runs in the pool that suits it (see
+/// `RuntimeConfig::whole_memory_reset_from_bytes`): the two differ by an
+/// order of magnitude on the guests each suits.
+///
+/// Both give every job the module's pristine memory: the strategy only
+/// decides which pages a reset copies and which it hands back to the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemoryReset {
+    /// Copy back only the pages jobs wrote, found with `PAGEMAP_SCAN`, and
+    /// release the rest (see [`MEMORY_KEEP_RESIDENT`]). Cheapest for small
+    /// memories, and for guests whose writes stay in a few runs of pages
+    /// (Rust, C, JavaScript).
+    DirtyPages,
+    /// Copy the whole memory image back (and zero what follows it, up to
+    /// [`WHOLE_RESET_KEEP_RESIDENT`]) after every job, without asking the
+    /// kernel which pages were written. For interpreters with big
+    /// pre-initialised heaps (componentize-py's Python, a 12.6 MB image):
+    /// a Python job writes a few hundred pages scattered over the whole
+    /// image, more runs than one `PAGEMAP_SCAN` call reports (wasmtime 48
+    /// asks for at most 32), so under `DirtyPages` every page past the
+    /// 32nd run went back to the image and the next job took a
+    /// copy-on-write fault on it, each fault a TLB-shootdown interrupt to
+    /// the other core. Measured on hello-world-py at concurrency 16:
+    /// 3.8 ms of server CPU per request under `DirtyPages`, 1.8 ms under
+    /// this (BENCHMARKS.md). On a Rust hello-world the same change costs
+    /// 0.2 → 0.29 ms, hence two pools.
+    WholeMemory,
+}
+
 /// Bytes of a linear memory's dirty pages reset by copying (instead of
 /// `madvise`) when its pool slot is reused. With `PAGEMAP_SCAN` only the
 /// pages a job actually wrote are copied, so a small job's reset costs a
@@ -51,11 +82,22 @@ const ASYNC_STACK: usize = 2 * 1024 * 1024;
 const MEMORY_KEEP_RESIDENT: usize = 512 * 1024;
 /// The same for tables (function tables are small).
 const TABLE_KEEP_RESIDENT: usize = 64 * 1024;
+/// Bytes of a linear memory reset by copying under
+/// [`MemoryReset::WholeMemory`]: the image and the heap a job grew after it,
+/// up to this; anything beyond goes back to the kernel. 16 MiB covers a
+/// componentize-py interpreter with room to spare (the same throughput was
+/// measured at 16 and 32 MiB), and is also what a warm idle slot of this
+/// pool keeps in RAM.
+const WHOLE_RESET_KEEP_RESIDENT: usize = 16 * 1024 * 1024;
 
 /// Build the engine: Cranelift, fuel and epochs compiled into the code,
 /// async calls (so a wall-clock timeout can drop a guest blocked in a host
-/// call), and the pooling allocator for microsecond instantiation.
-pub(crate) fn build_engine(settings: &EngineSettings) -> Result<Engine, RuntimeError> {
+/// call), and the pooling allocator for microsecond instantiation, its
+/// slots reset by `reset`.
+pub(crate) fn build_engine(
+    settings: &EngineSettings,
+    reset: MemoryReset,
+) -> Result<Engine, RuntimeError> {
     let mut config = Config::new();
     // Fuel: a deterministic instruction budget per job.
     config.consume_fuel(true);
@@ -81,12 +123,20 @@ pub(crate) fn build_engine(settings: &EngineSettings) -> Result<Engine, RuntimeE
         // The pool's slot must be at least the largest per-job memory cap,
         // or the slot limit fires first with a vaguer error than our limiter.
         .max_memory_size(max_memory)
+        .table_keep_resident(TABLE_KEEP_RESIDENT);
+    match reset {
         // Reset reused slots by copying only their dirty pages (see
         // `MEMORY_KEEP_RESIDENT`); `Auto` falls back to `madvise` on kernels
         // older than 6.7 and on other systems.
-        .pagemap_scan(Enabled::Auto)
-        .linear_memory_keep_resident(MEMORY_KEEP_RESIDENT)
-        .table_keep_resident(TABLE_KEEP_RESIDENT);
+        MemoryReset::DirtyPages => pool
+            .pagemap_scan(Enabled::Auto)
+            .linear_memory_keep_resident(MEMORY_KEEP_RESIDENT),
+        // Without the scan, wasmtime copies the first `keep_resident` bytes
+        // back from the image (zeroing past it) and releases the rest.
+        MemoryReset::WholeMemory => pool
+            .pagemap_scan(Enabled::No)
+            .linear_memory_keep_resident(WHOLE_RESET_KEEP_RESIDENT),
+    };
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
 
     Engine::new(&config).map_err(|e| RuntimeError::Engine(format!("{e:#}")))

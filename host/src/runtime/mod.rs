@@ -1,13 +1,16 @@
 //! The sandbox: a narrow wrapper around wasmtime that runs process
 //! components with fuel, memory and wall-clock limits.
 //!
-//! It narrows wasmtime to what wasmproc needs: one [`Engine`] with the
-//! pooling allocator, fuel and epoch interruption; components compiled once
+//! It narrows wasmtime to what wasmproc needs: two [`Engine`]s with the
+//! pooling allocator, fuel and epoch interruption, which differ only in how
+//! a slot's memory is reset between jobs ([`MemoryReset`]: dirty pages for
+//! most components, the whole memory for big interpreters); components compiled once
 //! (with an on-disk artifact cache) and pre-instantiated against a fixed
 //! linker (WASI p2 without capabilities + our `host` interface); a fresh
 //! store and instance per job. It knows nothing of HTTP or storage.
 //!
 //! - `engine.rs`: engine configuration, each knob with its reason.
+//! - `pool.rs`: one engine, linker and epoch ticker per reset strategy.
 //! - `epoch.rs`: the ticker thread behind deadlines and yields.
 //! - `limits.rs`: per-job [`Limits`] and the memory limiter.
 //! - `sandbox.rs`: per-job store state and the host imports.
@@ -49,6 +52,7 @@ mod epoch;
 mod job_log;
 mod limits;
 mod outcome;
+mod pool;
 mod sandbox;
 
 use std::path::PathBuf;
@@ -57,11 +61,11 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
-use wasmtime::component::{Component, Linker};
+use wasmtime::component::Component;
 use wasmtime::{Engine, Store, UpdateDeadline};
 
 pub use capabilities::ImportPolicy;
-pub use engine::EngineSettings;
+pub use engine::{EngineSettings, MemoryReset};
 pub use epoch::EPOCH_TICK;
 pub use job_log::{JobLog, LogSink, LogStream, StreamLog};
 pub use limits::{Limits, MemoryLimitExceeded};
@@ -69,8 +73,8 @@ pub use outcome::{OutputProblem, OutputValue, ProcessOutput, RunOutcome, RunRepo
 pub use sandbox::{NoProgress, ProgressSink};
 
 use artifact_cache::ArtifactCache;
-use bindings::{Process, ProcessPre};
-use epoch::EpochTicker;
+use bindings::ProcessPre;
+use pool::{SandboxPool, SandboxPools};
 use sandbox::SandboxState;
 
 /// Failures to set up the runtime itself.
@@ -120,11 +124,24 @@ pub enum LoadError {
 /// hundreds of Rust or C ones.
 pub const DEFAULT_ARTIFACT_CACHE_BYTES: u64 = 2 << 30;
 
+/// Default of [`RuntimeConfig::whole_memory_reset_from_bytes`]: 8 MiB, above
+/// every Rust, C and JavaScript example (at most 1.7 MB) and below the
+/// Python ones (19–20 MB).
+pub const DEFAULT_WHOLE_MEMORY_RESET_FROM_BYTES: usize = 8 * 1024 * 1024;
+
 /// Settings of a [`Runtime`].
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
-    /// Engine sizing (pool slots, largest memory).
+    /// Engine sizing (pool slots, largest memory), the same for both pools.
     pub engine: EngineSettings,
+    /// Components of at least this many bytes run in the pool whose slots
+    /// are reset by copying their whole memory ([`MemoryReset::WholeMemory`]),
+    /// smaller ones in the pool that copies only dirty pages. The size of
+    /// a component is a proxy for the size of its memory image: the big
+    /// ones are interpreters carrying a pre-initialised heap (Python), whose
+    /// scattered writes the dirty-page reset handles badly. `0` puts every
+    /// component in the whole-memory pool, `usize::MAX` none.
+    pub whole_memory_reset_from_bytes: usize,
     /// Where compiled artifacts are cached; `None` disables the cache.
     pub artifact_dir: Option<PathBuf>,
     /// Most bytes the artifact cache keeps on disk (least recently used
@@ -146,6 +163,7 @@ impl Default for RuntimeConfig {
     fn default() -> Self {
         Self {
             engine: EngineSettings::default(),
+            whole_memory_reset_from_bytes: DEFAULT_WHOLE_MEMORY_RESET_FROM_BYTES,
             artifact_dir: None,
             artifact_cache_bytes: DEFAULT_ARTIFACT_CACHE_BYTES,
             // Python and JS components take 2–20 s to compile on 2 cores.
@@ -163,26 +181,20 @@ impl Default for RuntimeConfig {
     }
 }
 
-/// Runs process components. Cheap to clone; clones share the engine.
+/// Runs process components. Cheap to clone; clones share the engines.
 #[derive(Clone)]
 pub struct Runtime {
     inner: Arc<RuntimeInner>,
 }
 
 struct RuntimeInner {
-    /// The one engine: every component is compiled for it, and its
-    /// settings (fuel, epochs, the pool) are fixed for its lifetime.
-    engine: Engine,
-    /// WASI p2 (async) plus our `host` interface, built once. Every
-    /// component is pre-instantiated against it at load, so a missing or
-    /// mistyped import fails the deploy, never a job.
-    linker: Linker<SandboxState>,
+    /// One engine per memory-reset strategy, each with its linker; a
+    /// component is compiled for, and runs in, one of them.
+    pools: SandboxPools,
     /// Compiled artifacts on disk; `None` when no directory is configured,
     /// and then every load compiles.
     cache: Option<ArtifactCache>,
     config: RuntimeConfig,
-    // Declared last: dropped after the engine handle above is released.
-    _ticker: EpochTicker,
 }
 
 /// A compiled, pre-instantiated process component. Cheap to clone.
@@ -196,6 +208,8 @@ struct ModuleInner {
     sha256: String,
     /// Whether the compiled code came from the artifact cache.
     from_cache: bool,
+    /// Which pool it was compiled for and runs in.
+    reset: MemoryReset,
     /// The component with its imports already resolved against the
     /// linker and its exports type-checked against the world: a job only
     /// allocates and initialises an instance from it.
@@ -228,6 +242,12 @@ impl ProcessModule {
     pub fn from_cache(&self) -> bool {
         self.inner.from_cache
     }
+
+    /// How its sandboxes' memory is reset between jobs: which pool it
+    /// runs in (see [`RuntimeConfig::whole_memory_reset_from_bytes`]).
+    pub fn memory_reset(&self) -> MemoryReset {
+        self.inner.reset
+    }
 }
 
 /// Hex SHA-256 of some bytes: the identity of a module.
@@ -236,37 +256,36 @@ pub fn module_sha256(wasm: &[u8]) -> String {
 }
 
 impl Runtime {
-    /// Create the engine, link the host functions and start the epoch ticker.
-    ///
-    /// WASI is linked in its async form: with the async exports, a guest
-    /// blocked in a WASI call (a `sleep`, a poll) is a pending future that
-    /// the job's timeout can drop, where a synchronous host call would
-    /// hold the thread until it returned.
+    /// Create both sandbox pools (engines, linkers, epoch tickers) and
+    /// open the artifact cache.
     pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
-        let engine = engine::build_engine(&config.engine)?;
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .map_err(|e| RuntimeError::Link(format!("{e:#}")))?;
-        Process::add_to_linker::<_, wasmtime::component::HasSelf<_>>(&mut linker, |s| s)
-            .map_err(|e| RuntimeError::Link(format!("{e:#}")))?;
+        let pools = SandboxPools::new(&config.engine)?;
+        // Either engine names the artifacts: their code is interchangeable
+        // (see `pool.rs`).
         let cache = match &config.artifact_dir {
             Some(dir) => Some(ArtifactCache::open(
                 dir,
-                &engine,
+                &pools.get(MemoryReset::DirtyPages).engine,
                 config.artifact_cache_bytes,
             )?),
             None => None,
         };
-        let ticker = EpochTicker::start(&engine)?;
         Ok(Self {
             inner: Arc::new(RuntimeInner {
-                engine,
-                linker,
+                pools,
                 cache,
                 config,
-                _ticker: ticker,
             }),
         })
+    }
+
+    /// The pool a component of `bytes` bytes runs in.
+    fn reset_for(&self, bytes: usize) -> MemoryReset {
+        if bytes >= self.inner.config.whole_memory_reset_from_bytes {
+            MemoryReset::WholeMemory
+        } else {
+            MemoryReset::DirtyPages
+        }
     }
 
     /// Compile (or load from the artifact cache), link and describe a
@@ -276,9 +295,10 @@ impl Runtime {
     pub async fn load(&self, wasm: Vec<u8>) -> Result<ProcessModule, LoadError> {
         check_header(&wasm)?;
         let sha256 = module_sha256(&wasm);
+        let reset = self.reset_for(wasm.len());
         let runtime = self.clone();
         let hash = sha256.clone();
-        let compile = tokio::task::spawn_blocking(move || runtime.compile(&wasm, &hash));
+        let compile = tokio::task::spawn_blocking(move || runtime.compile(&wasm, &hash, reset));
         let timeout = self.inner.config.compile_timeout;
         let (component, from_cache) = match tokio::time::timeout(timeout, compile).await {
             Err(_) => return Err(LoadError::CompileTimeout(timeout)),
@@ -287,35 +307,42 @@ impl Runtime {
             }
             Ok(Ok(result)) => result?,
         };
+        let pool = self.inner.pools.get(reset);
         let refused = self
             .inner
             .config
             .imports
-            .refused_imports(&self.inner.engine, &component);
+            .refused_imports(&pool.engine, &component);
         if !refused.is_empty() {
             return Err(LoadError::Imports(capabilities::refusal_message(&refused)));
         }
-        let instance_pre = self
-            .inner
+        let instance_pre = pool
             .linker
             .instantiate_pre(&component)
             .map_err(|e| LoadError::Imports(format!("{e:#}")))?;
         let pre = ProcessPre::new(instance_pre).map_err(|e| LoadError::World(format!("{e:#}")))?;
-        let description = self.describe_with(&pre).await?;
+        let description = self.describe_with(pool, &pre).await?;
         Ok(ProcessModule {
             inner: Arc::new(ModuleInner {
                 sha256,
                 from_cache,
+                reset,
                 pre,
                 description,
             }),
         })
     }
 
-    /// Compile `wasm`, using and filling the artifact cache; `true` with
-    /// the component when it came from the cache.
-    fn compile(&self, wasm: &[u8], sha256: &str) -> Result<(Component, bool), LoadError> {
-        let engine = &self.inner.engine;
+    /// Compile `wasm` for the pool of `reset`, using and filling the
+    /// artifact cache; `true` with the component when it came from the
+    /// cache.
+    fn compile(
+        &self,
+        wasm: &[u8],
+        sha256: &str,
+        reset: MemoryReset,
+    ) -> Result<(Component, bool), LoadError> {
+        let engine = &self.inner.pools.get(reset).engine;
         if let Some(cache) = &self.inner.cache {
             let cached = cache.load(engine, sha256);
             crate::telemetry::metrics::artifact_cache(cached.is_some());
@@ -337,11 +364,16 @@ impl Runtime {
     /// the answer is a JSON object within `max_description_bytes`.
     async fn describe_with(
         &self,
+        pool: &SandboxPool,
         pre: &ProcessPre<SandboxState>,
     ) -> Result<serde_json::Value, LoadError> {
         let limits = self.inner.config.describe_limits;
-        let mut store =
-            self.new_store(&limits, JobLog::new(limits.log_bytes), Arc::new(NoProgress));
+        let mut store = Self::new_store(
+            &pool.engine,
+            &limits,
+            JobLog::new(limits.log_bytes),
+            Arc::new(NoProgress),
+        );
         let call = async {
             let instance = pre.instantiate_async(&mut store).await?;
             instance.call_describe(&mut store).await
@@ -394,13 +426,13 @@ impl Runtime {
     /// default of 0, which has always passed, the guest would enter the
     /// callback at its very first check.
     fn new_store(
-        &self,
+        engine: &Engine,
         limits: &Limits,
         log: JobLog,
         progress: Arc<dyn ProgressSink>,
     ) -> Store<SandboxState> {
         let mut store = Store::new(
-            &self.inner.engine,
+            engine,
             SandboxState::new(limits.memory_bytes, log, progress),
         );
         store.limiter(|state| &mut state.limiter);
@@ -447,7 +479,8 @@ impl Runtime {
         log: JobLog,
     ) -> RunReport {
         let started = Instant::now();
-        let mut store = self.new_store(limits, log.clone(), progress);
+        let engine = &self.inner.pools.get(module.inner.reset).engine;
+        let mut store = Self::new_store(engine, limits, log.clone(), progress);
         // `biased`: the cancellation is polled before the call, so a
         // dismissed job stops at its next yield (within a tick) even if the
         // call itself would be ready. Both the cancellation and the timeout

@@ -10,6 +10,12 @@
 //! fails only this job, with a reason naming the limit that was hit, and
 //! carries on.
 //!
+//! `snoop` looks for what earlier jobs left in the instance's memory (a
+//! static and the heap it points to), returns it (`""` when nothing), then
+//! leaves its own `secret` there, 64 KiB of it: a host that reused a
+//! sandbox, or reset its memory incompletely, shows one job's data to the
+//! next.
+//!
 //! Malformed results, for the boundary between guest and host:
 //! `invalid-json` (a `json` value that is not JSON), `undeclared-output`
 //! (an output id the description does not declare), `wrong-media-type`
@@ -17,6 +23,7 @@
 //! the job with a reason naming the output, never store or serve them.
 
 use std::hint::black_box;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use wasmproc_guest::{
@@ -25,6 +32,10 @@ use wasmproc_guest::{
 };
 
 struct Hostile;
+
+/// Where `snoop` leaves its secret: the static sits in the module's data,
+/// the strings it holds on the heap past it.
+static LEFT_BEHIND: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 impl Process for Hostile {
     fn describe() -> Value {
@@ -39,9 +50,10 @@ impl Process for Hostile {
                     "infinite-loop", "memory-bomb", "deep-recursion", "panic", "huge-output",
                     "endless-sleep", "log-flood", "process-error", "exit",
                     "read-file", "open-socket", "progress-storm", "slow-log-then-fail",
-                    "invalid-json", "undeclared-output", "wrong-media-type", "null-output"
+                    "invalid-json", "undeclared-output", "wrong-media-type", "null-output", "snoop"
                 ] } },
-                "size": { "minOccurs": 0, "schema": { "type": "integer", "minimum": 0 } }
+                "size": { "minOccurs": 0, "schema": { "type": "integer", "minimum": 0 } },
+                "secret": { "minOccurs": 0, "schema": { "type": "string" } }
             },
             "outputs": {
                 "result": { "schema": { "type": "string", "contentEncoding": "binary" } },
@@ -141,6 +153,15 @@ impl Process for Hostile {
             // `null` where the description declares a string: the output
             // schema check must catch it.
             "null-output" => Ok(vec![Output::json("result", &Value::Null)]),
+            "snoop" => {
+                let secret = inputs.optional_str("secret")?.unwrap_or("secret");
+                let mut left = LEFT_BEHIND.lock().unwrap_or_else(|e| e.into_inner());
+                let found: Vec<String> =
+                    left.iter().map(|s| s.chars().take(32).collect()).collect();
+                let found = found.join(",");
+                left.push(secret.repeat(65_536 / secret.len().max(1)));
+                Ok(vec![Output::json("result", &found)])
+            }
             "wrong-media-type" => Ok(vec![Output::bytes(
                 "image",
                 "text/html",
