@@ -140,6 +140,10 @@ class Server:
             cfg = self.dir / "pygeoapi-config.yml"
             cfg.write_text(PYGEOAPI_CONFIG.read_text()
                            .replace("@PORT@", str(self.port)).replace("@DIR@", str(self.dir)))
+            # The statistics processor plugin (pygeoapi-config.yml) lives
+            # beside the configuration.
+            env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (str(PYGEOAPI_CONFIG.parent), env.get("PYTHONPATH")) if p)
             openapi = self.dir / "openapi.yml"
             subprocess.run([str(VENV_BIN / "pygeoapi"), "openapi", "generate", str(cfg),
                             "--output-file", str(openapi)], check=True, timeout=120,
