@@ -143,6 +143,8 @@ pub struct Server {
     base_url: String,
     /// Fired (once) to make the HTTP task stop accepting and drain.
     shutdown: Option<oneshot::Sender<()>>,
+    /// The API the listener serves (a clone: routers share their state).
+    app: axum::Router,
     /// The HTTP task (`serve_http`), or on a worker node a task that only
     /// waits for the shutdown signal; its result is `shutdown`'s.
     http: JoinHandle<std::io::Result<()>>,
@@ -326,7 +328,7 @@ impl Server {
         let http = match listener {
             Some(listener) => tokio::spawn(serve_http(
                 listener,
-                app,
+                app.clone(),
                 signal,
                 config.header_read_timeout,
             )),
@@ -339,6 +341,7 @@ impl Server {
             local_addr,
             base_url,
             shutdown: Some(shutdown),
+            app,
             http,
             retention,
             scheduler: Some(scheduler),
@@ -359,6 +362,14 @@ impl Server {
     /// address.
     pub fn base_url(&self) -> String {
         self.base_url.clone()
+    }
+
+    /// The API as a tower service, the same one the listener serves: every
+    /// layer, handler, the scheduler, the sandbox and the store, without
+    /// sockets or hyper. For in-process benchmarks (`benches/sync_path.rs`)
+    /// and embedding; a request sent to it runs like one over HTTP.
+    pub fn router(&self) -> axum::Router {
+        self.app.clone()
     }
 
     /// Stop accepting connections and finish in-flight requests; give
