@@ -26,8 +26,9 @@
 //!   over a cluster (`jobs/spread.rs`) or sent to other servers
 //!   (`jobs/remote.rs`), deployable workflows ([`jobs::workflow`]), and the
 //!   result cache (`jobs/cache.rs`).
-//! - [`runtime`]: the sandbox, a narrow wrapper around wasmtime: engine
-//!   configuration, per-job limits (fuel, memory, wall clock, output, log),
+//! - [`runtime`]: the sandbox, a narrow wrapper around wasmtime: two
+//!   engines (sandbox pools that differ in how a slot's memory is reset,
+//!   [`runtime::MemoryReset`]), per-job limits (fuel, memory, wall clock, output, log),
 //!   the compiled-artifact cache, the capabilities a component may import,
 //!   and the classification of how a run ends.
 //! - [`store`]: durable state behind one backend-neutral API, with two
@@ -78,6 +79,9 @@
 //!   [`store::JobRecord`]; its **results** are the outputs of a successful
 //!   run.
 //! - **sandbox**: the fresh wasmtime store and instance a job runs in.
+//!   **sandbox pool**: one engine's pre-reserved instance slots; a slot is
+//!   reset to the module's initial memory before its next job, by one of
+//!   two [`runtime::MemoryReset`] strategies (one pool each).
 //! - **worker**: one of `max_concurrent_jobs` permits; a job holds one from
 //!   start to stored outcome.
 //! - **dismiss**: the client's `DELETE /jobs/{id}`: the job is deleted and,

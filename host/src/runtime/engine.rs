@@ -44,20 +44,20 @@ const ASYNC_STACK: usize = 2 * 1024 * 1024;
 /// How a pool slot's linear memory is put back to the module's initial
 /// contents before its next job. Each runtime has one engine (one pool) per
 /// strategy, and a component runs in the pool that suits it (see
-/// `RuntimeConfig::whole_memory_reset_from_bytes`): the two differ by an
-/// order of magnitude on the guests each suits.
+/// `RuntimeConfig::whole_memory_reset_from_bytes`): on the guests it does
+/// not suit, each strategy cost 1.5–2.2× the other's CPU per request.
 ///
 /// Both give every job the module's pristine memory: the strategy only
 /// decides which pages a reset copies and which it hands back to the kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MemoryReset {
     /// Copy back only the pages jobs wrote, found with `PAGEMAP_SCAN`, and
-    /// release the rest (see [`MEMORY_KEEP_RESIDENT`]). Cheapest for small
+    /// release the rest (see `MEMORY_KEEP_RESIDENT`). Cheapest for small
     /// memories, and for guests whose writes stay in a few runs of pages
     /// (Rust, C, JavaScript).
     DirtyPages,
     /// Copy the whole memory image back (and zero what follows it, up to
-    /// [`WHOLE_RESET_KEEP_RESIDENT`]) after every job, without asking the
+    /// `WHOLE_RESET_KEEP_RESIDENT`) after every job, without asking the
     /// kernel which pages were written. For interpreters with big
     /// pre-initialised heaps (componentize-py's Python, a 12.6 MB image):
     /// a Python job writes a few hundred pages scattered over the whole
