@@ -43,124 +43,47 @@ async fn assert_fails_with(server: &TestServer, attack: Value, reason: &str) {
     );
 }
 
+/// Each attack of the hostile process, with the words its job's failure
+/// must carry: the limit it hit, or what it was refused. `size` where the
+/// attack needs one.
+const ATTACKS: &[(&str, Option<u64>, &str)] = &[
+    ("infinite-loop", None, "fuel"),
+    ("memory-bomb", None, "memory"),
+    ("endless-sleep", None, "wall-clock"),
+    ("panic", None, "trapped"),
+    ("deep-recursion", None, "trapped"),
+    ("huge-output", Some(2 * 1024 * 1024), "output"),
+    ("exit", None, "exit"),
+    ("process-error", None, "refusing on purpose"),
+    // The component imports wasi:filesystem and wasi:sockets (Rust's std
+    // pulls them in for std::fs and std::net), so it deploys; at run time
+    // there is no directory to open and no network to reach.
+    ("read-file", None, "reading /etc/passwd failed"),
+    ("open-socket", None, "connecting to 127.0.0.1:9 failed"),
+];
+
+/// Every attack at once on one server, beside `hello-world`: each fails
+/// only its own job (status `failed`, a message and a results exception
+/// naming its limit), `hello-world` answers while they run and after, and
+/// a failing sync request is answered with the exception and stored as a
+/// failed job. The process itself came from the processes directory.
 #[tokio::test]
-async fn hostile_process_is_loaded_from_the_processes_dir() {
-    let server = hostile_server().await;
+async fn each_attack_fails_only_its_own_job_naming_its_limit() {
+    let server = TestServer::builder().with_hostile().start().await;
     let description = server.get_json("/processes/hostile").await;
     assert_valid("process.yaml", &description);
-    let list = server.get_json("/processes").await;
-    let ids: Vec<&str> = list["processes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|p| p["id"].as_str())
-        .collect();
-    assert_eq!(ids, vec!["hostile"], "builtins are off: {list}");
-    server.shutdown().await;
-}
 
-#[tokio::test]
-async fn infinite_loop_fails_with_fuel_exhausted() {
-    let server = hostile_server().await;
-    assert_fails_with(&server, behaviour("infinite-loop"), "fuel").await;
-    server.shutdown().await;
-}
-
-#[tokio::test]
-async fn memory_bomb_fails_with_memory_limit() {
-    let server = hostile_server().await;
-    assert_fails_with(&server, behaviour("memory-bomb"), "memory").await;
-    server.shutdown().await;
-}
-
-#[tokio::test]
-async fn endless_sleep_fails_with_wall_clock_limit() {
-    let server = hostile_server().await;
-    assert_fails_with(&server, behaviour("endless-sleep"), "wall-clock").await;
-    server.shutdown().await;
-}
-
-#[tokio::test]
-async fn panic_fails_as_trapped() {
-    let server = hostile_server().await;
-    assert_fails_with(&server, behaviour("panic"), "trapped").await;
-    server.shutdown().await;
-}
-
-#[tokio::test]
-async fn deep_recursion_fails_as_trapped() {
-    let server = hostile_server().await;
-    assert_fails_with(&server, behaviour("deep-recursion"), "trapped").await;
-    server.shutdown().await;
-}
-
-#[tokio::test]
-async fn huge_output_fails_with_output_limit() {
-    let server = hostile_server().await;
-    let attack = json!({ "inputs": { "behaviour": "huge-output", "size": 2 * 1024 * 1024 } });
-    assert_fails_with(&server, attack, "output").await;
-    server.shutdown().await;
-}
-
-#[tokio::test]
-async fn exit_fails_naming_the_exit() {
-    let server = hostile_server().await;
-    assert_fails_with(&server, behaviour("exit"), "exit").await;
-    server.shutdown().await;
-}
-
-#[tokio::test]
-async fn process_error_fails_with_the_process_message() {
-    let server = hostile_server().await;
-    assert_fails_with(&server, behaviour("process-error"), "refusing on purpose").await;
-    server.shutdown().await;
-}
-
-#[tokio::test]
-async fn filesystem_and_sockets_are_linked_but_grant_nothing() {
-    // The hostile component imports wasi:filesystem and wasi:sockets (Rust's
-    // std pulls them in for std::fs and std::net), so it deploys; at run
-    // time there is no directory to open and no network to reach.
-    let server = hostile_server().await;
-    assert_fails_with(
-        &server,
-        behaviour("read-file"),
-        "reading /etc/passwd failed",
-    )
-    .await;
-    assert_fails_with(
-        &server,
-        behaviour("open-socket"),
-        "connecting to 127.0.0.1:9 failed",
-    )
-    .await;
-    server.shutdown().await;
-}
-
-#[tokio::test]
-async fn sync_execution_of_a_failing_job_returns_an_exception_with_the_reason() {
-    let server = hostile_server().await;
-    let reply = server.execute("hostile", &behaviour("panic")).await;
-    let body = assert_error_exception(&reply, None);
-    assert!(
-        detail(&body).to_lowercase().contains("trapped"),
-        "detail does not say why: {body}"
-    );
-    let failed = server.get_json("/jobs?status=failed").await;
-    assert_eq!(
-        failed["jobs"].as_array().map(Vec::len),
-        Some(1),
-        "the sync job is stored as failed: {failed}"
-    );
-    server.shutdown().await;
-}
-
-#[tokio::test]
-async fn hello_world_succeeds_while_hostile_jobs_fail() {
-    let server = TestServer::builder().with_hostile().start().await;
-    let mut attacks = Vec::new();
-    for name in ["infinite-loop", "memory-bomb", "endless-sleep", "panic"] {
-        attacks.push(server.execute_async("hostile", &behaviour(name)).await);
+    let mut jobs = Vec::new();
+    for (name, size, reason) in ATTACKS {
+        let mut attack = behaviour(name);
+        if let Some(size) = size {
+            attack["inputs"]["size"] = json!(size);
+        }
+        jobs.push((
+            server.execute_async("hostile", &attack).await,
+            *name,
+            *reason,
+        ));
     }
     for _ in 0..3 {
         let (_, reply) = server
@@ -168,12 +91,42 @@ async fn hello_world_succeeds_while_hostile_jobs_fail() {
             .await;
         assert_eq!(reply.json(), json!("Hello Joe!"));
     }
-    for job_id in &attacks {
-        server
-            .wait_for_status(job_id, &["failed"], JOB_TIMEOUT)
+    for (job_id, name, reason) in &jobs {
+        let status_info = server
+            .wait_for_status(job_id, &["failed", "successful"], JOB_TIMEOUT)
             .await;
+        assert_eq!(status_info["status"], "failed", "{name}: {status_info}");
+        let message = status_info["message"].as_str().unwrap_or_default();
+        assert!(
+            message.to_lowercase().contains(reason),
+            "{name}: message {message:?} does not name {reason:?}: {status_info}"
+        );
+        assert!(status_info.get("finished").is_some(), "{status_info}");
+        let reply = server.get(&format!("/jobs/{job_id}/results")).await;
+        let body = assert_error_exception(&reply, None);
+        assert!(
+            detail(&body).to_lowercase().contains(reason),
+            "{name}: results exception does not carry {reason:?}: {body}"
+        );
     }
-    // And after all of them, too.
+
+    // Sync: the answer is the exception, and the job is stored as failed.
+    let reply = server.execute("hostile", &behaviour("panic")).await;
+    let body = assert_error_exception(&reply, None);
+    assert!(
+        detail(&body).to_lowercase().contains("trapped"),
+        "detail does not say why: {body}"
+    );
+    let failed = server
+        .get_json("/jobs?processID=hostile&status=failed&limit=100")
+        .await;
+    assert_eq!(
+        failed["jobs"].as_array().map(Vec::len),
+        Some(ATTACKS.len() + 1),
+        "every attack, and the sync one, stored as failed: {failed}"
+    );
+
+    // And after all of them, the server still works.
     let reply = server
         .execute("hello-world", &json!({ "inputs": { "name": "Ann" } }))
         .await;
