@@ -1,66 +1,41 @@
-"""The peer of `statistics-py` for pygeoapi: the same inputs, the same
-summary computed with the same calls of Python's `statistics` module, as a
-pygeoapi processor plugin (`bench/pygeoapi-config.yml` names it by module
-path; bench.py puts this folder on gunicorn's PYTHONPATH).
+"""The peer of `statistics-py` for pygeoapi: the very same Python code.
+
+This pygeoapi processor plugin runs `polyglot/python/statistics/app.py`
+(the source statistics-py is built from) with the guest SDK's plain-CPython
+runner, `wasmproc.call`, so both servers execute identical Python on
+identical inputs; only the server around it differs.
+`bench/pygeoapi/pygeoapi-config.yml` names it by module path, and bench.py
+puts this folder on gunicorn's PYTHONPATH.
 """
 
-import math
-import statistics
+import sys
+from pathlib import Path
 
 from pygeoapi.process.base import BaseProcessor, ProcessorExecuteError
 
-PROCESS_METADATA = {
-    "version": "0.1.0",
-    "id": "statistics",
-    "title": "Descriptive statistics",
-    "description": "Count, sum, min, max, mean, median, standard deviation, "
-    "variance and quantiles of a list of numbers; with weights, also the weighted mean.",
-    "jobControlOptions": ["sync-execute", "async-execute"],
-    "keywords": ["statistics"],
-    "inputs": {
-        "values": {"title": "Values", "minOccurs": 1,
-                   "schema": {"type": "array", "items": {"type": "number"}, "minItems": 1}},
-        "weights": {"title": "Weights", "minOccurs": 0,
-                    "schema": {"type": "array", "items": {"type": "number", "minimum": 0}}},
-        "quantiles": {"title": "Number of quantile intervals", "minOccurs": 0,
-                      "schema": {"type": "integer", "minimum": 2, "maximum": 100}},
-    },
-    "outputs": {
-        "summary": {"title": "Summary statistics",
-                    "schema": {"type": "object", "contentMediaType": "application/json"}},
-    },
-}
+_ROOT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(_ROOT / "guest-sdk/python"), str(_ROOT / "polyglot/python/statistics")]
+
+import app  # noqa: E402  (the statistics-py source)
+import wasmproc  # noqa: E402
+
+# Outside a component the SDK prints progress reports to stderr; pygeoapi
+# has no progress channel for a sync job, so they are dropped, not written
+# to its log on every request.
+app.progress = lambda percent, message=None: None
+
+PROCESS_METADATA = dict(app.Statistics.description, id="statistics")
 
 
 class StatisticsProcessor(BaseProcessor):
-    """What `polyglot/python/statistics/app.py` computes, for pygeoapi."""
+    """`app.Statistics`, served by pygeoapi."""
 
     def __init__(self, processor_def):
         super().__init__(processor_def, PROCESS_METADATA)
 
     def execute(self, data, outputs=None):
-        values = data.get("values")
-        if not isinstance(values, list) or not values:
-            raise ProcessorExecuteError("'values' must be a non-empty list of numbers")
-        weights = data.get("weights")
-        n = int(data.get("quantiles", 4))
-        if weights is not None and len(weights) != len(values):
-            raise ProcessorExecuteError("'weights' and 'values' differ in length")
-        count = len(values)
-        summary = {
-            "count": count,
-            "sum": math.fsum(values),
-            "min": min(values),
-            "max": max(values),
-            "mean": statistics.fmean(values),
-            "median": statistics.median(values),
-            "stdev": statistics.stdev(values) if count > 1 else None,
-            "variance": statistics.variance(values) if count > 1 else None,
-            "quantiles": statistics.quantiles(values, n=n, method="inclusive") if count > 1 else None,
-        }
-        if weights is not None:
-            total = math.fsum(weights)
-            if total == 0:
-                raise ProcessorExecuteError("'weights' sum to zero")
-            summary["weightedMean"] = math.fsum(v * w for v, w in zip(values, weights)) / total
-        return "application/json", {"id": "summary", "value": summary}
+        try:
+            (summary,) = wasmproc.call(app.Statistics, data)
+        except wasmproc.ProcessError as e:
+            raise ProcessorExecuteError(e.message) from e
+        return "application/json", {"id": "summary", "value": summary.value()}
