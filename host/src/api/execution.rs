@@ -42,7 +42,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::auth::Caller;
-use super::responses::{BodyTimeout, Forbidden, NoSuchProcess, TooLarge, Unauthorized};
+use super::responses::{BodyTimeout, Forbidden, JobFailed, NoSuchProcess, TooLarge, Unauthorized};
 use super::results::render;
 use super::{ApiError, AppState, Path};
 use crate::jobs::documents::{job_url, status_info};
@@ -282,7 +282,7 @@ fn monitor_link(state: &AppState, job: &JobRecord) -> HeaderValue {
         (status = 409, description = "The synchronous job was dismissed by a client while it ran", body = Exception, content_type = "application/problem+json"),
         (status = 413, response = TooLarge),
         (status = 415, description = "Body is not JSON", body = Exception, content_type = "application/problem+json"),
-        (status = 500, description = "The synchronous job failed (reason in detail) or a server error", body = Exception, content_type = "application/problem+json"),
+        (status = 500, response = JobFailed),
         (status = 503, description = "Queue full; see Retry-After", body = Exception, content_type = "application/problem+json"),
         (status = 507, description = "The stored job data reached `execution.max_stored_bytes`; see Retry-After", body = Exception, content_type = "application/problem+json")))]
 pub(crate) async fn execute(

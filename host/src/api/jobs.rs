@@ -45,7 +45,9 @@ use uuid::Uuid;
 use super::auth::Caller;
 use super::execution::job_failed;
 use super::html::{Format, pages, without_empty};
-use super::responses::{Forbidden, InvalidId, NoSuchJob, ServerError, Unauthorized};
+use super::responses::{
+    Forbidden, InvalidId, JobFailed, JobFailedOnInputs, NoSuchJob, ServerError, Unauthorized,
+};
 use super::results::{raw_output, render};
 use super::{ApiError, AppState, Paging, Path, known_parameters, query_pairs};
 use crate::jobs::documents::status_info;
@@ -374,10 +376,10 @@ async fn finished_results(
 #[utoipa::path(get, path = "/jobs/{jobID}/results", tag = "Jobs", operation_id = "getResult", security((), ("bearer" = [])),
     params(("jobID" = String, Path, description = "Job id")),
     responses((status = 200, description = "The results (results.yaml, or raw)"), (status = 204, description = "Every output by reference: Link headers"),
-        (status = 400, description = "The job failed on its inputs, or the id is not valid UTF-8", body = Exception, content_type = "application/problem+json"),
+        (status = 400, response = JobFailedOnInputs),
         (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
         (status = 404, description = "no-such-job, or result-not-ready while accepted or running", body = Exception, content_type = "application/problem+json"),
-        (status = 500, description = "The job failed (reason in detail)", body = Exception, content_type = "application/problem+json")))]
+        (status = 500, response = JobFailed)))]
 pub(crate) async fn results(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -400,10 +402,10 @@ pub(crate) async fn results(
 #[utoipa::path(get, path = "/jobs/{jobID}/results/{outputID}", tag = "Jobs", operation_id = "getResultOutput", security((), ("bearer" = [])),
     params(("jobID" = String, Path, description = "Job id"), ("outputID" = String, Path, description = "Output id")),
     responses((status = 200, description = "The output value in its media type"),
-        (status = 400, description = "The job failed on its inputs, or an id is not valid UTF-8", body = Exception, content_type = "application/problem+json"),
+        (status = 400, response = JobFailedOnInputs),
         (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
         (status = 404, description = "no-such-job, no-such-output, or result-not-ready", body = Exception, content_type = "application/problem+json"),
-        (status = 500, description = "The job failed (reason in detail)", body = Exception, content_type = "application/problem+json")))]
+        (status = 500, response = JobFailed)))]
 pub(crate) async fn output(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

@@ -33,8 +33,8 @@ use std::sync::OnceLock;
 use utoipa::OpenApi;
 
 use super::responses::{
-    BodyTimeout, Forbidden, InvalidId, NoSuchJob, NoSuchProcess, NotAForm, ServerError, TooLarge,
-    Unauthorized,
+    BodyTimeout, Forbidden, InvalidId, JobFailed, JobFailedOnInputs, NoSuchJob, NoSuchProcess,
+    NotAForm, ServerError, TooLarge, Unauthorized,
 };
 
 use crate::ogc::{
@@ -102,7 +102,9 @@ use crate::ogc::{
         BodyTimeout,
         TooLarge,
         NotAForm,
-        ServerError
+        ServerError,
+        JobFailedOnInputs,
+        JobFailed
     ))
 )]
 pub(crate) struct ApiDoc;

@@ -77,3 +77,17 @@ pub(crate) struct NotAForm(Exception);
 #[derive(ToResponse)]
 #[response(content_type = "application/problem+json")]
 pub(crate) struct ServerError(Exception);
+
+/// The job failed on its inputs (a process error the guest blamed on
+/// them, or an input its schema refused), so its results are this
+/// exception; also a path id that is not valid UTF-8.
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json")]
+pub(crate) struct JobFailedOnInputs(Exception);
+
+/// The job failed for another reason (a limit it hit, a trap, an invalid
+/// output; the detail names it), so its results are this exception; or
+/// the server itself failed.
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json")]
+pub(crate) struct JobFailed(Exception);
