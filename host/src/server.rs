@@ -438,9 +438,17 @@ const CONNECTION_DRAIN: std::time::Duration = std::time::Duration::from_secs(30)
 /// so that shutdown finishes in-flight requests (up to
 /// `CONNECTION_DRAIN`) instead of cutting them.
 ///
-/// The timeout is an HTTP/1 setting, and needs the timer set with it
-/// (hyper panics on a timeout without one). The auto builder also serves
-/// HTTP/2 with prior knowledge, which this timeout does not cover. A
+/// HTTP/1.1 only. The timeout is an HTTP/1 setting (it needs the timer
+/// set with it: hyper panics on a timeout without one), and it runs from
+/// the moment the connection is served, so a client that connects and
+/// sends nothing is cut off too, and so is an idle keep-alive connection
+/// once its next request is that late. hyper's HTTP/2 has no such
+/// deadline, and sniffing for the HTTP/2 preface first would wait for a
+/// silent client's first byte without one: a server that also spoke
+/// HTTP/2 with prior knowledge (h2c) kept such connections open for ever.
+/// Browsers use HTTP/2 only over TLS, which a proxy in front terminates,
+/// so h2c is not offered; an HTTP/2 preface is refused as a malformed
+/// HTTP/1 request. A
 /// failed `accept` (out of file descriptors, typically) is logged and
 /// retried after 50 ms rather than ending the server: the condition
 /// passes as connections close.
@@ -455,7 +463,7 @@ async fn serve_http(
     use hyper_util::server::graceful::GracefulShutdown;
     use hyper_util::service::TowerToHyperService;
 
-    let mut builder = Builder::new(TokioExecutor::new());
+    let mut builder = Builder::new(TokioExecutor::new()).http1_only();
     builder
         .http1()
         .timer(TokioTimer::new())
@@ -476,7 +484,7 @@ async fn serve_http(
                 };
                 let service = TowerToHyperService::new(app.clone());
                 let connection = builder
-                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                    .serve_connection(TokioIo::new(stream), service)
                     .into_owned();
                 let connection = graceful.watch(connection);
                 tokio::spawn(async move {

@@ -71,3 +71,33 @@ async fn a_client_trickling_its_body_gets_408() {
     assert!(response.contains("request-timeout"), "{response}");
     server.shutdown().await;
 }
+
+/// A client that connects and then says nothing, or opens an HTTP/2
+/// connection with prior knowledge (the preface and a SETTINGS frame) and
+/// then sends no request, holds a connection and its task: both are cut
+/// off after `header_read_timeout`, so idle sockets cannot pile up until
+/// the server runs out of file descriptors.
+#[tokio::test]
+async fn a_client_that_never_sends_a_request_is_disconnected() {
+    let server = TestServer::builder()
+        .configure(|c| c.header_read_timeout = Duration::from_millis(500))
+        .start()
+        .await;
+    let address = server.base().trim_start_matches("http://").to_owned();
+    let silent = TcpStream::connect(&address).await.expect("connect");
+    let mut http2 = TcpStream::connect(&address).await.expect("connect");
+    // The HTTP/2 connection preface, then an empty SETTINGS frame.
+    http2
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .expect("write");
+    for (what, mut stream) in [("silent", silent), ("http/2", http2)] {
+        let (_, waited) = read_until_closed(&mut stream, Duration::from_secs(15)).await;
+        assert!(
+            waited < Duration::from_secs(5),
+            "{what}: connection held for {waited:?}"
+        );
+    }
+    server.get("/processes").await.expect_status(200);
+    server.shutdown().await;
+}
