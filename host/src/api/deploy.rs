@@ -48,6 +48,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::auth::{package_reader, require_admin};
+use super::html::{is_json, quality};
 use super::processes::summary;
 use super::responses::{
     BodyTimeout, Forbidden, InvalidId, NoSuchProcess, ServerError, TooLarge, Unauthorized,
@@ -404,12 +405,21 @@ pub(crate) async fn package(
         .registry
         .get(&id)
         .ok_or_else(|| ApiError::no_such_process(&id))?;
-    let wants_wasm = headers
+    let accept = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|accept| accept.contains(WASM));
+        .unwrap_or("");
+    let wasm_quality = quality(accept, |media| media == WASM);
+    let json_quality = quality(accept, is_json);
+    // The component when the client names it, above any JSON type (a tie
+    // goes to the component: naming it at all is the unusual request).
+    let wants_wasm = wasm_quality > 0.0 && wasm_quality >= json_quality;
     if let Some(workflow) = &process.record.workflow {
-        if wants_wasm {
+        // A workflow has no component: refused only to a client that
+        // accepts nothing else (no JSON type, no wildcard).
+        let accepts_package = json_quality > 0.0
+            || quality(accept, |media| media == "*/*" || media == "application/*") > 0.0;
+        if wants_wasm && !accepts_package {
             return Err(ApiError::not_acceptable(format!(
                 "process '{id}' is a workflow, not a component: its package is {APP_PACKAGE}"
             )));

@@ -540,6 +540,24 @@ async fn deploy_an_application_package_by_value() {
         raw.body == wasm,
         "Accept: application/wasm gave other bytes"
     );
+    // Quality values decide: the component only when it is preferred.
+    for (accept, expected) in [
+        ("application/wasm;q=0", APP_PACKAGE),
+        ("application/wasm;q=0.5, application/json", APP_PACKAGE),
+        ("application/json;q=0.5, application/wasm", WASM),
+        ("*/*", APP_PACKAGE),
+    ] {
+        let reply = server
+            .send(
+                Method::GET,
+                "/processes/hello-pkg/package",
+                &[("accept", accept)],
+                None,
+            )
+            .await;
+        reply.expect_status(200);
+        assert_eq!(reply.content_type(), expected, "Accept: {accept}");
+    }
     assert_no_such_process(&server.get("/processes/nope/package").await);
 
     // A duplicate package id.

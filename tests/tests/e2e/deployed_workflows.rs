@@ -193,6 +193,26 @@ async fn a_deployed_workflow_runs_like_any_process_and_survives_a_restart() {
         )
         .await;
     assert_exception(&reply, 406, None);
+    // A client that also takes JSON gets the document.
+    for accept in [
+        "application/wasm, application/json;q=0.5",
+        "application/wasm, */*;q=0.1",
+    ] {
+        let reply = server
+            .send(
+                Method::GET,
+                "/processes/greet/package",
+                &[("accept", accept)],
+                None,
+            )
+            .await;
+        reply.expect_status(200);
+        assert_eq!(
+            reply.json()["executionUnit"]["mediaType"],
+            WORKFLOW,
+            "{accept}"
+        );
+    }
 
     // After a restart: the same process, and it runs.
     let server = server.restart().await;

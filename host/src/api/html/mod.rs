@@ -56,7 +56,7 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-pub(crate) use negotiate::{Format, negotiate};
+pub(crate) use negotiate::{Format, is_json, negotiate, quality};
 
 use super::ApiError;
 

@@ -50,27 +50,43 @@ pub(crate) fn negotiate(query: Option<&str>, accept: Option<&str>) -> Result<For
 
 /// The format an `Accept` header prefers (see the module doc).
 fn from_accept(accept: &str) -> Format {
-    let mut html = 0.0_f32;
-    let mut json = 0.0_f32;
-    for range in accept.split(',') {
-        let mut parts = range.split(';');
-        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-        let quality = parts
-            .filter_map(|p| p.trim().strip_prefix("q="))
-            .find_map(|q| q.trim().parse::<f32>().ok())
-            .unwrap_or(1.0)
-            .clamp(0.0, 1.0);
-        if media == "text/html" || media == "application/xhtml+xml" {
-            html = html.max(quality);
-        } else if media == "application/json" || media.ends_with("+json") {
-            json = json.max(quality);
-        }
-    }
-    if html > 0.0 && html > json {
+    let html = quality(accept, |media| {
+        media == "text/html" || media == "application/xhtml+xml"
+    });
+    if html > 0.0 && html > quality(accept, is_json) {
         Format::Html
     } else {
         Format::Json
     }
+}
+
+/// Whether `media` (lowercase, without parameters) is a JSON type:
+/// `application/json` or any `…+json`.
+pub(crate) fn is_json(media: &str) -> bool {
+    media == "application/json" || media.ends_with("+json")
+}
+
+/// The highest quality (`q`, 1 when not given, clamped to 0–1) that the
+/// `Accept` header `accept` gives to a media range `named` accepts; 0 when
+/// it names none. Ranges are compared lowercase and without parameters,
+/// and wildcards only match where `named` says so: a caller decides what
+/// `*/*` means for it.
+pub(crate) fn quality(accept: &str, named: impl Fn(&str) -> bool) -> f32 {
+    let mut best = 0.0_f32;
+    for range in accept.split(',') {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        if !named(&media) {
+            continue;
+        }
+        let q = parts
+            .filter_map(|p| p.trim().strip_prefix("q="))
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0)
+            .clamp(0.0, 1.0);
+        best = best.max(q);
+    }
+    best
 }
 
 #[cfg(test)]
