@@ -1160,3 +1160,104 @@ fn guide_steps_are_found_only_after_their_marker() {
     let unmarked = std::panic::catch_unwind(|| guide_steps("```sh\nx\n```", "g"));
     assert!(unmarked.is_err(), "a guide without the marker must fail");
 }
+
+/// A loopback HTTP/1.1 peer for the client commands. `answers` gets the
+/// peer's base URL and returns the JSON bodies to answer its first
+/// connections with (200, one request per connection), or `None` for a
+/// peer that accepts one connection and never answers. The peer records
+/// each request's path, and gives up after 30 s whatever happens.
+fn loopback_peer(
+    answers: impl FnOnce(&str) -> Option<Vec<String>>,
+) -> (String, std::thread::JoinHandle<Vec<String>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    let answers = answers(&base);
+    let peer = std::thread::spawn(move || {
+        let mut paths = Vec::new();
+        let Some(answers) = answers else {
+            let held = listener.accept().expect("accept");
+            std::thread::sleep(std::time::Duration::from_secs(30));
+            drop(held);
+            return paths;
+        };
+        for answer in answers {
+            let (stream, _) = listener.accept().expect("accept");
+            stream
+                .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+                .expect("timeout");
+            let mut reader = BufReader::new(stream);
+            let mut line = String::new();
+            reader.read_line(&mut line).expect("request line");
+            paths.push(line.split(' ').nth(1).unwrap_or("").to_owned());
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                    break;
+                }
+            }
+            let mut stream = reader.into_inner();
+            write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                answer.len()
+            )
+            .expect("answer");
+        }
+        paths
+    });
+    (base, peer)
+}
+
+/// `processes` follows `next` links until a page has none, printing every
+/// page's processes in order.
+#[test]
+fn processes_lists_every_page() {
+    let page = |ids: &[&str], next: Option<String>| {
+        let processes: Vec<_> = ids
+            .iter()
+            .map(|id| serde_json::json!({"id": id, "version": "1", "mutable": true, "title": id}))
+            .collect();
+        let links: Vec<_> = next
+            .map(|href| serde_json::json!({"rel": "next", "href": href}))
+            .into_iter()
+            .collect();
+        serde_json::json!({"processes": processes, "links": links}).to_string()
+    };
+    let (base, peer) = loopback_peer(|base| {
+        Some(vec![
+            page(
+                &["a", "b"],
+                Some(format!("{base}/processes?limit=10000&cursor=2")),
+            ),
+            page(&["c"], None),
+        ])
+    });
+    let output = wasmproc(&["processes", "--url", &base, "--timeout", "20"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let ids: Vec<String> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| line.split('\t').next().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(ids, ["a", "b", "c"]);
+    let paths = peer.join().expect("peer");
+    assert_eq!(
+        paths,
+        ["/processes?limit=10000", "/processes?limit=10000&cursor=2"]
+    );
+}
+
+/// A server that accepts the connection and never answers: the command
+/// gives up after `--timeout` and exits 2 saying it timed out, instead of
+/// waiting for ever.
+#[test]
+fn a_client_command_gives_up_on_a_server_that_never_answers() {
+    let (base, _peer) = loopback_peer(|_| None);
+    let output = wasmproc(&["processes", "--url", &base, "--timeout", "1"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let message = stderr(&output).to_lowercase();
+    assert!(
+        message.contains("contacting the server") && message.contains("timed out"),
+        "{message}"
+    );
+}

@@ -6,7 +6,7 @@
 //! | `deploy FILE` | `POST /processes` | 201, the process summary printed |
 //! | `deploy FILE --replace`, `replace FILE` | `PUT /processes/{id}`, `POST` on 404 | 204, `replaced ID` (201 after the `POST`) |
 //! | `undeploy ID…` | `DELETE /processes/{id}`, one per id | 204, `undeployed ID` |
-//! | `processes` | `GET /processes?limit=10000` | 200, one line per process |
+//! | `processes` | `GET /processes?limit=10000`, then each `next` link | 200, one line per process |
 //!
 //! The module is sent as it is (`application/wasm`), or, with `--id`, as
 //! an `application/ogcapppkg+json` application package whose description
@@ -21,11 +21,14 @@
 //! `HTTP <status>` and the server's problem document (pretty JSON) on
 //! stderr and exits 1; a server that cannot be reached, or a file that
 //! cannot be read (or, when it has to be described locally, loaded), is
-//! an error and exits 2 through `main`. Without a local description the
-//! server is the one to refuse a bad file: 400, exit 1.
+//! an error and exits 2 through `main`, and so is a request that takes
+//! longer than `--timeout` (a server that accepts the connection and never
+//! answers). Without a local description the server is the one to refuse
+//! a bad file: 400, exit 1.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use base64::Engine as _;
@@ -55,7 +58,22 @@ pub(crate) struct ServerArgs {
     /// when the server sets `auth.protect_processes`.
     #[arg(long, env = "WASMPROC_ADMIN_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Longest one request may take, in seconds, from connecting to the
+    /// last byte of the answer.
+    ///
+    /// A deploy waits while the server compiles the module (up to its
+    /// compile timeout, 120 s by default, for a big Python component), so
+    /// the default leaves room for that. Connecting alone may take 10 s.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    timeout: u64,
 }
+
+/// How long connecting to the server may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Most pages `processes` follows (`next` links) before it stops, so a
+/// server that links in a circle cannot keep it going.
+const MAX_PAGES: usize = 1000;
 
 /// Arguments of `deploy` and `replace`.
 #[derive(Debug, Args)]
@@ -96,15 +114,34 @@ pub(crate) struct UndeployArgs {
 /// A request to `path` (which starts with `/`) on the server, with the
 /// bearer token when one is given. `path` is appended to `--url` as it
 /// is: an id in it is not percent-encoded, which valid process ids
-/// (`A-Z a-z 0-9 - _ .`) never need. Each call builds its own client,
-/// which costs nothing that matters to a command making a few requests.
-fn request(server: &ServerArgs, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+/// (`A-Z a-z 0-9 - _ .`) never need.
+fn request(
+    server: &ServerArgs,
+    method: reqwest::Method,
+    path: &str,
+) -> anyhow::Result<reqwest::RequestBuilder> {
     let url = format!("{}{path}", server.url.trim_end_matches('/'));
-    let builder = reqwest::Client::new().request(method, url);
-    match &server.token {
+    request_url(server, method, &url)
+}
+
+/// A request to the absolute `url` with `--token` and `--timeout`. Each
+/// call builds its own client, which costs nothing that matters to a
+/// command making a few requests.
+fn request_url(
+    server: &ServerArgs,
+    method: reqwest::Method,
+    url: &str,
+) -> anyhow::Result<reqwest::RequestBuilder> {
+    let client = reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(Duration::from_secs(server.timeout))
+        .build()
+        .context("setting up the HTTP client")?;
+    let builder = client.request(method, url);
+    Ok(match &server.token {
         Some(token) => builder.bearer_auth(token),
         None => builder,
-    }
+    })
 }
 
 /// Print the server's answer; exit 1 when it is an error.
@@ -164,16 +201,15 @@ pub(crate) async fn deploy(args: DeployArgs, replace: bool) -> anyhow::Result<Ex
         None => None,
     };
     let send = |method: reqwest::Method, path: String| {
-        let builder = request(&args.server, method, &path);
-        let builder = match &package {
+        let builder = request(&args.server, method, &path).map(|builder| match &package {
             Some(package) => builder
                 .header("content-type", "application/ogcapppkg+json")
                 .json(package),
             None => builder
                 .header("content-type", "application/wasm")
                 .body(wasm.clone()),
-        };
-        async move { builder.send().await.context("contacting the server") }
+        });
+        async move { builder?.send().await.context("contacting the server") }
     };
     if replace {
         let id = match &args.id {
@@ -247,7 +283,7 @@ pub(crate) async fn undeploy(args: UndeployArgs) -> anyhow::Result<ExitCode> {
             &args.server,
             reqwest::Method::DELETE,
             &format!("/processes/{id}"),
-        )
+        )?
         .send()
         .await
         .context("contacting the server")?;
@@ -266,29 +302,43 @@ pub(crate) async fn undeploy(args: UndeployArgs) -> anyhow::Result<ExitCode> {
 /// scripts (`cut -f1` gives the ids). The third column is `mutable` for a
 /// deployed process and `built-in` for one the API cannot change (built
 /// in or from the processes directory). A field the summary lacks is
-/// printed empty. One page of at most 10000 processes is asked for (the
-/// server's largest `limit`); the rest, if any, are not listed.
+/// printed empty. Pages of up to 10000 processes (the server's largest
+/// `limit`) are asked for, following each page's `next` link, at most
+/// [`MAX_PAGES`] of them.
 pub(crate) async fn processes(args: ServerArgs) -> anyhow::Result<ExitCode> {
-    let response = request(&args, reqwest::Method::GET, "/processes?limit=10000")
-        .send()
-        .await
-        .context("contacting the server")?;
-    if !response.status().is_success() {
-        return report(response).await;
+    let mut url = format!("{}/processes?limit=10000", args.url.trim_end_matches('/'));
+    for _ in 0..MAX_PAGES {
+        let response = request_url(&args, reqwest::Method::GET, &url)?
+            .send()
+            .await
+            .context("contacting the server")?;
+        if !response.status().is_success() {
+            return report(response).await;
+        }
+        let list: Value = response.json().await.context("reading the process list")?;
+        for process in list["processes"].as_array().into_iter().flatten() {
+            println!(
+                "{}\t{}\t{}\t{}",
+                process["id"].as_str().unwrap_or(""),
+                process["version"].as_str().unwrap_or(""),
+                if process["mutable"].as_bool().unwrap_or(false) {
+                    "mutable"
+                } else {
+                    "built-in"
+                },
+                process["title"].as_str().unwrap_or("")
+            );
+        }
+        let next = list["links"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|link| link["rel"] == "next")
+            .and_then(|link| link["href"].as_str());
+        match next {
+            Some(next) => url = next.to_owned(),
+            None => return Ok(ExitCode::SUCCESS),
+        }
     }
-    let list: Value = response.json().await?;
-    for process in list["processes"].as_array().into_iter().flatten() {
-        println!(
-            "{}\t{}\t{}\t{}",
-            process["id"].as_str().unwrap_or(""),
-            process["version"].as_str().unwrap_or(""),
-            if process["mutable"].as_bool().unwrap_or(false) {
-                "mutable"
-            } else {
-                "built-in"
-            },
-            process["title"].as_str().unwrap_or("")
-        );
-    }
-    Ok(ExitCode::SUCCESS)
+    anyhow::bail!("the server gave more than {MAX_PAGES} pages of processes")
 }
