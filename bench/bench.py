@@ -40,6 +40,10 @@ ROOT = BENCH.parent
 # WASMPROC_BENCH_BINARY compares another build (e.g. an older commit) in the same run.
 WASMPROC = Path(os.environ.get("WASMPROC_BENCH_BINARY", ROOT / "target/release/wasmproc"))
 CEILING = ROOT / "target/release/wasmproc-bench-ceiling"
+# The floor: bare axum + one bare-wasmtime hello-world job per request
+# (bench/ceiling/src/floor.rs), on the guest bench/setup.sh builds.
+FLOOR = ROOT / "target/release/wasmproc-bench-floor"
+HELLO_WASM = ROOT / "target/guests/wasm32-wasip2/guest/hello_world.wasm"
 HOSTILE = ROOT / "target/guests/wasm32-wasip2/guest/hostile.wasm"
 VENV_BIN = BENCH / ".venv/bin"
 WRK_POST = BENCH / "wrk/post.lua"
@@ -49,7 +53,7 @@ PYGEOAPI_CONFIG = BENCH / "pygeoapi/pygeoapi-config.yml"
 HELLO_BODY = b'{"inputs":{"name":"Joe"}}'
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 CORES = os.cpu_count() or 1
-SERVERS = ("wasmproc", "ceiling", "pygeoapi")
+SERVERS = ("wasmproc", "floor", "ceiling", "pygeoapi")
 
 _started: list["Server"] = []
 
@@ -134,6 +138,11 @@ class Server:
             self.ready_path, self.ready_method = "/", "GET"
         elif kind == "ceiling":
             cmd = [str(CEILING), f"127.0.0.1:{self.port}"]
+            self.ready_path, self.ready_method = "/processes/hello-world/execution", "POST"
+        elif kind == "floor":
+            # With wasmproc's pool reset (--tuned): the untuned pool pays a
+            # TLB shootdown per job, and would flatter the ratio.
+            cmd = [str(FLOOR), f"127.0.0.1:{self.port}", str(HELLO_WASM), "--tuned"]
             self.ready_path, self.ready_method = "/processes/hello-world/execution", "POST"
         elif kind == "pygeoapi":
             (self.dir / "outputs").mkdir()
@@ -521,21 +530,24 @@ def summarize(data: dict) -> str:
                     f"{fmt(med([r['peak_rss_mib'] for r in rs]))} | {fmt(med([r['idle_rss_mib'] for r in rs]))} | "
                     f"{sum(r['errors'] for r in rs)} | {', '.join(fmt(r['load1'], 2) for r in rs)} |")
         out += ["", "| conc. | wasmproc / ceiling (req/s) | wasmproc / pygeoapi (req/s) | "
-                "pygeoapi CPU per req / wasmproc's | per round (ceiling; pygeoapi; CPU) |",
-                "|---:|---:|---:|---:|---|"]
+                "pygeoapi CPU per req / wasmproc's | wasmproc CPU per req / the floor's | "
+                "per round (ceiling; pygeoapi; CPU; floor) |",
+                "|---:|---:|---:|---:|---:|---|"]
         for c in concs:
-            ceil, peer, cpu, rows = [], [], [], []
+            ceil, peer, cpu, flo, rows = [], [], [], [], []
             for rnd in rounds:
                 w = pick(section="sync", server="wasmproc", concurrency=c, round=rnd)
                 ce = pick(section="sync", server="ceiling", concurrency=c, round=rnd)
                 pg = pick(section="sync", server="pygeoapi", concurrency=c, round=rnd)
+                fl = pick(section="sync", server="floor", concurrency=c, round=rnd)
                 a = w[0]["rps"] / ce[0]["rps"] if w and ce else None
                 b = w[0]["rps"] / pg[0]["rps"] if w and pg else None
                 d = pg[0]["cpu_ms_per_req"] / w[0]["cpu_ms_per_req"] if w and pg else None
-                ceil.append(a), peer.append(b), cpu.append(d)
-                rows.append(f"{fmt(a and 100 * a)}%; {fmt(b)}×; {fmt(d)}×")
+                e = w[0]["cpu_ms_per_req"] / fl[0]["cpu_ms_per_req"] if w and fl else None
+                ceil.append(a), peer.append(b), cpu.append(d), flo.append(e)
+                rows.append(f"{fmt(a and 100 * a)}%; {fmt(b)}×; {fmt(d)}×; {fmt(e)}×")
             out.append(f"| {c} | {fmt(med(ceil) and 100 * med(ceil))}% | {fmt(med(peer))}× | "
-                       f"{fmt(med(cpu))}× | {' / '.join(rows)} |")
+                       f"{fmt(med(cpu))}× | {fmt(med(flo))}× | {' / '.join(rows)} |")
         out.append("")
 
     asy = pick(section="async")
@@ -609,6 +621,8 @@ def summarize(data: dict) -> str:
                        / one(r, section="sync", server="pygeoapi", concurrency=16)["rps"])
     t_cpu = ratio_med(lambda r: one(r, section="sync", server="pygeoapi", concurrency=16)["cpu_ms_per_req"]
                       / one(r, section="sync", server="wasmproc", concurrency=16)["cpu_ms_per_req"])
+    t_floor = ratio_med(lambda r: one(r, section="sync", server="wasmproc", concurrency=16)["cpu_ms_per_req"]
+                        / one(r, section="sync", server="floor", concurrency=16)["cpu_ms_per_req"])
     t_async = ratio_med(lambda r: one(r, section="async", server="wasmproc", concurrency=16)["completed_per_s"]
                         / one(r, section="async", server="pygeoapi", concurrency=16)["completed_per_s"])
     async_stalled = any(r["stalled"] for r in pick(section="async", server="wasmproc", concurrency=16))
@@ -628,7 +642,9 @@ def summarize(data: dict) -> str:
             + ("**does not hold**: wasmproc stalled (see the async table) |" if async_stalled else
                f"{verdict(None if t_async is None else t_async >= 100)} |"),
             f"| status-read p99 under CPU load ≤ 10 ms | {fmt(t_status, 2)} ms | "
-            f"{verdict(None if t_status is None else t_status <= 10)} |", ""]
+            f"{verdict(None if t_status is None else t_status <= 10)} |",
+            f"| server CPU per sync request ≤ 2× the floor's (c=16; issue 16) | {fmt(t_floor)}× | "
+            f"{verdict(None if t_floor is None else t_floor <= 2)} |", ""]
     return "\n".join(out)
 
 
@@ -702,7 +718,7 @@ def main() -> int:
     args.status_duration = min(args.status_duration, 20)
     servers = [s for s in args.servers.split(",") if s]
     concs = [int(c) for c in args.concurrency.split(",")]
-    for path in (WASMPROC, CEILING, HOSTILE, VENV_BIN / "gunicorn"):
+    for path in (WASMPROC, CEILING, FLOOR, HELLO_WASM, HOSTILE, VENV_BIN / "gunicorn"):
         if not path.exists():
             sys.exit(f"missing {path}: run bench/setup.sh first")
     if shutil.which("wrk") is None:
@@ -736,7 +752,7 @@ def main() -> int:
                             save()
                 if "async" in sections:
                     for c in [int(x) for x in args.async_concurrency.split(",")]:
-                        for kind in [s for s in servers if s != "ceiling"]:
+                        for kind in [s for s in servers if s not in ("ceiling", "floor")]:
                             r = measure_async(kind, c, args, workdir)
                             r["round"] = rnd
                             data["results"].append(r)

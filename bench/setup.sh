@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what the benchmarks need, once: wrk (Debian), a Python venv with
 # the pinned peer server and async client (bench/requirements.lock), the
-# release wasmproc binary, the ceiling binary and the hostile guest.
+# release wasmproc binary, the ceiling and floor binaries and the hostile
+# and hello-world guests.
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,10 +19,10 @@ if ! bench/.venv/bin/python -c 'import aiohttp, pygeoapi, gunicorn' 2>/dev/null;
     bench/.venv/bin/pip install -q --disable-pip-version-check -r bench/requirements.lock
 fi
 
-echo "setup: building wasmproc and the ceiling (release)" >&2
+echo "setup: building wasmproc, the ceiling and the floor (release)" >&2
 cargo build --release -q -p wasmproc -p wasmproc-bench-ceiling
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
     rustup target add wasm32-wasip2
 fi
-echo "setup: building the hostile guest" >&2
-cargo build -q -p hostile --target wasm32-wasip2 --profile guest --target-dir target/guests
+echo "setup: building the hostile and hello-world guests" >&2
+cargo build -q -p hostile -p hello-world --target wasm32-wasip2 --profile guest --target-dir target/guests
