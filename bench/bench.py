@@ -362,8 +362,9 @@ def measure_sync(kind: str, concurrency: int, args: argparse.Namespace, workdir:
         time.sleep(0.5)
         idle_rss = srv.rss_kb()
         check_hello(srv)
+        warmed = 0
         if args.warmup > 0:
-            wrk(srv.base + url_path, WRK_POST, concurrency, args.warmup)
+            warmed = wrk(srv.base + url_path, WRK_POST, concurrency, args.warmup)["requests"]
         srv.reset_peak()
         load = loadavg()
         cpu0, io0, t0 = srv.cpu_ticks(), srv.wchar(), time.monotonic()
@@ -379,6 +380,11 @@ def measure_sync(kind: str, concurrency: int, args: argparse.Namespace, workdir:
         "written_kib_per_req": (io1 - io0) / 1024 / max(r["requests"], 1),
         "server_cores_busy": cpu_s / (t1 - t0),
         "idle_rss_mib": idle_rss / 1024, "peak_rss_mib": peak / 1024,
+        # Every request, sync too, is a stored job on both servers: how
+        # many the server held when the measurement ended (pygeoapi slows
+        # down as its job file grows, so this says how fresh it was).
+        "jobs_held_at_end": (1 + warmed + r["requests"]
+                             if kind in ("wasmproc", "pygeoapi") else None),
     }
 
 
@@ -515,8 +521,8 @@ def summarize(data: dict) -> str:
     if sync:
         out += ["## Sync execute (hello-world)", "",
                 "| server | conc. | req/s | p50 ms | p99 ms | CPU ms/req | written KiB/req | "
-                "peak RSS MiB | idle RSS MiB | errors | load1 per round |",
-                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+                "peak RSS MiB | idle RSS MiB | errors | jobs held at the end | load1 per round |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
         for kind in SERVERS:
             for c in concs:
                 rs = pick(section="sync", server=kind, concurrency=c)
@@ -528,7 +534,9 @@ def summarize(data: dict) -> str:
                     f"{fmt(med([r['cpu_ms_per_req'] for r in rs]), 3)} | "
                     f"{fmt(med([r.get('written_kib_per_req') for r in rs]))} | "
                     f"{fmt(med([r['peak_rss_mib'] for r in rs]))} | {fmt(med([r['idle_rss_mib'] for r in rs]))} | "
-                    f"{sum(r['errors'] for r in rs)} | {', '.join(fmt(r['load1'], 2) for r in rs)} |")
+                    f"{sum(r['errors'] for r in rs)} | "
+                    f"{fmt(med([r.get('jobs_held_at_end') for r in rs]))} | "
+                    f"{', '.join(fmt(r['load1'], 2) for r in rs)} |")
         out += ["", "| conc. | wasmproc / ceiling (req/s) | wasmproc / pygeoapi (req/s) | "
                 "pygeoapi CPU per req / wasmproc's | wasmproc CPU per req / the floor's | "
                 "per round (ceiling; pygeoapi; CPU; floor) |",
