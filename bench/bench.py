@@ -249,6 +249,15 @@ class Server:
         self.log.close()
         if self in _started:
             _started.remove(self)
+        # A run starts dozens of servers, each writing hundreds of MB of
+        # jobs; kept until the run ends they filled this machine's disk in
+        # the middle of one (every request then failed). The log stays.
+        for name in ("data", "jobs.db", "outputs"):
+            path = self.dir / name
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            elif path.exists():
+                path.unlink()
 
     def __enter__(self) -> "Server":
         return self

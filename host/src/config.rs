@@ -469,6 +469,12 @@ pub struct ExecutionConfig {
     /// dismissals and deletions go on. Cluster-wide with PostgreSQL. 0: no
     /// bound. Default 10 GiB.
     pub max_stored_bytes: u64,
+    /// Least free space on the data directory's disk, in bytes, below
+    /// which new jobs are refused with 507 Insufficient Storage (sled
+    /// only: see `jobs/disk_space.rs`). sled cannot recover from a write
+    /// that failed for lack of space without a restart, so this stops
+    /// short of it. 0: no floor. Default 256 MiB.
+    pub min_free_disk_bytes: u64,
     /// Least time between two counts of the stored job data (a walk of
     /// every job; slower counts space themselves out further, see
     /// `jobs/storage.rs`). Freed space is seen by the next count.
@@ -539,6 +545,7 @@ impl Default for ExecutionConfig {
             max_waiting_sync: 100,
             job_retention: Duration::from_secs(7 * 24 * 3600),
             max_stored_bytes: 10 << 30,
+            min_free_disk_bytes: 256 << 20,
             storage_recount: Duration::from_secs(30),
             module_grace: Duration::from_secs(600),
             shutdown_grace: Duration::from_secs(30),

@@ -392,6 +392,18 @@ impl From<StoreError> for ApiError {
                 .retry_after(retry_after.as_secs().max(1))
             }
             StoreError::QueueFull(_) => queue_full(&error),
+            // Out of disk: a condition of the server, not a bug, and the
+            // client may come back once an operator freed space.
+            StoreError::Sled(_) if error.is_disk_full() => {
+                tracing::error!(%error, "the store's disk is full: writes fail until space is freed and the server restarts");
+                ApiError::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    ty::STORAGE_FULL,
+                    "Storage full",
+                    "the server's disk is full: nothing more can be stored until an operator frees space and restarts it",
+                )
+                .retry_after(30)
+            }
             StoreError::Sled(_)
             | StoreError::Postgres(_)
             | StoreError::Encoding(_)
@@ -422,7 +434,9 @@ impl From<JobError> for ApiError {
             JobError::QueueFull(_) | JobError::SyncQueueFull(_) => queue_full(&error),
             // Retry-After: freed space shows at the next count of the
             // stored data (`execution.storage_recount`, 30 s by default).
-            JobError::StorageFull { .. } | JobError::OwnerStorageFull { .. } => ApiError::new(
+            JobError::StorageFull { .. }
+            | JobError::OwnerStorageFull { .. }
+            | JobError::DiskFull { .. } => ApiError::new(
                 StatusCode::INSUFFICIENT_STORAGE,
                 ty::STORAGE_FULL,
                 "Storage full",

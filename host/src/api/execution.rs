@@ -284,7 +284,7 @@ fn monitor_link(state: &AppState, job: &JobRecord) -> HeaderValue {
         (status = 415, description = "Body is not JSON", body = Exception, content_type = "application/problem+json"),
         (status = 500, response = JobFailed),
         (status = 503, description = "Queue full; see Retry-After", body = Exception, content_type = "application/problem+json"),
-        (status = 507, description = "The stored job data reached `execution.max_stored_bytes`; see Retry-After", body = Exception, content_type = "application/problem+json")))]
+        (status = 507, description = "The stored job data reached `execution.max_stored_bytes`, or the data directory's disk has less than `execution.min_free_disk_bytes` free; see Retry-After", body = Exception, content_type = "application/problem+json")))]
 pub(crate) async fn execute(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

@@ -33,6 +33,7 @@
 mod address_guard;
 mod cache;
 mod callbacks;
+mod disk_space;
 mod dispatch;
 pub mod documents;
 mod href;

@@ -79,6 +79,17 @@ pub enum JobError {
         /// `execution.max_stored_bytes`.
         max: u64,
     },
+    /// The data directory's disk has less free space than
+    /// `execution.min_free_disk_bytes`.
+    #[error(
+        "the disk of the server's data directory has {available} bytes free, below its floor of {min} bytes (execution.min_free_disk_bytes): no new job is accepted until space is freed"
+    )]
+    DiskFull {
+        /// Free bytes, as last read.
+        available: u64,
+        /// `execution.min_free_disk_bytes`.
+        min: u64,
+    },
     /// The stored data of one key's jobs reached its `max_stored_bytes`.
     #[error(
         "the jobs of key '{owner}' store {stored} bytes, its bound is {max} bytes: no new job of this key is accepted until some of its finished jobs are deleted (retention, or DELETE /jobs/{{id}})"
@@ -205,6 +216,9 @@ pub(super) struct Inner {
     pub(super) recent_run_time: super::dispatch::RecentRunTime,
     /// What is stored, against `execution.max_stored_bytes`.
     pub(super) storage: super::storage::StorageBudget,
+    /// The data directory's free disk space, against
+    /// `execution.min_free_disk_bytes` (sled only).
+    pub(super) disk: super::disk_space::DiskSpace,
     /// Results of deterministic processes, reused for identical requests.
     pub(super) cache: super::cache::ResultCache,
 }
@@ -225,6 +239,13 @@ impl Scheduler {
             config.execution.cache_ttl,
             config.execution.cache_max_bytes,
         );
+        let disk = super::disk_space::DiskSpace::new(
+            config.data_dir.clone(),
+            match config.store.backend {
+                crate::config::StoreBackend::Sled => config.execution.min_free_disk_bytes,
+                crate::config::StoreBackend::Postgres => 0,
+            },
+        );
         let scheduler = Self {
             inner: Arc::new(Inner {
                 permits: Arc::new(Semaphore::new(config.execution.max_concurrent_jobs)),
@@ -244,6 +265,7 @@ impl Scheduler {
                 write_failures: Arc::default(),
                 recent_run_time: super::dispatch::RecentRunTime::default(),
                 storage: super::storage::StorageBudget::default(),
+                disk,
                 cache,
             }),
         };
@@ -262,9 +284,13 @@ impl Scheduler {
         scheduler
     }
 
-    /// Refuse a new job when the stored job data reached its bound, or
-    /// its owner's data reached the owner's.
+    /// Refuse a new job when the data directory's disk is nearly full,
+    /// when the stored job data reached its bound, or when its owner's
+    /// data reached the owner's.
     pub(super) fn check_storage(&self, owner: Option<&JobOwner>) -> Result<(), JobError> {
+        if let Err((available, min)) = self.inner.disk.check() {
+            return Err(JobError::DiskFull { available, min });
+        }
         let storage = &self.inner.storage;
         let max = self.inner.config.execution.max_stored_bytes;
         if !storage.has_room(max) {

@@ -98,6 +98,27 @@ pub enum StoreError {
     QueueFull(usize),
 }
 
+impl StoreError {
+    /// Whether a write failed because the disk is full (`ENOSPC`, or a
+    /// quota's `EDQUOT`). The embedded store stays failed after that
+    /// until the server restarts (see `jobs/disk_space.rs`), so the client
+    /// is told the server is out of storage, not that it misbehaved.
+    pub fn is_disk_full(&self) -> bool {
+        /// `ENOSPC` and `EDQUOT` on Linux.
+        const NO_SPACE: [i32; 2] = [28, 122];
+        match self {
+            StoreError::Sled(self::sled::SledError(::sled::Error::Io(error))) => {
+                error.kind() == std::io::ErrorKind::StorageFull
+                    || error.kind() == std::io::ErrorKind::QuotaExceeded
+                    || error
+                        .raw_os_error()
+                        .is_some_and(|code| NO_SPACE.contains(&code))
+            }
+            _ => false,
+        }
+    }
+}
+
 /// Filters of `GET /jobs`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct JobFilter {
@@ -631,5 +652,21 @@ impl Store {
     /// Number of jobs stored (running sync jobs included).
     pub async fn job_count(&self) -> Result<u64, StoreError> {
         dispatch!(self.job_count())
+    }
+}
+
+#[cfg(test)]
+mod disk_full_tests {
+    use super::*;
+
+    #[test]
+    fn a_write_that_found_no_space_is_told_apart() {
+        let full = std::io::Error::from_raw_os_error(28);
+        assert!(StoreError::from(::sled::Error::Io(full)).is_disk_full());
+        let quota = std::io::Error::from(std::io::ErrorKind::QuotaExceeded);
+        assert!(StoreError::from(::sled::Error::Io(quota)).is_disk_full());
+        let other = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        assert!(!StoreError::from(::sled::Error::Io(other)).is_disk_full());
+        assert!(!StoreError::QueueFull(1).is_disk_full());
     }
 }

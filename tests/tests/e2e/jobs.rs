@@ -543,3 +543,40 @@ async fn past_the_storage_bound_new_jobs_get_507_and_reads_and_deletions_go_on()
     }
     server.shutdown().await;
 }
+
+/// Below `execution.min_free_disk_bytes` of free disk space (here a floor
+/// no disk reaches), new jobs, sync and async, get 507 with Retry-After
+/// and a detail naming the setting; the server goes on answering reads.
+/// On PostgreSQL the jobs live in the database and the floor does not
+/// apply: they are accepted.
+#[tokio::test]
+async fn below_the_free_disk_floor_new_jobs_get_507_and_reads_go_on() {
+    let server = super::server()
+        .configure(|c| c.execution.min_free_disk_bytes = u64::MAX)
+        .start()
+        .await;
+    let hello = json!({ "inputs": { "name": "Joe" } });
+    for prefer in [None, Some("respond-async")] {
+        let headers: Vec<(&str, &str)> = prefer.map(|p| ("prefer", p)).into_iter().collect();
+        let reply = server
+            .post_json("/processes/hello-world/execution", &hello, &headers)
+            .await;
+        if super::ON_POSTGRES {
+            reply.expect_status(if prefer.is_some() { 201 } else { 200 });
+            continue;
+        }
+        let exception = assert_exception(&reply, 507, None);
+        assert_eq!(exception["type"], "urn:wasmproc:error:storage-full");
+        assert!(
+            exception["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("min_free_disk_bytes")),
+            "{exception}"
+        );
+        assert!(reply.header("retry-after").is_some(), "{:?}", reply.headers);
+    }
+    let stored = list(&server, "").await.len();
+    assert_eq!(stored, if super::ON_POSTGRES { 2 } else { 0 });
+    server.get("/processes").await.expect_status(200);
+    server.shutdown().await;
+}

@@ -53,6 +53,10 @@ mod workflows;
 /// The `wasmproc-under-test` binary (the server as a child process).
 const BINARY: &str = env!("CARGO_BIN_EXE_wasmproc-under-test");
 
+/// Whether `server()` here runs on PostgreSQL (the suites `on_postgres`
+/// includes again see `true`).
+const ON_POSTGRES: bool = false;
+
 /// A test server on the embedded sled store.
 fn server() -> TestServerBuilder {
     TestServer::builder()

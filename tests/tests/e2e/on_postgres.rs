@@ -23,6 +23,9 @@ mod result_cache;
 #[path = "workflows.rs"]
 mod workflows;
 
+/// `server()` here runs on PostgreSQL.
+const ON_POSTGRES: bool = true;
+
 /// A test server on PostgreSQL.
 fn server() -> TestServerBuilder {
     TestServer::builder().on_postgres()
