@@ -250,8 +250,9 @@ class Server:
         if self in _started:
             _started.remove(self)
         # A run starts dozens of servers, each writing hundreds of MB of
-        # jobs; kept until the run ends they filled this machine's disk in
-        # the middle of one (every request then failed). The log stays.
+        # jobs; kept until the run ended, they are the likely cause of one
+        # round where every request of a server failed fast (as sled does
+        # once its disk is full) on a machine with 9 GB free. The log stays.
         for name in ("data", "jobs.db", "outputs"):
             path = self.dir / name
             if path.is_dir():
