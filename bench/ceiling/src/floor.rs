@@ -19,7 +19,8 @@
 //! dirty-page pool does (`PAGEMAP_SCAN`, 512 KiB kept resident), so the
 //! floor can be given with and without that knowledge.
 
-use std::net::SocketAddr;
+mod serve;
+
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -139,17 +140,6 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let addr: SocketAddr = match addr.parse() {
-        Ok(addr) => addr,
-        Err(e) => {
-            eprintln!("invalid address {addr}: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    if !addr.ip().is_loopback() {
-        eprintln!("the floor listens on loopback addresses only, not {addr}");
-        return ExitCode::from(2);
-    }
     let floor = match std::fs::read(wasm)
         .map_err(wasmtime::Error::from)
         .and_then(|bytes| Floor::load(&bytes, tuned))
@@ -160,28 +150,8 @@ async fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let listener = match tokio::net::TcpListener::bind(addr).await {
-        Ok(listener) => listener,
-        Err(e) => {
-            eprintln!("cannot bind {addr}: {e}");
-            return ExitCode::from(1);
-        }
-    };
     let app = Router::new()
         .route("/processes/hello-world/execution", post(execute))
         .with_state(floor);
-    println!("floor listening on http://{addr}");
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    match axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-    {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("serving failed: {e}");
-            ExitCode::from(1)
-        }
-    }
+    serve::serve("floor", addr, app).await
 }

@@ -9,7 +9,8 @@
 //! wasmproc divided by this one's, under the same load on the same machine,
 //! is the fraction of the HTTP stack's ceiling that wasmproc reaches.
 
-use std::net::SocketAddr;
+mod serve;
+
 use std::process::ExitCode;
 
 use axum::Router;
@@ -45,37 +46,6 @@ async fn main() -> ExitCode {
         eprintln!("usage: wasmproc-bench-ceiling 127.0.0.1:PORT");
         return ExitCode::from(2);
     };
-    let addr: SocketAddr = match addr.parse() {
-        Ok(addr) => addr,
-        Err(e) => {
-            eprintln!("invalid address {addr}: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    if !addr.ip().is_loopback() {
-        eprintln!("the ceiling listens on loopback addresses only, not {addr}");
-        return ExitCode::from(2);
-    }
-    let listener = match tokio::net::TcpListener::bind(addr).await {
-        Ok(listener) => listener,
-        Err(e) => {
-            eprintln!("cannot bind {addr}: {e}");
-            return ExitCode::from(1);
-        }
-    };
     let app = Router::new().route("/processes/hello-world/execution", post(execute));
-    println!("ceiling listening on http://{addr}");
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    match axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-    {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("serving failed: {e}");
-            ExitCode::from(1)
-        }
-    }
+    serve::serve("ceiling", &addr, app).await
 }

@@ -23,23 +23,32 @@ fn behaviour(name: &str) -> Value {
     json!({ "inputs": { "behaviour": name } })
 }
 
-/// Run `attack` asynchronously; the job must fail with a message containing
-/// `reason`, and its results must be an exception carrying it too.
+/// Run `attack` asynchronously; it must fail naming `reason`
+/// ([`assert_failed_naming`]).
 async fn assert_fails_with(server: &TestServer, attack: Value, reason: &str) {
-    let (job_id, status_info) = server
-        .execute_async_until("hostile", &attack, &["failed"])
+    let job_id = server.execute_async("hostile", &attack).await;
+    assert_failed_naming(server, &job_id, &attack.to_string(), reason).await;
+}
+
+/// Wait for job `job_id` (the attack `what`) to end: it must have failed,
+/// with a message containing `reason`, and its results must be an
+/// exception carrying it too.
+async fn assert_failed_naming(server: &TestServer, job_id: &str, what: &str, reason: &str) {
+    let status_info = server
+        .wait_for_status(job_id, &["failed", "successful"], JOB_TIMEOUT)
         .await;
+    assert_eq!(status_info["status"], "failed", "{what}: {status_info}");
     let message = status_info["message"].as_str().unwrap_or_default();
     assert!(
         message.to_lowercase().contains(reason),
-        "{attack}: message {message:?} does not name {reason:?}: {status_info}"
+        "{what}: message {message:?} does not name {reason:?}: {status_info}"
     );
     assert!(status_info.get("finished").is_some(), "{status_info}");
     let reply = server.get(&format!("/jobs/{job_id}/results")).await;
     let body = assert_error_exception(&reply, None);
     assert!(
         detail(&body).to_lowercase().contains(reason),
-        "{attack}: results exception does not carry {reason:?}: {body}"
+        "{what}: results exception does not carry {reason:?}: {body}"
     );
 }
 
@@ -92,22 +101,7 @@ async fn each_attack_fails_only_its_own_job_naming_its_limit() {
         assert_eq!(reply.json(), json!("Hello Joe!"));
     }
     for (job_id, name, reason) in &jobs {
-        let status_info = server
-            .wait_for_status(job_id, &["failed", "successful"], JOB_TIMEOUT)
-            .await;
-        assert_eq!(status_info["status"], "failed", "{name}: {status_info}");
-        let message = status_info["message"].as_str().unwrap_or_default();
-        assert!(
-            message.to_lowercase().contains(reason),
-            "{name}: message {message:?} does not name {reason:?}: {status_info}"
-        );
-        assert!(status_info.get("finished").is_some(), "{status_info}");
-        let reply = server.get(&format!("/jobs/{job_id}/results")).await;
-        let body = assert_error_exception(&reply, None);
-        assert!(
-            detail(&body).to_lowercase().contains(reason),
-            "{name}: results exception does not carry {reason:?}: {body}"
-        );
+        assert_failed_naming(&server, job_id, name, reason).await;
     }
 
     // Sync: the answer is the exception, and the job is stored as failed.
