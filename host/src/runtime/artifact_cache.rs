@@ -73,12 +73,17 @@ impl ArtifactCache {
             .join(format!("{module_sha256}-{}.cwasm", self.engine_hash))
     }
 
-    /// The HMAC over the engine hash and the artifact's bytes. The module's
-    /// sha256 is not in it: the tag proves this server wrote these bytes
-    /// for this engine, and the file name says which module they are.
-    fn tag(&self, artifact: &[u8]) -> HmacSha256 {
+    /// The HMAC over the engine hash, the module's sha256 and the
+    /// artifact's bytes: the tag proves this server wrote these bytes for
+    /// this engine *and this module*, so an artifact copied or renamed to
+    /// another module's name fails the check instead of running one
+    /// module's code as another's.
+    fn tag(&self, module_sha256: &str, artifact: &[u8]) -> HmacSha256 {
         let mut mac = HmacSha256::new_from_slice(&self.key).expect("HMAC takes any key size");
         mac.update(self.engine_hash.as_bytes());
+        mac.update(b"\0");
+        mac.update(module_sha256.as_bytes());
+        mac.update(b"\0");
         mac.update(artifact);
         mac
     }
@@ -88,15 +93,19 @@ impl ArtifactCache {
         let path = self.artifact_path(module_sha256);
         let artifact = std::fs::read(&path).ok()?;
         let tag = std::fs::read(path.with_extension("tag")).ok()?;
-        if self.tag(&artifact).verify_slice(&tag).is_err() {
+        if self
+            .tag(module_sha256, &artifact)
+            .verify_slice(&tag)
+            .is_err()
+        {
             tracing::warn!(path = %path.display(), "ignoring artifact with a bad tag");
             return None;
         }
         // SAFETY: `Component::deserialize` trusts its input to be an artifact
         // produced by `Component::serialize` of a compatible engine. The HMAC
         // check above proves this server wrote these exact bytes with its
-        // secret key, and the file name carries the engine's compatibility
-        // hash, which wasmtime checks again while deserialising.
+        // secret key for this module, and the file name carries the engine's
+        // compatibility hash, which wasmtime checks again while deserialising.
         #[allow(unsafe_code)]
         let component = unsafe { Component::deserialize(engine, &artifact) };
         match component {
@@ -120,7 +129,7 @@ impl ArtifactCache {
             .map_err(std::io::Error::other)
             .and_then(|artifact| {
                 let path = self.artifact_path(module_sha256);
-                let tag = self.tag(&artifact).finalize().into_bytes();
+                let tag = self.tag(module_sha256, &artifact).finalize().into_bytes();
                 // Write the artifact, then its tag, each via a temporary file and
                 // a rename, so a crash never leaves a tagged partial artifact.
                 write_atomically(&path, &artifact)?;
@@ -260,5 +269,21 @@ mod tests {
         let big = artifact(dir.path(), "b", 1_000, Duration::ZERO);
         assert_eq!(cache.trim(&big).unwrap(), 1);
         assert!(big.exists() && !other.exists());
+    }
+
+    #[test]
+    fn an_artifact_renamed_to_another_module_is_not_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::default();
+        let cache = ArtifactCache::open(dir.path(), &engine, 1 << 30).unwrap();
+        let wasm = include_bytes!(env!("WASMPROC_GUEST_HELLO_WORLD"));
+        let component = Component::new(&engine, wasm).unwrap();
+        let (a, b) = ("a".repeat(64), "b".repeat(64));
+        cache.store(&a, &component);
+        assert!(cache.load(&engine, &a).is_some(), "stored and loaded");
+        let (from, to) = (cache.artifact_path(&a), cache.artifact_path(&b));
+        std::fs::rename(&from, &to).unwrap();
+        std::fs::rename(from.with_extension("tag"), to.with_extension("tag")).unwrap();
+        assert!(cache.load(&engine, &b).is_none(), "another module's code");
     }
 }
