@@ -272,20 +272,31 @@ impl Inner {
                 .await
                 .map_err(|_| JobError::ShuttingDown)?;
         }
-        let fetch = resolve_references(
-            &self.http,
-            &mut inputs,
-            &runnable.validator,
-            &self.config.href,
-        );
+        // The fetches hold a worker, so the job's stop token (a dismissal,
+        // a lost lease, a shutdown) ends them at once rather than after
+        // `href.timeout`.
+        let fetch = async {
+            tokio::select! {
+                biased;
+                () = token.cancelled() => None,
+                fetched = resolve_references(
+                    &self.http,
+                    &mut inputs,
+                    &runnable.validator,
+                    &self.config.href,
+                ) => Some(fetched.map_err(|e| (FailureKind::InvalidInput, e.to_string()))),
+            }
+        };
         let fetched = match runnable.deadline {
-            None => fetch
-                .await
-                .map_err(|e| (FailureKind::InvalidInput, e.to_string())),
+            None => fetch.await,
             Some(deadline) => match tokio::time::timeout_at(deadline, fetch).await {
-                Ok(fetched) => fetched.map_err(|e| (FailureKind::InvalidInput, e.to_string())),
-                Err(_) => Err((FailureKind::Timeout, self.sync_timeout_used_up())),
+                Ok(fetched) => fetched,
+                Err(_) => Some(Err((FailureKind::Timeout, self.sync_timeout_used_up()))),
             },
+        };
+        let Some(fetched) = fetched else {
+            self.running.end(job.id);
+            return self.stopped(job).await;
         };
         let mut limits = runnable.limits;
         let fetched = fetched.and_then(|()| match runnable.deadline {

@@ -176,3 +176,48 @@ async fn a_name_resolving_to_loopback_is_refused_unless_the_name_is_allow_listed
     assert_eq!(reply.json(), json!("Hello Ada!"));
     server.shutdown().await;
 }
+
+/// A job whose `href` server never answers holds its worker while it waits;
+/// dismissing it frees the worker at once, not after `href.timeout`: with
+/// one worker, a synchronous request right after the dismissal runs (it
+/// would wait for the fetch's 120 s otherwise, past its 20 s timeout).
+#[tokio::test]
+async fn dismissing_a_job_stops_its_href_fetch_and_frees_its_worker() {
+    // Accepts connections and never answers, for as long as the test runs.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/name.txt", silent.local_addr().expect("address"));
+    let held = tokio::spawn(async move {
+        let mut connections = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            connections.push(stream);
+        }
+    });
+    let server = TestServer::builder()
+        .configure(|c| {
+            c.href.allowed_hosts = vec!["127.0.0.1".into()];
+            c.href.timeout = std::time::Duration::from_secs(120);
+            c.execution.max_concurrent_jobs = 1;
+            c.execution.sync_timeout = std::time::Duration::from_secs(20);
+        })
+        .start()
+        .await;
+    let (job_id, _) = server
+        .execute_async_until(
+            "hello-world",
+            &json!({ "inputs": { "name": { "href": url } } }),
+            &["running"],
+        )
+        .await;
+    server
+        .delete(&format!("/jobs/{job_id}"))
+        .await
+        .expect_status(200);
+    let (_, reply) = server
+        .execute_sync("hello-world", &json!({ "inputs": { "name": "Joe" } }))
+        .await;
+    assert_eq!(reply.json(), json!("Hello Joe!"));
+    held.abort();
+    server.shutdown().await;
+}
