@@ -433,7 +433,20 @@ impl ProcessRegistry {
                     });
                 }
             }
-            Policy::Install => self.store.install_process(record, bytes).await?,
+            Policy::Install => {
+                // A built-in or a file of the processes directory takes its
+                // id over whatever the store holds; a process an admin
+                // deployed under that id is replaced, and says so.
+                if let Some(deployed) = self.store.get_process(&id).await?
+                    && deployed.mutable
+                {
+                    tracing::warn!(
+                        process = %id,
+                        "a built-in or processes-directory module takes the id of a deployed process, which it replaces"
+                    );
+                }
+                self.store.install_process(record, bytes).await?
+            }
         }
         self.offer(process.clone());
         if matches!(policy, Policy::Replace(_)) {

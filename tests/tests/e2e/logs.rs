@@ -53,7 +53,7 @@ async fn json_lines_carry_the_request_id_and_the_job_id() {
                 ("content-type", "application/wasm"),
                 ("x-request-id", "req-from-the-client-42"),
             ],
-            Some(wasm),
+            Some(wasm.clone()),
         )
         .await;
     reply.expect_status(201);
@@ -132,4 +132,33 @@ async fn json_lines_carry_the_request_id_and_the_job_id() {
         spans(finished).iter().any(|s| s["name"] == "request"),
         "{finished}"
     );
+
+    // Restarted with a processes directory holding a module of the same id
+    // as the deployed `hostile`: the directory's takes the id, and a
+    // warning says which deployed process it replaced.
+    server.kill9();
+    let processes = dir.path().join("processes");
+    std::fs::create_dir_all(&processes).unwrap();
+    std::fs::write(processes.join("hostile.wasm"), &wasm).unwrap();
+    let config = ChildServer::write_config(
+        dir.path(),
+        &format!("log_format = \"json\"\nprocesses_dir = {processes:?}\n"),
+    );
+    let stderr = dir.path().join("stderr-restarted.log");
+    let server = ChildServer::spawn_with_env(
+        BINARY,
+        &config,
+        &stderr,
+        Duration::from_secs(60),
+        &[("RUST_LOG", "info")],
+    );
+    let replaced = json_lines(&server.stderr()).into_iter().find(|l| {
+        l["level"] == "WARN"
+            && l["fields"]["process"] == "hostile"
+            && l["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("takes the id of a deployed process"))
+    });
+    assert!(replaced.is_some(), "no warning:\n{}", server.stderr());
+    server.get("/processes/hostile").await.expect_status(200);
 }
