@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use tokio_util::sync::CancellationToken;
-use wasmproc::runtime::{Limits, NoProgress, RunOutcome, Runtime, RuntimeConfig};
+use wasmproc::runtime::{JobLog, Limits, NoProgress, RunOutcome, Runtime, RuntimeConfig};
 
 const HELLO: &str = env!("WASMPROC_GUEST_HELLO_WORLD");
 const INPUTS: &str = r#"{"name": "Joe", "message": "bench"}"#;
@@ -50,8 +50,9 @@ fn job_start(c: &mut Criterion) {
     });
     group.bench_function("wasmproc runtime", |b| {
         b.iter(|| {
-            let report =
-                tokio.block_on(runtime.run(&module, INPUTS, &limits, progress.clone(), &cancel));
+            let log = JobLog::new(limits.log_bytes);
+            let run = runtime.run(&module, INPUTS, &limits, progress.clone(), &cancel, log);
+            let report = tokio.block_on(run);
             assert!(matches!(report.outcome, RunOutcome::Success { .. }));
         })
     });

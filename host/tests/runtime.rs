@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use wasmproc::runtime::{
-    Limits, LoadError, MemoryReset, NoProgress, OutputProblem, OutputValue, ProcessModule,
+    JobLog, Limits, LoadError, MemoryReset, NoProgress, OutputProblem, OutputValue, ProcessModule,
     ProgressSink, RunOutcome, RunReport, Runtime, RuntimeConfig,
 };
 
@@ -54,6 +54,7 @@ async fn run(runtime: &Runtime, module: &ProcessModule, inputs: &str, limits: Li
             &limits,
             Arc::new(NoProgress),
             &CancellationToken::new(),
+            JobLog::new(limits.log_bytes),
         )
         .await
 }
@@ -185,6 +186,7 @@ async fn echo_pause_really_sleeps_and_reports_progress() {
             &Limits::default(),
             progress.clone(),
             &CancellationToken::new(),
+            JobLog::new(Limits::default().log_bytes),
         )
         .await;
     outputs(&report);
@@ -449,6 +451,7 @@ async fn cancelling_stops_a_running_job() {
             &limits,
             Arc::new(NoProgress),
             &cancel,
+            JobLog::new(limits.log_bytes),
         )
         .await;
     assert_eq!(report.outcome, RunOutcome::Cancelled);

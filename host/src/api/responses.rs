@@ -19,7 +19,10 @@
     reason = "the field names the body schema for the OpenAPI document; nothing reads it"
 )]
 
-use utoipa::ToResponse;
+use std::collections::BTreeMap;
+
+use utoipa::openapi::{Ref, RefOr, Response, ResponseBuilder};
+use utoipa::{IntoResponses, ToResponse};
 
 use crate::ogc::Exception;
 
@@ -91,3 +94,46 @@ pub(crate) struct JobFailedOnInputs(Exception);
 #[derive(ToResponse)]
 #[response(content_type = "application/problem+json")]
 pub(crate) struct JobFailed(Exception);
+
+/// The refusals every form endpoint (`/ui/...`) shares, all made before
+/// the form is read: 408 [`BodyTimeout`], 413 [`TooLarge`] and 415
+/// [`NotAForm`]. Listed in an annotation as `responses(..., FormRejections)`
+/// so that each form operation declares them by reference, once.
+pub(crate) struct FormRejections;
+
+impl IntoResponses for FormRejections {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        BTreeMap::from([
+            ("408".to_owned(), reference::<BodyTimeout>()),
+            ("413".to_owned(), reference::<TooLarge>()),
+            ("415".to_owned(), reference::<NotAForm>()),
+        ])
+    }
+}
+
+/// A `$ref` to the shared response `T` in `components/responses`, by the
+/// name its [`ToResponse`] derive gives it.
+fn reference<'a, T: ToResponse<'a>>() -> RefOr<Response> {
+    RefOr::Ref(Ref::from_response_name(T::response().0))
+}
+
+/// The refusals of the replace and undeploy forms, which both act on one
+/// process with the admin token: 401 without a token, 403 with a wrong
+/// one (or deployment disabled, or a built-in process), 404
+/// [`NoSuchProcess`]. The page-or-exception content of the 401 and 403 is
+/// added with every form refusal's by [`super::openapi`].
+pub(crate) struct AdminFormRefusals;
+
+impl IntoResponses for AdminFormRefusals {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let described = |text: &str| RefOr::T(ResponseBuilder::new().description(text).build());
+        BTreeMap::from([
+            ("401".to_owned(), described("No token")),
+            (
+                "403".to_owned(),
+                described("Wrong token, deployment disabled, or immutable-process"),
+            ),
+            ("404".to_owned(), reference::<NoSuchProcess>()),
+        ])
+    }
+}

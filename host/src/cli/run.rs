@@ -364,7 +364,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         log = log.with_sink(Arc::new(StderrLog(bar.clone())));
     }
     let report = runtime
-        .run_with_log(
+        .run(
             &module,
             &inputs,
             &limits,

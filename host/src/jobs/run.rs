@@ -55,7 +55,7 @@ use super::tree::Tree;
 use super::validate::InputValidator;
 use crate::failure::FailureKind;
 use crate::ogc::JobStatus;
-use crate::runtime::{Limits, ProcessModule, RunOutcome};
+use crate::runtime::{JobLog, Limits, ProcessModule, RunOutcome};
 use crate::store::{JobFailure, JobRecord, JobResults, StoreError};
 
 /// Pause between two attempts to store an outcome while the database is
@@ -369,6 +369,7 @@ impl Inner {
                 &limits,
                 Arc::new(progress.clone()),
                 &token,
+                JobLog::new(limits.log_bytes),
             )
             .await;
         self.running.end(job.id);

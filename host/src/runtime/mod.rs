@@ -452,24 +452,13 @@ impl Runtime {
 
     /// Run one job: instantiate a fresh sandbox, call `execute(inputs)`,
     /// and classify how it ended. Never panics on guest behaviour.
-    pub async fn run(
-        &self,
-        module: &ProcessModule,
-        inputs: &str,
-        limits: &Limits,
-        progress: Arc<dyn ProgressSink>,
-        cancel: &CancellationToken,
-    ) -> RunReport {
-        let log = JobLog::new(limits.log_bytes);
-        self.run_with_log(module, inputs, limits, progress, cancel, log)
-            .await
-    }
-
-    /// [`Runtime::run`] into a log the caller made, e.g. one with a
-    /// [`LogSink`] that shows lines while the guest runs; its sink is
-    /// flushed before this returns. The log's own byte limit applies, not
+    ///
+    /// The guest's log lines go into `log`, which the caller makes: with
+    /// `JobLog::new(limits.log_bytes)` for a plain job, or with a
+    /// [`LogSink`] that shows lines while the guest runs (the sink is
+    /// flushed before this returns). The log's own byte limit applies, not
     /// `limits.log_bytes`.
-    pub async fn run_with_log(
+    pub async fn run(
         &self,
         module: &ProcessModule,
         inputs: &str,

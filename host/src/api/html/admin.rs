@@ -31,7 +31,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::super::auth::require_admin;
-use super::super::responses::{BodyTimeout, NoSuchProcess, NotAForm, TooLarge};
+use super::super::responses::{AdminFormRefusals, FormRejections};
 use super::super::{ApiError, AppState, Path};
 use super::forms::{
     FormState, ProcessForm, Submitted, check_token_first, presented_token, read_form,
@@ -84,9 +84,7 @@ fn registration(policy: Policy) -> Registration {
         (status = 401, description = "No token", content_type = "text/html"),
         (status = 403, description = "Wrong token, or deployment disabled", content_type = "text/html"),
         (status = 409, description = "duplicated-process", content_type = "text/html"),
-        (status = 408, response = BodyTimeout),
-        (status = 413, response = TooLarge),
-        (status = 415, response = NotAForm)))]
+        FormRejections))]
 pub(crate) async fn deploy(
     State(state): State<AppState>,
     request: Request,
@@ -124,20 +122,14 @@ pub(crate) async fn deploy(
     responses(
         (status = 303, description = "Replaced: to the process's page"),
         (status = 400, description = "No module, or not a usable component", content_type = "text/html"),
-        (status = 401, description = "No token", content_type = "text/html"),
-        (status = 403, description = "Wrong token, deployment disabled, or immutable-process", content_type = "text/html"),
-        (status = 404, response = NoSuchProcess),
-        (status = 408, response = BodyTimeout),
-        (status = 413, response = TooLarge),
-        (status = 415, response = NotAForm)))]
+        AdminFormRefusals,
+        FormRejections))]
 pub(crate) async fn replace(
     State(state): State<AppState>,
     Path(id): Path<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let form = ProcessForm::read(&state, &id, request, Some(Role::Admin)).await?;
-    let outcome = async {
-        require_admin(&state, &form.token())?;
+    on_admin_form(&state, &id, request, async |form| {
         state.registry.check_mutable(&id)?;
         let wasm = module(&form.fields)?;
         state
@@ -145,10 +137,9 @@ pub(crate) async fn replace(
             .register(wasm, registration(Policy::Replace(id.clone())))
             .await?;
         tracing::info!(process = %id, "replaced from the form");
-        Ok::<_, ApiError>(format!("{}/processes/{id}", state.base_url))
-    }
-    .await;
-    Ok(answer(&state, &form.process, outcome))
+        Ok(format!("{}/processes/{id}", state.base_url))
+    })
+    .await
 }
 
 /// Undeploy a process from its page's form.
@@ -164,28 +155,42 @@ pub(crate) async fn replace(
     responses(
         (status = 303, description = "Undeployed: to the process list"),
         (status = 400, description = "Unreadable form", content_type = "text/html"),
-        (status = 401, description = "No token", content_type = "text/html"),
-        (status = 403, description = "Wrong token, deployment disabled, or immutable-process", content_type = "text/html"),
-        (status = 404, response = NoSuchProcess),
-        (status = 408, response = BodyTimeout),
-        (status = 413, response = TooLarge),
-        (status = 415, response = NotAForm)))]
+        AdminFormRefusals,
+        FormRejections))]
 pub(crate) async fn undeploy(
     State(state): State<AppState>,
     Path(id): Path<String>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let form = ProcessForm::read(&state, &id, request, Some(Role::Admin)).await?;
-    let outcome = async {
-        require_admin(&state, &form.token())?;
+    on_admin_form(&state, &id, request, async |_| {
         state.registry.undeploy(&id).await?;
         tracing::info!(process = %id, "undeployed from the form");
-        Ok::<_, ApiError>(format!("{}/processes", state.base_url))
+        Ok(format!("{}/processes", state.base_url))
+    })
+    .await
+}
+
+/// The common course of the replace and undeploy forms: read the form of
+/// process `id` (404 when it is gone, see the module's order of checks),
+/// check its token, do `work`, and [`answer`] with the location `work`
+/// gives or the refusal it met. A 404 met by the work itself (another
+/// admin undeployed the process meanwhile) stays a plain 404: there is no
+/// page left to show the form on.
+async fn on_admin_form(
+    state: &AppState,
+    id: &str,
+    request: Request,
+    work: impl AsyncFnOnce(&ProcessForm) -> Result<String, ApiError>,
+) -> Result<Response, ApiError> {
+    let form = ProcessForm::read(state, id, request, Some(Role::Admin)).await?;
+    let outcome = async {
+        require_admin(state, &form.token())?;
+        work(&form).await
     }
     .await;
     match outcome {
         Err(error) if error.status() == StatusCode::NOT_FOUND => Err(error),
-        outcome => Ok(answer(&state, &form.process, outcome)),
+        outcome => Ok(answer(state, &form.process, outcome)),
     }
 }
 

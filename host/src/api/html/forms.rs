@@ -37,7 +37,7 @@ use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use super::super::execution::negotiate as negotiate_mode;
-use super::super::responses::{BodyTimeout, NoSuchProcess, NotAForm, TooLarge};
+use super::super::responses::{FormRejections, NoSuchProcess};
 use super::super::{ApiError, AppState, Path};
 use super::{pages, see_other};
 use crate::config::Role;
@@ -660,9 +660,7 @@ impl ProcessForm {
         (status = 401, description = "No bearer token (only with auth.keys or auth.protect_jobs)", content_type = "text/html"),
         (status = 403, description = "Wrong bearer token, or a key below the role execute (only with auth.keys or auth.protect_jobs)", content_type = "text/html"),
         (status = 404, response = NoSuchProcess),
-        (status = 408, response = BodyTimeout),
-        (status = 413, response = TooLarge),
-        (status = 415, response = NotAForm),
+        FormRejections,
         (status = 503, description = "Queue full or shutting down: the form again with the exception", content_type = "text/html")))]
 pub(crate) async fn execute(
     State(state): State<AppState>,
