@@ -11,14 +11,12 @@
 # <string.h> (strdup). Needs clang, lld, wasi-libc, wit-bindgen-cli,
 # wasm-tools and cargo (see the SDK's wasmproc-cc.sh).
 #
-# The SDK is found as: $WASMPROC_SDK (the guest-sdk/c folder of a wasmproc
-# checkout), else ./sdk (vendored by `wasmproc new`), else the folder above
-# this one (this template inside the repository). The WIT contract:
-# $WASMPROC_WIT, else ./wit, else the repository's wit/.
+# The SDK and the WIT contract are found as locate-sdk.sh says (its
+# environment variables WASMPROC_SDK and WASMPROC_WIT, else ./sdk and
+# ./wit, else the wasmproc checkout this template sits in).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-lang=c
-marker=wasmproc-cc.sh
+source "$here/locate-sdk.sh"
 
 out="" sources=() flags=()
 while (($#)); do
@@ -37,24 +35,7 @@ if [[ ${#sources[@]} -eq 0 ]]; then
 fi
 [[ ${#sources[@]} -gt 0 ]] || { echo "$0: no .c file in $here; name one" >&2; exit 1; }
 
-if [[ -n "${WASMPROC_SDK:-}" ]]; then sdk="$WASMPROC_SDK"
-elif [[ -f "$here/sdk/$marker" ]]; then sdk="$here/sdk"
-else sdk="$here/.."; fi
-if [[ ! -f "$sdk/$marker" ]]; then
-    echo "$0: the wasmproc $lang SDK is not at '$sdk' (no $marker there)." >&2
-    echo "Set WASMPROC_SDK to the guest-sdk/$lang folder of a wasmproc checkout and WASMPROC_WIT" >&2
-    echo "to its wit/ folder, or create the project with 'wasmproc new --lang $lang NAME'," >&2
-    echo "which copies both into it." >&2
-    exit 1
-fi
-if [[ -n "${WASMPROC_WIT:-}" ]]; then wit="$WASMPROC_WIT"
-elif [[ -f "$here/wit/process.wit" ]]; then wit="$here/wit"
-else wit="$sdk/../../wit"; fi
-if [[ ! -f "$wit/process.wit" ]]; then
-    echo "$0: no WIT contract at '$wit' (no process.wit there); set WASMPROC_WIT to the wit/ folder of a wasmproc checkout" >&2
-    exit 1
-fi
-export WASMPROC_WIT="$wit"
+locate_sdk c wasmproc-cc.sh
 
 "$sdk/wasmproc-cc.sh" -o "$out" "${sources[@]}" ${flags[@]+"${flags[@]}"}
 echo "built $out"

@@ -8,49 +8,19 @@
 # installs componentize-qjs (QuickJS), at the version pinned in the SDK's
 # package-lock.json, into the SDK's node_modules, unless it is on PATH.
 #
-# The SDK is found as: $WASMPROC_SDK (the guest-sdk/js folder of a wasmproc
-# checkout), else ./sdk (vendored by `wasmproc new`), else the folder above
-# this one (this template inside the repository). The WIT contract:
-# $WASMPROC_WIT, else ./wit, else the repository's wit/. SOURCE.js imports
+# The SDK and the WIT contract are found as locate-sdk.sh says (its
+# environment variables WASMPROC_SDK and WASMPROC_WIT, else ./sdk and
+# ./wit, else the wasmproc checkout this template sits in). SOURCE.js imports
 # the SDK as './sdk/wasmproc.js': the build bundles a staging copy of the
 # source's folder (its .js, .mjs and .json files) with the SDK's
 # wasmproc.js in sdk/, so that import resolves wherever the SDK lives.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-lang=js
-marker=componentize.sh
+source "$here/locate-sdk.sh"
 
-out="" source=""
-while (($#)); do
-    case "$1" in
-        -o) out="${2:?-o needs a file name}"; shift 2 ;;
-        *.wasm) out="$1"; shift ;;
-        *.js | *.mjs) source="$1"; shift ;;
-        *) echo "$0: unknown argument '$1'; usage: $0 [-o OUT.wasm] [SOURCE.js]" >&2; exit 2 ;;
-    esac
-done
-out="${out:-$here/$(basename "$here").wasm}"
-source="${source:-$here/app.js}"
-[[ -f "$source" ]] || { echo "$0: no source file '$source'" >&2; exit 1; }
+one_source_arguments "js mjs" app.js "$@"
 
-if [[ -n "${WASMPROC_SDK:-}" ]]; then sdk="$WASMPROC_SDK"
-elif [[ -f "$here/sdk/$marker" ]]; then sdk="$here/sdk"
-else sdk="$here/.."; fi
-if [[ ! -f "$sdk/$marker" ]]; then
-    echo "$0: the wasmproc $lang SDK is not at '$sdk' (no $marker there)." >&2
-    echo "Set WASMPROC_SDK to the guest-sdk/$lang folder of a wasmproc checkout and WASMPROC_WIT" >&2
-    echo "to its wit/ folder, or create the project with 'wasmproc new --lang $lang NAME'," >&2
-    echo "which copies both into it." >&2
-    exit 1
-fi
-if [[ -n "${WASMPROC_WIT:-}" ]]; then wit="$WASMPROC_WIT"
-elif [[ -f "$here/wit/process.wit" ]]; then wit="$here/wit"
-else wit="$sdk/../../wit"; fi
-if [[ ! -f "$wit/process.wit" ]]; then
-    echo "$0: no WIT contract at '$wit' (no process.wit there); set WASMPROC_WIT to the wit/ folder of a wasmproc checkout" >&2
-    exit 1
-fi
-export WASMPROC_WIT="$wit"
+locate_sdk js componentize.sh
 
 if [[ ! -x "$sdk/node_modules/.bin/componentize-qjs" ]] && ! command -v componentize-qjs >/dev/null; then
     command -v npm >/dev/null || {

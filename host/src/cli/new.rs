@@ -128,15 +128,18 @@ impl Language {
                  | `sdk/` | the `wasmproc-guest` crate, a path dependency |\n"
             }
             Language::Python => {
-                "| `sdk/wasmproc.py` | the SDK module (`Process`, `Inputs`, `Output`, `log`, `progress`) |\n\
+                "| `locate-sdk.sh` | where `build.sh` finds `sdk/` and `wit/` (or WASMPROC_SDK, WASMPROC_WIT) |\n\
+                 | `sdk/wasmproc.py` | the SDK module (`Process`, `Inputs`, `Output`, `log`, `progress`) |\n\
                  | `sdk/componentize.sh` | runs componentize-py |\n"
             }
             Language::Js => {
-                "| `sdk/wasmproc.js` | the SDK module (`defineProcess`, `Output`, `log`, `progress`) |\n\
+                "| `locate-sdk.sh` | where `build.sh` finds `sdk/` and `wit/` (or WASMPROC_SDK, WASMPROC_WIT) |\n\
+                 | `sdk/wasmproc.js` | the SDK module (`defineProcess`, `Output`, `log`, `progress`) |\n\
                  | `sdk/componentize.sh`, `sdk/package*.json` | runs componentize-qjs, pinned |\n"
             }
             Language::C => {
-                "| `sdk/wasmproc.h`, `sdk/wasmproc.c` | the SDK (inputs, outputs, JSON, `wp_log`, `wp_progress`) |\n\
+                "| `locate-sdk.sh` | where `build.sh` finds `sdk/` and `wit/` (or WASMPROC_SDK, WASMPROC_WIT) |\n\
+                 | `sdk/wasmproc.h`, `sdk/wasmproc.c` | the SDK (inputs, outputs, JSON, `wp_log`, `wp_progress`) |\n\
                  | `sdk/wasmproc-cc.sh`, `sdk/adapter/` | compile, bind and wrap as a component |\n"
             }
         }
@@ -224,7 +227,8 @@ fn fill(text: &str, name: &str, language: Language) -> String {
 /// Every file of a `language` project named `name` (already checked).
 ///
 /// Common to all: the README (placeholders filled), a `.gitignore` for
-/// the build outputs, and the WIT contract in `wit/`. Then the language's
+/// the build outputs, and the WIT contract in `wit/`; to all but Rust,
+/// `locate-sdk.sh`, which their `build.sh` sources. Then the language's
 /// own: `build.sh`, the example source rewritten for `name`, and the SDK
 /// files under `sdk/`, copied as they are. An error here means a template
 /// changed under this file (see `rewrite`), never a user's mistake.
@@ -237,6 +241,14 @@ pub(crate) fn project_files(language: Language, name: &str) -> anyhow::Result<Ve
         file(".gitignore", language.gitignore()),
         file("wit/process.wit", include_str!("../../../wit/process.wit")),
     ];
+    if language != Language::Rust {
+        // The SDK and WIT lookup that the C, JavaScript and Python
+        // `build.sh` share (sourced, so not executable).
+        files.push(file(
+            "locate-sdk.sh",
+            include_str!("../../../guest-sdk/locate-sdk.sh"),
+        ));
+    }
     match language {
         Language::Rust => files.extend([
             script(

@@ -1,0 +1,1 @@
+../../locate-sdk.sh
