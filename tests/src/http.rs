@@ -502,6 +502,13 @@ impl Api {
         (job_id, status_info)
     }
 
+    /// A finished job to look at: hello-world run synchronously for
+    /// `{"name": "Joe"}`. Returns its id.
+    pub async fn hello_job(&self) -> String {
+        let request = serde_json::json!({ "inputs": { "name": "Joe" } });
+        self.execute_sync("hello-world", &request).await.0
+    }
+
     /// Execute synchronously, expect 200 and return the job id of the
     /// `Link: <…/jobs/{id}>; rel=monitor` header with the reply.
     pub async fn execute_sync(&self, process: &str, request: &Value) -> (String, Reply) {

@@ -264,9 +264,7 @@ async fn unknown_job_returns_404_no_such_job() {
 #[tokio::test]
 async fn unknown_output_of_a_successful_job_returns_404() {
     let server = super::server().start().await;
-    let (job_id, _) = server
-        .execute_sync("hello-world", &json!({ "inputs": { "name": "Joe" } }))
-        .await;
+    let job_id = server.hello_job().await;
     let reply = server
         .get(&format!("/jobs/{job_id}/results/no-such-output"))
         .await;
@@ -277,9 +275,7 @@ async fn unknown_output_of_a_successful_job_returns_404() {
 #[tokio::test]
 async fn status_info_links_to_itself_and_to_results_when_done() {
     let server = super::server().start().await;
-    let (job_id, _) = server
-        .execute_sync("hello-world", &json!({ "inputs": { "name": "Joe" } }))
-        .await;
+    let job_id = server.hello_job().await;
     let status_info = server.job(&job_id).await;
     let self_link =
         body_link(&status_info, "self").unwrap_or_else(|| panic!("no self link: {status_info}"));

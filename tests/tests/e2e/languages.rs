@@ -142,6 +142,15 @@ impl Harness {
         (status, value)
     }
 
+    /// Synchronous execution of `inputs` asking for a results document,
+    /// which must come with 200.
+    async fn sync_document(&self, id: &str, inputs: Value) -> Value {
+        let request = json!({"inputs": inputs, "response": "document"});
+        let (status, document) = self.execute_sync(id, request).await;
+        assert_eq!(status, StatusCode::OK, "{document}");
+        document
+    }
+
     /// Asynchronous execution polled to a final state: the last statusInfo.
     async fn execute_async(&self, id: &str, request: Value) -> Value {
         let response = self
@@ -239,13 +248,7 @@ async fn check_hello_world(h: &Harness, id: &str) {
     assert_eq!(status, StatusCode::OK, "{echo}");
     assert_eq!(echo, "Hello Joe! Welcome");
 
-    let (status, document) = h
-        .execute_sync(
-            id,
-            json!({"inputs": {"name": "Joe"}, "response": "document"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{document}");
+    let document = h.sync_document(id, json!({"name": "Joe"})).await;
     assert_eq!(document, json!({"echo": "Hello Joe!"}));
 
     let info = h
@@ -317,14 +320,12 @@ async fn check_failure(h: &Harness, id: &str, inputs: Value, code: &str, message
 async fn python_processes_deploy_and_run_sync_and_async() {
     let id = "statistics-py";
     let h = Harness::with_examples("hello-world-py", id).await;
-    let (status, document) = h
-        .execute_sync(
+    let document = h
+        .sync_document(
             id,
-            json!({"inputs": {"values": [2, 4, 4, 4, 5, 5, 7, 9], "quantiles": 4},
-                   "response": "document"}),
+            json!({"values": [2, 4, 4, 4, 5, 5, 7, 9], "quantiles": 4}),
         )
         .await;
-    assert_eq!(status, StatusCode::OK, "{document}");
     let summary = output(&document, "summary");
     assert_eq!(summary["count"], 8);
     assert_eq!(summary["sum"], 40.0);
@@ -366,13 +367,7 @@ async fn javascript_processes_deploy_and_run_sync_and_async() {
             [[0, 0], [0, 1], [1, 1], [1, 0], [0, 0]]]}},
         {"type": "Feature", "properties": {}, "geometry": {"type": "Point", "coordinates": [10, -1]}}
     ]});
-    let (status, document) = h
-        .execute_sync(
-            id,
-            json!({"inputs": {"geojson": collection}, "response": "document"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{document}");
+    let document = h.sync_document(id, json!({"geojson": collection})).await;
     assert_eq!(output(&document, "bbox"), &json!([0, -1, 10, 2]));
     // Area-weighted: (4·(1,1) − 1·(0.5,0.5)) / 3.
     let centroid = output(&document, "centroid");
@@ -418,15 +413,11 @@ async fn c_processes_deploy_and_run_sync_and_async() {
     let h = Harness::with_examples("hello-world-c", id).await;
     // 4 x 2 uint8 samples 0..=7, base64; 0 is nodata.
     let raster = "AAECAwQFBgc=";
-    let (status, document) = h
-        .execute_sync(
-            id,
-            json!({"inputs": {"raster": {"value": raster, "mediaType": "application/octet-stream"},
-                              "width": 4, "height": 2, "nodata": 0, "bins": 4},
-                   "response": "document"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{document}");
+    let inputs = json!({
+        "raster": {"value": raster, "mediaType": "application/octet-stream"},
+        "width": 4, "height": 2, "nodata": 0, "bins": 4,
+    });
+    let document = h.sync_document(id, inputs).await;
     let statistics = output(&document, "statistics");
     assert_eq!(statistics["count"], 7);
     assert_eq!(statistics["nodataCount"], 1);
