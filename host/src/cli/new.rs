@@ -577,7 +577,7 @@ mod tests {
                 // The files made here (SDK files are copied as they are,
                 // and C has `{{` of its own).
                 let ours = f.path == language.source()
-                    || ["build.sh", "README.md", "Cargo.toml"].contains(&f.path);
+                    || ["build.sh", "locate-sdk.sh", "README.md", "Cargo.toml"].contains(&f.path);
                 if ours {
                     assert!(
                         !f.contents.contains("{{"),
@@ -589,10 +589,10 @@ mod tests {
                         "{language:?} {}",
                         f.path
                     );
-                    // build.sh names guest-sdk/ where it says what
-                    // WASMPROC_SDK is; nothing else may point into the
-                    // repository.
-                    if f.path != "build.sh" {
+                    // The build scripts name guest-sdk/ where they say
+                    // what WASMPROC_SDK is; nothing else may point into
+                    // the repository.
+                    if !["build.sh", "locate-sdk.sh"].contains(&f.path) {
                         assert!(!f.contents.contains("guest-sdk"), "{language:?} {}", f.path);
                     }
                 }
@@ -601,11 +601,21 @@ mod tests {
                 .iter()
                 .find(|f| f.path == "build.sh")
                 .expect("build.sh");
-            // The template's own script: it names the component after the
-            // folder, which is the name.
+            assert!(build.executable, "{language:?}");
+            // The template's own scripts: they name the component after
+            // the folder, which is the name (C and Rust in build.sh, the
+            // others in the locate-sdk.sh it sources).
+            let names_after_folder =
+                |f: &ProjectFile| f.contents.contains("$(basename \"$here\").wasm");
+            let sourced = files.iter().find(|f| f.path == "locate-sdk.sh");
             assert!(
-                build.executable && build.contents.contains("$(basename \"$here\").wasm"),
+                names_after_folder(build) || sourced.is_some_and(names_after_folder),
                 "{language:?}"
+            );
+            assert_eq!(
+                sourced.is_some(),
+                language != Language::Rust,
+                "{language:?}: locate-sdk.sh is for the sourcing builds"
             );
         }
     }
