@@ -530,7 +530,12 @@ fn copy_template(from: &std::path::Path, to: &std::path::Path) {
             continue;
         }
         let path = entry.path();
-        if path.is_dir() {
+        if entry.file_type().expect("file type").is_symlink() {
+            // As `cp -r` leaves it: the same link, which may dangle in the
+            // copy (the templates' locate-sdk.sh).
+            let target = std::fs::read_link(&path).expect("read the link");
+            std::os::unix::fs::symlink(target, to.join(&name)).expect("copy a link");
+        } else if path.is_dir() {
             copy_template(&path, &to.join(&name));
         } else {
             std::fs::copy(&path, to.join(&name)).expect("copy a file");

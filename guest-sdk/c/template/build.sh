@@ -16,7 +16,16 @@
 # ./wit, else the wasmproc checkout this template sits in).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-source "$here/locate-sdk.sh"
+# Beside this script (in a project, or this template in a checkout), else
+# beside the SDK that WASMPROC_SDK names (a copy of this template).
+shared="$here/locate-sdk.sh"
+[[ -f "$shared" ]] || shared="${WASMPROC_SDK:-$here}/../locate-sdk.sh"
+[[ -f "$shared" ]] || {
+    echo "$0: no locate-sdk.sh; set WASMPROC_SDK to the guest-sdk/c folder of a wasmproc checkout" >&2
+    echo "and WASMPROC_WIT to its wit/ folder, or create the project with 'wasmproc new --lang c NAME'." >&2
+    exit 1
+}
+source "$shared"
 
 out="" sources=() flags=()
 while (($#)); do
