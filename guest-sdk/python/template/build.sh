@@ -12,16 +12,10 @@
 # ./wit, else the wasmproc checkout this template sits in).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# Beside this script (in a project, or this template in a checkout), else
-# beside the SDK that WASMPROC_SDK names (a copy of this template).
-shared="$here/locate-sdk.sh"
-[[ -f "$shared" ]] || shared="${WASMPROC_SDK:-$here}/../locate-sdk.sh"
-[[ -f "$shared" ]] || {
-    echo "$0: no locate-sdk.sh; set WASMPROC_SDK to the guest-sdk/python folder of a wasmproc checkout" >&2
-    echo "and WASMPROC_WIT to its wit/ folder, or create the project with 'wasmproc new --lang python NAME'." >&2
-    exit 1
-}
-source "$shared"
+# locate-sdk.sh is beside this script (in a project, or this template in a
+# checkout), else beside the SDK that WASMPROC_SDK names (a copied template).
+source "$here/locate-sdk.sh" 2>/dev/null ||
+    source "${WASMPROC_SDK:?is not set and no locate-sdk.sh is here: set it to the guest-sdk/python folder of a wasmproc checkout, and WASMPROC_WIT to its wit/ folder}/../locate-sdk.sh"
 
 one_source_arguments "py" app.py "$@"
 
