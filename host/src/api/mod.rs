@@ -16,6 +16,8 @@
 //! - `auth.rs`: who is calling (admin token, API keys with roles) and
 //!   what they may do.
 //! - `error.rs`: [`ApiError`], the OGC exception every failure becomes.
+//! - `edge.rs`: the middleware every request and answer passes first and
+//!   last (request id, span, metrics, pages for people).
 //! - `responses.rs`: the error responses many operations share, declared
 //!   once in the OpenAPI document.
 //!
@@ -24,19 +26,18 @@
 //! each route and to the fallbacks, so every layer knows the matched
 //! route. The layers wrap each other, the last added outermost, so a
 //! request meets them in this order, and its response in the reverse:
-//! 1. a request id (the client's `x-request-id`, or a fresh UUID), echoed
-//!    in the response and carried by the span every log line of the
-//!    request is written in;
-//! 2. the HTTP metrics (by route and status, so they count every answer,
-//!    error pages included);
-//! 3. the HTML middleware (`html::pages_for_people`): it renders an OGC
-//!    exception as a page for a browser and sets the security headers on
-//!    every response;
-//! 4. a caught panic, answered as a 500 exception rather than a dropped
+//! 1. the edge (`edge.rs`, one middleware): a request id (the client's
+//!    `x-request-id`, or a fresh UUID), echoed in the response and carried
+//!    by the span every log line of the request is written in; the HTTP
+//!    metrics (by route and status, so they count every answer, error
+//!    pages included); and the pages for people: an OGC exception
+//!    rendered as a page for a browser, the security headers on every
+//!    response;
+//! 2. a caught panic, answered as a 500 exception rather than a dropped
 //!    connection;
-//! 5. CORS, then the body's deadline and size bounds (a declared
+//! 3. CORS, then the body's deadline and size bounds (a declared
 //!    `Content-Length` over the limit is a 413 before anything is read);
-//! 6. for execution and `/jobs…` only, the authentication middleware
+//! 4. for execution and `/jobs…` only, the authentication middleware
 //!    (`auth::jobs_access`), which hands the handler its caller; the
 //!    other routes authenticate in the handler, because whether they ask
 //!    at all depends on the settings.
@@ -49,6 +50,7 @@
 
 mod auth;
 mod deploy;
+mod edge;
 mod error;
 mod execution;
 pub(crate) mod html;
@@ -176,45 +178,13 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             panic_response,
         ))
-        // Outside the layers above, so they see every answer (a 413 of the
+        // Outside the layers above, so it sees every answer (a 413 of the
         // size check, a 500 of a caught panic).
         .layer(axum::middleware::from_fn_with_state(
             state.base_url.clone(),
-            html::pages_for_people,
-        ))
-        .layer(axum::middleware::from_fn(
-            crate::telemetry::metrics::track_http,
-        ))
-        .layer(
-            tower_http::trace::TraceLayer::new_for_http()
-                .make_span_with(request_span)
-                // A failed job is a 500 the server meant; its reason is in
-                // the job, not worth an error line per request.
-                .on_failure(()),
-        )
-        .layer(tower_http::request_id::PropagateRequestIdLayer::x_request_id())
-        .layer(tower_http::request_id::SetRequestIdLayer::x_request_id(
-            tower_http::request_id::MakeRequestUuid,
+            edge::edge,
         ))
         .with_state(state)
-}
-
-/// The span every request runs in: its `request_id` (the client's
-/// `x-request-id`, or a fresh UUID set by the layer outside this one, and
-/// echoed in the response), method and path. Every log line written while
-/// handling the request carries them (see `telemetry::logging`).
-fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
-    let request_id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    tracing::info_span!(
-        "request",
-        request_id = %request_id,
-        method = %request.method(),
-        path = %request.uri().path(),
-    )
 }
 
 /// CORS for browser clients: the configured origins, the methods and

@@ -17,9 +17,10 @@
 //! which is why the metrics tests run the server as a child process.
 //!
 //! # Where things are recorded (one place each)
-//! - HTTP: a middleware on every route ([`track_http`]), labelled with the
-//!   matched route *template* (`/jobs/{job_id}`), never the raw path, so a
-//!   scan of random URLs cannot create unbounded series.
+//! - HTTP: every answer, from the API's edge middleware
+//!   ([`http_answered`]), labelled with the matched route *template*
+//!   (`/jobs/{job_id}`), never the raw path, so a scan of random URLs
+//!   cannot create unbounded series.
 //! - Jobs: at the store's dispatch point (`store::Store`): a job is
 //!   *submitted* when `enqueue_job` / `start_sync_job` /
 //!   `insert_failed_job` succeed, *started* (queue wait) when claimed or
@@ -39,9 +40,6 @@
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
-use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::ogc::JobStatus;
@@ -287,23 +285,15 @@ pub fn set_gauges(gauges: Gauges) {
     metrics::counter!(STORE_WRITE_FAILURES).absolute(gauges.write_failures);
 }
 
-/// Middleware: count every request by route template and status, and
-/// observe its latency. Added with `Router::layer`, so it runs after
-/// routing and sees [`MatchedPath`].
-pub async fn track_http(request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().as_str().to_owned();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    metrics::counter!(names::HTTP_REQUESTS, "method" => method.clone(), "route" => route.clone(), "status" => status)
+/// Count one answered request by method, route template and status, and
+/// observe its latency (`started` is when the request arrived). Called by
+/// the API's edge middleware (`api::edge`), which runs after routing and
+/// so knows the route template (`unmatched` for a fallback answer).
+pub fn http_answered(method: &str, route: &str, status: u16, started: Instant) {
+    metrics::counter!(names::HTTP_REQUESTS, "method" => method.to_owned(), "route" => route.to_owned(), "status" => status.to_string())
         .increment(1);
-    metrics::histogram!(names::HTTP_DURATION, "method" => method, "route" => route)
+    metrics::histogram!(names::HTTP_DURATION, "method" => method.to_owned(), "route" => route.to_owned())
         .record(started.elapsed().as_secs_f64());
-    response
 }
 
 /// A job was accepted (sync or async).

@@ -53,7 +53,6 @@ use axum::body::Body;
 use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 pub(crate) use negotiate::{Format, is_json, negotiate, quality};
@@ -133,28 +132,29 @@ pub(crate) fn see_other(location: &str) -> Response {
 /// capped at 4 KiB (`api/error.rs`), so anything bigger is not ours.
 const MAX_EXCEPTION_BYTES: usize = 64 * 1024;
 
-/// Middleware on every route: when a person's browser (HTML negotiated)
-/// gets an OGC exception, answer the same status with an error page that
-/// shows it; and give every response the security headers (the default
-/// CSP unless a page set its own, `nosniff`).
-pub(crate) async fn pages_for_people(
-    axum::extract::State(base_url): axum::extract::State<std::sync::Arc<str>>,
-    request: Request,
-    next: Next,
-) -> Response {
+/// Whether the answer to `request` should be a page when it is an OGC
+/// exception: a person's browser (HTML negotiated by `?f=` or `Accept`)
+/// reading (GET, HEAD) or submitting one of the `/ui/` forms. API clients
+/// that POST JSON keep JSON errors whatever they accept. Decided before
+/// the request is handed on, since the handler consumes it.
+pub(crate) fn wants_page(request: &Request) -> bool {
     let accept = request
         .headers()
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok());
-    // Pages are for reading (GET) and for the `/ui/` forms; API clients
-    // that POST JSON keep JSON errors whatever they accept.
-    let for_people = (request.method() == Method::GET
+    (request.method() == Method::GET
         || request.method() == Method::HEAD
         || request.uri().path().starts_with("/ui/"))
-        && negotiate(request.uri().query(), accept) == Ok(Format::Html);
-    let mut response = next.run(request).await;
+        && negotiate(request.uri().query(), accept) == Ok(Format::Html)
+}
+
+/// What every answer gets on its way out (`api::edge`): for a person
+/// ([`wants_page`]), an OGC exception becomes an error page with the same
+/// status; and every response gets the security headers (the default CSP
+/// unless a page set its own, `nosniff`).
+pub(crate) async fn dress(mut response: Response, for_people: bool, base_url: &str) -> Response {
     if for_people && is_exception(&response) {
-        response = exception_page(response, &base_url).await;
+        response = exception_page(response, base_url).await;
     }
     let headers = response.headers_mut();
     if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
