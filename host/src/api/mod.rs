@@ -10,7 +10,8 @@
 //! - `metrics.rs`: `/metrics`, Prometheus text.
 //! - `html/`: every resource above as a page for people (negotiated by
 //!   `Accept` and `?f=html`), the `/ui/…` form endpoints, the CSS and
-//!   JavaScript, and the middleware that renders errors as pages.
+//!   JavaScript, and the error pages the edge middleware (`edge.rs`) turns
+//!   exceptions into for browsers.
 //! - `results.rs`: rendering results (raw, document, multipart, references).
 //! - `deploy.rs`: Part 2 deploy, replace, undeploy, package.
 //! - `auth.rs`: who is calling (admin token, API keys with roles) and
