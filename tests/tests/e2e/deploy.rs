@@ -526,22 +526,10 @@ async fn deploy_an_application_package_by_value() {
         .decode(value)
         .expect("executionUnit.value is base64");
     assert!(decoded == wasm, "the package holds other bytes");
-    let raw = server
-        .send(
-            Method::GET,
-            "/processes/hello-pkg/package",
-            &[("accept", WASM)],
-            None,
-        )
-        .await;
-    raw.expect_status(200);
-    assert_eq!(raw.content_type(), WASM);
-    assert!(
-        raw.body == wasm,
-        "Accept: application/wasm gave other bytes"
-    );
-    // Quality values decide: the component only when it is preferred.
+    // Quality values decide: the component only when it is preferred, and
+    // then exactly the bytes deployed.
     for (accept, expected) in [
+        (WASM, WASM),
         ("application/wasm;q=0", APP_PACKAGE),
         ("application/wasm;q=0.5, application/json", APP_PACKAGE),
         ("application/json;q=0.5, application/wasm", WASM),
@@ -557,6 +545,9 @@ async fn deploy_an_application_package_by_value() {
             .await;
         reply.expect_status(200);
         assert_eq!(reply.content_type(), expected, "Accept: {accept}");
+        if expected == WASM {
+            assert!(reply.body == wasm, "Accept: {accept} gave other bytes");
+        }
     }
     assert_no_such_process(&server.get("/processes/nope/package").await);
 
