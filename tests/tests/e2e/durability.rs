@@ -61,9 +61,14 @@ async fn finished_jobs_and_results_survive_a_graceful_restart() {
     }
     let listed = server.get_json("/jobs").await;
     assert_eq!(listed["jobs"].as_array().map(Vec::len), Some(3), "{listed}");
-    // The pending job was not lost: it ends, one way or the other.
+    // The pending job was not lost: it ends, one way or the other. Put
+    // back in the queue by the shutdown, it ends within JOB_TIMEOUT; on
+    // PostgreSQL, claimed in the very instant the server stopped, it is
+    // left to its lease (a job that cannot be put back is) and runs again
+    // once the lease has expired, so the wait covers the lease too.
+    let lease = wasmproc::config::Config::default().cluster.lease;
     let ended = server
-        .wait_for_status(&pending, &["successful", "failed"], JOB_TIMEOUT)
+        .wait_for_status(&pending, &["successful", "failed"], JOB_TIMEOUT + lease)
         .await;
     assert_valid("statusInfo.yaml", &ended);
     // And the restarted server runs new jobs.
