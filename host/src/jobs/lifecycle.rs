@@ -40,8 +40,11 @@ const OUTCOME_WAIT: Duration = Duration::from_secs(10);
 impl Inner {
     /// The graceful stop, in this order:
     /// 1. fire `stopping`: the dispatcher stops claiming (jobs it claimed
-    ///    ahead and cannot start go back to the queue), and `submit_async`
-    ///    refuses new jobs;
+    ///    ahead and cannot start go back to the queue, as do those of a
+    ///    claim that returns now), and `submit_async` refuses new jobs;
+    ///    then wait for the dispatcher to end (at most [`OUTCOME_WAIT`]):
+    ///    a claim still under way when the executor shuts down would leave
+    ///    its jobs to their lease;
     /// 2. wait up to `grace` until every worker is free at once (the guests
     ///    running now ended on their own), then up to [`OUTCOME_WAIT`] for
     ///    the runs still under way (`storing` counts a run from its start:
@@ -58,6 +61,8 @@ impl Inner {
     /// workers has nothing to wait for.
     pub(super) async fn shutdown(&self, grace: Duration) {
         self.stopping.cancel();
+        // Its give-backs are store writes, bounded by the store's timeout.
+        let _ = tokio::time::timeout(OUTCOME_WAIT, self.dispatcher_ended.cancelled()).await;
         let all = u32::try_from(self.config.execution.max_concurrent_jobs).unwrap_or(u32::MAX);
         if all == 0 {
             return;

@@ -202,6 +202,10 @@ pub(super) struct Inner {
     pub(super) stopping: CancellationToken,
     /// Set once the graceful shutdown gave up waiting and stopped jobs.
     pub(super) stopped_by_shutdown: AtomicBool,
+    /// Fired when the dispatcher has ended (at once on a node without
+    /// one): from then on no job is claimed here, which the graceful
+    /// shutdown waits for before it counts free workers.
+    pub(super) dispatcher_ended: CancellationToken,
     /// The runtime guests run on, apart from the HTTP runtime's threads:
     /// every job, the dispatcher and the cluster tasks are spawned here.
     pub(super) executor: Handle,
@@ -260,6 +264,7 @@ impl Scheduler {
                 waiting_sync: std::sync::atomic::AtomicUsize::new(0),
                 stopping: CancellationToken::new(),
                 stopped_by_shutdown: AtomicBool::new(false),
+                dispatcher_ended: CancellationToken::new(),
                 executor: executor.clone(),
                 http,
                 write_failures: Arc::default(),
@@ -269,8 +274,14 @@ impl Scheduler {
                 cache,
             }),
         };
+        let ended = scheduler.inner.dispatcher_ended.clone();
         if scheduler.runs_async_jobs() {
-            executor.spawn(super::dispatch::dispatch(Arc::downgrade(&scheduler.inner)));
+            executor.spawn(super::dispatch::dispatch(
+                Arc::downgrade(&scheduler.inner),
+                ended,
+            ));
+        } else {
+            ended.cancel();
         }
         super::lifecycle::spawn_cluster_tasks(&scheduler.inner);
         if super::storage::counts(&scheduler.inner.config) {

@@ -61,14 +61,11 @@ async fn finished_jobs_and_results_survive_a_graceful_restart() {
     }
     let listed = server.get_json("/jobs").await;
     assert_eq!(listed["jobs"].as_array().map(Vec::len), Some(3), "{listed}");
-    // The pending job was not lost: it ends, one way or the other. Put
-    // back in the queue by the shutdown, it ends within JOB_TIMEOUT; on
-    // PostgreSQL, claimed in the very instant the server stopped, it is
-    // left to its lease (a job that cannot be put back is) and runs again
-    // once the lease has expired, so the wait covers the lease too.
-    let lease = wasmproc::config::Config::default().cluster.lease;
+    // The pending job was not lost: it ran before the stop completed, or
+    // waited in the queue for the restarted server (never for a lease:
+    // see `a_job_submitted_as_the_server_stops_runs_once`).
     let ended = server
-        .wait_for_status(&pending, &["successful", "failed"], JOB_TIMEOUT + lease)
+        .wait_for_status(&pending, &["successful", "failed"], JOB_TIMEOUT)
         .await;
     assert_valid("statusInfo.yaml", &ended);
     // And the restarted server runs new jobs.
@@ -76,6 +73,40 @@ async fn finished_jobs_and_results_survive_a_graceful_restart() {
         .execute_sync("hello-world", &json!({ "inputs": { "name": "Ann" } }))
         .await;
     assert_eq!(reply.json(), json!("Hello Ann!"));
+    server.shutdown().await;
+}
+
+/// A job submitted in the instant the server stops runs once: before the
+/// stop completes, or after the restart. A stopping node that claimed it
+/// and then went away without running it or putting it back left it to
+/// its lease (PostgreSQL: it ran again a lease later, counted as a second
+/// attempt). The race is narrow, so the test stops the server right after
+/// a submission many times over; with the bug, about one round in 25
+/// lost its job on PostgreSQL.
+#[tokio::test]
+async fn a_job_submitted_as_the_server_stops_runs_once() {
+    const ROUNDS: usize = 40;
+    let mut server = super::server()
+        .configure(|c| {
+            c.cluster.lease = Duration::from_secs(2);
+            c.cluster.heartbeat = Duration::from_millis(500);
+        })
+        .start()
+        .await;
+    for round in 0..ROUNDS {
+        let job = server
+            .execute_async("echo", &json!({ "inputs": { "stringInput": "stop" } }))
+            .await;
+        server = server.restart().await;
+        let ended = server
+            .wait_for_status(&job, &["successful", "failed"], JOB_TIMEOUT)
+            .await;
+        assert_eq!(ended["status"], "successful", "round {round}: {ended}");
+        assert!(
+            ended.get("attempts").is_none(),
+            "round {round}: the stopping server claimed the job and left it to its lease: {ended}"
+        );
+    }
     server.shutdown().await;
 }
 
