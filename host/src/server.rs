@@ -258,7 +258,12 @@ impl Server {
                     .max(config.execution.max_concurrent_jobs as u32 * 2),
                 max_memory_bytes: config.limits.max.memory_bytes,
             },
-            artifact_dir: Some(config.data_dir.join("artifacts")),
+            artifact_dir: Some(
+                config
+                    .artifact_dir
+                    .clone()
+                    .unwrap_or_else(|| config.data_dir.join("artifacts")),
+            ),
             artifact_cache_bytes: config.artifact_cache_bytes,
             imports: ImportPolicy {
                 denied: config.deny_imports.clone(),

@@ -95,13 +95,26 @@ impl ChildServer {
     }
 
     /// Write `dir/wasmproc.toml` for a child: 127.0.0.1 on a free port,
-    /// data in `dir/data`, then `extra` (more TOML: top-level keys first,
-    /// then tables). Returns the config's path.
+    /// data in `dir/data`, compiled modules in
+    /// [`SHARED_ARTIFACTS`](crate::SHARED_ARTIFACTS), then `extra` (more
+    /// TOML: top-level keys first, then tables). Returns the config's path.
     pub fn write_config(dir: &Path, extra: &str) -> PathBuf {
+        let shared = format!("artifact_dir = {:?}\n", crate::SHARED_ARTIFACTS);
+        Self::write_config_text(dir, &shared, extra)
+    }
+
+    /// As [`Self::write_config`], but the child caches compiled modules in
+    /// its data directory, as a server does by default: for tests that
+    /// look at what it compiled.
+    pub fn write_config_with_private_artifacts(dir: &Path, extra: &str) -> PathBuf {
+        Self::write_config_text(dir, "", extra)
+    }
+
+    fn write_config_text(dir: &Path, artifacts: &str, extra: &str) -> PathBuf {
         let path = dir.join("wasmproc.toml");
         let text = format!(
-            "bind = \"127.0.0.1:0\"\ndata_dir = {:?}\n{extra}\n",
-            dir.join("data")
+            "bind = \"127.0.0.1:0\"\ndata_dir = {:?}\n{artifacts}{extra}\n",
+            dir.join("data"),
         );
         std::fs::write(&path, text).unwrap_or_else(|e| panic!("writing {path:?}: {e}"));
         path

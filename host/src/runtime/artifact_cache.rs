@@ -207,20 +207,51 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// The cache's HMAC key: read from `path`, or 32 fresh random bytes (two
-/// v4 UUIDs, 244 random bits) written there when the file is missing or
-/// not 32 bytes long. A new key orphans every existing artifact (their
-/// tags no longer verify), which costs recompilation and nothing else.
+/// v4 UUIDs, 244 random bits) written there when the file is missing.
+///
+/// Servers sharing the directory may start at once: a new key is written
+/// to a temporary file and hard-linked to `path`, which fails if the file
+/// exists, so exactly one key is ever installed and a server that loses
+/// the race reads the winner's (two servers with different keys would
+/// reject each other's artifacts). A key file of the wrong length (a crash
+/// mid-write before this ordering, or tampering) is replaced; that orphans
+/// every existing artifact (their tags no longer verify), which costs
+/// recompilation and nothing else.
 fn load_or_create_key(path: &Path) -> std::io::Result<[u8; 32]> {
-    if let Ok(bytes) = std::fs::read(path)
-        && let Ok(key) = <[u8; 32]>::try_from(bytes.as_slice())
-    {
-        return Ok(key);
+    for _ in 0..3 {
+        match std::fs::read(path) {
+            Ok(bytes) => match <[u8; 32]>::try_from(bytes.as_slice()) {
+                Ok(key) => return Ok(key),
+                Err(_) => {
+                    // Unusable: make room for a new one (another server
+                    // may remove it first, which is as good).
+                    match std::fs::remove_file(path) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                        _ => {}
+                    }
+                }
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let mut key = [0u8; 32];
+        key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        let temporary = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4()));
+        std::fs::write(&temporary, key)?;
+        let installed = std::fs::hard_link(&temporary, path);
+        let _ = std::fs::remove_file(&temporary);
+        match installed {
+            Ok(()) => return Ok(key),
+            // Another server installed its key first: read that one.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
     }
-    let mut key = [0u8; 32];
-    key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-    key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-    write_atomically(path, &key)?;
-    Ok(key)
+    Err(std::io::Error::other(format!(
+        "{} kept changing while it was read",
+        path.display()
+    )))
 }
 
 #[cfg(test)]
@@ -237,6 +268,30 @@ mod tests {
         let file = std::fs::File::options().append(true).open(&path).unwrap();
         file.set_modified(SystemTime::now() - age).unwrap();
         path
+    }
+
+    #[test]
+    fn servers_opening_one_directory_at_once_agree_on_one_key() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join(KEY_FILE);
+            let keys: Vec<[u8; 32]> = std::thread::scope(|scope| {
+                let openers: Vec<_> = (0..4)
+                    .map(|_| scope.spawn(|| load_or_create_key(&path).unwrap()))
+                    .collect();
+                openers.into_iter().map(|t| t.join().unwrap()).collect()
+            });
+            assert!(keys.iter().all(|k| *k == keys[0]), "different keys");
+            assert_eq!(std::fs::read(&path).unwrap(), keys[0]);
+            // Nothing but the key is left behind.
+            assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        }
+        // A key file of the wrong length is replaced by a usable one.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(KEY_FILE);
+        std::fs::write(&path, b"short").unwrap();
+        let key = load_or_create_key(&path).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), key);
     }
 
     #[test]

@@ -1335,9 +1335,52 @@ fn snapshot(dir: &Path) -> BTreeMap<String, (u64, u64)> {
         .collect()
 }
 
+/// Servers given one `artifact_dir` compile each module once between
+/// them: the second finds the first's artifacts (no file is written
+/// again, neither at start-up for the built-ins nor at a deploy), runs
+/// from them, and neither keeps artifacts in its data directory.
+#[tokio::test]
+async fn servers_sharing_an_artifact_dir_compile_each_module_once() {
+    let shared = tempfile::tempdir().expect("artifact directory");
+    let start = || admin_server(|c| c.artifact_dir = Some(shared.path().to_path_buf()));
+    let first = start().await;
+    let hostile = hostile_wasm();
+    deploy_wasm(&first, hostile.clone())
+        .await
+        .expect_status(201);
+    let compiled = snapshot(shared.path());
+    for module in [hostile.clone(), hello_wasm()] {
+        let sha = wasmproc::runtime::module_sha256(&module);
+        assert!(
+            compiled
+                .keys()
+                .any(|name| name.starts_with(&sha) && name.ends_with(".cwasm")),
+            "no artifact of {sha} in {compiled:?}"
+        );
+    }
+
+    let second = start().await;
+    deploy_wasm(&second, hostile).await.expect_status(201);
+    assert_eq!(
+        snapshot(shared.path()),
+        compiled,
+        "the second server compiled again"
+    );
+    let (_, reply) = second
+        .execute_sync("hello-world", &json!({ "inputs": { "name": "Ann" } }))
+        .await;
+    assert_eq!(reply.json(), json!("Hello Ann!"));
+    for server in [&first, &second] {
+        assert!(!server.data_dir().join("artifacts").exists());
+    }
+    second.shutdown().await;
+    first.shutdown().await;
+}
+
 #[tokio::test]
 async fn deployed_processes_survive_a_restart_without_recompiling() {
-    let server = admin_server(|_| {}).await;
+    // Its own artifact cache: the test looks at what was compiled.
+    let server = admin_server(|c| c.artifact_dir = None).await;
     let hostile = hostile_wasm();
     deploy_wasm(&server, hostile.clone())
         .await

@@ -236,7 +236,11 @@ fn promtool_check(text: &str) {
 #[tokio::test]
 async fn counters_move_as_jobs_succeed_and_fail_and_promtool_accepts_the_text() {
     let dir = tempfile::tempdir().unwrap();
-    let config = ChildServer::write_config(dir.path(), "[execution]\nmax_concurrent_jobs = 2\n");
+    // Its own artifact cache: the test counts what it compiles.
+    let config = ChildServer::write_config_with_private_artifacts(
+        dir.path(),
+        "[execution]\nmax_concurrent_jobs = 2\n",
+    );
     let server = ChildServer::spawn(BINARY, &config, &dir.path().join("stderr.log"), STARTUP);
     let (_, before) = scrape(server.api()).await;
 
