@@ -129,8 +129,15 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
         &mut self,
         current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
+        // Past the memory's own declared maximum: `-1`, as the wasm spec
+        // has it, and nothing charged. The module said how far it may
+        // grow, and an allocator probing past that expects `-1`, not a
+        // trap (wasmtime asks here before it checks the maximum itself).
+        if maximum.is_some_and(|maximum| desired > maximum) {
+            return Ok(false);
+        }
         let grown = (desired as u64).saturating_sub(current as u64);
         let requested = self.total_bytes.saturating_add(grown);
         if requested > self.limit {
@@ -149,14 +156,12 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
         Ok(true)
     }
 
-    /// A grow this limiter allowed but wasmtime could not do. This also
-    /// catches a grow past the memory's own declared maximum (wasmtime
-    /// asks `memory_growing` even then), which therefore traps too rather
-    /// than returning `-1`.
+    /// A grow this limiter allowed but wasmtime could not do (the pool's
+    /// slot is too small, the kernel refused the memory), or one past
+    /// what the memory's type can represent. Surfaced as a trap naming
+    /// the reason, rather than a `-1` the guest would turn into an
+    /// unexplained out-of-memory abort.
     fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
-        // Reached when wasmtime itself refuses the grow (e.g. the pool's slot
-        // size), after `memory_growing` said yes. Surface it as a trap with
-        // the reason instead of silently returning -1 to the guest.
         Err(error.context("linear memory could not grow"))
     }
 
@@ -191,6 +196,33 @@ mod tests {
         let exceeded = err.downcast_ref::<MemoryLimitExceeded>().unwrap();
         assert_eq!(exceeded.requested, 101);
         assert_eq!(limiter.exceeded(), Some(*exceeded));
+    }
+
+    /// A core module whose memory is 1 page at least and at most, and
+    /// whose `grow` export runs `memory.grow 1` and returns its result.
+    const ONE_PAGE_AT_MOST: &[u8] = &[
+        0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version 1
+        0x01, 0x05, 0x01, 0x60, 0x00, 0x01, 0x7f, // type 0: () -> i32
+        0x03, 0x02, 0x01, 0x00, // function 0 has type 0
+        0x05, 0x04, 0x01, 0x01, 0x01, 0x01, // memory: min 1, max 1
+        0x07, 0x08, 0x01, 0x04, b'g', b'r', b'o', b'w', 0x00, 0x00, // export "grow"
+        0x0a, 0x08, 0x01, 0x06, 0x00, // code: one body of 6 bytes, no locals
+        0x41, 0x01, 0x40, 0x00, 0x0b, // i32.const 1; memory.grow 0; end
+    ];
+
+    #[test]
+    fn growing_past_the_declared_maximum_returns_minus_one() {
+        let engine = wasmtime::Engine::default();
+        let module = wasmtime::Module::new(&engine, ONE_PAGE_AT_MOST).unwrap();
+        let mut store = wasmtime::Store::new(&engine, MemoryLimiter::new(1 << 20));
+        store.limiter(|limiter| limiter);
+        let instance = wasmtime::Instance::new(&mut store, &module, &[]).unwrap();
+        let grow = instance
+            .get_typed_func::<(), i32>(&mut store, "grow")
+            .unwrap();
+        assert_eq!(grow.call(&mut store, ()).unwrap(), -1, "a trap, not -1");
+        assert_eq!(store.data().exceeded(), None);
+        assert_eq!(store.data().peak_bytes(), 65_536);
     }
 
     #[test]
