@@ -120,8 +120,9 @@ impl Dirs {
 /// output folder, kept between runs): each module, above all the
 /// 19 MB Python components that take seconds to compile, is compiled once
 /// for the whole suite rather than once per server. Tests about the
-/// artifact cache itself use a private one
-/// ([`TestServerBuilder::private_artifacts`]).
+/// artifact cache itself set `artifact_dir = None` (the server's default,
+/// `data/artifacts`) or use
+/// [`ChildServer::write_config_with_private_artifacts`](crate::ChildServer::write_config_with_private_artifacts).
 pub const SHARED_ARTIFACTS: &str = concat!(env!("OUT_DIR"), "/shared-artifacts");
 
 /// A configuration for tests: 127.0.0.1 on a free port, data in
@@ -153,14 +154,6 @@ impl TestServerBuilder {
     /// replace and undeploy, which are disabled without a token.
     pub fn with_admin_token(self) -> Self {
         self.configure(|c| c.auth.admin_token = Some(Secret::new(ADMIN_TOKEN)))
-    }
-
-    /// Cache compiled modules in the data directory (`data/artifacts`),
-    /// as a server does by default, instead of [`SHARED_ARTIFACTS`]: for
-    /// tests that look at what this server compiled.
-    pub fn private_artifacts(mut self) -> Self {
-        self.config.artifact_dir = None;
-        self
     }
 
     /// Keep the server's state in a PostgreSQL database of its own (created

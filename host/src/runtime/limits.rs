@@ -220,7 +220,11 @@ mod tests {
         let grow = instance
             .get_typed_func::<(), i32>(&mut store, "grow")
             .unwrap();
-        assert_eq!(grow.call(&mut store, ()).unwrap(), -1, "a trap, not -1");
+        assert_eq!(
+            grow.call(&mut store, ()).unwrap(),
+            -1,
+            "memory.grow past the maximum"
+        );
         assert_eq!(store.data().exceeded(), None);
         assert_eq!(store.data().peak_bytes(), 65_536);
     }
