@@ -155,7 +155,9 @@ async fn kill_9_mid_run_loses_no_accepted_job() {
     let child = ChildServer::spawn(BINARY, &config, &stderr, startup);
     let mut ids = Vec::new();
     for i in 0..10 {
-        let pause = if i % 2 == 0 { 1.0 } else { 1.5 };
+        // Long enough to catch the second one running, short enough that
+        // the ten, one at a time, do not make the test slow.
+        let pause = if i % 2 == 0 { 0.4 } else { 0.6 };
         let request = json!({ "inputs": { "stringInput": format!("job {i}"), "pause": pause } });
         ids.push(child.execute_async("echo", &request).await);
     }
