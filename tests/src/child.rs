@@ -99,7 +99,11 @@ impl ChildServer {
     /// [`SHARED_ARTIFACTS`](crate::SHARED_ARTIFACTS), then `extra` (more
     /// TOML: top-level keys first, then tables). Returns the config's path.
     pub fn write_config(dir: &Path, extra: &str) -> PathBuf {
-        let shared = format!("artifact_dir = {:?}\n", crate::SHARED_ARTIFACTS);
+        let shared = format!(
+            "artifact_dir = {:?}\nartifact_cache_bytes = {}\n",
+            crate::SHARED_ARTIFACTS,
+            crate::SHARED_ARTIFACT_BYTES,
+        );
         Self::write_config_text(dir, &shared, extra)
     }
 

@@ -36,9 +36,9 @@ pub use http::{
 pub use postgres::{TestDatabase, admin_url};
 pub use schema::{assert_invalid, assert_valid, schema_dir, schema_errors};
 pub use server::{
-    ADMIN_BEARER, ADMIN_TOKEN, HOSTILE_DESCRIBE_WASM, HOSTILE_WASM, SHARED_ARTIFACTS, TestServer,
-    TestServerBuilder, hostile_describe_wasm, hostile_limits, set_job_control, set_limits,
-    test_config,
+    ADMIN_BEARER, ADMIN_TOKEN, HOSTILE_DESCRIBE_WASM, HOSTILE_WASM, SHARED_ARTIFACT_BYTES,
+    SHARED_ARTIFACTS, TestServer, TestServerBuilder, hostile_describe_wasm, hostile_limits,
+    set_job_control, set_limits, test_config,
 };
 
 /// Whether the long versions of the reliability scenarios were asked for

@@ -125,6 +125,12 @@ impl Dirs {
 /// [`ChildServer::write_config_with_private_artifacts`](crate::ChildServer::write_config_with_private_artifacts).
 pub const SHARED_ARTIFACTS: &str = concat!(env!("OUT_DIR"), "/shared-artifacts");
 
+/// Most bytes the test servers keep in [`SHARED_ARTIFACTS`]: the suite's
+/// own artifacts take about 90 MiB, and artifacts of guests since rebuilt
+/// (a new hash) go first once this is reached, so the folder stays this
+/// small however many builds it sees.
+pub const SHARED_ARTIFACT_BYTES: u64 = 512 << 20;
+
 /// A configuration for tests: 127.0.0.1 on a free port, data in
 /// `data_dir`, compiled modules in [`SHARED_ARTIFACTS`].
 pub fn test_config(data_dir: &Path) -> Config {
@@ -132,6 +138,7 @@ pub fn test_config(data_dir: &Path) -> Config {
         bind: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         data_dir: data_dir.to_path_buf(),
         artifact_dir: Some(PathBuf::from(SHARED_ARTIFACTS)),
+        artifact_cache_bytes: SHARED_ARTIFACT_BYTES,
         ..Config::default()
     }
 }
