@@ -124,6 +124,46 @@ impl RecentRunTime {
     }
 }
 
+/// What waiting for a free worker ended with.
+enum WorkerWait {
+    /// A worker is free: its permit.
+    Free(OwnedSemaphorePermit),
+    /// The node is stopping (or its workers are gone).
+    Stopping,
+    /// The hold limit passed with every worker still busy.
+    StillBusy,
+}
+
+/// A free worker's permit: at once when one is free. Otherwise the node
+/// first tells the store it takes no jobs now (on a cluster, other nodes
+/// then claim what is submitted here), then waits for a worker, for at
+/// most `hold` when given. The stop is looked at first, so a worker freed
+/// in the same instant as the stop does not start another job.
+async fn free_worker(
+    inner: &Inner,
+    stopping: &CancellationToken,
+    hold: Option<Duration>,
+) -> WorkerWait {
+    if let Ok(permit) = inner.permits.clone().try_acquire_owned() {
+        return WorkerWait::Free(permit);
+    }
+    inner.store.set_claimer_ready(false);
+    let held_too_long = async {
+        match hold {
+            Some(hold) => tokio::time::sleep(hold).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        biased;
+        () = stopping.cancelled() => WorkerWait::Stopping,
+        permit = inner.permits.clone().acquire_owned() => {
+            permit.map_or(WorkerWait::Stopping, WorkerWait::Free)
+        }
+        () = held_too_long => WorkerWait::StillBusy,
+    }
+}
+
 /// The dispatcher task; fires `ended` when it returns (or is dropped).
 pub(super) async fn dispatch(weak: Weak<Inner>, ended: CancellationToken) {
     let _ended = ended.drop_guard();
@@ -140,51 +180,29 @@ pub(super) async fn dispatch(weak: Weak<Inner>, ended: CancellationToken) {
             break;
         }
         if let Some((job, token)) = claimed.pop_front() {
-            let permit = match inner.permits.clone().try_acquire_owned() {
-                Ok(permit) => permit,
-                Err(_) => {
-                    // Every worker is busy: other nodes take what is
-                    // submitted here meanwhile.
-                    inner.store.set_claimer_ready(false);
-                    tokio::select! {
-                        biased;
-                        () = stopping.cancelled() => {
-                            claimed.push_front((job, token));
-                            inner.give_back(claimed.drain(..).map(|(job, _)| job), SHUT_DOWN).await;
-                            break;
-                        }
-                        permit = inner.permits.clone().acquire_owned() => match permit {
-                            Ok(permit) => permit,
-                            Err(_) => break,
-                        },
-                        () = tokio::time::sleep(HOLD_LIMIT) => {
-                            // The jobs on the workers are long ones after
-                            // all: let idle nodes run the rest, and claim
-                            // none ahead until jobs are short again.
-                            inner.recent_run_time.at_least(HOLD_LIMIT);
-                            claimed.push_front((job, token));
-                            inner.give_back(claimed.drain(..).map(|(job, _)| job), TOO_BUSY).await;
-                            continue;
-                        }
-                    }
+            match free_worker(&inner, &stopping, Some(HOLD_LIMIT)).await {
+                WorkerWait::Free(permit) => inner.start_claimed(job, token, permit),
+                WorkerWait::Stopping => {
+                    claimed.push_front((job, token));
+                    let jobs = claimed.drain(..).map(|(job, _)| job);
+                    inner.give_back(jobs, SHUT_DOWN).await;
+                    break;
                 }
-            };
-            inner.start_claimed(job, token, permit);
-            continue;
-        }
-        let first = match inner.permits.clone().try_acquire_owned() {
-            Ok(permit) => permit,
-            Err(_) => {
-                inner.store.set_claimer_ready(false);
-                tokio::select! {
-                    biased;
-                    () = stopping.cancelled() => break,
-                    permit = inner.permits.clone().acquire_owned() => match permit {
-                        Ok(permit) => permit,
-                        Err(_) => break,
-                    },
+                WorkerWait::StillBusy => {
+                    // The jobs on the workers are long ones after all: let
+                    // idle nodes run the rest, and claim none ahead until
+                    // jobs are short again.
+                    inner.recent_run_time.at_least(HOLD_LIMIT);
+                    claimed.push_front((job, token));
+                    let jobs = claimed.drain(..).map(|(job, _)| job);
+                    inner.give_back(jobs, TOO_BUSY).await;
                 }
             }
+            continue;
+        }
+        let first = match free_worker(&inner, &stopping, None).await {
+            WorkerWait::Free(permit) => permit,
+            WorkerWait::Stopping | WorkerWait::StillBusy => break,
         };
         inner.store.set_claimer_ready(true);
         let mut permits = vec![first];
