@@ -401,10 +401,7 @@ pub(crate) async fn package(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     package_reader(&state, &headers)?;
-    let process = state
-        .registry
-        .get(&id)
-        .ok_or_else(|| ApiError::no_such_process(&id))?;
+    let process = state.process(&id)?;
     let accept = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())

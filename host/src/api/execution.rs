@@ -292,10 +292,7 @@ pub(crate) async fn execute(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let process = state
-        .registry
-        .get(&id)
-        .ok_or_else(|| ApiError::no_such_process(&id))?;
+    let process = state.process(&id)?;
     let request = parse_request(&headers, body, state.config.max_request_bytes)?;
     check_request(&state, &process, &request)?;
     // Callback URIs get the SSRF guard of `href` inputs, before the job

@@ -75,7 +75,7 @@ use axum::routing::get;
 pub use error::ApiError;
 
 use crate::config::Config;
-use crate::jobs::{ProcessRegistry, Scheduler};
+use crate::jobs::{ProcessRegistry, RegisteredProcess, Scheduler};
 use crate::ogc::{Link, exception_type};
 use crate::store::Store;
 
@@ -106,6 +106,17 @@ pub struct AppState {
     /// link in a document is absolute and, behind a proxy, points where
     /// the client can reach the server.
     pub base_url: Arc<str>,
+}
+
+impl AppState {
+    /// The process `id` is registered under, or the OGC `no-such-process`
+    /// exception (404) every endpoint under `/processes/{id}` answers
+    /// when there is none.
+    pub(crate) fn process(&self, id: &str) -> Result<Arc<RegisteredProcess>, ApiError> {
+        self.registry
+            .get(id)
+            .ok_or_else(|| ApiError::no_such_process(id))
+    }
 }
 
 /// The whole API: every route of OGC API - Processes Parts 1 and 2, the

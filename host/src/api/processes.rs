@@ -135,10 +135,7 @@ pub(crate) async fn describe(
     format: Format,
 ) -> Result<Response, ApiError> {
     process_reader(&state, &headers)?;
-    let process = state
-        .registry
-        .get(&id)
-        .ok_or_else(|| ApiError::no_such_process(&id))?;
+    let process = state.process(&id)?;
     if format.is_html() {
         return Ok(pages::process(
             &state,

@@ -626,10 +626,7 @@ impl ProcessForm {
         if let Some(role) = needed {
             check_token_first(state, &headers, role)?;
         }
-        let process = state
-            .registry
-            .get(id)
-            .ok_or_else(|| ApiError::no_such_process(id))?;
+        let process = state.process(id)?;
         let fields = read_form(request, state.config.max_request_bytes).await?;
         Ok(Self {
             headers,

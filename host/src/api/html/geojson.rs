@@ -65,12 +65,20 @@ fn position(value: &Value) -> Option<[f64; 2]> {
     (x.is_finite() && y.is_finite()).then_some([x, y])
 }
 
+/// The members of a JSON array; none when `value` is not one (malformed
+/// GeoJSON draws what it can rather than failing the page).
+fn items(value: &Value) -> impl Iterator<Item = &Value> {
+    value.as_array().into_iter().flatten()
+}
+
 /// An array of positions (a line, a ring), the bad ones skipped.
 fn positions(value: &Value) -> Vec<[f64; 2]> {
-    value
-        .as_array()
-        .map(|a| a.iter().filter_map(position).collect())
-        .unwrap_or_default()
+    items(value).filter_map(position).collect()
+}
+
+/// A polygon's rings: arrays of positions, the bad ones skipped.
+fn rings(value: &Value) -> Vec<Vec<[f64; 2]>> {
+    items(value).map(positions).collect()
 }
 
 impl Shapes {
@@ -89,38 +97,11 @@ impl Shapes {
             "Point" => self.points.extend(position(coordinates)),
             "MultiPoint" => self.points.extend(positions(coordinates)),
             "LineString" => self.lines.push(positions(coordinates)),
-            "MultiLineString" => {
-                for line in coordinates.as_array().into_iter().flatten() {
-                    self.lines.push(positions(line));
-                }
-            }
-            "Polygon" => self.polygons.push(
-                coordinates
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(positions)
-                    .collect(),
-            ),
-            "MultiPolygon" => {
-                for polygon in coordinates.as_array().into_iter().flatten() {
-                    self.polygons.push(
-                        polygon
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .map(positions)
-                            .collect(),
-                    );
-                }
-            }
+            "MultiLineString" => self.lines.extend(items(coordinates).map(positions)),
+            "Polygon" => self.polygons.push(rings(coordinates)),
+            "MultiPolygon" => self.polygons.extend(items(coordinates).map(rings)),
             "GeometryCollection" => {
-                for geometry in value
-                    .get("geometries")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
+                for geometry in value.get("geometries").into_iter().flat_map(items) {
                     self.gather(geometry, depth + 1);
                 }
             }
@@ -130,12 +111,7 @@ impl Shapes {
                 }
             }
             "FeatureCollection" => {
-                for feature in value
-                    .get("features")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
+                for feature in value.get("features").into_iter().flat_map(items) {
                     self.gather(feature, depth + 1);
                 }
             }
