@@ -642,21 +642,16 @@ impl PgStore {
     /// claims, progress and outcomes are all `UPDATE`s that need the row,
     /// so a run that ends after the dismissal finds nothing to write.
     pub(crate) async fn delete_job(&self, id: Uuid) -> Result<Option<JobRecord>, StoreError> {
-        self.bounded(async {
-            let client = self.client().await?;
-            // The notification goes out when the delete commits; the node
-            // running the job stops it when it hears it.
-            let row = client
-                .query_opt(
-                    "WITH d AS (DELETE FROM jobs WHERE id = $1 RETURNING record, request) \
-                     SELECT record, request, pg_notify($2, 'dismiss:' || $3) FROM d",
-                    &[&id, &CHANNEL, &id.to_string()],
-                )
-                .await
-                .map_err(map_error)?;
-            row.as_ref().map(decode).transpose()
-        })
-        .await
+        // The notification goes out when the delete commits; the node
+        // running the job stops it when it hears it.
+        let row = self
+            .query_opt(
+                "WITH d AS (DELETE FROM jobs WHERE id = $1 RETURNING record, request) \
+                 SELECT record, request, pg_notify($2, 'dismiss:' || $3) FROM d",
+                &[&id, &CHANNEL, &id.to_string()],
+            )
+            .await?;
+        row.as_ref().map(decode).transpose()
     }
 
     /// A job by id: its record with the request put back in. The
@@ -680,18 +675,12 @@ impl PgStore {
 
     /// A successful job's results (`None` for any other job).
     pub(crate) async fn get_results(&self, id: Uuid) -> Result<Option<JobResults>, StoreError> {
-        self.bounded(async {
-            let client = self.client().await?;
-            let row = client
-                .query_opt("SELECT outputs FROM results WHERE job_id = $1", &[&id])
-                .await
-                .map_err(map_error)?;
-            match row {
-                Some(row) => Ok(Some(serde_json::from_slice(row.get(0))?)),
-                None => Ok(None),
-            }
-        })
-        .await
+        let row = self
+            .query_opt("SELECT outputs FROM results WHERE job_id = $1", &[&id])
+            .await?;
+        Ok(row
+            .map(|row| serde_json::from_slice(row.get(0)))
+            .transpose()?)
     }
 
     /// Nothing to recover at start-up: this node's previous life (if any)

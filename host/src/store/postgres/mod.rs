@@ -454,6 +454,21 @@ impl PgStore {
         self.db.bounded(work).await
     }
 
+    /// One statement on a pooled connection, bounded by `store.timeout`:
+    /// the row it returned, or `None`. Lookups by primary key and
+    /// `DELETE … RETURNING` are this.
+    async fn query_opt(
+        &self,
+        statement: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Option<tokio_postgres::Row>, StoreError> {
+        self.bounded(async {
+            let client = self.client().await?;
+            client.query_opt(statement, params).await.map_err(map_error)
+        })
+        .await
+    }
+
     // ---- processes and modules -------------------------------------------
 
     /// Store module bytes unless they are there already (a 19 MB Python
@@ -576,18 +591,12 @@ impl PgStore {
 
     /// A process by id: a primary-key lookup, the record from its jsonb.
     pub(crate) async fn get_process(&self, id: &str) -> Result<Option<ProcessRecord>, StoreError> {
-        self.bounded(async {
-            let client = self.client().await?;
-            let row = client
-                .query_opt("SELECT record FROM processes WHERE id = $1", &[&id])
-                .await
-                .map_err(map_error)?;
-            match row {
-                Some(row) => Ok(Some(serde_json::from_value(row.get(0))?)),
-                None => Ok(None),
-            }
-        })
-        .await
+        let row = self
+            .query_opt("SELECT record FROM processes WHERE id = $1", &[&id])
+            .await?;
+        Ok(row
+            .map(|row| serde_json::from_value(row.get(0)))
+            .transpose()?)
     }
 
     /// Every process, in id order (`ORDER BY id`, in the database's
@@ -657,15 +666,10 @@ impl PgStore {
     /// Module bytes by sha256, for a node that has not compiled the module
     /// yet (each node compiles and caches its own artifact).
     pub(crate) async fn get_module(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        self.bounded(async {
-            let client = self.client().await?;
-            let row = client
-                .query_opt("SELECT wasm FROM modules WHERE sha256 = $1", &[&sha256])
-                .await
-                .map_err(map_error)?;
-            Ok(row.map(|row| row.get(0)))
-        })
-        .await
+        let row = self
+            .query_opt("SELECT wasm FROM modules WHERE sha256 = $1", &[&sha256])
+            .await?;
+        Ok(row.map(|row| row.get(0)))
     }
 
     /// Delete the modules no process and no queued or running job uses,
