@@ -423,6 +423,31 @@ impl Api {
         self.send(reqwest::Method::GET, path, &[], None).await
     }
 
+    /// `GET path` with request headers (`accept`, `authorization`, …).
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        self.send(reqwest::Method::GET, path, headers, None).await
+    }
+
+    /// Poll `GET path` (every 50 ms, at most `timeout`) until it answers
+    /// 404: a job removed by retention, a dismissal or a cascade. Panics
+    /// on timeout with `what` and the last reply.
+    pub async fn wait_until_gone(&self, path: &str, timeout: Duration, what: &str) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let reply = self.get(path).await;
+            if reply.status == 404 {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: {path} still answers {} after {timeout:?}: {}",
+                reply.status,
+                reply.text()
+            );
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+
     /// `GET path`, expecting 200 and a JSON body; returns the body.
     pub async fn get_json(&self, path: &str) -> Value {
         self.get(path).await.expect_status(200).expect_json()

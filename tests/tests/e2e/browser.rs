@@ -189,15 +189,7 @@ impl Walk {
             })
             .collect();
         assert!(severe.is_empty(), "console errors on {url}: {severe:#?}");
-        let reply = self
-            .api
-            .send(
-                reqwest::Method::GET,
-                &url,
-                &[("accept", BROWSER_ACCEPT)],
-                None,
-            )
-            .await;
+        let reply = self.api.get_with(&url, &[("accept", BROWSER_ACCEPT)]).await;
         if reply.content_type().starts_with("text/html") {
             assert_valid_page(&url, &reply.text());
         }

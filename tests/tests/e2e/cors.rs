@@ -72,12 +72,7 @@ async fn configured_origins_get_cors_headers_with_location_exposed() {
 async fn without_configuration_no_cors_headers_are_sent() {
     let server = TestServer::start().await;
     let reply = server
-        .send(
-            Method::GET,
-            "/processes",
-            &[("origin", "http://evil.example")],
-            None,
-        )
+        .get_with("/processes", &[("origin", "http://evil.example")])
         .await;
     reply.expect_status(200);
     assert_eq!(reply.header("access-control-allow-origin"), None);

@@ -536,12 +536,7 @@ async fn deploy_an_application_package_by_value() {
         ("*/*", APP_PACKAGE),
     ] {
         let reply = server
-            .send(
-                Method::GET,
-                "/processes/hello-pkg/package",
-                &[("accept", accept)],
-                None,
-            )
+            .get_with("/processes/hello-pkg/package", &[("accept", accept)])
             .await;
         reply.expect_status(200);
         assert_eq!(reply.content_type(), expected, "Accept: {accept}");
@@ -606,12 +601,7 @@ async fn deploy_an_application_package_by_href() {
         .await;
     // What was fetched is what the package serves.
     let raw = server
-        .send(
-            Method::GET,
-            "/processes/hello-href/package",
-            &[("accept", WASM)],
-            None,
-        )
+        .get_with("/processes/hello-href/package", &[("accept", WASM)])
         .await;
     raw.expect_status(200);
     assert!(raw.body == hello_wasm(), "fetched bytes differ");
@@ -1076,12 +1066,7 @@ async fn deploy_execute_replace_execute_undeploy() {
 
     // The package is now the echo module.
     let raw = server
-        .send(
-            Method::GET,
-            "/processes/greeter/package",
-            &[("accept", WASM)],
-            None,
-        )
+        .get_with("/processes/greeter/package", &[("accept", WASM)])
         .await;
     raw.expect_status(200);
     assert!(raw.body == echo, "package after replace is not echo.wasm");
@@ -1446,12 +1431,7 @@ async fn deployed_processes_survive_a_restart_without_recompiling() {
     );
     // Still mutable after the restart.
     let raw = server
-        .send(
-            Method::GET,
-            "/processes/hostile/package",
-            &[("accept", WASM)],
-            None,
-        )
+        .get_with("/processes/hostile/package", &[("accept", WASM)])
         .await;
     assert!(raw.body == hostile, "stored module changed");
 

@@ -185,11 +185,9 @@ async fn a_deployed_workflow_runs_like_any_process_and_survives_a_restart() {
     assert_eq!(package["executionUnit"]["value"], greeting_workflow());
     assert_eq!(package["processDescription"]["process"]["id"], "greet");
     let reply = server
-        .send(
-            Method::GET,
+        .get_with(
             "/processes/greet/package",
             &[("accept", "application/wasm")],
-            None,
         )
         .await;
     assert_exception(&reply, 406, None);
@@ -199,12 +197,7 @@ async fn a_deployed_workflow_runs_like_any_process_and_survives_a_restart() {
         "application/wasm, */*;q=0.1",
     ] {
         let reply = server
-            .send(
-                Method::GET,
-                "/processes/greet/package",
-                &[("accept", accept)],
-                None,
-            )
+            .get_with("/processes/greet/package", &[("accept", accept)])
             .await;
         reply.expect_status(200);
         assert_eq!(

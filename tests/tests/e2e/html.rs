@@ -16,14 +16,7 @@ const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=
 const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 async fn page(server: &TestServer, path: &str) -> String {
-    let reply = server
-        .send(
-            reqwest::Method::GET,
-            path,
-            &[("accept", BROWSER_ACCEPT)],
-            None,
-        )
-        .await;
+    let reply = server.get_with(path, &[("accept", BROWSER_ACCEPT)]).await;
     reply.expect_status(200);
     assert!(
         reply.content_type().starts_with("text/html"),
@@ -137,12 +130,7 @@ async fn every_resource_is_a_valid_page_for_a_browser_and_json_for_clients() {
         }
         // `?f=html` wins over an API client's Accept.
         let reply = server
-            .send(
-                reqwest::Method::GET,
-                &format!("{path}?f=html"),
-                &[("accept", "application/json")],
-                None,
-            )
+            .get_with(&format!("{path}?f=html"), &[("accept", "application/json")])
             .await;
         reply.expect_status(200);
         assert!(
@@ -170,12 +158,7 @@ async fn errors_are_pages_for_browsers_and_exceptions_for_clients() {
     let server = TestServer::start().await;
     let missing = "/jobs/00000000-0000-4000-8000-000000000000";
     let reply = server
-        .send(
-            reqwest::Method::GET,
-            missing,
-            &[("accept", BROWSER_ACCEPT)],
-            None,
-        )
+        .get_with(missing, &[("accept", BROWSER_ACCEPT)])
         .await;
     reply.expect_status(404);
     assert!(reply.content_type().starts_with("text/html"));

@@ -131,21 +131,14 @@ async fn the_log_is_protected_like_the_job() {
     let path = format!("/jobs/{job}/log");
     assert_exception(&server.get(&path).await, 401, None);
     let reply = server
-        .send(
-            reqwest::Method::GET,
-            &path,
-            &[("authorization", ADMIN_BEARER)],
-            None,
-        )
+        .get_with(&path, &[("authorization", ADMIN_BEARER)])
         .await;
     reply.expect_status(200);
     assert_exception(
         &server
-            .send(
-                reqwest::Method::GET,
+            .get_with(
                 "/jobs/00000000-0000-4000-8000-000000000000/log",
                 &[("authorization", ADMIN_BEARER)],
-                None,
             )
             .await,
         404,

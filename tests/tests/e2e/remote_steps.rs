@@ -138,19 +138,13 @@ async fn dismissing_the_parent_dismisses_the_remote_job() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     here.delete(&format!("/jobs/{parent}")).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let reply = other.get(&format!("/jobs/{remote_job}")).await;
-        if reply.status == 404 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the remote job is still there: {}",
-            reply.text()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    other
+        .wait_until_gone(
+            &format!("/jobs/{remote_job}"),
+            Duration::from_secs(10),
+            "the remote job is still there",
+        )
+        .await;
     here.shutdown().await;
     other.shutdown().await;
 }

@@ -1,7 +1,7 @@
 //! Retention: finished jobs and their results are deleted after
 //! `job_retention`; running jobs are kept.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 use wasmproc_tests::TestServer;
@@ -21,18 +21,13 @@ async fn finished_jobs_are_removed_after_the_retention_period() {
             &json!({ "inputs": { "stringInput": "x", "pause": 3 } }),
         )
         .await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let reply = server.get(&format!("/jobs/{finished}")).await;
-        if reply.status == 404 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the finished job was never removed"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    server
+        .wait_until_gone(
+            &format!("/jobs/{finished}"),
+            Duration::from_secs(10),
+            "the finished job was never removed",
+        )
+        .await;
     server
         .get(&format!("/jobs/{finished}/results"))
         .await
