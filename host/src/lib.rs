@@ -65,7 +65,9 @@
 //!    finished; subscriber callbacks are sent.
 //! 6. `GET /jobs/{id}` and `/jobs/{id}/results` read the store, on any
 //!    node. A sync request takes a permit itself and runs steps 4–5 while
-//!    the client waits.
+//!    the client waits; a short one on the HTTP thread that took it, a
+//!    longer one moving to the executor when it first waits
+//!    ([`jobs::InlineHistory`]).
 //!
 //! # Glossary
 //! - **process**: what the OGC API offers: an id, a description, a module.

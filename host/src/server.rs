@@ -2,11 +2,14 @@
 //! scheduler, HTTP.
 //!
 //! Two tokio runtimes: the caller's, which serves HTTP, and the *executor*
-//! built here with `max_concurrent_jobs` threads, where every guest runs
-//! (jobs, and the `describe()` call that loading a module makes). Guests
+//! built here with `max_concurrent_jobs` threads, where guests run (async
+//! jobs, and the `describe()` call that loading a module makes). Guests
 //! yield at every epoch tick, so they would not block the HTTP threads,
 //! but they would take their CPU: with the executor apart, a status read
-//! waits for a free HTTP thread, never behind a guest's time slice.
+//! waits for a free HTTP thread, not behind a guest's time slice. The one
+//! exception is the start of a short sync job, which costs less than
+//! handing it over (`jobs/inline.rs`): it runs on the HTTP thread that
+//! took its request, within a CPU budget of 200 µs per first slice.
 //!
 //! # Start-up, in order, and why
 //! 1. Validate the configuration: a contradiction (a per-process limit

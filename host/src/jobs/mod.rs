@@ -37,6 +37,7 @@ mod disk_space;
 mod dispatch;
 pub mod documents;
 mod href;
+mod inline;
 mod lifecycle;
 pub mod nested;
 mod progress;
@@ -54,6 +55,7 @@ pub mod workflow;
 pub use address_guard::{AddressGuard, AddressRefused, GuardedClient, is_public, refusal_in};
 pub use callbacks::{SubscriberRefused, check_subscriber};
 pub use href::{FetchError, FetchFailure, fetch_bytes, resolve_references};
+pub use inline::InlineHistory;
 pub use registry::{
     Executable, Policy, ProcessRegistry, RegisterError, RegisteredProcess, Registration,
 };

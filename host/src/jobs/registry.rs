@@ -40,6 +40,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use chrono::Utc;
 use serde_json::Value;
 
+use super::inline::InlineHistory;
 use super::nested::TreeBounds;
 use super::validate::{DescriptionError, InputValidator};
 use super::workflow::{Workflow, check_cycles, describe};
@@ -153,6 +154,9 @@ pub struct RegisteredProcess {
     pub validator: Arc<InputValidator>,
     /// Limits of this process's jobs.
     pub limits: Limits,
+    /// How its sync jobs' first slices went: whether the next may start
+    /// on the HTTP thread ([`InlineHistory`]).
+    pub inline: Arc<InlineHistory>,
 }
 
 impl RegisteredProcess {
@@ -479,6 +483,8 @@ impl ProcessRegistry {
             job_control_options: workflow.job_control_options.clone(),
             validator: top.validator.clone(),
             limits: top.limits,
+            // The top process runs: its history, not a fresh one per job.
+            inline: top.inline.clone(),
         })
     }
 
@@ -726,6 +732,7 @@ impl ProcessRegistry {
             job_control_options,
             validator,
             limits,
+            inline: Arc::default(),
         }
     }
 

@@ -2,9 +2,11 @@
 //! jobs, and the state the scheduler's tasks share.
 //!
 //! Mechanism (the other files of `jobs/` each hold one part):
-//! - Wasm runs on a dedicated tokio runtime (the *executor*), never on the
-//!   HTTP runtime's threads, so status reads stay fast while every core
-//!   runs guests.
+//! - Wasm runs on a dedicated tokio runtime (the *executor*), apart from
+//!   the HTTP runtime's threads, so status reads stay fast while every
+//!   core runs guests. The exception: a sync job of a process whose jobs
+//!   are short starts on the HTTP thread, and moves to the executor when
+//!   it first waits ([`super::inline`]).
 //! - A [`Semaphore`] with `max_concurrent_jobs` permits (the *workers*)
 //!   bounds how many guests run at once on this node, sync and async
 //!   together. A job holds its permit while its guest runs; its outcome is
@@ -21,6 +23,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::task::Poll;
 
 use chrono::Utc;
 use tokio::runtime::Handle;
@@ -30,6 +33,7 @@ use uuid::Uuid;
 
 use super::address_guard::{AddressGuard, GuardedClient};
 use super::callbacks::Callbacks;
+use super::inline::InlineHistory;
 use super::registry::{Executable, ProcessRegistry, RegisteredProcess};
 use super::run::Runnable;
 use super::running::RunningJobs;
@@ -620,11 +624,59 @@ impl Scheduler {
         // Every log line about the job carries its id (the request's span
         // is the parent, so its lines carry the request id too).
         let span = super::job_span(&job);
-        let handle = self.inner.executor.spawn(tracing::Instrument::instrument(
+        let run = tracing::Instrument::instrument(
             async move { inner.execute(job, runnable, token, permit).await },
             span,
-        ));
-        handle.await.map_err(|_| JobError::ShuttingDown)?
+        );
+        if process.inline.may_start_here() {
+            self.first_slice_here(run, &process.inline).await
+        } else {
+            self.inner
+                .executor
+                .spawn(run)
+                .await
+                .map_err(|_| JobError::ShuttingDown)?
+        }
+    }
+
+    /// Run a sync job's first slice on the calling thread (an HTTP
+    /// thread), and the rest, if any, on the executor; the slice's CPU
+    /// time goes into `history` ([`super::inline`] says why and when).
+    ///
+    /// The slice ends where the job first waits: a guest at its first
+    /// epoch tick (so at most [`crate::runtime::EPOCH_TICK`] of guest CPU
+    /// here), a fetch, a PostgreSQL write. From then on the job runs on
+    /// the executor, guest and all.
+    ///
+    /// The move happens in the same poll that ended the slice, so a client
+    /// that goes away (axum then drops this future) never cuts a job in
+    /// half: a job is either complete, or on the executor and runs to its
+    /// end. A panic in the first slice is answered as a panicking executor
+    /// task is: [`JobError::ShuttingDown`].
+    async fn first_slice_here<T: Send + 'static>(
+        &self,
+        run: impl Future<Output = Result<T, JobError>> + Send + 'static,
+        history: &InlineHistory,
+    ) -> Result<T, JobError> {
+        let mut run = Box::pin(run);
+        let started = super::inline::thread_cpu_time();
+        let first = std::future::poll_fn(|cx| {
+            let polled =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run.as_mut().poll(cx)));
+            Poll::Ready(polled)
+        })
+        .await;
+        history.record(super::inline::thread_cpu_time().saturating_sub(started));
+        match first {
+            Ok(Poll::Ready(outcome)) => outcome,
+            Ok(Poll::Pending) => self
+                .inner
+                .executor
+                .spawn(run)
+                .await
+                .map_err(|_| JobError::ShuttingDown)?,
+            Err(_panicked) => Err(JobError::ShuttingDown),
+        }
     }
 
     /// Dismiss a job: delete it and its results, durably (a dismissed job

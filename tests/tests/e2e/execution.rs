@@ -675,3 +675,39 @@ async fn sync_requests_waiting_for_a_worker_are_bounded_with_503() {
     waiting.await.unwrap().expect_status(200);
     server.shutdown().await;
 }
+
+/// A sync client that goes away while its job runs does not cut the job
+/// short: the job runs to its end and is recorded as it ended. (A sync job
+/// starts on the HTTP thread that took its request and moves to the job
+/// threads when it first waits, here at the guest's sleep; the handler,
+/// dropped with the connection, must not take the job with it.)
+#[tokio::test]
+async fn a_sync_job_whose_client_went_away_still_runs_to_its_end() {
+    let server = super::server().start().await;
+    let impatient = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .expect("reqwest client");
+    let gone = impatient
+        .post(server.url("/processes/echo/execution"))
+        .json(&json!({ "inputs": { "stringInput": "left behind", "pause": 1 } }))
+        .send()
+        .await;
+    assert!(
+        gone.as_ref().is_err_and(reqwest::Error::is_timeout),
+        "the client was to give up before the 1 s job ended: {gone:?}"
+    );
+    let jobs = server.get_json("/jobs?processID=echo").await;
+    let job_id = jobs["jobs"][0]["jobID"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the sync job is not listed: {jobs}"))
+        .to_owned();
+    let ended = server
+        .wait_for_status(&job_id, &["successful"], JOB_TIMEOUT)
+        .await;
+    assert_eq!(ended["status"], "successful", "{ended}");
+    let results = server.get_json(&format!("/jobs/{job_id}/results")).await;
+    assert_eq!(output_value(&results, "stringInput"), json!("left behind"));
+    server.shutdown().await;
+}
