@@ -9,7 +9,8 @@
 //! waits for a free HTTP thread, not behind a guest's time slice. The one
 //! exception is the start of a short sync job, which costs less than
 //! handing it over (`jobs/inline.rs`): it runs on the HTTP thread that
-//! took its request, within a CPU budget of 200 µs per first slice.
+//! took its request, while its process's first slices stay within
+//! `execution.sync_start_budget` of CPU.
 //!
 //! # Start-up, in order, and why
 //! 1. Validate the configuration: a contradiction (a per-process limit

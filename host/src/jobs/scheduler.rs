@@ -628,7 +628,11 @@ impl Scheduler {
             async move { inner.execute(job, runnable, token, permit).await },
             span,
         );
-        if process.inline.may_start_here() {
+        let here = process
+            .inline
+            .may_start_here(self.inner.config.execution.sync_start_budget);
+        crate::telemetry::metrics::sync_job_started(process.id(), here);
+        if here {
             self.first_slice_here(run, &process.inline).await
         } else {
             self.inner

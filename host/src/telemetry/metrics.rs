@@ -55,6 +55,11 @@ pub mod names {
     pub const HTTP_DURATION: &str = "wasmproc_http_request_duration_seconds";
     /// Counter: jobs accepted, by `process` and `mode` (`sync`, `async`).
     pub const JOBS_SUBMITTED: &str = "wasmproc_jobs_submitted_total";
+    /// Counter: sync jobs started, by `process` and `thread`: `http` (the
+    /// first slice on the HTTP thread that took the request) or
+    /// `executor` (a process whose recent first slices overran their
+    /// budget; `jobs/inline.rs`).
+    pub const SYNC_JOB_STARTS: &str = "wasmproc_sync_job_starts_total";
     /// Counter: jobs whose outcome was stored, by `process` and `outcome`
     /// (`success`, or a failure kind: `fuel-exhausted`, `timeout`, …).
     pub const JOBS_FINISHED: &str = "wasmproc_jobs_finished_total";
@@ -188,6 +193,10 @@ fn describe_all() {
         "Jobs accepted, by process and mode (sync, async)"
     );
     describe_counter!(
+        SYNC_JOB_STARTS,
+        "Sync jobs started, by process and thread (http: on the HTTP thread that took the request; executor: on the job threads)"
+    );
+    describe_counter!(
         JOBS_FINISHED,
         "Jobs whose outcome was stored, by process and outcome (success or the failure kind)"
     );
@@ -300,6 +309,13 @@ pub fn http_answered(method: &str, route: &str, status: u16, started: Instant) {
 pub(crate) fn job_submitted(job: &JobRecord) {
     let mode = if job.asynchronous { "async" } else { "sync" };
     metrics::counter!(names::JOBS_SUBMITTED, "process" => job.process_id.clone(), "mode" => mode)
+        .increment(1);
+}
+
+/// A sync job started, on an HTTP thread (`here`) or on the executor.
+pub(crate) fn sync_job_started(process: &str, here: bool) {
+    let thread = if here { "http" } else { "executor" };
+    metrics::counter!(names::SYNC_JOB_STARTS, "process" => process.to_owned(), "thread" => thread)
         .increment(1);
 }
 

@@ -364,6 +364,17 @@ async fn counters_move_as_jobs_succeed_and_fail_and_promtool_accepts_the_text() 
         "raw paths must not become labels"
     );
     assert!(delta("wasmproc_http_request_duration_seconds", &[execution]) >= 4.0);
+    // Where the sync jobs started: the first of a process always on the
+    // HTTP thread (it has no history yet); the second there too, unless
+    // the first slice, on a cold sandbox slot, was over the budget.
+    let started_on = |thread: &str| {
+        delta(
+            "wasmproc_sync_job_starts_total",
+            &[hello, ("thread", thread)],
+        )
+    };
+    assert!(started_on("http") >= 1.0, "{text}");
+    assert_eq!(started_on("http") + started_on("executor"), 2.0, "{text}");
     // Gauges of the present.
     assert_eq!(value(&after, "wasmproc_workers", &[]), 2.0);
     assert_eq!(value(&after, "wasmproc_queue_depth", &[]), 0.0);
@@ -381,8 +392,14 @@ async fn counters_move_as_jobs_succeed_and_fail_and_promtool_accepts_the_text() 
         value(&after, "wasmproc_artifact_cache_hits_total", &[]),
         0.0
     );
-    // ...and come from the artifact cache after a restart.
+    // ...and come from the artifact cache after a restart. The restart
+    // sets `sync_start_budget = "0s"`: every sync job then starts on the
+    // job threads.
     server.kill9();
+    let config = ChildServer::write_config_with_private_artifacts(
+        dir.path(),
+        "[execution]\nmax_concurrent_jobs = 2\nsync_start_budget = \"0s\"\n",
+    );
     let server = ChildServer::spawn(BINARY, &config, &dir.path().join("stderr.log"), STARTUP);
     let (_, restarted) = scrape(server.api()).await;
     assert!(value(&restarted, "wasmproc_artifact_cache_hits_total", &[]) >= 3.0);
@@ -390,6 +407,21 @@ async fn counters_move_as_jobs_succeed_and_fail_and_promtool_accepts_the_text() 
         value(&restarted, "wasmproc_artifact_cache_misses_total", &[]),
         0.0
     );
+    for name in ["c", "d"] {
+        server
+            .execute_sync("hello-world", &json!({"inputs": {"name": name}}))
+            .await;
+    }
+    let (text, scraped) = scrape(server.api()).await;
+    let started_on = |thread: &str| {
+        value(
+            &scraped,
+            "wasmproc_sync_job_starts_total",
+            &[hello, ("thread", thread)],
+        )
+    };
+    assert_eq!(started_on("executor"), 2.0, "{text}");
+    assert_eq!(started_on("http"), 0.0, "{text}");
 }
 
 #[tokio::test]
