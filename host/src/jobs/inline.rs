@@ -9,6 +9,8 @@
 //! first slice. It then saves the two thread wake-ups of handing the job
 //! to the executor and its answer back, which cost more CPU than the
 //! guest itself (BENCHMARKS.md, "The sync path against its floor").
+//! Only a request's own job starts there: the steps of a workflow are
+//! called from their parent's job, on the executor already.
 //!
 //! A long first slice would hold the HTTP thread, and the status reads
 //! queued behind it, for up to an epoch tick (10 ms). So each process

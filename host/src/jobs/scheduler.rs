@@ -613,6 +613,7 @@ impl Scheduler {
         let _dismissed_with_parent = step_of
             .as_ref()
             .map(|step| self.dismiss_with(step.parent_token, job.id));
+        let is_step = step_of.is_some();
         let runnable = Runnable {
             module: module.clone(),
             validator: process.validator.clone(),
@@ -628,10 +629,15 @@ impl Scheduler {
             async move { inner.execute(job, runnable, token, permit).await },
             span,
         );
-        let here = process
-            .inline
-            .may_start_here(self.inner.config.execution.sync_start_budget);
-        crate::telemetry::metrics::sync_job_started(process.id(), here);
+        // A step of a workflow is called from its parent's job, on the
+        // executor already: it is spawned there as before.
+        let here = !is_step
+            && process
+                .inline
+                .may_start_here(self.inner.config.execution.sync_start_budget);
+        if !is_step {
+            crate::telemetry::metrics::sync_job_started(process.id(), here);
+        }
         if here {
             self.first_slice_here(run, &process.inline).await
         } else {
