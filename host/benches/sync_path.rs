@@ -11,6 +11,9 @@
 //!   two job threads, the built-in hello-world): every layer and handler,
 //!   the scheduler's hand-off to a job thread, the sandbox, and the job's
 //!   record written to sled; only sockets and hyper are left out.
+//! - "wasmproc router, sync_start_budget = 0s": the same with every sync
+//!   job started on the job threads (as before 38fa965): the difference
+//!   is what handing the job over and its answer back costs.
 //! - "bare axum": the same request to a one-route axum router answering a
 //!   fixed body: the HTTP-framework part of the floor.
 //! - "bare wasmtime": one hello-world job on bare wasmtime (the pattern of
@@ -19,6 +22,8 @@
 //! The floor of issue 16 is "bare axum" + "bare wasmtime"; the ratio of
 //! "wasmproc router" to it is what `bench/run-all.sh` measures over the
 //! network (BENCHMARKS.md).
+
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
@@ -61,16 +66,26 @@ fn sync_path(c: &mut Criterion) {
         .build()
         .expect("tokio");
     let data = tempfile::tempdir().expect("temporary directory");
-    let mut config = Config {
-        bind: "127.0.0.1:0".parse().expect("address"),
-        data_dir: data.path().to_path_buf(),
-        ..Config::default()
+    let start = |dir: &str, sync_start_budget: Duration| {
+        let mut config = Config {
+            bind: "127.0.0.1:0".parse().expect("address"),
+            data_dir: data.path().join(dir),
+            ..Config::default()
+        };
+        config.execution.max_concurrent_jobs = 2;
+        config.execution.sync_start_budget = sync_start_budget;
+        tokio
+            .block_on(Server::start(config))
+            .expect("server starts")
     };
-    config.execution.max_concurrent_jobs = 2;
-    let server = tokio
-        .block_on(Server::start(config))
-        .expect("server starts");
+    // As configured by default: a short sync job starts on the thread that
+    // took the request (`jobs/inline.rs`).
+    let server = start("default", Config::default().execution.sync_start_budget);
     let router = server.router();
+    // Every sync job handed to the job threads and its answer handed back,
+    // as before 38fa965: what the two hand-offs cost.
+    let handing_over = start("handing-over", Duration::ZERO);
+    let handing_over_router = handing_over.router();
     let bare_router = axum::Router::new().route(
         "/processes/hello-world/execution",
         axum::routing::post(|| async { axum::Json(serde_json::json!({"echo": "Hello Joe!"})) }),
@@ -82,6 +97,9 @@ fn sync_path(c: &mut Criterion) {
     group.bench_function("wasmproc router", |b| {
         b.iter(|| tokio.block_on(send(&router, execute_request())))
     });
+    group.bench_function("wasmproc router, sync_start_budget = 0s", |b| {
+        b.iter(|| tokio.block_on(send(&handing_over_router, execute_request())))
+    });
     group.bench_function("bare axum", |b| {
         b.iter(|| tokio.block_on(send(&bare_router, execute_request())))
     });
@@ -90,6 +108,9 @@ fn sync_path(c: &mut Criterion) {
     });
     group.finish();
     tokio.block_on(server.shutdown()).expect("clean shutdown");
+    tokio
+        .block_on(handing_over.shutdown())
+        .expect("clean shutdown");
 }
 
 criterion_group!(benches, sync_path);
