@@ -43,13 +43,13 @@
 //!   come back empty (measured on 3 nodes: 11,246 claims for 6,200 jobs).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
+use super::moving_average::MovingAverage;
 use super::scheduler::Inner;
 use crate::ogc::JobStatus;
 use crate::store::JobRecord;
@@ -81,43 +81,33 @@ const SHUT_DOWN: &str = "re-queued: the node shut down before it ran";
 const TOO_BUSY: &str = "re-queued: its node stayed busy, for another node to run";
 
 /// A moving average of how long a job holds a worker on this node (input
-/// fetches and the guest's run), 0 until the first job ends.
-///
-/// Updated by every ended job with weight 1/8, without a lock: two jobs
-/// ending at once may lose one sample, which an average of this kind
-/// does not notice.
+/// fetches and the guest's run), none until the first job ends.
 #[derive(Debug, Default)]
 pub(super) struct RecentRunTime {
-    micros: AtomicU64,
+    average: MovingAverage,
 }
 
 impl RecentRunTime {
     /// Add one job's time on a worker.
     pub(super) fn record(&self, held: Duration) {
-        let sample = u64::try_from(held.as_micros()).unwrap_or(u64::MAX).max(1);
-        let old = self.micros.load(Ordering::Relaxed);
-        let average = if old == 0 {
-            sample
-        } else {
-            old - old / 8 + sample / 8
-        };
-        self.micros.store(average.max(1), Ordering::Relaxed);
+        self.average.record(held);
     }
 
     /// A worker has been busy with one job for `held` and it has not
     /// ended: the recent time per job is at least that.
     pub(super) fn at_least(&self, held: Duration) {
-        let floor = u64::try_from(held.as_micros()).unwrap_or(u64::MAX).max(1);
-        self.micros.fetch_max(floor, Ordering::Relaxed);
+        self.average.raise_to(held);
     }
 
     /// How many jobs `workers` finish in [`AHEAD_WINDOW`] at the recent
     /// time per job, at most `cap`; none before a job has ended.
     fn ahead(&self, workers: usize, cap: usize) -> usize {
-        let micros = self.micros.load(Ordering::Relaxed);
-        if micros == 0 {
+        let Some(average) = self.average.get() else {
             return 0;
-        }
+        };
+        let micros = u64::try_from(average.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
         let window = AHEAD_WINDOW.as_micros() as u64;
         let fits = (workers as u64).saturating_mul(window) / micros;
         usize::try_from(fits).unwrap_or(usize::MAX).min(cap)

@@ -31,8 +31,10 @@
 //! Measured with "one slow slice sends the next 16 jobs to the executor",
 //! 40 % of a Rust hello-world's jobs went there under load.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
+
+use super::moving_average::MovingAverage;
 
 /// Of a process over budget, one sync job in this many starts on the HTTP
 /// thread all the same, to measure its slice again.
@@ -41,15 +43,13 @@ pub(crate) const PROBE_EVERY: u32 = 16;
 /// One process's record of how its sync jobs' first slices went: shared by
 /// every job of the process (and of the workflows whose top call it is).
 ///
-/// Updated with relaxed atomics and no lock: two slices recorded at once
-/// may lose one sample of the average, and two requests at once may both
-/// probe. Harmless either way; what matters is that a slow process stops
+/// Updated with relaxed atomics and no lock: two requests at once may
+/// both probe. Harmless; what matters is that a slow process stops
 /// taking HTTP threads after a few slow slices.
 #[derive(Debug, Default)]
 pub struct InlineHistory {
-    /// Moving average of the first slices' CPU time, in nanoseconds, each
-    /// new slice weighing 1/8; 0 before the first.
-    average_nanos: AtomicU64,
+    /// The first slices' CPU time; none before the first.
+    average: MovingAverage,
     /// Jobs started on the executor since the last probe.
     since_probe: AtomicU32,
 }
@@ -62,8 +62,7 @@ impl InlineHistory {
         if budget.is_zero() {
             return false;
         }
-        let budget = u64::try_from(budget.as_nanos()).unwrap_or(u64::MAX);
-        if self.average_nanos.load(Ordering::Relaxed) <= budget {
+        if self.average.get().is_none_or(|average| average <= budget) {
             return true;
         }
         if self.since_probe.fetch_add(1, Ordering::Relaxed) + 1 >= PROBE_EVERY {
@@ -75,14 +74,7 @@ impl InlineHistory {
 
     /// A first slice on the HTTP thread took `took` of CPU.
     pub(crate) fn record(&self, took: Duration) {
-        let sample = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX).max(1);
-        let old = self.average_nanos.load(Ordering::Relaxed);
-        let average = if old == 0 {
-            sample
-        } else {
-            old - old / 8 + sample / 8
-        };
-        self.average_nanos.store(average, Ordering::Relaxed);
+        self.average.record(took);
     }
 }
 

@@ -39,6 +39,7 @@ pub mod documents;
 mod href;
 mod inline;
 mod lifecycle;
+mod moving_average;
 pub mod nested;
 mod progress;
 mod registry;
