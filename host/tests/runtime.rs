@@ -555,18 +555,23 @@ async fn artifacts_are_cached_and_tampered_ones_ignored() {
 }
 
 /// No job sees what another left in memory, in either pool: the same
-/// hostile module, in the dirty-page pool (its size is far below the
-/// threshold) and in the whole-memory pool (threshold 0), runs `snoop`
+/// hostile module, in the small-image pool (its size is far below the
+/// threshold) and in the large-image pool (threshold 0), runs `snoop`
 /// again and again, sequentially and two at a time (so that slots are
 /// reused while another is busy), and must find nothing each time.
+/// `snoop` leaves its secret on 512 scattered pages, more runs than a
+/// `PAGEMAP_SCAN` reported before our wasmtime patch and more pages than
+/// the small pool copies back, and searches every page of memory for what
+/// earlier jobs left, so both ways a page is reset (copied back, released)
+/// are checked.
 #[tokio::test]
 async fn no_job_sees_what_an_earlier_job_left_in_memory_in_either_pool() {
     for (threshold, expected) in [
-        (usize::MAX, MemoryReset::DirtyPages),
-        (0, MemoryReset::WholeMemory),
+        (usize::MAX, MemoryReset::SmallImage),
+        (0, MemoryReset::LargeImage),
     ] {
         let runtime = Runtime::new(RuntimeConfig {
-            whole_memory_reset_from_bytes: threshold,
+            large_image_from_bytes: threshold,
             ..RuntimeConfig::default()
         })
         .expect("runtime");

@@ -43,52 +43,62 @@ const MAX_WASM_STACK: usize = 1024 * 1024;
 const ASYNC_STACK: usize = 2 * 1024 * 1024;
 /// How a pool slot's linear memory is put back to the module's initial
 /// contents before its next job. Each runtime has one engine (one pool) per
-/// strategy, and a component runs in the pool that suits it (see
-/// `RuntimeConfig::whole_memory_reset_from_bytes`): on the guests it does
-/// not suit, each strategy cost 1.5–2.2× the other's CPU per request.
+/// variant, and a component runs in the one its size picks (see
+/// `RuntimeConfig::large_image_from_bytes`).
 ///
-/// Both give every job the module's pristine memory: the strategy only
+/// On Linux 6.7 and later both variants ask the kernel, with one
+/// `PAGEMAP_SCAN` call, which pages the last job wrote, copy those back
+/// from the module's memory image and release the rest. They differ in how
+/// many written pages a slot may copy back and keep (its `keep_resident`).
+/// A written page past that budget is released instead, maps the image
+/// again, and costs the next job a copy-on-write fault, each fault a
+/// TLB-shootdown interrupt to the other cores. Where the scan is not
+/// available (older kernels, other systems), wasmtime copies the first
+/// `keep_resident` bytes back whole and releases the rest: cheap for a
+/// small budget, and for a Python interpreter still far cheaper than
+/// faulting its heap back in every job.
+///
+/// The scan only reports every run of written pages because we build
+/// wasmtime 48 with `MAX_REGIONS` raised from 32 to 1024
+/// (`vendor/README.md`): a Python job leaves a few hundred scattered runs,
+/// and with 32 every page past the 32nd run was released and faulted in
+/// again. Until the patch, the large pool therefore skipped the scan and
+/// copied its 16 MiB back whole after every job; the scan with 1024 runs
+/// halves hello-world-py's server CPU per request (BENCHMARKS.md, "Where
+/// the Python guest's CPU went").
+///
+/// Both give every job the module's pristine memory: the variant only
 /// decides which pages a reset copies and which it hands back to the kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MemoryReset {
-    /// Copy back only the pages jobs wrote, found with `PAGEMAP_SCAN`, and
-    /// release the rest (see `MEMORY_KEEP_RESIDENT`). Cheapest for small
-    /// memories, and for guests whose writes stay in a few runs of pages
-    /// (Rust, C, JavaScript).
-    DirtyPages,
-    /// Copy the whole memory image back (and zero what follows it, up to
-    /// `WHOLE_RESET_KEEP_RESIDENT`) after every job, without asking the
-    /// kernel which pages were written. For interpreters with big
-    /// pre-initialised heaps (componentize-py's Python, a 12.6 MB image):
-    /// a Python job writes a few hundred pages scattered over the whole
-    /// image, more runs than one `PAGEMAP_SCAN` call reports (wasmtime 48
-    /// asks for at most 32), so under `DirtyPages` every page past the
-    /// 32nd run went back to the image and the next job took a
-    /// copy-on-write fault on it, each fault a TLB-shootdown interrupt to
-    /// the other core. Measured on hello-world-py at concurrency 16:
-    /// 3.8 ms of server CPU per request under `DirtyPages`, 1.8 ms under
-    /// this (BENCHMARKS.md). On a Rust hello-world the same change costs
-    /// 0.2 → 0.29 ms, hence two pools.
-    WholeMemory,
+    /// For most components (Rust, C, JavaScript), whose jobs write a few
+    /// pages: at most `SMALL_IMAGE_KEEP_RESIDENT` copied back.
+    SmallImage,
+    /// For interpreters carrying a big pre-initialised heap
+    /// (componentize-py's Python, a 12.6 MB image): up to
+    /// `LARGE_IMAGE_KEEP_RESIDENT`. One pool with this budget for every
+    /// component would be the same on 6.7+, but without the scan it would
+    /// copy a small component's whole memory every job: measured on the
+    /// Rust hello-world, 0.197 → 0.289 ms per request. Hence two pools.
+    LargeImage,
 }
 
-/// Bytes of a linear memory's dirty pages reset by copying (instead of
-/// `madvise`) when its pool slot is reused. With `PAGEMAP_SCAN` only the
-/// pages a job actually wrote are copied, so a small job's reset costs a
-/// few µs and no syscall that unmaps pages: on a multi-threaded server each
-/// unmapping `madvise` sends a TLB-shootdown interrupt to every other core
-/// running the process, which measured as the largest single cost of a
-/// sync request. This is also the most RAM an idle warm slot keeps.
-const MEMORY_KEEP_RESIDENT: usize = 512 * 1024;
+/// Bytes of a linear memory's written pages a [`MemoryReset::SmallImage`]
+/// slot copies back (instead of releasing them with `madvise`) when it is
+/// reused. With `PAGEMAP_SCAN` only the pages a job actually wrote are
+/// copied, so a small job's reset costs a few µs and no syscall that
+/// unmaps pages: on a multi-threaded server each unmapping `madvise`
+/// sends a TLB-shootdown interrupt to every other core running the
+/// process, which measured as the largest single cost of a sync request.
+/// This is also the most RAM an idle warm slot keeps.
+const SMALL_IMAGE_KEEP_RESIDENT: usize = 512 * 1024;
 /// The same for tables (function tables are small).
 const TABLE_KEEP_RESIDENT: usize = 64 * 1024;
-/// Bytes of a linear memory reset by copying under
-/// [`MemoryReset::WholeMemory`]: the image and the heap a job grew after it,
-/// up to this; anything beyond goes back to the kernel. 16 MiB covers a
-/// componentize-py interpreter with room to spare (the same throughput was
-/// measured at 16 and 32 MiB), and is also what a warm idle slot of this
-/// pool keeps in RAM.
-const WHOLE_RESET_KEEP_RESIDENT: usize = 16 * 1024 * 1024;
+/// The same for a [`MemoryReset::LargeImage`] slot: a componentize-py
+/// interpreter's image and the heap a job grows after it, with room to
+/// spare (without the scan, 16 and 32 MiB measured the same throughput).
+/// This is the most RAM an idle warm slot of this pool keeps.
+const LARGE_IMAGE_KEEP_RESIDENT: usize = 16 * 1024 * 1024;
 
 /// Build the engine: Cranelift, fuel and epochs compiled into the code,
 /// async calls (so a wall-clock timeout can drop a guest blocked in a host
@@ -124,19 +134,16 @@ pub(crate) fn build_engine(
         // or the slot limit fires first with a vaguer error than our limiter.
         .max_memory_size(max_memory)
         .table_keep_resident(TABLE_KEEP_RESIDENT);
-    match reset {
-        // Reset reused slots by copying only their dirty pages (see
-        // `MEMORY_KEEP_RESIDENT`); `Auto` falls back to `madvise` on kernels
-        // older than 6.7 and on other systems.
-        MemoryReset::DirtyPages => pool
-            .pagemap_scan(Enabled::Auto)
-            .linear_memory_keep_resident(MEMORY_KEEP_RESIDENT),
-        // Without the scan, wasmtime copies the first `keep_resident` bytes
-        // back from the image (zeroing past it) and releases the rest.
-        MemoryReset::WholeMemory => pool
-            .pagemap_scan(Enabled::No)
-            .linear_memory_keep_resident(WHOLE_RESET_KEEP_RESIDENT),
+    // Reset reused slots by copying only their written pages, up to the
+    // variant's budget; `Auto` falls back to copying the first
+    // `keep_resident` bytes whole on kernels older than 6.7 and on other
+    // systems (see `MemoryReset`).
+    let keep_resident = match reset {
+        MemoryReset::SmallImage => SMALL_IMAGE_KEEP_RESIDENT,
+        MemoryReset::LargeImage => LARGE_IMAGE_KEEP_RESIDENT,
     };
+    pool.pagemap_scan(Enabled::Auto)
+        .linear_memory_keep_resident(keep_resident);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
 
     Engine::new(&config).map_err(|e| RuntimeError::Engine(format!("{e:#}")))

@@ -3,8 +3,9 @@
 //!
 //! It narrows wasmtime to what wasmproc needs: two [`Engine`]s with the
 //! pooling allocator, fuel and epoch interruption, which differ only in how
-//! a slot's memory is reset between jobs ([`MemoryReset`]: dirty pages for
-//! most components, the whole memory for big interpreters); components compiled once
+//! many written pages a slot's reset may copy back between jobs
+//! ([`MemoryReset`]: 512 KiB for most components, 16 MiB for big
+//! interpreters); components compiled once
 //! (with an on-disk artifact cache) and pre-instantiated against a fixed
 //! linker (WASI p2 without capabilities + our `host` interface); a fresh
 //! store and instance per job. It knows nothing of HTTP or storage.
@@ -124,10 +125,10 @@ pub enum LoadError {
 /// hundreds of Rust or C ones.
 pub const DEFAULT_ARTIFACT_CACHE_BYTES: u64 = 2 << 30;
 
-/// Default of [`RuntimeConfig::whole_memory_reset_from_bytes`]: 8 MiB, above
+/// Default of [`RuntimeConfig::large_image_from_bytes`]: 8 MiB, above
 /// every Rust, C and JavaScript example (at most 1.7 MB) and below the
 /// Python ones (19–20 MB).
-pub const DEFAULT_WHOLE_MEMORY_RESET_FROM_BYTES: usize = 8 * 1024 * 1024;
+pub const DEFAULT_LARGE_IMAGE_FROM_BYTES: usize = 8 * 1024 * 1024;
 
 /// Settings of a [`Runtime`].
 #[derive(Debug, Clone)]
@@ -135,13 +136,13 @@ pub struct RuntimeConfig {
     /// Engine sizing (pool slots, largest memory), the same for both pools.
     pub engine: EngineSettings,
     /// Components of at least this many bytes run in the pool whose slots
-    /// are reset by copying their whole memory ([`MemoryReset::WholeMemory`]),
-    /// smaller ones in the pool that copies only dirty pages. The size of
-    /// a component is a proxy for the size of its memory image: the big
-    /// ones are interpreters carrying a pre-initialised heap (Python), whose
-    /// scattered writes the dirty-page reset handles badly. `0` puts every
-    /// component in the whole-memory pool, `usize::MAX` none.
-    pub whole_memory_reset_from_bytes: usize,
+    /// may copy back up to 16 MiB of written pages after a job
+    /// ([`MemoryReset::LargeImage`]), smaller ones in the pool that copies
+    /// at most 512 KiB. The size of a component is a proxy for the size of
+    /// its memory image: the big ones are interpreters carrying a
+    /// pre-initialised heap (Python) that every job writes all over. `0`
+    /// puts every component in the large pool, `usize::MAX` none.
+    pub large_image_from_bytes: usize,
     /// Where compiled artifacts are cached; `None` disables the cache.
     pub artifact_dir: Option<PathBuf>,
     /// Most bytes the artifact cache keeps on disk (least recently used
@@ -163,7 +164,7 @@ impl Default for RuntimeConfig {
     fn default() -> Self {
         Self {
             engine: EngineSettings::default(),
-            whole_memory_reset_from_bytes: DEFAULT_WHOLE_MEMORY_RESET_FROM_BYTES,
+            large_image_from_bytes: DEFAULT_LARGE_IMAGE_FROM_BYTES,
             artifact_dir: None,
             artifact_cache_bytes: DEFAULT_ARTIFACT_CACHE_BYTES,
             // Python and JS components take 2–20 s to compile on 2 cores.
@@ -244,7 +245,7 @@ impl ProcessModule {
     }
 
     /// How its sandboxes' memory is reset between jobs: which pool it
-    /// runs in (see [`RuntimeConfig::whole_memory_reset_from_bytes`]).
+    /// runs in (see [`RuntimeConfig::large_image_from_bytes`]).
     pub fn memory_reset(&self) -> MemoryReset {
         self.inner.reset
     }
@@ -265,7 +266,7 @@ impl Runtime {
         let cache = match &config.artifact_dir {
             Some(dir) => Some(ArtifactCache::open(
                 dir,
-                &pools.get(MemoryReset::DirtyPages).engine,
+                &pools.get(MemoryReset::SmallImage).engine,
                 config.artifact_cache_bytes,
             )?),
             None => None,
@@ -281,10 +282,10 @@ impl Runtime {
 
     /// The pool a component of `bytes` bytes runs in.
     fn reset_for(&self, bytes: usize) -> MemoryReset {
-        if bytes >= self.inner.config.whole_memory_reset_from_bytes {
-            MemoryReset::WholeMemory
+        if bytes >= self.inner.config.large_image_from_bytes {
+            MemoryReset::LargeImage
         } else {
-            MemoryReset::DirtyPages
+            MemoryReset::SmallImage
         }
     }
 

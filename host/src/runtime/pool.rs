@@ -57,10 +57,10 @@ impl SandboxPool {
 
 /// Both pools of a runtime.
 pub(crate) struct SandboxPools {
-    /// For components below the whole-memory threshold: most of them.
-    dirty_pages: SandboxPool,
+    /// For components below the large-image threshold: most of them.
+    small_image: SandboxPool,
     /// For components at or above it: big interpreters.
-    whole_memory: SandboxPool,
+    large_image: SandboxPool,
 }
 
 impl SandboxPools {
@@ -69,16 +69,16 @@ impl SandboxPools {
     /// either kind of component can use every slot.
     pub(crate) fn new(settings: &EngineSettings) -> Result<Self, RuntimeError> {
         Ok(Self {
-            dirty_pages: SandboxPool::new(settings, MemoryReset::DirtyPages)?,
-            whole_memory: SandboxPool::new(settings, MemoryReset::WholeMemory)?,
+            small_image: SandboxPool::new(settings, MemoryReset::SmallImage)?,
+            large_image: SandboxPool::new(settings, MemoryReset::LargeImage)?,
         })
     }
 
     /// The pool whose slots are reset by `reset`.
     pub(crate) fn get(&self, reset: MemoryReset) -> &SandboxPool {
         match reset {
-            MemoryReset::DirtyPages => &self.dirty_pages,
-            MemoryReset::WholeMemory => &self.whole_memory,
+            MemoryReset::SmallImage => &self.small_image,
+            MemoryReset::LargeImage => &self.large_image,
         }
     }
 }
@@ -107,9 +107,6 @@ mod tests {
                 .hash(&mut hasher);
             hasher.finish()
         };
-        assert_eq!(
-            hash(MemoryReset::DirtyPages),
-            hash(MemoryReset::WholeMemory)
-        );
+        assert_eq!(hash(MemoryReset::SmallImage), hash(MemoryReset::LargeImage));
     }
 }

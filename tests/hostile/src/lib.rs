@@ -10,9 +10,13 @@
 //! fails only this job, with a reason naming the limit that was hit, and
 //! carries on.
 //!
-//! `snoop` looks for what earlier jobs left in the instance's memory (a
-//! static and the heap it points to), returns it (`""` when nothing), then
-//! leaves its own `secret` there, 64 KiB of it: a host that reused a
+//! `snoop` looks for what earlier jobs left in the instance's memory,
+//! returns it (`""` when nothing), then leaves its own `secret` there: 64
+//! KiB of it in a static and the heap it points to, and a copy at the start
+//! of every other page of a 4 MiB buffer (512 separate runs of written
+//! pages, more than a memory reset may copy back in one go). The search
+//! reads every page of linear memory, so it finds a page a reset missed
+//! even when the static that pointed to it was reset: a host that reused a
 //! sandbox, or reset its memory incompletely, shows one job's data to the
 //! next.
 //!
@@ -36,6 +40,82 @@ struct Hostile;
 /// Where `snoop` leaves its secret: the static sits in the module's data,
 /// the strings it holds on the heap past it.
 static LEFT_BEHIND: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// The page size a host resets memory in (wasmtime on x86-64 and aarch64
+/// Linux): `snoop` marks whole pages.
+const PAGE: usize = 4096;
+/// Pages `snoop` scatters its secret over, every other page of a buffer, so
+/// that each is a run of its own.
+const SCATTERED_PAGES: usize = 512;
+/// The first 8 bytes of a page `snoop` wrote. An integer constant is an
+/// immediate in wasm code, and code is not in linear memory, so memory holds
+/// these bytes only where `snoop` put them.
+const MARK: u64 = 0x5e5e_c4e7_9a1d_0b17;
+
+/// Bytes of linear memory the instance has now.
+#[cfg(target_arch = "wasm32")]
+fn memory_bytes() -> usize {
+    core::arch::wasm32::memory_size(0) * 65_536
+}
+
+/// Hostile runs only as a component; built natively (never done by the
+/// workspace) it has no linear memory to search.
+#[cfg(not(target_arch = "wasm32"))]
+fn memory_bytes() -> usize {
+    0
+}
+
+/// Every page of linear memory that starts with [`MARK`]: the first 32
+/// characters of the secret an earlier job wrote after it.
+fn marked_pages() -> Vec<String> {
+    let mut found = Vec::new();
+    // Page 0 holds address 0: never a heap page.
+    for page in (PAGE..memory_bytes()).step_by(PAGE) {
+        #[allow(
+            unsafe_code,
+            reason = "reading linear memory by address is the point of the check: every \
+                      address below memory.size is readable in wasm"
+        )]
+        // SAFETY: `page + PAGE <= memory_bytes()`, so the page is inside
+        // linear memory; `read_volatile` keeps the read from being assumed
+        // away, and it races with nothing (a component is single-threaded).
+        let (mark, text) = unsafe {
+            let mark = std::ptr::read_volatile(page as *const u64);
+            let text = std::slice::from_raw_parts((page + 8) as *const u8, 32);
+            (mark, text)
+        };
+        if mark == MARK {
+            found.push(
+                String::from_utf8_lossy(text)
+                    .trim_end_matches('\0')
+                    .to_string(),
+            );
+        }
+    }
+    found
+}
+
+/// Write [`MARK`] and `secret` at the start of [`SCATTERED_PAGES`] pages,
+/// every other page of a fresh allocation, and keep the allocation: the
+/// instance ends with the job.
+fn scatter(secret: &str) {
+    let mut buffer: Vec<u8> = Vec::with_capacity((2 * SCATTERED_PAGES + 1) * PAGE);
+    let first = (buffer.as_ptr() as usize).next_multiple_of(PAGE) - buffer.as_ptr() as usize;
+    let mut text = [0u8; 32];
+    let n = secret.len().min(32);
+    text[..n].copy_from_slice(&secret.as_bytes()[..n]);
+    let spare = buffer.spare_capacity_mut();
+    for i in 0..SCATTERED_PAGES {
+        let at = first + 2 * i * PAGE;
+        for (slot, byte) in spare[at..at + 40]
+            .iter_mut()
+            .zip(MARK.to_ne_bytes().iter().chain(&text))
+        {
+            slot.write(*byte);
+        }
+    }
+    std::mem::forget(buffer);
+}
 
 impl Process for Hostile {
     fn describe() -> Value {
@@ -156,10 +236,12 @@ impl Process for Hostile {
             "snoop" => {
                 let secret = inputs.optional_str("secret")?.unwrap_or("secret");
                 let mut left = LEFT_BEHIND.lock().unwrap_or_else(|e| e.into_inner());
-                let found: Vec<String> =
+                let mut found: Vec<String> =
                     left.iter().map(|s| s.chars().take(32).collect()).collect();
+                found.extend(marked_pages());
                 let found = found.join(",");
                 left.push(secret.repeat(65_536 / secret.len().max(1)));
+                scatter(secret);
                 Ok(vec![Output::json("result", &found)])
             }
             "wrong-media-type" => Ok(vec![Output::bytes(
