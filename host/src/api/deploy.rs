@@ -51,7 +51,7 @@ use super::auth::{package_reader, require_admin};
 use super::html::{is_json, quality};
 use super::processes::summary;
 use super::responses::{
-    BodyTimeout, Forbidden, InvalidId, NoSuchProcess, ServerError, TooLarge, Unauthorized,
+    BodyRejections, Forbidden, InvalidId, NoSuchProcess, ServerError, Unauthorized,
 };
 use super::{ApiError, AppState, Path};
 use crate::config::PartialLimits;
@@ -284,9 +284,8 @@ async fn register(
         (status = 400, description = "Not a component, not the wasmproc:process world, invalid description, compile failure; a workflow naming an unknown process, a missing input or an unusable placeholder, or making a cycle", body = Exception, content_type = "application/problem+json"),
         (status = 401, response = Unauthorized),
         (status = 403, description = "Wrong token, or deployment disabled", body = Exception, content_type = "application/problem+json"),
-        (status = 408, response = BodyTimeout),
         (status = 409, description = "duplicated-process", body = Exception, content_type = "application/problem+json"),
-        (status = 413, response = TooLarge),
+        BodyRejections,
         (status = 415, description = "Neither application/wasm nor application/ogcapppkg+json", body = Exception, content_type = "application/problem+json"),
         (status = 500, response = ServerError)))]
 pub(crate) async fn deploy(
@@ -327,8 +326,7 @@ pub(crate) async fn deploy(
         (status = 401, response = Unauthorized),
         (status = 403, description = "Wrong token, or immutable-process", body = Exception, content_type = "application/problem+json"),
         (status = 404, response = NoSuchProcess),
-        (status = 408, response = BodyTimeout),
-        (status = 413, response = TooLarge),
+        BodyRejections,
         (status = 415, description = "Unsupported media type", body = Exception, content_type = "application/problem+json"),
         (status = 500, response = ServerError)))]
 pub(crate) async fn replace(

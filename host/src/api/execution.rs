@@ -42,7 +42,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::auth::Caller;
-use super::responses::{BodyTimeout, Forbidden, JobFailed, NoSuchProcess, TooLarge, Unauthorized};
+use super::responses::{BodyRejections, Forbidden, JobFailed, NoSuchProcess, Unauthorized};
 use super::results::render;
 use super::{ApiError, AppState, Path};
 use crate::jobs::documents::{job_url, status_info};
@@ -278,9 +278,8 @@ fn monitor_link(state: &AppState, job: &JobRecord) -> HeaderValue {
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 404, response = NoSuchProcess),
-        (status = 408, response = BodyTimeout),
         (status = 409, description = "The synchronous job was dismissed by a client while it ran", body = Exception, content_type = "application/problem+json"),
-        (status = 413, response = TooLarge),
+        BodyRejections,
         (status = 415, description = "Body is not JSON", body = Exception, content_type = "application/problem+json"),
         (status = 500, response = JobFailed),
         (status = 503, description = "Queue full; see Retry-After", body = Exception, content_type = "application/problem+json"),

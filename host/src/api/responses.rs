@@ -95,19 +95,32 @@ pub(crate) struct JobFailedOnInputs(Exception);
 #[response(content_type = "application/problem+json")]
 pub(crate) struct JobFailed(Exception);
 
-/// The refusals every form endpoint (`/ui/...`) shares, all made before
-/// the form is read: 408 [`BodyTimeout`], 413 [`TooLarge`] and 415
-/// [`NotAForm`]. Listed in an annotation as `responses(..., FormRejections)`
-/// so that each form operation declares them by reference, once.
-pub(crate) struct FormRejections;
+/// The refusals of every operation that reads a request body before it
+/// looks at it: 408 [`BodyTimeout`] for a body that trickles in, 413
+/// [`TooLarge`] for one over its bound. Listed in an annotation as
+/// `responses(..., BodyRejections)`, once per operation.
+pub(crate) struct BodyRejections;
 
-impl IntoResponses for FormRejections {
+impl IntoResponses for BodyRejections {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
         BTreeMap::from([
             ("408".to_owned(), reference::<BodyTimeout>()),
             ("413".to_owned(), reference::<TooLarge>()),
-            ("415".to_owned(), reference::<NotAForm>()),
         ])
+    }
+}
+
+/// The refusals every form endpoint (`/ui/...`) shares, all made before
+/// the form is read: [`BodyRejections`] and 415 [`NotAForm`]. Listed in an
+/// annotation as `responses(..., FormRejections)` so that each form
+/// operation declares them by reference, once.
+pub(crate) struct FormRejections;
+
+impl IntoResponses for FormRejections {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let mut responses = BodyRejections::responses();
+        responses.insert("415".to_owned(), reference::<NotAForm>());
+        responses
     }
 }
 

@@ -181,15 +181,65 @@ fn file(path: &'static str, contents: impl Into<String>) -> ProjectFile {
     }
 }
 
-/// An executable file of the project: `build.sh` and the SDK's helper
-/// scripts, which are run directly (`./build.sh`), not through `sh`.
-fn script(path: &'static str, contents: impl Into<String>) -> ProjectFile {
-    ProjectFile {
-        path,
-        contents: contents.into(),
-        executable: true,
+/// A file of `guest-sdk/` that a project gets as it is: where it goes,
+/// its compiled-in contents, and whether it is a script that is run
+/// directly (`./build.sh`, the SDK's helpers), which gets mode 0755.
+struct Copied(&'static str, &'static str, bool);
+
+impl Copied {
+    fn project_file(&self) -> ProjectFile {
+        let Copied(path, contents, executable) = *self;
+        ProjectFile {
+            path,
+            contents: contents.into(),
+            executable,
+        }
     }
 }
+
+/// What a Rust project copies: its build script and the SDK crate.
+#[rustfmt::skip]
+const RUST_COPIED: &[Copied] = &[
+    Copied("build.sh", include_str!("../../../guest-sdk/rust/template/build.sh"), true),
+    Copied("sdk/Cargo.toml", include_str!("../../../guest-sdk/rust/sdk-Cargo.toml"), false),
+    Copied("sdk/src/lib.rs", include_str!("../../../guest-sdk/src/lib.rs"), false),
+    Copied("sdk/src/inputs.rs", include_str!("../../../guest-sdk/src/inputs.rs"), false),
+    Copied("sdk/src/output.rs", include_str!("../../../guest-sdk/src/output.rs"), false),
+];
+
+/// What a Python project copies: its build script, the SDK module and
+/// the componentize-py wrapper.
+#[rustfmt::skip]
+const PYTHON_COPIED: &[Copied] = &[
+    Copied("build.sh", include_str!("../../../guest-sdk/python/template/build.sh"), true),
+    Copied("sdk/wasmproc.py", include_str!("../../../guest-sdk/python/wasmproc.py"), false),
+    Copied("sdk/componentize.sh", include_str!("../../../guest-sdk/python/componentize.sh"), true),
+];
+
+/// What a JavaScript project copies: its build script, the SDK module,
+/// the componentize-qjs wrapper and the npm package that pins it.
+#[rustfmt::skip]
+const JS_COPIED: &[Copied] = &[
+    Copied("build.sh", include_str!("../../../guest-sdk/js/template/build.sh"), true),
+    Copied("sdk/wasmproc.js", include_str!("../../../guest-sdk/js/wasmproc.js"), false),
+    Copied("sdk/componentize.sh", include_str!("../../../guest-sdk/js/componentize.sh"), true),
+    Copied("sdk/package.json", include_str!("../../../guest-sdk/js/package.json"), false),
+    Copied("sdk/package-lock.json", include_str!("../../../guest-sdk/js/package-lock.json"), false),
+];
+
+/// What a C project copies: its build script, the SDK's header and
+/// source, the compiler wrapper and the Rust adapter crate that exports
+/// the WIT world.
+#[rustfmt::skip]
+const C_COPIED: &[Copied] = &[
+    Copied("build.sh", include_str!("../../../guest-sdk/c/template/build.sh"), true),
+    Copied("sdk/wasmproc.h", include_str!("../../../guest-sdk/c/wasmproc.h"), false),
+    Copied("sdk/wasmproc.c", include_str!("../../../guest-sdk/c/wasmproc.c"), false),
+    Copied("sdk/wasmproc-cc.sh", include_str!("../../../guest-sdk/c/wasmproc-cc.sh"), true),
+    Copied("sdk/adapter/Cargo.toml", include_str!("../../../guest-sdk/c/adapter/Cargo.toml"), false),
+    Copied("sdk/adapter/Cargo.lock", include_str!("../../../guest-sdk/c/adapter/Cargo.lock"), false),
+    Copied("sdk/adapter/src/lib.rs", include_str!("../../../guest-sdk/c/adapter/src/lib.rs"), false),
+];
 
 /// Replace `from` in a template, failing when it is not there: a template
 /// edited in `guest-sdk/` without updating this file must fail the unit
@@ -249,145 +299,40 @@ pub(crate) fn project_files(language: Language, name: &str) -> anyhow::Result<Ve
             include_str!("../../../guest-sdk/locate-sdk.sh"),
         ));
     }
-    match language {
-        Language::Rust => files.extend([
-            script(
-                "build.sh",
-                include_str!("../../../guest-sdk/rust/template/build.sh"),
-            ),
-            file(
+    // The language's example, rewritten for `name`, then what it copies.
+    let copied = match language {
+        Language::Rust => {
+            let manifest = include_str!("../../../guest-sdk/rust/template/Cargo.toml");
+            let source = include_str!("../../../guest-sdk/rust/template/src/lib.rs");
+            files.push(file(
                 "Cargo.toml",
-                rewrite(
-                    include_str!("../../../guest-sdk/rust/template/Cargo.toml"),
-                    "Rust",
-                    "my-process",
-                    name,
-                )?,
-            ),
-            file(
-                "src/lib.rs",
-                example(
-                    "Rust",
-                    include_str!("../../../guest-sdk/rust/template/src/lib.rs"),
-                    name,
-                )?,
-            ),
-            file(
-                "sdk/Cargo.toml",
-                include_str!("../../../guest-sdk/rust/sdk-Cargo.toml"),
-            ),
-            file(
-                "sdk/src/lib.rs",
-                include_str!("../../../guest-sdk/src/lib.rs"),
-            ),
-            file(
-                "sdk/src/inputs.rs",
-                include_str!("../../../guest-sdk/src/inputs.rs"),
-            ),
-            file(
-                "sdk/src/output.rs",
-                include_str!("../../../guest-sdk/src/output.rs"),
-            ),
-        ]),
+                rewrite(manifest, "Rust", "my-process", name)?,
+            ));
+            files.push(file("src/lib.rs", example("Rust", source, name)?));
+            RUST_COPIED
+        }
         Language::Python => {
-            let template = "Python";
-            let app = example(
-                template,
-                include_str!("../../../guest-sdk/python/template/app.py"),
-                name,
-            )?;
-            let app = rewrite(
-                &app,
-                template,
-                "guest-sdk/python on PYTHONPATH",
-                "sdk/ on PYTHONPATH",
-            )?;
-            files.extend([
-                script(
-                    "build.sh",
-                    include_str!("../../../guest-sdk/python/template/build.sh"),
-                ),
-                file("app.py", app),
-                file(
-                    "sdk/wasmproc.py",
-                    include_str!("../../../guest-sdk/python/wasmproc.py"),
-                ),
-                script(
-                    "sdk/componentize.sh",
-                    include_str!("../../../guest-sdk/python/componentize.sh"),
-                ),
-            ]);
+            let source = include_str!("../../../guest-sdk/python/template/app.py");
+            let app = example("Python", source, name)?;
+            let from = "guest-sdk/python on PYTHONPATH";
+            files.push(file(
+                "app.py",
+                rewrite(&app, "Python", from, "sdk/ on PYTHONPATH")?,
+            ));
+            PYTHON_COPIED
         }
         Language::Js => {
-            let template = "JavaScript";
-            let app = example(
-                template,
-                include_str!("../../../guest-sdk/js/template/app.js"),
-                name,
-            )?;
-            files.extend([
-                script(
-                    "build.sh",
-                    include_str!("../../../guest-sdk/js/template/build.sh"),
-                ),
-                file("app.js", app),
-                file(
-                    "sdk/wasmproc.js",
-                    include_str!("../../../guest-sdk/js/wasmproc.js"),
-                ),
-                script(
-                    "sdk/componentize.sh",
-                    include_str!("../../../guest-sdk/js/componentize.sh"),
-                ),
-                file(
-                    "sdk/package.json",
-                    include_str!("../../../guest-sdk/js/package.json"),
-                ),
-                file(
-                    "sdk/package-lock.json",
-                    include_str!("../../../guest-sdk/js/package-lock.json"),
-                ),
-            ]);
+            let source = include_str!("../../../guest-sdk/js/template/app.js");
+            files.push(file("app.js", example("JavaScript", source, name)?));
+            JS_COPIED
         }
         Language::C => {
-            let source = example(
-                "C",
-                include_str!("../../../guest-sdk/c/template/my_process.c"),
-                name,
-            )?;
-            files.extend([
-                script(
-                    "build.sh",
-                    include_str!("../../../guest-sdk/c/template/build.sh"),
-                ),
-                file("process.c", source),
-                file(
-                    "sdk/wasmproc.h",
-                    include_str!("../../../guest-sdk/c/wasmproc.h"),
-                ),
-                file(
-                    "sdk/wasmproc.c",
-                    include_str!("../../../guest-sdk/c/wasmproc.c"),
-                ),
-                script(
-                    "sdk/wasmproc-cc.sh",
-                    include_str!("../../../guest-sdk/c/wasmproc-cc.sh"),
-                ),
-                file(
-                    "sdk/adapter/Cargo.toml",
-                    include_str!("../../../guest-sdk/c/adapter/Cargo.toml"),
-                ),
-                file(
-                    "sdk/adapter/Cargo.lock",
-                    include_str!("../../../guest-sdk/c/adapter/Cargo.lock"),
-                ),
-                file(
-                    "sdk/adapter/src/lib.rs",
-                    include_str!("../../../guest-sdk/c/adapter/src/lib.rs"),
-                ),
-            ]);
+            let source = include_str!("../../../guest-sdk/c/template/my_process.c");
+            files.push(file("process.c", example("C", source, name)?));
+            C_COPIED
         }
-    }
+    };
+    files.extend(copied.iter().map(Copied::project_file));
     Ok(files)
 }
 

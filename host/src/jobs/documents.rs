@@ -51,17 +51,14 @@ pub fn output_url(base_url: &str, job: &JobRecord, output_id: &str) -> String {
 /// stays OGC's.
 pub fn status_info(job: &JobRecord, base_url: &str) -> StatusInfo {
     let url = job_url(base_url, job);
-    let mut links = vec![Link::new(
-        &url,
-        "self",
-        "application/json",
-        "status of this job",
-    )];
+    // Every link but the log's is to a JSON document.
+    let json =
+        |href: String, rel: &str, title: &str| Link::new(href, rel, "application/json", title);
+    let mut links = vec![json(url.clone(), "self", "status of this job")];
     if job.status == crate::ogc::JobStatus::Successful {
-        links.push(Link::new(
+        links.push(json(
             format!("{url}/results"),
             rel::RESULTS,
-            "application/json",
             "results of this job",
         ));
     }
@@ -73,41 +70,36 @@ pub fn status_info(job: &JobRecord, base_url: &str) -> StatusInfo {
         "text/plain",
         "log of this job",
     ));
-    links.push(Link::new(
+    links.push(json(
         format!("{base_url}/processes/{}", job.process_id),
         rel::PROCESS_DESC,
-        "application/json",
         "the process this job runs",
     ));
-    // A workflow's jobs link both ways: a step to the job it computes an
-    // input of (`up`), a job to each of its steps (`item`, titled with
-    // the input's path).
-    if let Some(parent) = job.parent {
-        links.push(Link::new(
-            format!("{base_url}/jobs/{parent}"),
-            "up",
-            "application/json",
-            "the job this step computes an input of",
-        ));
-    }
-    if let Some(original) = job.cached_from {
-        links.push(Link::new(
-            format!("{base_url}/jobs/{original}"),
+    // Jobs this one came from: a workflow step links `up` to the job it
+    // computes an input of, a cached job `via` to the job whose results
+    // it reused.
+    let origins = [
+        (job.parent, "up", "the job this step computes an input of"),
+        (
+            job.cached_from,
             "via",
-            "application/json",
             "the job whose results this one reused",
-        ));
-    }
-    for step in &job.steps {
-        links.push(Link::new(
+        ),
+    ];
+    links.extend(origins.into_iter().filter_map(|(origin, rel, title)| {
+        origin.map(|origin| json(format!("{base_url}/jobs/{origin}"), rel, title))
+    }));
+    // And a job with steps links to each (`item`, titled with the input's
+    // path): to its job here, or for a remote step to its URL there.
+    links.extend(job.steps.iter().map(|step| {
+        json(
             step.url
                 .clone()
                 .unwrap_or_else(|| format!("{base_url}/jobs/{}", step.job_id)),
             "item",
-            "application/json",
             &format!("step computing {}", step.path),
-        ));
-    }
+        )
+    }));
     StatusInfo {
         process_id: job.process_id.clone(),
         job_type: "process".into(),

@@ -639,8 +639,8 @@ struct JobsView {
     process_options: Vec<SelectOption>,
     /// The status filter.
     status_options: Vec<SelectOption>,
-    /// Whether `type=process` was asked for.
-    type_process: bool,
+    /// The type filter (`process` is the only type of job).
+    type_options: Vec<SelectOption>,
     /// The `datetime` filter as typed.
     datetime: String,
     /// The `minDuration` filter as typed.
@@ -718,7 +718,7 @@ pub(crate) fn job_list(state: &AppState, list: &JobList, query: &[(String, Strin
                 ["accepted", "running", "successful", "failed", "dismissed"],
                 &status,
             ),
-            type_process: value("type") == "process",
+            type_options: SelectOption::plain(["process"], &value("type")),
             datetime: value("datetime"),
             min_duration: value("minDuration"),
             max_duration: value("maxDuration"),
