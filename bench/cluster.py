@@ -20,6 +20,7 @@ target/bench-postgres, port 54330), default settings, fsync on.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -70,6 +71,27 @@ def create_database(admin_url: str, prefix: str) -> str:
 
 def drop_database(admin_url: str, db_url: str) -> None:
     psql(admin_url, f"DROP DATABASE IF EXISTS {db_url.rsplit('/', 1)[1]} WITH (FORCE)")
+
+
+@contextlib.contextmanager
+def scratch(store: str, admin_url: str | None, prefix: str):
+    """What one measurement runs in: a temporary directory named after
+    PREFIX and the servers' environment (quiet logs, and on the
+    "postgres" store a new database of its own in WASMPROC_DATABASE_URL).
+    Yields (directory, environment); removes both afterwards, whatever
+    happened."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"wasmproc-{prefix}-"))
+    env = dict(os.environ, RUST_LIB_BACKTRACE="0", RUST_LOG="warn")
+    db_url = None
+    try:
+        if store == "postgres":
+            db_url = create_database(admin_url, prefix.replace("-", "_"))
+            env["WASMPROC_DATABASE_URL"] = db_url
+        yield workdir, env
+    finally:
+        if db_url:
+            drop_database(admin_url, db_url)
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def postmaster_pid() -> int:
@@ -190,12 +212,12 @@ def drain(nodes: list["Node"], timeout: float = 300) -> None:
 
 
 def measure(backend: str, nodes: int, args: argparse.Namespace, admin_url: str | None) -> dict:
-    workdir = Path(tempfile.mkdtemp(prefix="wasmproc-cluster-bench-"))
-    env = dict(os.environ, RUST_LIB_BACKTRACE="0", RUST_LOG="warn")
-    db_url = None
-    if backend == "postgres":
-        db_url = create_database(admin_url, "bench")
-        env["WASMPROC_DATABASE_URL"] = db_url
+    with scratch(backend, admin_url, "cluster-bench") as (workdir, env):
+        return measure_in(workdir, env, backend, nodes, args)
+
+
+def measure_in(workdir: Path, env: dict, backend: str, nodes: int,
+               args: argparse.Namespace) -> dict:
     started = [Node(f"node{i + 1}", workdir, env, args.workers) for i in range(nodes)]
     try:
         # Warm-up: compile nothing later, connections open.
@@ -253,9 +275,6 @@ def measure(backend: str, nodes: int, args: argparse.Namespace, admin_url: str |
     finally:
         for n in started:
             n.stop()
-        if db_url:
-            drop_database(admin_url, db_url)
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def main() -> int:

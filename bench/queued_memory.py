@@ -24,11 +24,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -37,7 +35,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 from bench import (WASMPROC, free_port, metric_sum, process_tree, serve_wasmproc,  # noqa: E402
                    status_kb, stop_group, wait_up, write_report)
-from cluster import create_database, drop_database, pg  # noqa: E402
+from cluster import pg, scratch  # noqa: E402
 
 
 def log(msg: str) -> None:
@@ -65,12 +63,11 @@ def submit(base: str, jobs: int) -> None:
 
 
 def measure(store: str, args: argparse.Namespace, admin_url: str | None) -> dict:
-    workdir = Path(tempfile.mkdtemp(prefix="wasmproc-queued-memory-"))
-    env = dict(os.environ, RUST_LIB_BACKTRACE="0", RUST_LOG="warn")
-    db_url = None
-    if store == "postgres":
-        db_url = create_database(admin_url, "queued")
-        env["WASMPROC_DATABASE_URL"] = db_url
+    with scratch(store, admin_url, "queued-memory") as (workdir, env):
+        return measure_in(workdir, env, store, args)
+
+
+def measure_in(workdir: Path, env: dict, store: str, args: argparse.Namespace) -> dict:
     config = workdir / "config.toml"
     config.write_text('[execution]\nmax_queued_jobs = 1000000\n\n'
                       '[processes.echo]\nlimits = { timeout = "20m" }\n')
@@ -116,9 +113,6 @@ def measure(store: str, args: argparse.Namespace, admin_url: str | None) -> dict
         return row
     finally:
         stop_group(proc)
-        if db_url:
-            drop_database(admin_url, db_url)
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def main() -> int:

@@ -171,45 +171,27 @@ export class Inputs {
 
   /** The (unwrapped) value of an input that must be present. */
   required(id) {
-    const value = this.value(id);
-    if (value === undefined || value === null) {
-      throw ProcessError.invalidInput(`input '${id}' is required`);
-    }
-    return value;
+    return present(id, this.value(id));
   }
 
   /** A string input, or `fallback`; a ProcessError if it is not a string. */
   optionalString(id, fallback = undefined) {
-    const value = this.value(id);
-    if (value === undefined || value === null) return fallback;
-    if (typeof value !== 'string') {
-      throw ProcessError.invalidInput(`input '${id}' must be a string, got ${JSON.stringify(value)}`);
-    }
-    return value;
+    return ofType(id, this.value(id), 'string', fallback);
   }
 
   /** A string input that must be present. */
   requiredString(id) {
-    const value = this.optionalString(id);
-    if (value === undefined) throw ProcessError.invalidInput(`input '${id}' is required`);
-    return value;
+    return present(id, this.optionalString(id));
   }
 
   /** A numeric input, or `fallback`; a ProcessError if it is not a number. */
   optionalNumber(id, fallback = undefined) {
-    const value = this.value(id);
-    if (value === undefined || value === null) return fallback;
-    if (typeof value !== 'number') {
-      throw ProcessError.invalidInput(`input '${id}' must be a number, got ${JSON.stringify(value)}`);
-    }
-    return value;
+    return ofType(id, this.value(id), 'number', fallback);
   }
 
   /** A numeric input that must be present. */
   requiredNumber(id) {
-    const value = this.optionalNumber(id);
-    if (value === undefined) throw ProcessError.invalidInput(`input '${id}' is required`);
-    return value;
+    return present(id, this.optionalNumber(id));
   }
 
   /** A binary input decoded from base64 (a plain base64 string or a
@@ -226,6 +208,26 @@ export class Inputs {
       throw ProcessError.invalidInput(`input '${id}' is not base64`);
     }
   }
+}
+
+/** The value of input `id`, or a ProcessError saying it is required when
+ * it is absent (undefined or null): what every `required*` method ends in. */
+function present(id, value) {
+  if (value === undefined || value === null) {
+    throw ProcessError.invalidInput(`input '${id}' is required`);
+  }
+  return value;
+}
+
+/** The value of input `id` if its `typeof` is `type` (`'string'`,
+ * `'number'`), `fallback` when it is absent, else a ProcessError saying
+ * what it must be: what every `optional*` method of a type ends in. */
+function ofType(id, value, type, fallback) {
+  if (value === undefined || value === null) return fallback;
+  if (typeof value !== type) {
+    throw ProcessError.invalidInput(`input '${id}' must be a ${type}, got ${JSON.stringify(value)}`);
+  }
+  return value;
 }
 
 /** One output of a job, named by its id in the process description. */

@@ -27,10 +27,18 @@ class InputsTest(unittest.TestCase):
         with self.assertRaises(ProcessError) as e:
             inputs.required_str("missing")
         self.assertEqual(e.exception.code, "invalid-input")
-        with self.assertRaises(ProcessError):
+        self.assertEqual(e.exception.message, "input 'missing' is required")
+        with self.assertRaises(ProcessError) as e:
             inputs.required_str("n")
-        with self.assertRaises(ProcessError):
+        self.assertEqual(e.exception.message, "input 'n' must be a string, got 2.5")
+        with self.assertRaises(ProcessError) as e:
             Inputs({"t": True}).optional_number("t")
+        self.assertEqual(e.exception.message, "input 't' must be a number, got true")
+        self.assertEqual(Inputs({"k": 3}).optional_number("k", 1), 3)
+        self.assertEqual(Inputs({}).optional_number("k", 1), 1)
+        with self.assertRaises(ProcessError) as e:
+            Inputs({"k": None}).required("k")
+        self.assertEqual(e.exception.message, "input 'k' is required")
 
     def test_binary_inputs_decode_base64(self):
         inputs = Inputs({"img": {"value": "AAEC", "mediaType": "image/png"}, "raw": "AAEC", "bad": "%%"})

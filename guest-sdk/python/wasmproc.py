@@ -153,48 +153,25 @@ class Inputs:
 
     def required(self, input_id: str) -> Any:
         """The (unwrapped) value of an input that must be present."""
-        value = self.value(input_id)
-        if value is None:
-            raise ProcessError.invalid_input(f"input '{input_id}' is required")
-        return value
+        return _present(input_id, self.value(input_id))
 
     def optional_str(self, input_id: str, default: Optional[str] = None) -> Optional[str]:
         """A string input, or ``default``; an error if it is not a string."""
-        value = self.value(input_id)
-        if value is None:
-            return default
-        if not isinstance(value, str):
-            raise ProcessError.invalid_input(
-                f"input '{input_id}' must be a string, got {json.dumps(value)}"
-            )
-        return value
+        return _of_kind(input_id, self.value(input_id), default, _is_str, "a string")
 
     def required_str(self, input_id: str) -> str:
         """A string input that must be present."""
-        value = self.optional_str(input_id)
-        if value is None:
-            raise ProcessError.invalid_input(f"input '{input_id}' is required")
-        return value
+        return _present(input_id, self.optional_str(input_id))
 
     def optional_number(
         self, input_id: str, default: Optional[float] = None
     ) -> Optional[Union[int, float]]:
         """A numeric input, or ``default``; an error if it is not a number."""
-        value = self.value(input_id)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ProcessError.invalid_input(
-                f"input '{input_id}' must be a number, got {json.dumps(value)}"
-            )
-        return value
+        return _of_kind(input_id, self.value(input_id), default, _is_number, "a number")
 
     def required_number(self, input_id: str) -> Union[int, float]:
         """A numeric input that must be present."""
-        value = self.optional_number(input_id)
-        if value is None:
-            raise ProcessError.invalid_input(f"input '{input_id}' is required")
-        return value
+        return _present(input_id, self.optional_number(input_id))
 
     def binary(self, input_id: str) -> Optional[BinaryInput]:
         """A binary input decoded from base64: a plain base64 string or a
@@ -209,6 +186,38 @@ class Inputs:
         except (binascii.Error, ValueError) as e:
             raise ProcessError.invalid_input(f"input '{input_id}' is not base64: {e}") from None
         return BinaryInput(data, media_type)
+
+
+def _present(input_id: str, value: Any) -> Any:
+    """``value``, or a :class:`ProcessError` saying input ``input_id`` is
+    required when it is absent (``None``): what every ``required*`` method
+    of :class:`Inputs` ends in."""
+    if value is None:
+        raise ProcessError.invalid_input(f"input '{input_id}' is required")
+    return value
+
+
+def _of_kind(input_id: str, value: Any, default: Any, is_kind, noun: str) -> Any:
+    """``value`` if ``is_kind(value)``, ``default`` when it is absent
+    (``None``), else a :class:`ProcessError` saying input ``input_id``
+    must be ``noun``: what every typed ``optional*`` method of
+    :class:`Inputs` ends in."""
+    if value is None:
+        return default
+    if not is_kind(value):
+        raise ProcessError.invalid_input(
+            f"input '{input_id}' must be {noun}, got {json.dumps(value)}"
+        )
+    return value
+
+
+def _is_str(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _is_number(value: Any) -> bool:
+    # JSON true/false arrive as bool, which Python counts as an int.
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 class Output:

@@ -31,14 +31,49 @@ macro_rules! bench_state {
         }
 
         impl wasmproc::process::types::Host for State {}
+
+        /// A store state with an empty WASI context, as every bare job gets.
+        fn fresh_state() -> State {
+            State {
+                wasi: WasiCtx::builder().build(),
+                table: ResourceTable::new(),
+            }
+        }
+
+        /// `wasm` compiled on `engine` and pre-instantiated against WASI
+        /// (added by `add_wasi`, the sync or the async linker functions)
+        /// and the host interface.
+        fn pre_instantiate(
+            engine: &Engine,
+            wasm: &[u8],
+            add_wasi: fn(&mut Linker<State>) -> wasmtime::Result<()>,
+        ) -> ProcessPre<State> {
+            let mut linker = Linker::new(engine);
+            add_wasi(&mut linker).unwrap();
+            Process::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).unwrap();
+            let component = Component::new(engine, wasm).unwrap();
+            ProcessPre::new(linker.instantiate_pre(&component).unwrap()).unwrap()
+        }
     };
+}
+
+/// An engine with the pooling allocator's defaults; `interruptible`
+/// compiles fuel and epoch checks in, as wasmproc does.
+fn pooled_engine(interruptible: bool) -> wasmtime::Engine {
+    let mut config = wasmtime::Config::new();
+    config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(
+        wasmtime::PoolingAllocationConfig::default(),
+    ));
+    config.consume_fuel(interruptible);
+    config.epoch_interruption(interruptible);
+    wasmtime::Engine::new(&config).unwrap()
 }
 
 pub mod bare {
     #![allow(missing_docs, unreachable_pub)]
 
     use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-    use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+    use wasmtime::{Engine, Store};
     use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
     wasmtime::component::bindgen!({ path: "../wit", world: "process" });
@@ -54,18 +89,8 @@ pub mod bare {
     impl Bare {
         /// `interruptible`: compile fuel and epoch checks in, as wasmproc does.
         pub fn new(wasm: &[u8], interruptible: bool) -> Self {
-            let mut config = Config::new();
-            config.allocation_strategy(InstanceAllocationStrategy::Pooling(
-                PoolingAllocationConfig::default(),
-            ));
-            config.consume_fuel(interruptible);
-            config.epoch_interruption(interruptible);
-            let engine = Engine::new(&config).unwrap();
-            let mut linker = Linker::new(&engine);
-            wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
-            Process::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).unwrap();
-            let component = Component::new(&engine, wasm).unwrap();
-            let pre = ProcessPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
+            let engine = super::pooled_engine(interruptible);
+            let pre = pre_instantiate(&engine, wasm, wasmtime_wasi::p2::add_to_linker_sync);
             Self {
                 engine,
                 pre,
@@ -74,11 +99,7 @@ pub mod bare {
         }
 
         pub fn run(&self, inputs: &str) -> usize {
-            let state = State {
-                wasi: WasiCtx::builder().build(),
-                table: ResourceTable::new(),
-            };
-            let mut store = Store::new(&self.engine, state);
+            let mut store = Store::new(&self.engine, fresh_state());
             if self.interruptible {
                 store.set_fuel(u64::MAX / 2).unwrap();
                 store.set_epoch_deadline(1_000_000);
@@ -99,7 +120,7 @@ pub mod bare_async {
     #![allow(missing_docs, unreachable_pub)]
 
     use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-    use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
+    use wasmtime::{Engine, Store};
     use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
     wasmtime::component::bindgen!({ path: "../wit", world: "process", exports: { default: async } });
@@ -113,27 +134,13 @@ pub mod bare_async {
 
     impl BareAsync {
         pub fn new(wasm: &[u8]) -> Self {
-            let mut config = Config::new();
-            config.allocation_strategy(InstanceAllocationStrategy::Pooling(
-                PoolingAllocationConfig::default(),
-            ));
-            config.consume_fuel(true);
-            config.epoch_interruption(true);
-            let engine = Engine::new(&config).unwrap();
-            let mut linker = Linker::new(&engine);
-            wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();
-            Process::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).unwrap();
-            let component = Component::new(&engine, wasm).unwrap();
-            let pre = ProcessPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
+            let engine = super::pooled_engine(true);
+            let pre = pre_instantiate(&engine, wasm, wasmtime_wasi::p2::add_to_linker_async);
             Self { engine, pre }
         }
 
         pub async fn run(&self, inputs: &str) -> usize {
-            let state = State {
-                wasi: WasiCtx::builder().build(),
-                table: ResourceTable::new(),
-            };
-            let mut store = Store::new(&self.engine, state);
+            let mut store = Store::new(&self.engine, fresh_state());
             store.set_fuel(u64::MAX / 2).unwrap();
             store.set_epoch_deadline(1_000_000);
             let instance = self.pre.instantiate_async(&mut store).await.unwrap();
