@@ -51,7 +51,7 @@ use super::auth::{package_reader, require_admin};
 use super::html::{is_json, quality};
 use super::processes::summary;
 use super::responses::{
-    BodyRejections, Forbidden, InvalidId, NoSuchProcess, ServerError, Unauthorized,
+    BodyRejections, InvalidId, NoSuchProcess, ProcessRefusals, ServerError, Unauthorized,
 };
 use super::{ApiError, AppState, Path};
 use crate::config::PartialLimits;
@@ -387,12 +387,8 @@ pub(crate) async fn undeploy(
     params(("processID" = String, Path, description = "Process id", example = "hello-world")),
     responses(
         (status = 200, description = "The application package (application/ogcapppkg+json), or the component (application/wasm)"),
-        (status = 400, response = InvalidId),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NoSuchProcess),
-        (status = 406, description = "`Accept: application/wasm` for a workflow, which is no component", body = Exception, content_type = "application/problem+json"),
-        (status = 500, response = ServerError)))]
+        ProcessRefusals,
+        (status = 406, description = "`Accept: application/wasm` for a workflow, which is no component", body = Exception, content_type = "application/problem+json")))]
 pub(crate) async fn package(
     State(state): State<AppState>,
     Path(id): Path<String>,

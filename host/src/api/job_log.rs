@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::auth::Caller;
 use super::jobs::load_job;
-use super::responses::{Forbidden, InvalidId, NoSuchJob, ServerError, Unauthorized};
+use super::responses::JobRefusals;
 use super::{ApiError, AppState, Path};
 use crate::ogc::JobStatus;
 use crate::store::JobRecord;
@@ -93,9 +93,7 @@ pub(crate) fn log_text(job: &JobRecord) -> String {
 #[utoipa::path(get, path = "/jobs/{jobID}/log", tag = "Jobs", operation_id = "getJobLog", security((), ("bearer" = [])),
     params(("jobID" = String, Path, description = "Job id")),
     responses((status = 200, description = "The job's log: the guest's stdout, stderr and host.log lines with their times, framed by when the job was accepted, started and how it ended (the failure reason last); bounded by the job's log_bytes limit", content_type = "text/plain", body = String),
-        (status = 400, response = InvalidId),
-        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
-        (status = 404, response = NoSuchJob), (status = 500, response = ServerError)))]
+        JobRefusals))]
 pub(crate) async fn job_log(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

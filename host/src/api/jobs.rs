@@ -46,7 +46,7 @@ use super::auth::Caller;
 use super::execution::job_failed;
 use super::html::{Format, pages, without_empty};
 use super::responses::{
-    Forbidden, InvalidId, JobFailed, JobFailedOnInputs, NoSuchJob, ServerError, Unauthorized,
+    Forbidden, JobFailed, JobFailedOnInputs, JobRefusals, ServerError, Unauthorized,
 };
 use super::results::{raw_output, render};
 use super::{ApiError, AppState, Paging, Path, known_parameters, query_pairs};
@@ -304,8 +304,7 @@ pub(crate) async fn load_job(
 /// page that follows the job while it runs.
 #[utoipa::path(get, path = "/jobs/{jobID}", tag = "Jobs", operation_id = "getStatus", security((), ("bearer" = [])),
     params(("jobID" = String, Path, description = "Job id")),
-    responses((status = 200, description = "statusInfo", body = StatusInfo), (status = 400, response = InvalidId),
-        (status = 401, response = Unauthorized), (status = 403, response = Forbidden), (status = 404, response = NoSuchJob), (status = 500, response = ServerError)))]
+    responses((status = 200, description = "statusInfo", body = StatusInfo), JobRefusals))]
 pub(crate) async fn status(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -327,9 +326,8 @@ pub(crate) async fn status(
 /// `dismiss` in its `jobControlOptions`.
 #[utoipa::path(delete, path = "/jobs/{jobID}", tag = "Jobs", operation_id = "dismiss", security((), ("bearer" = [])),
     params(("jobID" = String, Path, description = "Job id")),
-    responses((status = 200, description = "The job, now `dismissed`", body = StatusInfo), (status = 400, response = InvalidId),
-        (status = 401, response = Unauthorized), (status = 403, response = Forbidden), (status = 404, response = NoSuchJob),
-        (status = 405, description = "The job's process does not list `dismiss` in its jobControlOptions (`Allow: GET, HEAD`)", body = Exception, content_type = "application/problem+json"), (status = 500, response = ServerError)))]
+    responses((status = 200, description = "The job, now `dismissed`", body = StatusInfo), JobRefusals,
+        (status = 405, description = "The job's process does not list `dismiss` in its jobControlOptions (`Allow: GET, HEAD`)", body = Exception, content_type = "application/problem+json")))]
 pub(crate) async fn dismiss(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

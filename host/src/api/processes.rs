@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 
 use super::auth::process_reader;
 use super::html::{Format, forms::FormState, pages};
-use super::responses::{Forbidden, InvalidId, NoSuchProcess, ServerError, Unauthorized};
+use super::responses::{Forbidden, ProcessRefusals, ServerError, Unauthorized};
 use super::{ApiError, AppState, Paging, Path, known_parameters, query_pairs};
 use crate::jobs::RegisteredProcess;
 use crate::ogc::{Link, rel};
@@ -127,7 +127,7 @@ pub(crate) async fn list(
 /// links.
 #[utoipa::path(get, path = "/processes/{processID}", tag = "Processes", operation_id = "getProcessDescription", security((), ("bearer" = [])),
     params(("processID" = String, Path, description = "Process id", example = "hello-world")),
-    responses((status = 200, description = "The process description (process.yaml)", body = Object), (status = 400, response = InvalidId), (status = 401, response = Unauthorized), (status = 403, response = Forbidden), (status = 404, response = NoSuchProcess), (status = 500, response = ServerError)))]
+    responses((status = 200, description = "The process description (process.yaml)", body = Object), ProcessRefusals))]
 pub(crate) async fn describe(
     State(state): State<AppState>,
     Path(id): Path<String>,

@@ -110,6 +110,46 @@ impl IntoResponses for BodyRejections {
     }
 }
 
+/// The refusals of every operation on one job by its id: 400
+/// [`InvalidId`], 401 [`Unauthorized`], 403 [`Forbidden`], 404
+/// [`NoSuchJob`] and 500 [`ServerError`]. Listed as
+/// `responses(..., JobRefusals)`.
+pub(crate) struct JobRefusals;
+
+impl IntoResponses for JobRefusals {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let mut responses = caller_refusals();
+        responses.insert("404".to_owned(), reference::<NoSuchJob>());
+        responses
+    }
+}
+
+/// The refusals of every read of one process by its id: 400
+/// [`InvalidId`], 401 [`Unauthorized`], 403 [`Forbidden`], 404
+/// [`NoSuchProcess`] and 500 [`ServerError`]. Listed as
+/// `responses(..., ProcessRefusals)`.
+pub(crate) struct ProcessRefusals;
+
+impl IntoResponses for ProcessRefusals {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let mut responses = caller_refusals();
+        responses.insert("404".to_owned(), reference::<NoSuchProcess>());
+        responses
+    }
+}
+
+/// What any operation on a resource by its id may answer before it finds
+/// the resource: its id unreadable, the caller unknown or below the role,
+/// or the server failing.
+fn caller_refusals() -> BTreeMap<String, RefOr<Response>> {
+    BTreeMap::from([
+        ("400".to_owned(), reference::<InvalidId>()),
+        ("401".to_owned(), reference::<Unauthorized>()),
+        ("403".to_owned(), reference::<Forbidden>()),
+        ("500".to_owned(), reference::<ServerError>()),
+    ])
+}
+
 /// The refusals every form endpoint (`/ui/...`) shares, all made before
 /// the form is read: [`BodyRejections`] and 415 [`NotAForm`]. Listed in an
 /// annotation as `responses(..., FormRejections)` so that each form
