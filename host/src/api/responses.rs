@@ -20,6 +20,7 @@
 )]
 
 use std::collections::BTreeMap;
+use std::marker::PhantomData;
 
 use utoipa::openapi::{Ref, RefOr, Response, ResponseBuilder};
 use utoipa::{IntoResponses, ToResponse};
@@ -110,44 +111,29 @@ impl IntoResponses for BodyRejections {
     }
 }
 
-/// The refusals of every operation on one job by its id: 400
-/// [`InvalidId`], 401 [`Unauthorized`], 403 [`Forbidden`], 404
-/// [`NoSuchJob`] and 500 [`ServerError`]. Listed as
-/// `responses(..., JobRefusals)`.
-pub(crate) struct JobRefusals;
+/// The refusals of every operation on one resource by its id, before and
+/// when it looks the resource up: 400 [`InvalidId`], 401
+/// [`Unauthorized`], 403 [`Forbidden`], 500 [`ServerError`], and 404
+/// `NotFound` ([`NoSuchJob`] or [`NoSuchProcess`]). Listed in an annotation
+/// by one of its names, [`JobRefusals`] or [`ProcessRefusals`].
+pub(crate) struct ByIdRefusals<NotFound>(PhantomData<NotFound>);
 
-impl IntoResponses for JobRefusals {
+/// The refusals of every operation on one job: [`ByIdRefusals`].
+pub(crate) type JobRefusals = ByIdRefusals<NoSuchJob>;
+
+/// The refusals of every read of one process: [`ByIdRefusals`].
+pub(crate) type ProcessRefusals = ByIdRefusals<NoSuchProcess>;
+
+impl<NotFound: for<'a> ToResponse<'a>> IntoResponses for ByIdRefusals<NotFound> {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
-        let mut responses = caller_refusals();
-        responses.insert("404".to_owned(), reference::<NoSuchJob>());
-        responses
+        BTreeMap::from([
+            ("400".to_owned(), reference::<InvalidId>()),
+            ("401".to_owned(), reference::<Unauthorized>()),
+            ("403".to_owned(), reference::<Forbidden>()),
+            ("404".to_owned(), reference::<NotFound>()),
+            ("500".to_owned(), reference::<ServerError>()),
+        ])
     }
-}
-
-/// The refusals of every read of one process by its id: 400
-/// [`InvalidId`], 401 [`Unauthorized`], 403 [`Forbidden`], 404
-/// [`NoSuchProcess`] and 500 [`ServerError`]. Listed as
-/// `responses(..., ProcessRefusals)`.
-pub(crate) struct ProcessRefusals;
-
-impl IntoResponses for ProcessRefusals {
-    fn responses() -> BTreeMap<String, RefOr<Response>> {
-        let mut responses = caller_refusals();
-        responses.insert("404".to_owned(), reference::<NoSuchProcess>());
-        responses
-    }
-}
-
-/// What any operation on a resource by its id may answer before it finds
-/// the resource: its id unreadable, the caller unknown or below the role,
-/// or the server failing.
-fn caller_refusals() -> BTreeMap<String, RefOr<Response>> {
-    BTreeMap::from([
-        ("400".to_owned(), reference::<InvalidId>()),
-        ("401".to_owned(), reference::<Unauthorized>()),
-        ("403".to_owned(), reference::<Forbidden>()),
-        ("500".to_owned(), reference::<ServerError>()),
-    ])
 }
 
 /// The refusals every form endpoint (`/ui/...`) shares, all made before
