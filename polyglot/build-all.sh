@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build every non-Rust example process into polyglot/out/ (or
 # $WASMPROC_POLYGLOT_DIR), check that the SDK templates build, and run the
-# Python and C SDKs' unit tests. Stops at the first failure (non-zero exit).
+# Python, JavaScript and C SDKs' unit tests. Stops at the first failure (non-zero exit).
 # The toolchains come from polyglot/install-toolchains.sh.
 set -euo pipefail
 
@@ -13,6 +13,8 @@ start=$SECONDS
 
 echo "==> Python SDK unit tests"
 PYTHONDONTWRITEBYTECODE=1 python3 -m unittest discover -s "$root/guest-sdk/python" 2>&1 | tail -n 3
+echo "==> JavaScript SDK unit tests (node --test, the WIT host stubbed)"
+(cd "$root/guest-sdk/js" && node --import ./test/register.mjs --test test/wasmproc.test.mjs 2>&1 | tail -n 8)
 echo "==> C SDK unit tests (native, ASan + UBSan)"
 bash "$root/guest-sdk/c/test.sh"
 

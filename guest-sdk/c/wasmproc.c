@@ -136,6 +136,23 @@ static void wp_skip_ws(wp_parser *p) {
     }
 }
 
+/* Whether the next character is `c`, consuming it if so. */
+static bool wp_eat(wp_parser *p, char c) {
+    if (p->pos < p->len && p->text[p->pos] == c) {
+        p->pos++;
+        return true;
+    }
+    return false;
+}
+
+/* `items`, an array of `len` elements of `size` bytes with room for
+ * `*cap`, with room for one more: doubled (from 8) when full. */
+static void *wp_grow(void *items, size_t len, size_t *cap, size_t size) {
+    if (len < *cap) return items;
+    *cap = *cap ? *cap * 2 : 8;
+    return wp_xrealloc(items, *cap * size);
+}
+
 static bool wp_literal(wp_parser *p, const char *word) {
     size_t n = strlen(word);
     if (p->len - p->pos < n || memcmp(p->text + p->pos, word, n) != 0)
@@ -231,12 +248,11 @@ static bool wp_parse_string(wp_parser *p, char **out, size_t *out_len) {
 
 static bool wp_parse_number(wp_parser *p, wp_json *out) {
     size_t start = p->pos;
-    if (p->pos < p->len && p->text[p->pos] == '-') p->pos++;
+    wp_eat(p, '-');
     size_t digits = p->pos;
     while (p->pos < p->len && p->text[p->pos] >= '0' && p->text[p->pos] <= '9') p->pos++;
     if (p->pos == digits) return wp_parse_fail(p, "invalid number");
-    if (p->pos < p->len && p->text[p->pos] == '.') {
-        p->pos++;
+    if (wp_eat(p, '.')) {
         size_t frac = p->pos;
         while (p->pos < p->len && p->text[p->pos] >= '0' && p->text[p->pos] <= '9') p->pos++;
         if (p->pos == frac) return wp_parse_fail(p, "invalid number");
@@ -268,18 +284,15 @@ static bool wp_parse_array(wp_parser *p, wp_json *out, int depth) {
     out->u.array.len = 0;
     size_t cap = 0;
     wp_skip_ws(p);
-    if (p->pos < p->len && p->text[p->pos] == ']') { p->pos++; return true; }
+    if (wp_eat(p, ']')) return true;
     while (1) {
-        if (out->u.array.len == cap) {
-            cap = cap ? cap * 2 : 8;
-            out->u.array.items = wp_xrealloc(out->u.array.items, cap * sizeof(wp_json));
-        }
+        out->u.array.items = wp_grow(out->u.array.items, out->u.array.len, &cap, sizeof(wp_json));
         wp_json *item = &out->u.array.items[out->u.array.len++];
         /* Counted before parsing, so that a failure frees what it parsed. */
         if (!wp_parse_value(p, item, depth + 1)) return false;
         wp_skip_ws(p);
-        if (p->pos < p->len && p->text[p->pos] == ',') { p->pos++; continue; }
-        if (p->pos < p->len && p->text[p->pos] == ']') { p->pos++; return true; }
+        if (wp_eat(p, ',')) continue;
+        if (wp_eat(p, ']')) return true;
         return wp_parse_fail(p, "expected ',' or ']'");
     }
 }
@@ -291,26 +304,23 @@ static bool wp_parse_object(wp_parser *p, wp_json *out, int depth) {
     out->u.object.len = 0;
     size_t cap = 0;
     wp_skip_ws(p);
-    if (p->pos < p->len && p->text[p->pos] == '}') { p->pos++; return true; }
+    if (wp_eat(p, '}')) return true;
     while (1) {
         wp_skip_ws(p);
         if (p->pos >= p->len || p->text[p->pos] != '"') return wp_parse_fail(p, "expected a string key");
-        if (out->u.object.len == cap) {
-            cap = cap ? cap * 2 : 8;
-            out->u.object.members = wp_xrealloc(out->u.object.members, cap * sizeof(wp_json_member));
-        }
+        out->u.object.members =
+            wp_grow(out->u.object.members, out->u.object.len, &cap, sizeof(wp_json_member));
         wp_json_member *member = &out->u.object.members[out->u.object.len];
         size_t key_len;
         if (!wp_parse_string(p, &member->key, &key_len)) return false;
         member->value.type = WP_JSON_NULL;
         out->u.object.len++; /* counted now, so that a failure below frees the key */
         wp_skip_ws(p);
-        if (p->pos >= p->len || p->text[p->pos] != ':') return wp_parse_fail(p, "expected ':'");
-        p->pos++;
+        if (!wp_eat(p, ':')) return wp_parse_fail(p, "expected ':'");
         if (!wp_parse_value(p, &member->value, depth + 1)) return false;
         wp_skip_ws(p);
-        if (p->pos < p->len && p->text[p->pos] == ',') { p->pos++; continue; }
-        if (p->pos < p->len && p->text[p->pos] == '}') { p->pos++; return true; }
+        if (wp_eat(p, ',')) continue;
+        if (wp_eat(p, '}')) return true;
         return wp_parse_fail(p, "expected ',' or '}'");
     }
 }
