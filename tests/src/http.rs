@@ -527,6 +527,49 @@ impl Api {
         (job_id, status_info)
     }
 
+    /// [`Api::execute_async_until`] of the request `{"inputs": inputs}`:
+    /// the usual job of a test (no `response`, `outputs` or `subscriber`),
+    /// run to one of `wanted`. Returns the job id and that statusInfo.
+    pub async fn run_until(
+        &self,
+        process: &str,
+        inputs: Value,
+        wanted: &[&str],
+    ) -> (String, Value) {
+        let request = serde_json::json!({ "inputs": inputs });
+        self.execute_async_until(process, &request, wanted).await
+    }
+
+    /// A job of the `hostile` process (served with
+    /// [`TestServerBuilder::with_hostile`](crate::TestServerBuilder::with_hostile)
+    /// or deployed) told to misbehave as `behaviour` (`panic`,
+    /// `process-error`, `infinite-loop`, …), run until it has failed.
+    /// Returns the job id and its failed statusInfo.
+    pub async fn failed_hostile(&self, behaviour: &str) -> (String, Value) {
+        let inputs = serde_json::json!({ "behaviour": behaviour });
+        self.run_until("hostile", inputs, &["failed"]).await
+    }
+
+    /// An `echo` job that says `text` and then sleeps `pause` seconds,
+    /// polled until it runs: the job that holds a worker (or is still
+    /// running) while a test dismisses it, queues behind it or kills the
+    /// server. Returns the job id.
+    pub async fn running_echo(&self, text: &str, pause: f64) -> String {
+        let job_id = self.start_echo(text, pause).await;
+        self.wait_for_status(&job_id, &["running"], JOB_TIMEOUT)
+            .await;
+        job_id
+    }
+
+    /// Submit (`Prefer: respond-async`, expecting 201) an `echo` job that
+    /// says `text` and then sleeps `pause` seconds, without waiting for
+    /// it: a job that is still accepted or running when the test looks.
+    /// Returns the job id.
+    pub async fn start_echo(&self, text: &str, pause: f64) -> String {
+        let request = serde_json::json!({ "inputs": { "stringInput": text, "pause": pause } });
+        self.execute_async("echo", &request).await
+    }
+
     /// A finished job to look at: hello-world run synchronously for
     /// `{"name": "Joe"}`. Returns its id.
     pub async fn hello_job(&self) -> String {
@@ -600,6 +643,72 @@ impl Api {
             );
             tokio::time::sleep(POLL_INTERVAL).await;
         }
+    }
+}
+
+/// How many jobs [`fill_until_storage_full`] runs at most: each stores
+/// about 16 KB, far past the bounds of tens of kilobytes the tests set.
+const STORAGE_FILL_JOBS: usize = 40;
+
+/// Run synchronous jobs with `run` until the server refuses one for its
+/// storage bound: the opening of the storage-bound tests (the server's
+/// `max_stored_bytes`, a key's own bound). Panics unless a 507 comes within
+/// [`STORAGE_FILL_JOBS`] jobs, at least two jobs were stored before it,
+/// every earlier reply was 200 with a `rel=monitor` link, and the refusal
+/// is an OGC exception of type `urn:wasmproc:error:storage-full` with a
+/// `Retry-After` header. `bound` names the bound in the messages. Returns
+/// the ids of the stored jobs, the 507 reply and its exception body.
+pub async fn fill_until_storage_full(
+    bound: &str,
+    mut run: impl AsyncFnMut() -> Reply,
+) -> (Vec<String>, Reply, Value) {
+    let mut stored = Vec::new();
+    let refused = loop {
+        assert!(
+            stored.len() < STORAGE_FILL_JOBS,
+            "no 507 after {STORAGE_FILL_JOBS} jobs of 16 KB under {bound}"
+        );
+        let reply = run().await;
+        if reply.status == 507 {
+            break reply;
+        }
+        reply.expect_status(200);
+        let monitor = reply.link_header(REL_MONITOR).expect("monitor link");
+        stored.push(last_segment(&monitor));
+    };
+    assert!(
+        stored.len() >= 2,
+        "refused too early under {bound}: {} jobs",
+        stored.len()
+    );
+    let exception = assert_exception(&refused, 507, None);
+    assert_eq!(exception["type"], "urn:wasmproc:error:storage-full");
+    assert!(
+        refused.header("retry-after").is_some(),
+        "507 without Retry-After: {:?}",
+        refused.headers
+    );
+    (stored, refused, exception)
+}
+
+/// Retry `run` (every 100 ms, at most 20 s) until it answers 200 again:
+/// room freed by deleting jobs is only seen at the server's next storage
+/// count. Every refusal meanwhile must be a 507 OGC exception; `what`
+/// names the wait in the timeout message.
+pub async fn wait_for_storage_room(what: &str, mut run: impl AsyncFnMut() -> Reply) {
+    let timeout = Duration::from_secs(20);
+    let deadline = Instant::now() + timeout;
+    loop {
+        let reply = run().await;
+        if reply.status == 200 {
+            return;
+        }
+        assert_exception(&reply, 507, None);
+        assert!(
+            Instant::now() < deadline,
+            "{what}: still refused {timeout:?} after deleting the jobs"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

@@ -12,8 +12,8 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use wasmproc::config::{ApiKey, Config, Role};
 use wasmproc_tests::{
-    ADMIN_TOKEN, Api, JOB_TIMEOUT, Operation, Reply, assert_exception, detail, last_segment,
-    multipart, operations,
+    ADMIN_TOKEN, Api, JOB_TIMEOUT, Operation, Reply, assert_exception, detail,
+    fill_until_storage_full, last_segment, multipart, operations, wait_for_storage_room,
 };
 
 /// One key per role, and a second `execute` key.
@@ -472,30 +472,14 @@ async fn a_key_past_its_own_bound_gets_507_while_other_keys_go_on() {
         .await;
     // echo stores its input twice (request and result): ~16 KB a job.
     let body = echo_request(&"x".repeat(8_000));
-    let mut alices = Vec::new();
-    let mut refused = None;
-    for _ in 0..40 {
-        let reply = execute_as(&server, ALICE, body.clone()).await;
-        if reply.status == 507 {
-            refused = Some(reply);
-            break;
-        }
-        reply.expect_status(200);
-        alices.push(last_segment(&reply.link_header("monitor").unwrap()));
-    }
-    let refused = refused.expect("no 507 after 40 jobs of 16 KB under a 40 KB bound");
-    assert!(
-        alices.len() >= 2,
-        "refused too early: {} jobs",
-        alices.len()
-    );
-    let exception = assert_exception(&refused, 507, None);
-    assert_eq!(exception["type"], "urn:wasmproc:error:storage-full");
+    let (alices, _, exception) = fill_until_storage_full("alice's 40 KB bound", async || {
+        execute_as(&server, ALICE, body.clone()).await
+    })
+    .await;
     assert!(
         detail(&exception).contains("key 'alice'"),
         "the bound is alice's: {exception}"
     );
-    assert!(refused.header("retry-after").is_some());
 
     // Bob has no bound of his own: he goes on, and alice still reads.
     for i in 0..3 {
@@ -519,18 +503,9 @@ async fn a_key_past_its_own_bound_gets_507_while_other_keys_go_on() {
         .await
         .expect_status(200);
     }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let reply = execute_as(&server, ALICE, body.clone()).await;
-        if reply.status == 200 {
-            break;
-        }
-        assert_eq!(reply.status, 507, "{}", reply.text());
-        assert!(
-            Instant::now() < deadline,
-            "alice's room did not come back within 20 s of deleting her jobs"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_storage_room("alice's room after deleting her jobs", async || {
+        execute_as(&server, ALICE, body.clone()).await
+    })
+    .await;
     server.shutdown().await;
 }

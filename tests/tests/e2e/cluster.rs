@@ -230,12 +230,7 @@ async fn a_dismissal_on_one_node_stops_the_job_on_another_within_a_second() {
     )
     .await;
     let (a, c) = (cluster.node(0), cluster.node(2));
-    let long = a
-        .execute_async(
-            "echo",
-            &json!({"inputs": {"stringInput": "x", "pause": 30}}),
-        )
-        .await;
+    let long = a.start_echo("x", 30.0).await;
     let running = c
         .wait_for_status(&long, &["running"], Duration::from_secs(20))
         .await;

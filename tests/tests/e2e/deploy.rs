@@ -593,11 +593,7 @@ async fn deploy_an_application_package_by_href() {
         .await;
     assert_eq!(reply.json(), json!("Hello Bo!"));
     server
-        .execute_async_until(
-            "hello-href",
-            &json!({ "inputs": { "name": "Bo" } }),
-            &["successful"],
-        )
+        .run_until("hello-href", json!({ "name": "Bo" }), &["successful"])
         .await;
     // What was fetched is what the package serves.
     let raw = server
@@ -679,13 +675,7 @@ async fn package_job_control_options_and_limits_apply() {
     let mut limited = package(None, &hostile_wasm());
     limited["limits"] = json!({ "fuel": 1_000_000 });
     deploy_package(&server, &limited).await.expect_status(201);
-    let (_, status_info) = server
-        .execute_async_until(
-            "hostile",
-            &json!({ "inputs": { "behaviour": "infinite-loop" } }),
-            &["failed"],
-        )
-        .await;
+    let (_, status_info) = server.failed_hostile("infinite-loop").await;
     let message = status_info["message"].as_str().unwrap_or_default();
     assert!(
         message.to_lowercase().contains("fuel"),
@@ -1013,11 +1003,7 @@ async fn deploy_execute_replace_execute_undeploy() {
         .await;
     assert_eq!(reply.json(), json!("Hello X!"));
     let (async_v1, _) = server
-        .execute_async_until(
-            "greeter",
-            &json!({ "inputs": { "name": "Y" } }),
-            &["successful"],
-        )
+        .run_until("greeter", json!({ "name": "Y" }), &["successful"])
         .await;
 
     // Replace it with the echo module and an echo-shaped description.
@@ -1054,9 +1040,9 @@ async fn deploy_execute_replace_execute_undeploy() {
         .await;
     assert_eq!(reply.json(), json!("v2"));
     let (async_v2, _) = server
-        .execute_async_until(
+        .run_until(
             "greeter",
-            &json!({ "inputs": { "stringInput": "async v2", "arrayInput": [1, 2] } }),
+            json!({ "stringInput": "async v2", "arrayInput": [1, 2] }),
             &["successful"],
         )
         .await;
@@ -1143,9 +1129,9 @@ async fn slow_with_running_and_queued_jobs() -> (TestServer, String, String) {
         .expect_status(201);
 
     let (running, _) = server
-        .execute_async_until(
+        .run_until(
             "slow",
-            &json!({ "inputs": { "stringInput": "running", "pause": 2 } }),
+            json!({ "stringInput": "running", "pause": 2 }),
             &["running"],
         )
         .await;
@@ -1247,13 +1233,7 @@ async fn a_job_queued_at_an_undeploy_keeps_its_deployed_limits() {
     );
 
     // Queued behind a built-in job, then undeployed.
-    server
-        .execute_async_until(
-            "echo",
-            &json!({ "inputs": { "stringInput": "block", "pause": 2 } }),
-            &["running"],
-        )
-        .await;
+    server.running_echo("block", 2.0).await;
     let queued = server.execute_async("hostile", &looping).await;
     assert_eq!(server.job(&queued).await["status"], "accepted");
     undeploy(&server, "hostile").await.expect_status(204);
@@ -1378,11 +1358,7 @@ async fn deployed_processes_survive_a_restart_without_recompiling() {
         .await
         .expect_status(201);
     let (job_before, _) = server
-        .execute_async_until(
-            "greeter",
-            &json!({ "inputs": { "name": "Before" } }),
-            &["successful"],
-        )
+        .run_until("greeter", json!({ "name": "Before" }), &["successful"])
         .await;
 
     let artifacts = server.data_dir().join("artifacts");
@@ -1415,11 +1391,7 @@ async fn deployed_processes_survive_a_restart_without_recompiling() {
     reply.expect_status(200);
     assert_eq!(reply.body, vec![7, 7]);
     let (job_after, _) = server
-        .execute_async_until(
-            "greeter",
-            &json!({ "inputs": { "name": "After" } }),
-            &["successful"],
-        )
+        .run_until("greeter", json!({ "name": "After" }), &["successful"])
         .await;
     assert_eq!(
         output_value(&results(&server, &job_after).await, "echo"),

@@ -32,12 +32,7 @@ async fn finished_jobs_and_results_survive_a_graceful_restart() {
         before.insert(job_id.clone(), (status_info, results));
     }
     // A job still waiting or running when the server stops.
-    let pending = server
-        .execute_async(
-            "echo",
-            &json!({ "inputs": { "stringInput": "late", "pause": 1 } }),
-        )
-        .await;
+    let pending = server.start_echo("late", 1.0).await;
 
     let server = server.restart().await;
     for (job_id, (status_info, results)) in &before {

@@ -228,12 +228,7 @@ async fn server_with_sync_disabled_runs_async_without_prefer() {
 #[tokio::test]
 async fn results_are_not_ready_while_the_job_runs() {
     let server = super::server().start().await;
-    let job_id = server
-        .execute_async(
-            "echo",
-            &json!({ "inputs": { "stringInput": "x", "pause": 2 } }),
-        )
-        .await;
+    let job_id = server.start_echo("x", 2.0).await;
     let running = server
         .wait_until(
             &job_id,

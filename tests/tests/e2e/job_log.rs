@@ -59,13 +59,7 @@ async fn a_successful_jobs_log_is_linked_from_its_status_and_framed_by_its_recor
 #[tokio::test]
 async fn a_failed_jobs_log_has_the_guests_stderr_and_the_reason_last() {
     let server = TestServer::builder().with_hostile().start().await;
-    let (job, _) = server
-        .execute_async_until(
-            "hostile",
-            &json!({"inputs": {"behaviour": "panic"}}),
-            &["failed"],
-        )
-        .await;
+    let (job, _) = server.failed_hostile("panic").await;
     let log = server.get(&format!("/jobs/{job}/log")).await.text();
     assert_timestamped(&log);
     assert!(

@@ -67,11 +67,7 @@ async fn json_lines_carry_the_request_id_and_the_job_id() {
     assert!(uuid::Uuid::parse_str(&made_up).is_ok(), "{made_up}");
 
     let (job, _) = server
-        .execute_async_until(
-            "echo",
-            &json!({"inputs": {"stringInput": "x"}}),
-            &["successful"],
-        )
+        .run_until("echo", json!({"stringInput": "x"}), &["successful"])
         .await;
     let (sync_job, _) = server
         .execute_sync("hello-world", &json!({"inputs": {"name": "Joe"}}))

@@ -250,11 +250,7 @@ async fn counters_move_as_jobs_succeed_and_fail_and_promtool_accepts_the_text() 
             .await;
     }
     server
-        .execute_async_until(
-            "echo",
-            &json!({"inputs": {"stringInput": "x"}}),
-            &["successful"],
-        )
+        .run_until("echo", json!({"stringInput": "x"}), &["successful"])
         .await;
     // Fails in the guest (not GeoJSON): a process-error.
     server
@@ -440,11 +436,7 @@ async fn on_postgres_every_series_names_the_node() {
         .execute_sync("hello-world", &json!({"inputs": {"name": "pg"}}))
         .await;
     server
-        .execute_async_until(
-            "hello-world",
-            &json!({"inputs": {"name": "pg"}}),
-            &["successful"],
-        )
+        .run_until("hello-world", json!({"name": "pg"}), &["successful"])
         .await;
     let (text, scrape) = scrape(server.api()).await;
     promtool_check(&text);

@@ -173,9 +173,9 @@ async fn dismissing_a_job_stops_its_href_fetch_and_frees_its_worker() {
         .start()
         .await;
     let (job_id, _) = server
-        .execute_async_until(
+        .run_until(
             "hello-world",
-            &json!({ "inputs": { "name": { "href": url } } }),
+            json!({ "name": { "href": url } }),
             &["running"],
         )
         .await;
