@@ -752,12 +752,39 @@ pub struct Operation {
 }
 
 impl Operation {
+    /// What to send to this operation so that it gets past validation:
+    /// `execute` (a JSON execute request) to `execute`, a component
+    /// (`wasm()`, `application/wasm`) to any other POST or PUT (deploy,
+    /// replace), and no body elsewhere. Returns the content type and body.
+    pub fn request_body(
+        &self,
+        execute: &Value,
+        wasm: impl FnOnce() -> Vec<u8>,
+    ) -> (&'static str, Option<Vec<u8>>) {
+        if self.id == "execute" {
+            let json = serde_json::to_vec(execute).expect("serialisable request");
+            ("application/json", Some(json))
+        } else if self.method == reqwest::Method::POST || self.method == reqwest::Method::PUT {
+            ("application/wasm", Some(wasm()))
+        } else {
+            ("application/json", None)
+        }
+    }
+
     /// Whether it declares bearer security (optional or required).
     pub fn declares_bearer(&self) -> bool {
         self.spec["security"]
             .as_array()
             .is_some_and(|s| s.iter().any(|s| s.get("bearer").is_some()))
     }
+}
+
+/// [`operations`] with `{processID}`, `{jobID}` and `{outputID}` filled
+/// in: the paths of the security tables, which need a process, a job of it
+/// and one of its outputs to exist.
+pub fn operations_on(document: &Value, process: &str, job: &str, output: &str) -> Vec<Operation> {
+    let fill = [("processID", process), ("jobID", job), ("outputID", output)];
+    operations(document, &fill)
 }
 
 /// Every GET, POST, PUT and DELETE operation of an OpenAPI `document`,

@@ -31,7 +31,7 @@ pub use http::{
     Api, EXCEPTION_PREFIX, JOB_TIMEOUT, Operation, POLL_INTERVAL, REL_MONITOR, Reply,
     assert_detail, assert_error_exception, assert_exception, body_link, body_links,
     check_exception, detail, fill_until_storage_full, is_json_media_type, last_segment,
-    link_header_href, multipart, operations, output_value, wait_for_storage_room,
+    link_header_href, multipart, operations, operations_on, output_value, wait_for_storage_room,
 };
 pub use postgres::{TestDatabase, admin_url};
 pub use schema::{assert_invalid, assert_valid, schema_dir, schema_errors};

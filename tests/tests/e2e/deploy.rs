@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use wasmproc_tests::{
     ADMIN_BEARER, ADMIN_TOKEN, Api, FileServer, JOB_TIMEOUT, Operation, Reply, TestServer,
     assert_detail, assert_exception, assert_valid, check_exception, detail, last_segment,
-    operations, output_value,
+    operations_on, output_value,
 };
 
 /// `Authorization` with the right token.
@@ -1479,13 +1479,8 @@ async fn every_operation_of_the_openapi_document_is_checked_against_its_security
     let job_id = last_segment(&done.link_header("monitor").expect("monitor link"));
 
     let document = server.get_json("/api").await;
-    let fill = [
-        ("processID", "greeter"),
-        ("jobID", job_id.as_str()),
-        ("outputID", "echo"),
-    ];
     let mut checked = Vec::new();
-    for operation in operations(&document, &fill) {
+    for operation in operations_on(&document, "greeter", &job_id, "echo") {
         let Operation {
             method, path, id, ..
         } = &operation;
@@ -1495,14 +1490,7 @@ async fn every_operation_of_the_openapi_document_is_checked_against_its_security
             "{method} {} ({id}) changes state but declares no bearer security",
             operation.template
         );
-        let (content_type, body) = match id.as_str() {
-            "execute" => (
-                "application/json",
-                Some(serde_json::to_vec(&request).unwrap()),
-            ),
-            _ if *method == Method::POST || *method == Method::PUT => (WASM, Some(echo_wasm())),
-            _ => ("application/json", None),
-        };
+        let (content_type, body) = operation.request_body(&request, echo_wasm);
         for (authorization, refused) in [(None, 401), (Some("Bearer wrong"), 403)] {
             let mut headers = vec![("content-type", content_type)];
             if let Some(value) = authorization {
