@@ -287,6 +287,26 @@ pub fn detail(body: &Value) -> String {
         .to_owned()
 }
 
+/// The request of an `echo` job that says `text` and then sleeps `pause`
+/// seconds.
+pub fn slow_echo(text: &str, pause: f64) -> Value {
+    serde_json::json!({ "inputs": { "stringInput": text, "pause": pause } })
+}
+
+/// [`assert_exception`] with `status` (503 busy, 507 full) whose reply
+/// also has a `Retry-After` header: a refusal the client may try again
+/// later. Returns the body.
+pub fn assert_retry_later(reply: &Reply, status: u16) -> Value {
+    let body = assert_exception(reply, status, None);
+    assert!(
+        reply.header("retry-after").is_some(),
+        "{} → {status} without Retry-After: {:?}",
+        reply.request,
+        reply.headers
+    );
+    body
+}
+
 /// An HTTP client bound to one server's base URL.
 #[derive(Debug, Clone)]
 pub struct Api {
@@ -566,8 +586,14 @@ impl Api {
     /// it: a job that is still accepted or running when the test looks.
     /// Returns the job id.
     pub async fn start_echo(&self, text: &str, pause: f64) -> String {
-        let request = serde_json::json!({ "inputs": { "stringInput": text, "pause": pause } });
-        self.execute_async("echo", &request).await
+        self.execute_async("echo", &slow_echo(text, pause)).await
+    }
+
+    /// Execute an `echo` job that says `text` and then sleeps `pause`
+    /// seconds synchronously (no `Prefer`), whatever the reply: the job
+    /// that holds a worker, or outlasts a sync timeout.
+    pub async fn execute_echo(&self, text: &str, pause: f64) -> Reply {
+        self.execute("echo", &slow_echo(text, pause)).await
     }
 
     /// A finished job to look at: hello-world run synchronously for
@@ -681,13 +707,8 @@ pub async fn fill_until_storage_full(
         "refused too early under {bound}: {} jobs",
         stored.len()
     );
-    let exception = assert_exception(&refused, 507, None);
+    let exception = assert_retry_later(&refused, 507);
     assert_eq!(exception["type"], "urn:wasmproc:error:storage-full");
-    assert!(
-        refused.header("retry-after").is_some(),
-        "507 without Retry-After: {:?}",
-        refused.headers
-    );
     (stored, refused, exception)
 }
 

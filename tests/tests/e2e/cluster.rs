@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use wasmproc_tests::{
     Api, CLUSTER_TOKEN, Cluster, NodeSpec, OwnPostgres, TEST_LEASE, TestDatabase, assert_exception,
-    body_links, last_segment,
+    assert_retry_later, body_links, last_segment,
 };
 
 use super::BINARY;
@@ -500,16 +500,10 @@ async fn a_postgres_restart_answers_503_meanwhile_and_loses_nothing_acknowledged
     for api in [a, b] {
         let started = Instant::now();
         let status = api.get(&format!("/jobs/{}", acknowledged[0])).await;
-        assert_exception(&status, 503, None);
-        assert!(
-            status.header("retry-after").is_some(),
-            "{:?}",
-            status.headers
-        );
+        assert_retry_later(&status, 503);
         assert!(started.elapsed() < Duration::from_secs(10));
         let submit = api.execute_async_reply("echo", &request).await;
-        assert_exception(&submit, 503, None);
-        assert!(submit.header("retry-after").is_some());
+        assert_retry_later(&submit, 503);
         let list = api.get("/jobs").await;
         assert_exception(&list, 503, None);
     }
