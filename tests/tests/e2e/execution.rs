@@ -56,6 +56,17 @@ async fn server_with_job_control(process: &str, options: &[&str]) -> TestServer 
         .await
 }
 
+/// A server with one job worker (see
+/// [`TestServerBuilder::with_one_worker`](wasmproc_tests::TestServerBuilder::with_one_worker)),
+/// its configuration then changed by `more`: the queue and timeout tests.
+async fn one_worker_server(more: impl FnOnce(&mut wasmproc::config::Config)) -> TestServer {
+    super::server()
+        .with_one_worker()
+        .configure(more)
+        .start()
+        .await
+}
+
 /// Panic unless `reply` has no `Preference-Applied` header: nothing was
 /// asked for, so nothing was applied. `why` says what was sent.
 fn assert_no_preference_applied(reply: &Reply, why: &str) {
@@ -488,13 +499,7 @@ async fn oversized_request_body_returns_413() {
 
 #[tokio::test]
 async fn full_queue_rejects_async_jobs_with_503_and_retry_after() {
-    let server = super::server()
-        .configure(|c| {
-            c.execution.max_concurrent_jobs = 1;
-            c.execution.max_queued_jobs = 2;
-        })
-        .start()
-        .await;
+    let server = one_worker_server(|c| c.execution.max_queued_jobs = 2).await;
     let request = slow_echo("x", 1.0);
     // One job takes the only worker...
     let running = server.running_echo("x", 1.0).await;
@@ -594,13 +599,7 @@ async fn sync_execution_past_the_sync_timeout_fails_with_wall_clock() {
 
 #[tokio::test]
 async fn sync_timeout_is_one_deadline_for_waiting_and_running() {
-    let server = super::server()
-        .configure(|c| {
-            c.execution.max_concurrent_jobs = 1;
-            c.execution.sync_timeout = Duration::from_secs(2);
-        })
-        .start()
-        .await;
+    let server = one_worker_server(|c| c.execution.sync_timeout = Duration::from_secs(2)).await;
     let first = {
         let api = wasmproc_tests::Api::new(server.base());
         tokio::spawn(async move { api.execute_echo("first", 1.5).await })
@@ -623,13 +622,7 @@ async fn sync_timeout_is_one_deadline_for_waiting_and_running() {
 
 #[tokio::test]
 async fn sync_requests_waiting_for_a_worker_are_bounded_with_503() {
-    let server = super::server()
-        .configure(|c| {
-            c.execution.max_concurrent_jobs = 1;
-            c.execution.max_waiting_sync = 1;
-        })
-        .start()
-        .await;
+    let server = one_worker_server(|c| c.execution.max_waiting_sync = 1).await;
     let spawn = |pause: f64| {
         let api = wasmproc_tests::Api::new(server.base());
         tokio::spawn(async move { api.execute_echo("x", pause).await })

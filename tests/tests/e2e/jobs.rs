@@ -308,10 +308,7 @@ async fn assert_the_worker_is_free(server: &Api, why: &str) {
 
 #[tokio::test]
 async fn dismissing_a_running_job_stops_it() {
-    let server = super::server()
-        .configure(|c| c.execution.max_concurrent_jobs = 1)
-        .start()
-        .await;
+    let server = super::server().with_one_worker().start().await;
     let job_id = server.running_echo("x", 30.0).await;
 
     let reply = server.delete(&format!("/jobs/{job_id}")).await;
@@ -336,10 +333,7 @@ async fn dismissing_a_running_job_stops_it() {
 
 #[tokio::test]
 async fn dismissing_a_queued_job_removes_it_before_it_runs() {
-    let server = super::server()
-        .configure(|c| c.execution.max_concurrent_jobs = 1)
-        .start()
-        .await;
+    let server = super::server().with_one_worker().start().await;
     let running = server.running_echo("x", 30.0).await;
     let queued = server.start_echo("x", 30.0).await;
     assert_eq!(server.job(&queued).await["status"], "accepted");
