@@ -24,7 +24,7 @@ mod schema;
 mod server;
 
 pub use callback::{Callback, CallbackReceiver};
-pub use child::{ChildServer, LISTENING_PREFIX, WORKER_READY};
+pub use child::{CHILD_STARTUP, ChildConfig, ChildServer, LISTENING_PREFIX, WORKER_READY};
 pub use cluster::{CLUSTER_TOKEN, Cluster, NodeSpec, OwnPostgres, TEST_LEASE};
 pub use files::FileServer;
 pub use http::{

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use wasmproc_tests::{Api, ChildServer, JOB_TIMEOUT, POLL_INTERVAL, assert_valid};
+use wasmproc_tests::{Api, ChildConfig, JOB_TIMEOUT, POLL_INTERVAL, assert_valid};
 
 use super::BINARY;
 
@@ -140,14 +140,11 @@ async fn wait_all_final(api: &Api, ids: &[String], timeout: Duration) -> Vec<Val
 async fn kill_9_mid_run_loses_no_accepted_job() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let (store, _database) = super::child_store_toml().await;
-    let config = ChildServer::write_config(
+    let config = ChildConfig::write(
         dir.path(),
         &format!("\n[execution]\nmax_concurrent_jobs = 1\n{store}"),
     );
-    let stderr = dir.path().join("stderr.log");
-    let startup = Duration::from_secs(60);
-
-    let child = ChildServer::spawn(BINARY, &config, &stderr, startup);
+    let child = config.spawn(BINARY);
     let mut ids = Vec::new();
     for i in 0..10 {
         // Long enough to catch the second one running, short enough that
@@ -166,7 +163,7 @@ async fn kill_9_mid_run_loses_no_accepted_job() {
         .await;
     child.kill9();
 
-    let child = ChildServer::spawn(BINARY, &config, &stderr, startup);
+    let child = config.spawn(BINARY);
     let finals = wait_all_final(&child, &ids, Duration::from_secs(30)).await;
     let mut problems = Vec::new();
     for status_info in &finals {

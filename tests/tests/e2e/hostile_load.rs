@@ -27,7 +27,7 @@ use base64::Engine as _;
 use reqwest::Method;
 use serde_json::{Value, json};
 use wasmproc_tests::{
-    ADMIN_TOKEN, Api, ChildServer, HOSTILE_WASM, assert_error_exception, detail, output_value,
+    ADMIN_TOKEN, Api, ChildConfig, HOSTILE_WASM, assert_error_exception, detail, output_value,
 };
 
 use super::BINARY;
@@ -295,7 +295,7 @@ async fn hostile_jobs_fail_with_their_reason_while_good_jobs_succeed() {
     std::fs::create_dir_all(&processes).expect("processes dir");
     std::fs::copy(HOSTILE_WASM, processes.join("hostile.wasm"))
         .unwrap_or_else(|e| panic!("copying {HOSTILE_WASM}: {e}"));
-    let config = ChildServer::write_config(
+    let config = ChildConfig::write(
         dir.path(),
         &format!(
             "processes_dir = {processes:?}\n\n[execution]\nmax_concurrent_jobs = {WORKERS}\n\n\
@@ -304,8 +304,7 @@ async fn hostile_jobs_fail_with_their_reason_while_good_jobs_succeed() {
             HOSTILE_MEMORY_MIB * 1024 * 1024
         ),
     );
-    let stderr = dir.path().join("stderr.log");
-    let child = ChildServer::spawn(BINARY, &config, &stderr, Duration::from_secs(60));
+    let child = config.spawn(BINARY);
     deploy_roomy(&child).await;
     let idle_rss = child.rss_kib();
     let started = Instant::now();

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use wasmproc_tests::ChildServer;
+use wasmproc_tests::ChildConfig;
 
 use super::BINARY;
 
@@ -30,18 +30,11 @@ fn spans(line: &Value) -> Vec<&Value> {
 #[tokio::test]
 async fn json_lines_carry_the_request_id_and_the_job_id() {
     let dir = tempfile::tempdir().unwrap();
-    let config = ChildServer::write_config(
+    let config = ChildConfig::write(
         dir.path(),
         &format!("log_format = \"json\"\n[auth]\nadmin_token = \"{TOKEN}\"\n"),
     );
-    let stderr = dir.path().join("stderr.log");
-    let server = ChildServer::spawn_with_env(
-        BINARY,
-        &config,
-        &stderr,
-        Duration::from_secs(60),
-        &[("RUST_LOG", "info,wasmproc=debug")],
-    );
+    let server = config.spawn_with_env(BINARY, &[("RUST_LOG", "info,wasmproc=debug")]);
     // A request id sent by the client is echoed and logged...
     let wasm = std::fs::read(wasmproc_tests::HOSTILE_WASM).unwrap();
     let reply = server
@@ -136,18 +129,12 @@ async fn json_lines_carry_the_request_id_and_the_job_id() {
     let processes = dir.path().join("processes");
     std::fs::create_dir_all(&processes).unwrap();
     std::fs::write(processes.join("hostile.wasm"), &wasm).unwrap();
-    let config = ChildServer::write_config(
+    let config = ChildConfig::write(
         dir.path(),
         &format!("log_format = \"json\"\nprocesses_dir = {processes:?}\n"),
-    );
-    let stderr = dir.path().join("stderr-restarted.log");
-    let server = ChildServer::spawn_with_env(
-        BINARY,
-        &config,
-        &stderr,
-        Duration::from_secs(60),
-        &[("RUST_LOG", "info")],
-    );
+    )
+    .logging_to("stderr-restarted.log");
+    let server = config.spawn_with_env(BINARY, &[("RUST_LOG", "info")]);
     let replaced = json_lines(&server.stderr()).into_iter().find(|l| {
         l["level"] == "WARN"
             && l["fields"]["process"] == "hostile"

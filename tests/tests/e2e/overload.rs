@@ -17,7 +17,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use wasmproc_tests::{ChildServer, assert_error_exception, last_segment, output_value};
+use wasmproc_tests::{
+    ChildConfig, ChildServer, assert_error_exception, last_segment, output_value,
+};
 
 use super::BINARY;
 
@@ -73,17 +75,11 @@ async fn ten_times_the_queue_gets_503_for_the_excess_and_completes_the_rest() {
         pause,
     } = scale();
     let dir = tempfile::tempdir().expect("temporary directory");
-    let config = ChildServer::write_config(
+    let config = ChildConfig::write(
         dir.path(),
         &format!("\n[execution]\nmax_concurrent_jobs = 1\nmax_queued_jobs = {queue}\n"),
     );
-    let stderr = dir.path().join("stderr.log");
-    let child = Arc::new(ChildServer::spawn(
-        BINARY,
-        &config,
-        &stderr,
-        Duration::from_secs(60),
-    ));
+    let child = Arc::new(config.spawn(BINARY));
     let idle_rss = child.rss_kib();
     let started = Instant::now();
 

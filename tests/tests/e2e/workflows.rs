@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use wasmproc_tests::{
-    ADMIN_TOKEN, Api, ChildServer, HOSTILE_WASM, JOB_TIMEOUT, TestServer, assert_exception,
+    ADMIN_TOKEN, Api, ChildConfig, HOSTILE_WASM, JOB_TIMEOUT, TestServer, assert_exception,
     body_links, detail, last_segment, output_value, polyglot_component,
 };
 
@@ -407,13 +407,11 @@ async fn running_step(api: &Api, parent_id: &str) -> String {
 async fn kill_9_during_a_workflow_leaves_it_finished_or_failed_with_a_reason() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let (store, _database) = super::child_store_toml().await;
-    let config = ChildServer::write_config(
+    let config = ChildConfig::write(
         dir.path(),
         &format!("\n[execution]\nmax_concurrent_jobs = 2\n{store}"),
     );
-    let stderr = dir.path().join("stderr.log");
-    let startup = Duration::from_secs(60);
-    let child = ChildServer::spawn(BINARY, &config, &stderr, startup);
+    let child = config.spawn(BINARY);
     let request = json!({ "inputs": { "stringInput": {
         "process": "echo",
         "inputs": { "stringInput": "slow step", "pause": 2 },
@@ -427,7 +425,7 @@ async fn kill_9_during_a_workflow_leaves_it_finished_or_failed_with_a_reason() {
     // node re-runs what a lost node held) or failed saying why (one node
     // cannot know what the interrupted guest did); and the step that was
     // running is not left running.
-    let child = ChildServer::spawn(BINARY, &config, &stderr, startup);
+    let child = config.spawn(BINARY);
     let parent = child
         .wait_for_status(
             &parent_id,
