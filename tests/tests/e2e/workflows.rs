@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use wasmproc_tests::{
-    ADMIN_TOKEN, Api, ChildConfig, HOSTILE_WASM, JOB_TIMEOUT, TestServer, assert_exception,
+    ADMIN_TOKEN, Api, ChildConfig, HOSTILE_WASM, JOB_TIMEOUT, Reply, TestServer, assert_exception,
     body_links, detail, last_segment, output_value, polyglot_component,
 };
 
@@ -47,6 +47,21 @@ async fn job_count(api: &Api) -> usize {
         .as_array()
         .expect("jobs")
         .len()
+}
+
+/// Execute, synchronously, `echo` of a step that runs `hostile` told to
+/// misbehave as `behaviour`: a valid workflow whose step fails when it
+/// runs. Panics unless the answer is a 500 OGC exception; returns the
+/// reply and its detail, which says why the step failed.
+async fn failed_hostile_step(server: &Api, behaviour: &str) -> (Reply, String) {
+    let request = json!({ "inputs": { "stringInput": {
+        "process": "hostile",
+        "inputs": { "behaviour": behaviour },
+        "outputs": { "result": {} }
+    } } });
+    let reply = server.execute("echo", &request).await;
+    let reason = detail(&assert_exception(&reply, 500, None));
+    (reply, reason)
 }
 
 #[tokio::test]
@@ -204,16 +219,7 @@ async fn a_failing_step_fails_its_parent_naming_the_step() {
     )
     .await;
     // A valid tree whose step traps when it runs.
-    let request = json!({ "inputs": {
-        "stringInput": {
-            "process": "hostile",
-            "inputs": { "behaviour": "panic" },
-            "outputs": { "result": {} }
-        }
-    }});
-    let reply = server.execute("echo", &request).await;
-    let exception = assert_exception(&reply, 500, None);
-    let reason = detail(&exception);
+    let (reply, reason) = failed_hostile_step(&server, "panic").await;
     assert!(
         reason.contains("step inputs.stringInput.process") && reason.contains("'hostile'"),
         "{reason}"
@@ -559,14 +565,7 @@ async fn a_call_written_twice_runs_once_and_a_tree_shares_one_fuel_budget() {
         std::fs::read(HOSTILE_WASM).expect("hostile component"),
     )
     .await;
-    let request = json!({ "inputs": { "stringInput": {
-        "process": "hostile",
-        "inputs": { "behaviour": "infinite-loop" },
-        "outputs": { "result": {} }
-    } } });
-    let reply = server.execute("echo", &request).await;
-    let exception = assert_exception(&reply, 500, None);
-    let reason = detail(&exception);
+    let (_, reason) = failed_hostile_step(&server, "infinite-loop").await;
     assert!(
         reason.contains("fuel limit exhausted")
             && reason.contains("workflow's fuel budget (execution.workflow_fuel = 2000000000"),
