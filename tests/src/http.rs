@@ -617,6 +617,17 @@ impl Api {
         (last_segment(&monitor), reply)
     }
 
+    /// Panic unless `process`, executed synchronously with `inputs`,
+    /// answers 200 with `expected` (the raw JSON answer): the check that a
+    /// process still works after a deploy, a replacement or a restart.
+    /// Returns the job id.
+    pub async fn assert_answers(&self, process: &str, inputs: Value, expected: Value) -> String {
+        let request = serde_json::json!({ "inputs": inputs });
+        let (job_id, reply) = self.execute_sync(process, &request).await;
+        assert_eq!(reply.json(), expected, "{process} of {request}");
+        job_id
+    }
+
     /// `GET /jobs/{id}`, expecting 200 and a statusInfo valid against
     /// `statusInfo.yaml`.
     pub async fn job(&self, job_id: &str) -> Value {

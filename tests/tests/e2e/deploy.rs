@@ -588,10 +588,9 @@ async fn deploy_an_application_package_by_href() {
         Some(format!("{}/processes/hello-href", server.base()))
     );
     assert_valid("processSummary.yaml", &reply.json());
-    let (_, reply) = server
-        .execute_sync("hello-href", &json!({ "inputs": { "name": "Bo" } }))
+    server
+        .assert_answers("hello-href", json!({ "name": "Bo" }), json!("Hello Bo!"))
         .await;
-    assert_eq!(reply.json(), json!("Hello Bo!"));
     server
         .run_until("hello-href", json!({ "name": "Bo" }), &["successful"])
         .await;
@@ -883,10 +882,9 @@ async fn invalid_uploads_get_400_or_415_and_leave_the_server_healthy() {
     .await;
     assert_exception(&reply, 415, None);
     // greeter is untouched.
-    let (_, reply) = server
-        .execute_sync("greeter", &json!({ "inputs": { "name": "Di" } }))
+    server
+        .assert_answers("greeter", json!({ "name": "Di" }), json!("Hello Di!"))
         .await;
-    assert_eq!(reply.json(), json!("Hello Di!"));
 
     let mut after = process_ids(&server).await;
     assert_eq!(after.remove("greeter"), Some(json!(true)));
@@ -998,10 +996,9 @@ async fn deploy_execute_replace_execute_undeploy() {
     deploy_package(&server, &package(Some(v1), &hello))
         .await
         .expect_status(201);
-    let (sync_v1, reply) = server
-        .execute_sync("greeter", &json!({ "inputs": { "name": "X" } }))
+    let sync_v1 = server
+        .assert_answers("greeter", json!({ "name": "X" }), json!("Hello X!"))
         .await;
-    assert_eq!(reply.json(), json!("Hello X!"));
     let (async_v1, _) = server
         .run_until("greeter", json!({ "name": "Y" }), &["successful"])
         .await;
@@ -1035,10 +1032,9 @@ async fn deploy_execute_replace_execute_undeploy() {
         .execute("greeter", &json!({ "inputs": { "name": "X" } }))
         .await;
     assert_exception(&reply, 400, None);
-    let (sync_v2, reply) = server
-        .execute_sync("greeter", &json!({ "inputs": { "stringInput": "v2" } }))
+    let sync_v2 = server
+        .assert_answers("greeter", json!({ "stringInput": "v2" }), json!("v2"))
         .await;
-    assert_eq!(reply.json(), json!("v2"));
     let (async_v2, _) = server
         .run_until(
             "greeter",
@@ -1109,10 +1105,9 @@ async fn deploy_execute_replace_execute_undeploy() {
     deploy_package(&server, &package(Some(again), &hello))
         .await
         .expect_status(201);
-    let (_, reply) = server
-        .execute_sync("greeter", &json!({ "inputs": { "name": "Z" } }))
+    server
+        .assert_answers("greeter", json!({ "name": "Z" }), json!("Hello Z!"))
         .await;
-    assert_eq!(reply.json(), json!("Hello Z!"));
     assert_healthy(&server, "the lifecycle").await;
     server.shutdown().await;
 }
@@ -1331,10 +1326,9 @@ async fn servers_sharing_an_artifact_dir_compile_each_module_once() {
         compiled,
         "the second server compiled again"
     );
-    let (_, reply) = second
-        .execute_sync("hello-world", &json!({ "inputs": { "name": "Ann" } }))
+    second
+        .assert_answers("hello-world", json!({ "name": "Ann" }), json!("Hello Ann!"))
         .await;
-    assert_eq!(reply.json(), json!("Hello Ann!"));
     for server in [&first, &second] {
         assert!(!server.data_dir().join("artifacts").exists());
     }

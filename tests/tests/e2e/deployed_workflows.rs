@@ -212,10 +212,9 @@ async fn a_deployed_workflow_runs_like_any_process_and_survives_a_restart() {
     let after = server.get_json("/processes/greet").await;
     assert_eq!(after["inputs"], described["inputs"]);
     assert_eq!(after["outputs"], described["outputs"]);
-    let (_, reply) = server
-        .execute_sync("greet", &json!({ "inputs": { "who": "Cy" } }))
+    server
+        .assert_answers("greet", json!({ "who": "Cy" }), json!("Hello Hello Cy!!"))
         .await;
-    assert_eq!(reply.json(), json!("Hello Hello Cy!!"));
     server.shutdown().await;
 }
 
@@ -268,10 +267,13 @@ async fn a_workflow_is_replaced_and_undeployed_like_any_deployed_process() {
         server.get_json("/processes/twice").await["version"],
         "2.0.0"
     );
-    let (_, reply) = server
-        .execute_sync("twice", &json!({ "inputs": { "who": "Al" } }))
+    server
+        .assert_answers(
+            "twice",
+            json!({ "who": "Al" }),
+            json!("Hello Hello Hello Al!!!"),
+        )
         .await;
-    assert_eq!(reply.json(), json!("Hello Hello Hello Al!!!"));
     // The job accepted under 1.1.0 ran 1.1.0 (echo), not 2.0.0.
     let done = server
         .wait_for_status(&accepted, &["successful", "failed"], JOB_TIMEOUT)
@@ -463,10 +465,9 @@ async fn a_faulty_workflow_or_a_cycle_is_refused_naming_the_part_and_nothing_is_
     .await;
     assert_detail(&reply, 400, "would run itself: a → b → a");
     // b runs a, the workflow as it was.
-    let (_, reply) = server
-        .execute_sync("b", &json!({ "inputs": { "n": "Di" } }))
+    server
+        .assert_answers("b", json!({ "n": "Di" }), json!("Hello Di!"))
         .await;
-    assert_eq!(reply.json(), json!("Hello Di!"));
 
     // Outside a deployed workflow, a placeholder is refused.
     let reply = server

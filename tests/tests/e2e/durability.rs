@@ -64,10 +64,9 @@ async fn finished_jobs_and_results_survive_a_graceful_restart() {
         .await;
     assert_valid("statusInfo.yaml", &ended);
     // And the restarted server runs new jobs.
-    let (_, reply) = server
-        .execute_sync("hello-world", &json!({ "inputs": { "name": "Ann" } }))
+    server
+        .assert_answers("hello-world", json!({ "name": "Ann" }), json!("Hello Ann!"))
         .await;
-    assert_eq!(reply.json(), json!("Hello Ann!"));
     server.shutdown().await;
 }
 

@@ -95,10 +95,9 @@ async fn each_attack_fails_only_its_own_job_naming_its_limit() {
         ));
     }
     for _ in 0..3 {
-        let (_, reply) = server
-            .execute_sync("hello-world", &json!({ "inputs": { "name": "Joe" } }))
+        server
+            .assert_answers("hello-world", json!({ "name": "Joe" }), json!("Hello Joe!"))
             .await;
-        assert_eq!(reply.json(), json!("Hello Joe!"));
     }
     for (job_id, name, reason) in &jobs {
         assert_failed_naming(&server, job_id, name, reason).await;

@@ -354,10 +354,13 @@ async fn hostile_jobs_fail_with_their_reason_while_good_jobs_succeed() {
     }
 
     // The server still serves, and the hostile jobs are all stored.
-    let (_, reply) = child
-        .execute_sync("hello-world", &json!({ "inputs": { "name": "after" } }))
+    child
+        .assert_answers(
+            "hello-world",
+            json!({ "name": "after" }),
+            json!("Hello after!"),
+        )
         .await;
-    assert_eq!(reply.json(), json!("Hello after!"));
     let peak = child.peak_rss_kib();
     let end_rss = child.rss_kib();
     let failed = counts.hostile_failed_with_reason.load(Ordering::SeqCst);
