@@ -82,12 +82,7 @@ pub struct ChildServer {
     stderr_path: PathBuf,
 }
 
-impl std::ops::Deref for ChildServer {
-    type Target = Api;
-    fn deref(&self) -> &Api {
-        &self.api
-    }
-}
+deref_to_api!(ChildServer);
 
 impl ChildServer {
     /// Run `binary CONFIG` (stderr goes to `stderr_path`) and wait (at most

@@ -14,6 +14,20 @@
 //! - [`Cluster`]: several nodes as child processes on one database;
 //!   [`OwnPostgres`]: a PostgreSQL server of a test's own to stop and start.
 
+/// `Deref<Target = Api>` for a server handle with an `api: Api` field,
+/// so that a test sends its requests through the handle itself
+/// (`server.get(…)`): [`TestServer`] and [`ChildServer`] alike.
+macro_rules! deref_to_api {
+    ($handle:ty) => {
+        impl std::ops::Deref for $handle {
+            type Target = crate::http::Api;
+            fn deref(&self) -> &crate::http::Api {
+                &self.api
+            }
+        }
+    };
+}
+
 mod callback;
 mod child;
 mod cluster;

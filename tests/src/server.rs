@@ -210,12 +210,7 @@ pub struct TestServer {
     config: Config,
 }
 
-impl std::ops::Deref for TestServer {
-    type Target = Api;
-    fn deref(&self) -> &Api {
-        &self.api
-    }
-}
+deref_to_api!(TestServer);
 
 impl TestServer {
     /// A builder with a fresh temporary data directory.
