@@ -307,6 +307,45 @@ pub fn assert_retry_later(reply: &Reply, status: u16) -> Value {
     body
 }
 
+/// Call `probe` every `interval` until it answers `Ok`, at most `timeout`:
+/// the bounded wait of every test that waits for the server to get
+/// somewhere (a job status, a deletion, room freed). `Err` says what was
+/// seen instead; on timeout the panic names `what` and the last of those.
+/// Returns what `probe` answered.
+pub async fn poll_until<T, Fut>(
+    what: &str,
+    timeout: Duration,
+    interval: Duration,
+    mut probe: impl FnMut() -> Fut,
+) -> T
+where
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        match probe().await {
+            Ok(done) => return done,
+            Err(seen) => assert!(
+                Instant::now() < deadline,
+                "{what}: not within {timeout:?}: {seen}"
+            ),
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
+
+/// The reqwest client of the tests: no proxy (the server is on
+/// 127.0.0.1), redirects returned rather than followed (tests check them),
+/// and at most `timeout` a request.
+pub fn http_client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout)
+        .build()
+        .expect("reqwest client")
+}
+
 /// An HTTP client bound to one server's base URL.
 #[derive(Debug, Clone)]
 pub struct Api {
@@ -372,15 +411,9 @@ impl Api {
 
     /// A client for the server at `base` (no trailing slash).
     pub fn new(base: impl Into<String>) -> Self {
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(60))
-            .build()
-            .expect("reqwest client");
         Self {
             base: base.into().trim_end_matches('/').to_owned(),
-            client,
+            client: http_client(Duration::from_secs(60)),
         }
     }
 
@@ -452,20 +485,14 @@ impl Api {
     /// 404: a job removed by retention, a dismissal or a cascade. Panics
     /// on timeout with `what` and the last reply.
     pub async fn wait_until_gone(&self, path: &str, timeout: Duration, what: &str) {
-        let deadline = Instant::now() + timeout;
-        loop {
+        poll_until(what, timeout, POLL_INTERVAL, move || async move {
             let reply = self.get(path).await;
-            if reply.status == 404 {
-                return;
+            match reply.status {
+                404 => Ok(()),
+                status => Err(format!("{path} still answers {status}: {}", reply.text())),
             }
-            assert!(
-                Instant::now() < deadline,
-                "{what}: {path} still answers {} after {timeout:?}: {}",
-                reply.status,
-                reply.text()
-            );
-            tokio::time::sleep(POLL_INTERVAL).await;
-        }
+        })
+        .await;
     }
 
     /// `GET path`, expecting 200 and a JSON body; returns the body.
@@ -640,23 +667,20 @@ impl Api {
     /// status is one of `wanted`; returns that statusInfo. Panics on
     /// timeout, or when the job reaches a final status not in `wanted`.
     pub async fn wait_for_status(&self, job_id: &str, wanted: &[&str], timeout: Duration) -> Value {
-        let deadline = Instant::now() + timeout;
-        loop {
+        let what = format!("job {job_id} {wanted:?}");
+        poll_until(&what, timeout, POLL_INTERVAL, move || async move {
             let status_info = self.job(job_id).await;
             let status = status_info["status"].as_str().unwrap_or_default();
             if wanted.contains(&status) {
-                return status_info;
+                return Ok(status_info);
             }
             assert!(
                 !["successful", "failed", "dismissed"].contains(&status),
                 "job {job_id} ended {status}, expected one of {wanted:?}: {status_info}"
             );
-            assert!(
-                Instant::now() < deadline,
-                "job {job_id} not {wanted:?} within {timeout:?}: {status_info}"
-            );
-            tokio::time::sleep(POLL_INTERVAL).await;
-        }
+            Err(status_info.to_string())
+        })
+        .await
     }
 
     /// Poll `GET /jobs/{id}` (every 50 ms, at most `timeout`) until
@@ -668,18 +692,16 @@ impl Api {
         what: &str,
         done: impl Fn(&Value) -> bool,
     ) -> Value {
-        let deadline = Instant::now() + timeout;
-        loop {
+        let what = format!("job {job_id} {what}");
+        let done = &done;
+        poll_until(&what, timeout, POLL_INTERVAL, move || async move {
             let status_info = self.job(job_id).await;
-            if done(&status_info) {
-                return status_info;
+            match done(&status_info) {
+                true => Ok(status_info),
+                false => Err(status_info.to_string()),
             }
-            assert!(
-                Instant::now() < deadline,
-                "job {job_id}: not {what} within {timeout:?}: {status_info}"
-            );
-            tokio::time::sleep(POLL_INTERVAL).await;
-        }
+        })
+        .await
     }
 }
 

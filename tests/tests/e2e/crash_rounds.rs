@@ -293,15 +293,9 @@ struct Http {
 
 impl Http {
     fn new(base: &str) -> Self {
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("reqwest client");
         Self {
             base: base.to_owned(),
-            client,
+            client: wasmproc_tests::http_client(Duration::from_secs(30)),
         }
     }
 
