@@ -481,10 +481,12 @@ impl Api {
         self.send(reqwest::Method::GET, path, headers, None).await
     }
 
-    /// Poll `GET path` (every 50 ms, at most `timeout`) until it answers
-    /// 404: a job removed by retention, a dismissal or a cascade. Panics
-    /// on timeout with `what` and the last reply.
-    pub async fn wait_until_gone(&self, path: &str, timeout: Duration, what: &str) {
+    /// Poll `GET /jobs/{job_id}` (every 50 ms, at most 10 s) until it
+    /// answers 404: a job removed by retention, a dismissal or a cascade.
+    /// Panics on timeout with `what` and the last reply.
+    pub async fn wait_until_job_gone(&self, job_id: &str, what: &str) {
+        let path = &format!("/jobs/{job_id}");
+        let timeout = Duration::from_secs(10);
         poll_until(what, timeout, POLL_INTERVAL, move || async move {
             let reply = self.get(path).await;
             match reply.status {
@@ -642,6 +644,22 @@ impl Api {
             )
         });
         (last_segment(&monitor), reply)
+    }
+
+    /// Follow a list from `first` (`/jobs?limit=2`, say) along its `next`
+    /// links, at most `max_pages` pages, each fetched with 200 and valid
+    /// against `schema` (`jobList.yaml`, `processList.yaml`). Returns the
+    /// pages in order, for the test's checks of each.
+    pub async fn list_pages(&self, first: &str, schema: &str, max_pages: usize) -> Vec<Value> {
+        let mut pages = Vec::new();
+        let mut url = Some(first.to_owned());
+        while let Some(next) = url.take().filter(|_| pages.len() < max_pages) {
+            let page = self.get_json(&next).await;
+            assert_valid(schema, &page);
+            url = body_link(&page, "next");
+            pages.push(page);
+        }
+        pages
     }
 
     /// Panic unless `process`, executed synchronously with `inputs`,

@@ -175,17 +175,10 @@ async fn job_list_pages_with_limit_offset_and_next_links() {
     submitted.reverse(); // newest first
 
     let mut seen = Vec::new();
-    let mut url = "/jobs?limit=2".to_owned();
-    for _page in 0..5 {
-        let body = server.get_json(&url).await;
-        assert_valid("jobList.yaml", &body);
+    for body in server.list_pages("/jobs?limit=2", "jobList.yaml", 5).await {
         let page = job_ids(&body);
         assert!(page.len() <= 2, "limit=2 gave {page:?}");
         seen.extend(page);
-        match body_link(&body, "next") {
-            Some(next) => url = next,
-            None => break,
-        }
     }
     assert_eq!(seen, submitted, "paging with next links");
 

@@ -262,11 +262,7 @@ async fn dismissing_a_workflow_dismisses_its_running_step() {
         .expect_status(200);
     // Within seconds (not the 30 s pause) the step is gone too.
     server
-        .wait_until_gone(
-            &format!("/jobs/{step_id}"),
-            Duration::from_secs(10),
-            "the step outlived its dismissed parent",
-        )
+        .wait_until_job_gone(&step_id, "the step outlived its dismissed parent")
         .await;
     assert_eq!(server.get(&format!("/jobs/{parent_id}")).await.status, 404);
     server.shutdown().await;
