@@ -43,6 +43,14 @@ impl ChildConfig {
         )
     }
 
+    /// [`ChildConfig::write`] of a server with `workers` job workers
+    /// (`execution.max_concurrent_jobs`), then `tables` (more TOML
+    /// tables, e.g. a `[store]`).
+    pub fn with_workers(dir: &Path, workers: usize, tables: &str) -> Self {
+        let extra = format!("\n[execution]\nmax_concurrent_jobs = {workers}\n{tables}");
+        Self::write(dir, &extra)
+    }
+
     fn at(config: PathBuf, dir: &Path) -> Self {
         Self {
             config,

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use wasmproc_tests::{Api, ChildConfig, JOB_TIMEOUT, POLL_INTERVAL, assert_valid};
+use wasmproc_tests::{Api, JOB_TIMEOUT, POLL_INTERVAL, assert_valid};
 
 use super::BINARY;
 
@@ -138,11 +138,7 @@ async fn wait_all_final(api: &Api, ids: &[String], timeout: Duration) -> Vec<Val
 #[tokio::test]
 async fn kill_9_mid_run_loses_no_accepted_job() {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let (store, _database) = super::child_store_toml().await;
-    let config = ChildConfig::write(
-        dir.path(),
-        &format!("\n[execution]\nmax_concurrent_jobs = 1\n{store}"),
-    );
+    let (config, _database) = super::child_config(dir.path(), 1).await;
     let child = config.spawn(BINARY);
     let mut ids = Vec::new();
     for i in 0..10 {

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use wasmproc_tests::{
-    ADMIN_TOKEN, Api, ChildConfig, HOSTILE_WASM, JOB_TIMEOUT, Reply, TestServer, assert_exception,
-    body_links, detail, last_segment, output_value, polyglot_component,
+    ADMIN_TOKEN, Api, HOSTILE_WASM, JOB_TIMEOUT, Reply, TestServer, assert_exception, body_links,
+    detail, last_segment, output_value, polyglot_component,
 };
 
 use super::BINARY;
@@ -408,11 +408,7 @@ async fn running_step(api: &Api, parent_id: &str) -> String {
 #[tokio::test]
 async fn kill_9_during_a_workflow_leaves_it_finished_or_failed_with_a_reason() {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let (store, _database) = super::child_store_toml().await;
-    let config = ChildConfig::write(
-        dir.path(),
-        &format!("\n[execution]\nmax_concurrent_jobs = 2\n{store}"),
-    );
+    let (config, _database) = super::child_config(dir.path(), 2).await;
     let child = config.spawn(BINARY);
     let request = json!({ "inputs": { "stringInput": {
         "process": "echo",
