@@ -62,6 +62,41 @@ pub fn long_mode() -> bool {
     std::env::var("WASMPROC_LONG").is_ok_and(|v| v == "1")
 }
 
+/// Run `job(context, i)` for every `i` in `0..count` on `concurrency`
+/// tokio tasks at once, task `w` taking `w`, `w + concurrency`, … one
+/// after another, each call with its own clone of `context` (a shared
+/// server handle): the burst of the load tests. Returns every result, task
+/// by task in order; panics if a task panicked.
+pub async fn fan_out<C, T, Fut>(
+    count: usize,
+    concurrency: usize,
+    context: C,
+    job: impl Fn(C, usize) -> Fut + Clone + Send + 'static,
+) -> Vec<T>
+where
+    C: Clone + Send + 'static,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|worker| {
+            let (job, context) = (job.clone(), context.clone());
+            tokio::spawn(async move {
+                let mut done = Vec::new();
+                for i in (worker..count).step_by(concurrency) {
+                    done.push(job(context.clone(), i).await);
+                }
+                done
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.expect("a fan_out task panicked"));
+    }
+    all
+}
+
 /// The relation types of OGC API - Processes 1.0 links.
 pub mod rel {
     /// Landing page → conformance declaration.
