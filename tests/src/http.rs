@@ -346,6 +346,21 @@ pub fn http_client(timeout: Duration) -> reqwest::Client {
         .expect("reqwest client")
 }
 
+/// Panic unless `reply` is an OGC exception (see
+/// [`assert_error_exception`]) with a `Retry-After` of a whole number of
+/// seconds: a submission turned away by a full queue. Returns the
+/// seconds.
+pub fn assert_retry_after_seconds(reply: &Reply) -> u64 {
+    assert_error_exception(reply, None);
+    let retry_after = reply
+        .header("retry-after")
+        .unwrap_or_else(|| panic!("{} without Retry-After: {:?}", reply.status, reply.headers));
+    retry_after
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("Retry-After {retry_after:?} is not a number of seconds"))
+}
+
 /// An HTTP client bound to one server's base URL.
 #[derive(Debug, Clone)]
 pub struct Api {

@@ -43,10 +43,10 @@ pub use cluster::{CLUSTER_TOKEN, Cluster, NodeSpec, OwnPostgres, TEST_LEASE};
 pub use files::FileServer;
 pub use http::{
     Api, EXCEPTION_PREFIX, JOB_TIMEOUT, Operation, POLL_INTERVAL, REL_MONITOR, Reply,
-    assert_detail, assert_error_exception, assert_exception, assert_retry_later, body_link,
-    body_links, check_exception, detail, fill_until_storage_full, http_client, is_json_media_type,
-    last_segment, link_header_href, multipart, operations, operations_on, output_value, poll_until,
-    slow_echo, wait_for_storage_room,
+    assert_detail, assert_error_exception, assert_exception, assert_retry_after_seconds,
+    assert_retry_later, body_link, body_links, check_exception, detail, fill_until_storage_full,
+    http_client, is_json_media_type, last_segment, link_header_href, multipart, operations,
+    operations_on, output_value, poll_until, slow_echo, wait_for_storage_room,
 };
 pub use postgres::{TestDatabase, admin_url};
 pub use schema::{assert_invalid, assert_valid, schema_dir, schema_errors};

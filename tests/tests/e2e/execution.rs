@@ -8,8 +8,8 @@ use chrono::{DateTime, FixedOffset};
 use serde_json::{Value, json};
 use wasmproc_tests::{
     Api, JOB_TIMEOUT, REL_MONITOR, Reply, TestServer, assert_error_exception, assert_exception,
-    assert_retry_later, assert_valid, check_exception, detail, is_json_media_type, last_segment,
-    output_value, set_job_control, slow_echo,
+    assert_retry_after_seconds, assert_retry_later, assert_valid, check_exception, detail,
+    is_json_media_type, last_segment, output_value, set_job_control, slow_echo,
 };
 
 fn hello_joe() -> Value {
@@ -511,14 +511,7 @@ async fn full_queue_rejects_async_jobs_with_503_and_retry_after() {
         match reply.status {
             201 => accepted.push(last_segment(&reply.header("location").expect("Location"))),
             503 => {
-                assert_error_exception(&reply, None);
-                let retry_after = reply
-                    .header("retry-after")
-                    .unwrap_or_else(|| panic!("503 without Retry-After: {:?}", reply.headers));
-                assert!(
-                    retry_after.trim().parse::<u64>().is_ok(),
-                    "Retry-After {retry_after:?} is not a number of seconds"
-                );
+                assert_retry_after_seconds(&reply);
                 rejected += 1;
             }
             other => panic!("expected 201 or 503, got {other}: {}", reply.text()),

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use wasmproc_tests::{
-    ChildConfig, ChildServer, assert_error_exception, fan_out, last_segment, output_value,
+    ChildConfig, ChildServer, assert_retry_after_seconds, fan_out, last_segment, output_value,
     slow_echo,
 };
 
@@ -96,14 +96,8 @@ async fn ten_times_the_queue_gets_503_for_the_excess_and_completes_the_rest() {
                 Answer::Accepted(last_segment(&location))
             }
             503 => {
-                assert_error_exception(&reply, None);
-                let retry_after = reply
-                    .header("retry-after")
-                    .unwrap_or_else(|| panic!("503 without Retry-After: {:?}", reply.headers));
-                assert!(
-                    retry_after.trim().parse::<u64>().is_ok_and(|s| s > 0),
-                    "Retry-After {retry_after:?} is not a positive number of seconds"
-                );
+                let seconds = assert_retry_after_seconds(&reply);
+                assert!(seconds > 0, "Retry-After {seconds} is not positive");
                 Answer::Rejected
             }
             other => panic!(
