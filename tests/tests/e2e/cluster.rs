@@ -53,6 +53,14 @@ async fn job_page(api: &Api, query: &str) -> Vec<String> {
         .collect()
 }
 
+/// A cluster of two nodes named `a` and `b`, each serving the API with
+/// one job worker, on a new database (kept alive by the handle returned
+/// with it): the smallest cluster where one node can be busy and the
+/// other idle.
+async fn two_single_worker_nodes(a: &str, b: &str) -> (TestDatabase, Cluster) {
+    Cluster::on_new_database(BINARY, &[NodeSpec::all(a, 1), NodeSpec::all(b, 1)]).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_thousand_jobs_survive_a_node_killed_mid_run() {
     let (db, cluster) = Cluster::on_new_database(
@@ -266,11 +274,7 @@ async fn long_jobs_submitted_to_a_busy_node_run_on_an_idle_one() {
     // One worker each. node-a first runs short jobs, so it would claim
     // many jobs ahead of its one worker; then a burst of long jobs reaches
     // it. They must not all wait behind its worker while node-b idles.
-    let (_db, cluster) = Cluster::on_new_database(
-        BINARY,
-        &[NodeSpec::all("node-a", 1), NodeSpec::all("node-b", 1)],
-    )
-    .await;
+    let (_db, cluster) = two_single_worker_nodes("node-a", "node-b").await;
     let a = cluster.node(0);
     for i in 0..5 {
         let short = a
@@ -316,11 +320,7 @@ async fn the_elements_of_a_map_run_on_every_node() {
     // One worker each. A synchronous request to node-a maps a slow echo
     // over six elements: the elements are queued for the cluster, so
     // node-b runs some of them while node-a runs the others.
-    let (_db, cluster) = Cluster::on_new_database(
-        BINARY,
-        &[NodeSpec::all("node-a", 1), NodeSpec::all("node-b", 1)],
-    )
-    .await;
+    let (_db, cluster) = two_single_worker_nodes("node-a", "node-b").await;
     let a = cluster.node(0);
     let request = json!({"inputs": {
         "stringInput": "merged",
@@ -372,11 +372,7 @@ fn package(id: &str, version: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deploy_on_one_node_is_served_by_every_node_within_a_second() {
-    let (_db, cluster) = Cluster::on_new_database(
-        BINARY,
-        &[NodeSpec::all("node-a", 1), NodeSpec::all("node-c", 1)],
-    )
-    .await;
+    let (_db, cluster) = two_single_worker_nodes("node-a", "node-c").await;
     let (a, c) = (cluster.node(0), cluster.node(1));
     let auth = format!("Bearer {CLUSTER_TOKEN}");
     let headers = [
