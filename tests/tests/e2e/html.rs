@@ -360,31 +360,28 @@ async fn a_refused_form_shows_the_exception_next_to_its_field_and_keeps_the_valu
 async fn admins_deploy_replace_and_undeploy_from_the_pages() {
     let server = TestServer::builder().with_admin_token().start().await;
     let wasm = std::fs::read(HOSTILE_WASM).unwrap();
+    // An admin form (deploy, replace, undeploy) sent with `token`, and
+    // the module when there is one.
+    let admin_form = async |path: &str, token: &str, module: Option<&[u8]>| {
+        let files: Vec<(&str, &str, &[u8])> = module
+            .map(|wasm| ("module", "h.wasm", wasm))
+            .into_iter()
+            .collect();
+        post_form(&server, path, &[("token", token)], &files).await
+    };
     let list = page(&server, "/processes").await;
     assert!(
         list.contains("action=\"") && list.contains("/ui/processes\""),
         "{list}"
     );
     // A wrong token: the list again, with the exception, status 403.
-    let reply = post_form(
-        &server,
-        "/ui/processes",
-        &[("token", "wrong")],
-        &[("module", "h.wasm", &wasm)],
-    )
-    .await;
+    let reply = admin_form("/ui/processes", "wrong", Some(&wasm)).await;
     reply.expect_status(403);
     let text = reply.text();
     assert_valid_page("refused deploy", &text);
     assert!(text.contains("the bearer token is not valid"), "{text}");
     // Deploy.
-    let reply = post_form(
-        &server,
-        "/ui/processes",
-        &[("token", ADMIN_TOKEN)],
-        &[("module", "h.wasm", &wasm)],
-    )
-    .await;
+    let reply = admin_form("/ui/processes", ADMIN_TOKEN, Some(&wasm)).await;
     reply.expect_status(303);
     assert!(
         reply
@@ -398,24 +395,12 @@ async fn admins_deploy_replace_and_undeploy_from_the_pages() {
         "{process}"
     );
     // Replace, then undeploy.
-    let reply = post_form(
-        &server,
-        "/ui/processes/hostile/replace",
-        &[("token", ADMIN_TOKEN)],
-        &[("module", "h.wasm", &wasm)],
-    )
-    .await;
+    let reply = admin_form("/ui/processes/hostile/replace", ADMIN_TOKEN, Some(&wasm)).await;
     reply.expect_status(303);
     let reply = post_form(&server, "/ui/processes/hostile/undeploy", &[], &[]).await;
     reply.expect_status(401);
     assert!(reply.text().contains("Unauthorized"));
-    let reply = post_form(
-        &server,
-        "/ui/processes/hostile/undeploy",
-        &[("token", ADMIN_TOKEN)],
-        &[],
-    )
-    .await;
+    let reply = admin_form("/ui/processes/hostile/undeploy", ADMIN_TOKEN, None).await;
     reply.expect_status(303);
     assert!(reply.header("location").unwrap().ends_with("/processes"));
     assert_exception(
