@@ -696,6 +696,23 @@ impl Api {
         body
     }
 
+    /// The statusInfo of the one step of the workflow job `parent` (a
+    /// statusInfo): panics unless `parent` links exactly one `item` and
+    /// that step links back `up` to `parent`, the two ways a tree's jobs
+    /// are linked.
+    pub async fn only_step(&self, parent: &Value) -> Value {
+        let steps = body_links(parent, "item");
+        assert_eq!(steps.len(), 1, "not one step: {parent}");
+        let step = self.job(&last_segment(&steps[0])).await;
+        let parent_id = parent["jobID"].as_str().expect("jobID");
+        assert_eq!(
+            body_links(&step, "up"),
+            vec![format!("{}/jobs/{parent_id}", self.base)],
+            "{step}"
+        );
+        step
+    }
+
     /// Poll `GET /jobs/{id}` (every 50 ms, at most `timeout`) until its
     /// status is one of `wanted`; returns that statusInfo. Panics on
     /// timeout, or when the job reaches a final status not in `wanted`.
