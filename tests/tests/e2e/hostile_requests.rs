@@ -322,9 +322,7 @@ async fn wrong_content_types_on_execute_are_415_and_on_deploy_too() {
 async fn absurd_limit_and_offset_are_400_and_huge_offsets_an_empty_page() {
     let server = TestServer::start().await;
     // One job, so /jobs has something to page over.
-    server
-        .execute_sync("hello-world", &json!({ "inputs": { "name": "Ada" } }))
-        .await;
+    server.hello_job().await;
     for list in ["/processes", "/jobs"] {
         for query in [
             "limit=99999999999999999999",
@@ -430,9 +428,7 @@ async fn traversal_and_nul_in_ids_are_404_without_internals() {
 #[tokio::test]
 async fn unknown_query_parameters_are_ignored_everywhere() {
     let server = TestServer::start().await;
-    let (job, _) = server
-        .execute_sync("hello-world", &json!({ "inputs": { "name": "Ada" } }))
-        .await;
+    let job = server.hello_job().await;
     // Lists: the same page, and the unknown parameter is not carried into
     // the paging links (it was on /processes, not on /jobs).
     for list in ["/processes", "/jobs"] {

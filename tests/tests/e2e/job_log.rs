@@ -19,9 +19,7 @@ fn assert_timestamped(log: &str) {
 #[tokio::test]
 async fn a_successful_jobs_log_is_linked_from_its_status_and_framed_by_its_record() {
     let server = TestServer::start().await;
-    let (job, _) = server
-        .execute_sync("hello-world", &json!({"inputs": {"name": "Joe"}}))
-        .await;
+    let job = server.hello_job().await;
     let status = server.job(&job).await;
     let link = status["links"]
         .as_array()

@@ -62,9 +62,7 @@ async fn json_lines_carry_the_request_id_and_the_job_id() {
     let (job, _) = server
         .run_until("echo", json!({"stringInput": "x"}), &["successful"])
         .await;
-    let (sync_job, _) = server
-        .execute_sync("hello-world", &json!({"inputs": {"name": "Joe"}}))
-        .await;
+    let sync_job = server.hello_job().await;
     // The outcome lines are written before the job reads as finished, but
     // give the writer a moment to flush stderr: poll, bounded.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
