@@ -306,15 +306,17 @@ fn named(id: &str, document: Value) -> Value {
 async fn a_faulty_workflow_or_a_cycle_is_refused_naming_the_part_and_nothing_is_deployed() {
     let server = server().await;
     let hello = |name: Value| json!({ "process": "hello-world", "inputs": { "name": name } });
+    // Workflow `w`: echo of the output of `step`.
+    let echo_of = |step: Value| {
+        named(
+            "w",
+            json!({ "process": "echo", "inputs": { "stringInput": step } }),
+        )
+    };
     let refusals: Vec<(&str, Value, &str)> = vec![
         (
             "an unknown step",
-            named(
-                "w",
-                json!({ "process": "echo", "inputs": { "stringInput": {
-                "process": "nowhere", "inputs": {}
-            } } }),
-            ),
+            echo_of(json!({ "process": "nowhere", "inputs": {} })),
             "executionUnit.inputs.stringInput.process: no process 'nowhere' on this server",
         ),
         (
@@ -324,11 +326,8 @@ async fn a_faulty_workflow_or_a_cycle_is_refused_naming_the_part_and_nothing_is_
         ),
         (
             "a missing step input",
-            named(
-                "w",
-                json!({ "process": "echo", "inputs": { "stringInput": {
-                "process": "hello-world", "inputs": { "message": { "$input": "m" } }
-            } } }),
+            echo_of(
+                json!({ "process": "hello-world", "inputs": { "message": { "$input": "m" } } }),
             ),
             "executionUnit.inputs.stringInput.process.inputs: input 'name' is required",
         ),
@@ -388,22 +387,12 @@ async fn a_faulty_workflow_or_a_cycle_is_refused_naming_the_part_and_nothing_is_
         ),
         (
             "a remote step",
-            named(
-                "w",
-                json!({ "process": "echo", "inputs": { "stringInput": {
-                "process": "http://127.0.0.2:9/processes/x"
-            } } }),
-            ),
+            echo_of(json!({ "process": "http://127.0.0.2:9/processes/x" })),
             "execution.remote_processes does not allow it",
         ),
         (
             "itself as a step",
-            named(
-                "w",
-                json!({ "process": "echo", "inputs": { "stringInput": {
-                "process": "w", "inputs": {}
-            } } }),
-            ),
+            echo_of(json!({ "process": "w", "inputs": {} })),
             "would run itself: w → w",
         ),
         (
