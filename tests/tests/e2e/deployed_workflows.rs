@@ -26,13 +26,19 @@ async fn server() -> TestServer {
 
 /// Send `body` (an application package) to deploy (POST /processes) or
 /// replace (PUT /processes/{id}) as the admin.
-async fn send_package(
-    api: &Api,
-    method: Method,
-    path: &str,
-    body: &Value,
-) -> wasmproc_tests::Reply {
-    api.send_package(ADMIN_TOKEN, method, path, body).await
+/// Deploy the application package `body` (POST `/processes`) as the
+/// administrator; the reply, whatever it is.
+async fn deploy(api: &Api, body: &Value) -> wasmproc_tests::Reply {
+    api.send_package(ADMIN_TOKEN, Method::POST, "/processes", body)
+        .await
+}
+
+/// Replace process `id` by the application package `body` (PUT
+/// `/processes/{id}`) as the administrator; the reply, whatever it is.
+async fn replace(api: &Api, id: &str, body: &Value) -> wasmproc_tests::Reply {
+    let path = format!("/processes/{id}");
+    api.send_package(ADMIN_TOKEN, Method::PUT, &path, body)
+        .await
 }
 
 /// A package deploying `document` as a workflow, with `description`.
@@ -69,10 +75,8 @@ async fn a_deployed_workflow_runs_like_any_process_and_survives_a_restart() {
     server
         .deploy_wasm(ADMIN_TOKEN, polyglot_component("hello-world-py"))
         .await;
-    let reply = send_package(
+    let reply = deploy(
         &server,
-        Method::POST,
-        "/processes",
         &package(
             json!({ "id": "greet", "version": "2.0.0", "title": "Greet, twice" }),
             greeting_workflow(),
@@ -217,10 +221,8 @@ async fn a_workflow_is_replaced_and_undeployed_like_any_deployed_process() {
         "process": "hello-world",
         "inputs": { "name": { "process": "hello-world", "inputs": { "name": { "$input": "who" } } } }
     });
-    send_package(
+    deploy(
         &server,
-        Method::POST,
-        "/processes",
         &package(json!({ "id": "twice", "version": "1.0.0" }), twice),
     )
     .await
@@ -230,10 +232,9 @@ async fn a_workflow_is_replaced_and_undeployed_like_any_deployed_process() {
         "process": "echo",
         "inputs": { "stringInput": { "$input": "who" }, "pause": 1.5 }
     });
-    send_package(
+    replace(
         &server,
-        Method::PUT,
-        "/processes/twice",
+        "twice",
         &package(json!({ "id": "twice", "version": "1.1.0" }), slow),
     )
     .await
@@ -247,10 +248,9 @@ async fn a_workflow_is_replaced_and_undeployed_like_any_deployed_process() {
             "process": "hello-world", "inputs": { "name": { "$input": "who" } }
         } } } }
     });
-    send_package(
+    replace(
         &server,
-        Method::PUT,
-        "/processes/twice",
+        "twice",
         &package(json!({ "id": "twice", "version": "2.0.0" }), thrice),
     )
     .await
@@ -275,10 +275,9 @@ async fn a_workflow_is_replaced_and_undeployed_like_any_deployed_process() {
     assert_eq!(output_value(&results, "stringInput"), json!("Al"));
 
     // A built-in cannot be replaced by a workflow either.
-    let reply = send_package(
+    let reply = replace(
         &server,
-        Method::PUT,
-        "/processes/echo",
+        "echo",
         &package(
             json!({ "id": "echo", "version": "9" }),
             json!({ "process": "hello-world", "inputs": { "name": { "$input": "n" } } }),
@@ -402,7 +401,7 @@ async fn a_faulty_workflow_or_a_cycle_is_refused_naming_the_part_and_nothing_is_
         ),
     ];
     for (what, body, expected) in refusals {
-        let reply = send_package(&server, Method::POST, "/processes", &body).await;
+        let reply = deploy(&server, &body).await;
         let exception = assert_exception(&reply, 400, None);
         assert!(
             detail(&exception).contains(expected),
@@ -413,18 +412,11 @@ async fn a_faulty_workflow_or_a_cycle_is_refused_naming_the_part_and_nothing_is_
 
     // A cycle through two workflows: b uses a; replacing a to use b is
     // refused, naming the cycle, and a stays as it was.
-    send_package(
+    deploy(&server, &named("a", hello(json!({ "$input": "who" }))))
+        .await
+        .expect_status(201);
+    deploy(
         &server,
-        Method::POST,
-        "/processes",
-        &named("a", hello(json!({ "$input": "who" }))),
-    )
-    .await
-    .expect_status(201);
-    send_package(
-        &server,
-        Method::POST,
-        "/processes",
         &named(
             "b",
             json!({ "process": "a", "inputs": { "who": { "$input": "n" } } }),
@@ -432,10 +424,9 @@ async fn a_faulty_workflow_or_a_cycle_is_refused_naming_the_part_and_nothing_is_
     )
     .await
     .expect_status(201);
-    let reply = send_package(
+    let reply = replace(
         &server,
-        Method::PUT,
-        "/processes/a",
+        "a",
         &named(
             "a",
             json!({ "process": "echo", "inputs": { "stringInput": {
@@ -491,14 +482,9 @@ async fn a_workflow_maps_over_its_input_and_merges_in_python() {
             "map": { "input": "doubleInput", "over": { "$input": "numbers" } }
         } }
     });
-    send_package(
-        &server,
-        Method::POST,
-        "/processes",
-        &named("summarise", document),
-    )
-    .await
-    .expect_status(201);
+    deploy(&server, &named("summarise", document))
+        .await
+        .expect_status(201);
     let described = server.get_json("/processes/summarise").await;
     assert_eq!(described["inputs"]["numbers"]["schema"]["type"], "array");
     assert_eq!(
