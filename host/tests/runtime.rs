@@ -85,6 +85,15 @@ async fn run_hostile(inputs: &str, limits: Limits) -> (Runtime, RunReport) {
     (runtime, report)
 }
 
+/// [`run_hostile`], then [`assert_hello_still_works`] on the same runtime:
+/// whatever a hostile behaviour does, it is contained to its own job. The
+/// report, for the behaviour's own checks.
+async fn run_hostile_contained(inputs: &str, limits: Limits) -> RunReport {
+    let (runtime, report) = run_hostile(inputs, limits).await;
+    assert_hello_still_works(&runtime).await;
+    report
+}
+
 /// The message of a run that trapped; a panic for any other outcome.
 fn trap_message(report: &RunReport) -> &str {
     match &report.outcome {
@@ -233,14 +242,13 @@ async fn infinite_loop_exhausts_fuel() {
         fuel: 50_000_000,
         ..Limits::default()
     };
-    let (runtime, report) = run_hostile(r#"{"behaviour": "infinite-loop"}"#, limits).await;
+    let report = run_hostile_contained(r#"{"behaviour": "infinite-loop"}"#, limits).await;
     assert_eq!(
         report.outcome,
         RunOutcome::FuelExhausted { limit: 50_000_000 }
     );
     assert!(report.outcome.failure_reason().unwrap().contains("fuel"));
     assert_eq!(report.stats.fuel_consumed, 50_000_000);
-    assert_hello_still_works(&runtime).await;
 }
 
 /// `behaviour` run with a 300 ms wall-clock limit (and `fuel`) ends as a
@@ -252,7 +260,7 @@ async fn assert_cut_off_by_the_wall_clock(behaviour: &str, fuel: u64) {
         ..Limits::default()
     };
     let inputs = format!(r#"{{"behaviour": "{behaviour}"}}"#);
-    let (runtime, report) = run_hostile(&inputs, limits).await;
+    let report = run_hostile_contained(&inputs, limits).await;
     assert_eq!(
         report.outcome,
         RunOutcome::Timeout {
@@ -272,7 +280,6 @@ async fn assert_cut_off_by_the_wall_clock(behaviour: &str, fuel: u64) {
         "{:?}",
         report.stats.duration
     );
-    assert_hello_still_works(&runtime).await;
 }
 
 #[tokio::test]
@@ -291,7 +298,7 @@ async fn memory_bomb_hits_the_memory_limit() {
         memory_bytes: 32 * 1024 * 1024,
         ..Limits::default()
     };
-    let (runtime, report) = run_hostile(r#"{"behaviour": "memory-bomb"}"#, limits).await;
+    let report = run_hostile_contained(r#"{"behaviour": "memory-bomb"}"#, limits).await;
     match &report.outcome {
         RunOutcome::MemoryLimit { requested, limit } => {
             assert_eq!(*limit, 32 * 1024 * 1024);
@@ -307,24 +314,22 @@ async fn memory_bomb_hits_the_memory_limit() {
             .contains("memory limit")
     );
     assert!(report.stats.peak_memory_bytes <= 32 * 1024 * 1024);
-    assert_hello_still_works(&runtime).await;
 }
 
 #[tokio::test]
 async fn unbounded_recursion_traps_as_stack_overflow() {
-    let (runtime, report) =
-        run_hostile(r#"{"behaviour": "deep-recursion"}"#, Limits::default()).await;
+    let report =
+        run_hostile_contained(r#"{"behaviour": "deep-recursion"}"#, Limits::default()).await;
     let message = trap_message(&report);
     assert!(
         message.contains("stack overflow") || message.contains("out of bounds"),
         "{message}"
     );
-    assert_hello_still_works(&runtime).await;
 }
 
 #[tokio::test]
 async fn panic_traps_and_the_message_reaches_the_log() {
-    let (runtime, report) = run_hostile(r#"{"behaviour": "panic"}"#, Limits::default()).await;
+    let report = run_hostile_contained(r#"{"behaviour": "panic"}"#, Limits::default()).await;
     let message = trap_message(&report);
     assert!(message.contains("panicked or aborted"), "{message}");
     assert!(
@@ -332,7 +337,6 @@ async fn panic_traps_and_the_message_reaches_the_log() {
         "{}",
         report.log
     );
-    assert_hello_still_works(&runtime).await;
 }
 
 #[tokio::test]
@@ -341,8 +345,8 @@ async fn huge_output_hits_the_output_limit() {
         output_bytes: 1024 * 1024,
         ..Limits::default()
     };
-    let (runtime, report) =
-        run_hostile(r#"{"behaviour": "huge-output", "size": 8388608}"#, limits).await;
+    let report =
+        run_hostile_contained(r#"{"behaviour": "huge-output", "size": 8388608}"#, limits).await;
     assert_eq!(
         report.outcome,
         RunOutcome::OutputTooLarge {
@@ -350,7 +354,6 @@ async fn huge_output_hits_the_output_limit() {
             limit: 1024 * 1024
         }
     );
-    assert_hello_still_works(&runtime).await;
 }
 
 #[tokio::test]
@@ -359,7 +362,7 @@ async fn log_flood_is_truncated_and_the_job_succeeds() {
         log_bytes: 16 * 1024,
         ..Limits::default()
     };
-    let (runtime, report) = run_hostile(r#"{"behaviour": "log-flood"}"#, limits).await;
+    let report = run_hostile_contained(r#"{"behaviour": "log-flood"}"#, limits).await;
     assert_eq!(
         outputs(&report)[0].value,
         OutputValue::Json("flooded".into())
@@ -370,7 +373,6 @@ async fn log_flood_is_truncated_and_the_job_succeeds() {
         report.log.len()
     );
     assert!(report.log.contains("bytes dropped"));
-    assert_hello_still_works(&runtime).await;
 }
 
 #[tokio::test]
@@ -387,8 +389,7 @@ async fn guest_process_error_is_reported_with_its_code() {
 
 #[tokio::test]
 async fn a_json_value_that_is_not_json_is_an_invalid_output_naming_it() {
-    let (runtime, report) =
-        run_hostile(r#"{"behaviour": "invalid-json"}"#, Limits::default()).await;
+    let report = run_hostile_contained(r#"{"behaviour": "invalid-json"}"#, Limits::default()).await;
     match &report.outcome {
         RunOutcome::InvalidOutput {
             output,
@@ -397,7 +398,6 @@ async fn a_json_value_that_is_not_json_is_an_invalid_output_naming_it() {
         other => panic!("expected an invalid output, got {other:?}"),
     }
     assert_eq!(report.outcome.kind(), "invalid-output");
-    assert_hello_still_works(&runtime).await;
 }
 
 #[tokio::test]

@@ -14,6 +14,75 @@ pub const LISTENING_PREFIX: &str = "wasmproc listening on ";
 /// The line a worker-only node prints first (it has no URL).
 pub const WORKER_READY: &str = "wasmproc worker ready";
 
+/// How long [`ChildConfig::spawn`] waits for a child's first line: start-up
+/// compiles the built-in processes, seconds on a loaded machine.
+pub const CHILD_STARTUP: Duration = Duration::from_secs(60);
+
+/// A child server's configuration file and stderr log in a test's folder:
+/// what it takes to start the server, and to start the same server again
+/// after a kill -9 or a graceful stop.
+#[derive(Debug, Clone)]
+pub struct ChildConfig {
+    config: PathBuf,
+    stderr: PathBuf,
+}
+
+impl ChildConfig {
+    /// [`ChildServer::write_config`] with `extra` in `dir`; the stderr log
+    /// is `dir/stderr.log`.
+    pub fn write(dir: &Path, extra: &str) -> Self {
+        Self::at(ChildServer::write_config(dir, extra), dir)
+    }
+
+    /// [`ChildServer::write_config_with_private_artifacts`] with `extra`
+    /// in `dir`; the stderr log is `dir/stderr.log`.
+    pub fn write_with_private_artifacts(dir: &Path, extra: &str) -> Self {
+        Self::at(
+            ChildServer::write_config_with_private_artifacts(dir, extra),
+            dir,
+        )
+    }
+
+    /// [`ChildConfig::write`] of a server with `workers` job workers
+    /// (`execution.max_concurrent_jobs`), then `tables` (more TOML
+    /// tables, e.g. a `[store]`).
+    pub fn with_workers(dir: &Path, workers: usize, tables: &str) -> Self {
+        let extra = format!("\n[execution]\nmax_concurrent_jobs = {workers}\n{tables}");
+        Self::write(dir, &extra)
+    }
+
+    fn at(config: PathBuf, dir: &Path) -> Self {
+        Self {
+            config,
+            stderr: dir.join("stderr.log"),
+        }
+    }
+
+    /// The same configuration logging to `name` in the same folder
+    /// instead (a second server whose log is read on its own).
+    pub fn logging_to(mut self, name: &str) -> Self {
+        self.stderr.set_file_name(name);
+        self
+    }
+
+    /// The stderr log (appended to by every child started from this).
+    pub fn stderr(&self) -> &Path {
+        &self.stderr
+    }
+
+    /// Start `binary` on this configuration, waiting at most
+    /// [`CHILD_STARTUP`] for it to listen.
+    pub fn spawn(&self, binary: &str) -> ChildServer {
+        self.spawn_with_env(binary, &[])
+    }
+
+    /// [`ChildConfig::spawn`] with extra environment variables (e.g.
+    /// `RUST_LOG` for a test that reads the server's log).
+    pub fn spawn_with_env(&self, binary: &str, env: &[(&str, &str)]) -> ChildServer {
+        ChildServer::spawn_with_env(binary, &self.config, &self.stderr, CHILD_STARTUP, env)
+    }
+}
+
 /// A running `wasmproc-under-test` child. Killed when dropped.
 pub struct ChildServer {
     child: Child,
@@ -21,12 +90,7 @@ pub struct ChildServer {
     stderr_path: PathBuf,
 }
 
-impl std::ops::Deref for ChildServer {
-    type Target = Api;
-    fn deref(&self) -> &Api {
-        &self.api
-    }
-}
+deref_to_api!(ChildServer);
 
 impl ChildServer {
     /// Run `binary CONFIG` (stderr goes to `stderr_path`) and wait (at most

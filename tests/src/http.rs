@@ -287,6 +287,80 @@ pub fn detail(body: &Value) -> String {
         .to_owned()
 }
 
+/// The request of an `echo` job that says `text` and then sleeps `pause`
+/// seconds.
+pub fn slow_echo(text: &str, pause: f64) -> Value {
+    serde_json::json!({ "inputs": { "stringInput": text, "pause": pause } })
+}
+
+/// [`assert_exception`] with `status` (503 busy, 507 full) whose reply
+/// also has a `Retry-After` header: a refusal the client may try again
+/// later. Returns the body.
+pub fn assert_retry_later(reply: &Reply, status: u16) -> Value {
+    let body = assert_exception(reply, status, None);
+    assert!(
+        reply.header("retry-after").is_some(),
+        "{} → {status} without Retry-After: {:?}",
+        reply.request,
+        reply.headers
+    );
+    body
+}
+
+/// Call `probe` every `interval` until it answers `Ok`, at most `timeout`:
+/// the bounded wait of every test that waits for the server to get
+/// somewhere (a job status, a deletion, room freed). `Err` says what was
+/// seen instead; on timeout the panic names `what` and the last of those.
+/// Returns what `probe` answered.
+pub async fn poll_until<T, Fut>(
+    what: &str,
+    timeout: Duration,
+    interval: Duration,
+    mut probe: impl FnMut() -> Fut,
+) -> T
+where
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        match probe().await {
+            Ok(done) => return done,
+            Err(seen) => assert!(
+                Instant::now() < deadline,
+                "{what}: not within {timeout:?}: {seen}"
+            ),
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
+
+/// The reqwest client of the tests: no proxy (the server is on
+/// 127.0.0.1), redirects returned rather than followed (tests check them),
+/// and at most `timeout` a request.
+pub fn http_client(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout)
+        .build()
+        .expect("reqwest client")
+}
+
+/// Panic unless `reply` is an OGC exception (see
+/// [`assert_error_exception`]) with a `Retry-After` of a whole number of
+/// seconds: a submission turned away by a full queue. Returns the
+/// seconds.
+pub fn assert_retry_after_seconds(reply: &Reply) -> u64 {
+    assert_error_exception(reply, None);
+    let retry_after = reply
+        .header("retry-after")
+        .unwrap_or_else(|| panic!("{} without Retry-After: {:?}", reply.status, reply.headers));
+    retry_after
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("Retry-After {retry_after:?} is not a number of seconds"))
+}
+
 /// An HTTP client bound to one server's base URL.
 #[derive(Debug, Clone)]
 pub struct Api {
@@ -352,15 +426,9 @@ impl Api {
 
     /// A client for the server at `base` (no trailing slash).
     pub fn new(base: impl Into<String>) -> Self {
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(60))
-            .build()
-            .expect("reqwest client");
         Self {
             base: base.into().trim_end_matches('/').to_owned(),
-            client,
+            client: http_client(Duration::from_secs(60)),
         }
     }
 
@@ -428,24 +496,20 @@ impl Api {
         self.send(reqwest::Method::GET, path, headers, None).await
     }
 
-    /// Poll `GET path` (every 50 ms, at most `timeout`) until it answers
-    /// 404: a job removed by retention, a dismissal or a cascade. Panics
-    /// on timeout with `what` and the last reply.
-    pub async fn wait_until_gone(&self, path: &str, timeout: Duration, what: &str) {
-        let deadline = Instant::now() + timeout;
-        loop {
+    /// Poll `GET /jobs/{job_id}` (every 50 ms, at most 10 s) until it
+    /// answers 404: a job removed by retention, a dismissal or a cascade.
+    /// Panics on timeout with `what` and the last reply.
+    pub async fn wait_until_job_gone(&self, job_id: &str, what: &str) {
+        let path = &format!("/jobs/{job_id}");
+        let timeout = Duration::from_secs(10);
+        poll_until(what, timeout, POLL_INTERVAL, move || async move {
             let reply = self.get(path).await;
-            if reply.status == 404 {
-                return;
+            match reply.status {
+                404 => Ok(()),
+                status => Err(format!("{path} still answers {status}: {}", reply.text())),
             }
-            assert!(
-                Instant::now() < deadline,
-                "{what}: {path} still answers {} after {timeout:?}: {}",
-                reply.status,
-                reply.text()
-            );
-            tokio::time::sleep(POLL_INTERVAL).await;
-        }
+        })
+        .await;
     }
 
     /// `GET path`, expecting 200 and a JSON body; returns the body.
@@ -527,6 +591,55 @@ impl Api {
         (job_id, status_info)
     }
 
+    /// [`Api::execute_async_until`] of the request `{"inputs": inputs}`:
+    /// the usual job of a test (no `response`, `outputs` or `subscriber`),
+    /// run to one of `wanted`. Returns the job id and that statusInfo.
+    pub async fn run_until(
+        &self,
+        process: &str,
+        inputs: Value,
+        wanted: &[&str],
+    ) -> (String, Value) {
+        let request = serde_json::json!({ "inputs": inputs });
+        self.execute_async_until(process, &request, wanted).await
+    }
+
+    /// A job of the `hostile` process (served with
+    /// [`TestServerBuilder::with_hostile`](crate::TestServerBuilder::with_hostile)
+    /// or deployed) told to misbehave as `behaviour` (`panic`,
+    /// `process-error`, `infinite-loop`, …), run until it has failed.
+    /// Returns the job id and its failed statusInfo.
+    pub async fn failed_hostile(&self, behaviour: &str) -> (String, Value) {
+        let inputs = serde_json::json!({ "behaviour": behaviour });
+        self.run_until("hostile", inputs, &["failed"]).await
+    }
+
+    /// An `echo` job that says `text` and then sleeps `pause` seconds,
+    /// polled until it runs: the job that holds a worker (or is still
+    /// running) while a test dismisses it, queues behind it or kills the
+    /// server. Returns the job id.
+    pub async fn running_echo(&self, text: &str, pause: f64) -> String {
+        let job_id = self.start_echo(text, pause).await;
+        self.wait_for_status(&job_id, &["running"], JOB_TIMEOUT)
+            .await;
+        job_id
+    }
+
+    /// Submit (`Prefer: respond-async`, expecting 201) an `echo` job that
+    /// says `text` and then sleeps `pause` seconds, without waiting for
+    /// it: a job that is still accepted or running when the test looks.
+    /// Returns the job id.
+    pub async fn start_echo(&self, text: &str, pause: f64) -> String {
+        self.execute_async("echo", &slow_echo(text, pause)).await
+    }
+
+    /// Execute an `echo` job that says `text` and then sleeps `pause`
+    /// seconds synchronously (no `Prefer`), whatever the reply: the job
+    /// that holds a worker, or outlasts a sync timeout.
+    pub async fn execute_echo(&self, text: &str, pause: f64) -> Reply {
+        self.execute("echo", &slow_echo(text, pause)).await
+    }
+
     /// A finished job to look at: hello-world run synchronously for
     /// `{"name": "Joe"}`. Returns its id.
     pub async fn hello_job(&self) -> String {
@@ -548,6 +661,33 @@ impl Api {
         (last_segment(&monitor), reply)
     }
 
+    /// Follow a list from `first` (`/jobs?limit=2`, say) along its `next`
+    /// links, at most `max_pages` pages, each fetched with 200 and valid
+    /// against `schema` (`jobList.yaml`, `processList.yaml`). Returns the
+    /// pages in order, for the test's checks of each.
+    pub async fn list_pages(&self, first: &str, schema: &str, max_pages: usize) -> Vec<Value> {
+        let mut pages = Vec::new();
+        let mut url = Some(first.to_owned());
+        while let Some(next) = url.take().filter(|_| pages.len() < max_pages) {
+            let page = self.get_json(&next).await;
+            assert_valid(schema, &page);
+            url = body_link(&page, "next");
+            pages.push(page);
+        }
+        pages
+    }
+
+    /// Panic unless `process`, executed synchronously with `inputs`,
+    /// answers 200 with `expected` (the raw JSON answer): the check that a
+    /// process still works after a deploy, a replacement or a restart.
+    /// Returns the job id.
+    pub async fn assert_answers(&self, process: &str, inputs: Value, expected: Value) -> String {
+        let request = serde_json::json!({ "inputs": inputs });
+        let (job_id, reply) = self.execute_sync(process, &request).await;
+        assert_eq!(reply.json(), expected, "{process} of {request}");
+        job_id
+    }
+
     /// `GET /jobs/{id}`, expecting 200 and a statusInfo valid against
     /// `statusInfo.yaml`.
     pub async fn job(&self, job_id: &str) -> Value {
@@ -556,27 +696,41 @@ impl Api {
         body
     }
 
+    /// The statusInfo of the one step of the workflow job `parent` (a
+    /// statusInfo): panics unless `parent` links exactly one `item` and
+    /// that step links back `up` to `parent`, the two ways a tree's jobs
+    /// are linked.
+    pub async fn only_step(&self, parent: &Value) -> Value {
+        let steps = body_links(parent, "item");
+        assert_eq!(steps.len(), 1, "not one step: {parent}");
+        let step = self.job(&last_segment(&steps[0])).await;
+        let parent_id = parent["jobID"].as_str().expect("jobID");
+        assert_eq!(
+            body_links(&step, "up"),
+            vec![format!("{}/jobs/{parent_id}", self.base)],
+            "{step}"
+        );
+        step
+    }
+
     /// Poll `GET /jobs/{id}` (every 50 ms, at most `timeout`) until its
     /// status is one of `wanted`; returns that statusInfo. Panics on
     /// timeout, or when the job reaches a final status not in `wanted`.
     pub async fn wait_for_status(&self, job_id: &str, wanted: &[&str], timeout: Duration) -> Value {
-        let deadline = Instant::now() + timeout;
-        loop {
+        let what = format!("job {job_id} {wanted:?}");
+        poll_until(&what, timeout, POLL_INTERVAL, move || async move {
             let status_info = self.job(job_id).await;
             let status = status_info["status"].as_str().unwrap_or_default();
             if wanted.contains(&status) {
-                return status_info;
+                return Ok(status_info);
             }
             assert!(
                 !["successful", "failed", "dismissed"].contains(&status),
                 "job {job_id} ended {status}, expected one of {wanted:?}: {status_info}"
             );
-            assert!(
-                Instant::now() < deadline,
-                "job {job_id} not {wanted:?} within {timeout:?}: {status_info}"
-            );
-            tokio::time::sleep(POLL_INTERVAL).await;
-        }
+            Err(status_info.to_string())
+        })
+        .await
     }
 
     /// Poll `GET /jobs/{id}` (every 50 ms, at most `timeout`) until
@@ -588,18 +742,77 @@ impl Api {
         what: &str,
         done: impl Fn(&Value) -> bool,
     ) -> Value {
-        let deadline = Instant::now() + timeout;
-        loop {
+        let what = format!("job {job_id} {what}");
+        let done = &done;
+        poll_until(&what, timeout, POLL_INTERVAL, move || async move {
             let status_info = self.job(job_id).await;
-            if done(&status_info) {
-                return status_info;
+            match done(&status_info) {
+                true => Ok(status_info),
+                false => Err(status_info.to_string()),
             }
-            assert!(
-                Instant::now() < deadline,
-                "job {job_id}: not {what} within {timeout:?}: {status_info}"
-            );
-            tokio::time::sleep(POLL_INTERVAL).await;
+        })
+        .await
+    }
+}
+
+/// How many jobs [`fill_until_storage_full`] runs at most: each stores
+/// about 16 KB, far past the bounds of tens of kilobytes the tests set.
+const STORAGE_FILL_JOBS: usize = 40;
+
+/// Run synchronous jobs with `run` until the server refuses one for its
+/// storage bound: the opening of the storage-bound tests (the server's
+/// `max_stored_bytes`, a key's own bound). Panics unless a 507 comes within
+/// [`STORAGE_FILL_JOBS`] jobs, at least two jobs were stored before it,
+/// every earlier reply was 200 with a `rel=monitor` link, and the refusal
+/// is an OGC exception of type `urn:wasmproc:error:storage-full` with a
+/// `Retry-After` header. `bound` names the bound in the messages. Returns
+/// the ids of the stored jobs, the 507 reply and its exception body.
+pub async fn fill_until_storage_full(
+    bound: &str,
+    mut run: impl AsyncFnMut() -> Reply,
+) -> (Vec<String>, Reply, Value) {
+    let mut stored = Vec::new();
+    let refused = loop {
+        assert!(
+            stored.len() < STORAGE_FILL_JOBS,
+            "no 507 after {STORAGE_FILL_JOBS} jobs of 16 KB under {bound}"
+        );
+        let reply = run().await;
+        if reply.status == 507 {
+            break reply;
         }
+        reply.expect_status(200);
+        let monitor = reply.link_header(REL_MONITOR).expect("monitor link");
+        stored.push(last_segment(&monitor));
+    };
+    assert!(
+        stored.len() >= 2,
+        "refused too early under {bound}: {} jobs",
+        stored.len()
+    );
+    let exception = assert_retry_later(&refused, 507);
+    assert_eq!(exception["type"], "urn:wasmproc:error:storage-full");
+    (stored, refused, exception)
+}
+
+/// Retry `run` (every 100 ms, at most 20 s) until it answers 200 again:
+/// room freed by deleting jobs is only seen at the server's next storage
+/// count. Every refusal meanwhile must be a 507 OGC exception; `what`
+/// names the wait in the timeout message.
+pub async fn wait_for_storage_room(what: &str, mut run: impl AsyncFnMut() -> Reply) {
+    let timeout = Duration::from_secs(20);
+    let deadline = Instant::now() + timeout;
+    loop {
+        let reply = run().await;
+        if reply.status == 200 {
+            return;
+        }
+        assert_exception(&reply, 507, None);
+        assert!(
+            Instant::now() < deadline,
+            "{what}: still refused {timeout:?} after deleting the jobs"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -643,12 +856,39 @@ pub struct Operation {
 }
 
 impl Operation {
+    /// What to send to this operation so that it gets past validation:
+    /// `execute` (a JSON execute request) to `execute`, a component
+    /// (`wasm()`, `application/wasm`) to any other POST or PUT (deploy,
+    /// replace), and no body elsewhere. Returns the content type and body.
+    pub fn request_body(
+        &self,
+        execute: &Value,
+        wasm: impl FnOnce() -> Vec<u8>,
+    ) -> (&'static str, Option<Vec<u8>>) {
+        if self.id == "execute" {
+            let json = serde_json::to_vec(execute).expect("serialisable request");
+            ("application/json", Some(json))
+        } else if self.method == reqwest::Method::POST || self.method == reqwest::Method::PUT {
+            ("application/wasm", Some(wasm()))
+        } else {
+            ("application/json", None)
+        }
+    }
+
     /// Whether it declares bearer security (optional or required).
     pub fn declares_bearer(&self) -> bool {
         self.spec["security"]
             .as_array()
             .is_some_and(|s| s.iter().any(|s| s.get("bearer").is_some()))
     }
+}
+
+/// [`operations`] with `{processID}`, `{jobID}` and `{outputID}` filled
+/// in: the paths of the security tables, which need a process, a job of it
+/// and one of its outputs to exist.
+pub fn operations_on(document: &Value, process: &str, job: &str, output: &str) -> Vec<Operation> {
+    let fill = [("processID", process), ("jobID", job), ("outputID", output)];
+    operations(document, &fill)
 }
 
 /// Every GET, POST, PUT and DELETE operation of an OpenAPI `document`,

@@ -14,6 +14,20 @@
 //! - [`Cluster`]: several nodes as child processes on one database;
 //!   [`OwnPostgres`]: a PostgreSQL server of a test's own to stop and start.
 
+/// `Deref<Target = Api>` for a server handle with an `api: Api` field,
+/// so that a test sends its requests through the handle itself
+/// (`server.get(…)`): [`TestServer`] and [`ChildServer`] alike.
+macro_rules! deref_to_api {
+    ($handle:ty) => {
+        impl std::ops::Deref for $handle {
+            type Target = crate::http::Api;
+            fn deref(&self) -> &crate::http::Api {
+                &self.api
+            }
+        }
+    };
+}
+
 mod callback;
 mod child;
 mod cluster;
@@ -24,14 +38,15 @@ mod schema;
 mod server;
 
 pub use callback::{Callback, CallbackReceiver};
-pub use child::{ChildServer, LISTENING_PREFIX, WORKER_READY};
+pub use child::{CHILD_STARTUP, ChildConfig, ChildServer, LISTENING_PREFIX, WORKER_READY};
 pub use cluster::{CLUSTER_TOKEN, Cluster, NodeSpec, OwnPostgres, TEST_LEASE};
 pub use files::FileServer;
 pub use http::{
     Api, EXCEPTION_PREFIX, JOB_TIMEOUT, Operation, POLL_INTERVAL, REL_MONITOR, Reply,
-    assert_detail, assert_error_exception, assert_exception, body_link, body_links,
-    check_exception, detail, is_json_media_type, last_segment, link_header_href, multipart,
-    operations, output_value,
+    assert_detail, assert_error_exception, assert_exception, assert_retry_after_seconds,
+    assert_retry_later, body_link, body_links, check_exception, detail, fill_until_storage_full,
+    http_client, is_json_media_type, last_segment, link_header_href, multipart, operations,
+    operations_on, output_value, poll_until, slow_echo, wait_for_storage_room,
 };
 pub use postgres::{TestDatabase, admin_url};
 pub use schema::{assert_invalid, assert_valid, schema_dir, schema_errors};
@@ -45,6 +60,41 @@ pub use server::{
 /// (`WASMPROC_LONG=1`, as `reliability/run-long.sh` does).
 pub fn long_mode() -> bool {
     std::env::var("WASMPROC_LONG").is_ok_and(|v| v == "1")
+}
+
+/// Run `job(context, i)` for every `i` in `0..count` on `concurrency`
+/// tokio tasks at once, task `w` taking `w`, `w + concurrency`, … one
+/// after another, each call with its own clone of `context` (a shared
+/// server handle): the burst of the load tests. Returns every result, task
+/// by task in order; panics if a task panicked.
+pub async fn fan_out<C, T, Fut>(
+    count: usize,
+    concurrency: usize,
+    context: C,
+    job: impl Fn(C, usize) -> Fut + Clone + Send + 'static,
+) -> Vec<T>
+where
+    C: Clone + Send + 'static,
+    Fut: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|worker| {
+            let (job, context) = (job.clone(), context.clone());
+            tokio::spawn(async move {
+                let mut done = Vec::new();
+                for i in (worker..count).step_by(concurrency) {
+                    done.push(job(context.clone(), i).await);
+                }
+                done
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.expect("a fan_out task panicked"));
+    }
+    all
 }
 
 /// The relation types of OGC API - Processes 1.0 links.

@@ -163,6 +163,13 @@ impl TestServerBuilder {
         self.configure(|c| c.auth.admin_token = Some(Secret::new(ADMIN_TOKEN)))
     }
 
+    /// A single job worker (`execution.max_concurrent_jobs = 1`): one job
+    /// that pauses holds it, and the next ones queue or wait, as the tests
+    /// of queues, dismissal and timeouts need.
+    pub fn with_one_worker(self) -> Self {
+        self.configure(|c| c.execution.max_concurrent_jobs = 1)
+    }
+
     /// Keep the server's state in a PostgreSQL database of its own (created
     /// at start, dropped with the last handle) instead of sled.
     pub fn on_postgres(mut self) -> Self {
@@ -203,12 +210,7 @@ pub struct TestServer {
     config: Config,
 }
 
-impl std::ops::Deref for TestServer {
-    type Target = Api;
-    fn deref(&self) -> &Api {
-        &self.api
-    }
-}
+deref_to_api!(TestServer);
 
 impl TestServer {
     /// A builder with a fresh temporary data directory.

@@ -12,8 +12,8 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use wasmproc::config::{ApiKey, Config, Role};
 use wasmproc_tests::{
-    ADMIN_TOKEN, Api, JOB_TIMEOUT, Operation, Reply, assert_exception, detail, last_segment,
-    multipart, operations,
+    ADMIN_TOKEN, Api, JOB_TIMEOUT, Operation, Reply, TestServer, assert_exception, detail,
+    fill_until_storage_full, last_segment, multipart, operations_on, wait_for_storage_room,
 };
 
 /// One key per role, and a second `execute` key.
@@ -42,6 +42,18 @@ fn with_keys(config: &mut Config) {
         key("reader", Role::Read, READER),
         key("root", Role::Admin, ROOT),
     ];
+}
+
+/// A server with the keys of [`with_keys`], its configuration then
+/// changed by `more`: the opening of the tests here.
+async fn keyed_server(more: impl FnOnce(&mut Config)) -> TestServer {
+    super::server()
+        .configure(|c| {
+            with_keys(c);
+            more(c);
+        })
+        .start()
+        .await
 }
 
 fn bearer(secret: &str) -> String {
@@ -145,7 +157,7 @@ fn set(ids: &[&String]) -> BTreeSet<String> {
 
 #[tokio::test]
 async fn execute_keys_own_their_jobs_and_see_only_them() {
-    let server = super::server().configure(with_keys).start().await;
+    let server = keyed_server(|_| {}).await;
     let alice_sync = run_as(&server, ALICE, "a1").await;
     let alice_async = submit_as(&server, ALICE, "a2").await;
     let bob_job = run_as(&server, BOB, "b1").await;
@@ -281,27 +293,28 @@ async fn execute_keys_own_their_jobs_and_see_only_them() {
 
 #[tokio::test]
 async fn the_execute_form_takes_a_key_and_the_job_belongs_to_it() {
-    let server = super::server().configure(with_keys).start().await;
-    let form = |token: &str| {
-        multipart(
+    let server = keyed_server(|_| {}).await;
+    // The echo form sent with `token` in its token field (no header).
+    let submit = async |token: &str| {
+        let (content_type, body) = multipart(
             &[
                 ("input.stringInput", "from the form"),
                 ("mode", "sync"),
                 ("token", token),
             ],
             &[],
+        );
+        send_as(
+            &server,
+            None,
+            Method::POST,
+            "/ui/processes/echo/execution",
+            &content_type,
+            Some(body),
         )
+        .await
     };
-    let (content_type, body) = form(ALICE);
-    let reply = send_as(
-        &server,
-        None,
-        Method::POST,
-        "/ui/processes/echo/execution",
-        &content_type,
-        Some(body),
-    )
-    .await;
+    let reply = submit(ALICE).await;
     reply.expect_status(303);
     let location = reply.header("location").expect("location");
     let job_id = location
@@ -317,16 +330,7 @@ async fn the_execute_form_takes_a_key_and_the_job_belongs_to_it() {
         None,
     );
     // A read key gets the form again with the refusal, and no job.
-    let (content_type, body) = form(READER);
-    let reply = send_as(
-        &server,
-        None,
-        Method::POST,
-        "/ui/processes/echo/execution",
-        &content_type,
-        Some(body),
-    )
-    .await;
+    let reply = submit(READER).await;
     assert_eq!(reply.status, 403);
     assert!(
         reply.content_type().starts_with("text/html"),
@@ -346,34 +350,20 @@ async fn every_operation_answers_each_role_as_the_openapi_document_says() {
     // them must refuse an anonymous caller (401), a wrong key (403) and
     // each role below its own (403 naming the role), and let each role at
     // or above it through. Operations without a role never refuse.
-    let server = super::server()
-        .configure(|c| {
-            with_keys(c);
-            c.auth.protect_processes = true;
-        })
-        .start()
-        .await;
+    let server = keyed_server(|c| c.auth.protect_processes = true).await;
     let job_id = run_as(&server, ALICE, "mine").await;
     let document = get_as(&server, None, "/api").await.json();
     let roles = [("read", READER), ("execute", ALICE), ("admin", ROOT)];
     let rank = |role: &str| roles.iter().position(|(r, _)| *r == role);
-    let fill = [
-        ("processID", "echo"),
-        ("jobID", job_id.as_str()),
-        ("outputID", "stringInput"),
-    ];
     let mut checked = Vec::new();
-    for operation in operations(&document, &fill) {
+    for operation in operations_on(&document, "echo", &job_id, "stringInput") {
         let Operation {
             method, path, id, ..
         } = &operation;
-        let (content_type, body) = match id.as_str() {
-            "execute" => ("application/json", Some(echo_request("x"))),
-            _ if *method == Method::POST || *method == Method::PUT => {
-                ("application/wasm", Some(std::fs::read(ECHO_WASM).unwrap()))
-            }
-            _ => ("application/json", None),
-        };
+        let (content_type, body) = operation
+            .request_body(&json!({ "inputs": { "stringInput": "x" } }), || {
+                std::fs::read(ECHO_WASM).unwrap()
+            });
         let send = |secret: Option<&'static str>| {
             send_as(
                 &server,
@@ -462,40 +452,21 @@ async fn every_operation_answers_each_role_as_the_openapi_document_says() {
 
 #[tokio::test]
 async fn a_key_past_its_own_bound_gets_507_while_other_keys_go_on() {
-    let server = super::server()
-        .configure(|c| {
-            with_keys(c);
-            c.auth.keys[0].max_stored_bytes = Some(40_000);
-            c.execution.storage_recount = Duration::from_millis(200);
-        })
-        .start()
-        .await;
+    let server = keyed_server(|c| {
+        c.auth.keys[0].max_stored_bytes = Some(40_000);
+        c.execution.storage_recount = Duration::from_millis(200);
+    })
+    .await;
     // echo stores its input twice (request and result): ~16 KB a job.
     let body = echo_request(&"x".repeat(8_000));
-    let mut alices = Vec::new();
-    let mut refused = None;
-    for _ in 0..40 {
-        let reply = execute_as(&server, ALICE, body.clone()).await;
-        if reply.status == 507 {
-            refused = Some(reply);
-            break;
-        }
-        reply.expect_status(200);
-        alices.push(last_segment(&reply.link_header("monitor").unwrap()));
-    }
-    let refused = refused.expect("no 507 after 40 jobs of 16 KB under a 40 KB bound");
-    assert!(
-        alices.len() >= 2,
-        "refused too early: {} jobs",
-        alices.len()
-    );
-    let exception = assert_exception(&refused, 507, None);
-    assert_eq!(exception["type"], "urn:wasmproc:error:storage-full");
+    let (alices, _, exception) = fill_until_storage_full("alice's 40 KB bound", async || {
+        execute_as(&server, ALICE, body.clone()).await
+    })
+    .await;
     assert!(
         detail(&exception).contains("key 'alice'"),
         "the bound is alice's: {exception}"
     );
-    assert!(refused.header("retry-after").is_some());
 
     // Bob has no bound of his own: he goes on, and alice still reads.
     for i in 0..3 {
@@ -519,18 +490,9 @@ async fn a_key_past_its_own_bound_gets_507_while_other_keys_go_on() {
         .await
         .expect_status(200);
     }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let reply = execute_as(&server, ALICE, body.clone()).await;
-        if reply.status == 200 {
-            break;
-        }
-        assert_eq!(reply.status, 507, "{}", reply.text());
-        assert!(
-            Instant::now() < deadline,
-            "alice's room did not come back within 20 s of deleting her jobs"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_storage_room("alice's room after deleting her jobs", async || {
+        execute_as(&server, ALICE, body.clone()).await
+    })
+    .await;
     server.shutdown().await;
 }

@@ -32,6 +32,17 @@ fn subscriber(receiver: &CallbackReceiver) -> Value {
     })
 }
 
+/// Panic unless no callback `receiver` got so far went to `path`: the URI
+/// of the outcome that `job` did not have.
+fn assert_never_called(receiver: &CallbackReceiver, path: &str, job: &str) {
+    let received = receiver.received();
+    assert!(
+        received.iter().all(|c| c.path != path),
+        "{job} called {path}: {:?}",
+        received.iter().map(|c| &c.path).collect::<Vec<_>>()
+    );
+}
+
 #[tokio::test]
 async fn successful_job_posts_its_results_to_the_success_uri() {
     let receiver = CallbackReceiver::start().await;
@@ -58,10 +69,7 @@ async fn successful_job_posts_its_results_to_the_success_uri() {
     assert_eq!(output_value(&results, "echo"), json!("Hello Joe! hi"));
 
     assert_eq!(server.job(&job_id).await["status"], "successful");
-    assert!(
-        receiver.received().iter().all(|c| c.path != "/failed"),
-        "a successful job called the failed URI"
-    );
+    assert_never_called(&receiver, "/failed", "a successful job");
     server.shutdown().await;
 }
 
@@ -87,10 +95,7 @@ async fn failed_job_posts_its_status_info_to_the_failed_uri() {
             .is_some_and(|m| m.contains("trapped")),
         "{status_info}"
     );
-    assert!(
-        receiver.received().iter().all(|c| c.path != "/success"),
-        "a failed job called the success URI"
-    );
+    assert_never_called(&receiver, "/success", "a failed job");
     server.shutdown().await;
 }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use wasmproc_tests::{
     Api, CLUSTER_TOKEN, Cluster, NodeSpec, OwnPostgres, TEST_LEASE, TestDatabase, assert_exception,
-    body_links, last_segment,
+    assert_retry_later, body_links, last_segment,
 };
 
 use super::BINARY;
@@ -51,6 +51,26 @@ async fn job_page(api: &Api, query: &str) -> Vec<String> {
         .iter()
         .map(|j| j["jobID"].as_str().unwrap().to_owned())
         .collect()
+}
+
+/// The name of the node that ran a job: its statusInfo's `node` is
+/// `name#instance`. Panics when the statusInfo names no node, or not so.
+fn node_of(status_info: &Value) -> String {
+    let node = status_info["node"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no node: {status_info}"));
+    let (name, _instance) = node
+        .split_once('#')
+        .unwrap_or_else(|| panic!("node {node:?} is not name#instance: {status_info}"));
+    name.to_owned()
+}
+
+/// A cluster of two nodes named `a` and `b`, each serving the API with
+/// one job worker, on a new database (kept alive by the handle returned
+/// with it): the smallest cluster where one node can be busy and the
+/// other idle.
+async fn two_single_worker_nodes(a: &str, b: &str) -> (TestDatabase, Cluster) {
+    Cluster::on_new_database(BINARY, &[NodeSpec::all(a, 1), NodeSpec::all(b, 1)]).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -230,19 +250,11 @@ async fn a_dismissal_on_one_node_stops_the_job_on_another_within_a_second() {
     )
     .await;
     let (a, c) = (cluster.node(0), cluster.node(2));
-    let long = a
-        .execute_async(
-            "echo",
-            &json!({"inputs": {"stringInput": "x", "pause": 30}}),
-        )
-        .await;
+    let long = a.start_echo("x", 30.0).await;
     let running = c
         .wait_for_status(&long, &["running"], Duration::from_secs(20))
         .await;
-    assert!(
-        running["node"].as_str().unwrap().starts_with("node-b#"),
-        "{running}"
-    );
+    assert_eq!(node_of(&running), "node-b", "{running}");
     let dismissed = c.delete(&format!("/jobs/{long}")).await;
     dismissed.expect_status(200);
     assert_eq!(dismissed.json()["status"], "dismissed");
@@ -271,11 +283,7 @@ async fn long_jobs_submitted_to_a_busy_node_run_on_an_idle_one() {
     // One worker each. node-a first runs short jobs, so it would claim
     // many jobs ahead of its one worker; then a burst of long jobs reaches
     // it. They must not all wait behind its worker while node-b idles.
-    let (_db, cluster) = Cluster::on_new_database(
-        BINARY,
-        &[NodeSpec::all("node-a", 1), NodeSpec::all("node-b", 1)],
-    )
-    .await;
+    let (_db, cluster) = two_single_worker_nodes("node-a", "node-b").await;
     let a = cluster.node(0);
     for i in 0..5 {
         let short = a
@@ -306,8 +314,7 @@ async fn long_jobs_submitted_to_a_busy_node_run_on_an_idle_one() {
         let done = a
             .wait_for_status(id, &["successful"], Duration::from_secs(60))
             .await;
-        let node = done["node"].as_str().unwrap();
-        nodes.insert(node.split('#').next().unwrap().to_owned());
+        nodes.insert(node_of(&done));
     }
     assert_eq!(
         nodes,
@@ -321,11 +328,7 @@ async fn the_elements_of_a_map_run_on_every_node() {
     // One worker each. A synchronous request to node-a maps a slow echo
     // over six elements: the elements are queued for the cluster, so
     // node-b runs some of them while node-a runs the others.
-    let (_db, cluster) = Cluster::on_new_database(
-        BINARY,
-        &[NodeSpec::all("node-a", 1), NodeSpec::all("node-b", 1)],
-    )
-    .await;
+    let (_db, cluster) = two_single_worker_nodes("node-a", "node-b").await;
     let a = cluster.node(0);
     let request = json!({"inputs": {
         "stringInput": "merged",
@@ -348,8 +351,7 @@ async fn the_elements_of_a_map_run_on_every_node() {
     for step in &steps {
         let step = a.job(step).await;
         assert_eq!(step["status"], "successful", "{step}");
-        let node = step["node"].as_str().unwrap();
-        nodes.insert(node.split('#').next().unwrap().to_owned());
+        nodes.insert(node_of(&step));
     }
     assert_eq!(
         nodes,
@@ -377,11 +379,7 @@ fn package(id: &str, version: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deploy_on_one_node_is_served_by_every_node_within_a_second() {
-    let (_db, cluster) = Cluster::on_new_database(
-        BINARY,
-        &[NodeSpec::all("node-a", 1), NodeSpec::all("node-c", 1)],
-    )
-    .await;
+    let (_db, cluster) = two_single_worker_nodes("node-a", "node-c").await;
     let (a, c) = (cluster.node(0), cluster.node(1));
     let auth = format!("Bearer {CLUSTER_TOKEN}");
     let headers = [
@@ -469,10 +467,7 @@ async fn an_api_only_node_hands_jobs_to_a_worker_only_node() {
     let done = front
         .wait_for_status(&id, &["successful"], Duration::from_secs(20))
         .await;
-    assert!(
-        done["node"].as_str().unwrap().starts_with("back#"),
-        "{done}"
-    );
+    assert_eq!(node_of(&done), "back", "{done}");
     let results = front.get_json(&format!("/jobs/{id}/results")).await;
     assert_eq!(results["echo"], "Hello Joe!");
 }
@@ -505,16 +500,10 @@ async fn a_postgres_restart_answers_503_meanwhile_and_loses_nothing_acknowledged
     for api in [a, b] {
         let started = Instant::now();
         let status = api.get(&format!("/jobs/{}", acknowledged[0])).await;
-        assert_exception(&status, 503, None);
-        assert!(
-            status.header("retry-after").is_some(),
-            "{:?}",
-            status.headers
-        );
+        assert_retry_later(&status, 503);
         assert!(started.elapsed() < Duration::from_secs(10));
         let submit = api.execute_async_reply("echo", &request).await;
-        assert_exception(&submit, 503, None);
-        assert!(submit.header("retry-after").is_some());
+        assert_retry_later(&submit, 503);
         let list = api.get("/jobs").await;
         assert_exception(&list, 503, None);
     }

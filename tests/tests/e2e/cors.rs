@@ -3,9 +3,25 @@
 
 use reqwest::Method;
 use serde_json::json;
-use wasmproc_tests::TestServer;
+use wasmproc_tests::{Reply, TestServer};
 
 const ORIGIN: &str = "http://localhost:8080";
+
+/// Panic unless `reply` allows [`ORIGIN`] and its header `list` (a
+/// comma-separated list of header names: allowed in a preflight, exposed
+/// on a response) names each of `names`, in any case.
+fn assert_cors(reply: &Reply, list: &str, names: &[&str]) {
+    assert_eq!(
+        reply.header("access-control-allow-origin").as_deref(),
+        Some(ORIGIN),
+        "{}",
+        reply.request
+    );
+    let listed = reply.header(list).unwrap_or_default().to_lowercase();
+    for name in names {
+        assert!(listed.contains(name), "{list} lacks {name}: {listed}");
+    }
+}
 
 #[tokio::test]
 async fn configured_origins_get_cors_headers_with_location_exposed() {
@@ -26,17 +42,10 @@ async fn configured_origins_get_cors_headers_with_location_exposed() {
         )
         .await;
     assert!(preflight.status < 300, "preflight: {}", preflight.status);
-    assert_eq!(
-        preflight.header("access-control-allow-origin").as_deref(),
-        Some(ORIGIN)
-    );
-    let allowed = preflight
-        .header("access-control-allow-headers")
-        .unwrap_or_default()
-        .to_lowercase();
-    assert!(
-        allowed.contains("prefer") && allowed.contains("content-type"),
-        "{allowed}"
+    assert_cors(
+        &preflight,
+        "access-control-allow-headers",
+        &["prefer", "content-type"],
     );
 
     let body = serde_json::to_vec(&json!({ "inputs": { "stringInput": "x" } })).unwrap();
@@ -53,17 +62,10 @@ async fn configured_origins_get_cors_headers_with_location_exposed() {
         )
         .await;
     created.expect_status(201);
-    assert_eq!(
-        created.header("access-control-allow-origin").as_deref(),
-        Some(ORIGIN)
-    );
-    let exposed = created
-        .header("access-control-expose-headers")
-        .unwrap_or_default()
-        .to_lowercase();
-    assert!(
-        exposed.contains("location") && exposed.contains("preference-applied"),
-        "{exposed}"
+    assert_cors(
+        &created,
+        "access-control-expose-headers",
+        &["location", "preference-applied"],
     );
     server.shutdown().await;
 }

@@ -55,7 +55,7 @@ use reqwest::Method;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Value, json};
 use wasmproc_tests::{
-    Api, ChildServer, POLL_INTERVAL, REL_MONITOR, assert_valid, last_segment, link_header_href,
+    Api, ChildConfig, POLL_INTERVAL, REL_MONITOR, assert_valid, last_segment, link_header_href,
     output_value,
 };
 
@@ -293,15 +293,9 @@ struct Http {
 
 impl Http {
     fn new(base: &str) -> Self {
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("reqwest client");
         Self {
             base: base.to_owned(),
-            client,
+            client: wasmproc_tests::http_client(Duration::from_secs(30)),
         }
     }
 
@@ -903,12 +897,11 @@ async fn kill_9_rounds_under_mixed_load_lose_nothing_answered() {
     );
     let mut rng = Rng::new(seed);
     let dir = tempfile::tempdir().expect("temporary directory");
-    let config = ChildServer::write_config(
+    let config = ChildConfig::write(
         dir.path(),
         &format!("\n[execution]\nmax_concurrent_jobs = 2\n\n[auth]\nadmin_token = {TOKEN:?}\n"),
     );
-    let stderr = dir.path().join("stderr.log");
-    let startup = Duration::from_secs(60);
+    let stderr = config.stderr();
     let ledger: Shared = Arc::new(Mutex::new(Ledger::default()));
     let mut figures = Figures::default();
     let mut modules = None;
@@ -917,14 +910,14 @@ async fn kill_9_rounds_under_mixed_load_lose_nothing_answered() {
     let mut all_problems: Vec<String> = Vec::new();
 
     for round in 0..=scale.rounds {
-        let log_start = std::fs::metadata(&stderr).map_or(0, |m| m.len() as usize);
-        let child = ChildServer::spawn(BINARY, &config, &stderr, startup);
+        let log_start = std::fs::metadata(stderr).map_or(0, |m| m.len() as usize);
+        let child = config.spawn(BINARY);
         if round > 0 {
             check_after_restart(&child, &ledger, &mut figures, round, scale.recovery).await;
         }
         {
             let mut ledger = lock(&ledger);
-            ledger.problems.extend(log_problems(&stderr, log_start));
+            ledger.problems.extend(log_problems(stderr, log_start));
             // Report and keep going, so one run shows every kind of problem.
             for problem in ledger.problems.drain(..) {
                 println!("crash_rounds: restart {round}: PROBLEM {problem}");
@@ -1020,7 +1013,7 @@ async fn kill_9_rounds_under_mixed_load_lose_nothing_answered() {
         "seed {seed}: {} problems:\n{}\nserver stderr (tail):\n{}",
         all_problems.len(),
         all_problems.join("\n"),
-        tail(&stderr, 4000)
+        tail(stderr, 4000)
     );
     assert_eq!(figures.lost, 0, "jobs answered 201 were lost");
     assert_eq!(
@@ -1037,13 +1030,11 @@ async fn kill_9_rounds_under_mixed_load_lose_nothing_answered() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_short_jobs_requeues_long_ones_and_stops_accepting() {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let config = ChildServer::write_config(
+    let config = ChildConfig::write(
         dir.path(),
         "\n[execution]\nmax_concurrent_jobs = 2\nshutdown_grace = \"3s\"\n",
     );
-    let stderr = dir.path().join("stderr.log");
-    let startup = Duration::from_secs(60);
-    let mut child = ChildServer::spawn(BINARY, &config, &stderr, startup);
+    let mut child = config.spawn(BINARY);
     let echo =
         |text: &str, pause: f64| json!({ "inputs": { "stringInput": text, "pause": pause } });
     // Two workers: `short` ends within the grace, `long` does not; two wait.
@@ -1101,7 +1092,7 @@ async fn sigterm_finishes_short_jobs_requeues_long_ones_and_stops_accepting() {
         .expect("waiting for the server");
     assert!(status.success(), "graceful exit status {status}");
 
-    let child = ChildServer::spawn(BINARY, &config, &stderr, startup);
+    let child = config.spawn(BINARY);
     let cut = child.job(&long).await;
     assert!(
         cut["status"] == "accepted" || cut["status"] == "running",

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use wasmproc_tests::{
     ADMIN_BEARER, ADMIN_TOKEN, Api, FileServer, JOB_TIMEOUT, Operation, Reply, TestServer,
     assert_detail, assert_exception, assert_valid, check_exception, detail, last_segment,
-    operations, output_value,
+    operations_on, output_value,
 };
 
 /// `Authorization` with the right token.
@@ -588,16 +588,11 @@ async fn deploy_an_application_package_by_href() {
         Some(format!("{}/processes/hello-href", server.base()))
     );
     assert_valid("processSummary.yaml", &reply.json());
-    let (_, reply) = server
-        .execute_sync("hello-href", &json!({ "inputs": { "name": "Bo" } }))
-        .await;
-    assert_eq!(reply.json(), json!("Hello Bo!"));
     server
-        .execute_async_until(
-            "hello-href",
-            &json!({ "inputs": { "name": "Bo" } }),
-            &["successful"],
-        )
+        .assert_answers("hello-href", json!({ "name": "Bo" }), json!("Hello Bo!"))
+        .await;
+    server
+        .run_until("hello-href", json!({ "name": "Bo" }), &["successful"])
         .await;
     // What was fetched is what the package serves.
     let raw = server
@@ -679,13 +674,7 @@ async fn package_job_control_options_and_limits_apply() {
     let mut limited = package(None, &hostile_wasm());
     limited["limits"] = json!({ "fuel": 1_000_000 });
     deploy_package(&server, &limited).await.expect_status(201);
-    let (_, status_info) = server
-        .execute_async_until(
-            "hostile",
-            &json!({ "inputs": { "behaviour": "infinite-loop" } }),
-            &["failed"],
-        )
-        .await;
+    let (_, status_info) = server.failed_hostile("infinite-loop").await;
     let message = status_info["message"].as_str().unwrap_or_default();
     assert!(
         message.to_lowercase().contains("fuel"),
@@ -893,10 +882,9 @@ async fn invalid_uploads_get_400_or_415_and_leave_the_server_healthy() {
     .await;
     assert_exception(&reply, 415, None);
     // greeter is untouched.
-    let (_, reply) = server
-        .execute_sync("greeter", &json!({ "inputs": { "name": "Di" } }))
+    server
+        .assert_answers("greeter", json!({ "name": "Di" }), json!("Hello Di!"))
         .await;
-    assert_eq!(reply.json(), json!("Hello Di!"));
 
     let mut after = process_ids(&server).await;
     assert_eq!(after.remove("greeter"), Some(json!(true)));
@@ -1008,16 +996,11 @@ async fn deploy_execute_replace_execute_undeploy() {
     deploy_package(&server, &package(Some(v1), &hello))
         .await
         .expect_status(201);
-    let (sync_v1, reply) = server
-        .execute_sync("greeter", &json!({ "inputs": { "name": "X" } }))
+    let sync_v1 = server
+        .assert_answers("greeter", json!({ "name": "X" }), json!("Hello X!"))
         .await;
-    assert_eq!(reply.json(), json!("Hello X!"));
     let (async_v1, _) = server
-        .execute_async_until(
-            "greeter",
-            &json!({ "inputs": { "name": "Y" } }),
-            &["successful"],
-        )
+        .run_until("greeter", json!({ "name": "Y" }), &["successful"])
         .await;
 
     // Replace it with the echo module and an echo-shaped description.
@@ -1049,14 +1032,13 @@ async fn deploy_execute_replace_execute_undeploy() {
         .execute("greeter", &json!({ "inputs": { "name": "X" } }))
         .await;
     assert_exception(&reply, 400, None);
-    let (sync_v2, reply) = server
-        .execute_sync("greeter", &json!({ "inputs": { "stringInput": "v2" } }))
+    let sync_v2 = server
+        .assert_answers("greeter", json!({ "stringInput": "v2" }), json!("v2"))
         .await;
-    assert_eq!(reply.json(), json!("v2"));
     let (async_v2, _) = server
-        .execute_async_until(
+        .run_until(
             "greeter",
-            &json!({ "inputs": { "stringInput": "async v2", "arrayInput": [1, 2] } }),
+            json!({ "stringInput": "async v2", "arrayInput": [1, 2] }),
             &["successful"],
         )
         .await;
@@ -1123,10 +1105,9 @@ async fn deploy_execute_replace_execute_undeploy() {
     deploy_package(&server, &package(Some(again), &hello))
         .await
         .expect_status(201);
-    let (_, reply) = server
-        .execute_sync("greeter", &json!({ "inputs": { "name": "Z" } }))
+    server
+        .assert_answers("greeter", json!({ "name": "Z" }), json!("Hello Z!"))
         .await;
-    assert_eq!(reply.json(), json!("Hello Z!"));
     assert_healthy(&server, "the lifecycle").await;
     server.shutdown().await;
 }
@@ -1143,9 +1124,9 @@ async fn slow_with_running_and_queued_jobs() -> (TestServer, String, String) {
         .expect_status(201);
 
     let (running, _) = server
-        .execute_async_until(
+        .run_until(
             "slow",
-            &json!({ "inputs": { "stringInput": "running", "pause": 2 } }),
+            json!({ "stringInput": "running", "pause": 2 }),
             &["running"],
         )
         .await;
@@ -1247,13 +1228,7 @@ async fn a_job_queued_at_an_undeploy_keeps_its_deployed_limits() {
     );
 
     // Queued behind a built-in job, then undeployed.
-    server
-        .execute_async_until(
-            "echo",
-            &json!({ "inputs": { "stringInput": "block", "pause": 2 } }),
-            &["running"],
-        )
-        .await;
+    server.running_echo("block", 2.0).await;
     let queued = server.execute_async("hostile", &looping).await;
     assert_eq!(server.job(&queued).await["status"], "accepted");
     undeploy(&server, "hostile").await.expect_status(204);
@@ -1351,10 +1326,9 @@ async fn servers_sharing_an_artifact_dir_compile_each_module_once() {
         compiled,
         "the second server compiled again"
     );
-    let (_, reply) = second
-        .execute_sync("hello-world", &json!({ "inputs": { "name": "Ann" } }))
+    second
+        .assert_answers("hello-world", json!({ "name": "Ann" }), json!("Hello Ann!"))
         .await;
-    assert_eq!(reply.json(), json!("Hello Ann!"));
     for server in [&first, &second] {
         assert!(!server.data_dir().join("artifacts").exists());
     }
@@ -1378,11 +1352,7 @@ async fn deployed_processes_survive_a_restart_without_recompiling() {
         .await
         .expect_status(201);
     let (job_before, _) = server
-        .execute_async_until(
-            "greeter",
-            &json!({ "inputs": { "name": "Before" } }),
-            &["successful"],
-        )
+        .run_until("greeter", json!({ "name": "Before" }), &["successful"])
         .await;
 
     let artifacts = server.data_dir().join("artifacts");
@@ -1415,11 +1385,7 @@ async fn deployed_processes_survive_a_restart_without_recompiling() {
     reply.expect_status(200);
     assert_eq!(reply.body, vec![7, 7]);
     let (job_after, _) = server
-        .execute_async_until(
-            "greeter",
-            &json!({ "inputs": { "name": "After" } }),
-            &["successful"],
-        )
+        .run_until("greeter", json!({ "name": "After" }), &["successful"])
         .await;
     assert_eq!(
         output_value(&results(&server, &job_after).await, "echo"),
@@ -1507,13 +1473,8 @@ async fn every_operation_of_the_openapi_document_is_checked_against_its_security
     let job_id = last_segment(&done.link_header("monitor").expect("monitor link"));
 
     let document = server.get_json("/api").await;
-    let fill = [
-        ("processID", "greeter"),
-        ("jobID", job_id.as_str()),
-        ("outputID", "echo"),
-    ];
     let mut checked = Vec::new();
-    for operation in operations(&document, &fill) {
+    for operation in operations_on(&document, "greeter", &job_id, "echo") {
         let Operation {
             method, path, id, ..
         } = &operation;
@@ -1523,14 +1484,7 @@ async fn every_operation_of_the_openapi_document_is_checked_against_its_security
             "{method} {} ({id}) changes state but declares no bearer security",
             operation.template
         );
-        let (content_type, body) = match id.as_str() {
-            "execute" => (
-                "application/json",
-                Some(serde_json::to_vec(&request).unwrap()),
-            ),
-            _ if *method == Method::POST || *method == Method::PUT => (WASM, Some(echo_wasm())),
-            _ => ("application/json", None),
-        };
+        let (content_type, body) = operation.request_body(&request, echo_wasm);
         for (authorization, refused) in [(None, 401), (Some("Bearer wrong"), 403)] {
             let mut headers = vec![("content-type", content_type)];
             if let Some(value) = authorization {

@@ -12,8 +12,8 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 use wasmproc_tests::{
-    ADMIN_TOKEN, Api, JOB_TIMEOUT, TestServer, assert_detail, assert_exception, body_links, detail,
-    last_segment, output_value, polyglot_component,
+    ADMIN_TOKEN, Api, JOB_TIMEOUT, TestServer, assert_detail, assert_exception, detail,
+    output_value, polyglot_component,
 };
 
 const WORKFLOW: &str = "application/ogcexec+json";
@@ -26,13 +26,19 @@ async fn server() -> TestServer {
 
 /// Send `body` (an application package) to deploy (POST /processes) or
 /// replace (PUT /processes/{id}) as the admin.
-async fn send_package(
-    api: &Api,
-    method: Method,
-    path: &str,
-    body: &Value,
-) -> wasmproc_tests::Reply {
-    api.send_package(ADMIN_TOKEN, method, path, body).await
+/// Deploy the application package `body` (POST `/processes`) as the
+/// administrator; the reply, whatever it is.
+async fn deploy(api: &Api, body: &Value) -> wasmproc_tests::Reply {
+    api.send_package(ADMIN_TOKEN, Method::POST, "/processes", body)
+        .await
+}
+
+/// Replace process `id` by the application package `body` (PUT
+/// `/processes/{id}`) as the administrator; the reply, whatever it is.
+async fn replace(api: &Api, id: &str, body: &Value) -> wasmproc_tests::Reply {
+    let path = format!("/processes/{id}");
+    api.send_package(ADMIN_TOKEN, Method::PUT, &path, body)
+        .await
 }
 
 /// A package deploying `document` as a workflow, with `description`.
@@ -69,10 +75,8 @@ async fn a_deployed_workflow_runs_like_any_process_and_survives_a_restart() {
     server
         .deploy_wasm(ADMIN_TOKEN, polyglot_component("hello-world-py"))
         .await;
-    let reply = send_package(
+    let reply = deploy(
         &server,
-        Method::POST,
-        "/processes",
         &package(
             json!({ "id": "greet", "version": "2.0.0", "title": "Greet, twice" }),
             greeting_workflow(),
@@ -128,17 +132,9 @@ async fn a_deployed_workflow_runs_like_any_process_and_survives_a_restart() {
     assert_eq!(reply.json(), json!("Hello Hello Joe! hi!"));
     let job = server.job(&job_id).await;
     assert_eq!(job["processID"], "greet");
-    let steps = body_links(&job, "item");
-    assert_eq!(steps.len(), 1, "{job}");
-    let python = server.job(&last_segment(&steps[0])).await;
+    let python = server.only_step(&job).await;
     assert_eq!(python["processID"], "hello-world-py");
-    assert_eq!(
-        body_links(&python, "up"),
-        vec![format!("{}/jobs/{job_id}", server.base())]
-    );
-    let rust = server
-        .job(&last_segment(&body_links(&python, "item")[0]))
-        .await;
+    let rust = server.only_step(&python).await;
     assert_eq!(rust["processID"], "hello-world");
     let listed = server.get_json("/jobs?processID=greet").await;
     assert_eq!(listed["jobs"].as_array().unwrap().len(), 1, "{listed}");
@@ -212,10 +208,9 @@ async fn a_deployed_workflow_runs_like_any_process_and_survives_a_restart() {
     let after = server.get_json("/processes/greet").await;
     assert_eq!(after["inputs"], described["inputs"]);
     assert_eq!(after["outputs"], described["outputs"]);
-    let (_, reply) = server
-        .execute_sync("greet", &json!({ "inputs": { "who": "Cy" } }))
+    server
+        .assert_answers("greet", json!({ "who": "Cy" }), json!("Hello Hello Cy!!"))
         .await;
-    assert_eq!(reply.json(), json!("Hello Hello Cy!!"));
     server.shutdown().await;
 }
 
@@ -226,10 +221,8 @@ async fn a_workflow_is_replaced_and_undeployed_like_any_deployed_process() {
         "process": "hello-world",
         "inputs": { "name": { "process": "hello-world", "inputs": { "name": { "$input": "who" } } } }
     });
-    send_package(
+    deploy(
         &server,
-        Method::POST,
-        "/processes",
         &package(json!({ "id": "twice", "version": "1.0.0" }), twice),
     )
     .await
@@ -239,10 +232,9 @@ async fn a_workflow_is_replaced_and_undeployed_like_any_deployed_process() {
         "process": "echo",
         "inputs": { "stringInput": { "$input": "who" }, "pause": 1.5 }
     });
-    send_package(
+    replace(
         &server,
-        Method::PUT,
-        "/processes/twice",
+        "twice",
         &package(json!({ "id": "twice", "version": "1.1.0" }), slow),
     )
     .await
@@ -256,10 +248,9 @@ async fn a_workflow_is_replaced_and_undeployed_like_any_deployed_process() {
             "process": "hello-world", "inputs": { "name": { "$input": "who" } }
         } } } }
     });
-    send_package(
+    replace(
         &server,
-        Method::PUT,
-        "/processes/twice",
+        "twice",
         &package(json!({ "id": "twice", "version": "2.0.0" }), thrice),
     )
     .await
@@ -268,10 +259,13 @@ async fn a_workflow_is_replaced_and_undeployed_like_any_deployed_process() {
         server.get_json("/processes/twice").await["version"],
         "2.0.0"
     );
-    let (_, reply) = server
-        .execute_sync("twice", &json!({ "inputs": { "who": "Al" } }))
+    server
+        .assert_answers(
+            "twice",
+            json!({ "who": "Al" }),
+            json!("Hello Hello Hello Al!!!"),
+        )
         .await;
-    assert_eq!(reply.json(), json!("Hello Hello Hello Al!!!"));
     // The job accepted under 1.1.0 ran 1.1.0 (echo), not 2.0.0.
     let done = server
         .wait_for_status(&accepted, &["successful", "failed"], JOB_TIMEOUT)
@@ -281,10 +275,9 @@ async fn a_workflow_is_replaced_and_undeployed_like_any_deployed_process() {
     assert_eq!(output_value(&results, "stringInput"), json!("Al"));
 
     // A built-in cannot be replaced by a workflow either.
-    let reply = send_package(
+    let reply = replace(
         &server,
-        Method::PUT,
-        "/processes/echo",
+        "echo",
         &package(
             json!({ "id": "echo", "version": "9" }),
             json!({ "process": "hello-world", "inputs": { "name": { "$input": "n" } } }),
@@ -312,15 +305,17 @@ fn named(id: &str, document: Value) -> Value {
 async fn a_faulty_workflow_or_a_cycle_is_refused_naming_the_part_and_nothing_is_deployed() {
     let server = server().await;
     let hello = |name: Value| json!({ "process": "hello-world", "inputs": { "name": name } });
+    // Workflow `w`: echo of the output of `step`.
+    let echo_of = |step: Value| {
+        named(
+            "w",
+            json!({ "process": "echo", "inputs": { "stringInput": step } }),
+        )
+    };
     let refusals: Vec<(&str, Value, &str)> = vec![
         (
             "an unknown step",
-            named(
-                "w",
-                json!({ "process": "echo", "inputs": { "stringInput": {
-                "process": "nowhere", "inputs": {}
-            } } }),
-            ),
+            echo_of(json!({ "process": "nowhere", "inputs": {} })),
             "executionUnit.inputs.stringInput.process: no process 'nowhere' on this server",
         ),
         (
@@ -330,11 +325,8 @@ async fn a_faulty_workflow_or_a_cycle_is_refused_naming_the_part_and_nothing_is_
         ),
         (
             "a missing step input",
-            named(
-                "w",
-                json!({ "process": "echo", "inputs": { "stringInput": {
-                "process": "hello-world", "inputs": { "message": { "$input": "m" } }
-            } } }),
+            echo_of(
+                json!({ "process": "hello-world", "inputs": { "message": { "$input": "m" } } }),
             ),
             "executionUnit.inputs.stringInput.process.inputs: input 'name' is required",
         ),
@@ -394,22 +386,12 @@ async fn a_faulty_workflow_or_a_cycle_is_refused_naming_the_part_and_nothing_is_
         ),
         (
             "a remote step",
-            named(
-                "w",
-                json!({ "process": "echo", "inputs": { "stringInput": {
-                "process": "http://127.0.0.2:9/processes/x"
-            } } }),
-            ),
+            echo_of(json!({ "process": "http://127.0.0.2:9/processes/x" })),
             "execution.remote_processes does not allow it",
         ),
         (
             "itself as a step",
-            named(
-                "w",
-                json!({ "process": "echo", "inputs": { "stringInput": {
-                "process": "w", "inputs": {}
-            } } }),
-            ),
+            echo_of(json!({ "process": "w", "inputs": {} })),
             "would run itself: w → w",
         ),
         (
@@ -419,7 +401,7 @@ async fn a_faulty_workflow_or_a_cycle_is_refused_naming_the_part_and_nothing_is_
         ),
     ];
     for (what, body, expected) in refusals {
-        let reply = send_package(&server, Method::POST, "/processes", &body).await;
+        let reply = deploy(&server, &body).await;
         let exception = assert_exception(&reply, 400, None);
         assert!(
             detail(&exception).contains(expected),
@@ -430,18 +412,11 @@ async fn a_faulty_workflow_or_a_cycle_is_refused_naming_the_part_and_nothing_is_
 
     // A cycle through two workflows: b uses a; replacing a to use b is
     // refused, naming the cycle, and a stays as it was.
-    send_package(
+    deploy(&server, &named("a", hello(json!({ "$input": "who" }))))
+        .await
+        .expect_status(201);
+    deploy(
         &server,
-        Method::POST,
-        "/processes",
-        &named("a", hello(json!({ "$input": "who" }))),
-    )
-    .await
-    .expect_status(201);
-    send_package(
-        &server,
-        Method::POST,
-        "/processes",
         &named(
             "b",
             json!({ "process": "a", "inputs": { "who": { "$input": "n" } } }),
@@ -449,10 +424,9 @@ async fn a_faulty_workflow_or_a_cycle_is_refused_naming_the_part_and_nothing_is_
     )
     .await
     .expect_status(201);
-    let reply = send_package(
+    let reply = replace(
         &server,
-        Method::PUT,
-        "/processes/a",
+        "a",
         &named(
             "a",
             json!({ "process": "echo", "inputs": { "stringInput": {
@@ -463,10 +437,9 @@ async fn a_faulty_workflow_or_a_cycle_is_refused_naming_the_part_and_nothing_is_
     .await;
     assert_detail(&reply, 400, "would run itself: a → b → a");
     // b runs a, the workflow as it was.
-    let (_, reply) = server
-        .execute_sync("b", &json!({ "inputs": { "n": "Di" } }))
+    server
+        .assert_answers("b", json!({ "n": "Di" }), json!("Hello Di!"))
         .await;
-    assert_eq!(reply.json(), json!("Hello Di!"));
 
     // Outside a deployed workflow, a placeholder is refused.
     let reply = server
@@ -509,14 +482,9 @@ async fn a_workflow_maps_over_its_input_and_merges_in_python() {
             "map": { "input": "doubleInput", "over": { "$input": "numbers" } }
         } }
     });
-    send_package(
-        &server,
-        Method::POST,
-        "/processes",
-        &named("summarise", document),
-    )
-    .await
-    .expect_status(201);
+    deploy(&server, &named("summarise", document))
+        .await
+        .expect_status(201);
     let described = server.get_json("/processes/summarise").await;
     assert_eq!(described["inputs"]["numbers"]["schema"]["type"], "array");
     assert_eq!(

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use wasmproc_tests::{Api, ChildServer, JOB_TIMEOUT, POLL_INTERVAL, assert_valid};
+use wasmproc_tests::{Api, JOB_TIMEOUT, POLL_INTERVAL, assert_valid};
 
 use super::BINARY;
 
@@ -32,12 +32,7 @@ async fn finished_jobs_and_results_survive_a_graceful_restart() {
         before.insert(job_id.clone(), (status_info, results));
     }
     // A job still waiting or running when the server stops.
-    let pending = server
-        .execute_async(
-            "echo",
-            &json!({ "inputs": { "stringInput": "late", "pause": 1 } }),
-        )
-        .await;
+    let pending = server.start_echo("late", 1.0).await;
 
     let server = server.restart().await;
     for (job_id, (status_info, results)) in &before {
@@ -69,10 +64,9 @@ async fn finished_jobs_and_results_survive_a_graceful_restart() {
         .await;
     assert_valid("statusInfo.yaml", &ended);
     // And the restarted server runs new jobs.
-    let (_, reply) = server
-        .execute_sync("hello-world", &json!({ "inputs": { "name": "Ann" } }))
+    server
+        .assert_answers("hello-world", json!({ "name": "Ann" }), json!("Hello Ann!"))
         .await;
-    assert_eq!(reply.json(), json!("Hello Ann!"));
     server.shutdown().await;
 }
 
@@ -144,15 +138,8 @@ async fn wait_all_final(api: &Api, ids: &[String], timeout: Duration) -> Vec<Val
 #[tokio::test]
 async fn kill_9_mid_run_loses_no_accepted_job() {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let (store, _database) = super::child_store_toml().await;
-    let config = ChildServer::write_config(
-        dir.path(),
-        &format!("\n[execution]\nmax_concurrent_jobs = 1\n{store}"),
-    );
-    let stderr = dir.path().join("stderr.log");
-    let startup = Duration::from_secs(60);
-
-    let child = ChildServer::spawn(BINARY, &config, &stderr, startup);
+    let (config, _database) = super::child_config(dir.path(), 1).await;
+    let child = config.spawn(BINARY);
     let mut ids = Vec::new();
     for i in 0..10 {
         // Long enough to catch the second one running, short enough that
@@ -171,7 +158,7 @@ async fn kill_9_mid_run_loses_no_accepted_job() {
         .await;
     child.kill9();
 
-    let child = ChildServer::spawn(BINARY, &config, &stderr, startup);
+    let child = config.spawn(BINARY);
     let finals = wait_all_final(&child, &ids, Duration::from_secs(30)).await;
     let mut problems = Vec::new();
     for status_info in &finals {

@@ -7,8 +7,9 @@ use base64::Engine as _;
 use chrono::{DateTime, FixedOffset};
 use serde_json::{Value, json};
 use wasmproc_tests::{
-    Api, JOB_TIMEOUT, REL_MONITOR, Reply, assert_error_exception, assert_exception, assert_valid,
-    check_exception, detail, is_json_media_type, last_segment, output_value, set_job_control,
+    Api, JOB_TIMEOUT, REL_MONITOR, Reply, TestServer, assert_error_exception, assert_exception,
+    assert_retry_after_seconds, assert_retry_later, assert_valid, check_exception, detail,
+    is_json_media_type, last_segment, output_value, set_job_control, slow_echo,
 };
 
 fn hello_joe() -> Value {
@@ -46,6 +47,49 @@ async fn created_job_succeeds(server: &Api, reply: &Reply) -> String {
     job_id
 }
 
+/// A server whose `process` allows only the execution modes `options`
+/// (`sync-execute`, `async-execute`): the tests of each mode's default.
+async fn server_with_job_control(process: &str, options: &[&str]) -> TestServer {
+    super::server()
+        .configure(|c| set_job_control(c, process, options))
+        .start()
+        .await
+}
+
+/// A server with one job worker (see
+/// [`TestServerBuilder::with_one_worker`](wasmproc_tests::TestServerBuilder::with_one_worker)),
+/// its configuration then changed by `more`: the queue and timeout tests.
+async fn one_worker_server(more: impl FnOnce(&mut wasmproc::config::Config)) -> TestServer {
+    super::server()
+        .with_one_worker()
+        .configure(more)
+        .start()
+        .await
+}
+
+/// Panic unless `reply` has no `Preference-Applied` header: nothing was
+/// asked for, so nothing was applied. `why` says what was sent.
+fn assert_no_preference_applied(reply: &Reply, why: &str) {
+    assert!(
+        reply.header("preference-applied").is_none(),
+        "{why}, yet Preference-Applied: {:?}",
+        reply.header("preference-applied")
+    );
+}
+
+/// Panic unless the `Preference-Applied` header of `reply` names
+/// `respond-async` exactly when `applied`: whether the server says it ran
+/// the job asynchronously as the client preferred.
+fn assert_respond_async_applied(reply: &Reply, applied: bool) {
+    let header = reply.header("preference-applied").unwrap_or_default();
+    assert_eq!(
+        header.contains("respond-async"),
+        applied,
+        "{}: Preference-Applied {header:?}",
+        reply.request
+    );
+}
+
 fn timestamp(status_info: &Value, field: &str) -> DateTime<FixedOffset> {
     let text = status_info[field]
         .as_str()
@@ -65,11 +109,7 @@ async fn sync_execute_returns_raw_value_with_monitor_link() {
         reply.content_type()
     );
     assert_eq!(reply.json(), json!("Hello Joe! hi"));
-    assert!(
-        reply.header("preference-applied").is_none(),
-        "no Prefer header, yet Preference-Applied: {:?}",
-        reply.header("preference-applied")
-    );
+    assert_no_preference_applied(&reply, "no Prefer header");
 
     let monitor = reply
         .link_header(REL_MONITOR)
@@ -121,11 +161,7 @@ async fn async_execute_returns_201_with_location() {
     let location = reply.header("location").expect("Location header");
     let job_id = last_segment(&location);
     assert_eq!(location, format!("{}/jobs/{job_id}", server.base()));
-    let applied = reply.header("preference-applied").unwrap_or_default();
-    assert!(
-        applied.contains("respond-async"),
-        "Preference-Applied {applied:?}"
-    );
+    assert_respond_async_applied(&reply, true);
     let status_info = reply.expect_json();
     assert_valid("statusInfo.yaml", &status_info);
     assert_eq!(status_info["jobID"], job_id.as_str());
@@ -159,58 +195,34 @@ async fn prefer_list_with_wait_still_executes_async() {
             &[("prefer", "respond-async, wait=10")],
         )
         .await;
-    assert!(
-        reply
-            .header("preference-applied")
-            .unwrap_or_default()
-            .contains("respond-async"),
-        "Preference-Applied {:?}",
-        reply.header("preference-applied")
-    );
+    assert_respond_async_applied(&reply, true);
     created_job_succeeds(&server, &reply).await;
     server.shutdown().await;
 }
 
 #[tokio::test]
 async fn async_only_process_executes_async_without_prefer() {
-    let server = super::server()
-        .configure(|c| set_job_control(c, "echo", &["async-execute"]))
-        .start()
-        .await;
+    let server = server_with_job_control("echo", &["async-execute"]).await;
     let description = server.get_json("/processes/echo").await;
     assert_eq!(description["jobControlOptions"], json!(["async-execute"]));
 
     let reply = server
         .execute("echo", &json!({ "inputs": { "stringInput": "x" } }))
         .await;
-    assert!(
-        reply.header("preference-applied").is_none(),
-        "no Prefer was sent, yet Preference-Applied {:?}",
-        reply.header("preference-applied")
-    );
+    assert_no_preference_applied(&reply, "no Prefer was sent");
     created_job_succeeds(&server, &reply).await;
     server.shutdown().await;
 }
 
 #[tokio::test]
 async fn respond_async_is_not_applied_to_a_sync_only_process() {
-    let server = super::server()
-        .configure(|c| set_job_control(c, "hello-world", &["sync-execute"]))
-        .start()
-        .await;
+    let server = server_with_job_control("hello-world", &["sync-execute"]).await;
     let reply = server
         .execute_async_reply("hello-world", &hello_joe())
         .await;
     reply.expect_status(200);
     assert_eq!(reply.json(), json!("Hello Joe! hi"));
-    assert!(
-        !reply
-            .header("preference-applied")
-            .unwrap_or_default()
-            .contains("respond-async"),
-        "Preference-Applied {:?} for a sync run",
-        reply.header("preference-applied")
-    );
+    assert_respond_async_applied(&reply, false);
     server.shutdown().await;
 }
 
@@ -228,12 +240,7 @@ async fn server_with_sync_disabled_runs_async_without_prefer() {
 #[tokio::test]
 async fn results_are_not_ready_while_the_job_runs() {
     let server = super::server().start().await;
-    let job_id = server
-        .execute_async(
-            "echo",
-            &json!({ "inputs": { "stringInput": "x", "pause": 2 } }),
-        )
-        .await;
+    let job_id = server.start_echo("x", 2.0).await;
     let running = server
         .wait_until(
             &job_id,
@@ -492,18 +499,10 @@ async fn oversized_request_body_returns_413() {
 
 #[tokio::test]
 async fn full_queue_rejects_async_jobs_with_503_and_retry_after() {
-    let server = super::server()
-        .configure(|c| {
-            c.execution.max_concurrent_jobs = 1;
-            c.execution.max_queued_jobs = 2;
-        })
-        .start()
-        .await;
-    let request = json!({ "inputs": { "stringInput": "x", "pause": 1 } });
+    let server = one_worker_server(|c| c.execution.max_queued_jobs = 2).await;
+    let request = slow_echo("x", 1.0);
     // One job takes the only worker...
-    let (running, _) = server
-        .execute_async_until("echo", &request, &["running"])
-        .await;
+    let running = server.running_echo("x", 1.0).await;
     // ...so of the next five, two wait in the queue and three are turned away.
     let mut accepted = vec![running];
     let mut rejected = 0;
@@ -512,14 +511,7 @@ async fn full_queue_rejects_async_jobs_with_503_and_retry_after() {
         match reply.status {
             201 => accepted.push(last_segment(&reply.header("location").expect("Location"))),
             503 => {
-                assert_error_exception(&reply, None);
-                let retry_after = reply
-                    .header("retry-after")
-                    .unwrap_or_else(|| panic!("503 without Retry-After: {:?}", reply.headers));
-                assert!(
-                    retry_after.trim().parse::<u64>().is_ok(),
-                    "Retry-After {retry_after:?} is not a number of seconds"
-                );
+                assert_retry_after_seconds(&reply);
                 rejected += 1;
             }
             other => panic!("expected 201 or 503, got {other}: {}", reply.text()),
@@ -582,12 +574,7 @@ async fn sync_execution_past_the_sync_timeout_fails_with_wall_clock() {
         .start()
         .await;
     let started = std::time::Instant::now();
-    let reply = server
-        .execute(
-            "echo",
-            &json!({ "inputs": { "stringInput": "x", "pause": 5 } }),
-        )
-        .await;
+    let reply = server.execute_echo("x", 5.0).await;
     assert!(
         started.elapsed() < Duration::from_secs(4),
         "the sync request took {:?} despite a 1 s sync timeout",
@@ -605,28 +592,16 @@ async fn sync_execution_past_the_sync_timeout_fails_with_wall_clock() {
 
 #[tokio::test]
 async fn sync_timeout_is_one_deadline_for_waiting_and_running() {
-    let server = super::server()
-        .configure(|c| {
-            c.execution.max_concurrent_jobs = 1;
-            c.execution.sync_timeout = Duration::from_secs(2);
-        })
-        .start()
-        .await;
-    let busy = json!({ "inputs": { "stringInput": "first", "pause": 1.5 } });
+    let server = one_worker_server(|c| c.execution.sync_timeout = Duration::from_secs(2)).await;
     let first = {
         let api = wasmproc_tests::Api::new(server.base());
-        tokio::spawn(async move { api.execute("echo", &busy).await })
+        tokio::spawn(async move { api.execute_echo("first", 1.5).await })
     };
     // The first request holds the only worker...
     wait_for_a_running_job(&server).await;
     // ...so the second waits about 1.5 s of its 2 s, and cannot then run
     // for 1.5 s more: the deadline covers waiting and running together.
-    let second = server
-        .execute(
-            "echo",
-            &json!({ "inputs": { "stringInput": "second", "pause": 1.5 } }),
-        )
-        .await;
+    let second = server.execute_echo("second", 1.5).await;
     let body = assert_error_exception(&second, None);
     assert_eq!(second.status, 500, "{body}");
     let reason = body["detail"].as_str().unwrap_or_default().to_owned();
@@ -640,22 +615,10 @@ async fn sync_timeout_is_one_deadline_for_waiting_and_running() {
 
 #[tokio::test]
 async fn sync_requests_waiting_for_a_worker_are_bounded_with_503() {
-    let server = super::server()
-        .configure(|c| {
-            c.execution.max_concurrent_jobs = 1;
-            c.execution.max_waiting_sync = 1;
-        })
-        .start()
-        .await;
+    let server = one_worker_server(|c| c.execution.max_waiting_sync = 1).await;
     let spawn = |pause: f64| {
         let api = wasmproc_tests::Api::new(server.base());
-        tokio::spawn(async move {
-            api.execute(
-                "echo",
-                &json!({ "inputs": { "stringInput": "x", "pause": pause } }),
-            )
-            .await
-        })
+        tokio::spawn(async move { api.execute_echo("x", pause).await })
     };
     let running = spawn(2.0);
     wait_for_a_running_job(&server).await;
@@ -665,12 +628,7 @@ async fn sync_requests_waiting_for_a_worker_are_bounded_with_503() {
     let turned_away = server
         .execute("echo", &json!({ "inputs": { "stringInput": "third" } }))
         .await;
-    assert_exception(&turned_away, 503, None);
-    assert!(
-        turned_away.header("retry-after").is_some(),
-        "{:?}",
-        turned_away.headers
-    );
+    assert_retry_later(&turned_away, 503);
     running.await.unwrap().expect_status(200);
     waiting.await.unwrap().expect_status(200);
     server.shutdown().await;

@@ -4,6 +4,8 @@
 //! and a `describe()` that is no valid description (`hostile-describe`)
 //! refuses the deploy with a 400 saying why.
 
+use std::time::Duration;
+
 use reqwest::Method;
 use serde_json::{Value, json};
 use wasmproc_tests::{
@@ -12,11 +14,30 @@ use wasmproc_tests::{
 };
 
 async fn hostile_server() -> TestServer {
+    hostile_server_with(|_| {}).await
+}
+
+/// A server of only the `hostile` process (no built-ins to compile),
+/// with [`hostile_limits`], then `change`d: more workers, the limits of a
+/// test.
+async fn hostile_server_with(change: impl FnOnce(&mut wasmproc::config::Config)) -> TestServer {
     TestServer::builder()
         .configure(|c| c.builtin_processes = false)
         .with_hostile()
+        .configure(change)
         .start()
         .await
+}
+
+/// `hostile` limited to `fuel` and a wall clock of `timeout`, otherwise
+/// [`hostile_limits`].
+fn limit_hostile(config: &mut wasmproc::config::Config, fuel: u64, timeout: Duration) {
+    let limits = wasmproc::runtime::Limits {
+        fuel,
+        timeout,
+        ..hostile_limits()
+    };
+    set_limits(config, "hostile", limits);
 }
 
 fn behaviour(name: &str) -> Value {
@@ -95,10 +116,9 @@ async fn each_attack_fails_only_its_own_job_naming_its_limit() {
         ));
     }
     for _ in 0..3 {
-        let (_, reply) = server
-            .execute_sync("hello-world", &json!({ "inputs": { "name": "Joe" } }))
+        server
+            .assert_answers("hello-world", json!({ "name": "Joe" }), json!("Hello Joe!"))
             .await;
-        assert_eq!(reply.json(), json!("Hello Joe!"));
     }
     for (job_id, name, reason) in &jobs {
         assert_failed_naming(&server, job_id, name, reason).await;
@@ -121,32 +141,19 @@ async fn each_attack_fails_only_its_own_job_naming_its_limit() {
     );
 
     // And after all of them, the server still works.
-    let reply = server
-        .execute("hello-world", &json!({ "inputs": { "name": "Ann" } }))
+    server
+        .assert_answers("hello-world", json!({ "name": "Ann" }), json!("Hello Ann!"))
         .await;
-    reply.expect_status(200);
-    assert_eq!(reply.json(), json!("Hello Ann!"));
     server.shutdown().await;
 }
 
 #[tokio::test]
 async fn status_reads_stay_fast_while_every_worker_burns_cpu() {
-    let server = TestServer::builder()
-        .configure(|c| {
-            c.builtin_processes = false;
-            c.execution.max_concurrent_jobs = 2;
-        })
-        .with_hostile()
-        .configure(|c| {
-            let limits = wasmproc::runtime::Limits {
-                fuel: 1_000_000_000_000,
-                timeout: std::time::Duration::from_secs(2),
-                ..hostile_limits()
-            };
-            set_limits(c, "hostile", limits);
-        })
-        .start()
-        .await;
+    let server = hostile_server_with(|c| {
+        c.execution.max_concurrent_jobs = 2;
+        limit_hostile(c, 1_000_000_000_000, Duration::from_secs(2));
+    })
+    .await;
     let loops = [
         server
             .execute_async("hostile", &behaviour("infinite-loop"))
@@ -160,7 +167,7 @@ async fn status_reads_stay_fast_while_every_worker_burns_cpu() {
             .wait_for_status(job_id, &["running"], JOB_TIMEOUT)
             .await;
     }
-    let mut slowest = std::time::Duration::ZERO;
+    let mut slowest = Duration::ZERO;
     for _ in 0..10 {
         let started = std::time::Instant::now();
         server.job(&loops[0]).await;
@@ -168,7 +175,7 @@ async fn status_reads_stay_fast_while_every_worker_burns_cpu() {
         slowest = slowest.max(started.elapsed());
     }
     assert!(
-        slowest < std::time::Duration::from_millis(500),
+        slowest < Duration::from_millis(500),
         "a status read took {slowest:?} while the guests ran"
     );
     for job_id in &loops {
@@ -276,11 +283,9 @@ async fn a_describe_that_is_no_valid_description_refuses_the_deploy() {
     deploy_wasm(&server, hostile_describe_wasm("valid"))
         .await
         .expect_status(201);
-    let reply = server
-        .execute("hostile-describe", &json!({ "inputs": {} }))
+    server
+        .assert_answers("hostile-describe", json!({}), json!("described"))
         .await;
-    reply.expect_status(200);
-    assert_eq!(reply.json(), json!("described"));
     server.shutdown().await;
 }
 
@@ -291,24 +296,13 @@ async fn a_describe_that_is_no_valid_description_refuses_the_deploy() {
 /// over 10 s), and its final record carries the last report.
 #[tokio::test]
 async fn a_million_progress_reports_are_not_a_million_writes() {
-    let server = TestServer::builder()
-        .configure(|c| {
-            c.builtin_processes = false;
-        })
-        .with_hostile()
-        .configure(|c| {
-            let mut limits = hostile_limits();
-            limits.fuel = 5_000_000_000;
-            limits.timeout = std::time::Duration::from_secs(5);
-            set_limits(c, "hostile", limits);
-        })
-        .start()
-        .await;
+    let server =
+        hostile_server_with(|c| limit_hostile(c, 5_000_000_000, Duration::from_secs(5))).await;
     let job_id = server
         .execute_async("hostile", &behaviour("progress-storm"))
         .await;
     let done = server
-        .wait_for_status(&job_id, &["successful"], std::time::Duration::from_secs(20))
+        .wait_for_status(&job_id, &["successful"], Duration::from_secs(20))
         .await;
     assert_eq!(done["progress"], 100, "{done}");
     server.shutdown().await;

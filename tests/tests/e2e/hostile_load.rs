@@ -27,7 +27,8 @@ use base64::Engine as _;
 use reqwest::Method;
 use serde_json::{Value, json};
 use wasmproc_tests::{
-    ADMIN_TOKEN, Api, ChildServer, HOSTILE_WASM, assert_error_exception, detail, output_value,
+    ADMIN_TOKEN, Api, ChildConfig, HOSTILE_WASM, Reply, assert_error_exception, detail,
+    output_value,
 };
 
 use super::BINARY;
@@ -145,6 +146,21 @@ struct Counts {
     good_async: AtomicUsize,
 }
 
+impl Counts {
+    /// Panic unless `reply` is an OGC exception whose detail names
+    /// `reason` (see [`names`]), then count a hostile job that failed with
+    /// its reason. `what` says which answer of which case, for the message.
+    fn failed_naming(&self, reply: &Reply, reason: &str, what: &str) {
+        let body = assert_error_exception(reply, None);
+        assert!(
+            names(&detail(&body).to_lowercase(), reason),
+            "{what} does not name {reason:?}: {body}"
+        );
+        self.hostile_failed_with_reason
+            .fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 /// Run one hostile case, sync or async, and check its outcome.
 async fn run_case(api: &Api, case: &Case, sync: bool, counts: &Counts) {
     let what = format!(
@@ -158,14 +174,7 @@ async fn run_case(api: &Api, case: &Case, sync: bool, counts: &Counts) {
         let reply = api.execute(case.process, &request).await;
         match case.expect {
             Expect::Fails(reason) => {
-                let body = assert_error_exception(&reply, None);
-                assert!(
-                    names(&detail(&body).to_lowercase(), reason),
-                    "{what}: the exception does not name {reason:?}: {body}"
-                );
-                counts
-                    .hostile_failed_with_reason
-                    .fetch_add(1, Ordering::SeqCst);
+                counts.failed_naming(&reply, reason, &format!("{what}: the exception"));
             }
             Expect::Succeeds(value) => {
                 reply.expect_status(200);
@@ -196,14 +205,7 @@ async fn run_case(api: &Api, case: &Case, sync: bool, counts: &Counts) {
                 "{what}: job {job_id} failed without naming {reason:?}: {status}"
             );
             let reply = api.get(&format!("/jobs/{job_id}/results")).await;
-            let body = assert_error_exception(&reply, None);
-            assert!(
-                names(&detail(&body).to_lowercase(), reason),
-                "{what}: the results exception does not carry {reason:?}: {body}"
-            );
-            counts
-                .hostile_failed_with_reason
-                .fetch_add(1, Ordering::SeqCst);
+            counts.failed_naming(&reply, reason, &format!("{what}: the results exception"));
         }
         Expect::Succeeds(value) => {
             api.wait_for_status(&job_id, &["successful"], JOB_DEADLINE)
@@ -295,7 +297,7 @@ async fn hostile_jobs_fail_with_their_reason_while_good_jobs_succeed() {
     std::fs::create_dir_all(&processes).expect("processes dir");
     std::fs::copy(HOSTILE_WASM, processes.join("hostile.wasm"))
         .unwrap_or_else(|e| panic!("copying {HOSTILE_WASM}: {e}"));
-    let config = ChildServer::write_config(
+    let config = ChildConfig::write(
         dir.path(),
         &format!(
             "processes_dir = {processes:?}\n\n[execution]\nmax_concurrent_jobs = {WORKERS}\n\n\
@@ -304,8 +306,7 @@ async fn hostile_jobs_fail_with_their_reason_while_good_jobs_succeed() {
             HOSTILE_MEMORY_MIB * 1024 * 1024
         ),
     );
-    let stderr = dir.path().join("stderr.log");
-    let child = ChildServer::spawn(BINARY, &config, &stderr, Duration::from_secs(60));
+    let child = config.spawn(BINARY);
     deploy_roomy(&child).await;
     let idle_rss = child.rss_kib();
     let started = Instant::now();
@@ -355,10 +356,13 @@ async fn hostile_jobs_fail_with_their_reason_while_good_jobs_succeed() {
     }
 
     // The server still serves, and the hostile jobs are all stored.
-    let (_, reply) = child
-        .execute_sync("hello-world", &json!({ "inputs": { "name": "after" } }))
+    child
+        .assert_answers(
+            "hello-world",
+            json!({ "name": "after" }),
+            json!("Hello after!"),
+        )
         .await;
-    assert_eq!(reply.json(), json!("Hello after!"));
     let peak = child.peak_rss_kib();
     let end_rss = child.rss_kib();
     let failed = counts.hostile_failed_with_reason.load(Ordering::SeqCst);

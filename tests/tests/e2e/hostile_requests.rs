@@ -59,8 +59,8 @@ fn assert_no_internals(reply: &Reply, data_dir: &std::path::Path) {
 }
 
 /// Assert an OGC exception with this status and full type URI, without
-/// internals; returns the body.
-fn assert_ogc(reply: &Reply, status: u16, type_uri: &str, data_dir: &std::path::Path) -> Value {
+/// internals (nor the data directory of `server`); returns the body.
+fn assert_ogc(reply: &Reply, status: u16, type_uri: &str, server: &TestServer) -> Value {
     let body = assert_exception(reply, status, None);
     assert_eq!(
         body["type"].as_str(),
@@ -68,7 +68,7 @@ fn assert_ogc(reply: &Reply, status: u16, type_uri: &str, data_dir: &std::path::
         "{}: wrong exception type: {body}",
         reply.request
     );
-    assert_no_internals(reply, data_dir);
+    assert_no_internals(reply, &server.data_dir());
     body
 }
 
@@ -85,6 +85,13 @@ async fn assert_alive(api: &Api, after: &str) {
         .execute_sync("hello-world", &json!({ "inputs": { "name": "Ada" } }))
         .await;
     assert_eq!(reply.json(), json!("Hello Ada!"), "after {after}");
+}
+
+/// The end of every test: the server is still alive (see
+/// [`assert_alive`]) after `after`, and shuts down gracefully.
+async fn survives(server: TestServer, after: &str) {
+    assert_alive(&server, after).await;
+    server.shutdown().await;
 }
 
 async fn post(api: &Api, path: &str, content_type: Option<&str>, body: Vec<u8>) -> Reply {
@@ -120,7 +127,6 @@ async fn raw_request(api: &Api, request: &[u8]) -> String {
 #[tokio::test]
 async fn deeply_nested_json_is_400_and_the_server_survives() {
     let server = admin_server().await;
-    let data_dir = server.data_dir();
     let depth = 100_000;
     let brackets = "[".repeat(depth).into_bytes();
     let balanced = format!(
@@ -148,7 +154,7 @@ async fn deeply_nested_json_is_400_and_the_server_survives() {
             body,
         )
         .await;
-        let exception = assert_ogc(&reply, 400, INVALID_REQUEST, &data_dir);
+        let exception = assert_ogc(&reply, 400, INVALID_REQUEST, &server);
         assert!(
             detail(&exception).contains("recursion limit"),
             "{what}: {exception}"
@@ -168,7 +174,7 @@ async fn deeply_nested_json_is_400_and_the_server_survives() {
         brackets,
     )
     .await;
-    assert_ogc(&reply, 400, INVALID_REQUEST, &data_dir);
+    assert_ogc(&reply, 400, INVALID_REQUEST, &server);
 
     // Nesting well inside the limit is an ordinary object input: it runs.
     let mut nested = json!({});
@@ -183,14 +189,12 @@ async fn deeply_nested_json_is_400_and_the_server_survives() {
         )
         .await;
     assert_eq!(output_value(&reply.json(), "objectInput"), nested);
-    assert_alive(&server, "nested JSON").await;
-    server.shutdown().await;
+    survives(server, "nested JSON").await;
 }
 
 #[tokio::test]
 async fn invalid_utf8_in_bodies_paths_and_queries_is_400() {
     let server = admin_server().await;
-    let data_dir = server.data_dir();
 
     // In a JSON body (a lone 0xFF inside a string).
     let reply = post(
@@ -200,7 +204,7 @@ async fn invalid_utf8_in_bodies_paths_and_queries_is_400() {
         b"{\"inputs\": {\"name\": \"\xff\"}}".to_vec(),
     )
     .await;
-    let exception = assert_ogc(&reply, 400, INVALID_REQUEST, &data_dir);
+    let exception = assert_ogc(&reply, 400, INVALID_REQUEST, &server);
     assert!(detail(&exception).contains("not valid JSON"), "{exception}");
     let reply = post(
         &server,
@@ -209,7 +213,7 @@ async fn invalid_utf8_in_bodies_paths_and_queries_is_400() {
         b"{\"executionUnit\": {\"value\": \"\xfe\xff\"}}".to_vec(),
     )
     .await;
-    assert_ogc(&reply, 400, INVALID_REQUEST, &data_dir);
+    assert_ogc(&reply, 400, INVALID_REQUEST, &server);
 
     // In a path segment, percent-encoded: an OGC exception, not axum's
     // plain-text "Invalid URL".
@@ -237,16 +241,16 @@ async fn invalid_utf8_in_bodies_paths_and_queries_is_400() {
                 Some(b"{}".to_vec()),
             )
             .await;
-        let exception = assert_ogc(&reply, 400, INVALID_PARAMETER, &data_dir);
+        let exception = assert_ogc(&reply, 400, INVALID_PARAMETER, &server);
         assert!(detail(&exception).contains("UTF-8"), "{exception}");
     }
 
     // In the query: numbers must be numbers; ids are decoded lossily and
     // match nothing.
     let reply = server.get("/jobs?limit=%FF").await;
-    assert_ogc(&reply, 400, INVALID_PARAMETER, &data_dir);
+    assert_ogc(&reply, 400, INVALID_PARAMETER, &server);
     let reply = server.get("/processes?offset=%FF%FE").await;
-    assert_ogc(&reply, 400, INVALID_PARAMETER, &data_dir);
+    assert_ogc(&reply, 400, INVALID_PARAMETER, &server);
     let list = server.get_json("/jobs?processID=%FF").await;
     assert_eq!(list["jobs"], json!([]), "{list}");
 
@@ -258,14 +262,12 @@ async fn invalid_utf8_in_bodies_paths_and_queries_is_400() {
     )
     .await;
     assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
-    assert_alive(&server, "invalid UTF-8").await;
-    server.shutdown().await;
+    survives(server, "invalid UTF-8").await;
 }
 
 #[tokio::test]
 async fn wrong_content_types_on_execute_are_415_and_on_deploy_too() {
     let server = admin_server().await;
-    let data_dir = server.data_dir();
     let body = serde_json::to_vec(&json!({ "inputs": { "name": "Ada" } })).unwrap();
     for content_type in [
         "application/xml",
@@ -283,7 +285,7 @@ async fn wrong_content_types_on_execute_are_415_and_on_deploy_too() {
             body.clone(),
         )
         .await;
-        let exception = assert_ogc(&reply, 415, UNSUPPORTED_MEDIA_TYPE, &data_dir);
+        let exception = assert_ogc(&reply, 415, UNSUPPORTED_MEDIA_TYPE, &server);
         assert!(detail(&exception).contains("JSON"), "{exception}");
     }
     // JSON under its own name, with parameters, or as hand-typed curl -d:
@@ -311,20 +313,16 @@ async fn wrong_content_types_on_execute_are_415_and_on_deploy_too() {
         "application/x-www-form-urlencoded",
     ] {
         let reply = post(&server, "/processes", Some(content_type), b"<x/>".to_vec()).await;
-        assert_ogc(&reply, 415, UNSUPPORTED_MEDIA_TYPE, &data_dir);
+        assert_ogc(&reply, 415, UNSUPPORTED_MEDIA_TYPE, &server);
     }
-    assert_alive(&server, "wrong content types").await;
-    server.shutdown().await;
+    survives(server, "wrong content types").await;
 }
 
 #[tokio::test]
 async fn absurd_limit_and_offset_are_400_and_huge_offsets_an_empty_page() {
     let server = TestServer::start().await;
-    let data_dir = server.data_dir();
     // One job, so /jobs has something to page over.
-    server
-        .execute_sync("hello-world", &json!({ "inputs": { "name": "Ada" } }))
-        .await;
+    server.hello_job().await;
     for list in ["/processes", "/jobs"] {
         for query in [
             "limit=99999999999999999999",
@@ -344,7 +342,7 @@ async fn absurd_limit_and_offset_are_400_and_huge_offsets_an_empty_page() {
             "offset=",
         ] {
             let reply = server.get(&format!("{list}?{query}")).await;
-            let exception = assert_ogc(&reply, 400, INVALID_PARAMETER, &data_dir);
+            let exception = assert_ogc(&reply, 400, INVALID_PARAMETER, &server);
             let name = query.split('=').next().unwrap();
             assert!(detail(&exception).contains(name), "{query}: {exception}");
         }
@@ -372,18 +370,16 @@ async fn absurd_limit_and_offset_are_400_and_huge_offsets_an_empty_page() {
         "type=other&maxDuration=-1",
     ] {
         let reply = server.get(&format!("/jobs?{query}")).await;
-        assert_ogc(&reply, 400, INVALID_PARAMETER, &data_dir);
+        assert_ogc(&reply, 400, INVALID_PARAMETER, &server);
     }
     let page = server.get_json("/jobs?type=other&minDuration=0").await;
     assert_eq!(page["jobs"], json!([]), "{page}");
-    assert_alive(&server, "absurd paging").await;
-    server.shutdown().await;
+    survives(server, "absurd paging").await;
 }
 
 #[tokio::test]
 async fn traversal_and_nul_in_ids_are_404_without_internals() {
     let server = admin_server().await;
-    let data_dir = server.data_dir();
     let auth = [
         ("authorization", ADMIN_BEARER),
         ("content-type", "application/wasm"),
@@ -424,18 +420,15 @@ async fn traversal_and_nul_in_ids_are_404_without_internals() {
         let reply = server
             .send(method.clone(), path, &auth, Some(b"\0asm".to_vec()))
             .await;
-        assert_ogc(&reply, 404, type_uri, &data_dir);
+        assert_ogc(&reply, 404, type_uri, &server);
     }
-    assert_alive(&server, "traversal ids").await;
-    server.shutdown().await;
+    survives(server, "traversal ids").await;
 }
 
 #[tokio::test]
 async fn unknown_query_parameters_are_ignored_everywhere() {
     let server = TestServer::start().await;
-    let (job, _) = server
-        .execute_sync("hello-world", &json!({ "inputs": { "name": "Ada" } }))
-        .await;
+    let job = server.hello_job().await;
     // Lists: the same page, and the unknown parameter is not carried into
     // the paging links (it was on /processes, not on /jobs).
     for list in ["/processes", "/jobs"] {
@@ -481,7 +474,6 @@ async fn a_declared_huge_body_is_413_at_once() {
         .configure(|c| c.max_request_bytes = 1024)
         .start()
         .await;
-    let data_dir = server.data_dir();
     // Content-Length of 100 GB and one byte sent: the answer must not wait
     // for the body (it used to wait until body_read_timeout, 120 s).
     let started = Instant::now();
@@ -508,22 +500,20 @@ async fn a_declared_huge_body_is_413_at_once() {
             Some(vec![0u8; 4096]),
         )
         .await;
-    assert_ogc(&reply, 413, PAYLOAD_TOO_LARGE, &data_dir);
-    assert_alive(&server, "a declared huge body").await;
-    server.shutdown().await;
+    assert_ogc(&reply, 413, PAYLOAD_TOO_LARGE, &server);
+    survives(server, "a declared huge body").await;
 }
 
 #[tokio::test]
 async fn a_huge_invalid_input_is_not_echoed_back_in_full() {
     let server = TestServer::start().await;
-    let data_dir = server.data_dir();
     let megabyte = "x".repeat(1024 * 1024);
     for request in [
         json!({ "inputs": { "name": [megabyte.clone()] } }),
         json!({ "inputs": { "name": "Ada", megabyte.clone(): 1 } }),
     ] {
         let reply = server.execute("hello-world", &request).await;
-        let exception = assert_ogc(&reply, 400, INVALID_REQUEST, &data_dir);
+        let exception = assert_ogc(&reply, 400, INVALID_REQUEST, &server);
         assert!(
             reply.body.len() < 8 * 1024,
             "a {} byte error body",
@@ -541,6 +531,5 @@ async fn a_huge_invalid_input_is_not_echoed_back_in_full() {
             "{exception}"
         );
     }
-    assert_alive(&server, "a huge invalid input").await;
-    server.shutdown().await;
+    survives(server, "a huge invalid input").await;
 }

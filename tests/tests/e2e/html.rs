@@ -64,6 +64,16 @@ fn shows(page: &str, message: &str) -> bool {
     page.contains(message) || page.contains(&message.replace('\'', "&#39;"))
 }
 
+/// Submit the execution form of `process` with the fields `texts` (no
+/// files) as a browser does, and insist on 400: a refused form, shown
+/// again. Returns the page.
+async fn refused_form(server: &TestServer, process: &str, texts: &[(&str, &str)]) -> String {
+    let path = format!("/ui/processes/{process}/execution");
+    let reply = post_form(server, &path, texts, &[]).await;
+    reply.expect_status(400);
+    reply.text()
+}
+
 async fn post_form(
     server: &TestServer,
     path: &str,
@@ -264,19 +274,16 @@ async fn the_execute_form_works_without_javascript_sync_and_async() {
 async fn a_refused_form_shows_the_exception_next_to_its_field_and_keeps_the_values() {
     let server = TestServer::start().await;
     // Not JSON in a JSON field: named by the form conversion.
-    let reply = post_form(
+    let text = refused_form(
         &server,
-        "/ui/processes/echo/execution",
+        "echo",
         &[
             ("input.stringInput", "kept <text>"),
             ("input.objectInput", "{oops"),
             ("mode", "sync"),
         ],
-        &[],
     )
     .await;
-    reply.expect_status(400);
-    let text = reply.text();
     assert_valid_page("refused echo form", &text);
     let document = scraper::Html::parse_document(&text);
     let (error, field) = first_field_error(&document);
@@ -300,24 +307,21 @@ async fn a_refused_form_shows_the_exception_next_to_its_field_and_keeps_the_valu
     );
     assert!(text.contains(">{oops</textarea>"), "{text}");
     // A required input left out: named by the validator.
-    let reply = post_form(
+    let text = refused_form(
         &server,
-        "/ui/processes/hello-world/execution",
+        "hello-world",
         &[("input.message", "no name"), ("mode", "sync")],
-        &[],
     )
     .await;
-    reply.expect_status(400);
-    let text = reply.text();
     let document = scraper::Html::parse_document(&text);
     let (_, field) = first_field_error(&document);
     assert!(has(field, "[name=\"input.name\"]"), "{}", field.html());
     assert!(text.contains("value=\"no name\""), "{text}");
     // A nested process in a JSON field gets the checks of the API's tree:
     // an unknown process is refused, and nothing runs.
-    let reply = post_form(
+    let text = refused_form(
         &server,
-        "/ui/processes/echo/execution",
+        "echo",
         &[
             ("input.stringInput", "x"),
             (
@@ -326,14 +330,11 @@ async fn a_refused_form_shows_the_exception_next_to_its_field_and_keeps_the_valu
             ),
             ("mode", "sync"),
         ],
-        &[],
     )
     .await;
-    reply.expect_status(400);
     assert!(
-        shows(&reply.text(), "no process 'nowhere' on this server"),
-        "{}",
-        reply.text()
+        shows(&text, "no process 'nowhere' on this server"),
+        "{text}"
     );
     let jobs = server.get_json("/jobs").await;
     assert!(
@@ -341,15 +342,13 @@ async fn a_refused_form_shows_the_exception_next_to_its_field_and_keeps_the_valu
         "nothing ran: {jobs}"
     );
     // A number that is not one.
-    let reply = post_form(
+    let text = refused_form(
         &server,
-        "/ui/processes/echo/execution",
+        "echo",
         &[("input.stringInput", "x"), ("input.doubleInput", "three")],
-        &[],
     )
     .await;
-    reply.expect_status(400);
-    assert!(shows(&reply.text(), "'three' is not a number"));
+    assert!(shows(&text, "'three' is not a number"), "{text}");
     // No such process: a 404 page.
     let reply = post_form(&server, "/ui/processes/nope/execution", &[], &[]).await;
     reply.expect_status(404);
@@ -361,31 +360,28 @@ async fn a_refused_form_shows_the_exception_next_to_its_field_and_keeps_the_valu
 async fn admins_deploy_replace_and_undeploy_from_the_pages() {
     let server = TestServer::builder().with_admin_token().start().await;
     let wasm = std::fs::read(HOSTILE_WASM).unwrap();
+    // An admin form (deploy, replace, undeploy) sent with `token`, and
+    // the module when there is one.
+    let admin_form = async |path: &str, token: &str, module: Option<&[u8]>| {
+        let files: Vec<(&str, &str, &[u8])> = module
+            .map(|wasm| ("module", "h.wasm", wasm))
+            .into_iter()
+            .collect();
+        post_form(&server, path, &[("token", token)], &files).await
+    };
     let list = page(&server, "/processes").await;
     assert!(
         list.contains("action=\"") && list.contains("/ui/processes\""),
         "{list}"
     );
     // A wrong token: the list again, with the exception, status 403.
-    let reply = post_form(
-        &server,
-        "/ui/processes",
-        &[("token", "wrong")],
-        &[("module", "h.wasm", &wasm)],
-    )
-    .await;
+    let reply = admin_form("/ui/processes", "wrong", Some(&wasm)).await;
     reply.expect_status(403);
     let text = reply.text();
     assert_valid_page("refused deploy", &text);
     assert!(text.contains("the bearer token is not valid"), "{text}");
     // Deploy.
-    let reply = post_form(
-        &server,
-        "/ui/processes",
-        &[("token", ADMIN_TOKEN)],
-        &[("module", "h.wasm", &wasm)],
-    )
-    .await;
+    let reply = admin_form("/ui/processes", ADMIN_TOKEN, Some(&wasm)).await;
     reply.expect_status(303);
     assert!(
         reply
@@ -399,24 +395,12 @@ async fn admins_deploy_replace_and_undeploy_from_the_pages() {
         "{process}"
     );
     // Replace, then undeploy.
-    let reply = post_form(
-        &server,
-        "/ui/processes/hostile/replace",
-        &[("token", ADMIN_TOKEN)],
-        &[("module", "h.wasm", &wasm)],
-    )
-    .await;
+    let reply = admin_form("/ui/processes/hostile/replace", ADMIN_TOKEN, Some(&wasm)).await;
     reply.expect_status(303);
     let reply = post_form(&server, "/ui/processes/hostile/undeploy", &[], &[]).await;
     reply.expect_status(401);
     assert!(reply.text().contains("Unauthorized"));
-    let reply = post_form(
-        &server,
-        "/ui/processes/hostile/undeploy",
-        &[("token", ADMIN_TOKEN)],
-        &[],
-    )
-    .await;
+    let reply = admin_form("/ui/processes/hostile/undeploy", ADMIN_TOKEN, None).await;
     reply.expect_status(303);
     assert!(reply.header("location").unwrap().ends_with("/processes"));
     assert_exception(

@@ -19,9 +19,7 @@ fn assert_timestamped(log: &str) {
 #[tokio::test]
 async fn a_successful_jobs_log_is_linked_from_its_status_and_framed_by_its_record() {
     let server = TestServer::start().await;
-    let (job, _) = server
-        .execute_sync("hello-world", &json!({"inputs": {"name": "Joe"}}))
-        .await;
+    let job = server.hello_job().await;
     let status = server.job(&job).await;
     let link = status["links"]
         .as_array()
@@ -59,13 +57,7 @@ async fn a_successful_jobs_log_is_linked_from_its_status_and_framed_by_its_recor
 #[tokio::test]
 async fn a_failed_jobs_log_has_the_guests_stderr_and_the_reason_last() {
     let server = TestServer::builder().with_hostile().start().await;
-    let (job, _) = server
-        .execute_async_until(
-            "hostile",
-            &json!({"inputs": {"behaviour": "panic"}}),
-            &["failed"],
-        )
-        .await;
+    let (job, _) = server.failed_hostile("panic").await;
     let log = server.get(&format!("/jobs/{job}/log")).await.text();
     assert_timestamped(&log);
     assert!(

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use wasmproc_tests::{
     Api, JOB_TIMEOUT, TestServer, assert_exception, assert_valid, body_link, check_exception,
-    set_job_control,
+    fill_until_storage_full, set_job_control, wait_for_storage_room,
 };
 
 fn job_ids(list: &Value) -> Vec<String> {
@@ -64,13 +64,7 @@ async fn fixture(server: &TestServer) -> Fixture {
             &json!({ "inputs": { "stringInput": "slow", "pause": 1.5 } }),
         )
         .await;
-    let (failed, _) = server
-        .execute_async_until(
-            "hostile",
-            &json!({ "inputs": { "behaviour": "process-error" } }),
-            &["failed"],
-        )
-        .await;
+    let (failed, _) = server.failed_hostile("process-error").await;
     Fixture {
         hello: vec![first, second],
         echo,
@@ -181,17 +175,10 @@ async fn job_list_pages_with_limit_offset_and_next_links() {
     submitted.reverse(); // newest first
 
     let mut seen = Vec::new();
-    let mut url = "/jobs?limit=2".to_owned();
-    for _page in 0..5 {
-        let body = server.get_json(&url).await;
-        assert_valid("jobList.yaml", &body);
+    for body in server.list_pages("/jobs?limit=2", "jobList.yaml", 5).await {
         let page = job_ids(&body);
         assert!(page.len() <= 2, "limit=2 gave {page:?}");
         seen.extend(page);
-        match body_link(&body, "next") {
-            Some(next) => url = next,
-            None => break,
-        }
     }
     assert_eq!(seen, submitted, "paging with next links");
 
@@ -299,19 +286,23 @@ fn assert_gone(reply: &wasmproc_tests::Reply) {
     );
 }
 
+/// Panic unless a hello-world job runs to the end within 5 s: on a server
+/// with one worker, proof that the (long) job dismissed before no longer
+/// holds it. `why` says what a slow job would mean.
+async fn assert_the_worker_is_free(server: &Api, why: &str) {
+    let started = Instant::now();
+    server.hello_job().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the next job waited {:?}: {why}",
+        started.elapsed()
+    );
+}
+
 #[tokio::test]
 async fn dismissing_a_running_job_stops_it() {
-    let server = super::server()
-        .configure(|c| c.execution.max_concurrent_jobs = 1)
-        .start()
-        .await;
-    let (job_id, _) = server
-        .execute_async_until(
-            "echo",
-            &json!({ "inputs": { "stringInput": "x", "pause": 30 } }),
-            &["running"],
-        )
-        .await;
+    let server = super::server().with_one_worker().start().await;
+    let job_id = server.running_echo("x", 30.0).await;
 
     let reply = server.delete(&format!("/jobs/{job_id}")).await;
     reply.expect_status(200);
@@ -324,15 +315,7 @@ async fn dismissing_a_running_job_stops_it() {
     assert_gone(&server.get(&format!("/jobs/{job_id}/results")).await);
 
     // The only worker is free again at once: the 30 s job really stopped.
-    let started = Instant::now();
-    server
-        .execute_sync("hello-world", &json!({ "inputs": { "name": "Joe" } }))
-        .await;
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "the next job waited {:?}: the dismissed job kept its worker",
-        started.elapsed()
-    );
+    assert_the_worker_is_free(&server, "the dismissed job kept its worker").await;
     let successful = list(&server, "status=successful").await;
     assert!(
         !successful.contains(&job_id),
@@ -343,15 +326,9 @@ async fn dismissing_a_running_job_stops_it() {
 
 #[tokio::test]
 async fn dismissing_a_queued_job_removes_it_before_it_runs() {
-    let server = super::server()
-        .configure(|c| c.execution.max_concurrent_jobs = 1)
-        .start()
-        .await;
-    let slow = json!({ "inputs": { "stringInput": "x", "pause": 30 } });
-    let (running, _) = server
-        .execute_async_until("echo", &slow, &["running"])
-        .await;
-    let queued = server.execute_async("echo", &slow).await;
+    let server = super::server().with_one_worker().start().await;
+    let running = server.running_echo("x", 30.0).await;
+    let queued = server.start_echo("x", 30.0).await;
     assert_eq!(server.job(&queued).await["status"], "accepted");
 
     let reply = server.delete(&format!("/jobs/{queued}")).await;
@@ -363,15 +340,7 @@ async fn dismissing_a_queued_job_removes_it_before_it_runs() {
     reply.expect_status(200);
     assert_eq!(reply.expect_json()["status"], "dismissed");
 
-    let started = Instant::now();
-    server
-        .execute_sync("hello-world", &json!({ "inputs": { "name": "Joe" } }))
-        .await;
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "the next job waited {:?}",
-        started.elapsed()
-    );
+    assert_the_worker_is_free(&server, "a dismissed job kept the worker").await;
     server.shutdown().await;
 }
 
@@ -381,13 +350,7 @@ async fn a_process_without_dismiss_keeps_its_jobs() {
         .configure(|c| set_job_control(c, "echo", &["sync-execute", "async-execute"]))
         .start()
         .await;
-    let (job_id, _) = server
-        .execute_async_until(
-            "echo",
-            &json!({ "inputs": { "stringInput": "x", "pause": 1 } }),
-            &["running"],
-        )
-        .await;
+    let job_id = server.running_echo("x", 1.0).await;
     for state in ["running", "successful"] {
         let reply = server.delete(&format!("/jobs/{job_id}")).await;
         let exception = assert_exception(&reply, 405, None);
@@ -469,31 +432,8 @@ async fn past_the_storage_bound_new_jobs_get_507_and_reads_and_deletions_go_on()
         .await;
     // echo stores its input twice (request and result): ~16 KB a job.
     let big = json!({ "inputs": { "stringInput": "x".repeat(8_000) } });
-    let mut stored = Vec::new();
-    let mut refused = None;
-    for _ in 0..40 {
-        let reply = server.execute("echo", &big).await;
-        if reply.status == 507 {
-            refused = Some(reply);
-            break;
-        }
-        reply.expect_status(200);
-        let monitor = reply.link_header("monitor").expect("monitor link");
-        stored.push(monitor.rsplit('/').next().unwrap().to_owned());
-    }
-    let refused = refused.expect("no 507 after 40 jobs of 16 KB under a 60 KB bound");
-    assert!(
-        stored.len() >= 2,
-        "refused too early: {} jobs",
-        stored.len()
-    );
-    let exception = assert_exception(&refused, 507, None);
-    assert_eq!(exception["type"], "urn:wasmproc:error:storage-full");
-    assert!(
-        refused.header("retry-after").is_some(),
-        "{:?}",
-        refused.headers
-    );
+    let (stored, _, _) =
+        fill_until_storage_full("a 60 KB bound", async || server.execute("echo", &big).await).await;
     // Async submissions are refused too; nothing was queued for them.
     let reply = server
         .post_json(
@@ -524,19 +464,10 @@ async fn past_the_storage_bound_new_jobs_get_507_and_reads_and_deletions_go_on()
             .await
             .expect_status(200);
     }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let reply = server.execute("echo", &big).await;
-        if reply.status == 200 {
-            break;
-        }
-        assert_exception(&reply, 507, None);
-        assert!(
-            Instant::now() < deadline,
-            "still refused 20 s after every job was deleted"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_storage_room("every job deleted", async || {
+        server.execute("echo", &big).await
+    })
+    .await;
     server.shutdown().await;
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use wasmproc_tests::TestServer;
+use wasmproc_tests::{TestServer, fan_out};
 
 const SUBMISSIONS: usize = 400;
 const CONCURRENCY: usize = 16;
@@ -15,26 +15,14 @@ const CONCURRENCY: usize = 16;
 async fn concurrent_async_submissions_are_all_accepted_and_completed() {
     let server = Arc::new(TestServer::start().await);
     let started = Instant::now();
-    let mut workers = Vec::new();
-    for worker in 0..CONCURRENCY {
-        let server = server.clone();
-        workers.push(tokio::spawn(async move {
-            let mut ids = Vec::new();
-            for i in (worker..SUBMISSIONS).step_by(CONCURRENCY) {
-                let request = json!({ "inputs": { "name": format!("n{i}") } });
-                let submit = server.execute_async("hello-world", &request);
-                let id = tokio::time::timeout(Duration::from_secs(20), submit)
-                    .await
-                    .unwrap_or_else(|_| panic!("submission {i} hung"));
-                ids.push(id);
-            }
-            ids
-        }));
-    }
-    let mut ids = Vec::new();
-    for worker in workers {
-        ids.extend(worker.await.expect("worker"));
-    }
+    let submit = |server: Arc<TestServer>, i| async move {
+        let request = json!({ "inputs": { "name": format!("n{i}") } });
+        let submit = server.execute_async("hello-world", &request);
+        tokio::time::timeout(Duration::from_secs(20), submit)
+            .await
+            .unwrap_or_else(|_| panic!("submission {i} hung"))
+    };
+    let ids = fan_out(SUBMISSIONS, CONCURRENCY, server.clone(), submit).await;
     assert_eq!(ids.len(), SUBMISSIONS);
     for id in &ids {
         let remaining = Duration::from_secs(60).saturating_sub(started.elapsed());

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use wasmproc_tests::ChildServer;
+use wasmproc_tests::ChildConfig;
 
 use super::BINARY;
 
@@ -30,18 +30,11 @@ fn spans(line: &Value) -> Vec<&Value> {
 #[tokio::test]
 async fn json_lines_carry_the_request_id_and_the_job_id() {
     let dir = tempfile::tempdir().unwrap();
-    let config = ChildServer::write_config(
+    let config = ChildConfig::write(
         dir.path(),
         &format!("log_format = \"json\"\n[auth]\nadmin_token = \"{TOKEN}\"\n"),
     );
-    let stderr = dir.path().join("stderr.log");
-    let server = ChildServer::spawn_with_env(
-        BINARY,
-        &config,
-        &stderr,
-        Duration::from_secs(60),
-        &[("RUST_LOG", "info,wasmproc=debug")],
-    );
+    let server = config.spawn_with_env(BINARY, &[("RUST_LOG", "info,wasmproc=debug")]);
     // A request id sent by the client is echoed and logged...
     let wasm = std::fs::read(wasmproc_tests::HOSTILE_WASM).unwrap();
     let reply = server
@@ -67,15 +60,9 @@ async fn json_lines_carry_the_request_id_and_the_job_id() {
     assert!(uuid::Uuid::parse_str(&made_up).is_ok(), "{made_up}");
 
     let (job, _) = server
-        .execute_async_until(
-            "echo",
-            &json!({"inputs": {"stringInput": "x"}}),
-            &["successful"],
-        )
+        .run_until("echo", json!({"stringInput": "x"}), &["successful"])
         .await;
-    let (sync_job, _) = server
-        .execute_sync("hello-world", &json!({"inputs": {"name": "Joe"}}))
-        .await;
+    let sync_job = server.hello_job().await;
     // The outcome lines are written before the job reads as finished, but
     // give the writer a moment to flush stderr: poll, bounded.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -140,18 +127,12 @@ async fn json_lines_carry_the_request_id_and_the_job_id() {
     let processes = dir.path().join("processes");
     std::fs::create_dir_all(&processes).unwrap();
     std::fs::write(processes.join("hostile.wasm"), &wasm).unwrap();
-    let config = ChildServer::write_config(
+    let config = ChildConfig::write(
         dir.path(),
         &format!("log_format = \"json\"\nprocesses_dir = {processes:?}\n"),
-    );
-    let stderr = dir.path().join("stderr-restarted.log");
-    let server = ChildServer::spawn_with_env(
-        BINARY,
-        &config,
-        &stderr,
-        Duration::from_secs(60),
-        &[("RUST_LOG", "info")],
-    );
+    )
+    .logging_to("stderr-restarted.log");
+    let server = config.spawn_with_env(BINARY, &[("RUST_LOG", "info")]);
     let replaced = json_lines(&server.stderr()).into_iter().find(|l| {
         l["level"] == "WARN"
             && l["fields"]["process"] == "hostile"

@@ -7,13 +7,15 @@
 //! One module per area. The suites that must hold on both stores
 //! (access, execution, jobs, deploy, deployed_workflows, durability, result_cache,
 //! workflows) start their servers through
-//! [`server`] and [`child_store_toml`]; [`on_postgres`] compiles them a
+//! [`server`] and [`child_config`]; [`on_postgres`] compiles them a
 //! second time with those two pointing at PostgreSQL.
 
 // `on_postgres` compiles eight suites a second time on purpose.
 #![allow(clippy::duplicate_mod)]
 
-use wasmproc_tests::{TestDatabase, TestServer, TestServerBuilder};
+use std::path::Path;
+
+use wasmproc_tests::{ChildConfig, TestDatabase, TestServer, TestServerBuilder};
 
 mod access;
 mod browser;
@@ -62,8 +64,9 @@ fn server() -> TestServerBuilder {
     TestServer::builder()
 }
 
-/// The `[store]` part of a child server's config (none: sled), and the
-/// database to keep alive while it runs (none).
-async fn child_store_toml() -> (String, Option<TestDatabase>) {
-    (String::new(), None)
+/// A child server's configuration in `dir` with `workers` job workers on
+/// this suite's store (sled: nothing to add), and the database to keep
+/// alive while it runs (none).
+async fn child_config(dir: &Path, workers: usize) -> (ChildConfig, Option<TestDatabase>) {
+    (ChildConfig::with_workers(dir, workers, ""), None)
 }

@@ -4,14 +4,10 @@
 //! The server runs as a child process: the metrics recorder is one per
 //! process, and the in-process test servers of this binary share theirs.
 
-use std::time::Duration;
-
 use serde_json::json;
-use wasmproc_tests::{Api, ChildServer, TestDatabase};
+use wasmproc_tests::{Api, ChildConfig, TestDatabase};
 
 use super::BINARY;
-
-const STARTUP: Duration = Duration::from_secs(60);
 
 /// One sample line of the text format.
 #[derive(Debug, Clone, PartialEq)]
@@ -237,11 +233,11 @@ fn promtool_check(text: &str) {
 async fn counters_move_as_jobs_succeed_and_fail_and_promtool_accepts_the_text() {
     let dir = tempfile::tempdir().unwrap();
     // Its own artifact cache: the test counts what it compiles.
-    let config = ChildServer::write_config_with_private_artifacts(
+    let config = ChildConfig::write_with_private_artifacts(
         dir.path(),
         "[execution]\nmax_concurrent_jobs = 2\n",
     );
-    let server = ChildServer::spawn(BINARY, &config, &dir.path().join("stderr.log"), STARTUP);
+    let server = config.spawn(BINARY);
     let (_, before) = scrape(server.api()).await;
 
     for name in ["a", "b"] {
@@ -250,11 +246,7 @@ async fn counters_move_as_jobs_succeed_and_fail_and_promtool_accepts_the_text() 
             .await;
     }
     server
-        .execute_async_until(
-            "echo",
-            &json!({"inputs": {"stringInput": "x"}}),
-            &["successful"],
-        )
+        .run_until("echo", json!({"stringInput": "x"}), &["successful"])
         .await;
     // Fails in the guest (not GeoJSON): a process-error.
     server
@@ -396,11 +388,11 @@ async fn counters_move_as_jobs_succeed_and_fail_and_promtool_accepts_the_text() 
     // sets `sync_start_budget = "0s"`: every sync job then starts on the
     // job threads.
     server.kill9();
-    let config = ChildServer::write_config_with_private_artifacts(
+    let config = ChildConfig::write_with_private_artifacts(
         dir.path(),
         "[execution]\nmax_concurrent_jobs = 2\nsync_start_budget = \"0s\"\n",
     );
-    let server = ChildServer::spawn(BINARY, &config, &dir.path().join("stderr.log"), STARTUP);
+    let server = config.spawn(BINARY);
     let (_, restarted) = scrape(server.api()).await;
     assert!(value(&restarted, "wasmproc_artifact_cache_hits_total", &[]) >= 3.0);
     assert_eq!(
@@ -428,23 +420,19 @@ async fn counters_move_as_jobs_succeed_and_fail_and_promtool_accepts_the_text() 
 async fn on_postgres_every_series_names_the_node() {
     let db = TestDatabase::create().await;
     let dir = tempfile::tempdir().unwrap();
-    let config = ChildServer::write_config(
+    let config = ChildConfig::write(
         dir.path(),
         &format!(
             "[store]\nbackend = \"postgres\"\nurl = {:?}\n[cluster]\nnode_name = \"metrics-node-a\"\n",
             db.url()
         ),
     );
-    let server = ChildServer::spawn(BINARY, &config, &dir.path().join("stderr.log"), STARTUP);
+    let server = config.spawn(BINARY);
     server
         .execute_sync("hello-world", &json!({"inputs": {"name": "pg"}}))
         .await;
     server
-        .execute_async_until(
-            "hello-world",
-            &json!({"inputs": {"name": "pg"}}),
-            &["successful"],
-        )
+        .run_until("hello-world", json!({"name": "pg"}), &["successful"])
         .await;
     let (text, scrape) = scrape(server.api()).await;
     promtool_check(&text);

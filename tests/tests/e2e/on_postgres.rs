@@ -2,7 +2,9 @@
 //! suites again, on a server
 //! whose store is a PostgreSQL database of its own.
 
-use wasmproc_tests::{TestDatabase, TestServer, TestServerBuilder};
+use std::path::Path;
+
+use wasmproc_tests::{ChildConfig, TestDatabase, TestServer, TestServerBuilder};
 
 use super::BINARY;
 
@@ -31,14 +33,14 @@ fn server() -> TestServerBuilder {
     TestServer::builder().on_postgres()
 }
 
-/// The `[store]` and `[cluster]` parts of a child server's config on a new
-/// database (short leases: a node killed with kill -9 leaves its jobs for
-/// 2 s), and that database.
-async fn child_store_toml() -> (String, Option<TestDatabase>) {
+/// A child server's configuration in `dir` with `workers` job workers on
+/// a new database (its `[store]`, and a `[cluster]` of short leases: a
+/// node killed with kill -9 leaves its jobs for 2 s), and that database.
+async fn child_config(dir: &Path, workers: usize) -> (ChildConfig, Option<TestDatabase>) {
     let db = TestDatabase::create().await;
     let toml = format!(
         "[store]\nbackend = \"postgres\"\nurl = {:?}\n[cluster]\nlease = \"2s\"\nheartbeat = \"500ms\"\n",
         db.url()
     );
-    (toml, Some(db))
+    (ChildConfig::with_workers(dir, workers, &toml), Some(db))
 }

@@ -17,7 +17,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use wasmproc_tests::{ChildServer, assert_error_exception, last_segment, output_value};
+use wasmproc_tests::{
+    ChildConfig, ChildServer, assert_retry_after_seconds, fan_out, last_segment, output_value,
+    slow_echo,
+};
 
 use super::BINARY;
 
@@ -73,66 +76,43 @@ async fn ten_times_the_queue_gets_503_for_the_excess_and_completes_the_rest() {
         pause,
     } = scale();
     let dir = tempfile::tempdir().expect("temporary directory");
-    let config = ChildServer::write_config(
+    let config = ChildConfig::write(
         dir.path(),
         &format!("\n[execution]\nmax_concurrent_jobs = 1\nmax_queued_jobs = {queue}\n"),
     );
-    let stderr = dir.path().join("stderr.log");
-    let child = Arc::new(ChildServer::spawn(
-        BINARY,
-        &config,
-        &stderr,
-        Duration::from_secs(60),
-    ));
+    let child = Arc::new(config.spawn(BINARY));
     let idle_rss = child.rss_kib();
     let started = Instant::now();
 
     // The burst: `concurrency` tasks, each submitting its share at once.
-    let mut tasks = Vec::new();
-    for worker in 0..concurrency {
-        let child = child.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut answers = Vec::new();
-            for i in (worker..submissions).step_by(concurrency) {
-                let request =
-                    json!({ "inputs": { "stringInput": format!("job {i}"), "pause": pause } });
-                let reply = child.execute_async_reply("echo", &request).await;
-                let answer = match reply.status {
-                    201 => {
-                        let location = reply
-                            .header("location")
-                            .unwrap_or_else(|| panic!("201 without Location: {}", reply.text()));
-                        Answer::Accepted(last_segment(&location))
-                    }
-                    503 => {
-                        assert_error_exception(&reply, None);
-                        let retry_after = reply.header("retry-after").unwrap_or_else(|| {
-                            panic!("503 without Retry-After: {:?}", reply.headers)
-                        });
-                        assert!(
-                            retry_after.trim().parse::<u64>().is_ok_and(|s| s > 0),
-                            "Retry-After {retry_after:?} is not a positive number of seconds"
-                        );
-                        Answer::Rejected
-                    }
-                    other => panic!(
-                        "submission {i}: expected 201 or 503, got {other}: {}",
-                        reply.text()
-                    ),
-                };
-                answers.push((i, answer));
+    let submit = move |child: Arc<ChildServer>, i| async move {
+        let request = slow_echo(&format!("job {i}"), pause);
+        let reply = child.execute_async_reply("echo", &request).await;
+        let answer = match reply.status {
+            201 => {
+                let location = reply
+                    .header("location")
+                    .unwrap_or_else(|| panic!("201 without Location: {}", reply.text()));
+                Answer::Accepted(last_segment(&location))
             }
-            answers
-        }));
-    }
+            503 => {
+                let seconds = assert_retry_after_seconds(&reply);
+                assert!(seconds > 0, "Retry-After {seconds} is not positive");
+                Answer::Rejected
+            }
+            other => panic!(
+                "submission {i}: expected 201 or 503, got {other}: {}",
+                reply.text()
+            ),
+        };
+        (i, answer)
+    };
     let mut accepted = Vec::new();
     let mut rejected = 0usize;
-    for task in tasks {
-        for (i, answer) in task.await.expect("submitting task") {
-            match answer {
-                Answer::Accepted(id) => accepted.push((i, id)),
-                Answer::Rejected => rejected += 1,
-            }
+    for (i, answer) in fan_out(submissions, concurrency, child.clone(), submit).await {
+        match answer {
+            Answer::Accepted(id) => accepted.push((i, id)),
+            Answer::Rejected => rejected += 1,
         }
     }
     let burst = started.elapsed();

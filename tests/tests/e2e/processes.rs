@@ -57,17 +57,13 @@ async fn process_list_contains_the_builtin_processes() {
 async fn process_list_limit_one_pages_with_next_links() {
     let server = TestServer::start().await;
     let mut seen = BTreeSet::new();
-    let mut url = "/processes?limit=1".to_owned();
-    for _page in 0..10 {
-        let list = server.get_json(&url).await;
-        assert_valid("processList.yaml", &list);
+    let pages = server
+        .list_pages("/processes?limit=1", "processList.yaml", 10)
+        .await;
+    for list in pages {
         let page = ids(&list);
         assert_eq!(page.len(), 1, "limit=1 gave {page:?}");
         assert!(seen.insert(page[0].clone()), "{} seen twice", page[0]);
-        match body_link(&list, "next") {
-            Some(next) => url = next,
-            None => break,
-        }
     }
     for builtin in BUILTINS {
         assert!(seen.contains(*builtin), "paging missed {builtin}: {seen:?}");

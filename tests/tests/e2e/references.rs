@@ -173,9 +173,9 @@ async fn dismissing_a_job_stops_its_href_fetch_and_frees_its_worker() {
         .start()
         .await;
     let (job_id, _) = server
-        .execute_async_until(
+        .run_until(
             "hello-world",
-            &json!({ "inputs": { "name": { "href": url } } }),
+            json!({ "name": { "href": url } }),
             &["running"],
         )
         .await;
@@ -183,10 +183,9 @@ async fn dismissing_a_job_stops_its_href_fetch_and_frees_its_worker() {
         .delete(&format!("/jobs/{job_id}"))
         .await
         .expect_status(200);
-    let (_, reply) = server
-        .execute_sync("hello-world", &json!({ "inputs": { "name": "Joe" } }))
+    server
+        .assert_answers("hello-world", json!({ "name": "Joe" }), json!("Hello Joe!"))
         .await;
-    assert_eq!(reply.json(), json!("Hello Joe!"));
     held.abort();
     server.shutdown().await;
 }

@@ -139,11 +139,7 @@ async fn dismissing_the_parent_dismisses_the_remote_job() {
     };
     here.delete(&format!("/jobs/{parent}")).await;
     other
-        .wait_until_gone(
-            &format!("/jobs/{remote_job}"),
-            Duration::from_secs(10),
-            "the remote job is still there",
-        )
+        .wait_until_job_gone(&remote_job, "the remote job is still there")
         .await;
     here.shutdown().await;
     other.shutdown().await;

@@ -65,13 +65,13 @@ fn reused_from(status: &Value) -> Option<String> {
 #[tokio::test]
 async fn identical_requests_reuse_results_and_others_run() {
     let server = server().await;
-    let (first, first_status) = run(
-        &server,
-        "echo",
-        json!({ "stringInput": "a", "doubleInput": 1 }),
-        &[],
-    )
-    .await;
+    // A sync echo of `text` and 1 with `headers`: the cache's key is the
+    // inputs, so the requests below vary only these.
+    let echo = async |text: &str, headers: &[(&str, &str)]| {
+        let inputs = json!({ "stringInput": text, "doubleInput": 1 });
+        run(&server, "echo", inputs, headers).await
+    };
+    let (first, first_status) = echo("a", &[]).await;
     assert_eq!(reused_from(&first_status), None, "the first one runs");
     let first_id = first_status["jobID"].as_str().unwrap().to_owned();
 
@@ -109,35 +109,17 @@ async fn identical_requests_reuse_results_and_others_run() {
     assert_eq!(again.status, first.status);
 
     // Other inputs: run.
-    let (_, other) = run(
-        &server,
-        "echo",
-        json!({ "stringInput": "b", "doubleInput": 1 }),
-        &[],
-    )
-    .await;
+    let (_, other) = echo("b", &[]).await;
     assert_eq!(reused_from(&other), None);
 
     // no-cache runs anyway, and its results replace the entry.
-    let (_, forced) = run(
-        &server,
-        "echo",
-        json!({ "stringInput": "a", "doubleInput": 1 }),
-        &[("cache-control", "no-cache")],
-    )
-    .await;
+    let (_, forced) = echo("a", &[("cache-control", "no-cache")]).await;
     assert_eq!(
         reused_from(&forced),
         None,
         "Cache-Control: no-cache runs it"
     );
-    let (_, after) = run(
-        &server,
-        "echo",
-        json!({ "stringInput": "a", "doubleInput": 1 }),
-        &[],
-    )
-    .await;
+    let (_, after) = echo("a", &[]).await;
     assert_eq!(
         reused_from(&after),
         forced["jobID"].as_str().map(str::to_owned)

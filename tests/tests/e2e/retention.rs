@@ -15,18 +15,9 @@ async fn finished_jobs_are_removed_after_the_retention_period() {
     let (finished, _) = server
         .execute_sync("hello-world", &json!({ "inputs": { "name": "old" } }))
         .await;
-    let running = server
-        .execute_async(
-            "echo",
-            &json!({ "inputs": { "stringInput": "x", "pause": 3 } }),
-        )
-        .await;
+    let running = server.start_echo("x", 3.0).await;
     server
-        .wait_until_gone(
-            &format!("/jobs/{finished}"),
-            Duration::from_secs(10),
-            "the finished job was never removed",
-        )
+        .wait_until_job_gone(&finished, "the finished job was never removed")
         .await;
     server
         .get(&format!("/jobs/{finished}/results"))

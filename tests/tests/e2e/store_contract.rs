@@ -15,8 +15,8 @@ use wasmproc::failure::FailureKind;
 use wasmproc::ogc::{ExecuteRequest, JobStatus};
 use wasmproc::runtime::{OutputValue, ProcessOutput};
 use wasmproc::store::{
-    JobCursor, JobFilter, JobQuery, JobRecord, JobResults, NodeIdentity, ProcessRecord, Store,
-    StoreError, StoreEvent,
+    JobCursor, JobFilter, JobPage, JobQuery, JobRecord, JobResults, NodeIdentity, ProcessRecord,
+    Store, StoreError, StoreEvent,
 };
 use wasmproc_tests::TestDatabase;
 
@@ -184,13 +184,8 @@ async fn results_and_final_state_appear_together_and_a_deleted_job_stays_deleted
     let store = place.open().await;
     store.enqueue_job(&job("echo", true), 100).await.unwrap();
     let running = store.claim_jobs(1).await.unwrap().remove(0);
-    let done = finished(running.clone(), JobStatus::Successful, 5);
-    assert!(
-        store
-            .finish_job(&running, &done, Some(&results("hi")))
-            .await
-            .unwrap()
-    );
+    let (done, written) = finish_successfully(&store, &running, 5, "hi").await;
+    assert!(written);
     let stored = store.get_job(done.id).await.unwrap().unwrap();
     assert_eq!(stored.status, JobStatus::Successful);
     assert_eq!(
@@ -203,12 +198,10 @@ async fn results_and_final_state_appear_together_and_a_deleted_job_stays_deleted
     let running = store.claim_jobs(1).await.unwrap().remove(0);
     let deleted = store.delete_job(running.id).await.unwrap().unwrap();
     assert_eq!(deleted.id, running.id);
-    let late = finished(running.clone(), JobStatus::Successful, 5);
+    let (_, written) = finish_successfully(&store, &running, 5, "late").await;
     assert!(
-        !store
-            .finish_job(&running, &late, Some(&results("late")))
-            .await
-            .unwrap()
+        !written,
+        "the job was deleted: its late finish writes nothing"
     );
     assert!(store.get_job(running.id).await.unwrap().is_none());
     assert!(store.get_results(running.id).await.unwrap().is_none());
@@ -236,35 +229,20 @@ async fn sync_jobs_are_seen_while_they_run_and_written_when_they_end(place: Plac
         store.get_job(running.id).await.unwrap().unwrap().status,
         JobStatus::Running
     );
-    let page = store
-        .list_jobs(&JobQuery {
-            filter: JobFilter {
-                statuses: vec![JobStatus::Running],
-                ..JobFilter::default()
-            },
-            after: None,
-            offset: 0,
-            limit: 10,
-        })
-        .await
-        .unwrap();
-    assert_eq!(
-        page.jobs.iter().map(|j| j.id).collect::<Vec<_>>(),
-        vec![running.id]
-    );
+    let running_only = JobFilter {
+        statuses: vec![JobStatus::Running],
+        ..JobFilter::default()
+    };
+    let page = list_page(&store, running_only, None, 0, 10).await;
+    assert_eq!(job_ids(&page.jobs), vec![running.id]);
     running.progress = Some(50);
     assert!(store.update_progress(&running).await.unwrap());
     assert_eq!(
         store.get_job(running.id).await.unwrap().unwrap().progress,
         Some(50)
     );
-    let done = finished(running.clone(), JobStatus::Successful, 3);
-    assert!(
-        store
-            .finish_job(&running, &done, Some(&results("sync")))
-            .await
-            .unwrap()
-    );
+    let (done, written) = finish_successfully(&store, &running, 3, "sync").await;
+    assert!(written);
     assert_eq!(
         store.get_job(done.id).await.unwrap().unwrap().status,
         JobStatus::Successful
@@ -293,7 +271,6 @@ async fn sync_jobs_are_seen_while_they_run_and_written_when_they_end(place: Plac
 
 async fn job_list_filters_and_keyset_pages(place: Place) {
     let store = place.open().await;
-    let ids = |jobs: &[JobRecord]| jobs.iter().map(|j| j.id).collect::<Vec<_>>();
     let base = Utc::now() - chrono::Duration::hours(1);
     // 12 finished jobs: processes a/b alternating, successful/failed every
     // third, durations 0..11 s; plus one accepted and one running.
@@ -319,21 +296,10 @@ async fn job_list_filters_and_keyset_pages(place: Place) {
     queued.created = at(base, 21_000);
     store.enqueue_job(&queued, 100).await.unwrap();
     let claimed = store.claim_jobs(1).await.unwrap();
-    assert_eq!(ids(&claimed), vec![runs.id], "the older one runs");
+    assert_eq!(job_ids(&claimed), vec![runs.id], "the older one runs");
 
     let list = |filter: JobFilter, after: Option<JobCursor>, limit: usize| {
-        let store = store.clone();
-        async move {
-            store
-                .list_jobs(&JobQuery {
-                    filter,
-                    after,
-                    offset: 0,
-                    limit,
-                })
-                .await
-                .unwrap()
-        }
+        list_page(&store, filter, after, 0, limit)
     };
     // Everything, newest first.
     let page = list(JobFilter::default(), None, 100).await;
@@ -355,94 +321,106 @@ async fn job_list_filters_and_keyset_pages(place: Place) {
     let second = list(JobFilter::default(), Some(cursor), 5).await;
     let third = list(JobFilter::default(), second.next, 5).await;
     assert!(third.next.is_none());
-    let mut seen = ids(&first.jobs);
-    seen.extend(ids(&second.jobs));
-    seen.extend(ids(&third.jobs));
-    assert_eq!(seen, ids(&page.jobs), "the pages are the list, in order");
+    let mut seen = job_ids(&first.jobs);
+    seen.extend(job_ids(&second.jobs));
+    seen.extend(job_ids(&third.jobs));
+    assert_eq!(
+        seen,
+        job_ids(&page.jobs),
+        "the pages are the list, in order"
+    );
 
-    // Each filter, alone and combined.
-    let failed_a = JobFilter {
-        process_ids: vec!["a".into()],
-        statuses: vec![JobStatus::Failed],
-        ..JobFilter::default()
-    };
-    let expected: Vec<Uuid> = all
+    // Each filter, alone and combined: the jobs it lists, newest first.
+    // Jobs 0, 3, 6 and 9 failed; `runs` is running and newest but for
+    // the accepted `queued` and `newer`.
+    let failed_a: Vec<Uuid> = all
         .iter()
         .rev()
         .filter(|j| j.process_id == "a" && j.status == JobStatus::Failed)
         .map(|j| j.id)
         .collect();
-    assert_eq!(ids(&list(failed_a, None, 100).await.jobs), expected);
-
-    let two_processes_two_states = JobFilter {
-        process_ids: vec!["a".into(), "b".into()],
-        statuses: vec![JobStatus::Failed, JobStatus::Running],
-        ..JobFilter::default()
-    };
-    let got = list(two_processes_two_states, None, 100).await.jobs;
-    assert_eq!(got.len(), 4 + 1, "4 failed + 1 running");
-    assert!(got.windows(2).all(|w| w[0].created >= w[1].created));
-
-    let accepted = JobFilter {
-        statuses: vec![JobStatus::Accepted],
-        ..JobFilter::default()
-    };
-    let got = ids(&list(accepted, None, 100).await.jobs);
-    assert_eq!(got, vec![newer.id, queued.id]);
-
-    let slow = JobFilter {
-        min_duration: Some(9.0),
-        statuses: vec![JobStatus::Successful, JobStatus::Failed],
-        ..JobFilter::default()
-    };
-    let got = list(slow, None, 100).await.jobs;
-    assert_eq!(
-        got.iter().map(|j| j.duration_seconds()).collect::<Vec<_>>(),
-        vec![Some(11.0), Some(10.0), Some(9.0)]
-    );
-    let quick_b = JobFilter {
-        process_ids: vec!["b".into()],
-        max_duration: Some(3.0),
-        statuses: vec![JobStatus::Successful, JobStatus::Failed],
-        ..JobFilter::default()
-    };
-    let got = list(quick_b, None, 100).await.jobs;
-    assert_eq!(
-        got.iter().map(|j| j.duration_seconds()).collect::<Vec<_>>(),
-        vec![Some(3.0), Some(1.0)]
-    );
-    let nothing = JobFilter {
-        min_duration: Some(1_000_000.0),
-        ..JobFilter::default()
-    };
-    assert!(list(nothing, None, 10).await.jobs.is_empty());
-
-    let window = JobFilter {
-        created_from: Some(at(base, 3000)),
-        created_to: Some(at(base, 5000)),
-        ..JobFilter::default()
-    };
-    let got = list(window, None, 100).await.jobs;
-    assert_eq!(ids(&got), vec![all[5].id, all[4].id, all[3].id]);
-
-    let unknown = JobFilter {
-        process_ids: vec!["nope".into()],
-        ..JobFilter::default()
-    };
-    assert!(list(unknown, None, 10).await.jobs.is_empty());
+    let finished = vec![JobStatus::Successful, JobStatus::Failed];
+    let cases = [
+        (
+            "failed jobs of a",
+            JobFilter {
+                process_ids: vec!["a".into()],
+                statuses: vec![JobStatus::Failed],
+                ..JobFilter::default()
+            },
+            failed_a,
+        ),
+        (
+            "two processes, failed or running",
+            JobFilter {
+                process_ids: vec!["a".into(), "b".into()],
+                statuses: vec![JobStatus::Failed, JobStatus::Running],
+                ..JobFilter::default()
+            },
+            vec![runs.id, all[9].id, all[6].id, all[3].id, all[0].id],
+        ),
+        (
+            "accepted",
+            JobFilter {
+                statuses: vec![JobStatus::Accepted],
+                ..JobFilter::default()
+            },
+            vec![newer.id, queued.id],
+        ),
+        (
+            "finished in 9 s or more",
+            JobFilter {
+                min_duration: Some(9.0),
+                statuses: finished.clone(),
+                ..JobFilter::default()
+            },
+            vec![all[11].id, all[10].id, all[9].id],
+        ),
+        (
+            "finished jobs of b in 3 s or less",
+            JobFilter {
+                process_ids: vec!["b".into()],
+                max_duration: Some(3.0),
+                statuses: finished,
+                ..JobFilter::default()
+            },
+            vec![all[3].id, all[1].id],
+        ),
+        (
+            "no job is that slow",
+            JobFilter {
+                min_duration: Some(1_000_000.0),
+                ..JobFilter::default()
+            },
+            vec![],
+        ),
+        (
+            "created in a window",
+            JobFilter {
+                created_from: Some(at(base, 3000)),
+                created_to: Some(at(base, 5000)),
+                ..JobFilter::default()
+            },
+            vec![all[5].id, all[4].id, all[3].id],
+        ),
+        (
+            "an unknown process",
+            JobFilter {
+                process_ids: vec!["nope".into()],
+                ..JobFilter::default()
+            },
+            vec![],
+        ),
+    ];
+    for (what, filter, expected) in cases {
+        let got = list(filter, None, 100).await.jobs;
+        assert_eq!(job_ids(&got), expected, "{what}");
+    }
 
     // Offset paging still works.
-    let offset = store
-        .list_jobs(&JobQuery {
-            filter: JobFilter::default(),
-            after: None,
-            offset: 2,
-            limit: 3,
-        })
-        .await
-        .unwrap();
+    let offset = list_page(&store, JobFilter::default(), None, 2, 3).await;
     let everything = list(JobFilter::default(), None, 100).await.jobs;
-    assert_eq!(ids(&offset.jobs), ids(&everything[2..5]));
+    assert_eq!(job_ids(&offset.jobs), job_ids(&everything[2..5]));
 }
 
 async fn accepted_jobs_and_finished_results_survive_reopening(place: Place) {
@@ -453,13 +431,8 @@ async fn accepted_jobs_and_finished_results_survive_reopening(place: Place) {
         store.enqueue_job(&job("echo", true), 100).await.unwrap();
         let running = store.claim_jobs(1).await.unwrap().remove(0);
         assert_eq!(running.id, queued.id);
-        let done = finished(running.clone(), JobStatus::Successful, 2);
-        assert!(
-            store
-                .finish_job(&running, &done, Some(&results("kept")))
-                .await
-                .unwrap()
-        );
+        let (done, written) = finish_successfully(&store, &running, 2, "kept").await;
+        assert!(written);
         (queued, done)
     };
     // Give a dropped PostgreSQL node's tasks a moment to close.
@@ -495,48 +468,105 @@ fn process(id: &str, sha: &str, mutable: bool) -> ProcessRecord {
     }
 }
 
-async fn processes_deploy_replace_undeploy_atomically(place: Place) {
-    let store = place.open().await;
-    store
-        .install_process(&process("builtin", "s0", false), b"b0")
+/// Finish `running` as successful, `millis` after it started, with the
+/// results of [`results`]`(text)`: what a worker does at the end of a job.
+/// Returns the finished record and whether the store wrote it (not when
+/// the job was deleted meanwhile).
+async fn finish_successfully(
+    store: &Store,
+    running: &JobRecord,
+    millis: i64,
+    text: &str,
+) -> (JobRecord, bool) {
+    let done = finished(running.clone(), JobStatus::Successful, millis);
+    let written = store
+        .finish_job(running, &done, Some(&results(text)))
         .await
         .unwrap();
-    assert!(
-        store
-            .insert_process(&process("p", "s1", true), b"w1")
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .insert_process(&process("p", "s2", true), b"w2")
-            .await
-            .unwrap(),
-        "the id is taken"
-    );
-    assert_eq!(
-        store.get_process("p").await.unwrap().unwrap().module_sha256,
-        "s1"
-    );
-    assert!(
-        store
-            .replace_process(&process("p", "s3", true), b"w3")
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .replace_process(&process("missing", "s3", true), b"w3")
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .replace_process(&process("builtin", "s4", true), b"w4")
-            .await
-            .unwrap(),
-        "built-ins are immutable"
-    );
+    (done, written)
+}
+
+/// One page of `store.list_jobs`: the jobs matching `filter` after the
+/// cursor `after`, skipping `offset`, at most `limit`, newest first. The
+/// listing tests ask for many pages that differ only in these.
+async fn list_page(
+    store: &Store,
+    filter: JobFilter,
+    after: Option<JobCursor>,
+    offset: usize,
+    limit: usize,
+) -> JobPage {
+    let query = JobQuery {
+        filter,
+        after,
+        offset,
+        limit,
+    };
+    store.list_jobs(&query).await.unwrap()
+}
+
+/// The ids of `jobs`, in their order.
+fn job_ids(jobs: &[JobRecord]) -> Vec<Uuid> {
+    jobs.iter().map(|j| j.id).collect()
+}
+
+/// How [`write_process`] stores a process record.
+#[derive(Debug, Clone, Copy)]
+enum Write {
+    /// A built-in, immutable (`install_process`, which always takes it).
+    Install,
+    /// A deploy (`insert_process`).
+    Insert,
+    /// A replacement (`replace_process`).
+    Replace,
+}
+
+/// Store process `id` with module hash `sha` as `write` says: the record
+/// of [`process`] (mutable unless installed), the module's bytes `b` (a
+/// built-in) or `w`, then the digit of the hash. The contract tests write
+/// short sequences of these and then look at what the store kept. Returns
+/// whether the store took the record.
+async fn write_process(store: &Store, write: Write, id: &str, sha: &str) -> bool {
+    let installed = matches!(write, Write::Install);
+    let record = process(id, sha, !installed);
+    let bytes = format!("{}{}", if installed { "b" } else { "w" }, &sha[1..]).into_bytes();
+    match write {
+        Write::Install => store.install_process(&record, &bytes).await.map(|()| true),
+        Write::Insert => store.insert_process(&record, &bytes).await,
+        Write::Replace => store.replace_process(&record, &bytes).await,
+    }
+    .unwrap()
+}
+
+async fn processes_deploy_replace_undeploy_atomically(place: Place) {
+    let store = place.open().await;
+    write_process(&store, Write::Install, "builtin", "s0").await;
+    // Inserts and replaces in order, and whether the store takes each.
+    // After each, `p` has the module of the last write of `p` taken.
+    use Write::{Insert, Replace};
+    let writes = [
+        (Insert, "p", "s1", true, "a new id"),
+        (Insert, "p", "s2", false, "the id is taken"),
+        (Replace, "p", "s3", true, "a deployed process"),
+        (Replace, "missing", "s3", false, "no such process"),
+        (Replace, "builtin", "s4", false, "built-ins are immutable"),
+    ];
+    let mut p_module = "";
+    for (write, id, sha, taken, why) in writes {
+        assert_eq!(
+            write_process(&store, write, id, sha).await,
+            taken,
+            "{write:?} {id} ({sha}): {why}"
+        );
+        if taken && id == "p" {
+            p_module = sha;
+        }
+        assert_eq!(
+            store.get_process("p").await.unwrap().unwrap().module_sha256,
+            p_module,
+            "after {write:?} {id} ({sha})"
+        );
+    }
     assert_eq!(
         store.get_module("s1").await.unwrap().as_deref(),
         Some(&b"w1"[..]),
@@ -639,23 +669,12 @@ async fn jobs_are_listed_by_owner(place: Place) {
     store.enqueue_job(&waiting, 100).await.unwrap();
     let list = |owner: Option<&str>, statuses: Vec<JobStatus>| {
         let store = store.clone();
-        let owner = owner.map(str::to_owned);
-        async move {
-            let page = store
-                .list_jobs(&JobQuery {
-                    filter: JobFilter {
-                        owner,
-                        statuses,
-                        ..JobFilter::default()
-                    },
-                    after: None,
-                    offset: 0,
-                    limit: 100,
-                })
-                .await
-                .unwrap();
-            page.jobs.iter().map(|j| j.id).collect::<Vec<_>>()
-        }
+        let filter = JobFilter {
+            owner: owner.map(str::to_owned),
+            statuses,
+            ..JobFilter::default()
+        };
+        async move { job_ids(&list_page(&store, filter, None, 0, 100).await.jobs) }
     };
     assert_eq!(
         list(Some("alice"), vec![]).await,
@@ -689,31 +708,16 @@ async fn unused_modules_are_collected_after_their_grace(place: Place) {
         let store = store.clone();
         async move { store.get_module(sha).await.unwrap().is_some() }
     };
-    store
-        .install_process(&process("builtin", "s0", false), b"b0")
-        .await
-        .unwrap();
-    store
-        .insert_process(&process("p", "s1", true), b"w1")
-        .await
-        .unwrap();
+    write_process(&store, Write::Install, "builtin", "s0").await;
+    write_process(&store, Write::Insert, "p", "s1").await;
     // Refused (the id is taken), but its bytes were written first.
-    store
-        .insert_process(&process("p", "s2", true), b"w2")
-        .await
-        .unwrap();
+    write_process(&store, Write::Insert, "p", "s2").await;
     // A job queued under p's first version, which is then replaced.
     let queued = JobRecord::new("p", "s1", job("p", true).request, true);
     store.enqueue_job(&queued, 100).await.unwrap();
-    store
-        .replace_process(&process("p", "s3", true), b"w3")
-        .await
-        .unwrap();
+    write_process(&store, Write::Replace, "p", "s3").await;
     // Undeployed, with only a finished job left.
-    store
-        .insert_process(&process("q", "s4", true), b"w4")
-        .await
-        .unwrap();
+    write_process(&store, Write::Insert, "q", "s4").await;
     let mut failed = JobRecord::new("q", "s4", job("q", false).request, false);
     failed.mark_failed(FailureKind::Trap, "it trapped");
     store.insert_failed_job(&failed).await.unwrap();
@@ -748,13 +752,8 @@ async fn unused_modules_are_collected_after_their_grace(place: Place) {
         Vec::<String>::new(),
         "the running job's version stays"
     );
-    let done = finished(running.clone(), JobStatus::Successful, 5);
-    assert!(
-        store
-            .finish_job(&running, &done, Some(&results("x")))
-            .await
-            .unwrap()
-    );
+    let (done, written) = finish_successfully(&store, &running, 5, "x").await;
+    assert!(written);
     let collected = store.collect_modules(Duration::from_secs(1)).await.unwrap();
     assert_eq!(collected, ["s1"]);
     assert!(module("s3").await && module("s0").await);

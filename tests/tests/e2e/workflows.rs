@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use wasmproc_tests::{
-    ADMIN_TOKEN, Api, ChildServer, HOSTILE_WASM, JOB_TIMEOUT, TestServer, assert_exception,
-    body_links, detail, last_segment, output_value, polyglot_component,
+    ADMIN_TOKEN, Api, HOSTILE_WASM, JOB_TIMEOUT, Reply, TestServer, assert_exception, body_links,
+    detail, last_segment, output_value, polyglot_component,
 };
 
 use super::BINARY;
@@ -49,6 +49,21 @@ async fn job_count(api: &Api) -> usize {
         .len()
 }
 
+/// Execute, synchronously, `echo` of a step that runs `hostile` told to
+/// misbehave as `behaviour`: a valid workflow whose step fails when it
+/// runs. Panics unless the answer is a 500 OGC exception; returns the
+/// reply and its detail, which says why the step failed.
+async fn failed_hostile_step(server: &Api, behaviour: &str) -> (Reply, String) {
+    let request = json!({ "inputs": { "stringInput": {
+        "process": "hostile",
+        "inputs": { "behaviour": behaviour },
+        "outputs": { "result": {} }
+    } } });
+    let reply = server.execute("echo", &request).await;
+    let reason = detail(&assert_exception(&reply, 500, None));
+    (reply, reason)
+}
+
 #[tokio::test]
 async fn a_chain_across_rust_python_and_javascript_runs_in_host() {
     let server = server().await;
@@ -70,28 +85,14 @@ async fn a_chain_across_rust_python_and_javascript_runs_in_host() {
 
     // Each step is a job of its own, linked both ways.
     let parent = server.job(&parent_id).await;
-    let steps = body_links(&parent, "item");
-    assert_eq!(steps.len(), 1, "echo has one step: {parent}");
-    let js_job = server.job(&last_segment(&steps[0])).await;
+    let js_job = server.only_step(&parent).await;
     assert_eq!(js_job["processID"], "hello-world-js");
     assert_eq!(js_job["status"], "successful");
-    assert_eq!(
-        body_links(&js_job, "up"),
-        vec![format!("{}/jobs/{parent_id}", server.base())]
-    );
-    let py_job = server
-        .job(&last_segment(&body_links(&js_job, "item")[0]))
-        .await;
+    let py_job = server.only_step(&js_job).await;
     assert_eq!(py_job["processID"], "hello-world-py");
-    let rust_job = server
-        .job(&last_segment(&body_links(&py_job, "item")[0]))
-        .await;
+    let rust_job = server.only_step(&py_job).await;
     assert_eq!(rust_job["processID"], "hello-world");
     assert!(body_links(&rust_job, "item").is_empty());
-    assert_eq!(
-        last_segment(&body_links(&rust_job, "up")[0]),
-        py_job["jobID"].as_str().unwrap()
-    );
     let results = server
         .get_json(&format!(
             "/jobs/{}/results",
@@ -204,16 +205,7 @@ async fn a_failing_step_fails_its_parent_naming_the_step() {
     )
     .await;
     // A valid tree whose step traps when it runs.
-    let request = json!({ "inputs": {
-        "stringInput": {
-            "process": "hostile",
-            "inputs": { "behaviour": "panic" },
-            "outputs": { "result": {} }
-        }
-    }});
-    let reply = server.execute("echo", &request).await;
-    let exception = assert_exception(&reply, 500, None);
-    let reason = detail(&exception);
+    let (reply, reason) = failed_hostile_step(&server, "panic").await;
     assert!(
         reason.contains("step inputs.stringInput.process") && reason.contains("'hostile'"),
         "{reason}"
@@ -224,9 +216,7 @@ async fn a_failing_step_fails_its_parent_naming_the_step() {
         ))
         .await;
     assert_eq!(parent["status"], "failed");
-    let step = server
-        .job(&last_segment(&body_links(&parent, "item")[0]))
-        .await;
+    let step = server.only_step(&parent).await;
     assert_eq!(step["processID"], "hostile");
     assert_eq!(step["status"], "failed", "the failed step is kept: {step}");
     server.shutdown().await;
@@ -256,11 +246,7 @@ async fn dismissing_a_workflow_dismisses_its_running_step() {
         .expect_status(200);
     // Within seconds (not the 30 s pause) the step is gone too.
     server
-        .wait_until_gone(
-            &format!("/jobs/{step_id}"),
-            Duration::from_secs(10),
-            "the step outlived its dismissed parent",
-        )
+        .wait_until_job_gone(&step_id, "the step outlived its dismissed parent")
         .await;
     assert_eq!(server.get(&format!("/jobs/{parent_id}")).await.status, 404);
     server.shutdown().await;
@@ -406,14 +392,8 @@ async fn running_step(api: &Api, parent_id: &str) -> String {
 #[tokio::test]
 async fn kill_9_during_a_workflow_leaves_it_finished_or_failed_with_a_reason() {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let (store, _database) = super::child_store_toml().await;
-    let config = ChildServer::write_config(
-        dir.path(),
-        &format!("\n[execution]\nmax_concurrent_jobs = 2\n{store}"),
-    );
-    let stderr = dir.path().join("stderr.log");
-    let startup = Duration::from_secs(60);
-    let child = ChildServer::spawn(BINARY, &config, &stderr, startup);
+    let (config, _database) = super::child_config(dir.path(), 2).await;
+    let child = config.spawn(BINARY);
     let request = json!({ "inputs": { "stringInput": {
         "process": "echo",
         "inputs": { "stringInput": "slow step", "pause": 2 },
@@ -427,7 +407,7 @@ async fn kill_9_during_a_workflow_leaves_it_finished_or_failed_with_a_reason() {
     // node re-runs what a lost node held) or failed saying why (one node
     // cannot know what the interrupted guest did); and the step that was
     // running is not left running.
-    let child = ChildServer::spawn(BINARY, &config, &stderr, startup);
+    let child = config.spawn(BINARY);
     let parent = child
         .wait_for_status(
             &parent_id,
@@ -561,14 +541,7 @@ async fn a_call_written_twice_runs_once_and_a_tree_shares_one_fuel_budget() {
         std::fs::read(HOSTILE_WASM).expect("hostile component"),
     )
     .await;
-    let request = json!({ "inputs": { "stringInput": {
-        "process": "hostile",
-        "inputs": { "behaviour": "infinite-loop" },
-        "outputs": { "result": {} }
-    } } });
-    let reply = server.execute("echo", &request).await;
-    let exception = assert_exception(&reply, 500, None);
-    let reason = detail(&exception);
+    let (_, reason) = failed_hostile_step(&server, "infinite-loop").await;
     assert!(
         reason.contains("fuel limit exhausted")
             && reason.contains("workflow's fuel budget (execution.workflow_fuel = 2000000000"),
