@@ -762,7 +762,7 @@ const STORAGE_FILL_JOBS: usize = 40;
 /// Run synchronous jobs with `run` until the server refuses one for its
 /// storage bound: the opening of the storage-bound tests (the server's
 /// `max_stored_bytes`, a key's own bound). Panics unless a 507 comes within
-/// [`STORAGE_FILL_JOBS`] jobs, at least two jobs were stored before it,
+/// 40 jobs (`STORAGE_FILL_JOBS`), at least two jobs were stored before it,
 /// every earlier reply was 200 with a `rel=monitor` link, and the refusal
 /// is an OGC exception of type `urn:wasmproc:error:storage-full` with a
 /// `Retry-After` header. `bound` names the bound in the messages. Returns
