@@ -160,6 +160,8 @@ pub struct Server {
     /// `execution.shutdown_grace`, kept because the configuration itself
     /// is not.
     shutdown_grace: std::time::Duration,
+    /// The store, closed at the end of `shutdown` (see [`Store::close`]).
+    store: Store,
     // Dropped last: stops the guests after HTTP has stopped.
     executor: Executor,
 }
@@ -329,7 +331,7 @@ impl Server {
         let app = router(AppState {
             registry,
             scheduler: scheduler.clone(),
-            store,
+            store: store.clone(),
             config: config.clone(),
             base_url: Arc::from(base_url.as_str()),
         });
@@ -355,6 +357,7 @@ impl Server {
             retention,
             scheduler: Some(scheduler),
             shutdown_grace: config.execution.shutdown_grace,
+            store,
             executor,
         })
     }
@@ -413,6 +416,9 @@ impl Server {
             })
             .await;
         }
+        // Jobs and requests are gone; a flush or scan they started on the
+        // blocking pool may still hold the database (and sled's lock).
+        self.store.close().await;
         served
     }
 }

@@ -240,11 +240,6 @@ impl TestServer {
         let server = Server::start(config.clone())
             .await
             .unwrap_or_else(|e| panic!("server did not start: {e:?}"));
-        TestServer::from_started(server, dirs, config)
-    }
-
-    /// The test server around a started `server`.
-    fn from_started(server: Server, dirs: Arc<Dirs>, config: Config) -> TestServer {
         let api = Api::new(server.base_url());
         TestServer {
             server: Some(server),
@@ -288,23 +283,6 @@ impl TestServer {
                 .await
                 .unwrap_or_else(|e| panic!("graceful shutdown failed: {e}"));
         }
-        // The old server's last blocking store task (a sled flush on
-        // tokio's blocking pool) can outlive `shutdown` by a few
-        // milliseconds and hold sled's file lock until it ends; a real
-        // restart is a new process, where the lock goes with the old one.
-        // So wait for the lock, at most 5 s, and fail on any other error.
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        loop {
-            match Server::start(self.config.clone()).await {
-                Ok(server) => return TestServer::from_started(server, self.dirs, self.config),
-                Err(e)
-                    if format!("{e:?}").contains("could not acquire lock")
-                        && std::time::Instant::now() < deadline =>
-                {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                Err(e) => panic!("server did not restart: {e:?}"),
-            }
-        }
+        TestServer::start_in(self.dirs.clone(), self.config.clone()).await
     }
 }

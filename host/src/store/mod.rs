@@ -362,6 +362,16 @@ impl Store {
         }
     }
 
+    /// Let the server's shutdown finish with the store: on sled, wait (at
+    /// most 10 s) for its work on the blocking pool, which holds the
+    /// database and with it the directory lock. PostgreSQL has nothing to
+    /// wait for: its connections close when the pool is dropped.
+    pub async fn close(&self) {
+        if let Store::Sled(sled) = self {
+            sled.close().await;
+        }
+    }
+
     /// `sled` or `postgres`.
     pub fn backend_name(&self) -> &'static str {
         match self {

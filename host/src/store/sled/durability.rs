@@ -20,7 +20,11 @@ pub(super) struct Durability {
 
 impl Durability {
     /// Wait until everything this caller wrote to `db` is on disk.
-    pub(super) async fn flush(&self, db: &sled::Db) -> Result<(), SledError> {
+    pub(super) async fn flush(
+        &self,
+        db: &sled::Db,
+        blocking: &tokio_util::task::TaskTracker,
+    ) -> Result<(), SledError> {
         let request = self.written.fetch_add(1, Ordering::SeqCst) + 1;
         let _turn = self.flushing.lock().await;
         if self.durable.load(Ordering::SeqCst) >= request {
@@ -32,7 +36,8 @@ impl Durability {
         // sled's flush blocks until fsync returns: run it on the blocking
         // pool, so only the waiters wait, not an executor thread.
         let db = db.clone();
-        tokio::task::spawn_blocking(move || db.flush())
+        blocking
+            .spawn_blocking(move || db.flush())
             .await
             .map_err(|e| SledError(sled::Error::ReportableBug(e.to_string())))??;
         self.durable.fetch_max(covered, Ordering::SeqCst);

@@ -485,31 +485,32 @@ impl SledStore {
             owner: Option<String>,
         }
         let store = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut stored = StoredBytes::default();
-            let mut owner_of = std::collections::HashMap::new();
-            for entry in store.jobs.iter() {
-                let (key, value) = entry?;
-                stored.total += value.len() as u64;
-                if !by_owner {
-                    continue;
+        self.blocking
+            .spawn_blocking(move || {
+                let mut stored = StoredBytes::default();
+                let mut owner_of = std::collections::HashMap::new();
+                for entry in store.jobs.iter() {
+                    let (key, value) = entry?;
+                    stored.total += value.len() as u64;
+                    if !by_owner {
+                        continue;
+                    }
+                    if let Ok(Owned { owner: Some(owner) }) = serde_json::from_slice(&value) {
+                        *stored.by_owner.entry(owner.clone()).or_default() += value.len() as u64;
+                        owner_of.insert(key, owner);
+                    }
                 }
-                if let Ok(Owned { owner: Some(owner) }) = serde_json::from_slice(&value) {
-                    *stored.by_owner.entry(owner.clone()).or_default() += value.len() as u64;
-                    owner_of.insert(key, owner);
+                for entry in store.results.iter() {
+                    let (key, value) = entry?;
+                    stored.total += value.len() as u64;
+                    if let Some(owner) = owner_of.get(&key) {
+                        *stored.by_owner.entry(owner.clone()).or_default() += value.len() as u64;
+                    }
                 }
-            }
-            for entry in store.results.iter() {
-                let (key, value) = entry?;
-                stored.total += value.len() as u64;
-                if let Some(owner) = owner_of.get(&key) {
-                    *stored.by_owner.entry(owner.clone()).or_default() += value.len() as u64;
-                }
-            }
-            Ok(stored)
-        })
-        .await
-        .map_err(|e| StoreError::from(sled::Error::ReportableBug(e.to_string())))?
+                Ok(stored)
+            })
+            .await
+            .map_err(|e| StoreError::from(sled::Error::ReportableBug(e.to_string())))?
     }
 
     /// Stored jobs plus running sync jobs (sled counts a tree by walking

@@ -102,7 +102,8 @@ impl SledStore {
         query: &JobQuery,
     ) -> Result<JobPage, StoreError> {
         let (store, query) = (self.clone(), query.clone());
-        tokio::task::spawn_blocking(move || store.list_blocking(&query))
+        self.blocking
+            .spawn_blocking(move || store.list_blocking(&query))
             .await
             .map_err(|e| StoreError::from(sled::Error::ReportableBug(e.to_string())))?
     }

@@ -52,6 +52,7 @@ use uuid::Uuid;
 
 use super::{JobRecord, ProcessRecord, StoreError, StoreEvent};
 use durability::Durability;
+use tokio_util::task::TaskTracker;
 
 /// A sled failure (I/O, corruption).
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +117,11 @@ pub struct SledStore {
     /// When this store was opened: the last touch of every module not in
     /// `module_touched`.
     opened: std::time::Instant,
+    /// The store's work on tokio's blocking pool (flushes, long scans),
+    /// each holding the database. A blocking task runs to its end even
+    /// when the future awaiting it is dropped, so [`SledStore::close`]
+    /// waits for these: until then sled's file lock is still held.
+    blocking: TaskTracker,
 }
 
 /// Lock a mutex, ignoring poisoning: every critical section here leaves
@@ -157,6 +163,7 @@ impl SledStore {
             events: broadcast::channel(256).0,
             module_touched: Mutex::default(),
             opened: std::time::Instant::now(),
+            blocking: TaskTracker::new(),
             db,
         };
         store.migrate()?;
@@ -216,7 +223,7 @@ impl SledStore {
     /// `durability`). Only for writes a client is told about: the others
     /// reach the disk with sled's own periodic flush.
     async fn flush(&self) -> Result<(), StoreError> {
-        Ok(self.durability.flush(&self.db).await?)
+        Ok(self.durability.flush(&self.db, &self.blocking).await?)
     }
 
     // ---- processes and modules -------------------------------------------
@@ -244,6 +251,27 @@ impl SledStore {
         self.touch_module(&record.module_sha256);
         self.modules.insert(record.module_sha256.as_bytes(), wasm)?;
         Ok(())
+    }
+
+    /// Wait until no blocking task of this store runs (at most 10 s): once
+    /// the server's last handle on the store is then dropped, sled's
+    /// directory lock is free for the next process, or for a server started
+    /// again in this one. Closing the tracker only lets `wait` return once
+    /// it is empty; the server calls this after its requests and jobs have
+    /// stopped, so nothing spawns new blocking work meanwhile.
+    pub(crate) async fn close(&self) {
+        const LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
+        self.blocking.close();
+        if tokio::time::timeout(LIMIT, self.blocking.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                running = self.blocking.len(),
+                "sled: blocking tasks still running {LIMIT:?} after shutdown; \
+                 the database stays locked until they end"
+            );
+        }
     }
 
     /// Deploy: the module bytes (keyed by their hash, so storing them
