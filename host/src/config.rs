@@ -508,8 +508,10 @@ pub struct ExecutionConfig {
     /// undeploy. Default 10 min.
     #[serde(with = "humantime_serde")]
     pub module_grace: Duration,
-    /// On shutdown, how long running jobs may take to finish before they
-    /// are stopped and re-queued. Default 30 s.
+    /// On shutdown, how long open requests and running jobs may take to
+    /// finish, counted from the signal, before the jobs still running are
+    /// stopped: async ones are re-queued, a sync request is answered 503
+    /// with Retry-After. Default 30 s.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
     /// Whether an output its description does not declare, or whose value

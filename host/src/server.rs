@@ -36,10 +36,14 @@
 //!
 //! # Shutdown, in order, and why
 //! Stop accepting connections and let open requests finish (a sync client
-//! gets its answer), then give running jobs `execution.shutdown_grace` and
-//! stop the rest (async ones go back to the queue), then stop the executor,
-//! whose tasks hold the store: once [`Server::shutdown`] returns, the data
-//! directory is free for the next server.
+//! gets its answer), then stop the jobs still running (async ones go back
+//! to the queue, a sync client is told 503 to send its request again),
+//! then stop the executor, whose tasks hold the store: once
+//! [`Server::shutdown`] returns, the data directory is free for the next
+//! server. Requests and jobs share one budget, `execution.shutdown_grace`,
+//! counted from the start of the shutdown: an operator who gives the
+//! server five minutes gives them to a long sync request too, and one who
+//! gives it three seconds is not kept waiting thirty by a sync request.
 //!
 //! HTTP goes first because a synchronous request is waiting on a job: the
 //! scheduler must still be running for that job to finish and the client
@@ -384,30 +388,49 @@ impl Server {
         self.app.clone()
     }
 
-    /// Stop accepting connections and finish in-flight requests; give
-    /// running jobs `execution.shutdown_grace` to finish, stop and re-queue
-    /// the rest; stop the executor; release the data directory (a new
-    /// server can open it as soon as this returns).
+    /// Stop accepting connections and finish in-flight requests and
+    /// running jobs within `execution.shutdown_grace`; stop the jobs still
+    /// running then (async ones are re-queued); stop the executor; release
+    /// the data directory (a new server can open it as soon as this
+    /// returns).
     ///
     /// The retention sweep is aborted first; a sweep cut short leaves the
-    /// rest for the next one. The wait is bounded at each step: up to 30 s
-    /// for open connections, `shutdown_grace` for the jobs (plus up to
-    /// 15 s for stopped guests to end and outcomes to be written), 10 s
-    /// for the executor's tasks. The result is that of the HTTP task: an
-    /// error only when serving itself failed.
+    /// rest for the next one. The wait is bounded at each step:
+    /// `shutdown_grace`, from the call, for open requests and running jobs
+    /// together; then up to 15 s for stopped guests to end and outcomes to
+    /// be written, [`ANSWER_WAIT`] for the requests those jobs belonged to
+    /// to be answered, 10 s for the executor's tasks. The result is that
+    /// of the HTTP task: an error only when serving itself failed.
     pub async fn shutdown(mut self) -> Result<(), ServerError> {
+        let deadline = tokio::time::Instant::now() + self.shutdown_grace;
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
         self.retention.abort();
         let _ = (&mut self.retention).await;
-        let served = match (&mut self.http).await {
+        // Open requests first: a sync request's job runs meanwhile (the
+        // scheduler is still up) and its client gets the answer.
+        let drained = tokio::time::timeout_at(deadline, &mut self.http).await;
+        if let Some(scheduler) = self.scheduler.take() {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            scheduler.shutdown(left).await;
+        }
+        // A sync request whose job was just stopped is answered (503) by
+        // its connection's task: give that answer a moment to be written.
+        let served = match drained {
+            Ok(ended) => ended,
+            Err(_) => match tokio::time::timeout(ANSWER_WAIT, &mut self.http).await {
+                Ok(ended) => ended,
+                Err(_) => {
+                    self.http.abort();
+                    Ok(Ok(()))
+                }
+            },
+        };
+        let served = match served {
             Ok(served) => served.map_err(ServerError::Io),
             Err(join) => Err(ServerError::HttpTaskEnded(join)),
         };
-        if let Some(scheduler) = self.scheduler.take() {
-            scheduler.shutdown(self.shutdown_grace).await;
-        }
         if let Some(executor) = self.executor.0.take() {
             // Waits for the executor's tasks to be dropped, and with them
             // their handles on the store.
@@ -433,14 +456,12 @@ impl Drop for Server {
     }
 }
 
-/// Longest the HTTP side waits for open connections to finish at shutdown.
-///
-/// A synchronous request may wait for its job longer than this
-/// (`execution.sync_timeout` is 60 s by default); when it is still open
-/// after this time, shutdown goes on without waiting for it. Its job then
-/// gets `shutdown_grace` like any other, and the connection's task
-/// answers if the job ends in time, or ends with the process.
-const CONNECTION_DRAIN: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long a shutdown waits, once `shutdown_grace` is over and the jobs
+/// still running are stopped, for the requests of stopped sync jobs to be
+/// answered and their connections to close. Writing an answer takes
+/// microseconds; a client that does not read it is not waited for longer
+/// than this.
+const ANSWER_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Accept connections until `stop` fires, each served by hyper with a
 /// header read timeout (a client that trickles its headers is cut off);
@@ -450,8 +471,8 @@ const CONNECTION_DRAIN: std::time::Duration = std::time::Duration::from_secs(30)
 /// header read timeout, and a slow-loris client holding thousands of
 /// half-sent requests is what that timeout bounds. Each connection is
 /// watched by a [`GracefulShutdown`](hyper_util::server::graceful::GracefulShutdown)
-/// so that shutdown finishes in-flight requests (up to
-/// `CONNECTION_DRAIN`) instead of cutting them.
+/// so that shutdown finishes in-flight requests instead of cutting them;
+/// [`Server::shutdown`] bounds that wait (`shutdown_grace`).
 ///
 /// HTTP/1.1 only. The timeout is an HTTP/1 setting (it needs the timer
 /// set with it: hyper panics on a timeout without one), and it runs from
@@ -509,7 +530,7 @@ async fn serve_http(
         }
     }
     drop(listener);
-    let _ = tokio::time::timeout(CONNECTION_DRAIN, graceful.shutdown()).await;
+    graceful.shutdown().await;
     Ok(())
 }
 

@@ -234,6 +234,24 @@ pub(crate) fn job_failed(job: &JobRecord) -> ApiError {
     )
 }
 
+/// 503 for a synchronous request whose job this server stopped before it
+/// ended: a shutdown whose `shutdown_grace` ran out, or (PostgreSQL) a
+/// lease this node could no longer renew. The request was valid and may
+/// well succeed when sent again, on this server once it is back or on
+/// another node; the job has no results.
+pub(crate) fn job_stopped(job: &JobRecord) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        exception_type::SERVER_ERROR,
+        "Job stopped",
+        format!(
+            "job {} was stopped before it ended (the server is shutting down, or lost the job); it has no results: send the request again",
+            job.id
+        ),
+    )
+    .retry_after(5)
+}
+
 /// 409 for a synchronous request whose job a client dismissed while it
 /// ran: nothing failed, and there are no results to give.
 pub(crate) fn job_dismissed(job: &JobRecord) -> ApiError {
@@ -282,7 +300,7 @@ fn monitor_link(state: &AppState, job: &JobRecord) -> HeaderValue {
         BodyRejections,
         (status = 415, description = "Body is not JSON", body = Exception, content_type = "application/problem+json"),
         (status = 500, response = JobFailed),
-        (status = 503, description = "Queue full; see Retry-After", body = Exception, content_type = "application/problem+json"),
+        (status = 503, description = "Queue full, shutting down, or the synchronous job was stopped by a shutdown before it ended; see Retry-After", body = Exception, content_type = "application/problem+json"),
         (status = 507, description = "The stored job data reached `execution.max_stored_bytes`, or the data directory's disk has less than `execution.min_free_disk_bytes` free; see Retry-After", body = Exception, content_type = "application/problem+json")))]
 pub(crate) async fn execute(
     State(state): State<AppState>,
@@ -357,6 +375,7 @@ pub(crate) async fn execute(
             let mut response = match results {
                 Some(results) => render(&job, &results, response_type, &state.base_url),
                 None if job.status == JobStatus::Dismissed => job_dismissed(&job).into_response(),
+                None if job.status == JobStatus::Running => job_stopped(&job).into_response(),
                 None => job_failed(&job).into_response(),
             };
             response

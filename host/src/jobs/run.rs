@@ -583,7 +583,8 @@ impl Inner {
     /// (`stopped_by_shutdown`); a job stopped before that was dismissed or
     /// lost. A sync job is never re-queued: stopped by a shutdown or a lost
     /// lease, it comes back as it was (`running`, nothing written), its
-    /// client is answered as for a failed job, and its record is settled
+    /// client is answered 503 with Retry-After (send it again; the API's
+    /// `job_stopped`), and its record is settled
     /// by the lease sweep (PostgreSQL: failed as `node-lost`); on sled a
     /// running sync job lives only in memory, and goes with the process.
     async fn stopped(

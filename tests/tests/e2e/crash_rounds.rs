@@ -55,8 +55,8 @@ use reqwest::Method;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::{Value, json};
 use wasmproc_tests::{
-    Api, ChildConfig, POLL_INTERVAL, REL_MONITOR, assert_valid, last_segment, link_header_href,
-    output_value,
+    Api, ChildConfig, POLL_INTERVAL, REL_MONITOR, assert_retry_later, assert_valid, last_segment,
+    link_header_href, output_value,
 };
 
 use super::BINARY;
@@ -1026,29 +1026,51 @@ async fn kill_9_rounds_under_mixed_load_lose_nothing_answered() {
 /// SIGTERM: the server stops accepting connections at once, lets a job
 /// that ends within `shutdown_grace` finish, stops a longer one and puts it
 /// back in the queue, leaves queued jobs queued, and exits 0; after a
-/// restart the re-queued and queued jobs run to success.
+/// restart the re-queued and queued jobs run to success. Sync requests
+/// share the grace: one whose job ends within it gets its 200, one whose
+/// job outlasts it gets 503 with Retry-After, not a cut connection and
+/// not a shutdown kept waiting past the grace.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_short_jobs_requeues_long_ones_and_stops_accepting() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let config = ChildConfig::write(
         dir.path(),
-        "\n[execution]\nmax_concurrent_jobs = 2\nshutdown_grace = \"3s\"\n",
+        "\n[execution]\nmax_concurrent_jobs = 4\nshutdown_grace = \"3s\"\n",
     );
     let mut child = config.spawn(BINARY);
     let echo =
         |text: &str, pause: f64| json!({ "inputs": { "stringInput": text, "pause": pause } });
-    // Two workers: `short` ends within the grace, `long` does not; two wait.
+    // Four workers: `short` and `sync short` end within the grace, `long`
+    // and `sync long` do not; two wait.
     let short = child.execute_async("echo", &echo("short", 1.0)).await;
     let long = child.execute_async("echo", &echo("long", 6.0)).await;
-    let queued = [
-        child.execute_async("echo", &echo("queued 1", 0.1)).await,
-        child.execute_async("echo", &echo("queued 2", 0.1)).await,
-    ];
+    let sync = |text: &'static str, pause: f64| {
+        let client = Api::new(child.base());
+        tokio::spawn(async move { client.execute("echo", &echo(text, pause)).await })
+    };
+    let sync_short = sync("sync short", 1.0);
+    let sync_long = sync("sync long", 8.0);
     for id in [&short, &long] {
         child
             .wait_for_status(id, &["running"], Duration::from_secs(30))
             .await;
     }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.get_json("/jobs?status=running&limit=10").await["jobs"]
+        .as_array()
+        .map_or(0, Vec::len)
+        < 4
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the two sync jobs were not running within 30 s"
+        );
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+    let queued = [
+        child.execute_async("echo", &echo("queued 1", 0.1)).await,
+        child.execute_async("echo", &echo("queued 2", 0.1)).await,
+    ];
     child.sigterm();
 
     // While it waits for `long` (up to the 3 s grace), it takes no new
@@ -1091,6 +1113,21 @@ async fn sigterm_finishes_short_jobs_requeues_long_ones_and_stops_accepting() {
         .await
         .expect("waiting for the server");
     assert!(status.success(), "graceful exit status {status}");
+    let answered = sync_short.await.expect("sync short request");
+    answered.expect_status(200);
+    assert!(
+        answered.text().contains("sync short"),
+        "the sync job within the grace answered its result: {}",
+        answered.text()
+    );
+    let cut = sync_long.await.expect("sync long request");
+    let body = assert_retry_later(&cut, 503);
+    assert!(
+        body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("send the request again")),
+        "the sync job stopped at the grace says to send it again: {body}"
+    );
 
     let child = config.spawn(BINARY);
     let cut = child.job(&long).await;
