@@ -398,7 +398,7 @@ impl Server {
     /// rest for the next one. The wait is bounded at each step:
     /// `shutdown_grace`, from the call, for open requests and running jobs
     /// together; then up to 15 s for stopped guests to end and outcomes to
-    /// be written, [`ANSWER_WAIT`] for the requests those jobs belonged to
+    /// be written, up to 5 s for the requests those jobs belonged to
     /// to be answered, 10 s for the executor's tasks. The result is that
     /// of the HTTP task: an error only when serving itself failed.
     pub async fn shutdown(mut self) -> Result<(), ServerError> {
