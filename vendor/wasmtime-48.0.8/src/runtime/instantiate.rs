@@ -25,6 +25,15 @@ pub struct CompiledModule {
     index: Arc<CompiledFunctionsTable>,
     /// Sorted list, by function index, of names we have for this module.
     func_names: Vec<FunctionName>,
+    /// wasmproc patch (vendor/README.md): for each defined function, by
+    /// `DefinedFuncIndex`, the text-section offsets of its body and of its
+    /// array-to-wasm trampoline (`u32::MAX` where either is missing),
+    /// looked up once here. Initialising a `VMFuncRef` needs both; without
+    /// this table each initialisation does two `func_loc` searches, and a
+    /// module whose element segments are placed at an imported
+    /// `__table_base` (every dynamically linked componentize-py library)
+    /// initialises thousands of them on every instantiation.
+    defined_func_starts: Box<[(u32, u32)]>,
 }
 
 impl CompiledModule {
@@ -58,10 +67,35 @@ impl CompiledModule {
             meta: info.meta,
             index,
             func_names: info.func_names,
+            defined_func_starts: Box::default(),
         };
+        ret.defined_func_starts = ret.lookup_defined_func_starts();
         ret.register_profiling(profiler)?;
 
         Ok(ret)
+    }
+
+    fn lookup_defined_func_starts(&self) -> Box<[(u32, u32)]> {
+        let module_index = self.module_index();
+        let start = |key| self.index.func_loc(key).map_or(u32::MAX, |loc| loc.start);
+        self.module
+            .defined_func_indices()
+            .map(|i| {
+                (
+                    start(FuncKey::DefinedWasmFunction(module_index, i)),
+                    start(FuncKey::ArrayToWasmTrampoline(module_index, i)),
+                )
+            })
+            .collect()
+    }
+
+    /// wasmproc patch: the text-section offsets of the body and of the
+    /// array-to-wasm trampoline of the defined function `index`, as
+    /// `func_loc` would give them, or `None` if either is missing.
+    #[inline]
+    pub fn defined_func_starts(&self, index: DefinedFuncIndex) -> Option<(u32, u32)> {
+        let (wasm, array) = *self.defined_func_starts.get(index.as_u32() as usize)?;
+        (wasm != u32::MAX && array != u32::MAX).then_some((wasm, array))
     }
 
     fn register_profiling(&mut self, profiler: &dyn ProfilingAgent) -> Result<()> {

@@ -967,13 +967,31 @@ impl Instance {
         )
         .expect("module not in store");
 
-        let array_call =
-            VmPtr::from(NonNull::from(module_with_code.function(array_to_wasm_key)).cast());
+        // wasmproc patch (vendor/README.md): a defined function's two
+        // offsets come from the table `CompiledModule` looked up once.
+        let starts = match wasm_key {
+            FuncKey::DefinedWasmFunction(_, def_index) => module_with_code
+                .module()
+                .compiled_module()
+                .defined_func_starts(def_index),
+            _ => None,
+        };
+        let (array_code, wasm_code) = match starts {
+            Some((wasm, array)) => (
+                module_with_code.text_from(array),
+                module_with_code.text_from(wasm),
+            ),
+            None => (
+                module_with_code.function(array_to_wasm_key),
+                module_with_code.function(wasm_key),
+            ),
+        };
+
+        let array_call = VmPtr::from(NonNull::from(array_code).cast());
 
         let wasm_call = Some(VmPtr::from(
             NonNull::new(
-                module_with_code
-                    .function(wasm_key)
+                wasm_code
                     .as_ptr()
                     .cast::<VMWasmCallFunction>()
                     .cast_mut(),
