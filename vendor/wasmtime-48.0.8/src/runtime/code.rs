@@ -428,13 +428,6 @@ impl<'a> ModuleWithCode<'a> {
         self.module
     }
 
-    /// wasmproc patch: the text section from `offset` on (the same
-    /// address `function` gives for a function starting there).
-    #[inline]
-    pub(crate) fn text_from(&self, offset: u32) -> &[u8] {
-        &self.store_code.text()[offset as usize..]
-    }
-
     /// Returns the slice in the text section of the function that
     /// `key` points to.
     #[inline]

@@ -138,6 +138,16 @@ pub struct Instance {
     #[cfg(feature = "wmemcheck")]
     pub(crate) wmemcheck_state: Option<Wmemcheck>,
 
+    /// wasmproc patch (vendor/README.md): the text section of this
+    /// instance's code in its store, found in the store's module registry
+    /// by the first function reference this instance initialises and kept
+    /// for the rest. A componentize-py guest initialises about 5,300
+    /// function references per instantiation, and each otherwise looked
+    /// the code up again in two B-tree maps. The code lives, at a fixed
+    /// address, as long as the store that owns both the registry and this
+    /// instance.
+    store_text: Option<SendSyncPtr<[u8]>>,
+
     /// Self-pointer back to `Store<T>` and its functions. Not present for
     /// the brief time that `Store<T>` is itself being created. Also not
     /// present for some niche uses that are disconnected from stores (e.g.
@@ -208,6 +218,7 @@ impl Instance {
             passive_elements,
             #[cfg(feature = "wmemcheck")]
             wmemcheck_state,
+            store_text: None,
             store: None,
             vmctx: OwnedVMContext::new(),
         })?;
@@ -932,7 +943,7 @@ impl Instance {
     /// functions here. Effectively all the arguments here must be "logically
     /// correct" for the `VMFuncRef` being initialized.
     unsafe fn initialize_and_return_funcref(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         registry: &ModuleRegistry,
         type_index: VMSharedTypeIndex,
         vmctx_offset: u32,
@@ -960,44 +971,45 @@ impl Instance {
         // it's better for instantiation performance if we don't have to track
         // "is-initialized" state at all!
 
-        let module_with_code = ModuleWithCode::in_store(
-            registry,
-            self.runtime_module()
-                .expect("funcref impossible in fake module"),
-        )
-        .expect("module not in store");
-
         // wasmproc patch (vendor/README.md): a defined function's two
-        // offsets come from the table `CompiledModule` looked up once.
+        // offsets come from the table `CompiledModule` looked up once, and
+        // the text section they point into from this instance's cache.
         let starts = match wasm_key {
-            FuncKey::DefinedWasmFunction(_, def_index) => module_with_code
-                .module()
+            FuncKey::DefinedWasmFunction(_, def_index) => self
+                .runtime_module()
+                .expect("funcref impossible in fake module")
                 .compiled_module()
                 .defined_func_starts(def_index),
             _ => None,
         };
-        let (array_code, wasm_code) = match starts {
-            Some((wasm, array)) => (
-                module_with_code.text_from(array),
-                module_with_code.text_from(wasm),
-            ),
-            None => (
-                module_with_code.function(array_to_wasm_key),
-                module_with_code.function(wasm_key),
-            ),
+        let (array_code, wasm_code): (NonNull<u8>, NonNull<u8>) = match starts {
+            Some((wasm, array)) => {
+                let text = self.as_mut().store_text(registry);
+                // SAFETY: `store_text` is this instance's code in its
+                // store, alive as long as the store.
+                let text = unsafe { text.as_ref() };
+                (
+                    NonNull::from(&text[array as usize..]).cast(),
+                    NonNull::from(&text[wasm as usize..]).cast(),
+                )
+            }
+            None => {
+                let module_with_code = ModuleWithCode::in_store(
+                    registry,
+                    self.runtime_module()
+                        .expect("funcref impossible in fake module"),
+                )
+                .expect("module not in store");
+                (
+                    NonNull::from(module_with_code.function(array_to_wasm_key)).cast(),
+                    NonNull::from(module_with_code.function(wasm_key)).cast(),
+                )
+            }
         };
 
-        let array_call = VmPtr::from(NonNull::from(array_code).cast());
+        let array_call = VmPtr::from(array_code.cast());
 
-        let wasm_call = Some(VmPtr::from(
-            NonNull::new(
-                wasm_code
-                    .as_ptr()
-                    .cast::<VMWasmCallFunction>()
-                    .cast_mut(),
-            )
-            .unwrap(),
-        ));
+        let wasm_call = Some(VmPtr::from(wasm_code.cast::<VMWasmCallFunction>()));
 
         let vmctx = VMOpaqueContext::from_vmcontext(self.vmctx()).into();
 
@@ -1017,6 +1029,28 @@ impl Instance {
         }
 
         Some(func_ref_ptr)
+    }
+
+    /// wasmproc patch (vendor/README.md): the text section of this
+    /// instance's code in its store, looked up in `registry` the first
+    /// time and taken from `store_text` afterwards.
+    fn store_text(self: Pin<&mut Self>, registry: &ModuleRegistry) -> NonNull<[u8]> {
+        if let Some(text) = self.store_text {
+            return text.as_non_null();
+        }
+        let module = self
+            .runtime_module()
+            .expect("funcref impossible in fake module");
+        let text = NonNull::from(
+            registry
+                .store_code(module.engine_code())
+                .expect("module not in store")
+                .text(),
+        );
+        // SAFETY: only a plain field is written; nothing is moved out of
+        // the pinned instance.
+        unsafe { self.get_unchecked_mut() }.store_text = Some(SendSyncPtr::new(text));
+        text
     }
 
     /// Get the passive elements segment at the given index.
