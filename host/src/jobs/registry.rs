@@ -337,8 +337,13 @@ impl ProcessRegistry {
         };
         let process =
             Arc::new(self.build(record.clone(), Executable::Component(module), validator));
-        self.store_and_offer(&record, &wasm, &registration.policy, process)
-            .await
+        let offered = self
+            .store_and_offer(&record, &wasm, &registration.policy, process)
+            .await;
+        // The module's bytes, and the store's copies of them, are freed here.
+        drop(wasm);
+        crate::runtime::release_freed_memory();
+        offered
     }
 
     /// Check, describe and store a deployable workflow (see

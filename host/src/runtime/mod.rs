@@ -50,6 +50,7 @@ mod bindings;
 mod capabilities;
 mod engine;
 mod epoch;
+mod freed_memory;
 mod job_log;
 mod limits;
 mod outcome;
@@ -68,6 +69,7 @@ use wasmtime::{Engine, Store, UpdateDeadline};
 pub use capabilities::ImportPolicy;
 pub use engine::{EngineSettings, MemoryReset};
 pub use epoch::EPOCH_TICK;
+pub(crate) use freed_memory::release as release_freed_memory;
 pub use job_log::{JobLog, LogSink, LogStream, StreamLog};
 pub use limits::{Limits, MemoryLimitExceeded};
 pub use outcome::{OutputProblem, OutputValue, ProcessOutput, RunOutcome, RunReport, RunStats};
@@ -299,7 +301,14 @@ impl Runtime {
         let reset = self.reset_for(wasm.len());
         let runtime = self.clone();
         let hash = sha256.clone();
-        let compile = tokio::task::spawn_blocking(move || runtime.compile(&wasm, &hash, reset));
+        let compile = tokio::task::spawn_blocking(move || {
+            let compiled = runtime.compile(&wasm, &hash, reset);
+            // The module's bytes, the artifact read from the cache and the
+            // compiler's scratch are all freed by now: give them back.
+            drop(wasm);
+            release_freed_memory();
+            compiled
+        });
         let timeout = self.inner.config.compile_timeout;
         let (component, from_cache) = match tokio::time::timeout(timeout, compile).await {
             Err(_) => return Err(LoadError::CompileTimeout(timeout)),
