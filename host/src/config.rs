@@ -367,6 +367,20 @@ impl Default for StoreConfig {
     }
 }
 
+/// `postgres://user@host:port/db`: the URL without its password, for
+/// messages, logs and the effective configuration (`wasmproc config check`).
+pub(crate) fn redacted_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                let _ = parsed.set_password(Some("***"));
+            }
+            parsed.to_string()
+        }
+        Err(_) => "(unparsable URL)".into(),
+    }
+}
+
 /// What a node does in a cluster.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -940,9 +954,7 @@ impl Config {
         }
         // The database URL may carry a password.
         if let Some(url) = &effective.store.url {
-            effective.store.url = Some(Secret::new(crate::store::postgres::redacted_url(
-                url.expose(),
-            )));
+            effective.store.url = Some(Secret::new(redacted_url(url.expose())));
         }
         Ok(toml::to_string_pretty(&effective)?)
     }

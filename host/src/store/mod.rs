@@ -504,7 +504,7 @@ impl Store {
     pub async fn enqueue_job(&self, job: &JobRecord, max_queued: usize) -> Result<(), StoreError> {
         let result = dispatch!(self.enqueue_job(job, max_queued));
         if result.is_ok() {
-            metrics::job_submitted(job);
+            count_submitted(job);
         }
         result
     }
@@ -519,7 +519,7 @@ impl Store {
     pub async fn claim_jobs(&self, max: usize) -> Result<Vec<JobRecord>, StoreError> {
         let result = dispatch!(self.claim_jobs(max));
         for job in result.iter().flatten() {
-            metrics::job_started(job);
+            count_started(job);
         }
         result
     }
@@ -528,8 +528,8 @@ impl Store {
     pub async fn start_sync_job(&self, job: &JobRecord) -> Result<(), StoreError> {
         let result = dispatch!(self.start_sync_job(job));
         if result.is_ok() {
-            metrics::job_submitted(job);
-            metrics::job_started(job);
+            count_submitted(job);
+            count_started(job);
         }
         result
     }
@@ -543,8 +543,8 @@ impl Store {
     ) -> Result<(), StoreError> {
         let result = dispatch!(self.insert_finished_job(job, results));
         if result.is_ok() {
-            metrics::job_submitted(job);
-            metrics::job_finished(job);
+            count_submitted(job);
+            count_finished(job);
         }
         result
     }
@@ -555,8 +555,8 @@ impl Store {
     pub async fn insert_failed_job(&self, job: &JobRecord) -> Result<(), StoreError> {
         let result = dispatch!(self.insert_failed_job(job));
         if result.is_ok() {
-            metrics::job_submitted(job);
-            metrics::job_finished(job);
+            count_submitted(job);
+            count_finished(job);
         }
         result
     }
@@ -580,7 +580,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let result = dispatch!(self.finish_job(shown, job, results));
         if let Ok(true) = result {
-            metrics::job_finished(job);
+            count_finished(job);
         }
         result
     }
@@ -596,7 +596,7 @@ impl Store {
     pub async fn delete_job(&self, id: Uuid) -> Result<Option<JobRecord>, StoreError> {
         let result = dispatch!(self.delete_job(id));
         if let Ok(Some(job)) = &result {
-            metrics::job_dismissed(job);
+            metrics::job_dismissed(&job.process_id);
         }
         result
     }
@@ -663,6 +663,41 @@ impl Store {
     pub async fn job_count(&self) -> Result<u64, StoreError> {
         dispatch!(self.job_count())
     }
+}
+
+// ---- job metrics --------------------------------------------------------
+//
+// The store is where every job's state changes are written, once each, so
+// it is where they are counted (`telemetry::metrics` says so). These turn
+// a record into the plain facts the metrics take.
+
+/// Count a job accepted.
+fn count_submitted(job: &JobRecord) {
+    metrics::job_submitted(&job.process_id, job.asynchronous);
+}
+
+/// Observe how long a job that starts now waited.
+fn count_started(job: &JobRecord) {
+    if let Some(waited) = job.queue_wait() {
+        metrics::job_started(&job.process_id, waited);
+    }
+}
+
+/// Count a job whose outcome is now stored and visible, observe what it
+/// cost, and say so in the log (inside the job's span).
+fn count_finished(job: &JobRecord) {
+    let outcome = job.outcome_label();
+    metrics::job_finished(&metrics::FinishedJob {
+        process: &job.process_id,
+        outcome,
+        seconds: job
+            .stats
+            .map(|s| s.duration.as_secs_f64())
+            .or_else(|| job.duration_seconds()),
+        fuel_consumed: job.stats.map(|s| s.fuel_consumed),
+        peak_memory_bytes: job.stats.map(|s| s.peak_memory_bytes),
+    });
+    tracing::debug!(job = %job.id, outcome, "job finished");
 }
 
 #[cfg(test)]

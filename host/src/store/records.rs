@@ -229,6 +229,24 @@ impl JobRecord {
         self.updated = now;
     }
 
+    /// How long the job waited between being created and starting; none
+    /// before it starts.
+    pub fn queue_wait(&self) -> Option<std::time::Duration> {
+        let waited = self.started? - self.created;
+        Some(waited.to_std().unwrap_or_default())
+    }
+
+    /// The outcome label of a finished job, as metrics and logs name it:
+    /// `success`, `dismissed`, or its failure kind.
+    pub fn outcome_label(&self) -> &'static str {
+        match (self.status, &self.failure) {
+            (JobStatus::Successful, _) => "success",
+            (_, Some(failure)) => failure.kind.as_str(),
+            (JobStatus::Dismissed, None) => "dismissed",
+            (_, None) => "unknown",
+        }
+    }
+
     /// Seconds between start and finish (or now, while running).
     pub fn duration_seconds(&self) -> Option<f64> {
         self.duration_millis().map(|ms| ms as f64 / 1000.0)

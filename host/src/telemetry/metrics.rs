@@ -42,9 +42,6 @@ use std::time::{Duration, Instant};
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::ogc::JobStatus;
-use crate::store::JobRecord;
-
 /// Every metric name, with what it counts. The README lists the same.
 pub mod names {
     /// Counter: HTTP requests answered, by `method`, `route` (the matched
@@ -306,9 +303,9 @@ pub fn http_answered(method: &str, route: &str, status: u16, started: Instant) {
 }
 
 /// A job was accepted (sync or async).
-pub(crate) fn job_submitted(job: &JobRecord) {
-    let mode = if job.asynchronous { "async" } else { "sync" };
-    metrics::counter!(names::JOBS_SUBMITTED, "process" => job.process_id.clone(), "mode" => mode)
+pub(crate) fn job_submitted(process: &str, asynchronous: bool) {
+    let mode = if asynchronous { "async" } else { "sync" };
+    metrics::counter!(names::JOBS_SUBMITTED, "process" => process.to_owned(), "mode" => mode)
         .increment(1);
 }
 
@@ -319,54 +316,49 @@ pub(crate) fn sync_job_started(process: &str, here: bool) {
         .increment(1);
 }
 
-/// A job started: record how long it waited.
-pub(crate) fn job_started(job: &JobRecord) {
-    if let Some(started) = job.started {
-        let waited = (started - job.created)
-            .num_microseconds()
-            .unwrap_or(0)
-            .max(0);
-        metrics::histogram!(names::JOB_QUEUE_WAIT, "process" => job.process_id.clone())
-            .record(waited as f64 / 1e6);
-    }
+/// A job started after waiting `waited` since it was created.
+pub(crate) fn job_started(process: &str, waited: Duration) {
+    metrics::histogram!(names::JOB_QUEUE_WAIT, "process" => process.to_owned())
+        .record(waited.as_secs_f64());
 }
 
-/// The outcome label of a finished job: `success` or its failure kind.
-pub(crate) fn outcome(job: &JobRecord) -> &'static str {
-    match (job.status, &job.failure) {
-        (JobStatus::Successful, _) => "success",
-        (_, Some(failure)) => failure.kind.as_str(),
-        (JobStatus::Dismissed, None) => "dismissed",
-        (_, None) => "unknown",
-    }
+/// What [`job_finished`] counts of a job whose outcome was stored. Plain
+/// facts rather than the job's record, so that this module depends on
+/// nothing of the store that calls it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FinishedJob<'a> {
+    /// The job's process id.
+    pub process: &'a str,
+    /// `success`, `dismissed` or the failure kind's label.
+    pub outcome: &'static str,
+    /// Wall time of the run, when it ran.
+    pub seconds: Option<f64>,
+    /// Fuel the guest burned, when a guest ran.
+    pub fuel_consumed: Option<u64>,
+    /// The guest's largest linear memory, when a guest ran.
+    pub peak_memory_bytes: Option<u64>,
 }
 
-/// A job's outcome was stored and is visible: count it, observe what it
-/// cost, and say so in the log (inside the job's span).
-pub(crate) fn job_finished(job: &JobRecord) {
-    let process = job.process_id.clone();
-    let outcome = outcome(job);
-    metrics::counter!(names::JOBS_FINISHED, "process" => process.clone(), "outcome" => outcome)
+/// A job's outcome was stored and is visible: count it and observe what
+/// it cost.
+pub(crate) fn job_finished(job: &FinishedJob<'_>) {
+    let process = job.process.to_owned();
+    metrics::counter!(names::JOBS_FINISHED, "process" => process.clone(), "outcome" => job.outcome)
         .increment(1);
-    let seconds = job
-        .stats
-        .map(|s| s.duration.as_secs_f64())
-        .or_else(|| job.duration_seconds());
-    if let Some(seconds) = seconds {
+    if let Some(seconds) = job.seconds {
         metrics::histogram!(names::JOB_DURATION, "process" => process.clone()).record(seconds);
     }
-    if let Some(stats) = job.stats {
-        metrics::histogram!(names::JOB_FUEL, "process" => process.clone())
-            .record(stats.fuel_consumed as f64);
-        metrics::histogram!(names::JOB_PEAK_MEMORY, "process" => process)
-            .record(stats.peak_memory_bytes as f64);
+    if let Some(fuel) = job.fuel_consumed {
+        metrics::histogram!(names::JOB_FUEL, "process" => process.clone()).record(fuel as f64);
     }
-    tracing::debug!(job = %job.id, outcome, "job finished");
+    if let Some(peak) = job.peak_memory_bytes {
+        metrics::histogram!(names::JOB_PEAK_MEMORY, "process" => process).record(peak as f64);
+    }
 }
 
 /// A job was dismissed.
-pub(crate) fn job_dismissed(job: &JobRecord) {
-    metrics::counter!(names::JOBS_DISMISSED, "process" => job.process_id.clone()).increment(1);
+pub(crate) fn job_dismissed(process: &str) {
+    metrics::counter!(names::JOBS_DISMISSED, "process" => process.to_owned()).increment(1);
 }
 
 /// The lease sweep failed `count` jobs of lost nodes.

@@ -80,7 +80,7 @@ use tokio_postgres::NoTls;
 use tokio_util::sync::CancellationToken;
 
 use super::{JobRecord, NodeIdentity, ProcessRecord, StoreError, StoreEvent};
-use crate::config::StoreConfig;
+use crate::config::{StoreConfig, redacted_url};
 
 /// The notification channel every node listens on. One channel for every
 /// kind of message (the payload says which) keeps a node at one `LISTEN`
@@ -162,20 +162,6 @@ pub(super) fn map_error(error: tokio_postgres::Error) -> StoreError {
         }
     } else {
         StoreError::Postgres(PgError::Statement(error))
-    }
-}
-
-/// `postgres://user@host:port/db`: the URL without its password, for
-/// messages and logs.
-pub(crate) fn redacted_url(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut parsed) => {
-            if parsed.password().is_some() {
-                let _ = parsed.set_password(Some("***"));
-            }
-            parsed.to_string()
-        }
-        Err(_) => "(unparsable URL)".into(),
     }
 }
 
