@@ -343,6 +343,15 @@ const MAX_LIMIT: usize = 10_000;
 const DEFAULT_LIMIT: usize = 10;
 
 impl Paging {
+    /// The first page at the default size: what a list without
+    /// parameters shows.
+    pub(crate) fn first() -> Self {
+        Self {
+            limit: DEFAULT_LIMIT,
+            offset: 0,
+        }
+    }
+
     /// Parse `limit` (1..=10000, default 10) and `offset` (≥ 0, default 0).
     /// A value that is not a number, or a `limit` out of range, is a 400
     /// `invalid-parameter` naming it: a server that silently clamped it

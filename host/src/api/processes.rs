@@ -18,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::auth::process_reader;
-use super::html::{Format, forms::FormState, pages};
+use super::html::{Format, form_fields::FormState, pages};
 use super::responses::{Forbidden, ProcessRefusals, ServerError, Unauthorized};
 use super::{ApiError, AppState, Paging, Path, known_parameters, query_pairs};
 use crate::jobs::RegisteredProcess;
@@ -99,15 +99,7 @@ pub(crate) async fn list(
     process_reader(&state, &headers)?;
     let query = known_parameters(query_pairs(query.as_deref()), &["limit", "offset"]);
     let paging = Paging::from_query(&query)?;
-    let all = state.registry.list();
-    let page: Vec<Value> = all
-        .iter()
-        .skip(paging.offset)
-        .take(paging.limit)
-        .map(|p| summary(p, &state.base_url))
-        .collect();
-    let has_more = paging.offset.saturating_add(paging.limit) < all.len();
-    let links = paging.links(&state.base_url, "/processes", &query, has_more);
+    let (page, links) = list_page(&state, paging, &query);
     if format.is_html() {
         return Ok(pages::process_list(
             &state,
@@ -118,6 +110,27 @@ pub(crate) async fn list(
         ));
     }
     Ok(Json(json!({ "processes": page, "links": links })).into_response())
+}
+
+/// One page of the process list: its summaries, and its `self`, `next`
+/// and `prev` links (the other parameters of `query` kept). What
+/// `GET /processes` answers, and what the deploy form shows again, its
+/// first page, when it refuses a module (`html/admin.rs`).
+pub(crate) fn list_page(
+    state: &AppState,
+    paging: Paging,
+    query: &[(String, String)],
+) -> (Vec<Value>, Vec<Link>) {
+    let all = state.registry.list();
+    let page = all
+        .iter()
+        .skip(paging.offset)
+        .take(paging.limit)
+        .map(|p| summary(p, &state.base_url))
+        .collect();
+    let has_more = paging.offset.saturating_add(paging.limit) < all.len();
+    let links = paging.links(&state.base_url, "/processes", query, has_more);
+    (page, links)
 }
 
 /// One process's full description.

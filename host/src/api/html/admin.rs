@@ -31,11 +31,11 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::super::auth::require_admin;
+use super::super::processes::list_page;
 use super::super::responses::{AdminFormRefusals, FormRejections};
-use super::super::{ApiError, AppState, Path};
-use super::forms::{
-    FormState, ProcessForm, Submitted, check_token_first, presented_token, read_form,
-};
+use super::super::{ApiError, AppState, Paging, Path};
+use super::form_fields::FormState;
+use super::forms::{ProcessForm, Submitted, check_token_first, presented_token, read_form};
 use super::{pages, see_other};
 use crate::config::Role;
 use crate::jobs::{Policy, RegisteredProcess, Registration};
@@ -105,7 +105,17 @@ pub(crate) async fn deploy(
     .await;
     match outcome {
         Ok(location) => Ok(see_other(&location)),
-        Err(error) => Ok(pages::process_list_with_error(&state, &error)),
+        // The process list's first page again, the refusal above the form.
+        Err(error) => {
+            let (summaries, links) = list_page(&state, Paging::first(), &[]);
+            Ok(pages::process_list(
+                &state,
+                &summaries,
+                &links,
+                error.status(),
+                Some(error.exception()),
+            ))
+        }
     }
 }
 

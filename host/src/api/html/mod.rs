@@ -33,8 +33,10 @@
 //! - `negotiate.rs`: `f` and `Accept` → [`Format`].
 //! - `pages.rs`: one function per page (landing, conformance, API
 //!   definition, process list, process, job list, job, results, error).
-//! - `forms.rs`: the execute form generated from input schemas, and its
-//!   submission.
+//! - `form_fields.rs`: the execute form's fields, generated from input
+//!   schemas, and the modes it offers (what `pages.rs` shows).
+//! - `forms.rs`: a submitted form read and turned into an execute
+//!   request (what `POST /ui/processes/{id}/execution` does).
 //! - `admin.rs`: deploy, replace and undeploy forms (bearer token in a
 //!   form field, sent with each submission and never stored).
 //! - `openapi_view.rs`: the OpenAPI document as a list of operations.
@@ -43,6 +45,7 @@
 
 pub(crate) mod admin;
 pub(crate) mod assets;
+pub(crate) mod form_fields;
 pub(crate) mod forms;
 mod geojson;
 mod negotiate;

@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::super::AppState;
-use super::forms::{FormField, FormState, SelectOption, fields, modes};
+use super::form_fields::{FormField, FormState, SelectOption, fields, modes};
 use super::{assets, geojson, json_href, openapi_view, page};
 use crate::jobs::RegisteredProcess;
 use crate::ogc::{Exception, JobList, JobStatus, LandingPage, Link, StatusInfo};
@@ -366,44 +366,6 @@ pub(crate) fn process_list(
     )
 }
 
-/// The first page of the process list with a deploy refusal above the
-/// form: what the deploy form answers when it refuses (a wrong token, a
-/// module that is not a component, a duplicate id). The page is built as
-/// the JSON list's first page would be, default page size and all.
-pub(crate) fn process_list_with_error(
-    state: &AppState,
-    error: &super::super::ApiError,
-) -> Response {
-    let all = state.registry.list();
-    let limit = 10;
-    let summaries: Vec<Value> = all
-        .iter()
-        .take(limit)
-        .map(|p| super::super::processes::summary(p, &state.base_url))
-        .collect();
-    let mut links = vec![Link::new(
-        format!("{}/processes", state.base_url),
-        "self",
-        "application/json",
-        "this page",
-    )];
-    if all.len() > limit {
-        links.push(Link::new(
-            format!("{}/processes?limit={limit}&offset={limit}", state.base_url),
-            "next",
-            "application/json",
-            "next page",
-        ));
-    }
-    process_list(
-        state,
-        &summaries,
-        &links,
-        error.status(),
-        Some(error.exception()),
-    )
-}
-
 /// An input or output of a process.
 struct ParameterView {
     /// The input or output id.
@@ -519,7 +481,7 @@ fn parameters(description: &Value, key: &str) -> Vec<ParameterView> {
 /// and undeploy forms (with `admin_error`).
 ///
 /// The mode buttons offer only what the server would run
-/// (`forms::modes`); the one preselected is the mode the refused form
+/// (`form_fields::modes`); the one preselected is the mode the refused form
 /// asked for, else sync when offered, as the API's negotiation would
 /// choose without a `Prefer` header. `status` is the status of the
 /// refusal being shown, 200 otherwise.
