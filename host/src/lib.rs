@@ -4,7 +4,20 @@
 //! # Layout
 //! Data flows one way: [`api`] → [`jobs`] → [`runtime`], and [`jobs`] /
 //! [`api`] → [`store`]. The runtime knows nothing of HTTP or databases; the
-//! store knows nothing of wasmtime.
+//! store knows nothing of wasmtime (it keeps the runtime's plain types:
+//! limits, outputs, what a run cost). [`config`], [`ogc`], [`failure`]
+//! and [`telemetry`] sit below them all: the metrics take plain facts (a
+//! process id, an outcome label), not records, so the store counts jobs
+//! without the metrics knowing the store.
+//!
+//! No two files import each other, directly or round a loop, outside
+//! `jobs/` (`farm-studio look` draws the imports). Inside it two loops are
+//! kept on purpose: the scheduler's shared state ([`jobs::Scheduler`]'s
+//! `Inner`) has its methods in the files of each concern (`dispatch.rs`,
+//! `run.rs`, `lifecycle.rs`, `remote.rs`, `storage.rs`), which import it
+//! while it calls them; and workflows: a step is a job again (`nested.rs`
+//! calls the scheduler that calls it), and a deployed workflow is checked
+//! against the registry that keeps it (`workflow.rs` and `registry.rs`).
 //!
 //! - [`server`]: assembles everything (store, runtime, processes,
 //!   scheduler, HTTP listener) and runs it until a signal; graceful
