@@ -17,6 +17,8 @@
 //!   processes with `$input` placeholders, deployed as a process.
 //! - `scheduler.rs`: the handle the API calls (submit, execute sync,
 //!   dismiss) and the state the scheduler's tasks share.
+//! - `errors.rs`: how a job operation fails, and the count of store writes
+//!   that failed where nobody waited.
 //! - `spread.rs`: on a cluster, the leaves of a tree of nested processes
 //!   queued for any node, their parent waiting for them.
 //! - `dispatch.rs`: free workers claim queued async jobs from the store.
@@ -36,6 +38,7 @@ mod callbacks;
 mod disk_space;
 mod dispatch;
 pub mod documents;
+mod errors;
 mod href;
 mod inline;
 mod lifecycle;
@@ -55,12 +58,13 @@ pub mod workflow;
 
 pub use address_guard::{AddressGuard, AddressRefused, GuardedClient, is_public, refusal_in};
 pub use callbacks::{SubscriberRefused, check_subscriber};
+pub use errors::{JobError, WriteFailures};
 pub use href::{FetchError, FetchFailure, fetch_bytes, resolve_references};
 pub use inline::InlineHistory;
 pub use registry::{
     Executable, Policy, ProcessRegistry, RegisterError, RegisteredProcess, Registration,
 };
-pub use scheduler::{JobError, JobOwner, Scheduler, WriteFailures};
+pub use scheduler::{JobOwner, Scheduler};
 pub use validate::{CheckedOutcome, DescriptionError, InputValidator, InvalidInput};
 
 /// The span a job runs in: every log line written while it runs (fetching

@@ -16,7 +16,7 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
-use super::scheduler::WriteFailures;
+use super::errors::WriteFailures;
 use uuid::Uuid;
 
 use crate::ogc::JobStatus;

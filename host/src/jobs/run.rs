@@ -48,9 +48,10 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
 use super::documents::{results_document, status_info};
+use super::errors::JobError;
 use super::href::resolve_references;
 use super::progress::ProgressReports;
-use super::scheduler::{Inner, JobError};
+use super::scheduler::Inner;
 use super::tree::Tree;
 use super::validate::InputValidator;
 use crate::failure::FailureKind;

@@ -25,8 +25,9 @@ use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
+use super::errors::JobError;
 use super::registry::RegisteredProcess;
-use super::scheduler::{JobError, JobOwner, Scheduler, StepOf, StepOutcome};
+use super::scheduler::{JobOwner, Scheduler, StepOf, StepOutcome};
 use crate::failure::FailureKind;
 use crate::ogc::{ExecuteRequest, JobStatus};
 use crate::runtime::Limits;
