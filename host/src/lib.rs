@@ -11,7 +11,9 @@
 //! without the metrics knowing the store.
 //!
 //! No two files import each other, directly or round a loop, outside
-//! `jobs/` (`farm-studio look` draws the imports). Inside it two loops are
+//! `jobs/` (`farm-studio look` draws the imports). Which module may name
+//! which is a table in `layout_tests.rs`, and a unit test fails, naming
+//! the file and line, when code names a module above its own. Inside it two loops are
 //! kept on purpose: the scheduler's shared state ([`jobs::Scheduler`]'s
 //! `Inner`) has its methods in the files of each concern (`dispatch.rs`,
 //! `run.rs`, `lifecycle.rs`, `remote.rs`, `storage.rs`), which import it
@@ -127,3 +129,6 @@ pub mod runtime;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+
+#[cfg(test)]
+mod layout_tests;
