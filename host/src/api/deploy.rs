@@ -49,6 +49,7 @@ use serde_json::{Value, json};
 
 use super::auth::{package_reader, require_admin};
 use super::html::{is_json, quality};
+use super::parameters::ProcessIdPath;
 use super::processes::summary;
 use super::responses::{
     BodyRejections, InvalidId, NoSuchProcess, ProcessRefusals, ServerError, Unauthorized,
@@ -318,7 +319,7 @@ pub(crate) async fn deploy(
 /// and no compilation.
 #[utoipa::path(put, path = "/processes/{processID}", tag = "Deploy, Replace, Undeploy", operation_id = "replace",
     security(("bearer" = [])),
-    params(("processID" = String, Path, description = "Process id", example = "hello-world")),
+    params(ProcessIdPath),
     request_body(content = String, content_type = "application/wasm", description = "The new component (application/wasm), or an application package (application/ogcapppkg+json)"),
     responses(
         (status = 204, description = "Replaced; running jobs finish on the old version, new jobs use the new one"),
@@ -352,7 +353,7 @@ pub(crate) async fn replace(
 /// `immutable-process`).
 #[utoipa::path(delete, path = "/processes/{processID}", tag = "Deploy, Replace, Undeploy", operation_id = "undeploy",
     security(("bearer" = [])),
-    params(("processID" = String, Path, description = "Process id", example = "hello-world")),
+    params(ProcessIdPath),
     responses(
         (status = 204, description = "Undeployed; accepted jobs still run, finished jobs stay readable"),
         (status = 400, response = InvalidId),
@@ -384,7 +385,7 @@ pub(crate) async fn undeploy(
 /// It hands out the process's code, so it needs a key whenever jobs or
 /// processes are protected ([`package_reader`]).
 #[utoipa::path(get, path = "/processes/{processID}/package", tag = "Deploy, Replace, Undeploy", operation_id = "getPackage", security((), ("bearer" = [])),
-    params(("processID" = String, Path, description = "Process id", example = "hello-world")),
+    params(ProcessIdPath),
     responses(
         (status = 200, description = "The application package (application/ogcapppkg+json), or the component (application/wasm)"),
         ProcessRefusals,

@@ -42,6 +42,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::auth::Caller;
+use super::parameters::ProcessIdPath;
 use super::responses::{BodyRejections, Forbidden, JobFailed, NoSuchProcess, Unauthorized};
 use super::results::render;
 use super::{ApiError, AppState, Path};
@@ -286,7 +287,7 @@ fn monitor_link(state: &AppState, job: &JobRecord) -> HeaderValue {
 /// checked in full before a job exists; a refusal stores nothing.
 #[utoipa::path(post, path = "/processes/{processID}/execution", tag = "Execution", operation_id = "execute",
     security((), ("bearer" = [])),
-    params(("processID" = String, Path, description = "Process id", example = "hello-world"), ("Prefer" = Option<String>, Header, description = "`respond-async` asks for asynchronous execution (RFC 7240)")),
+    params(ProcessIdPath, ("Prefer" = Option<String>, Header, description = "`respond-async` asks for asynchronous execution (RFC 7240)")),
     request_body(content = ExecuteRequest, content_type = "application/json", example = json!({"inputs": {"name": "Joe", "message": "Welcome"}})),
     responses(
         (status = 200, description = "Synchronous execution: the results, raw (one output in its media type, or multipart/related) or as a results document; `Link: <job>; rel=monitor`"),

@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::auth::Caller;
 use super::jobs::load_job;
+use super::parameters::JobIdPath;
 use super::responses::JobRefusals;
 use super::{ApiError, AppState, Path};
 use crate::ogc::JobStatus;
@@ -91,7 +92,7 @@ pub(crate) fn log_text(job: &JobRecord) -> String {
 /// Plain text, readable in a browser or with `curl`; the same access rules
 /// as the job's status.
 #[utoipa::path(get, path = "/jobs/{jobID}/log", tag = "Jobs", operation_id = "getJobLog", security((), ("bearer" = [])),
-    params(("jobID" = String, Path, description = "Job id")),
+    params(JobIdPath),
     responses((status = 200, description = "The job's log: the guest's stdout, stderr and host.log lines with their times, framed by when the job was accepted, started and how it ended (the failure reason last); bounded by the job's log_bytes limit", content_type = "text/plain", body = String),
         JobRefusals))]
 pub(crate) async fn job_log(

@@ -45,6 +45,7 @@ use uuid::Uuid;
 use super::auth::Caller;
 use super::execution::job_failed;
 use super::html::{Format, pages, without_empty};
+use super::parameters::JobIdPath;
 use super::responses::{
     Forbidden, JobFailed, JobFailedOnInputs, JobRefusals, ServerError, Unauthorized,
 };
@@ -303,7 +304,7 @@ pub(crate) async fn load_job(
 /// its process and, once it succeeded, its results; a browser gets a
 /// page that follows the job while it runs.
 #[utoipa::path(get, path = "/jobs/{jobID}", tag = "Jobs", operation_id = "getStatus", security((), ("bearer" = [])),
-    params(("jobID" = String, Path, description = "Job id")),
+    params(JobIdPath),
     responses((status = 200, description = "statusInfo", body = StatusInfo), JobRefusals))]
 pub(crate) async fn status(
     State(state): State<AppState>,
@@ -325,7 +326,7 @@ pub(crate) async fn status(
 /// job is gone (404). Refused (405) when its process does not list
 /// `dismiss` in its `jobControlOptions`.
 #[utoipa::path(delete, path = "/jobs/{jobID}", tag = "Jobs", operation_id = "dismiss", security((), ("bearer" = [])),
-    params(("jobID" = String, Path, description = "Job id")),
+    params(JobIdPath),
     responses((status = 200, description = "The job, now `dismissed`", body = StatusInfo), JobRefusals,
         (status = 405, description = "The job's process does not list `dismiss` in its jobControlOptions (`Allow: GET, HEAD`)", body = Exception, content_type = "application/problem+json")))]
 pub(crate) async fn dismiss(
@@ -372,7 +373,7 @@ async fn finished_results(
 /// As the execute request's `response` asked, or a results document when
 /// it did not say: the same rendering the synchronous answer had.
 #[utoipa::path(get, path = "/jobs/{jobID}/results", tag = "Jobs", operation_id = "getResult", security((), ("bearer" = [])),
-    params(("jobID" = String, Path, description = "Job id")),
+    params(JobIdPath),
     responses((status = 200, description = "The results (results.yaml, or raw)"), (status = 204, description = "Every output by reference: Link headers"),
         (status = 400, response = JobFailedOnInputs),
         (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
@@ -398,7 +399,7 @@ pub(crate) async fn results(
 /// transmission modes said: this is where an output sent by reference
 /// points.
 #[utoipa::path(get, path = "/jobs/{jobID}/results/{outputID}", tag = "Jobs", operation_id = "getResultOutput", security((), ("bearer" = [])),
-    params(("jobID" = String, Path, description = "Job id"), ("outputID" = String, Path, description = "Output id")),
+    params(JobIdPath, ("outputID" = String, Path, description = "Output id")),
     responses((status = 200, description = "The output value in its media type"),
         (status = 400, response = JobFailedOnInputs),
         (status = 401, response = Unauthorized), (status = 403, response = Forbidden),

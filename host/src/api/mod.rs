@@ -21,6 +21,8 @@
 //!   last (request id, span, metrics, pages for people).
 //! - `responses.rs`: the error responses many operations share, declared
 //!   once in the OpenAPI document.
+//! - `parameters.rs`: the path parameters many operations share
+//!   (`{processID}`, `{jobID}`), declared once in the same way.
 //!
 //! # The path of a request through the router
 //! axum matches the route first and applies the layers of [`router`] to
@@ -60,6 +62,7 @@ mod jobs;
 mod landing;
 mod metrics;
 mod openapi;
+mod parameters;
 mod processes;
 mod responses;
 mod results;

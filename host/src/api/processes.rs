@@ -19,6 +19,7 @@ use serde_json::{Map, Value, json};
 
 use super::auth::process_reader;
 use super::html::{Format, form_fields::FormState, pages};
+use super::parameters::ProcessIdPath;
 use super::responses::{Forbidden, ProcessRefusals, ServerError, Unauthorized};
 use super::{ApiError, AppState, Paging, Path, known_parameters, query_pairs};
 use crate::jobs::RegisteredProcess;
@@ -139,7 +140,7 @@ pub(crate) fn list_page(
 /// deployer's, with the effective `jobControlOptions`, `mutable` and
 /// links.
 #[utoipa::path(get, path = "/processes/{processID}", tag = "Processes", operation_id = "getProcessDescription", security((), ("bearer" = [])),
-    params(("processID" = String, Path, description = "Process id", example = "hello-world")),
+    params(ProcessIdPath),
     responses((status = 200, description = "The process description (process.yaml)", body = Object), ProcessRefusals))]
 pub(crate) async fn describe(
     State(state): State<AppState>,

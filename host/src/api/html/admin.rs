@@ -31,6 +31,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 use super::super::auth::require_admin;
+use super::super::parameters::ProcessIdPath;
 use super::super::processes::list_page;
 use super::super::responses::{AdminFormRefusals, FormRejections};
 use super::super::{ApiError, AppState, Paging, Path};
@@ -127,7 +128,7 @@ pub(crate) async fn deploy(
 /// carried over: the form registers the module as it describes itself.
 #[utoipa::path(post, path = "/ui/processes/{processID}/replace", tag = "HTML", operation_id = "replaceForm",
     security(("bearer" = [])),
-    params(("processID" = String, Path, description = "Process id", example = "hello-world")),
+    params(ProcessIdPath),
     request_body(content = Object, content_type = "multipart/form-data", description = "`module`: the new component; `token`: the admin token (or send Authorization: Bearer)"),
     responses(
         (status = 303, description = "Replaced: to the process's page"),
@@ -160,7 +161,7 @@ pub(crate) async fn replace(
 /// page left to show the form on.
 #[utoipa::path(post, path = "/ui/processes/{processID}/undeploy", tag = "HTML", operation_id = "undeployForm",
     security(("bearer" = [])),
-    params(("processID" = String, Path, description = "Process id", example = "hello-world")),
+    params(ProcessIdPath),
     request_body(content = Object, content_type = "multipart/form-data", description = "`token`: the admin token (or send Authorization: Bearer)"),
     responses(
         (status = 303, description = "Undeployed: to the process list"),

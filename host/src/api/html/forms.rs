@@ -25,6 +25,7 @@ use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use super::super::execution::negotiate as negotiate_mode;
+use super::super::parameters::ProcessIdPath;
 use super::super::responses::{FormRejections, NoSuchProcess};
 use super::super::{ApiError, AppState, Path};
 use super::form_fields::{FormState, INPUT_PREFIX, field_kind, modes, repeated, sorted_inputs};
@@ -325,7 +326,7 @@ impl ProcessForm {
 /// inputs, and the browser is sent (303) to the job or its results.
 #[utoipa::path(post, path = "/ui/processes/{processID}/execution", tag = "HTML", operation_id = "executeForm",
     security((), ("bearer" = [])),
-    params(("processID" = String, Path, description = "Process id", example = "hello-world")),
+    params(ProcessIdPath),
     request_body(content = Object, content_type = "multipart/form-data", description = "The execute form of the process page: one field `input.<id>` per input (text, number, JSON, or a file), `mode` (`sync` or `async`), and `token` when jobs need the bearer token"),
     responses(
         (status = 303, description = "Executed: to the job's page (async, or a failed sync job) or its results (sync)"),
