@@ -17,7 +17,7 @@
 //! kept on purpose: the scheduler's shared state ([`jobs::Scheduler`]'s
 //! `Inner`) has its methods in the files of each concern (`dispatch.rs`,
 //! `run.rs`, `lifecycle.rs`, `remote.rs`, `storage.rs`), which import it
-//! while it calls them; and workflows: a step is a job again (`nested.rs`
+//! while it calls them; and workflows: a step is a job again (`steps.rs`
 //! calls the scheduler that calls it), and a deployed workflow is checked
 //! against the registry that keeps it (`workflow.rs` and `registry.rs`).
 //!
@@ -36,7 +36,8 @@
 //!   submission, the worker pool, claiming queued jobs, running one job to
 //!   its stored outcome, dismissal, shutdown, retention, and the cluster
 //!   tasks (store events, lease heartbeat). Workflows live there too:
-//!   nested processes (`jobs/nested.rs`), what one tree of them shares
+//!   nested processes (`jobs/nested.rs` checks a tree, `jobs/steps.rs`
+//!   runs it), what one tree of them shares
 //!   (`jobs/tree.rs`: a fuel budget, calls made once), its steps spread
 //!   over a cluster (`jobs/spread.rs`) or sent to other servers
 //!   (`jobs/remote.rs`), deployable workflows ([`jobs::workflow`]), and the

@@ -9,7 +9,9 @@
 //!   shared by `href` fetches and callbacks.
 //! - `href.rs`: fetching inputs given by reference, through the guard.
 //! - `nested.rs`: nested processes (Part 3): an input computed by another
-//!   process, checked as a whole tree and run as jobs of their own.
+//!   process; the syntax, and the check of a whole tree before it runs.
+//! - `steps.rs`: running a job's nested processes as jobs of their own
+//!   (steps), and putting their outputs in the parent's inputs.
 //! - `remote.rs`: nested processes on other servers, when allow-listed.
 //! - `tree.rs`: what the jobs of one tree share: a fuel budget, and the
 //!   calls made (a call written twice runs once).
@@ -51,6 +53,7 @@ mod run;
 mod running;
 mod scheduler;
 mod spread;
+mod steps;
 mod storage;
 mod tree;
 mod validate;

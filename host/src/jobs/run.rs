@@ -228,7 +228,7 @@ impl Inner {
             let steps_token = token.child_token();
             let budget = self.config.execution.workflow_timeout;
             let (steps, outcome) = {
-                let steps_run = super::nested::run_steps(
+                let steps_run = super::steps::run_steps(
                     &self,
                     &job,
                     &runnable.validator,
@@ -248,7 +248,7 @@ impl Inner {
                             "its nested processes ran longer than execution.workflow_timeout = {}; the running steps were dismissed",
                             humantime::format_duration(budget)
                         );
-                        let failed = super::nested::StepFailed {
+                        let failed = super::steps::StepFailed {
                             kind: FailureKind::Timeout,
                             reason,
                         };

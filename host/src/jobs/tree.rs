@@ -4,7 +4,7 @@
 //!
 //! A [`Tree`] is made when a job that has nested processes starts (the
 //! top of the tree) and handed down to every step, and to the steps'
-//! steps (`jobs/nested.rs` → `Scheduler::run_step` → `jobs/run.rs`).
+//! steps (`jobs/steps.rs` → `Scheduler::run_step` → `jobs/run.rs`).
 //!
 //! # The fuel budget (`execution.workflow_fuel`)
 //! Each step keeps its own fuel limit; the tree's budget bounds what all
@@ -33,7 +33,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use serde_json::Value;
 use tokio::sync::{Notify, OnceCell};
 
-use super::nested::StepFailed;
+use super::steps::StepFailed;
 use crate::store::Step;
 
 /// The path of the place that made a call, the steps it ran there, and
