@@ -25,7 +25,8 @@
 //!   scheduler, HTTP listener) and runs it until a signal; graceful
 //!   shutdown.
 //! - [`config`]: settings from a TOML file, the environment and flags, each
-//!   with its documented default; `wasmproc config check`.
+//!   with its documented default; `wasmproc config check`. One file per
+//!   part of the file: auth, store and cluster, execution, limits.
 //! - [`api`]: the axum routers, one file per OGC resource, and the one
 //!   error type every failure becomes (an OGC exception with the right
 //!   status). Execution-mode negotiation lives in `api/execution.rs`.
