@@ -8,6 +8,8 @@
 //! - `jobs.rs`: `/jobs`, `/jobs/{id}`, `/jobs/{id}/results[/{output}]`.
 //! - `job_log.rs`: `/jobs/{id}/log`, a job's log as text.
 //! - `metrics.rs`: `/metrics`, Prometheus text.
+//! - `health.rs`: `/livez` and `/readyz`, for load balancers and
+//!   orchestrators (readiness asks the store).
 //! - `html/`: every resource above as a page for people (negotiated by
 //!   `Accept` and `?f=html`), the `/ui/…` form endpoints, the CSS and
 //!   JavaScript, and the error pages the edge middleware (`edge.rs`) turns
@@ -56,6 +58,7 @@ mod deploy;
 mod edge;
 mod error;
 mod execution;
+mod health;
 pub(crate) mod html;
 mod job_log;
 mod jobs;
@@ -123,8 +126,9 @@ impl AppState {
 }
 
 /// The whole API: every route of OGC API - Processes Parts 1 and 2, the
-/// HTML forms and assets, `/metrics`, and the layers every request goes
-/// through (see the module documentation for their order).
+/// HTML forms and assets, `/metrics`, `/livez` and `/readyz`, and the
+/// layers every request goes through (see the module documentation for
+/// their order).
 ///
 /// Unknown paths and methods are answered as OGC exceptions (404, 405)
 /// rather than axum's empty replies, so a client always gets a document
@@ -161,6 +165,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/processes/{process_id}/package", get(deploy::package))
         .route("/metrics", get(metrics::metrics))
+        .route("/livez", get(health::live))
+        .route("/readyz", get(health::ready))
         // The HTML forms (they check tokens themselves: a form carries the
         // token in a field, not a header) and the pages' assets.
         .route(

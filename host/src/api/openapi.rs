@@ -73,6 +73,8 @@ use crate::ogc::{
         super::jobs::output,
         super::job_log::job_log,
         super::metrics::metrics,
+        super::health::live,
+        super::health::ready,
         super::html::forms::execute,
         super::html::admin::deploy,
         super::html::admin::replace,
@@ -92,7 +94,8 @@ use crate::ogc::{
         StatusInfo,
         JobStatus,
         Usage,
-        JobList
+        JobList,
+        super::health::Health
     ), responses(
         Unauthorized,
         Forbidden,

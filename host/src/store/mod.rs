@@ -372,6 +372,13 @@ impl Store {
         }
     }
 
+    /// Whether the store can answer now (`GET /readyz`): PostgreSQL one
+    /// round trip within `store.timeout`, else [`StoreError::Unavailable`];
+    /// sled, in this process, always.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        dispatch!(self.ping())
+    }
+
     /// `sled` or `postgres`.
     pub fn backend_name(&self) -> &'static str {
         match self {

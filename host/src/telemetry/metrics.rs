@@ -79,6 +79,9 @@ pub mod names {
     /// Gauge: async jobs accepted and not yet claimed (cluster-wide with
     /// PostgreSQL).
     pub const QUEUE_DEPTH: &str = "wasmproc_queue_depth";
+    /// Gauge: 1 when the store answered the last scrape's query, 0 when it
+    /// did not (PostgreSQL down or too slow): what to alert on.
+    pub const STORE_UP: &str = "wasmproc_store_up";
     /// Gauge: jobs running on this node.
     pub const JOBS_RUNNING: &str = "wasmproc_jobs_running";
     /// Gauge: workers of this node (`max_concurrent_jobs`).
@@ -225,6 +228,10 @@ fn describe_all() {
         QUEUE_DEPTH,
         "Async jobs accepted and not yet started (cluster-wide on PostgreSQL)"
     );
+    describe_gauge!(
+        STORE_UP,
+        "1 when the store answered this scrape's query, 0 when it did not"
+    );
     describe_gauge!(JOBS_RUNNING, "Jobs running on this node");
     describe_gauge!(WORKERS, "Workers of this node (max_concurrent_jobs)");
     describe_gauge!(WORKERS_BUSY, "Workers of this node holding a job");
@@ -267,7 +274,8 @@ pub fn render() -> String {
 /// The scheduler's and the store's state at scrape time.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Gauges {
-    /// Jobs waiting in the queue (`None` when the store could not say).
+    /// Jobs waiting in the queue (`None` when the store could not say,
+    /// which also sets `wasmproc_store_up` to 0).
     pub queue_depth: Option<usize>,
     /// Jobs running on this node.
     pub running: usize,
@@ -285,6 +293,12 @@ pub fn set_gauges(gauges: Gauges) {
     if let Some(depth) = gauges.queue_depth {
         metrics::gauge!(QUEUE_DEPTH).set(depth as f64);
     }
+    let store_up = if gauges.queue_depth.is_some() {
+        1.0
+    } else {
+        0.0
+    };
+    metrics::gauge!(STORE_UP).set(store_up);
     metrics::gauge!(JOBS_RUNNING).set(gauges.running as f64);
     metrics::gauge!(WORKERS).set(gauges.workers as f64);
     metrics::gauge!(WORKERS_BUSY).set(gauges.busy_workers as f64);

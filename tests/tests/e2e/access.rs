@@ -450,6 +450,44 @@ async fn every_operation_answers_each_role_as_the_openapi_document_says() {
     server.shutdown().await;
 }
 
+/// A load balancer's or an orchestrator's health check carries no key:
+/// `/livez` and `/readyz` answer it where every other route asks for one
+/// (keys and `protect_processes`), say nothing but the store's backend,
+/// and are never cached.
+#[tokio::test]
+async fn health_checks_need_no_key_and_are_never_cached() {
+    let server = keyed_server(|c| c.auth.protect_processes = true).await;
+    assert_exception(&get_as(&server, None, "/processes").await, 401, None);
+    let backend = if super::ON_POSTGRES {
+        "postgres"
+    } else {
+        "sled"
+    };
+    for (path, expected) in [
+        ("/livez", json!({"status": "live"})),
+        ("/readyz", json!({"status": "ready", "store": backend})),
+    ] {
+        let reply = get_as(&server, None, path).await;
+        reply.expect_status(200);
+        assert!(
+            reply.content_type().starts_with("application/json"),
+            "{path}: {}",
+            reply.content_type()
+        );
+        assert_eq!(reply.json(), expected, "{path}");
+        assert_eq!(
+            reply.header("cache-control").as_deref(),
+            Some("no-store"),
+            "{path}"
+        );
+        // A wrong key changes nothing either: the check never reads it.
+        get_as(&server, Some("wpk_nobody"), path)
+            .await
+            .expect_status(200);
+    }
+    server.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_key_past_its_own_bound_gets_507_while_other_keys_go_on() {
     let server = keyed_server(|c| {

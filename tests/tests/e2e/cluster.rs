@@ -31,6 +31,22 @@ where
     }
 }
 
+/// `wasmproc_store_up` of a node's `/metrics`: 1 when its store answered
+/// the scrape's query, 0 when it did not.
+async fn store_up(api: &Api) -> f64 {
+    let metrics = api.get("/metrics").await;
+    metrics.expect_status(200);
+    let text = metrics.text();
+    let line = text
+        .lines()
+        .find(|line| line.starts_with("wasmproc_store_up"))
+        .unwrap_or_else(|| panic!("no wasmproc_store_up in\n{text}"));
+    line.rsplit(' ')
+        .next()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("unreadable: {line}"))
+}
+
 /// Job counts by status, straight from the database.
 async fn statuses(db: &TestDatabase) -> BTreeMap<String, i64> {
     db.client()
@@ -494,6 +510,17 @@ async fn a_postgres_restart_answers_503_meanwhile_and_loses_nothing_acknowledged
         acknowledged.push(node.execute_async("echo", &request).await);
     }
 
+    // Up: both nodes ready, and say on what.
+    for api in [a, b] {
+        let ready = api.get("/readyz").await;
+        ready.expect_status(200);
+        assert_eq!(
+            ready.json(),
+            json!({"status": "ready", "store": "postgres"})
+        );
+        assert_eq!(store_up(api).await, 1.0);
+    }
+
     pg.stop();
     // While it is down: 503 with Retry-After, within the store timeout,
     // never a 500 or a hang.
@@ -506,9 +533,30 @@ async fn a_postgres_restart_answers_503_meanwhile_and_loses_nothing_acknowledged
         assert_retry_later(&submit, 503);
         let list = api.get("/jobs").await;
         assert_exception(&list, 503, None);
+        // A load balancer takes the node out (not ready, the same 503),
+        // an orchestrator leaves it running (alive), and the metrics say
+        // why.
+        let ready = api.get("/readyz").await;
+        let exception = assert_retry_later(&ready, 503);
+        assert_eq!(
+            exception["type"], "urn:wasmproc:error:store-unavailable",
+            "{exception}"
+        );
+        api.get("/livez").await.expect_status(200);
+        assert_eq!(store_up(api).await, 0.0);
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     pg.start_again();
+    // Ready again once PostgreSQL answers.
+    for api in [a, b] {
+        eventually(
+            Duration::from_secs(30),
+            "ready after the restart",
+            || async { (api.get("/readyz").await.status == 200).then_some(()) },
+        )
+        .await;
+        assert_eq!(store_up(api).await, 1.0);
+    }
 
     // Back: the nodes reconnect, and every acknowledged job completes.
     let deadline = Instant::now() + TEST_LEASE * 30;

@@ -426,6 +426,20 @@ impl PgStore {
         &self.queue_wake
     }
 
+    /// Whether PostgreSQL answers now: a pooled connection and one
+    /// `SELECT 1` on it, within `store.timeout`. A connection taken from
+    /// the pool may be one the server closed since (a restart), which only
+    /// a round trip shows; the pool then drops it, and the next request
+    /// connects afresh.
+    pub(crate) async fn ping(&self) -> Result<(), StoreError> {
+        self.bounded(async {
+            let client = self.client().await?;
+            client.simple_query("SELECT 1").await.map_err(map_error)?;
+            Ok(())
+        })
+        .await
+    }
+
     /// A pooled connection, or [`StoreError::Unavailable`] within
     /// `store.timeout`.
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {

@@ -253,6 +253,14 @@ impl SledStore {
         Ok(())
     }
 
+    /// Whether the store can answer now: always, for sled. The database is
+    /// in this process, and what can go wrong with it (a full disk, an I/O
+    /// error) shows on a write, which answers its own request with the
+    /// error; a ping has nothing to reach.
+    pub(crate) async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Wait until no blocking task of this store runs (at most 10 s): once
     /// the server's last handle on the store is then dropped, sled's
     /// directory lock is free for the next process, or for a server started
