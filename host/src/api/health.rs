@@ -19,8 +19,9 @@
 //! Neither asks for credentials, whatever the auth settings (a health
 //! check carries no key), and neither tells more than the backend's name.
 //! Both say `Cache-Control: no-store`: a cached health answer is a wrong
-//! one. A node stopping gracefully stops accepting connections first, so a
-//! health check fails from that moment on without a state of its own.
+//! one. A node stopping gracefully closes its listening socket first, so
+//! from that moment a health check's connection is refused: shutting down
+//! needs no state of its own here.
 
 use axum::Json;
 use axum::extract::State;
