@@ -14,7 +14,10 @@
 //!   always ready. When the store does not answer, the answer is the one
 //!   every other request gets meanwhile: 503 `store-unavailable` with
 //!   `Retry-After`. A load balancer then sends clients to the other nodes
-//!   instead of letting them meet that 503.
+//!   instead of letting them meet that 503. The connection comes from the
+//!   pool the requests use, so a node whose pool stays taken for all of
+//!   `store.timeout` is not ready either: its requests would get that
+//!   same 503.
 //!
 //! Neither asks for credentials, whatever the auth settings (a health
 //! check carries no key), and neither tells more than the backend's name.
