@@ -288,6 +288,9 @@ def http(method: str, url: str, body: bytes | None = None,
 def wasmproc_config(**execution: object) -> str:
     lines = ["[execution]", f"max_concurrent_jobs = {CORES}", 'shutdown_grace = "1s"']
     lines += [f"{k} = {json.dumps(v)}" for k, v in execution.items()]
+    # WASMPROC_BENCH_EXECUTION adds `key = value` lines to [execution], e.g.
+    # "keep_sync_jobs = false" to measure sync jobs that are not stored.
+    lines += [line for line in os.environ.get("WASMPROC_BENCH_EXECUTION", "").split(";") if line.strip()]
     # The CPU-bound guest of the status section: 1e12 fuel (the default
     # server-wide cap, ~70 s of a tight loop) and a 30 s wall clock.
     lines += ["", "[processes.hostile.limits]", "fuel = 1000000000000", 'timeout = "30s"']

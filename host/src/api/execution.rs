@@ -48,7 +48,7 @@ use super::results::render;
 use super::{ApiError, AppState, Path};
 use crate::jobs::documents::{job_url, status_info};
 use crate::jobs::nested::{TreeBounds, check_tree};
-use crate::jobs::{RegisteredProcess, Scheduler, check_subscriber};
+use crate::jobs::{RegisteredProcess, Scheduler, SyncRecord, SyncRun, check_subscriber};
 use crate::ogc::{ASYNC_EXECUTE, ExecuteRequest, JobStatus, SYNC_EXECUTE, exception_type, rel};
 use crate::store::JobRecord;
 
@@ -370,8 +370,14 @@ pub(crate) async fn execute(
         }
         Mode::Sync => {
             let response_type = request.response.unwrap_or_default();
-            let (job, results) = scheduler
-                .execute_sync(&process, request, caller.owner().as_ref(), reuse)
+            let SyncRun { job, results, kept } = scheduler
+                .execute_sync(
+                    &process,
+                    request,
+                    caller.owner().as_ref(),
+                    reuse,
+                    SyncRecord::AsConfigured,
+                )
                 .await?;
             let mut response = match results {
                 Some(results) => render(&job, &results, response_type, &state.base_url),
@@ -379,9 +385,13 @@ pub(crate) async fn execute(
                 None if job.status == JobStatus::Running => job_stopped(&job).into_response(),
                 None => job_failed(&job).into_response(),
             };
-            response
-                .headers_mut()
-                .append(header::LINK, monitor_link(&state, &job));
+            // A job that is not stored (`execution.keep_sync_jobs = false`)
+            // has nothing to monitor.
+            if kept {
+                response
+                    .headers_mut()
+                    .append(header::LINK, monitor_link(&state, &job));
+            }
             Ok(response)
         }
     }

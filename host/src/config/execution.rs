@@ -42,6 +42,15 @@ pub struct ExecutionConfig {
     /// 200 µs.
     #[serde(with = "humantime_serde")]
     pub sync_start_budget: Duration,
+    /// Whether a synchronous request's job is stored. `true` (the
+    /// default): like any job, it can be read at `/jobs/{id}` (the answer
+    /// links it with `Link: rel=monitor`), is listed, and has its pages.
+    /// `false`: nothing about it is written; its client has the answer,
+    /// the metrics count it, and the server's CPU per short sync request
+    /// drops by about a third (BENCHMARKS.md). Kept whatever this says: a
+    /// job with nested processes or steps, a job of a process with
+    /// `cache = true`, a job run from the HTML form, and every async job.
+    pub keep_sync_jobs: bool,
     /// How long finished jobs and their results are kept. Default 7 days.
     #[serde(with = "humantime_serde")]
     pub job_retention: Duration,
@@ -127,6 +136,7 @@ impl Default for ExecutionConfig {
             max_queued_jobs: 1000,
             max_waiting_sync: 100,
             sync_start_budget: Duration::from_micros(200),
+            keep_sync_jobs: true,
             job_retention: Duration::from_secs(7 * 24 * 3600),
             max_stored_bytes: 10 << 30,
             min_free_disk_bytes: 256 << 20,

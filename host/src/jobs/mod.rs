@@ -67,7 +67,7 @@ pub use inline::InlineHistory;
 pub use registry::{
     Executable, Policy, ProcessRegistry, RegisterError, RegisteredProcess, Registration,
 };
-pub use scheduler::{JobOwner, Scheduler};
+pub use scheduler::{JobOwner, Scheduler, SyncRecord, SyncRun};
 pub use validate::{CheckedOutcome, DescriptionError, InputValidator, InvalidInput};
 
 /// The span a job runs in: every log line written while it runs (fetching

@@ -39,8 +39,11 @@ pub(super) struct ProgressReports(Arc<Shared>);
 
 /// What the sink and the writer task share.
 struct Shared {
-    /// Where progress is written (`update_progress`: not forced to disk).
-    store: Store,
+    /// Where progress is written (`update_progress`: not forced to disk);
+    /// `None` for a job that is not stored (a sync job with
+    /// `execution.keep_sync_jobs = false`): its reports only reach its
+    /// final record.
+    store: Option<Store>,
     /// The job; each write reads its record, applies the latest report and
     /// writes it back (no copy of the record is kept while the guest runs:
     /// most jobs report no progress at all).
@@ -61,7 +64,7 @@ struct Shared {
 }
 
 impl ProgressReports {
-    pub(super) fn new(store: Store, job_id: Uuid, failures: Arc<WriteFailures>) -> Self {
+    pub(super) fn new(store: Option<Store>, job_id: Uuid, failures: Arc<WriteFailures>) -> Self {
         Self(Arc::new(Shared {
             store,
             job_id,
@@ -96,7 +99,10 @@ impl Shared {
         let Some((percent, message)) = self.lock().clone() else {
             return Ok(());
         };
-        let Some(mut job) = self.store.get_job(self.job_id).await? else {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        let Some(mut job) = store.get_job(self.job_id).await? else {
             return Ok(());
         };
         if job.status != JobStatus::Running {
@@ -107,7 +113,7 @@ impl Shared {
             job.message = message;
         }
         job.updated = Utc::now();
-        self.store.update_progress(&job).await.map(|_| ())
+        store.update_progress(&job).await.map(|_| ())
     }
 
     /// Write the latest report until the job ends, at most every
@@ -139,7 +145,8 @@ impl ProgressSink for ProgressReports {
             *latest = Some((percent, message));
         }
         shared.dirty.store(true, Ordering::SeqCst);
-        if !shared.writer_started.swap(true, Ordering::SeqCst)
+        if shared.store.is_some()
+            && !shared.writer_started.swap(true, Ordering::SeqCst)
             && let Ok(handle) = tokio::runtime::Handle::try_current()
         {
             handle.spawn(shared.clone().write_until_done());

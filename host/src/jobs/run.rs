@@ -82,6 +82,10 @@ pub(super) struct Runnable {
     /// A step's: what the jobs of its tree share. A job with nested
     /// processes and no tree yet is the top of one, and makes it.
     pub(super) tree: Option<Arc<Tree>>,
+    /// Whether the job is in the store. A sync job that is not kept
+    /// (`execution.keep_sync_jobs = false`) writes nothing: no progress,
+    /// no outcome; its outcome is counted in the metrics all the same.
+    pub(super) kept: bool,
 }
 
 impl Inner {
@@ -173,6 +177,7 @@ impl Inner {
             limits,
             deadline: None,
             tree: None,
+            kept: true,
         })
     }
 
@@ -211,6 +216,7 @@ impl Inner {
         // durable (a sync job's client gets its answer only after the
         // write, so nobody needs a state shown meanwhile).
         let shown = job.asynchronous.then(|| job.clone());
+        let kept = runnable.kept;
 
         let mut inputs = job.request.inputs.clone();
         let mut tree = runnable.tree.clone();
@@ -259,11 +265,11 @@ impl Inner {
             job.steps = steps;
             if token.is_cancelled() {
                 self.running.end(job.id);
-                return self.stopped(job).await;
+                return self.stopped(job, kept).await;
             }
             if let Err(failed) = outcome {
                 return self
-                    .fail_before_run(job, shown.as_ref(), failed.kind, failed.reason)
+                    .fail_before_run(job, kept, shown.as_ref(), failed.kind, failed.reason)
                     .await;
             }
             permit = self
@@ -297,7 +303,7 @@ impl Inner {
         };
         let Some(fetched) = fetched else {
             self.running.end(job.id);
-            return self.stopped(job).await;
+            return self.stopped(job, kept).await;
         };
         let mut limits = runnable.limits;
         let fetched = fetched.and_then(|()| match runnable.deadline {
@@ -315,7 +321,7 @@ impl Inner {
         });
         if let Err((kind, reason)) = fetched {
             return self
-                .fail_before_run(job, shown.as_ref(), kind, reason)
+                .fail_before_run(job, kept, shown.as_ref(), kind, reason)
                 .await;
         }
         // A process with `cache = true` whose inputs were not known when
@@ -342,7 +348,7 @@ impl Inner {
                     granted = tree.fuel.reserve(wanted) => granted,
                     () = token.cancelled() => {
                         self.running.end(job.id);
-                        return self.stopped(job).await;
+                        return self.stopped(job, kept).await;
                     }
                 };
                 if granted == 0 {
@@ -351,7 +357,13 @@ impl Inner {
                         tree.fuel.total()
                     );
                     return self
-                        .fail_before_run(job, shown.as_ref(), FailureKind::FuelExhausted, reason)
+                        .fail_before_run(
+                            job,
+                            kept,
+                            shown.as_ref(),
+                            FailureKind::FuelExhausted,
+                            reason,
+                        )
                         .await;
                 }
                 limits.fuel = granted;
@@ -360,8 +372,11 @@ impl Inner {
             None => None,
         };
         let inputs = serde_json::Value::Object(inputs).to_string();
-        let progress =
-            ProgressReports::new(self.store.clone(), job.id, self.write_failures.clone());
+        let progress = ProgressReports::new(
+            kept.then(|| self.store.clone()),
+            job.id,
+            self.write_failures.clone(),
+        );
         let report = self
             .runtime
             .run(
@@ -405,7 +420,7 @@ impl Inner {
             }
         }
         let results = match checked.outcome {
-            RunOutcome::Cancelled => return self.stopped(job).await,
+            RunOutcome::Cancelled => return self.stopped(job, kept).await,
             RunOutcome::Success { outputs } => {
                 job.status = JobStatus::Successful;
                 job.progress = Some(100);
@@ -439,6 +454,11 @@ impl Inner {
         // The client will come back for an async job's results: its final
         // state and results are durable before anybody can see it finished
         // (see `Store::finish_job`).
+        if !kept {
+            // Nothing to write; counted as a stored outcome would be.
+            crate::store::count_finished(&job);
+            return Ok((job, results));
+        }
         let visible = self
             .finish_with_retries(shown.as_ref().unwrap_or(&job), &job, results.as_ref())
             .await?;
@@ -556,12 +576,17 @@ impl Inner {
     async fn fail_before_run(
         &self,
         mut job: JobRecord,
+        kept: bool,
         shown: Option<&JobRecord>,
         kind: FailureKind,
         reason: String,
     ) -> Result<(JobRecord, Option<JobResults>), JobError> {
         self.running.end(job.id);
         job.mark_failed(kind, reason);
+        if !kept {
+            crate::store::count_finished(&job);
+            return Ok((job, None));
+        }
         let visible = self
             .store
             .finish_job(shown.unwrap_or(&job), &job, None)
@@ -591,6 +616,7 @@ impl Inner {
     async fn stopped(
         &self,
         mut job: JobRecord,
+        kept: bool,
     ) -> Result<(JobRecord, Option<JobResults>), JobError> {
         if job.asynchronous && self.stopped_by_shutdown.load(Ordering::SeqCst) {
             job.status = JobStatus::Accepted;
@@ -608,7 +634,8 @@ impl Inner {
         }
         // A sync client waits for this answer: say it was dismissed (the
         // job is gone from the store), not that it failed.
-        if !job.asynchronous && self.store.get_job(job.id).await?.is_none() {
+        // (A job that is not kept cannot be dismissed: nobody has its id.)
+        if !job.asynchronous && kept && self.store.get_job(job.id).await?.is_none() {
             job.status = JobStatus::Dismissed;
             job.message = Some("dismissed by a client while it ran".into());
             job.updated = Utc::now();

@@ -59,6 +59,46 @@ pub(super) struct StepOf<'a> {
     pub(super) tree: Arc<Tree>,
 }
 
+/// Whether a sync job is stored ([`Scheduler::execute_sync`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncRecord {
+    /// As `execution.keep_sync_jobs` says (the HTTP API).
+    AsConfigured,
+    /// Always (the HTML form, which sends its user to the job's pages).
+    Always,
+}
+
+/// What a sync request's job gave.
+#[derive(Debug)]
+pub struct SyncRun {
+    /// Its final record (not stored when `kept` is false).
+    pub job: JobRecord,
+    /// Its results, when it succeeded.
+    pub results: Option<JobResults>,
+    /// Whether the job is in the store, where a client can read it at
+    /// `/jobs/{id}`. With `execution.keep_sync_jobs = false` a job that
+    /// neither has steps nor belongs to a process with `cache = true`
+    /// never is: nothing about it is written, and the answer has no
+    /// `Link rel=monitor`.
+    pub kept: bool,
+}
+
+impl SyncRun {
+    /// The record and results, as a step's outcome.
+    fn into_pair(self) -> (JobRecord, Option<JobResults>) {
+        (self.job, self.results)
+    }
+}
+
+/// Whether a job run now is stored, and why.
+enum Keep<'a> {
+    /// A top-level sync job: stored if asked, or if its process caches
+    /// or its inputs call nested processes.
+    Asked(bool),
+    /// A step of another job: always stored (its parent names it).
+    Step(StepOf<'a>),
+}
+
 /// Who a new job belongs to: the API key that submits it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobOwner {
@@ -322,14 +362,24 @@ impl Scheduler {
     /// the final job record and its results when it succeeded.
     /// With `reuse`, a process with `cache = true` answers an identical
     /// earlier request's results at once (`jobs/cache.rs`).
+    ///
+    /// `record` says whether the job is stored: as `execution.keep_sync_jobs`
+    /// says, or always (the HTML form sends its user to the job's pages).
+    /// [`SyncRun::kept`] says what was done.
     pub async fn execute_sync(
         &self,
         process: &RegisteredProcess,
         request: ExecuteRequest,
         owner: Option<&JobOwner>,
         reuse: bool,
-    ) -> Result<(JobRecord, Option<JobResults>), JobError> {
-        self.run_now(process, request, owner, reuse, None).await
+        record: SyncRecord,
+    ) -> Result<SyncRun, JobError> {
+        let keep = match record {
+            SyncRecord::AsConfigured => self.inner.config.execution.keep_sync_jobs,
+            SyncRecord::Always => true,
+        };
+        self.run_now(process, request, owner, reuse, Keep::Asked(keep))
+            .await
     }
 
     /// For a process with `cache = true`: give `job` its cache key and,
@@ -399,11 +449,13 @@ impl Scheduler {
                     return self.queue_step(process, request, owner, step_of).await;
                 }
                 return self
-                    .run_now(process, request, owner, true, Some(step_of))
-                    .await;
+                    .run_now(process, request, owner, true, Keep::Step(step_of))
+                    .await
+                    .map(SyncRun::into_pair);
             }
-            self.run_now(process, request, owner, true, Some(step_of))
+            self.run_now(process, request, owner, true, Keep::Step(step_of))
                 .await
+                .map(SyncRun::into_pair)
         })
     }
 
@@ -450,21 +502,32 @@ impl Scheduler {
         done.drop_guard()
     }
 
-    /// [`Self::execute_sync`], for a step of a parent when `step_of` says
-    /// so.
+    /// [`Self::execute_sync`], for a step of a parent when `keep` says so.
     async fn run_now(
         &self,
         process: &RegisteredProcess,
         request: ExecuteRequest,
         owner: Option<&JobOwner>,
         reuse: bool,
-        step_of: Option<StepOf<'_>>,
-    ) -> Result<(JobRecord, Option<JobResults>), JobError> {
+        keep: Keep<'_>,
+    ) -> Result<SyncRun, JobError> {
         self.check_storage(owner)?;
         let (expanded, request) = self.expand(process, request)?;
         let process = expanded.as_deref().unwrap_or(process);
         let Executable::Component(module) = &process.executable else {
             unreachable!("expand gives a component");
+        };
+        // Whatever was asked, a step (its parent names it), a job with
+        // steps (they name it) and a job of a process with `cache = true`
+        // (the cache names it in `cached_from`) are stored.
+        let (kept, step_of) = match keep {
+            Keep::Step(step_of) => (true, Some(step_of)),
+            Keep::Asked(asked) => (
+                asked
+                    || self.inner.config.caches(process.id())
+                    || super::nested::has_nested(&process.validator, &request.inputs),
+                None,
+            ),
         };
         let sync_timeout = self.inner.config.execution.sync_timeout;
         let deadline = tokio::time::Instant::now() + sync_timeout;
@@ -473,7 +536,11 @@ impl Scheduler {
         job.owner = owner.map(|o| o.name.clone());
         job.parent = step_of.as_ref().map(|step| step.parent);
         if let Some((job, results)) = self.cache_or_reuse(process, &mut job, reuse).await? {
-            return Ok((job, Some(results)));
+            return Ok(SyncRun {
+                job,
+                results: Some(results),
+                kept,
+            });
         }
         let permit = match self.inner.permits.clone().try_acquire_owned() {
             Ok(permit) => permit,
@@ -498,18 +565,28 @@ impl Scheduler {
                             humantime::format_duration(sync_timeout)
                         );
                         job.mark_failed(FailureKind::Timeout, reason);
-                        self.inner.store.insert_failed_job(&job).await?;
-                        return Ok((job, None));
+                        if kept {
+                            self.inner.store.insert_failed_job(&job).await?;
+                        }
+                        return Ok(SyncRun {
+                            job,
+                            results: None,
+                            kept,
+                        });
                     }
                 }
             }
         };
         // A sync job is recorded once it holds a worker, already `running`
-        // (see `Store::start_sync_job`).
+        // (see `Store::start_sync_job`); one that is not kept never is.
         job.mark_running();
         job.attempts = 1;
         job.node = self.node_id();
-        self.inner.store.start_sync_job(&job).await?;
+        if kept {
+            self.inner.store.start_sync_job(&job).await?;
+        } else {
+            crate::store::count_sync_start(&job);
+        }
         self.count_inputs(&job);
         let token = self.inner.running.start(job.id);
         let _dismissed_with_parent = step_of
@@ -522,6 +599,7 @@ impl Scheduler {
             limits: process.limits,
             deadline: Some(deadline),
             tree: step_of.map(|step| step.tree),
+            kept,
         };
         let inner = self.inner.clone();
         // Every log line about the job carries its id (the request's span
@@ -540,15 +618,16 @@ impl Scheduler {
         if !is_step {
             crate::telemetry::metrics::sync_job_started(process.id(), here);
         }
-        if here {
-            self.first_slice_here(run, &process.inline).await
+        let (job, results) = if here {
+            self.first_slice_here(run, &process.inline).await?
         } else {
             self.inner
                 .executor
                 .spawn(run)
                 .await
-                .map_err(|_| JobError::ShuttingDown)?
-        }
+                .map_err(|_| JobError::ShuttingDown)??
+        };
+        Ok(SyncRun { job, results, kept })
     }
 
     /// Run a sync job's first slice on the calling thread (an HTTP

@@ -535,8 +535,7 @@ impl Store {
     pub async fn start_sync_job(&self, job: &JobRecord) -> Result<(), StoreError> {
         let result = dispatch!(self.start_sync_job(job));
         if result.is_ok() {
-            count_submitted(job);
-            count_started(job);
+            count_sync_start(job);
         }
         result
     }
@@ -683,6 +682,14 @@ fn count_submitted(job: &JobRecord) {
     metrics::job_submitted(&job.process_id, job.asynchronous);
 }
 
+/// Count a sync job that starts now: stored by
+/// [`Store::start_sync_job`], or one that is not kept
+/// (`execution.keep_sync_jobs = false`), counted all the same.
+pub(crate) fn count_sync_start(job: &JobRecord) {
+    count_submitted(job);
+    count_started(job);
+}
+
 /// Observe how long a job that starts now waited.
 fn count_started(job: &JobRecord) {
     if let Some(waited) = job.queue_wait() {
@@ -690,9 +697,10 @@ fn count_started(job: &JobRecord) {
     }
 }
 
-/// Count a job whose outcome is now stored and visible, observe what it
-/// cost, and say so in the log (inside the job's span).
-fn count_finished(job: &JobRecord) {
+/// Count a job whose outcome is now stored and visible (or final, for a
+/// sync job that is not kept), observe what it cost, and say so in the
+/// log (inside the job's span).
+pub(crate) fn count_finished(job: &JobRecord) {
     let outcome = job.outcome_label();
     metrics::job_finished(&metrics::FinishedJob {
         process: &job.process_id,

@@ -669,3 +669,72 @@ async fn a_sync_job_whose_client_went_away_still_runs_to_its_end() {
     assert_eq!(output_value(&results, "stringInput"), json!("left behind"));
     server.shutdown().await;
 }
+
+/// With `execution.keep_sync_jobs = false`, a sync request leaves nothing
+/// behind: its answer, a success or a failure, has no `Link rel=monitor`,
+/// and no job is stored. What needs its record still has one: an async
+/// job, and a sync job with a nested process (its step names it).
+#[tokio::test]
+async fn sync_jobs_not_kept_leave_no_record_and_no_monitor_link() {
+    let server = super::server()
+        .with_hostile()
+        .configure(|c| c.execution.keep_sync_jobs = false)
+        .start()
+        .await;
+    let jobs = async || -> Vec<Value> {
+        server.get_json("/jobs?limit=100").await["jobs"]
+            .as_array()
+            .expect("jobs")
+            .clone()
+    };
+    let reply = server.execute("hello-world", &hello_joe()).await;
+    reply.expect_status(200);
+    assert_eq!(reply.json(), json!("Hello Joe! hi"));
+    assert_eq!(
+        reply.link_header(REL_MONITOR),
+        None,
+        "{:?}",
+        reply.header_all("link")
+    );
+    // A failure is answered as ever, without a job to look at.
+    let failed = server
+        .execute("hostile", &json!({ "inputs": { "behaviour": "panic" } }))
+        .await;
+    let body = assert_error_exception(&failed, None);
+    assert!(detail(&body).to_lowercase().contains("trapped"), "{body}");
+    assert_eq!(failed.link_header(REL_MONITOR), None);
+    assert_eq!(jobs().await, Vec::<Value>::new(), "no sync job is stored");
+
+    // An async job is stored as ever.
+    let reply = server
+        .execute_async_reply("hello-world", &hello_joe())
+        .await;
+    let id = created_job_succeeds(&server, &reply).await;
+    // A sync job with a nested process is stored, and so is its step.
+    let nested = json!({ "inputs": { "stringInput": {
+        "process": "hello-world",
+        "inputs": { "name": "Ann" }
+    } } });
+    let reply = server.execute("echo", &nested).await;
+    reply.expect_status(200);
+    let monitor = reply
+        .link_header(REL_MONITOR)
+        .expect("a kept job's monitor link");
+    let parent = server.get_json(&monitor).await;
+    assert_eq!(parent["status"], "successful", "{parent}");
+    let mut listed: Vec<String> = jobs()
+        .await
+        .iter()
+        .map(|job| job["jobID"].as_str().expect("jobID").to_owned())
+        .collect();
+    listed.sort();
+    let step = server.only_step(&parent).await;
+    let mut expected = vec![
+        id,
+        last_segment(&monitor),
+        step["jobID"].as_str().expect("step jobID").to_owned(),
+    ];
+    expected.sort();
+    assert_eq!(listed, expected);
+    server.shutdown().await;
+}

@@ -5,7 +5,7 @@
 //! process, and the in-process test servers of this binary share theirs.
 
 use serde_json::json;
-use wasmproc_tests::{Api, ChildConfig, TestDatabase};
+use wasmproc_tests::{Api, ChildConfig, REL_MONITOR, TestDatabase};
 
 use super::BINARY;
 
@@ -386,11 +386,12 @@ async fn counters_move_as_jobs_succeed_and_fail_and_promtool_accepts_the_text() 
     );
     // ...and come from the artifact cache after a restart. The restart
     // sets `sync_start_budget = "0s"`: every sync job then starts on the
-    // job threads.
+    // job threads; and `keep_sync_jobs = false`: its sync jobs are counted
+    // though not stored.
     server.kill9();
     let config = ChildConfig::write_with_private_artifacts(
         dir.path(),
-        "[execution]\nmax_concurrent_jobs = 2\nsync_start_budget = \"0s\"\n",
+        "[execution]\nmax_concurrent_jobs = 2\nsync_start_budget = \"0s\"\nkeep_sync_jobs = false\n",
     );
     let server = config.spawn(BINARY);
     let (_, restarted) = scrape(server.api()).await;
@@ -399,11 +400,16 @@ async fn counters_move_as_jobs_succeed_and_fail_and_promtool_accepts_the_text() 
         value(&restarted, "wasmproc_artifact_cache_misses_total", &[]),
         0.0
     );
+    let stored = async || server.get_json("/jobs?limit=100").await["jobs"].clone();
+    let stored_before = stored().await;
     for name in ["c", "d"] {
-        server
-            .execute_sync("hello-world", &json!({"inputs": {"name": name}}))
+        let reply = server
+            .execute("hello-world", &json!({"inputs": {"name": name}}))
             .await;
+        reply.expect_status(200);
+        assert_eq!(reply.link_header(REL_MONITOR), None);
     }
+    assert_eq!(stored().await, stored_before, "sync jobs stored");
     let (text, scraped) = scrape(server.api()).await;
     let started_on = |thread: &str| {
         value(
@@ -414,6 +420,15 @@ async fn counters_move_as_jobs_succeed_and_fail_and_promtool_accepts_the_text() 
     };
     assert_eq!(started_on("executor"), 2.0, "{text}");
     assert_eq!(started_on("http"), 0.0, "{text}");
+    for (metric, labels) in [
+        ("wasmproc_jobs_submitted_total", [hello, ("mode", "sync")]),
+        (
+            "wasmproc_jobs_finished_total",
+            [hello, ("outcome", "success")],
+        ),
+    ] {
+        assert_eq!(value(&scraped, metric, &labels), 2.0, "{metric}: {text}");
+    }
 }
 
 #[tokio::test]

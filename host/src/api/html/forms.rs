@@ -31,7 +31,7 @@ use super::super::{ApiError, AppState, Path};
 use super::form_fields::{FormState, INPUT_PREFIX, field_kind, modes, repeated, sorted_inputs};
 use super::{pages, see_other};
 use crate::config::Role;
-use crate::jobs::{JobOwner, RegisteredProcess};
+use crate::jobs::{JobOwner, RegisteredProcess, SyncRecord, SyncRun};
 use crate::ogc::{ExecuteRequest, ResponseType, exception_type};
 
 /// Most form fields read from one submission: far more than any process
@@ -437,9 +437,11 @@ async fn run(
             Ok(format!("{base}/jobs/{}", job.id))
         }
         super::super::execution::Mode::Sync => {
-            let (job, results) = state
+            // Always stored, whatever `execution.keep_sync_jobs` says: the
+            // form sends its user to the job's pages.
+            let SyncRun { job, results, .. } = state
                 .scheduler
-                .execute_sync(process, request, owner, true)
+                .execute_sync(process, request, owner, true, SyncRecord::Always)
                 .await?;
             Ok(match results {
                 Some(_) => format!("{base}/jobs/{}/results", job.id),
