@@ -268,9 +268,10 @@ pub(crate) fn job_dismissed(job: &JobRecord) -> ApiError {
 }
 
 /// `Link: <…/jobs/{id}>; rel="monitor"` for a synchronous answer: the
-/// job a sync request ran stays in the store like any other, and this is
-/// how a client finds it (its status, usage and log) without parsing the
-/// body, which may be a raw output of any media type.
+/// job a sync request ran stays in the store like any other (unless
+/// `execution.keep_sync_jobs = false`), and this is how a client finds it
+/// (its status, usage and log) without parsing the body, which may be a
+/// raw output of any media type.
 fn monitor_link(state: &AppState, job: &JobRecord) -> HeaderValue {
     HeaderValue::from_str(&format!(
         "<{}>; rel=\"{}\"",
@@ -290,7 +291,7 @@ fn monitor_link(state: &AppState, job: &JobRecord) -> HeaderValue {
     params(ProcessIdPath, ("Prefer" = Option<String>, Header, description = "`respond-async` asks for asynchronous execution (RFC 7240)")),
     request_body(content = ExecuteRequest, content_type = "application/json", example = json!({"inputs": {"name": "Joe", "message": "Welcome"}})),
     responses(
-        (status = 200, description = "Synchronous execution: the results, raw (one output in its media type, or multipart/related) or as a results document; `Link: <job>; rel=monitor`"),
+        (status = 200, description = "Synchronous execution: the results, raw (one output in its media type, or multipart/related) or as a results document; `Link: <job>; rel=monitor` (none when `execution.keep_sync_jobs = false`: the job is not stored)"),
         (status = 201, description = "Asynchronous execution accepted: statusInfo, `Location` of the job, `Preference-Applied: respond-async` when asked for", body = StatusInfo),
         (status = 204, description = "Raw response with every output by reference: `Link` headers only"),
         (status = 400, description = "Invalid request or inputs (a subscriber URI the callback guard refuses included), or the job failed on its inputs", body = Exception, content_type = "application/problem+json"),

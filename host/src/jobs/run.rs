@@ -29,7 +29,10 @@
 //!    job's final state and results become visible together and only
 //!    once durable; a sync job's are written before its client gets the
 //!    answer. `false` from the store means the job is no longer this
-//!    node's to finish (dismissed, or taken over after a lost lease).
+//!    node's to finish (dismissed, or taken over after a lost lease). A
+//!    sync job that is not kept (`execution.keep_sync_jobs = false`,
+//!    [`Runnable::kept`]) writes nothing here or anywhere else: its outcome
+//!    is only counted in the metrics, and its client has the answer.
 //! 8. **`successUri` / `failedUri`** are called (async jobs only).
 //!
 //! How a run that was stopped ends depends on why it was stopped:

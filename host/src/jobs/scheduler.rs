@@ -567,6 +567,10 @@ impl Scheduler {
                         job.mark_failed(FailureKind::Timeout, reason);
                         if kept {
                             self.inner.store.insert_failed_job(&job).await?;
+                        } else {
+                            // Counted as `insert_failed_job` counts it.
+                            crate::store::count_submitted(&job);
+                            crate::store::count_finished(&job);
                         }
                         return Ok(SyncRun {
                             job,

@@ -678,7 +678,7 @@ impl Store {
 // a record into the plain facts the metrics take.
 
 /// Count a job accepted.
-fn count_submitted(job: &JobRecord) {
+pub(crate) fn count_submitted(job: &JobRecord) {
     metrics::job_submitted(&job.process_id, job.asynchronous);
 }
 
