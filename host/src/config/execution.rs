@@ -47,7 +47,7 @@ pub struct ExecutionConfig {
     /// links it with `Link: rel=monitor`), is listed, and has its pages.
     /// `false`: nothing about it is written; its client has the answer,
     /// the metrics count it, and the server's CPU per short sync request
-    /// drops by about a third (BENCHMARKS.md). Kept whatever this says: a
+    /// drops by more than a third (BENCHMARKS.md). Kept whatever this says: a
     /// job with nested processes or steps, a job of a process with
     /// `cache = true`, a job run from the HTML form, and every async job.
     pub keep_sync_jobs: bool,
