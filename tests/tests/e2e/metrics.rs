@@ -262,6 +262,13 @@ async fn counters_move_as_jobs_succeed_and_fail_and_promtool_accepts_the_text() 
         .await
         .expect_status(400);
     server.get("/jobs/not-a-job").await.expect_status(404);
+    // A method HTTP does not define: answered 405, labelled `other`.
+    let invented = reqwest::Method::from_bytes(b"FROBNICATE").unwrap();
+    server
+        .api()
+        .send(invented, "/jobs", &[], None)
+        .await
+        .expect_status(405);
 
     let (text, after) = scrape(server.api()).await;
     promtool_check(&text);
@@ -354,6 +361,18 @@ async fn counters_move_as_jobs_succeed_and_fail_and_promtool_accepts_the_text() 
     assert!(
         !text.contains("not-a-job"),
         "raw paths must not become labels"
+    );
+    assert_eq!(
+        delta(
+            "wasmproc_http_requests_total",
+            &[("route", "/jobs"), ("method", "other"), ("status", "405")]
+        ),
+        1.0,
+        "{text}"
+    );
+    assert!(
+        !text.contains("FROBNICATE"),
+        "invented methods must not become labels"
     );
     assert!(delta("wasmproc_http_request_duration_seconds", &[execution]) >= 4.0);
     // Where the sync jobs started: the first of a process always on the
