@@ -70,7 +70,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use crate::api::{AppState, router};
+use crate::api::{AppState, Shared, router};
 use crate::builtin::BUILTIN_PROCESSES;
 use crate::config::{Config, ConfigError, NodeRole};
 use crate::jobs::{ProcessRegistry, RegisterError, Registration, Scheduler};
@@ -332,13 +332,13 @@ impl Server {
         let retention = scheduler.spawn_retention();
         tracing::info!(%base_url, node = %node.id, store = store.backend_name(), role = ?config.cluster.role, "wasmproc started");
 
-        let app = router(AppState {
+        let app = router(AppState::new(Shared {
             registry,
             scheduler: scheduler.clone(),
             store: store.clone(),
             config: config.clone(),
             base_url: Arc::from(base_url.as_str()),
-        });
+        }));
         let (shutdown, signal) = oneshot::channel::<()>();
         let http = match listener {
             Some(listener) => tokio::spawn(serve_http(
