@@ -6,7 +6,7 @@
 //! [`install`] builds the recorder once per process and sets it as the
 //! `metrics` crate's global recorder. Each series is registered with it
 //! once, by a `counter!`/`histogram!` call, and its handle kept in
-//! [`Series`], found again by process id or route template without
+//! `Series`, found again by process id or route template without
 //! allocating; recording is then a lock-free atomic update. (A
 //! `counter!` call with labels on every event builds its key, a `String`
 //! per label, and looks it up in the recorder's registry: the ten such
@@ -17,7 +17,7 @@
 //! without bound.
 //!
 //! Before [`install`] (e.g. `wasmproc run`) nothing is recorded: there is
-//! no [`Series`] yet, and the facade's no-op recorder would swallow it. A
+//! no `Series` yet, and the facade's no-op recorder would swallow it. A
 //! test binary that starts several servers in one process shares one
 //! recorder: its counters are the sum of all of them, which is why the
 //! metrics tests run the server as a child process.
