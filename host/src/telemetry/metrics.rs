@@ -377,7 +377,7 @@ struct RouteSeries {
 }
 
 /// A few handles told apart by a small label value (an outcome, a method
-/// and status): a list searched in order, shorter than any hash lookup
+/// and status): a list searched in order, cheaper than a hash lookup
 /// for the handful of values each one meets.
 struct Labelled<K, H>(RwLock<Vec<(K, H)>>);
 
@@ -409,8 +409,8 @@ impl<K: PartialEq + Copy, H> Labelled<K, H> {
     }
 }
 
-/// Run `record` on the entry of `map` under `key`, made by `make` from the
-/// key the first time. The common case takes only the read lock.
+/// Run `record` on the entry of `map` under `key`, made by `make` the
+/// first time. The common case takes only the read lock.
 fn with_entry<V>(
     map: &RwLock<HashMap<Box<str>, V>>,
     key: &str,
