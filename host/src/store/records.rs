@@ -178,7 +178,7 @@ impl JobRecord {
     ) -> Self {
         let now = Utc::now();
         Self {
-            id: Uuid::new_v4(),
+            id: job_id(now),
             process_id: process_id.to_owned(),
             module_sha256: module_sha256.to_owned(),
             status: JobStatus::Accepted,
@@ -261,9 +261,75 @@ impl JobRecord {
     }
 }
 
+/// A new job's id: a UUID version 7 (RFC 9562), the millisecond of
+/// `created` in its first 48 bits and 74 random bits after them.
+///
+/// Why time first: both stores keep jobs and results keyed by id (sled's
+/// `jobs` and `results` trees, PostgreSQL's primary key). With random ids
+/// (version 4) every new job lands on a random leaf of an ever larger
+/// tree, so each write pulls a cold page into the cache and rewrites it;
+/// with the time first, new jobs land together at the tree's end, on pages
+/// that stay hot. On the sled store that made a sync hello-world request
+/// 13 % cheaper in server CPU (BENCHMARKS.md, "Job ids in time order").
+///
+/// Why still unguessable: without `auth.protect_jobs` an id is the only
+/// key to a job's inputs and results. The random part is drawn whole for
+/// every id (no per-millisecond counter as in `Uuid::now_v7`, whose
+/// neighbouring ids differ by one), so knowing one job's id and another's
+/// exact millisecond still leaves 2^74 guesses. What the id reveals, the
+/// creation time, the job's status shows anyway.
+fn job_id(created: DateTime<Utc>) -> Uuid {
+    // A time before 1970 cannot come from `Utc::now` on a sane clock; it
+    // is clamped to the epoch rather than wrapped.
+    let seconds = u64::try_from(created.timestamp()).unwrap_or(0);
+    // Counter bits 0: `new_v7` fills all 74 bits after the time at random.
+    Uuid::new_v7(uuid::Timestamp::from_unix_time(
+        seconds,
+        created.timestamp_subsec_nanos(),
+        0,
+        0,
+    ))
+}
+
 /// The outputs of a successful job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobResults {
     /// Every output the process produced.
     pub outputs: Vec<ProcessOutput>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_id_is_version_7_and_carries_the_millisecond_it_was_created() {
+        let created: DateTime<Utc> = "2026-12-04T18:00:00.123456Z".parse().unwrap();
+        let id = job_id(created);
+        assert_eq!(id.get_version(), Some(uuid::Version::SortRand));
+        let (seconds, nanos) = id.get_timestamp().unwrap().to_unix();
+        assert_eq!((seconds, nanos), (1_796_407_200, 123_000_000));
+        let later = job_id(created + chrono::Duration::milliseconds(1));
+        assert!(later > id, "{later} after {id}");
+    }
+
+    #[test]
+    fn job_ids_of_one_millisecond_share_nothing_after_the_time() {
+        let created = Utc::now();
+        let ids: Vec<Uuid> = (0..1000).map(|_| job_id(created)).collect();
+        let distinct: std::collections::HashSet<_> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len());
+        assert!(
+            ids.iter()
+                .all(|id| id.as_bytes()[..6] == ids[0].as_bytes()[..6])
+        );
+        // A counter (as `Uuid::now_v7` keeps within a millisecond) would
+        // leave neighbours equal in these bytes; drawn at random, a pair
+        // is equal in 30 bits once in a billion.
+        let alike = ids
+            .windows(2)
+            .filter(|pair| pair[0].as_bytes()[8..12] == pair[1].as_bytes()[8..12])
+            .count();
+        assert_eq!(alike, 0, "{ids:?}");
+    }
 }

@@ -433,6 +433,22 @@ async fn the_job_list_page_filters_and_pages_with_the_cursor() {
     .await;
     assert_eq!(first.matches("<tr>").count() - 1, 2, "{first}");
     assert!(!first.contains(">echo</a>"), "{first}");
+    // Each job is shown by the last 8 hex digits of its id, the random
+    // ones (its first digits are its creation time, alike for all jobs).
+    let document = scraper::Html::parse_document(&first);
+    let shown: Vec<(String, String)> = document
+        .select(&scraper::Selector::parse("td a.mono").unwrap())
+        .map(|a| {
+            let href = a.value().attr("href").unwrap_or_default().to_owned();
+            (a.text().collect(), href)
+        })
+        .collect();
+    assert_eq!(shown.len(), 2, "{first}");
+    for (text, href) in &shown {
+        assert_eq!(text.len(), 8, "{text}");
+        assert!(href.ends_with(text.as_str()), "{text} {href}");
+    }
+    assert_ne!(shown[0].0, shown[1].0, "{shown:?}");
     let next = scraper::Html::parse_document(&first)
         .select(&scraper::Selector::parse("a[rel=next]").unwrap())
         .next()

@@ -201,10 +201,11 @@ async fn job_list_pages_with_limit_offset_and_next_links() {
 }
 
 #[tokio::test]
-async fn job_ids_are_unguessable_random_uuids() {
+async fn job_ids_are_unguessable_and_in_creation_order() {
     // A job id is the only key to a job's inputs and results (without
-    // `protect_jobs`): it must be random (UUID v4: 122 random bits), not a
-    // counter or a timestamp.
+    // `protect_jobs`): after the creation millisecond (UUID v7, so that
+    // the stores append new jobs instead of scattering them) it must be
+    // random, 74 bits drawn anew for every id, not a counter.
     let server = super::server().start().await;
     let mut ids = Vec::new();
     for _ in 0..20 {
@@ -214,18 +215,30 @@ async fn job_ids_are_unguessable_random_uuids() {
         reply.expect_status(200);
         ids.push(uuid::Uuid::parse_str(&id).expect("job id is a UUID"));
     }
-    for id in &ids {
-        assert_eq!(id.get_version(), Some(uuid::Version::Random), "{id}");
-    }
+    let millis = |id: &uuid::Uuid| {
+        assert_eq!(id.get_version(), Some(uuid::Version::SortRand), "{id}");
+        let (seconds, nanos) = id.get_timestamp().expect("v7 has a time").to_unix();
+        seconds * 1000 + u64::from(nanos) / 1_000_000
+    };
+    let times: Vec<u64> = ids.iter().map(millis).collect();
+    assert!(times.is_sorted(), "{ids:?}");
     let distinct: std::collections::HashSet<_> = ids.iter().collect();
     assert_eq!(distinct.len(), ids.len(), "{ids:?}");
-    // Consecutive ids share no long prefix (they would if time- or
-    // counter-based): 20 random pairs sharing 4+ leading bytes is ~1e-8.
-    let sharing = ids
+    // Neighbours share no 30 bits of the random part (they would with a
+    // counter): 19 random pairs agreeing there is ~2e-8.
+    let alike = ids
         .windows(2)
-        .filter(|pair| pair[0].as_bytes()[..4] == pair[1].as_bytes()[..4])
+        .filter(|pair| pair[0].as_bytes()[8..12] == pair[1].as_bytes()[8..12])
         .count();
-    assert_eq!(sharing, 0, "{ids:?}");
+    assert_eq!(alike, 0, "{ids:?}");
+    // The time in the id is the job's `created`, to the millisecond.
+    let status = server.get(&format!("/jobs/{}", ids[0])).await;
+    let created: chrono::DateTime<chrono::Utc> = status.json()["created"]
+        .as_str()
+        .expect("created")
+        .parse()
+        .expect("created is RFC 3339");
+    assert_eq!(created.timestamp_millis() as u64, times[0], "{status:?}");
     server.shutdown().await;
 }
 

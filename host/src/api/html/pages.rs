@@ -574,7 +574,7 @@ pub(crate) fn process(
 struct JobRow {
     /// The job's page.
     href: String,
-    /// The first 8 hex digits of its id.
+    /// The last 8 hex digits of its id (see `short`).
     short_id: String,
     /// Its process.
     process_id: String,
@@ -617,11 +617,14 @@ struct JobsView {
     next: Option<String>,
 }
 
-/// The first 8 hex digits of a job id: enough to tell jobs apart on a
-/// page (the link carries the whole id). Job ids are random UUIDs, so
-/// the first digits are as distinct as any.
+/// The last 8 hex digits of a job id: enough to tell jobs apart on a
+/// page (the link carries the whole id). The last digits, because a job
+/// id starts with its creation time (UUID v7, `store::records`): the
+/// first 8 are the same for every job of seven weeks, the last are
+/// random.
 fn short(id: &str) -> String {
-    id.chars().take(8).collect()
+    let skip = id.chars().count().saturating_sub(8);
+    id.chars().skip(skip).collect()
 }
 
 /// `/jobs` as a page: the list's filters as a form (filled from `query`),
@@ -874,7 +877,7 @@ struct OutputView {
 struct ResultsView {
     /// The frame.
     base: Base,
-    /// The first 8 hex digits of the job id.
+    /// The last 8 hex digits of the job id (see `short`).
     short_id: String,
     /// The job's page.
     job_href: String,
