@@ -269,8 +269,9 @@ impl JobRecord {
 /// (version 4) every new job lands on a random leaf of an ever larger
 /// tree, so each write pulls a cold page into the cache and rewrites it;
 /// with the time first, new jobs land together at the tree's end, on pages
-/// that stay hot. On the sled store that made a sync hello-world request
-/// 13 % cheaper in server CPU (BENCHMARKS.md, "Job ids in time order").
+/// that stay hot. On the sled store that made a stored sync hello-world
+/// request about 12 % cheaper in server CPU (BENCHMARKS.md, "Job ids in
+/// time order").
 ///
 /// Why still unguessable: without `auth.protect_jobs` an id is the only
 /// key to a job's inputs and results. The random part is drawn whole for
