@@ -434,7 +434,7 @@ async fn the_job_list_page_filters_and_pages_with_the_cursor() {
     assert_eq!(first.matches("<tr>").count() - 1, 2, "{first}");
     assert!(!first.contains(">echo</a>"), "{first}");
     // Each job is shown by the last 8 hex digits of its id, the random
-    // ones (its first digits are its creation time, alike for all jobs).
+    // ones (its first digits are its creation time, alike for a minute).
     let document = scraper::Html::parse_document(&first);
     let shown: Vec<(String, String)> = document
         .select(&scraper::Selector::parse("td a.mono").unwrap())

@@ -619,9 +619,9 @@ struct JobsView {
 
 /// The last 8 hex digits of a job id: enough to tell jobs apart on a
 /// page (the link carries the whole id). The last digits, because a job
-/// id starts with its creation time (UUID v7, `store::records`): the
-/// first 8 are the same for every job of seven weeks, the last are
-/// random.
+/// id starts with its creation time in milliseconds (UUID v7,
+/// `store::records`): the first 8 change only every 65 seconds, the last
+/// are random.
 fn short(id: &str) -> String {
     let skip = id.chars().count().saturating_sub(8);
     id.chars().skip(skip).collect()
