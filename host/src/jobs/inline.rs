@@ -30,9 +30,22 @@
 //! slot, an allocator refill, an interrupt counted on the thread).
 //! Measured with "one slow slice sends the next 16 jobs to the executor",
 //! 40 % of a Rust hello-world's jobs went there under load.
+//!
+//! What a slice costs is the thread's CPU time, not the wall time: a short
+//! slice the kernel preempted for a few milliseconds must not count as a
+//! long one. But the thread's CPU clock is a system call (no vDSO), and
+//! two of them were 3 % of an unstored sync request's server CPU
+//! (BENCHMARKS.md, "Slices timed by the wall clock when that is enough").
+//! So a slice is timed by the CPU clock only when the wall clock cannot
+//! answer ([`InlineHistory::start_slice`]): wall time is never less than
+//! CPU time, so a slice whose wall time is within the budget was within it
+//! in CPU time too, and its wall time is recorded. Only a slice whose wall
+//! time went over the budget is in doubt (slow, or preempted?); it records
+//! nothing and has the process's next slice timed by the CPU clock. The
+//! first slice of a process and every probe are timed by the CPU clock.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 use super::moving_average::MovingAverage;
 
@@ -52,6 +65,28 @@ pub struct InlineHistory {
     average: MovingAverage,
     /// Jobs started on the executor since the last probe.
     since_probe: AtomicU32,
+    /// Whether the next slice must be timed by the thread's CPU clock: set
+    /// when a slice timed by the wall clock went over the budget.
+    time_next_by_cpu: AtomicBool,
+}
+
+/// How one first slice is being timed: from [`InlineHistory::start_slice`]
+/// to [`InlineHistory::end_slice`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SliceTimer {
+    /// When the slice started.
+    wall: Instant,
+    /// The thread's CPU time when it started, if it is timed by the CPU
+    /// clock.
+    cpu: Option<Duration>,
+}
+
+#[cfg(test)]
+impl SliceTimer {
+    /// Whether this slice is timed by the thread's CPU clock.
+    pub(crate) fn by_cpu(&self) -> bool {
+        self.cpu.is_some()
+    }
 }
 
 impl InlineHistory {
@@ -76,14 +111,47 @@ impl InlineHistory {
     pub(crate) fn record(&self, took: Duration) {
         self.average.record(took);
     }
+
+    /// Start timing a first slice that [`Self::may_start_here`] let start
+    /// on this thread. It is timed by the thread's CPU clock when it is the
+    /// process's first, a probe (the average is over `budget`), or follows
+    /// a slice whose wall time went over `budget`; otherwise by the wall
+    /// clock alone, which costs no system call (the module docs say why
+    /// that is enough).
+    pub(crate) fn start_slice(&self, budget: Duration) -> SliceTimer {
+        let by_cpu = self.time_next_by_cpu.swap(false, Ordering::Relaxed)
+            || self.average.get().is_none_or(|average| average > budget);
+        SliceTimer {
+            wall: Instant::now(),
+            cpu: by_cpu.then(thread_cpu_time),
+        }
+    }
+
+    /// The slice `timer` timed has ended: record what it cost, or, for a
+    /// slice timed by the wall clock that went over `budget`, nothing, and
+    /// have the next slice timed by the CPU clock.
+    pub(crate) fn end_slice(&self, timer: SliceTimer, budget: Duration) {
+        if let Some(started) = timer.cpu {
+            self.record(thread_cpu_time().saturating_sub(started));
+            return;
+        }
+        let wall = timer.wall.elapsed();
+        if wall <= budget {
+            self.record(wall);
+        } else {
+            self.time_next_by_cpu.store(true, Ordering::Relaxed);
+        }
+    }
 }
 
 /// CPU time the calling thread has used so far. A slice's cost is the
 /// difference of two readings: wall time would also count the time the
 /// kernel gave other threads meanwhile, which on a loaded machine sent
 /// short jobs to the executor after a preemption (measured: most of the
-/// gain of starting here was lost). A `clock_gettime` system call, about
-/// a fifth of a microsecond.
+/// gain of starting here was lost). A `clock_gettime` system call that
+/// takes the scheduler's run-queue lock: about a microsecond on this
+/// project's two-core VM under load, which is why
+/// [`InlineHistory::start_slice`] avoids it when it can.
 pub(crate) fn thread_cpu_time() -> Duration {
     let now = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
     Duration::new(
@@ -131,6 +199,59 @@ mod tests {
             history.record(short);
         }
         assert!(history.may_start_here(BUDGET), "short again, back here");
+    }
+
+    #[test]
+    fn slices_are_timed_by_the_cpu_clock_only_when_the_wall_clock_cannot_tell() {
+        let history = InlineHistory::default();
+        let first = history.start_slice(BUDGET);
+        assert!(first.by_cpu(), "a process's first slice");
+        history.end_slice(first, BUDGET);
+        let cpu_took = history.average.get().expect("the first slice recorded");
+        assert!(cpu_took < BUDGET, "an empty slice cost {cpu_took:?} of CPU");
+
+        // Under budget: the wall clock alone, and its reading is recorded.
+        let fast = history.start_slice(BUDGET);
+        assert!(!fast.by_cpu(), "a slice of a fast process");
+        history.end_slice(
+            SliceTimer {
+                wall: Instant::now() - Duration::from_micros(150),
+                ..fast
+            },
+            BUDGET,
+        );
+        let average = history.average.get().unwrap();
+        assert!(average > cpu_took, "the wall time was not recorded");
+
+        // Over budget by the wall clock: slow or preempted, nobody knows.
+        // Nothing is recorded, and the next slice is timed by the CPU.
+        let doubtful = history.start_slice(BUDGET);
+        assert!(!doubtful.by_cpu());
+        history.end_slice(
+            SliceTimer {
+                wall: Instant::now() - Duration::from_millis(5),
+                ..doubtful
+            },
+            BUDGET,
+        );
+        assert_eq!(
+            history.average.get(),
+            Some(average),
+            "a doubtful slice counted"
+        );
+        let checked = history.start_slice(BUDGET);
+        assert!(checked.by_cpu(), "the slice after a doubtful one");
+        history.end_slice(checked, BUDGET);
+        assert!(
+            !history.start_slice(BUDGET).by_cpu(),
+            "one CPU-timed slice clears the doubt"
+        );
+
+        // Probes of a slow process are timed by the CPU clock.
+        for _ in 0..40 {
+            history.record(Duration::from_millis(3));
+        }
+        assert!(history.start_slice(BUDGET).by_cpu(), "a probe");
     }
 
     #[test]

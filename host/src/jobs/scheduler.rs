@@ -623,7 +623,12 @@ impl Scheduler {
             crate::telemetry::metrics::sync_job_started(process.id(), here);
         }
         let (job, results) = if here {
-            self.first_slice_here(run, &process.inline).await?
+            self.first_slice_here(
+                run,
+                &process.inline,
+                self.inner.config.execution.sync_start_budget,
+            )
+            .await?
         } else {
             self.inner
                 .executor
@@ -635,8 +640,9 @@ impl Scheduler {
     }
 
     /// Run a sync job's first slice on the calling thread (an HTTP
-    /// thread), and the rest, if any, on the executor; the slice's CPU
-    /// time goes into `history` ([`super::inline`] says why and when).
+    /// thread), and the rest, if any, on the executor; what the slice cost
+    /// goes into `history` (its CPU time, or its wall time when that is
+    /// within `budget`; [`super::inline`] says why and when).
     ///
     /// The slice ends where the job first waits: a guest at its first
     /// epoch tick (so at most [`crate::runtime::EPOCH_TICK`] of guest CPU
@@ -652,16 +658,17 @@ impl Scheduler {
         &self,
         run: impl Future<Output = Result<T, JobError>> + Send + 'static,
         history: &InlineHistory,
+        budget: std::time::Duration,
     ) -> Result<T, JobError> {
         let mut run = Box::pin(run);
-        let started = super::inline::thread_cpu_time();
+        let timer = history.start_slice(budget);
         let first = std::future::poll_fn(|cx| {
             let polled =
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run.as_mut().poll(cx)));
             Poll::Ready(polled)
         })
         .await;
-        history.record(super::inline::thread_cpu_time().saturating_sub(started));
+        history.end_slice(timer, budget);
         match first {
             Ok(Poll::Ready(outcome)) => outcome,
             Ok(Poll::Pending) => self
