@@ -450,6 +450,62 @@ async fn counters_move_as_jobs_succeed_and_fail_and_promtool_accepts_the_text() 
     }
 }
 
+/// A process whose sync jobs are long stops starting them on the HTTP
+/// threads, which status reads share: `hostile`'s `infinite-loop` spins
+/// until its fuel runs out (tens of milliseconds), so its first slice
+/// (on an HTTP thread: the process has no history yet) ends at an epoch
+/// tick, at most 10 ms in, far over the 200 µs `sync_start_budget`. Once
+/// a slice like that has counted, the process's next jobs start on the
+/// job threads (all of them here: a probe comes one job in 16).
+#[tokio::test]
+async fn sync_jobs_of_a_process_whose_jobs_are_long_leave_the_http_threads() {
+    const JOBS: usize = 6;
+    let dir = tempfile::tempdir().unwrap();
+    let processes = dir.path().join("processes");
+    std::fs::create_dir_all(&processes).unwrap();
+    std::fs::copy(wasmproc_tests::HOSTILE_WASM, processes.join("hostile.wasm")).unwrap();
+    let config = ChildConfig::write(
+        dir.path(),
+        &format!(
+            "builtin_processes = false\nprocesses_dir = {processes:?}\n\
+             [processes.hostile]\nlimits = {{ fuel = 50000000, timeout = \"5s\" }}\n"
+        ),
+    );
+    let server = config.spawn(BINARY);
+    for _ in 0..JOBS {
+        let reply = server
+            .execute(
+                "hostile",
+                &json!({"inputs": {"behaviour": "infinite-loop"}}),
+            )
+            .await;
+        assert!(
+            reply.text().to_lowercase().contains("fuel"),
+            "{}: {}",
+            reply.status,
+            reply.text()
+        );
+    }
+    let (text, samples) = scrape(server.api()).await;
+    let started_on = |thread: &str| {
+        value(
+            &samples,
+            "wasmproc_sync_job_starts_total",
+            &[("process", "hostile"), ("thread", thread)],
+        )
+    };
+    assert_eq!(
+        started_on("http") + started_on("executor"),
+        JOBS as f64,
+        "{text}"
+    );
+    assert!(started_on("http") >= 1.0, "the first starts there: {text}");
+    // A first slice can end early, at a tick that came just after it
+    // started; a few of them in a row are what would keep jobs on the
+    // HTTP threads, and five in a row do not happen.
+    assert!(started_on("executor") >= 1.0, "{text}");
+}
+
 #[tokio::test]
 async fn on_postgres_every_series_names_the_node() {
     let db = TestDatabase::create().await;
