@@ -456,7 +456,7 @@ async fn counters_move_as_jobs_succeed_and_fail_and_promtool_accepts_the_text() 
 /// (on an HTTP thread: the process has no history yet) ends at an epoch
 /// tick, at most 10 ms in, far over the 200 µs `sync_start_budget`. Once
 /// a slice like that has counted, the process's next jobs start on the
-/// job threads (all of them here: a probe comes one job in 16).
+/// job threads (a probe comes only one job in 16).
 #[tokio::test]
 async fn sync_jobs_of_a_process_whose_jobs_are_long_leave_the_http_threads() {
     const JOBS: usize = 6;
