@@ -243,37 +243,37 @@ impl SledStore {
     }
 
     /// Store a job's final state and results. A sync job is written once,
-    /// now, under the `running_sync` lock (so a concurrent dismissal cannot
-    /// slip in between). An async job is shown as `shown` (its state
-    /// before) until its final state is durable: results, record and index
-    /// entries, then the flush, then its `A` entry goes. `false` when the
-    /// job was deleted meanwhile (its results are removed again).
+    /// now, under its [`SledStore::sync_write_lock`] (so a concurrent
+    /// dismissal cannot slip in between). An async job is shown as `shown`
+    /// (its state before) until its final state is durable: results,
+    /// record and index entries, then the flush, then its `A` entry goes.
+    /// `false` when the job was deleted meanwhile (its results are removed
+    /// again).
     pub(crate) async fn finish_job(
         &self,
         shown: &JobRecord,
         job: &JobRecord,
         results: Option<&JobResults>,
     ) -> Result<bool, StoreError> {
-        {
-            let mut running_sync = lock(&self.running_sync);
-            if running_sync.contains_key(&job.id) {
-                // A sync job: written once, now, under the lock so that a
-                // concurrent delete cannot slip in between; readers see it
-                // in memory until it is on disk. Not flushed: its client
-                // gets the results in the response, and sled writes them
-                // out within its flush interval.
-                if let Some(results) = results {
-                    self.results
-                        .insert(job.id.as_bytes(), serde_json::to_vec(results)?)?;
-                }
-                self.insert_finished(job)?;
-                running_sync.remove(&job.id);
-                return Ok(true);
-            }
-        }
         if !job.asynchronous {
-            // A sync job deleted while it ran.
-            return Ok(false);
+            // A sync job: written once, now. Readers keep seeing it in
+            // `running_sync` (as running) until every write is done, and
+            // the stored record after that; a reader that meets both (a
+            // list between the two) shows the job once, by its key. Not
+            // flushed: its client gets the results in the response, and
+            // sled writes them out within its flush interval.
+            let _write = self.sync_write_lock(job.id);
+            if !lock(&self.running_sync).contains_key(&job.id) {
+                // Deleted while it ran.
+                return Ok(false);
+            }
+            if let Some(results) = results {
+                self.results
+                    .insert(job.id.as_bytes(), serde_json::to_vec(results)?)?;
+            }
+            self.insert_finished(job)?;
+            lock(&self.running_sync).remove(&job.id);
+            return Ok(true);
         }
         // An async job: shown as before until durable.
         lock(&self.pending).insert(job.id, shown.clone());
@@ -329,10 +329,15 @@ impl SledStore {
     /// record and leaves none behind; its id may stay in the in-memory
     /// queue until a claim skips it.
     pub(crate) async fn delete_job(&self, id: Uuid) -> Result<Option<JobRecord>, StoreError> {
-        // A running sync job was never written.
-        if let Some(job) = lock(&self.running_sync).remove(&id) {
-            let _ = self.events.send(StoreEvent::JobDismissed(id));
-            return Ok(Some(job));
+        {
+            // A running sync job was never written; under its write lock,
+            // a job whose final write has begun is deleted below, from
+            // disk, once that write is done.
+            let _write = self.sync_write_lock(id);
+            if let Some(job) = lock(&self.running_sync).remove(&id) {
+                let _ = self.events.send(StoreEvent::JobDismissed(id));
+                return Ok(Some(job));
+            }
         }
         let shown = lock(&self.pending).remove(&id);
         let Some(bytes) = self.jobs.remove(id.as_bytes())? else {
