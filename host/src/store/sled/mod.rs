@@ -30,6 +30,9 @@
 //!   written once, when it finishes: its id reaches its client only with
 //!   the response, after that write, so a crash mid-run loses nothing
 //!   anybody was given. Every reader sees these jobs like stored ones.
+//!   The final write runs outside the map's lock, under a lock of the
+//!   job's own that a dismissal also takes (`sync_write_lock`); the job
+//!   stays in the map, shown as running, until the write is done.
 //! - An async job's final state is shown only once it is on disk: until
 //!   its flush completes, readers are shown the state before it
 //!   (`pending`), so a finish anybody saw survives a crash.
