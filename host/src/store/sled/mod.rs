@@ -151,9 +151,9 @@ impl SledStore {
     /// Not the `running_sync` map's own lock: that one is taken by every
     /// sync job's start, progress and finish and by every reader, and a
     /// job's final write (four sled inserts, tens of microseconds) held
-    /// under it made the other HTTP threads sleep on it under load (2–5 %
-    /// of the server's CPU in futex wake-ups and task switches, and fewer
-    /// requests in parallel).
+    /// under it made the other HTTP threads sleep on it under load (6 % of
+    /// the server's samples in `futex` system calls, and fewer requests in
+    /// parallel: BENCHMARKS.md).
     fn sync_write_lock(&self, id: Uuid) -> MutexGuard<'_, ()> {
         // The low bits of a v7 (and of a v4) id are random.
         lock(&self.sync_writes[id.as_u128() as usize % SYNC_WRITE_STRIPES])
