@@ -74,23 +74,20 @@ impl From<LimitTables> for LimitsConfig {
 /// A limits table as written in the file: every field optional. Which
 /// value a field left out takes depends on the table, so it is resolved
 /// over a base ([`PartialLimits::over`]) rather than defaulted by serde.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PartialLimits {
     /// Instructions (wasmtime fuel units).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub fuel: Option<u64>,
     /// Linear memory, in bytes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub memory_bytes: Option<u64>,
     /// Wall-clock time, e.g. `"10m"`.
-    #[serde(with = "humantime_serde", skip_serializing_if = "Option::is_none")]
+    #[serde(with = "humantime_serde")]
     pub timeout: Option<Duration>,
     /// Total size of the outputs, in bytes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub output_bytes: Option<u64>,
     /// Size of the job log, in bytes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub log_bytes: Option<u64>,
 }
 

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// The body of `POST /processes/{id}/execution`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct ExecuteRequest {
@@ -13,14 +14,11 @@ pub struct ExecuteRequest {
     #[schema(value_type = Object)]
     pub inputs: Map<String, Value>,
     /// The outputs wanted and how; absent means all outputs, by value.
-    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub outputs: Option<Map<String, Value>>,
     /// `raw` (default) or `document`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub response: Option<ResponseType>,
     /// Callback URIs.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub subscriber: Option<Subscriber>,
 }
 
@@ -55,18 +53,17 @@ pub struct OutputRequest {
 }
 
 /// Callback URIs for a job.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Subscriber {
     /// Receives the results document when the job succeeds.
     /// (`successUrl` is accepted too: the 1.0 schema's typo.)
-    #[serde(alias = "successUrl", skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "successUrl")]
     pub success_uri: Option<String>,
     /// Receives the status info when the job starts running.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub in_progress_uri: Option<String>,
     /// Receives the status info when the job fails.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub failed_uri: Option<String>,
 }
 

@@ -3,18 +3,17 @@
 use serde::{Deserialize, Serialize};
 
 /// A web link.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Link {
     /// Target URL.
     pub href: String,
     /// Relation type.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub rel: Option<String>,
     /// Media type of the target.
-    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "type")]
     pub media_type: Option<String>,
     /// Human-readable title.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
 }
 

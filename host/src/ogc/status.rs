@@ -67,6 +67,7 @@ pub struct Usage {
 }
 
 /// `GET /jobs/{id}`.
+#[serde_with::skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StatusInfo {
     /// The process the job runs.
@@ -81,33 +82,26 @@ pub struct StatusInfo {
     /// The state.
     pub status: JobStatus,
     /// Why it failed, or what it is doing.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// When the job was created.
     pub created: DateTime<Utc>,
     /// When it started running.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub started: Option<DateTime<Utc>>,
     /// When it finished.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub finished: Option<DateTime<Utc>>,
     /// When the status last changed.
     pub updated: DateTime<Utc>,
     /// Percent done, as reported by the process.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub progress: Option<u8>,
     /// Links to itself and, when done, to the results.
     pub links: Vec<Link>,
     /// Resources used (wasmproc extension).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
     /// The cluster node that runs or ran it (wasmproc extension; only with
     /// the PostgreSQL store).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
     /// How many times a node started it; more than 1 when a node running it
     /// was lost and another ran it again (wasmproc extension).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub attempts: Option<u32>,
 }
 
