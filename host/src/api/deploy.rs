@@ -52,7 +52,7 @@ use super::html::{is_json, quality};
 use super::parameters::ProcessIdPath;
 use super::processes::summary;
 use super::responses::{
-    BodyRejections, InvalidId, NoSuchProcess, ProcessRefusals, ServerError, Unauthorized,
+    AdminRefusals, InvalidId, ModuleBodyRejections, NoSuchProcess, ProcessRefusals, ServerError,
 };
 use super::{ApiError, AppState, Path};
 use crate::config::PartialLimits;
@@ -283,11 +283,9 @@ async fn register(
     responses(
         (status = 201, description = "Deployed: processSummary with `mutable: true`; `Location` of the process"),
         (status = 400, description = "Not a component, not the wasmproc:process world, invalid description, compile failure; a workflow naming an unknown process, a missing input or an unusable placeholder, or making a cycle", body = Exception, content_type = "application/problem+json"),
-        (status = 401, response = Unauthorized),
-        (status = 403, description = "Wrong token, or deployment disabled", body = Exception, content_type = "application/problem+json"),
+        AdminRefusals,
         (status = 409, description = "duplicated-process", body = Exception, content_type = "application/problem+json"),
-        BodyRejections,
-        (status = 415, description = "Neither application/wasm nor application/ogcapppkg+json", body = Exception, content_type = "application/problem+json"),
+        ModuleBodyRejections,
         (status = 500, response = ServerError)))]
 pub(crate) async fn deploy(
     State(state): State<AppState>,
@@ -324,11 +322,9 @@ pub(crate) async fn deploy(
     responses(
         (status = 204, description = "Replaced; running jobs finish on the old version, new jobs use the new one"),
         (status = 400, description = "Invalid module or description (or it describes another id)", body = Exception, content_type = "application/problem+json"),
-        (status = 401, response = Unauthorized),
-        (status = 403, description = "Wrong token, or immutable-process", body = Exception, content_type = "application/problem+json"),
+        AdminRefusals,
         (status = 404, response = NoSuchProcess),
-        BodyRejections,
-        (status = 415, description = "Unsupported media type", body = Exception, content_type = "application/problem+json"),
+        ModuleBodyRejections,
         (status = 500, response = ServerError)))]
 pub(crate) async fn replace(
     State(state): State<AppState>,
@@ -357,8 +353,7 @@ pub(crate) async fn replace(
     responses(
         (status = 204, description = "Undeployed; accepted jobs still run, finished jobs stay readable"),
         (status = 400, response = InvalidId),
-        (status = 401, response = Unauthorized),
-        (status = 403, description = "Wrong token, or immutable-process", body = Exception, content_type = "application/problem+json"),
+        AdminRefusals,
         (status = 404, response = NoSuchProcess),
         (status = 500, response = ServerError)))]
 pub(crate) async fn undeploy(

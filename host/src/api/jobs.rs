@@ -46,9 +46,7 @@ use super::auth::Caller;
 use super::execution::job_failed;
 use super::html::{Format, pages, without_empty};
 use super::parameters::JobIdPath;
-use super::responses::{
-    Forbidden, JobFailed, JobFailedOnInputs, JobRefusals, ServerError, Unauthorized,
-};
+use super::responses::{Forbidden, JobRefusals, ResultRefusals, ServerError, Unauthorized};
 use super::results::{raw_output, render};
 use super::{ApiError, AppState, Paging, Path, known_parameters, query_pairs};
 use crate::jobs::documents::status_info;
@@ -375,10 +373,8 @@ async fn finished_results(
 #[utoipa::path(get, path = "/jobs/{jobID}/results", tag = "Jobs", operation_id = "getResult", security((), ("bearer" = [])),
     params(JobIdPath),
     responses((status = 200, description = "The results (results.yaml, or raw)"), (status = 204, description = "Every output by reference: Link headers"),
-        (status = 400, response = JobFailedOnInputs),
-        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
         (status = 404, description = "no-such-job, or result-not-ready while accepted or running", body = Exception, content_type = "application/problem+json"),
-        (status = 500, response = JobFailed)))]
+        ResultRefusals))]
 pub(crate) async fn results(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -401,10 +397,8 @@ pub(crate) async fn results(
 #[utoipa::path(get, path = "/jobs/{jobID}/results/{outputID}", tag = "Jobs", operation_id = "getResultOutput", security((), ("bearer" = [])),
     params(JobIdPath, ("outputID" = String, Path, description = "Output id")),
     responses((status = 200, description = "The output value in its media type"),
-        (status = 400, response = JobFailedOnInputs),
-        (status = 401, response = Unauthorized), (status = 403, response = Forbidden),
         (status = 404, description = "no-such-job, no-such-output, or result-not-ready", body = Exception, content_type = "application/problem+json"),
-        (status = 500, response = JobFailed)))]
+        ResultRefusals))]
 pub(crate) async fn output(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,

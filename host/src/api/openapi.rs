@@ -33,8 +33,8 @@ use std::sync::OnceLock;
 use utoipa::OpenApi;
 
 use super::responses::{
-    BodyTimeout, Forbidden, InvalidId, JobFailed, JobFailedOnInputs, NoSuchJob, NoSuchProcess,
-    NotAForm, ServerError, TooLarge, Unauthorized,
+    AdminForbidden, BodyTimeout, Forbidden, InvalidId, JobFailed, JobFailedOnInputs, NoSuchJob,
+    NoSuchProcess, NotAForm, NotAModule, ServerError, TooLarge, Unauthorized,
 };
 
 use crate::ogc::{
@@ -99,12 +99,14 @@ use crate::ogc::{
     ), responses(
         Unauthorized,
         Forbidden,
+        AdminForbidden,
         InvalidId,
         NoSuchProcess,
         NoSuchJob,
         BodyTimeout,
         TooLarge,
         NotAForm,
+        NotAModule,
         ServerError,
         JobFailedOnInputs,
         JobFailed

@@ -41,6 +41,14 @@ pub(crate) struct Unauthorized(Exception);
 #[response(content_type = "application/problem+json")]
 pub(crate) struct Forbidden(Exception);
 
+/// A token that is neither the admin token nor a key with the role
+/// admin; deployment disabled (neither is configured); or, to replace or
+/// undeploy, a process that belongs to the installation
+/// (`immutable-process`). The detail says which.
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json")]
+pub(crate) struct AdminForbidden(Exception);
+
 /// A path id that is not valid UTF-8 once percent-decoded
 /// (`invalid-parameter`). Any other string is a valid id here: one that
 /// names nothing is a 404, not a 400.
@@ -75,6 +83,13 @@ pub(crate) struct TooLarge(Exception);
 #[derive(ToResponse)]
 #[response(content_type = "application/problem+json")]
 pub(crate) struct NotAForm(Exception);
+
+/// A deploy or replace body that is neither a component
+/// (`application/wasm`) nor an application package
+/// (`application/ogcapppkg+json`).
+#[derive(ToResponse)]
+#[response(content_type = "application/problem+json")]
+pub(crate) struct NotAModule(Exception);
 
 /// Server error: a failure of the server itself. The detail is a fixed
 /// sentence; the cause is in the server's log, under the request id.
@@ -136,6 +151,51 @@ impl<NotFound: for<'a> ToResponse<'a>> IntoResponses for ByIdRefusals<NotFound> 
     }
 }
 
+/// The refusals of every operation on the process list itself (deploy,
+/// replace, undeploy), made before anything else is looked at: 401
+/// [`Unauthorized`] and 403 [`AdminForbidden`].
+pub(crate) struct AdminRefusals;
+
+impl IntoResponses for AdminRefusals {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        BTreeMap::from([
+            ("401".to_owned(), reference::<Unauthorized>()),
+            ("403".to_owned(), reference::<AdminForbidden>()),
+        ])
+    }
+}
+
+/// The refusals of deploy and replace before they look at the module:
+/// [`BodyRejections`] and 415 [`NotAModule`].
+pub(crate) struct ModuleBodyRejections;
+
+impl IntoResponses for ModuleBodyRejections {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let mut responses = BodyRejections::responses();
+        responses.insert("415".to_owned(), reference::<NotAModule>());
+        responses
+    }
+}
+
+/// The answers of both reads of a job's results (all of them, or one
+/// output) other than the results themselves and the 404: 400
+/// [`JobFailedOnInputs`] and 500 [`JobFailed`], which carry the failed
+/// job's exception, and 401 [`Unauthorized`], 403 [`Forbidden`]. Each
+/// operation declares its 404 in its own words (which of
+/// `no-such-job`, `no-such-output` and `result-not-ready` it can be).
+pub(crate) struct ResultRefusals;
+
+impl IntoResponses for ResultRefusals {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        BTreeMap::from([
+            ("400".to_owned(), reference::<JobFailedOnInputs>()),
+            ("401".to_owned(), reference::<Unauthorized>()),
+            ("403".to_owned(), reference::<Forbidden>()),
+            ("500".to_owned(), reference::<JobFailed>()),
+        ])
+    }
+}
+
 /// The refusals every form endpoint (`/ui/...`) shares, all made before
 /// the form is read: [`BodyRejections`] and 415 [`NotAForm`]. Listed in an
 /// annotation as `responses(..., FormRejections)` so that each form
@@ -156,11 +216,12 @@ fn reference<'a, T: ToResponse<'a>>() -> RefOr<Response> {
     RefOr::Ref(Ref::from_response_name(T::response().0))
 }
 
-/// The refusals of the replace and undeploy forms, which both act on one
-/// process with the admin token: 401 without a token, 403 with a wrong
-/// one (or deployment disabled, or a built-in process), 404
-/// [`NoSuchProcess`]. The page-or-exception content of the 401 and 403 is
-/// added with every form refusal's by [`super::openapi`].
+/// The refusals of the admin forms (deploy, replace, undeploy): 401
+/// without a token, 403 with a wrong one (or deployment disabled, or, to
+/// replace or undeploy, a built-in process). Described here rather than
+/// referenced: a browser gets the form again with the refusal, and
+/// [`super::openapi`] adds that page-or-exception content to every form
+/// refusal. The forms on one process list their 404 beside these.
 pub(crate) struct AdminFormRefusals;
 
 impl IntoResponses for AdminFormRefusals {
@@ -172,7 +233,6 @@ impl IntoResponses for AdminFormRefusals {
                 "403".to_owned(),
                 described("Wrong token, deployment disabled, or immutable-process"),
             ),
-            ("404".to_owned(), reference::<NoSuchProcess>()),
         ])
     }
 }

@@ -33,7 +33,7 @@ use axum::response::Response;
 use super::super::auth::require_admin;
 use super::super::parameters::ProcessIdPath;
 use super::super::processes::list_page;
-use super::super::responses::{AdminFormRefusals, FormRejections};
+use super::super::responses::{AdminFormRefusals, FormRejections, NoSuchProcess};
 use super::super::{ApiError, AppState, Paging, Path};
 use super::form_fields::FormState;
 use super::forms::{ProcessForm, Submitted, check_token_first, presented_token, read_form};
@@ -82,8 +82,7 @@ fn registration(policy: Policy) -> Registration {
     responses(
         (status = 303, description = "Deployed: to the process's page"),
         (status = 400, description = "No module, or not a usable component: the process list again with the exception", content_type = "text/html"),
-        (status = 401, description = "No token", content_type = "text/html"),
-        (status = 403, description = "Wrong token, or deployment disabled", content_type = "text/html"),
+        AdminFormRefusals,
         (status = 409, description = "duplicated-process", content_type = "text/html"),
         FormRejections))]
 pub(crate) async fn deploy(
@@ -134,6 +133,7 @@ pub(crate) async fn deploy(
         (status = 303, description = "Replaced: to the process's page"),
         (status = 400, description = "No module, or not a usable component", content_type = "text/html"),
         AdminFormRefusals,
+        (status = 404, response = NoSuchProcess),
         FormRejections))]
 pub(crate) async fn replace(
     State(state): State<AppState>,
@@ -167,6 +167,7 @@ pub(crate) async fn replace(
         (status = 303, description = "Undeployed: to the process list"),
         (status = 400, description = "Unreadable form", content_type = "text/html"),
         AdminFormRefusals,
+        (status = 404, response = NoSuchProcess),
         FormRejections))]
 pub(crate) async fn undeploy(
     State(state): State<AppState>,
