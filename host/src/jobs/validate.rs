@@ -50,15 +50,9 @@ struct InputRule {
     min_occurs: u64,
     /// `None` means unbounded.
     max_occurs: Option<u64>,
-    /// The schema's own `type` is `array`: an array given for this input
-    /// is then one value, never a list of occurrences.
-    schema_is_array: bool,
-    /// The compiled schema, held against each occurrence (the value inside
-    /// a qualified value). `format` is not asserted.
-    validator: jsonschema::Validator,
-    /// `contentMediaType`s of the schema (see [`collect_media_types`]); a
-    /// qualified value's `mediaType` must match one when there are any.
-    media_types: Vec<String>,
+    /// Held against each occurrence (the value inside a qualified value,
+    /// whose `mediaType` it must accept).
+    schema: DeclaredSchema,
 }
 
 /// What the description says of one output.
@@ -66,12 +60,26 @@ struct InputRule {
 struct OutputRule {
     /// The output id.
     id: String,
-    /// `contentMediaType`s of its schema (and of its `oneOf`/`anyOf`
-    /// branches); empty when the schema names none.
-    media_types: Vec<String>,
-    /// The compiled schema, held against JSON values (binary values are
-    /// bytes: their schema describes the encoding, not a JSON value).
+    /// Held against JSON values (binary values are bytes: their schema
+    /// describes the encoding, not a JSON value) and the media type of
+    /// every value.
+    schema: DeclaredSchema,
+}
+
+/// The `schema` of one input or output, compiled once when the process is
+/// registered: an input's occurrences and an output's values are checked
+/// against it on every job.
+#[derive(Debug)]
+struct DeclaredSchema {
+    /// The compiled schema. `format` is not asserted.
     validator: jsonschema::Validator,
+    /// The `contentMediaType`s it names (see [`collect_media_types`]);
+    /// empty when it names none, and then any media type is accepted.
+    media_types: Vec<String>,
+    /// Its own `type` is `array`: an array given for an input that may
+    /// occur several times is then one value, never a list of
+    /// occurrences.
+    is_array: bool,
 }
 
 /// A run's outcome after the output checks, and what was let through under
@@ -171,26 +179,19 @@ impl InputValidator {
                     ))
                 })?),
             };
-            let schema = input.get("schema").cloned().unwrap_or(Value::Bool(true));
-            let (validator, media_types) = compile_schema(&schema, "input", id)?;
             rules.push(InputRule {
                 id: id.clone(),
                 min_occurs,
                 max_occurs,
-                schema_is_array: schema.get("type").and_then(Value::as_str) == Some("array"),
-                validator,
-                media_types,
+                schema: DeclaredSchema::of(input, "input", id)?,
             });
         }
         let mut outputs = Vec::new();
         if let Some(Value::Object(declared)) = description.get("outputs") {
             for (id, output) in declared {
-                let schema = output.get("schema").cloned().unwrap_or(Value::Bool(true));
-                let (validator, media_types) = compile_schema(&schema, "output", id)?;
                 outputs.push(OutputRule {
                     id: id.clone(),
-                    media_types,
-                    validator,
+                    schema: DeclaredSchema::of(output, "output", id)?,
                 });
             }
         }
@@ -291,19 +292,14 @@ impl InputValidator {
         if before.iter().any(|o| o.id == output.id) {
             return Some(OutputProblem::Duplicate);
         }
-        if !rule.media_types.is_empty()
-            && !rule
-                .media_types
-                .iter()
-                .any(|m| media_type_matches(m, &output.media_type))
-        {
+        if !rule.schema.accepts_media_type(&output.media_type) {
             return Some(OutputProblem::MediaTypeContradicted {
                 media_type: output.media_type.clone(),
-                declared: rule.media_types.clone(),
+                declared: rule.schema.media_types.clone(),
             });
         }
         if let OutputValue::Json(value) = &output.value
-            && let Err(error) = rule.validator.validate(value)
+            && let Err(error) = rule.schema.validator.validate(value)
         {
             let reason = schema_reason(&error);
             return Some(OutputProblem::SchemaViolated {
@@ -327,7 +323,7 @@ impl InputValidator {
     pub fn is_repeated(&self, id: &str, value: &Value) -> bool {
         let rule = self.rules.iter().find(|r| r.id == id);
         matches!(value, Value::Array(_))
-            && rule.is_some_and(|r| r.max_occurs != Some(1) && !r.schema_is_array)
+            && rule.is_some_and(|r| r.max_occurs != Some(1) && !r.schema.is_array)
     }
 
     /// Check every input: known ids, required ones present, occurrence
@@ -418,23 +414,20 @@ impl InputRule {
             }
             Occurrence::Qualified(inner, media_type) => {
                 if let Some(media_type) = media_type
-                    && !self.media_types.is_empty()
-                    && !self
-                        .media_types
-                        .iter()
-                        .any(|m| media_type_matches(m, media_type))
+                    && !self.schema.accepts_media_type(media_type)
                 {
                     return Err(InvalidInput(format!(
                         "input '{}': media type '{media_type}' is not accepted; expected one of: {}",
                         self.id,
-                        self.media_types.join(", ")
+                        self.schema.media_types.join(", ")
                     )));
                 }
                 inner
             }
             Occurrence::Plain(value) => value,
         };
-        self.validator
+        self.schema
+            .validator
             .validate(inner)
             .map_err(|e| InvalidInput(format!("input '{}'{}", self.id, schema_reason(&e))))
     }
@@ -463,23 +456,35 @@ fn schema_reason(error: &jsonschema::ValidationError<'_>) -> String {
 /// the rule without the value.
 const MAX_QUOTED_REASON: usize = 512;
 
-/// The validator of an input's or output's schema (`kind` says which, for
-/// the error: `input 'x': invalid schema: …`) and the media types it
-/// names. `format` is not asserted, as for every rule here. One function
-/// for both, so an input and an output schema are compiled alike and a
-/// bad one is refused in the same words.
-fn compile_schema(
-    schema: &Value,
-    kind: &str,
-    id: &str,
-) -> Result<(jsonschema::Validator, Vec<String>), DescriptionError> {
-    let validator = jsonschema::options()
-        .should_validate_formats(false)
-        .build(schema)
-        .map_err(|e| DescriptionError(format!("{kind} '{id}': invalid schema: {e}")))?;
-    let mut media_types = Vec::new();
-    collect_media_types(schema, &mut media_types);
-    Ok((validator, media_types))
+impl DeclaredSchema {
+    /// The `schema` of an input or output description (`declared`),
+    /// compiled; a description without one accepts any value. `kind` and
+    /// `id` name it in the error of a schema that does not compile.
+    fn of(declared: &Value, kind: &str, id: &str) -> Result<Self, DescriptionError> {
+        let schema = declared.get("schema").unwrap_or(&Value::Bool(true));
+        let validator = jsonschema::options()
+            .should_validate_formats(false)
+            .build(schema)
+            .map_err(|e| DescriptionError(format!("{kind} '{id}': invalid schema: {e}")))?;
+        let mut media_types = Vec::new();
+        collect_media_types(schema, &mut media_types);
+        Ok(Self {
+            validator,
+            media_types,
+            is_array: schema.get("type").and_then(Value::as_str) == Some("array"),
+        })
+    }
+
+    /// Whether a value in `media_type` may be given (an input's qualified
+    /// value) or returned (an output): any when the schema names no media
+    /// type, else one that matches a named one.
+    fn accepts_media_type(&self, media_type: &str) -> bool {
+        self.media_types.is_empty()
+            || self
+                .media_types
+                .iter()
+                .any(|m| media_type_matches(m, media_type))
+    }
 }
 
 /// Media types named by `contentMediaType` anywhere in a schema's
