@@ -44,11 +44,11 @@ use uuid::Uuid;
 
 use super::auth::Caller;
 use super::execution::job_failed;
-use super::html::{Format, pages, without_empty};
+use super::html::{Format, pages};
 use super::parameters::JobIdPath;
 use super::responses::{Forbidden, JobRefusals, ResultRefusals, ServerError, Unauthorized};
 use super::results::{raw_output, render};
-use super::{ApiError, AppState, Paging, Path, known_parameters, query_pairs};
+use super::{ApiError, AppState, Paging, Path, query_pairs};
 use crate::jobs::documents::status_info;
 use crate::ogc::{JobList, JobStatus, Link, ResponseType, StatusInfo};
 use crate::store::{JobCursor, JobFilter, JobQuery, JobRecord};
@@ -181,9 +181,8 @@ pub(crate) async fn list(
     // The jobs page's filter form sends every field, empty ones too: an
     // empty filter means no filter, for every client alike (and the
     // OpenAPI document says so, see `api/openapi.rs`).
-    let query = without_empty(query_pairs(query.as_deref()), FILTER_FORM_FIELDS);
+    let query = query_pairs(query.as_deref(), KNOWN_PARAMETERS, FILTER_FORM_FIELDS);
     let paging = Paging::from_query(&query)?;
-    let query = known_parameters(query, KNOWN_PARAMETERS);
     let after = match query.iter().find(|(k, _)| k == "cursor") {
         None => None,
         Some((_, text)) => Some(JobCursor::decode(text).ok_or_else(|| {

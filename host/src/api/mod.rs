@@ -338,19 +338,6 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub(crate) struct Path<T>(pub(crate) T);
 
-/// Keep only the query parameters a route understands. Unknown parameters
-/// are ignored everywhere (OGC API - Processes lets a server ignore them),
-/// and so are not carried into `self`/`next`/`prev` links either.
-pub(crate) fn known_parameters(
-    query: Vec<(String, String)>,
-    known: &[&str],
-) -> Vec<(String, String)> {
-    query
-        .into_iter()
-        .filter(|(k, _)| known.contains(&k.as_str()))
-        .collect()
-}
-
 /// The `limit` and `offset` query parameters of a list.
 ///
 /// OGC API - Processes pages its lists with `limit` and `next` links; the
@@ -460,13 +447,27 @@ impl Paging {
     }
 }
 
-/// Parse a raw query string into pairs (repeated keys kept, in order,
-/// percent-decoding and `+` as space done). Handlers take the raw query
-/// rather than a typed one so that a repeated filter (`status=a&status=b`)
-/// and an unknown parameter are theirs to interpret, not a 400 from the
-/// extractor.
-pub(crate) fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
+/// The query parameters of a raw query string that a route understands,
+/// as pairs (repeated keys kept, in order, percent-decoding and `+` as
+/// space done). Handlers take the raw query rather than a typed one so
+/// that a repeated filter (`status=a&status=b`) is theirs to interpret,
+/// not a 400 from the extractor.
+///
+/// - A parameter not in `known` is dropped: unknown parameters are
+///   ignored everywhere (OGC API - Processes lets a server ignore them),
+///   and so are not carried into `self`/`next`/`prev` links either.
+/// - A parameter of `blank_is_absent` with an empty value is dropped too:
+///   a plain HTML GET form sends every field, `minDuration=` included,
+///   where an API client would leave the parameter out.
+pub(crate) fn query_pairs(
+    raw: Option<&str>,
+    known: &[&str],
+    blank_is_absent: &[&str],
+) -> Vec<(String, String)> {
     form_urlencoded::parse(raw.unwrap_or("").as_bytes())
         .into_owned()
+        .filter(|(k, v)| {
+            known.contains(&k.as_str()) && !(v.is_empty() && blank_is_absent.contains(&k.as_str()))
+        })
         .collect()
 }

@@ -21,7 +21,7 @@ use super::auth::process_reader;
 use super::html::{Format, form_fields::FormState, pages};
 use super::parameters::ProcessIdPath;
 use super::responses::{Forbidden, ProcessRefusals, ServerError, Unauthorized};
-use super::{ApiError, AppState, Paging, Path, known_parameters, query_pairs};
+use super::{ApiError, AppState, Paging, Path, query_pairs};
 use crate::jobs::RegisteredProcess;
 use crate::ogc::{Link, rel};
 
@@ -98,7 +98,7 @@ pub(crate) async fn list(
     format: Format,
 ) -> Result<Response, ApiError> {
     process_reader(&state, &headers)?;
-    let query = known_parameters(query_pairs(query.as_deref()), &["limit", "offset"]);
+    let query = query_pairs(query.as_deref(), &["limit", "offset"], &[]);
     let paging = Paging::from_query(&query)?;
     let (page, links) = list_page(&state, paging, &query);
     if format.is_html() {

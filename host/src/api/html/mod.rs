@@ -207,19 +207,6 @@ async fn exception_page(response: Response, base_url: &str) -> Response {
     page
 }
 
-/// Query pairs without the empty values of `fields`: a plain HTML GET form
-/// sends every field, `minDuration=` included, where an API client would
-/// leave the parameter out.
-pub(crate) fn without_empty(
-    query: Vec<(String, String)>,
-    fields: &[&str],
-) -> Vec<(String, String)> {
-    query
-        .into_iter()
-        .filter(|(k, v)| !(v.is_empty() && fields.contains(&k.as_str())))
-        .collect()
-}
-
 /// The URL of the same resource as JSON: `href` with `f=json`. A
 /// resource's page links it (`rel=alternate` and in the footer), and
 /// `f=json` wins over a browser's `Accept`, so the link shows the JSON in
