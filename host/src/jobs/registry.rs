@@ -49,7 +49,7 @@ use crate::ogc::{
     ASYNC_EXECUTE, DISMISS, InvalidDescription, SYNC_EXECUTE, check_process_description,
 };
 use crate::runtime::{Limits, LoadError, ProcessModule, Runtime, module_sha256};
-use crate::store::{ProcessRecord, Store, StoreError};
+use crate::store::{ProcessRecord, ProcessWrite, Store, StoreError};
 
 /// Why a module could not be registered as a process.
 #[derive(Debug, thiserror::Error)]
@@ -424,7 +424,11 @@ impl ProcessRegistry {
         let id = record.id.clone();
         match policy {
             Policy::Deploy => {
-                if !self.store.insert_process(record, bytes).await? {
+                if !self
+                    .store
+                    .write_process(record, bytes, ProcessWrite::Deploy)
+                    .await?
+                {
                     return Err(RegisterError::Duplicate(id));
                 }
             }
@@ -435,7 +439,11 @@ impl ProcessRegistry {
                         found: id,
                     });
                 }
-                if !self.store.replace_process(record, bytes).await? {
+                if !self
+                    .store
+                    .write_process(record, bytes, ProcessWrite::Replace)
+                    .await?
+                {
                     return Err(match self.store.get_process(&id).await? {
                         Some(_) => RegisterError::Immutable(id),
                         None => RegisterError::NotFound(id),
@@ -454,7 +462,9 @@ impl ProcessRegistry {
                         "a built-in or processes-directory module takes the id of a deployed process, which it replaces"
                     );
                 }
-                self.store.install_process(record, bytes).await?
+                self.store
+                    .write_process(record, bytes, ProcessWrite::Install)
+                    .await?;
             }
         }
         self.offer(process.clone());

@@ -20,8 +20,8 @@
 //! Both backends pass the same contract tests (`tests/tests/e2e/store_contract.rs`).
 //! What every caller may rely on:
 //! - A method that changes something the client will be told about
-//!   ([`Store::enqueue_job`], [`Store::insert_process`],
-//!   [`Store::replace_process`], [`Store::delete_process`],
+//!   ([`Store::enqueue_job`], [`Store::write_process`],
+//!   [`Store::delete_process`],
 //!   [`Store::delete_job`], and [`Store::finish_job`] of an async job) is
 //!   durable when it returns: a crash right after cannot undo it.
 //! - A job's final state and its results become visible together.
@@ -294,6 +294,21 @@ impl NodeIdentity {
     }
 }
 
+/// How a process record is written, which decides when it is: the
+/// three ways a process comes to the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessWrite {
+    /// A deploy: only when no process has the id.
+    Deploy,
+    /// A replace: only over a mutable (deployed) process with the id. The
+    /// module it used is touched, so that jobs accepted under it keep it
+    /// through the collection's grace period.
+    Replace,
+    /// A built-in or a processes-directory module at start-up: over
+    /// whatever has the id (always written).
+    Install,
+}
+
 /// The database. Cheap to clone: one reference count.
 #[derive(Debug, Clone)]
 pub enum Store {
@@ -325,9 +340,7 @@ macro_rules! dispatch {
 /// The [`Store`] methods that write, by name: the ones whose latency is
 /// recorded. Reads are left out (they are the HTTP latency's business).
 const WRITE_OPERATIONS: &[&str] = &[
-    "insert_process",
-    "replace_process",
-    "install_process",
+    "write_process",
     "delete_process",
     "collect_modules",
     "enqueue_job",
@@ -452,34 +465,19 @@ impl Store {
         dispatch!(self.collect_modules(grace))
     }
 
-    /// Store a new process and its module bytes, durably; `false` (and
-    /// nothing written) when a process with its id exists.
-    pub async fn insert_process(
+    /// Store a process record and its module bytes, durably, when `how`
+    /// allows it: whether the record was written (`false`: it was not,
+    /// and only module bytes a later collection removes may have been).
+    /// The check and the write are one atomic step of the backend, so two
+    /// nodes (or two requests) writing one id at once agree on the
+    /// outcome.
+    pub async fn write_process(
         &self,
         record: &ProcessRecord,
         wasm: &[u8],
+        how: ProcessWrite,
     ) -> Result<bool, StoreError> {
-        dispatch!(self.insert_process(record, wasm))
-    }
-
-    /// Replace a mutable process (and store the new module), durably;
-    /// `false` (and nothing written) when no mutable process has its id.
-    pub async fn replace_process(
-        &self,
-        record: &ProcessRecord,
-        wasm: &[u8],
-    ) -> Result<bool, StoreError> {
-        dispatch!(self.replace_process(record, wasm))
-    }
-
-    /// Insert or overwrite a process whatever exists (built-ins and the
-    /// processes directory at start-up), durably.
-    pub async fn install_process(
-        &self,
-        record: &ProcessRecord,
-        wasm: &[u8],
-    ) -> Result<(), StoreError> {
-        dispatch!(self.install_process(record, wasm))
+        dispatch!(self.write_process(record, wasm, how))
     }
 
     /// A process record by id.

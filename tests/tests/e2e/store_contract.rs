@@ -16,7 +16,7 @@ use wasmproc::ogc::{ExecuteRequest, JobStatus};
 use wasmproc::runtime::{OutputValue, ProcessOutput};
 use wasmproc::store::{
     JobCursor, JobFilter, JobPage, JobQuery, JobRecord, JobResults, NodeIdentity, ProcessRecord,
-    Store, StoreError, StoreEvent,
+    ProcessWrite, Store, StoreError, StoreEvent,
 };
 use wasmproc_tests::TestDatabase;
 
@@ -564,43 +564,27 @@ fn job_ids(jobs: &[JobRecord]) -> Vec<Uuid> {
     jobs.iter().map(|j| j.id).collect()
 }
 
-/// How [`write_process`] stores a process record.
-#[derive(Debug, Clone, Copy)]
-enum Write {
-    /// A built-in, immutable (`install_process`, which always takes it).
-    Install,
-    /// A deploy (`insert_process`).
-    Insert,
-    /// A replacement (`replace_process`).
-    Replace,
-}
-
 /// Store process `id` with module hash `sha` as `write` says: the record
 /// of [`process`] (mutable unless installed), the module's bytes `b` (a
 /// built-in) or `w`, then the digit of the hash. The contract tests write
 /// short sequences of these and then look at what the store kept. Returns
 /// whether the store took the record.
-async fn write_process(store: &Store, write: Write, id: &str, sha: &str) -> bool {
-    let installed = matches!(write, Write::Install);
+async fn write_process(store: &Store, write: ProcessWrite, id: &str, sha: &str) -> bool {
+    let installed = write == ProcessWrite::Install;
     let record = process(id, sha, !installed);
     let bytes = format!("{}{}", if installed { "b" } else { "w" }, &sha[1..]).into_bytes();
-    match write {
-        Write::Install => store.install_process(&record, &bytes).await.map(|()| true),
-        Write::Insert => store.insert_process(&record, &bytes).await,
-        Write::Replace => store.replace_process(&record, &bytes).await,
-    }
-    .unwrap()
+    store.write_process(&record, &bytes, write).await.unwrap()
 }
 
 async fn processes_deploy_replace_undeploy_atomically(place: Place) {
     let store = place.open().await;
-    write_process(&store, Write::Install, "builtin", "s0").await;
+    write_process(&store, ProcessWrite::Install, "builtin", "s0").await;
     // Inserts and replaces in order, and whether the store takes each.
     // After each, `p` has the module of the last write of `p` taken.
-    use Write::{Insert, Replace};
+    use ProcessWrite::{Deploy, Replace};
     let writes = [
-        (Insert, "p", "s1", true, "a new id"),
-        (Insert, "p", "s2", false, "the id is taken"),
+        (Deploy, "p", "s1", true, "a new id"),
+        (Deploy, "p", "s2", false, "the id is taken"),
         (Replace, "p", "s3", true, "a deployed process"),
         (Replace, "missing", "s3", false, "no such process"),
         (Replace, "builtin", "s4", false, "built-ins are immutable"),
@@ -762,16 +746,16 @@ async fn unused_modules_are_collected_after_their_grace(place: Place) {
         let store = store.clone();
         async move { store.get_module(sha).await.unwrap().is_some() }
     };
-    write_process(&store, Write::Install, "builtin", "s0").await;
-    write_process(&store, Write::Insert, "p", "s1").await;
+    write_process(&store, ProcessWrite::Install, "builtin", "s0").await;
+    write_process(&store, ProcessWrite::Deploy, "p", "s1").await;
     // Refused (the id is taken), but its bytes were written first.
-    write_process(&store, Write::Insert, "p", "s2").await;
+    write_process(&store, ProcessWrite::Deploy, "p", "s2").await;
     // A job queued under p's first version, which is then replaced.
     let queued = JobRecord::new("p", "s1", job("p", true).request, true);
     store.enqueue_job(&queued, 100).await.unwrap();
-    write_process(&store, Write::Replace, "p", "s3").await;
+    write_process(&store, ProcessWrite::Replace, "p", "s3").await;
     // Undeployed, with only a finished job left.
-    write_process(&store, Write::Insert, "q", "s4").await;
+    write_process(&store, ProcessWrite::Deploy, "q", "s4").await;
     let mut failed = JobRecord::new("q", "s4", job("q", false).request, false);
     failed.mark_failed(FailureKind::Trap, "it trapped");
     store.insert_failed_job(&failed).await.unwrap();

@@ -79,7 +79,7 @@ use tokio::sync::{Notify, broadcast};
 use tokio_postgres::NoTls;
 use tokio_util::sync::CancellationToken;
 
-use super::{JobRecord, NodeIdentity, ProcessRecord, StoreError, StoreEvent};
+use super::{JobRecord, NodeIdentity, ProcessRecord, ProcessWrite, StoreError, StoreEvent};
 use crate::config::{StoreConfig, redacted_url};
 
 /// The notification channel every node listens on. One channel for every
@@ -503,56 +503,57 @@ impl PgStore {
         Ok(())
     }
 
-    /// Deploy: the module bytes, then the process row, each its own
-    /// autocommitted statement. The row is inserted with `ON CONFLICT DO
-    /// NOTHING`, so two nodes deploying the same id at once cannot both
-    /// succeed: the primary key decides, and the loser gets no row back
-    /// (`false`). The `pg_notify` runs only for the row actually inserted
-    /// (it selects from the insert's `RETURNING`) and is delivered when the
-    /// statement commits. A crash between the two statements leaves module
-    /// bytes no process uses, which `collect_modules` removes after the
-    /// grace period.
-    pub(crate) async fn insert_process(
+    /// Write a process as `how` says. A deploy or a replace goes through
+    /// [`Self::change_process`] (module bytes, then the statement, each
+    /// autocommitted), with a statement that returns a row, and sends its
+    /// `pg_notify`, exactly when it changed the process:
+    ///
+    /// - deploy: `INSERT ... ON CONFLICT DO NOTHING`, so two nodes
+    ///   deploying the same id at once cannot both succeed: the primary key
+    ///   decides, and the loser gets no row back. A crash between the two
+    ///   statements leaves module bytes no process uses, which
+    ///   `collect_modules` removes after the grace period.
+    /// - replace: touch the old module first (jobs accepted under the old
+    ///   registration may still need it), then `UPDATE ... AND mutable`,
+    ///   which makes built-ins immutable in the database itself, whatever
+    ///   a caller checked before. Concurrent replaces of one id serialise
+    ///   on its row lock, and the last to commit wins.
+    ///
+    /// An install is [`Self::install_process`].
+    pub(crate) async fn write_process(
         &self,
         record: &ProcessRecord,
         wasm: &[u8],
+        how: ProcessWrite,
     ) -> Result<bool, StoreError> {
-        self.change_process(
-            Some((record, wasm)),
-            None,
-            "WITH p AS (INSERT INTO processes (id, mutable, record) VALUES ($1, $2, $3) \
-             ON CONFLICT DO NOTHING RETURNING id) \
-             SELECT pg_notify($4, 'process:' || id) FROM p",
-            &[
-                &record.id,
-                &record.mutable,
-                &serde_json::to_value(record)?,
-                &CHANNEL,
-            ],
-        )
-        .await
-    }
-
-    /// Replace: store the new module, touch the old one (jobs accepted
-    /// under the old registration may still need it), then rewrite the
-    /// row. `AND mutable` in the `UPDATE` makes built-ins immutable in the
-    /// database itself, whatever a caller checked before; the notification
-    /// comes from `RETURNING`, so it is sent only when a row changed.
-    /// Concurrent replaces of one id serialise on its row lock, and the
-    /// last to commit wins.
-    pub(crate) async fn replace_process(
-        &self,
-        record: &ProcessRecord,
-        wasm: &[u8],
-    ) -> Result<bool, StoreError> {
-        self.change_process(
-            Some((record, wasm)),
-            Some(&record.id),
-            "UPDATE processes SET record = $2, changed = now() WHERE id = $1 AND mutable \
-             RETURNING pg_notify($3, 'process:' || id)",
-            &[&record.id, &serde_json::to_value(record)?, &CHANNEL],
-        )
-        .await
+        let value = serde_json::to_value(record)?;
+        match how {
+            ProcessWrite::Deploy => {
+                self.change_process(
+                    Some((record, wasm)),
+                    None,
+                    "WITH p AS (INSERT INTO processes (id, mutable, record) VALUES ($1, $2, $3) \
+                     ON CONFLICT DO NOTHING RETURNING id) \
+                     SELECT pg_notify($4, 'process:' || id) FROM p",
+                    &[&record.id, &record.mutable, &value, &CHANNEL],
+                )
+                .await
+            }
+            ProcessWrite::Replace => {
+                self.change_process(
+                    Some((record, wasm)),
+                    Some(&record.id),
+                    "UPDATE processes SET record = $2, changed = now() WHERE id = $1 AND mutable \
+                     RETURNING pg_notify($3, 'process:' || id)",
+                    &[&record.id, &value, &CHANNEL],
+                )
+                .await
+            }
+            ProcessWrite::Install => self
+                .install_process(record, wasm, &value)
+                .await
+                .map(|()| true),
+        }
     }
 
     /// Install a built-in or a process from the processes directory at
@@ -561,10 +562,11 @@ impl PgStore {
     /// starting together do not rewrite (and bump `changed` on) the same
     /// rows over and over. Unlike deploy, replace and undeploy, this
     /// statement sends no notification.
-    pub(crate) async fn install_process(
+    async fn install_process(
         &self,
         record: &ProcessRecord,
         wasm: &[u8],
+        value: &serde_json::Value,
     ) -> Result<(), StoreError> {
         self.bounded(async {
             let client = self.client().await?;
@@ -580,7 +582,7 @@ impl PgStore {
                      record = excluded.record, changed = now() \
                      WHERE p.record->>'module_sha256' IS DISTINCT FROM excluded.record->>'module_sha256' \
                         OR p.mutable IS DISTINCT FROM excluded.mutable",
-                    &[&record.id, &record.mutable, &serde_json::to_value(record)?],
+                    &[&record.id, &record.mutable, value],
                 )
                 .await
                 .map_err(map_error)?;

@@ -53,7 +53,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use tokio::sync::{Notify, broadcast};
 use uuid::Uuid;
 
-use super::{JobRecord, ProcessRecord, StoreError, StoreEvent};
+use super::{JobRecord, ProcessRecord, ProcessWrite, StoreError, StoreEvent};
 use durability::Durability;
 use tokio_util::task::TaskTracker;
 
@@ -313,71 +313,57 @@ impl SledStore {
         }
     }
 
-    /// Deploy: the module bytes (keyed by their hash, so storing them
-    /// again is harmless), then the record with a compare-and-swap from
-    /// nothing, which makes two concurrent deploys of one id agree on a
-    /// single winner. Flushed only when the record went in; the loser's
-    /// module bytes, if new, wait for a collection.
-    pub(crate) async fn insert_process(
+    /// Write a process as `how` says: touch the module the id used (a
+    /// replace or an install; jobs accepted under it may still need it),
+    /// store the new module's bytes (keyed by their hash, so storing them
+    /// again is harmless), then write the record in one atomic sled step,
+    /// and flush when it went in. The step per kind:
+    ///
+    /// - deploy: a compare-and-swap from nothing, which makes two
+    ///   concurrent deploys of one id agree on a single winner (the
+    ///   loser's module bytes, if new, wait for a collection);
+    /// - replace: one `fetch_and_update` whose closure checks mutability
+    ///   on the value being replaced, so a concurrent install that made
+    ///   the process immutable cannot be overwritten (an immutable record
+    ///   is written back unchanged);
+    /// - install: an overwrite.
+    pub(crate) async fn write_process(
         &self,
         record: &ProcessRecord,
         wasm: &[u8],
-    ) -> Result<bool, StoreError> {
-        self.put_module(record, wasm)?;
-        let inserted = self
-            .processes
-            .compare_and_swap(
-                record.id.as_bytes(),
-                None::<&[u8]>,
-                Some(serde_json::to_vec(record)?),
-            )?
-            .is_ok();
-        if inserted {
-            self.flush().await?;
-        }
-        Ok(inserted)
-    }
-
-    /// Replace a mutable process: touch the old module (jobs accepted under
-    /// it may still need it) and the new one, store the new bytes, then
-    /// swap the record in one `fetch_and_update`. The mutability check
-    /// runs inside the update closure, on the value being replaced, so a
-    /// concurrent install that made the process immutable cannot be
-    /// overwritten; an immutable record is written back unchanged.
-    pub(crate) async fn replace_process(
-        &self,
-        record: &ProcessRecord,
-        wasm: &[u8],
+        how: ProcessWrite,
     ) -> Result<bool, StoreError> {
         let value = serde_json::to_vec(record)?;
-        self.touch_module_of(&record.id)?;
+        let key = record.id.as_bytes();
+        if how != ProcessWrite::Deploy {
+            self.touch_module_of(&record.id)?;
+        }
         self.put_module(record, wasm)?;
-        let mut replaced = false;
-        self.processes
-            .fetch_and_update(record.id.as_bytes(), |old| {
-                let old = old?;
-                let mutable = serde_json::from_slice::<ProcessRecord>(old).is_ok_and(|p| p.mutable);
-                replaced = mutable;
-                Some(if mutable { value.clone() } else { old.to_vec() })
-            })?;
-        if replaced {
+        let written = match how {
+            ProcessWrite::Deploy => self
+                .processes
+                .compare_and_swap(key, None::<&[u8]>, Some(value))?
+                .is_ok(),
+            ProcessWrite::Replace => {
+                let mut replaced = false;
+                self.processes.fetch_and_update(key, |old| {
+                    let old = old?;
+                    let mutable =
+                        serde_json::from_slice::<ProcessRecord>(old).is_ok_and(|p| p.mutable);
+                    replaced = mutable;
+                    Some(if mutable { value.clone() } else { old.to_vec() })
+                })?;
+                replaced
+            }
+            ProcessWrite::Install => {
+                self.processes.insert(key, value)?;
+                true
+            }
+        };
+        if written {
             self.flush().await?;
         }
-        Ok(replaced)
-    }
-
-    /// Install a built-in or a processes-directory module at start-up:
-    /// overwrite whatever is there, and flush.
-    pub(crate) async fn install_process(
-        &self,
-        record: &ProcessRecord,
-        wasm: &[u8],
-    ) -> Result<(), StoreError> {
-        self.touch_module_of(&record.id)?;
-        self.put_module(record, wasm)?;
-        self.processes
-            .insert(record.id.as_bytes(), serde_json::to_vec(record)?)?;
-        self.flush().await
+        Ok(written)
     }
 
     /// A process by id (one key lookup).
