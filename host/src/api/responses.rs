@@ -1,13 +1,15 @@
 //! The error responses that many operations share, declared once in the
 //! OpenAPI document (`components/responses`) and referenced by each
-//! handler's annotation as `(status = 401, response = Unauthorized)`.
+//! handler's annotation as `(status = 401, response = Unauthorized)`, or
+//! several at once by a set that groups them (`AdminRefusals`,
+//! `JobRefusals`, …), for operations that refuse alike.
 //!
 //! Each type here only describes a response: its doc comment is the
 //! description and its one field the body schema ([`Exception`], the OGC
 //! exception document). Nothing constructs them; the errors themselves are
 //! [`super::ApiError`]s. An operation whose refusal means something of its
-//! own (a deploy's 403 for an immutable process, the results' 404 while a
-//! job runs) keeps declaring it inline, in its own words.
+//! own (a deploy's 409 for a taken id, the results' 404 while a job runs)
+//! keeps declaring it inline, in its own words.
 //!
 //! Every error may also come as a page: a browser that negotiated HTML gets
 //! the same status with the exception rendered ([`super::html`]), so
