@@ -43,18 +43,34 @@ fn assert_never_called(receiver: &CallbackReceiver, path: &str, job: &str) {
     );
 }
 
-#[tokio::test]
-async fn successful_job_posts_its_results_to_the_success_uri() {
-    let receiver = CallbackReceiver::start().await;
-    let server = server_calling_loopback(false).await;
-    let request = json!({
-        "inputs": { "name": "Joe", "message": "hi" },
-        "subscriber": subscriber(&receiver),
-    });
-    assert_valid("execute.yaml", &request);
-    let job_id = server.execute_async("hello-world", &request).await;
+/// A job's callback as received, with what the test needs to look at it.
+struct Called {
+    receiver: CallbackReceiver,
+    server: TestServer,
+    job_id: String,
+    /// The callback's JSON body, already checked against its schema.
+    body: Value,
+}
 
-    let callback = receiver.wait_for("/success", CALLBACK_TIMEOUT).await;
+/// Run `process` async with `inputs` and a subscriber for every outcome,
+/// wait for the callback to `path`, and check what every callback must be:
+/// a POST with a JSON body valid against `schema`. The request itself is
+/// checked against `execute.yaml` first, so that a passing test cannot rest
+/// on a request the standard does not allow.
+async fn callback_of(
+    hostile: bool,
+    process: &str,
+    inputs: Value,
+    path: &str,
+    schema: &str,
+) -> Called {
+    let receiver = CallbackReceiver::start().await;
+    let server = server_calling_loopback(hostile).await;
+    let request = json!({ "inputs": inputs, "subscriber": subscriber(&receiver) });
+    assert_valid("execute.yaml", &request);
+    let job_id = server.execute_async(process, &request).await;
+
+    let callback = receiver.wait_for(path, CALLBACK_TIMEOUT).await;
     assert_eq!(callback.method, "POST");
     assert!(
         callback
@@ -64,8 +80,31 @@ async fn successful_job_posts_its_results_to_the_success_uri() {
         "callback content type {:?}",
         callback.content_type
     );
-    let results = callback.json();
-    assert_valid("results.yaml", &results);
+    let body = callback.json();
+    assert_valid(schema, &body);
+    Called {
+        receiver,
+        server,
+        job_id,
+        body,
+    }
+}
+
+#[tokio::test]
+async fn successful_job_posts_its_results_to_the_success_uri() {
+    let Called {
+        receiver,
+        server,
+        job_id,
+        body: results,
+    } = callback_of(
+        false,
+        "hello-world",
+        json!({ "name": "Joe", "message": "hi" }),
+        "/success",
+        "results.yaml",
+    )
+    .await;
     assert_eq!(output_value(&results, "echo"), json!("Hello Joe! hi"));
 
     assert_eq!(server.job(&job_id).await["status"], "successful");
@@ -75,18 +114,19 @@ async fn successful_job_posts_its_results_to_the_success_uri() {
 
 #[tokio::test]
 async fn failed_job_posts_its_status_info_to_the_failed_uri() {
-    let receiver = CallbackReceiver::start().await;
-    let server = server_calling_loopback(true).await;
-    let request = json!({
-        "inputs": { "behaviour": "panic" },
-        "subscriber": subscriber(&receiver),
-    });
-    let job_id = server.execute_async("hostile", &request).await;
-
-    let callback = receiver.wait_for("/failed", CALLBACK_TIMEOUT).await;
-    assert_eq!(callback.method, "POST");
-    let status_info = callback.json();
-    assert_valid("statusInfo.yaml", &status_info);
+    let Called {
+        receiver,
+        server,
+        job_id,
+        body: status_info,
+    } = callback_of(
+        true,
+        "hostile",
+        json!({ "behaviour": "panic" }),
+        "/failed",
+        "statusInfo.yaml",
+    )
+    .await;
     assert_eq!(status_info["status"], "failed");
     assert_eq!(status_info["jobID"], job_id.as_str());
     assert!(
