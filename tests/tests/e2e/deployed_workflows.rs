@@ -41,6 +41,13 @@ async fn replace(api: &Api, id: &str, body: &Value) -> wasmproc_tests::Reply {
         .await
 }
 
+/// Replace the workflow `id` with `document` as its `version`, and check
+/// that the replace is answered 204 (a replace has no body to give).
+async fn replace_with_version(api: &Api, id: &str, version: &str, document: Value) {
+    let body = package(json!({ "id": id, "version": version }), document);
+    replace(api, id, &body).await.expect_status(204);
+}
+
 /// A package deploying `document` as a workflow, with `description`.
 fn package(description: Value, document: Value) -> Value {
     json!({
@@ -232,13 +239,7 @@ async fn a_workflow_is_replaced_and_undeployed_like_any_deployed_process() {
         "process": "echo",
         "inputs": { "stringInput": { "$input": "who" }, "pause": 1.5 }
     });
-    replace(
-        &server,
-        "twice",
-        &package(json!({ "id": "twice", "version": "1.1.0" }), slow),
-    )
-    .await
-    .expect_status(204);
+    replace_with_version(&server, "twice", "1.1.0", slow).await;
     let accepted = server
         .execute_async("twice", &json!({ "inputs": { "who": "Al" } }))
         .await;
@@ -248,13 +249,7 @@ async fn a_workflow_is_replaced_and_undeployed_like_any_deployed_process() {
             "process": "hello-world", "inputs": { "name": { "$input": "who" } }
         } } } }
     });
-    replace(
-        &server,
-        "twice",
-        &package(json!({ "id": "twice", "version": "2.0.0" }), thrice),
-    )
-    .await
-    .expect_status(204);
+    replace_with_version(&server, "twice", "2.0.0", thrice).await;
     assert_eq!(
         server.get_json("/processes/twice").await["version"],
         "2.0.0"
