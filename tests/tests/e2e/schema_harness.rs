@@ -1,8 +1,27 @@
 //! The schema validator itself: valid documents pass, broken ones fail.
 //! No server needed.
 
-use serde_json::json;
+use serde_json::{Value, json};
 use wasmproc_tests::{assert_invalid, assert_valid, schema_dir, schema_errors};
+
+/// One way to break a valid document: what it breaks (named in the
+/// panic), and the change that breaks it.
+type Breakage = (&'static str, fn(&mut Value));
+
+/// Panic unless `valid` passes `schema_file` and each of `breakages`, made
+/// to a fresh copy of it, makes it fail: so that every broken document
+/// differs from a valid one in just the one place its case names.
+fn assert_each_breaks(schema_file: &str, valid: &Value, breakages: &[Breakage]) {
+    assert_valid(schema_file, valid);
+    for (what, break_it) in breakages {
+        let mut broken = valid.clone();
+        break_it(&mut broken);
+        assert!(
+            !schema_errors(schema_file, &broken).is_empty(),
+            "{what}: unexpectedly valid against {schema_file}: {broken}"
+        );
+    }
+}
 
 fn status_info() -> serde_json::Value {
     json!({
@@ -36,29 +55,21 @@ fn valid_status_info_passes() {
 
 #[test]
 fn status_info_violations_fail() {
-    let mut missing_job_id = status_info();
-    missing_job_id.as_object_mut().unwrap().remove("jobID");
-    assert_invalid("statusInfo.yaml", &missing_job_id);
-
-    let mut bad_status = status_info();
-    bad_status["status"] = json!("done");
-    assert_invalid("statusInfo.yaml", &bad_status);
-
-    let mut bad_progress = status_info();
-    bad_progress["progress"] = json!(150);
-    assert_invalid("statusInfo.yaml", &bad_progress);
-
-    let mut bad_type = status_info();
-    bad_type["type"] = json!("workflow");
-    assert_invalid("statusInfo.yaml", &bad_type);
-
-    let mut bad_time = status_info();
-    bad_time["created"] = json!("yesterday at noon");
-    assert_invalid("statusInfo.yaml", &bad_time);
-
-    let mut bad_link = status_info();
-    bad_link["links"] = json!([{ "rel": "self" }]);
-    assert_invalid("statusInfo.yaml", &bad_link);
+    let breakages: [Breakage; 6] = [
+        ("no jobID", |info| {
+            info.as_object_mut().unwrap().remove("jobID");
+        }),
+        ("unknown status", |info| info["status"] = json!("done")),
+        ("progress over 100", |info| info["progress"] = json!(150)),
+        ("unknown type", |info| info["type"] = json!("workflow")),
+        ("created not a date-time", |info| {
+            info["created"] = json!("yesterday at noon");
+        }),
+        ("link without href", |info| {
+            info["links"] = json!([{ "rel": "self" }]);
+        }),
+    ];
+    assert_each_breaks("statusInfo.yaml", &status_info(), &breakages);
 }
 
 #[test]
@@ -166,24 +177,24 @@ fn process_description_passes_including_json_schema_keywords() {
 
 #[test]
 fn process_description_violations_fail() {
-    let mut no_version = echo_description();
-    no_version.as_object_mut().unwrap().remove("version");
-    assert_invalid("process.yaml", &no_version);
-
-    let mut bad_control = echo_description();
-    bad_control["jobControlOptions"] = json!(["sometimes"]);
-    assert_invalid("process.yaml", &bad_control);
-
-    let mut no_schema = echo_description();
-    no_schema["inputs"]["pause"]
-        .as_object_mut()
-        .unwrap()
-        .remove("schema");
-    assert_invalid("process.yaml", &no_schema);
-
-    let mut bad_keyword = echo_description();
-    bad_keyword["inputs"]["pause"]["schema"]["minimun"] = json!(0);
-    assert_invalid("process.yaml", &bad_keyword);
+    let breakages: [Breakage; 4] = [
+        ("no version", |description| {
+            description.as_object_mut().unwrap().remove("version");
+        }),
+        ("unknown job control option", |description| {
+            description["jobControlOptions"] = json!(["sometimes"]);
+        }),
+        ("input without schema", |description| {
+            description["inputs"]["pause"]
+                .as_object_mut()
+                .unwrap()
+                .remove("schema");
+        }),
+        ("misspelt JSON Schema keyword", |description| {
+            description["inputs"]["pause"]["schema"]["minimun"] = json!(0);
+        }),
+    ];
+    assert_each_breaks("process.yaml", &echo_description(), &breakages);
 }
 
 #[test]
