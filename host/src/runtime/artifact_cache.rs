@@ -234,9 +234,10 @@ fn load_or_create_key(path: &Path) -> std::io::Result<[u8; 32]> {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
+        // Straight from the operating system, as API keys are: drawn once
+        // per data directory, so a system call costs nothing here.
         let mut key = [0u8; 32];
-        key[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
-        key[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+        getrandom::fill(&mut key).map_err(std::io::Error::other)?;
         let temporary = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4()));
         std::fs::write(&temporary, key)?;
         let installed = std::fs::hard_link(&temporary, path);
